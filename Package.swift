@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+// Latchkey: a sidecar authenticating forward proxy.
+//
+// Dependencies are deliberately few: argument parsing (CLI), swift-log (the logging API every
+// Swift server library speaks) and Yams (YAML with line/column marks for config errors).
+// TLS, HTTP/2 and crypto come from the system's OpenSSL and nghttp2.
+import PackageDescription
+
+let package = Package(
+    name: "Latchkey",
+    products: [
+        .executable(name: "latchkey", targets: ["latchkey"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenSSL",
+            path: "Sources/COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CNGHTTP2",
+            path: "Sources/CNGHTTP2",
+            pkgConfig: "libnghttp2",
+            providers: [.apt(["libnghttp2-dev"])]
+        ),
+        .target(name: "CLatchkeyShims"),
+        .target(
+            name: "LatchkeyNet",
+            dependencies: ["CLatchkeyShims", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "LatchkeyTLS", dependencies: ["COpenSSL", "LatchkeyNet"]),
+        .target(name: "LatchkeyHTTP", dependencies: ["CNGHTTP2"]),
+        .target(name: "LatchkeyConfig", dependencies: ["Yams"]),
+        .target(
+            name: "LatchkeyAuth",
+            dependencies: [
+                "COpenSSL", "LatchkeyConfig", "LatchkeyHTTP",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "LatchkeyProxy",
+            dependencies: [
+                "LatchkeyNet", "LatchkeyTLS", "LatchkeyHTTP", "LatchkeyAuth", "LatchkeyConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "latchkey",
+            dependencies: [
+                "LatchkeyProxy", "LatchkeyConfig", "LatchkeyAuth",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "LatchkeyNetTests", dependencies: ["LatchkeyNet"]),
+        .testTarget(name: "LatchkeyTLSTests", dependencies: ["LatchkeyTLS", "COpenSSL"]),
+        .testTarget(name: "LatchkeyHTTPTests", dependencies: ["LatchkeyHTTP"]),
+        .testTarget(
+            name: "LatchkeyConfigTests",
+            dependencies: ["LatchkeyConfig"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "COpenSSL"]),
+        .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,34 @@
+#ifndef LATCHKEY_COPENSSL_SHIM_H
+#define LATCHKEY_COPENSSL_SHIM_H
+// Umbrella header for the system OpenSSL. Function-like macros cannot be called from Swift,
+// so each one used gets a `latchkey_`-prefixed static inline wrapper here (a system-library
+// target cannot hold .c files; static inline needs no compile unit of its own).
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/bio.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/rsa.h>
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+
+static inline long latchkey_BIO_pending(BIO *b) { return BIO_pending(b); }
+static inline long latchkey_SSL_set_tlsext_host_name(SSL *s, const char *name) {
+    return SSL_set_tlsext_host_name(s, name);
+}
+static inline long latchkey_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return SSL_CTX_set_min_proto_version(ctx, version);
+}
+static inline long latchkey_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+static inline void latchkey_OPENSSL_free(void *p) { OPENSSL_free(p); }
+static inline uint64_t latchkey_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
+static inline uint64_t latchkey_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
+static inline long latchkey_SSL_MODE_RELEASE_BUFFERS(void) { return SSL_MODE_RELEASE_BUFFERS; }
+
+#endif

@@ -1,0 +1,84 @@
+import LatchkeyConfig
+
+/// A header to put on an outbound request. Its value is a secret; `description` is redacted.
+public struct InjectedCredential: Sendable, Equatable, CustomStringConvertible {
+    /// The header name, e.g. `Authorization` or `X-API-Key`.
+    public let headerName: String
+    /// The full header value, e.g. `Bearer abc` (the scheme prefix is added by the source, in one place).
+    public let headerValue: SecretString
+
+    public init(headerName: String, headerValue: SecretString) {
+        self.headerName = headerName
+        self.headerValue = headerValue
+    }
+
+    public var description: String { "\(headerName): <redacted>" }
+}
+
+/// What a route asks of its connection beyond the connection's own settings: per-route OAuth overrides
+/// (scopes, audience, extra token parameters). Each distinct key is its own token-cache entry.
+public struct CredentialKey: Sendable, Hashable {
+    public var scopes: [String]?
+    public var audience: String?
+    public var tokenParams: [String: String]?
+    public init(scopes: [String]? = nil, audience: String? = nil, tokenParams: [String: String]? = nil) {
+        self.scopes = scopes
+        self.audience = audience
+        self.tokenParams = tokenParams
+    }
+    /// No overrides: the connection's own settings.
+    public static let connectionDefault = CredentialKey()
+}
+
+/// Why a credential could not be produced. Carries what the provider said, never a secret.
+public struct CredentialError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// The token endpoint answered with an error (`error` / `error_description`).
+        case providerError = "token_provider_error"
+        /// The token endpoint could not be reached or answered garbage.
+        case endpointUnavailable = "token_endpoint_unavailable"
+        /// Waiting for a token took longer than the route allows.
+        case timeout = "token_timeout"
+        /// The connection needs a person to grant consent (authorization code).
+        case needsConsent = "needs_consent"
+        /// Misconfiguration found at run time.
+        case misconfigured = "credential_misconfigured"
+    }
+    public let code: Code
+    /// The connection's name.
+    public let connection: String
+    /// Human detail, e.g. the provider's `error: error_description`.
+    public let detail: String
+
+    public init(_ code: Code, connection: String, detail: String) {
+        self.code = code
+        self.connection = connection
+        self.detail = detail
+    }
+
+    public var description: String { "\(code.rawValue) (connection \(connection)): \(detail)" }
+}
+
+/// Produces the credential for one connection. Implementations: static credentials
+/// (basic, bearer, api_key, none) and the OAuth token manager.
+///
+/// Thread-safety: all methods may be called from any queue.
+public protocol CredentialSource: AnyObject, Sendable {
+    /// The connection name this source serves.
+    var connectionName: String { get }
+
+    /// The credential available right now without waiting: always for static credentials, and a cached,
+    /// unexpired token for OAuth. `.some(nil)` means "inject nothing" (type none). `nil` means a fetch is needed.
+    func currentCredential(for key: CredentialKey) -> InjectedCredential??
+
+    /// Waits for a credential (single flight per key). `completion` runs on an arbitrary queue, exactly once,
+    /// within `timeout`.
+    func fetchCredential(
+        for key: CredentialKey, timeout: Duration,
+        completion: @escaping @Sendable (Result<InjectedCredential?, CredentialError>) -> Void
+    )
+
+    /// The upstream rejected `credential` with 401: forget it so the next lookup fetches anew.
+    /// A no-op for static credentials.
+    func invalidate(_ credential: InjectedCredential, for key: CredentialKey)
+}

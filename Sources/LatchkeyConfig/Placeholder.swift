@@ -1,0 +1,1 @@
+// ConfigLoader lands here.

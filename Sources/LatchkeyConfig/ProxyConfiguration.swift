@@ -1,0 +1,267 @@
+/// The validated configuration: plain values, checked in full, secrets resolved.
+///
+/// `ConfigLoader` turns a YAML file into this (or a list of `ConfigError`s naming file, line,
+/// column and key); the runtime layers build live objects from it and never see YAML.
+public struct ProxyConfiguration: Sendable {
+    /// The file this came from, for messages.
+    public var sourcePath: String
+    /// The proxy listener (`listen:`), default 127.0.0.1:3128.
+    public var listen: ListenAddress
+    /// The admin listener (`admin:`), default 127.0.0.1:9901; nil when `admin: off`.
+    public var admin: ListenAddress?
+    /// What happens to requests that match no route (`unmatched:`).
+    public var unmatched: UnmatchedPolicy
+    /// Named credential sets (`connections:`), in file order.
+    public var connections: [ConnectionSettings]
+    /// Routes (`routes:`), in file order. Matching picks the most specific (see `Router`).
+    public var routes: [RouteSettings]
+    /// Parser and pool limits (`limits:`).
+    public var limits: LimitSettings
+    /// `log_level:` (trace, debug, info, notice, warning, error, critical), default info.
+    public var logLevel: String
+    /// `log_format:` text | json, default text.
+    public var logFormat: String
+
+    public init(
+        sourcePath: String, listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 3128),
+        admin: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 9901), unmatched: UnmatchedPolicy = .passthrough,
+        connections: [ConnectionSettings] = [], routes: [RouteSettings] = [], limits: LimitSettings = LimitSettings(),
+        logLevel: String = "info", logFormat: String = "text"
+    ) {
+        self.sourcePath = sourcePath
+        self.listen = listen
+        self.admin = admin
+        self.unmatched = unmatched
+        self.connections = connections
+        self.routes = routes
+        self.limits = limits
+        self.logLevel = logLevel
+        self.logFormat = logFormat
+    }
+
+    /// The connection named `name`.
+    public func connection(named name: String) -> ConnectionSettings? { connections.first { $0.name == name } }
+}
+
+/// A host and port to listen on. Port 0 asks the kernel for a free port (tests use this).
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Policy for requests that match no route.
+public enum UnmatchedPolicy: String, Sendable {
+    /// Forward them untouched (no credential; client Authorization is left as it is).
+    case passthrough
+    /// Answer 403.
+    case deny
+}
+
+/// Parser and pool limits.
+public struct LimitSettings: Sendable, Equatable {
+    /// `max_request_line_bytes`, default 8 KiB: a longer request line is rejected (see `HTTP1RequestParser`).
+    public var maxRequestLineBytes: Int = 8 * 1024
+    /// `max_header_bytes`, default 64 KiB: a larger header section gets 431.
+    public var maxHeaderBytes: Int = 64 * 1024
+    /// `max_idle_per_upstream`, default 32: idle keep-alive connections kept per upstream origin.
+    public var maxIdlePerUpstream: Int = 32
+    /// `idle_timeout_ms`, default 60 s: idle client and pooled upstream connections are closed after this.
+    public var idleTimeoutMs: Int = 60_000
+    public init() {}
+}
+
+/// A named set of credentials (`connections.NAME`).
+public struct ConnectionSettings: Sendable {
+    /// The key under `connections:`.
+    public var name: String
+    /// What kind of credential and its values.
+    public var kind: ConnectionKind
+    /// Line in the config file where the connection is defined (for messages).
+    public var line: Int
+
+    public init(name: String, kind: ConnectionKind, line: Int = 0) {
+        self.name = name
+        self.kind = kind
+        self.line = line
+    }
+}
+
+/// The credential a connection injects.
+public enum ConnectionKind: Sendable {
+    /// `type: basic` (RFC 7617).
+    case basic(username: String, password: SecretString)
+    /// `type: bearer` (RFC 6750).
+    case bearer(token: SecretString)
+    /// `type: api_key`: the key in `header` (default Authorization) with `scheme`.
+    case apiKey(key: SecretString, header: String, scheme: APIKeyScheme)
+    /// `type: none`: strip client credentials, inject nothing.
+    case none
+
+    /// The `type:` string, for status output.
+    public var typeName: String {
+        switch self {
+        case .basic: "basic"
+        case .bearer: "bearer"
+        case .apiKey: "api_key"
+        case .none: "none"
+        }
+    }
+}
+
+/// How an API key is presented in its header.
+public enum APIKeyScheme: String, Sendable {
+    /// `Basic <key>`, key used as given.
+    case basic
+    /// `Bearer <key>`.
+    case bearer
+    /// The bare key.
+    case none
+}
+
+/// One route (`routes[i]`).
+public struct RouteSettings: Sendable {
+    /// `name:` or, when absent, a generated `route-<index>` (1-based).
+    public var name: String
+    /// `host:` exact or `*.suffix`, optional `:port`; nil matches any host (route mode).
+    public var host: HostPattern?
+    /// `path_prefix:`; nil matches every path.
+    public var pathPrefix: String?
+    /// `methods:` upper-cased; nil matches every method.
+    public var methods: Set<String>?
+    /// `connection:` name; nil behaves as `type: none`: client credentials are stripped, nothing injected.
+    public var connection: String?
+    /// `upstream:` where matched requests go; nil means the request's own target host.
+    public var upstream: UpstreamURL?
+    /// `strip_prefix:` remove `path_prefix` before forwarding (route mode).
+    public var stripPrefix: Bool
+    /// `timeout_ms:` per attempt, until the response head arrives. Default 30 000.
+    public var timeoutMs: Int
+    /// `connect_timeout_ms:` TCP connect plus TLS handshake. Default 5 000.
+    public var connectTimeoutMs: Int
+    /// `tls:` settings for the upstream.
+    public var tls: TLSSettings
+    /// `allow_plaintext_credentials:` permit injecting over http:// to a non-loopback host.
+    public var allowPlaintextCredentials: Bool
+    /// Line of the route in the config file.
+    public var line: Int
+
+    public init(
+        name: String, host: HostPattern? = nil, pathPrefix: String? = nil, methods: Set<String>? = nil,
+        connection: String? = nil, upstream: UpstreamURL? = nil, stripPrefix: Bool = false, timeoutMs: Int = 30_000,
+        connectTimeoutMs: Int = 5_000, tls: TLSSettings = TLSSettings(), allowPlaintextCredentials: Bool = false,
+        line: Int = 0
+    ) {
+        self.name = name
+        self.host = host
+        self.pathPrefix = pathPrefix
+        self.methods = methods
+        self.connection = connection
+        self.upstream = upstream
+        self.stripPrefix = stripPrefix
+        self.timeoutMs = timeoutMs
+        self.connectTimeoutMs = connectTimeoutMs
+        self.tls = tls
+        self.allowPlaintextCredentials = allowPlaintextCredentials
+        self.line = line
+    }
+}
+
+/// A host pattern: an exact name or `*.suffix` (which matches any name ending in `.suffix`, not the
+/// bare suffix), with an optional port. Stored lower-cased.
+public struct HostPattern: Sendable, Equatable, CustomStringConvertible {
+    public enum Name: Sendable, Equatable {
+        case exact(String)
+        /// The suffix without the leading `*`, e.g. ".example.com".
+        case wildcard(suffix: String)
+    }
+    public var name: Name
+    public var port: Int?
+
+    public init(name: Name, port: Int? = nil) {
+        self.name = name
+        self.port = port
+    }
+
+    /// Whether `host` (any case) and `port` match.
+    public func matches(host: String, port: Int) -> Bool {
+        if let wanted = self.port, wanted != port { return false }
+        let host = host.lowercased()
+        switch name {
+        case .exact(let exact): return host == exact
+        case .wildcard(let suffix): return host.count > suffix.count && host.hasSuffix(suffix)
+        }
+    }
+
+    public var description: String {
+        let base: String
+        switch name {
+        case .exact(let exact): base = exact
+        case .wildcard(let suffix): base = "*" + suffix
+        }
+        return port.map { "\(base):\($0)" } ?? base
+    }
+}
+
+/// An absolute http(s) URL naming an upstream origin and an optional base path.
+public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
+    /// "http" or "https".
+    public var scheme: String
+    /// Host name or IP literal (without brackets), lower-cased.
+    public var host: String
+    /// Explicit port or the scheme's default.
+    public var port: Int
+    /// Path prepended to forwarded paths; "" for none (never ends with "/").
+    public var basePath: String
+
+    public init(scheme: String, host: String, port: Int, basePath: String = "") {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.basePath = basePath
+    }
+
+    public var isTLS: Bool { scheme == "https" }
+
+    /// `host` or `host:port` when the port is not the scheme's default, brackets for IPv6.
+    public var authority: String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        return port == (isTLS ? 443 : 80) ? h : "\(h):\(port)"
+    }
+
+    public var description: String { "\(scheme)://\(authority)\(basePath)" }
+
+    /// Whether the host is a loopback address or name (127.0.0.0/8, ::1, localhost).
+    public var isLoopback: Bool { Self.isLoopbackHost(host) }
+
+    public static func isLoopbackHost(_ host: String) -> Bool {
+        let h = host.lowercased()
+        if h == "localhost" || h.hasSuffix(".localhost") || h == "::1" { return true }
+        let parts = h.split(separator: ".")
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+}
+
+/// Upstream TLS settings (`tls:`).
+public struct TLSSettings: Sendable, Equatable {
+    /// `ca_file:` PEM bundle to trust instead of the system store.
+    public var caFile: String?
+    /// `insecure_skip_verify:` no certificate or hostname verification (warned about at start).
+    public var insecureSkipVerify: Bool = false
+    /// `cert_file:` / `key_file:` client certificate for mutual TLS.
+    public var certFile: String?
+    public var keyFile: String?
+    /// `server_name:` SNI and verification name override (default: the upstream host).
+    public var serverName: String?
+    public init(caFile: String? = nil, insecureSkipVerify: Bool = false, certFile: String? = nil, keyFile: String? = nil, serverName: String? = nil) {
+        self.caFile = caFile
+        self.insecureSkipVerify = insecureSkipVerify
+        self.certFile = certFile
+        self.keyFile = keyFile
+        self.serverName = serverName
+    }
+}

@@ -1,0 +1,62 @@
+/// A bidirectional, buffered, non-blocking byte stream owned by one event loop.
+///
+/// Plain TCP (`TCPConnection`) and TLS (`TLSStream` in LatchkeyTLS) both conform, so the HTTP layer
+/// above speaks to either the same way. Every method must be called on `loop`, and every delegate
+/// callback arrives on `loop`.
+public protocol ByteStream: AnyObject {
+    /// The loop that owns this stream.
+    var loop: EventLoop { get }
+    /// Receives reads, drains and closure. Held strongly until the stream closes, then released.
+    var delegate: (any ByteStreamDelegate)? { get set }
+    /// Bytes accepted by `write` that the peer has not yet been handed to the kernel.
+    var pendingWriteBytes: Int { get }
+    /// Starts delivering events (and, for TLS, starts the handshake).
+    func start()
+    /// Queues `bytes` for writing; never blocks. Writes after `close` are dropped.
+    func write(_ bytes: [UInt8])
+    /// Stops (`true`) or resumes (`false`) reading: the back-pressure lever.
+    func setReadingPaused(_ paused: Bool)
+    /// Half-closes the writing side once pending writes are flushed (TCP FIN; TLS close_notify first).
+    func shutdownWriting()
+    /// Closes now, dropping unflushed writes. The delegate gets `didClose` once (with nil error).
+    func close()
+}
+
+/// Events from a `ByteStream`, delivered on the stream's loop.
+public protocol ByteStreamDelegate: AnyObject {
+    /// The stream is ready for application bytes: TCP connected, or TLS handshake complete.
+    func streamDidBecomeReady(_ stream: any ByteStream)
+    /// Application bytes arrived.
+    func stream(_ stream: any ByteStream, didRead bytes: [UInt8])
+    /// The peer closed its writing side (EOF). The stream may still be written to.
+    func streamDidReachEOF(_ stream: any ByteStream)
+    /// All pending writes were handed to the kernel: a place to resume a paused source.
+    func streamDidDrainWrites(_ stream: any ByteStream)
+    /// The stream is closed; `error` says why when it was not an orderly close. Last event.
+    func stream(_ stream: any ByteStream, didCloseWith error: NetError?)
+}
+
+/// Why a stream or connection attempt failed.
+public struct NetError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The kind of failure, for mapping to statuses and metrics.
+    public enum Code: String, Sendable {
+        case resolveFailed = "resolve_failed"
+        case connectFailed = "connect_failed"
+        case connectTimeout = "connect_timeout"
+        case tlsFailed = "tls_failed"
+        case reset = "connection_reset"
+        case ioFailed = "io_failed"
+    }
+
+    /// The kind of failure.
+    public let code: Code
+    /// A human explanation (never contains secrets: it only ever holds addresses and library reasons).
+    public let detail: String
+
+    public init(_ code: Code, _ detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    public var description: String { "\(code.rawValue): \(detail)" }
+}

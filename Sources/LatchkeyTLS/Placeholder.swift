@@ -1,0 +1,1 @@
+// OpenSSL over memory BIOs lands here.
