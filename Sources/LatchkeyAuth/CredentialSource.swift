@@ -82,3 +82,56 @@ public protocol CredentialSource: AnyObject, Sendable {
     /// A no-op for static credentials.
     func invalidate(_ credential: InjectedCredential, for key: CredentialKey)
 }
+
+/// One HTTP request to a token or discovery endpoint.
+public struct TokenEndpointRequest: Sendable {
+    /// "POST" for token requests, "GET" for discovery.
+    public var method: String
+    /// Scheme, host, port; `basePath` holds the path (and query, if any).
+    public var url: UpstreamURL
+    /// Header fields, in order (Content-Type, Authorization, token_headers, ...).
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    /// TLS for the endpoint (CA file, client certificate).
+    public var tls: TLSSettings
+    public var timeout: Duration
+
+    public init(method: String, url: UpstreamURL, headers: [(String, String)], body: [UInt8], tls: TLSSettings, timeout: Duration) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.tls = tls
+        self.timeout = timeout
+    }
+}
+
+/// A whole response from a token or discovery endpoint (these are small; the body is buffered).
+public struct TokenEndpointResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    public init(status: Int, headers: [(String, String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// The HTTP client the token manager talks through; LatchkeyProxy provides the real one over its own
+/// sockets and TLS, tests a fake. `completion` runs once, on any queue; transport failures (connect,
+/// TLS, timeout) are `.failure` with a human reason that never contains the request body.
+public protocol TokenEndpointClient: Sendable {
+    func send(_ request: TokenEndpointRequest, completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void)
+}
+
+/// A transport-level failure reaching a token endpoint.
+public struct NetworkFailure: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public var isTimeout: Bool
+    public init(reason: String, isTimeout: Bool = false) {
+        self.reason = reason
+        self.isTimeout = isTimeout
+    }
+    public var description: String { reason }
+}

@@ -101,6 +101,8 @@ public enum ConnectionKind: Sendable {
     case apiKey(key: SecretString, header: String, scheme: APIKeyScheme)
     /// `type: none`: strip client credentials, inject nothing.
     case none
+    /// `type: oauth2_client_credentials`: tokens from the token manager.
+    case oauth2ClientCredentials(OAuthClientSettings)
 
     /// The `type:` string, for status output.
     public var typeName: String {
@@ -109,6 +111,7 @@ public enum ConnectionKind: Sendable {
         case .bearer: "bearer"
         case .apiKey: "api_key"
         case .none: "none"
+        case .oauth2ClientCredentials: "oauth2_client_credentials"
         }
     }
 }
@@ -147,6 +150,11 @@ public struct RouteSettings: Sendable {
     public var tls: TLSSettings
     /// `allow_plaintext_credentials:` permit injecting over http:// to a non-loopback host.
     public var allowPlaintextCredentials: Bool
+    /// Per-route OAuth overrides (`scopes:`, `audience:`, `token_params:`): each distinct set is its own
+    /// token-cache entry. nil means the connection's own settings.
+    public var scopes: [String]?
+    public var audience: String?
+    public var tokenParams: [String: String]?
     /// Line of the route in the config file.
     public var line: Int
 

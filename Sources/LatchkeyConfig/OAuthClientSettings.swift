@@ -1,0 +1,96 @@
+/// A secret that can be read again, so a rotated secret file is picked up without a restart.
+///
+/// `current()` re-resolves the original template (`{{secret:NAME}}`, `${ENV}`) and re-reads secret
+/// files; it falls back to the value seen at load time when re-reading fails.
+public struct ReloadableSecret: Sendable, CustomStringConvertible {
+    /// The value resolved when the config was loaded.
+    public let initial: SecretString
+    private let reload: @Sendable () -> SecretString?
+
+    public init(initial: SecretString, reload: @escaping @Sendable () -> SecretString? = { nil }) {
+        self.initial = initial
+        self.reload = reload
+    }
+
+    /// The secret as it is now (re-read), or the load-time value.
+    public func current() -> SecretString { reload() ?? initial }
+
+    public var description: String { "<redacted>" }
+}
+
+/// How an OAuth client authenticates at the token endpoint.
+public enum OAuthClientAuthMethod: String, Sendable, CaseIterable {
+    /// RFC 6749 §2.3.1: HTTP Basic with form-urlencoded id and secret (default).
+    case clientSecretBasic = "client_secret_basic"
+    /// RFC 6749 §2.3.1: `client_id` and `client_secret` in the form body.
+    case clientSecretPost = "client_secret_post"
+    /// RFC 7523 §2.2 / OIDC Core §9: a JWT assertion signed with the client's private key.
+    case privateKeyJWT = "private_key_jwt"
+}
+
+/// JWT signing algorithms supported for `private_key_jwt`.
+public enum JWTSigningAlgorithm: String, Sendable, CaseIterable {
+    case rs256 = "RS256"
+    case ps256 = "PS256"
+    case es256 = "ES256"
+}
+
+/// `type: oauth2_client_credentials` (RFC 6749 §4.4).
+public struct OAuthClientSettings: Sendable {
+    /// `token_url:`; nil when it is to be found by discovery.
+    public var tokenURL: UpstreamURL?
+    /// `discovery_url:` an issuer (well-known paths are appended) or a full `.well-known` URL.
+    public var discoveryURL: UpstreamURL?
+    public var clientID: String
+    /// `client_secret:`; required for the client_secret_* methods.
+    public var clientSecret: ReloadableSecret?
+    public var clientAuth: OAuthClientAuthMethod
+    /// `private_key:` PEM, for private_key_jwt.
+    public var privateKey: ReloadableSecret?
+    /// `key_id:` JWT `kid` header.
+    public var keyID: String?
+    /// `signing_alg:` default RS256.
+    public var signingAlgorithm: JWTSigningAlgorithm
+    /// `scopes:` a list, or one space-separated string; sent space-joined.
+    public var scopes: [String]
+    public var audience: String?
+    /// `token_params:` extra form fields, in file order.
+    public var tokenParams: [(String, String)]
+    /// `token_headers:` extra request headers on token requests, in file order.
+    public var tokenHeaders: [(String, String)]
+    /// `tls:` for the token endpoint (CA, client certificate for mTLS).
+    public var tls: TLSSettings
+    /// `allow_plaintext_credentials:` permit http:// token endpoints on non-loopback hosts.
+    public var allowPlaintextCredentials: Bool
+    /// `refresh_before_ms:` renew when less than this much lifetime is left; nil = the default schedule
+    /// (max(20% of the lifetime, 60 s), never earlier than half the lifetime).
+    public var refreshBeforeMs: Int?
+    /// `timeout_ms:` per token request, default 10 000.
+    public var timeoutMs: Int
+
+    public init(
+        tokenURL: UpstreamURL? = nil, discoveryURL: UpstreamURL? = nil, clientID: String,
+        clientSecret: ReloadableSecret? = nil, clientAuth: OAuthClientAuthMethod = .clientSecretBasic,
+        privateKey: ReloadableSecret? = nil, keyID: String? = nil, signingAlgorithm: JWTSigningAlgorithm = .rs256,
+        scopes: [String] = [], audience: String? = nil, tokenParams: [(String, String)] = [],
+        tokenHeaders: [(String, String)] = [], tls: TLSSettings = TLSSettings(), allowPlaintextCredentials: Bool = false,
+        refreshBeforeMs: Int? = nil, timeoutMs: Int = 10_000
+    ) {
+        self.tokenURL = tokenURL
+        self.discoveryURL = discoveryURL
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.clientAuth = clientAuth
+        self.privateKey = privateKey
+        self.keyID = keyID
+        self.signingAlgorithm = signingAlgorithm
+        self.scopes = scopes
+        self.audience = audience
+        self.tokenParams = tokenParams
+        self.tokenHeaders = tokenHeaders
+        self.tls = tls
+        self.allowPlaintextCredentials = allowPlaintextCredentials
+        self.refreshBeforeMs = refreshBeforeMs
+        self.timeoutMs = timeoutMs
+    }
+}
