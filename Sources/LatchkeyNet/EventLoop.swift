@@ -4,14 +4,20 @@ import Dispatch
 ///
 /// Everything a connection does (socket sources, parser state, timers) runs on its loop's queue,
 /// so connection state needs no locks. Work from elsewhere hops on with `execute`.
-public final class EventLoop: Sendable {
+public final class EventLoop: @unchecked Sendable {  // immutable; `readBuffer` is only used on `queue`
     /// The serial queue all of this loop's connections run on.
     public let queue: DispatchQueue
+    /// Scratch space for socket reads. Shared by every connection of the loop, which is safe because they
+    /// all run serially on `queue`, and it keeps a 64 KiB buffer per connection out of memory.
+    let readBuffer: UnsafeMutableRawBufferPointer
 
     /// Creates a loop with its own serial queue named `label`.
     public init(label: String) {
         self.queue = DispatchQueue(label: label)
+        self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
     }
+
+    deinit { readBuffer.deallocate() }
 
     /// Runs `work` on this loop's queue, asynchronously.
     public func execute(_ work: @escaping @Sendable () -> Void) {

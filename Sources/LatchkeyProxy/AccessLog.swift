@@ -1,0 +1,63 @@
+import Logging
+
+/// Metadata keys, dotted and constant, so log pipelines can rely on them.
+public enum LogKey {
+    public static let route = "latchkey.route"
+    public static let connection = "latchkey.connection"
+    public static let method = "latchkey.method"
+    public static let host = "latchkey.host"
+    public static let path = "latchkey.path"
+    public static let status = "latchkey.status"
+    public static let upstream = "latchkey.upstream"
+    public static let upstreamMs = "latchkey.upstream_ms"
+    public static let durationMs = "latchkey.duration_ms"
+    public static let bytesIn = "latchkey.bytes_in"
+    public static let bytesOut = "latchkey.bytes_out"
+    public static let outcome = "latchkey.outcome"
+    public static let attempts = "latchkey.attempts"
+    public static let client = "latchkey.client"
+    public static let error = "latchkey.error"
+}
+
+/// One info line per request: route, connection, method, host, path (without query: queries can carry
+/// keys), status, timings and bytes. Never a header value.
+struct AccessLog: Sendable {
+    let logger: Logger
+
+    func record(exchange: ForwardExchange, status: Int, outcome: String) {
+        let plan = exchange.plan
+        let path = RequestPlanner.pathOnly(plan.head.target)
+        var metadata: Logger.Metadata = [
+            LogKey.route: .string(plan.routeName ?? "-"),
+            LogKey.connection: .string(plan.connectionName ?? "-"),
+            LogKey.method: .string(exchange.method),
+            LogKey.host: .string(plan.clientHost),
+            LogKey.path: .string(path),
+            LogKey.status: .stringConvertible(status),
+            LogKey.upstream: .string("\(plan.endpoint.scheme)://\(plan.endpoint.authority)"),
+            LogKey.durationMs: .stringConvertible(Self.milliseconds(exchange.elapsed)),
+            LogKey.bytesIn: .stringConvertible(exchange.bytesFromClient),
+            LogKey.bytesOut: .stringConvertible(exchange.bytesToClient),
+            LogKey.attempts: .stringConvertible(exchange.attempts),
+            LogKey.outcome: .string(outcome),
+        ]
+        if let upstream = exchange.upstreamElapsed {
+            metadata[LogKey.upstreamMs] = .stringConvertible(Self.milliseconds(upstream))
+        }
+        logger.info("\(exchange.method) \(plan.clientHost)\(path) \(status)", metadata: metadata)
+    }
+
+    func recordRejected(method: String, target: String, status: Int, error: String) {
+        logger.info(
+            "\(method) \(RequestPlanner.pathOnly(target)) \(status)",
+            metadata: [
+                LogKey.method: .string(method), LogKey.status: .stringConvertible(status),
+                LogKey.outcome: .string(error),
+            ])
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}

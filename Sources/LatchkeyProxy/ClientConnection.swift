@@ -1,0 +1,241 @@
+import LatchkeyHTTP
+import LatchkeyNet
+
+/// One accepted client connection: decodes requests strictly, runs them one at a time (pipelined requests
+/// wait their turn), and answers errors itself. Lives on its loop; owns its exchange or tunnel.
+final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to `stream.loop`
+    private let stream: TCPConnection
+    private let server: ProxyServer
+    private let pool: UpstreamPool
+    private var parser: HTTP1RequestParser
+    private var queued: [HTTP1RequestEvent] = []
+    private var exchange: ForwardExchange?
+    private var exchangeHasWholeRequest = false
+    private var discardingRejectedBody = false
+    private var tunnel: Tunnel?
+    private var pendingTunnelHead = false
+    private var closing = false
+    private var clientReachedEOF = false
+    private var idleTimer: LoopTimer?
+    private var lingerTimer: LoopTimer?
+
+    init(stream: TCPConnection, server: ProxyServer, pool: UpstreamPool) {
+        self.stream = stream
+        self.server = server
+        self.pool = pool
+        let limits = server.runtime.configuration.limits
+        var parserLimits = HTTP1Limits()
+        parserLimits.maxRequestLineBytes = limits.maxRequestLineBytes
+        parserLimits.maxHeaderBytes = limits.maxHeaderBytes
+        parser = HTTP1RequestParser(limits: parserLimits)
+    }
+
+    var loop: EventLoop { stream.loop }
+    var pendingWriteBytes: Int { stream.pendingWriteBytes }
+
+    func start() {
+        stream.delegate = self
+        stream.start()
+        armIdleTimer()
+    }
+
+    func write(_ bytes: [UInt8]) { stream.write(bytes) }
+    func setReadingPaused(_ paused: Bool) { stream.setReadingPaused(paused) }
+    func shutdownWriting() { stream.shutdownWriting() }
+    func closeNow() { stream.close() }
+
+    // MARK: Reading
+
+    func streamDidBecomeReady(_ stream: any ByteStream) {}
+
+    func stream(_ stream: any ByteStream, didRead bytes: [UInt8]) {
+        if let tunnel {
+            tunnel.clientSent(bytes)
+            return
+        }
+        guard !closing, !pendingTunnelHead else { return }
+        do {
+            let events = try parser.feed(bytes)
+            queued.append(contentsOf: events)
+        } catch {
+            rejectMalformed(error)
+            return
+        }
+        processQueued()
+    }
+
+    private func processQueued() {
+        while !queued.isEmpty, !closing, tunnel == nil, !pendingTunnelHead {
+            if discardingRejectedBody {
+                if case .end = queued.removeFirst() { discardingRejectedBody = false }
+                continue
+            }
+            if let exchange {
+                if exchangeHasWholeRequest { return }  // the next request waits for this response
+                switch queued.removeFirst() {
+                case .body(let chunk): exchange.clientBody(chunk)
+                case .end:
+                    exchangeHasWholeRequest = true
+                    exchange.clientEnd()
+                case .head: assertionFailure("a head inside a request")
+                }
+                continue
+            }
+            guard case .head(let head, let framing) = queued.removeFirst() else { continue }
+            begin(head, framing: framing)
+        }
+    }
+
+    private func begin(_ head: HTTPRequestHead, framing: HTTPBodyFraming) {
+        idleTimer?.cancel()
+        idleTimer = nil
+        let runtime = server.runtime
+        let keepAlive = Self.wantsKeepAlive(head)
+        switch RequestPlanner.plan(head, runtime: runtime) {
+        case .reject(let error):
+            server.accessLog.recordRejected(method: head.method, target: head.target, status: error.status, error: error.errorName)
+            // A rejected request's body (if any) is skipped; with a body of unknown progress it is simpler
+            // and safe to close after answering.
+            let close = !keepAlive || framing != .none
+            if framing != .none { discardingRejectedBody = true }
+            respond(error, close: close)
+            if !close {
+                if case .end? = queued.first { queued.removeFirst() }
+                armIdleTimer()
+            }
+        case .tunnel(let host, let port):
+            guard framing == .none else {
+                respond(ProxyError(.badRequest, "CONNECT must not carry a body"), close: true)
+                return
+            }
+            if case .end? = queued.first { queued.removeFirst() }
+            pendingTunnelHead = true
+            let tunnel = Tunnel(client: self, host: host, port: port, loop: loop, connectTimeout: .seconds(10))
+            self.tunnel = tunnel
+            pendingTunnelHead = false
+            tunnel.start()
+        case .forward(let plan):
+            let exchange = ForwardExchange(
+                client: self, plan: plan, requestHead: head, framing: framing, pool: pool, keepAlive: keepAlive,
+                log: server.accessLog)
+            self.exchange = exchange
+            exchangeHasWholeRequest = false
+            exchange.start()
+        }
+    }
+
+    /// RFC 9112 §9.3: HTTP/1.1 persists unless "close" is listed; HTTP/1.0 closes (keep-alive for 1.0 is
+    /// an old extension the proxy does not offer).
+    static func wantsKeepAlive(_ head: HTTPRequestHead) -> Bool {
+        guard head.version == .http1_1 else { return false }
+        return !head.headers.listElements(for: "Connection").contains { $0.lowercased() == "close" }
+    }
+
+    private func rejectMalformed(_ error: HTTP1ParseError) {
+        let proxyError = ProxyError(parseError: error)
+        server.accessLog.recordRejected(method: "-", target: "-", status: proxyError.status, error: error.code.rawValue)
+        if let exchange {
+            // The bad bytes came while a request was in flight: abandon it.
+            exchange.cancel()
+            self.exchange = nil
+        }
+        respond(proxyError, close: true)
+    }
+
+    // MARK: Answers and completion
+
+    private func respond(_ error: ProxyError, close: Bool) {
+        stream.write(error.response(close: close))
+        if close { closeGracefully() }
+    }
+
+    func exchangeDidFail(_ exchange: ForwardExchange, error: ProxyError, requestComplete: Bool) {
+        guard exchange === self.exchange else { return }
+        self.exchange = nil
+        // Keep the connection only when the whole request was read: otherwise the rest of its body would
+        // be taken for the next request.
+        let whole = requestComplete || exchangeHasWholeRequest
+        exchangeHasWholeRequest = false
+        respond(error, close: !whole || !exchange.clientWantsKeepAlive || clientReachedEOF)
+        if !closing {
+            armIdleTimer()
+            processQueued()
+        }
+    }
+
+    func exchangeDidFinish(_ exchange: ForwardExchange, keepAlive: Bool, abort: Bool) {
+        guard exchange === self.exchange else { return }
+        self.exchange = nil
+        exchangeHasWholeRequest = false
+        if abort {
+            stream.close()
+            return
+        }
+        if !keepAlive || clientReachedEOF {
+            closeGracefully()
+            return
+        }
+        stream.setReadingPaused(false)
+        armIdleTimer()
+        processQueued()
+    }
+
+    func tunnelFailed(_ error: ProxyError) {
+        tunnel = nil
+        respond(error, close: true)
+    }
+
+    /// Sends what is queued, then FIN; keeps reading (and discarding) briefly so that a client still
+    /// sending does not get a reset that destroys the response (RFC 9112 §9.6).
+    private func closeGracefully() {
+        guard !closing else { return }
+        closing = true
+        idleTimer?.cancel()
+        stream.setReadingPaused(false)
+        stream.shutdownWriting()
+        lingerTimer = loop.schedule(after: .seconds(2)) { [self] in stream.close() }
+    }
+
+    private func armIdleTimer() {
+        idleTimer?.cancel()
+        let timeout = Duration.milliseconds(server.runtime.configuration.limits.idleTimeoutMs)
+        idleTimer = loop.schedule(after: timeout) { [self] in
+            if exchange == nil, tunnel == nil { stream.close() }
+        }
+    }
+
+    // MARK: ByteStreamDelegate
+
+    func streamDidReachEOF(_ stream: any ByteStream) {
+        clientReachedEOF = true
+        if let tunnel {
+            tunnel.clientReachedEOF()
+            return
+        }
+        if closing || exchange == nil {
+            self.stream.close()
+            return
+        }
+        if !exchangeHasWholeRequest {
+            exchange?.cancel()
+            exchange = nil
+            self.stream.close()
+        }
+        // Otherwise the request is whole: answer it, then close (checked in exchangeDidFinish).
+    }
+
+    func streamDidDrainWrites(_ stream: any ByteStream) {
+        exchange?.clientDidDrainWrites()
+        tunnel?.clientDrained()
+    }
+
+    func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
+        idleTimer?.cancel()
+        lingerTimer?.cancel()
+        exchange?.cancel()
+        exchange = nil
+        tunnel?.close()
+        tunnel = nil
+        server.clientClosed()
+    }
+}

@@ -1,1 +1,0 @@
-// The proxy data path lands here (Router, Pipeline, UpstreamPool, ...).

@@ -1,0 +1,130 @@
+import LatchkeyHTTP
+
+/// Every failure the proxy reports to a client, mapped in exactly one place to a status, a
+/// machine-readable `error` (also sent as `X-Latchkey-Error` and safe as a metric label) and a
+/// human `detail`. Details carry addresses, route and connection names and what a provider said,
+/// never a credential.
+public struct ProxyError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case badRequest = "bad_request"
+        case denied = "denied"
+        case noRoute = "no_route"
+        case connectRefusedForRoute = "connect_not_supported_for_route"
+        case plaintextCredentials = "plaintext_credentials_refused"
+        case upstreamConnectFailed = "upstream_connect_failed"
+        case upstreamTLSFailed = "upstream_tls_failed"
+        case upstreamTimeout = "upstream_timeout"
+        case upstreamConnectTimeout = "upstream_connect_timeout"
+        case upstreamProtocolError = "upstream_protocol_error"
+        case upstreamClosed = "upstream_closed"
+        case credentialUnavailable = "credential_unavailable"
+        case credentialTimeout = "credential_timeout"
+        case shuttingDown = "shutting_down"
+    }
+
+    public let code: Code
+    public let detail: String
+    /// The HTTP status sent; parse errors bring their own (400, 414, 431, 501, 505).
+    public let status: Int
+    public var route: String?
+    public var connection: String?
+
+    public init(_ code: Code, _ detail: String, status: Int? = nil, route: String? = nil, connection: String? = nil) {
+        self.code = code
+        self.detail = detail
+        self.status = status ?? Self.defaultStatus(code)
+        self.route = route
+        self.connection = connection
+    }
+
+    /// A request the codec rejected.
+    public init(parseError: HTTP1ParseError) {
+        self.init(.badRequest, parseError.description, status: parseError.status)
+    }
+
+    private static func defaultStatus(_ code: Code) -> Int {
+        switch code {
+        case .badRequest: 400
+        case .denied, .connectRefusedForRoute, .plaintextCredentials: 403
+        case .noRoute: 404
+        case .upstreamTimeout, .upstreamConnectTimeout, .credentialTimeout: 504
+        case .upstreamConnectFailed, .upstreamTLSFailed, .upstreamProtocolError, .upstreamClosed,
+            .credentialUnavailable:
+            502
+        case .shuttingDown: 503
+        }
+    }
+
+    /// The `error` string: the code, except that a parse error names its rule.
+    public var errorName: String { code.rawValue }
+
+    public var description: String { "\(code.rawValue): \(detail)" }
+
+    /// The JSON body: `{"error":..., "detail":..., "route":..., "connection":...}`.
+    public func jsonBody() -> [UInt8] {
+        var json = "{\"error\":\(JSONString.quote(errorName)),\"detail\":\(JSONString.quote(detail))"
+        if let route { json += ",\"route\":\(JSONString.quote(route))" }
+        if let connection { json += ",\"connection\":\(JSONString.quote(connection))" }
+        json += "}\n"
+        return Array(json.utf8)
+    }
+
+    /// A complete response: head plus JSON body. `close` adds `Connection: close`.
+    public func response(close: Bool) -> [UInt8] {
+        let body = jsonBody()
+        var head = HTTPResponseHead(status: status, reason: HTTPStatusReason.phrase(for: status))
+        head.headers.add(name: "Content-Type", value: "application/json")
+        head.headers.add(name: "Content-Length", value: String(body.count))
+        head.headers.add(name: "X-Latchkey-Error", value: errorName)
+        if close { head.headers.add(name: "Connection", value: "close") }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256 + body.count)
+        HTTP1Serializer.appendResponseHead(head, to: &bytes)
+        bytes.append(contentsOf: body)
+        return bytes
+    }
+}
+
+/// Minimal JSON string quoting (RFC 8259 §7), enough for error bodies and status output.
+public enum JSONString {
+    public static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let s where s.value < 0x20:
+                let hex = String(s.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// Reason phrases for the statuses the proxy itself produces.
+public enum HTTPStatusReason {
+    public static func phrase(for status: Int) -> String {
+        switch status {
+        case 100: "Continue"
+        case 200: "OK"
+        case 400: "Bad Request"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 408: "Request Timeout"
+        case 414: "URI Too Long"
+        case 417: "Expectation Failed"
+        case 431: "Request Header Fields Too Large"
+        case 501: "Not Implemented"
+        case 502: "Bad Gateway"
+        case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
+        case 505: "HTTP Version Not Supported"
+        default: ""
+        }
+    }
+}

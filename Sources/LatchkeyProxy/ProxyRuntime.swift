@@ -1,0 +1,87 @@
+import LatchkeyAuth
+import LatchkeyConfig
+import LatchkeyTLS
+
+/// Everything the data path needs from one loaded configuration, built once and then read-only:
+/// the router, a credential source per connection and a TLS context per distinct TLS setting.
+///
+/// A request holds on to the runtime it started with, so a reload never changes a request midway.
+public final class ProxyRuntime: Sendable {
+    /// Per-route data resolved at build time.
+    public struct RouteRuntime: Sendable {
+        public let settings: RouteSettings
+        /// The connection's credential source; nil when the route names no connection.
+        public let source: (any CredentialSource)?
+        /// Per-route token overrides.
+        public let credentialKey: CredentialKey
+        /// Whether this route injects anything (used by the plaintext and CONNECT rules).
+        public let injectsCredentials: Bool
+        /// TLS context for an https upstream of this route.
+        public let tls: TLSClientContext
+    }
+
+    public let configuration: ProxyConfiguration
+    public let router: Router
+    public let routes: [String: RouteRuntime]
+    public let sources: [String: any CredentialSource]
+    /// System-trust TLS context for passthrough https and routes without `tls:` settings.
+    public let defaultTLS: TLSClientContext
+
+    /// Builds the runtime. `makeSource` creates the credential source of each connection (static ones
+    /// by default; the server passes a factory that also knows OAuth). Throws on TLS files that fail to load.
+    public init(
+        configuration: ProxyConfiguration,
+        makeSource: (ConnectionSettings) throws -> any CredentialSource
+    ) throws {
+        self.configuration = configuration
+        router = Router(routes: configuration.routes)
+        var sources: [String: any CredentialSource] = [:]
+        for connection in configuration.connections {
+            sources[connection.name] = try makeSource(connection)
+        }
+        self.sources = sources
+        let defaultTLS = try TLSClientContext(configuration: TLSSettings().clientConfiguration)
+        self.defaultTLS = defaultTLS
+        var contexts: [TLSClientConfiguration: TLSClientContext] = [TLSSettings().clientConfiguration: defaultTLS]
+        var routes: [String: RouteRuntime] = [:]
+        for route in configuration.routes {
+            let tlsConfiguration = route.tls.clientConfiguration
+            let context: TLSClientContext
+            if let existing = contexts[tlsConfiguration] {
+                context = existing
+            } else {
+                do {
+                    context = try TLSClientContext(configuration: tlsConfiguration)
+                } catch {
+                    throw RuntimeBuildError(detail: "route \(route.name): tls: \(error)")
+                }
+                contexts[tlsConfiguration] = context
+            }
+            let source = route.connection.flatMap { sources[$0] }
+            let kind = route.connection.flatMap { configuration.connection(named: $0)?.kind }
+            let injects: Bool
+            if case .none = kind { injects = false } else { injects = kind != nil }
+            routes[route.name] = RouteRuntime(
+                settings: route, source: source,
+                credentialKey: CredentialKey(scopes: route.scopes, audience: route.audience, tokenParams: route.tokenParams),
+                injectsCredentials: injects, tls: context)
+        }
+        self.routes = routes
+    }
+}
+
+/// A runtime could not be built (a TLS file that fails to load, ...).
+public struct RuntimeBuildError: Error, CustomStringConvertible {
+    public let detail: String
+    public init(detail: String) { self.detail = detail }
+    public var description: String { detail }
+}
+
+extension TLSSettings {
+    /// The LatchkeyTLS view of these settings (ALPN http/1.1: the upstream client speaks HTTP/1.1).
+    var clientConfiguration: TLSClientConfiguration {
+        TLSClientConfiguration(
+            caFile: caFile, insecureSkipVerify: insecureSkipVerify, certificateFile: certFile,
+            privateKeyFile: keyFile, alpnProtocols: ["http/1.1"])
+    }
+}

@@ -1,0 +1,100 @@
+import Dispatch
+import LatchkeyConfig
+import LatchkeyNet
+import Logging
+import Synchronization
+
+/// The running proxy: listeners, event loops, per-loop upstream pools and the current runtime.
+///
+/// The runtime (config snapshot) is swapped atomically on reload; each request reads it once when its
+/// head arrives and keeps that snapshot to the end.
+public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded: `state` by its Mutex, listeners set once in start()
+    /// Addresses actually bound (ports resolved when 0 was configured).
+    public struct BoundAddresses: Sendable {
+        public let proxy: SocketAddress
+        public let admin: SocketAddress?
+    }
+
+    public let group: EventLoopGroup
+    let logger: Logger
+    let accessLog: AccessLog
+    private let pools: [ObjectIdentifier: UpstreamPool]
+    private let state: Mutex<ProxyRuntime>
+    private let openClients = Mutex(0)
+    private var proxyListener: TCPListener?
+    private var adminListener: TCPListener?
+
+    /// Creates the server on `loopCount` event loops (default: one per core).
+    public init(runtime: ProxyRuntime, logger: Logger, loopCount: Int = System.coreCount) {
+        group = EventLoopGroup(count: loopCount)
+        self.logger = logger
+        accessLog = AccessLog(logger: logger)
+        state = Mutex(runtime)
+        let limits = runtime.configuration.limits
+        var pools: [ObjectIdentifier: UpstreamPool] = [:]
+        for loop in group.loops {
+            pools[ObjectIdentifier(loop)] = UpstreamPool(
+                loop: loop, maxIdlePerEndpoint: limits.maxIdlePerUpstream, idleTimeout: .milliseconds(limits.idleTimeoutMs))
+        }
+        self.pools = pools
+    }
+
+    /// The runtime new requests use.
+    public var runtime: ProxyRuntime { state.withLock { $0 } }
+
+    /// Installs a new runtime for requests that start from now on.
+    public func replaceRuntime(_ runtime: ProxyRuntime) { state.withLock { $0 = runtime } }
+
+    /// Number of open client connections.
+    public var openClientCount: Int { openClients.withLock { $0 } }
+
+    /// Binds both listeners and starts accepting.
+    public func start() throws -> BoundAddresses {
+        let configuration = runtime.configuration
+        let proxy = try TCPListener(host: configuration.listen.host, port: configuration.listen.port, group: group) {
+            [self] connection in
+            accept(connection)
+        }
+        var admin: TCPListener?
+        if let address = configuration.admin {
+            admin = try TCPListener(host: address.host, port: address.port, group: group) { [self] connection in
+                AdminConnection(stream: connection, server: self).start()
+            }
+        }
+        proxyListener = proxy
+        adminListener = admin
+        proxy.start()
+        admin?.start()
+        return BoundAddresses(proxy: proxy.localAddress, admin: admin?.localAddress)
+    }
+
+    /// Stops accepting on both listeners.
+    public func stopListening() {
+        proxyListener?.stop()
+        adminListener?.stop()
+    }
+
+    private func accept(_ connection: TCPConnection) {
+        guard let pool = pools[ObjectIdentifier(connection.loop)] else { return }
+        openClients.withLock { $0 += 1 }
+        ClientConnection(stream: connection, server: self, pool: pool).start()
+    }
+
+    func clientClosed() { openClients.withLock { $0 -= 1 } }
+}
+
+/// Facts about the machine.
+public enum System {
+    /// Active processor count, at least 1.
+    public static var coreCount: Int {
+        #if canImport(Glibc)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        #else
+        return 2
+        #endif
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,184 @@
+import LatchkeyAuth
+import LatchkeyConfig
+import LatchkeyHTTP
+import LatchkeyTLS
+
+/// Where and how one request goes upstream.
+public struct UpstreamEndpoint: Sendable, Hashable {
+    public var scheme: String
+    public var host: String
+    public var port: Int
+    /// Name for SNI and certificate verification (the host unless `tls.server_name` says otherwise).
+    public var serverName: String
+
+    public var isTLS: Bool { scheme == "https" }
+    public var authority: String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        return port == (isTLS ? 443 : 80) ? h : "\(h):\(port)"
+    }
+}
+
+/// A request ready to be sent upstream: everything except the credential, which is looked up per attempt.
+public struct ForwardPlan: Sendable {
+    /// The matched route; nil for an unmatched request passed through.
+    public var route: ProxyRuntime.RouteRuntime?
+    public var endpoint: UpstreamEndpoint
+    public var tls: TLSClientContext?
+    /// The head to send, rewritten (hop-by-hop and client credentials removed, Host set), without credential.
+    public var head: HTTPRequestHead
+    public var timeout: Duration
+    public var connectTimeout: Duration
+    /// The request's host as the client named it, for the access log.
+    public var clientHost: String
+
+    public var routeName: String? { route?.settings.name }
+    public var connectionName: String? { route?.settings.connection }
+}
+
+/// What to do with a request head.
+public enum RequestPlan: Sendable {
+    case forward(ForwardPlan)
+    case tunnel(host: String, port: Int)
+    case reject(ProxyError)
+}
+
+/// Decides, from a request head and the runtime, where the request goes and how its head is rewritten.
+/// Pure: no I/O, so every rule is unit-tested directly.
+public enum RequestPlanner {
+    /// Default timeouts for passthrough traffic (no route to configure them).
+    static let passthroughTimeout: Duration = .seconds(30)
+    static let passthroughConnectTimeout: Duration = .seconds(5)
+
+    public static func plan(_ head: HTTPRequestHead, runtime: ProxyRuntime) -> RequestPlan {
+        guard let target = RequestTarget.parse(head.target, method: head.method) else {
+            return .reject(ProxyError(.badRequest, "invalid request-target"))
+        }
+        let config = runtime.configuration
+        switch target {
+        case .authority(let host, let port):
+            return planConnect(host: host, port: port, runtime: runtime)
+        case .asterisk:
+            return .reject(ProxyError(.badRequest, "the proxy does not answer OPTIONS *"))
+        case .absolute(let scheme, let host, let port, let path):
+            if let route = runtime.router.match(host: host, port: port, path: pathOnly(path), method: head.method),
+                let routeRuntime = runtime.routes[route.name]
+            {
+                return planRoute(head, route: routeRuntime, requestScheme: scheme, host: host, port: port, path: path, runtime: runtime)
+            }
+            guard config.unmatched == .passthrough else {
+                return .reject(ProxyError(.denied, "no route matches \(host)\(pathOnly(path)) and unmatched requests are denied"))
+            }
+            var rewritten = head
+            rewritten.target = path
+            rewriteCommonHeaders(&rewritten.headers, authority: authority(host: host, port: port, scheme: scheme))
+            let endpoint = UpstreamEndpoint(scheme: scheme, host: host, port: port, serverName: host)
+            return .forward(
+                ForwardPlan(
+                    route: nil, endpoint: endpoint, tls: scheme == "https" ? runtime.defaultTLS : nil, head: rewritten,
+                    timeout: passthroughTimeout, connectTimeout: passthroughConnectTimeout, clientHost: host))
+        case .origin(let path):
+            guard let route = runtime.router.match(host: nil, port: 0, path: pathOnly(path), method: head.method),
+                let routeRuntime = runtime.routes[route.name]
+            else {
+                return .reject(
+                    ProxyError(
+                        .noRoute,
+                        "no route matches path \(pathOnly(path)); send absolute-form requests (use Latchkey as HTTP proxy) or add a route with path_prefix and upstream"
+                    ))
+            }
+            let hostHeader = head.headers.first("Host") ?? ""
+            return planRoute(head, route: routeRuntime, requestScheme: "http", host: hostHeader, port: 0, path: path, runtime: runtime)
+        }
+    }
+
+    private static func planConnect(host: String, port: Int, runtime: ProxyRuntime) -> RequestPlan {
+        let routed = runtime.configuration.routes.first { route in
+            guard let pattern = route.host, pattern.matches(host: host, port: port) else { return false }
+            return runtime.routes[route.name]?.injectsCredentials ?? false
+        }
+        if let routed {
+            let detail =
+                "\(host) has route \(routed.name) with connection \(routed.connection ?? ""): a CONNECT tunnel would hide the request from the proxy, so no credential could be injected. Call it over http:// (http://\(host)/...) and let the route's upstream: https://\(host) speak TLS; TLS interception is not supported yet."
+            return .reject(ProxyError(.connectRefusedForRoute, detail, route: routed.name, connection: routed.connection))
+        }
+        guard runtime.configuration.unmatched == .passthrough else {
+            return .reject(ProxyError(.denied, "CONNECT to \(host):\(port) matches no route and unmatched requests are denied"))
+        }
+        return .tunnel(host: host, port: port)
+    }
+
+    private static func planRoute(
+        _ head: HTTPRequestHead, route: ProxyRuntime.RouteRuntime, requestScheme: String, host: String, port: Int,
+        path: String, runtime: ProxyRuntime
+    ) -> RequestPlan {
+        let settings = route.settings
+        let endpoint: UpstreamEndpoint
+        var upstreamPath = path
+        if settings.stripPrefix, let prefix = settings.pathPrefix {
+            upstreamPath = strip(prefix: prefix, from: path)
+        }
+        if let upstream = settings.upstream {
+            endpoint = UpstreamEndpoint(
+                scheme: upstream.scheme, host: upstream.host, port: upstream.port,
+                serverName: settings.tls.serverName ?? upstream.host)
+            upstreamPath = upstream.basePath + upstreamPath
+        } else {
+            guard port != 0 else {
+                return .reject(ProxyError(.noRoute, "route \(settings.name) has no upstream", route: settings.name))
+            }
+            endpoint = UpstreamEndpoint(
+                scheme: requestScheme, host: host, port: port, serverName: settings.tls.serverName ?? host)
+        }
+        if route.injectsCredentials, !endpoint.isTLS, !UpstreamURL.isLoopbackHost(endpoint.host),
+            !settings.allowPlaintextCredentials
+        {
+            return .reject(
+                ProxyError(
+                    .plaintextCredentials,
+                    "route \(settings.name) would send credentials over plain http to \(endpoint.host); set upstream: https://... or allow_plaintext_credentials: true",
+                    route: settings.name, connection: settings.connection))
+        }
+        var rewritten = head
+        rewritten.target = upstreamPath
+        rewriteCommonHeaders(&rewritten.headers, authority: endpoint.authority)
+        // RFC 9110 §11.6.2: Authorization belongs to the client's own credentials; on a routed request the
+        // proxy owns authentication, so every client-supplied copy goes, whatever its case or count.
+        rewritten.headers.remove(name: "Authorization")
+        return .forward(
+            ForwardPlan(
+                route: route, endpoint: endpoint, tls: endpoint.isTLS ? route.tls : nil, head: rewritten,
+                timeout: .milliseconds(settings.timeoutMs), connectTimeout: .milliseconds(settings.connectTimeoutMs),
+                clientHost: host.isEmpty ? endpoint.host : host))
+    }
+
+    /// Hop-by-hop fields (RFC 9110 §7.6.1) and Proxy-Authorization (meant for this proxy, never forwarded)
+    /// go; Host is set to the upstream's authority (RFC 9112 §3.2.2: a proxy replaces it from the target).
+    static func rewriteCommonHeaders(_ headers: inout HTTPHeaders, authority: String) {
+        headers.removeHopByHop()
+        headers.remove(name: "Proxy-Authorization")
+        headers.replaceOrAdd(name: "Host", value: authority)
+    }
+
+    /// Puts the credential on a planned head: the injected header replaces any of the same name.
+    public static func inject(_ credential: InjectedCredential?, into head: inout HTTPRequestHead) {
+        guard let credential else { return }
+        head.headers.replaceOrAdd(name: credential.headerName, value: credential.headerValue.value)
+    }
+
+    static func pathOnly(_ path: String) -> String {
+        guard let query = path.firstIndex(of: "?") else { return path }
+        return String(path[..<query])
+    }
+
+    static func strip(prefix: String, from path: String) -> String {
+        guard path.hasPrefix(prefix) else { return path }
+        var rest = String(path.dropFirst(prefix.count))
+        if !rest.hasPrefix("/") { rest = "/" + rest }
+        return rest
+    }
+
+    static func authority(host: String, port: Int, scheme: String) -> String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        return port == (scheme == "https" ? 443 : 80) ? h : "\(h):\(port)"
+    }
+}

@@ -1,0 +1,123 @@
+import LatchkeyHTTP
+import LatchkeyNet
+import LatchkeyTLS
+
+/// Receives what an upstream connection produces while an exchange holds it. Called on the loop.
+protocol UpstreamConnectionHandler: AnyObject {
+    /// TCP (and TLS) are up; the request may be written.
+    func upstreamDidBecomeReady(_ upstream: UpstreamConnection)
+    /// Parsed response events.
+    func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent])
+    /// Every byte written so far was handed to the kernel.
+    func upstreamDidDrainWrites(_ upstream: UpstreamConnection)
+    /// The connection failed or closed before the response completed.
+    func upstream(_ upstream: UpstreamConnection, didFail error: UpstreamFailure)
+}
+
+/// Why an upstream connection stopped.
+enum UpstreamFailure: Error {
+    case network(NetError)
+    case protocolError(HTTP1ParseError)
+    /// The peer closed before a complete response.
+    case closed
+}
+
+/// One HTTP/1.1 connection to an upstream origin, over TCP or TLS, owned by one loop.
+///
+/// It serves one exchange at a time; between exchanges it rests in its loop's `UpstreamPool`.
+final class UpstreamConnection: ByteStreamDelegate {
+    let endpoint: UpstreamEndpoint
+    let stream: any ByteStream
+    var loop: EventLoop { stream.loop }
+    weak var handler: (any UpstreamConnectionHandler)?
+    /// Set when the connection can carry another request after the current one.
+    private(set) var isReady = false
+    private(set) var isClosed = false
+    /// How many requests this connection has started (>1 means it came from the pool).
+    var requestCount = 0
+    /// Whether any response byte arrived for the current request (a stale pooled connection fails before).
+    private(set) var receivedBytesForCurrentRequest = false
+    private var parser = HTTP1ResponseParser()
+    /// The pool's hook while idle: EOF or data on an idle connection evicts it.
+    var onIdleClose: (() -> Void)?
+
+    init(endpoint: UpstreamEndpoint, tls: TLSClientContext?, loop: EventLoop, connectTimeout: Duration) {
+        self.endpoint = endpoint
+        let tcp = TCPConnection(connectingTo: endpoint.host, port: endpoint.port, loop: loop, connectTimeout: connectTimeout)
+        if endpoint.isTLS, let tls {
+            stream = TLSStream(wrapping: tcp, context: tls, serverName: endpoint.serverName)
+        } else {
+            stream = tcp
+        }
+        stream.delegate = self
+    }
+
+    func start() { stream.start() }
+
+    /// Prepares for the next response to a request with `method`.
+    func beginRequest(method: String) {
+        requestCount += 1
+        receivedBytesForCurrentRequest = false
+        parser.expectResponse(toMethod: method)
+    }
+
+    func write(_ bytes: [UInt8]) { stream.write(bytes) }
+
+    func close() {
+        guard !isClosed else { return }
+        stream.close()
+    }
+
+    // MARK: ByteStreamDelegate
+
+    func streamDidBecomeReady(_ stream: any ByteStream) {
+        isReady = true
+        handler?.upstreamDidBecomeReady(self)
+    }
+
+    func stream(_ stream: any ByteStream, didRead bytes: [UInt8]) {
+        guard let handler else {
+            // Bytes on an idle connection are a protocol violation: drop the connection.
+            onIdleClose?()
+            close()
+            return
+        }
+        receivedBytesForCurrentRequest = true
+        do {
+            let events = try parser.feed(bytes)
+            if !events.isEmpty { handler.upstream(self, didReceive: events) }
+        } catch {
+            handler.upstream(self, didFail: .protocolError(error))
+            close()
+        }
+    }
+
+    func streamDidReachEOF(_ stream: any ByteStream) {
+        guard let handler else {
+            onIdleClose?()
+            close()
+            return
+        }
+        do {
+            let events = try parser.finishOnEOF()
+            if !events.isEmpty { handler.upstream(self, didReceive: events) }
+        } catch {
+            handler.upstream(self, didFail: .closed)
+        }
+        close()
+    }
+
+    func streamDidDrainWrites(_ stream: any ByteStream) {
+        handler?.upstreamDidDrainWrites(self)
+    }
+
+    func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
+        isClosed = true
+        isReady = false
+        let handler = self.handler
+        self.handler = nil
+        if handler == nil { onIdleClose?() }
+        onIdleClose = nil
+        handler?.upstream(self, didFail: error.map { .network($0) } ?? .closed)
+    }
+}

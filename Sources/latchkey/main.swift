@@ -1,1 +1,0 @@
-print("latchkey: under construction")
