@@ -1,0 +1,307 @@
+/// The incremental HTTP/1.x decoding state machine shared by `HTTP1RequestParser` and
+/// `HTTP1ResponseParser`: line framing, field lines, body framing and the chunked coding.
+///
+/// Every decision depends only on the bytes seen so far, never on how they were split across
+/// `process` calls, so drip-fed, split and coalesced input give the same events and errors.
+/// Lines are located with a bounded search (the limit is the search window) and handled straight
+/// from the caller's buffer when they arrive whole; only a line split across calls is copied.
+struct HTTP1Decoder: Sendable {
+    enum Role: Sendable { case request, response }
+
+    enum Event: Sendable {
+        case requestHead(HTTPRequestHead, HTTPBodyFraming)
+        case responseHead(HTTPResponseHead, HTTPBodyFraming)
+        case informational(HTTPResponseHead)
+        case body([UInt8])
+        case end
+    }
+
+    enum State: Sendable {
+        case startLine
+        case headerLines
+        case fixedBody(remaining: Int)
+        case chunkSizeLine
+        case chunkData(remaining: Int)
+        case chunkDataCR
+        case chunkDataLF
+        case trailerLines
+        case untilClose
+        /// After CONNECT or 101: the bytes are no longer HTTP and are kept for the tunnel.
+        case passthrough
+        /// `finishOnEOF` was called.
+        case closed
+        case failed(HTTP1ParseError)
+    }
+
+    let role: Role
+    let limits: HTTP1Limits
+    var state: State = .startLine
+    /// The part of a line received so far, when a line spans `process` calls.
+    var lineBuffer: [UInt8] = []
+    /// Whether this message's leading empty line (RFC 9112 §2.2) has been used up.
+    var skippedEmptyLine = false
+    /// Bytes of field lines in the current header or trailer section.
+    var sectionBytes = 0
+    var sectionCount = 0
+    var requestLine: (method: String, target: String, version: HTTPVersion)?
+    var statusLine: (version: HTTPVersion, status: Int, reason: String)?
+    var headers = HTTPHeaders()
+    /// Methods of requests whose responses are still due, oldest first (response role).
+    var pendingMethods: [String] = []
+    var pendingMethodsStart = 0
+    /// Bytes received after the connection stopped speaking HTTP (see `State.passthrough`).
+    var passthroughBytes: [UInt8] = []
+    /// The current message switches the connection to a tunnel once it ends.
+    var tunnelAfterMessage = false
+    /// An interim (1xx) response was seen; the final response is still due.
+    var awaitingFinalResponse = false
+
+    init(role: Role, limits: HTTP1Limits) {
+        self.role = role
+        self.limits = limits
+    }
+
+    /// Whether no message is partially received (the connection may close cleanly here).
+    var isAtMessageBoundary: Bool {
+        switch state {
+        case .startLine: lineBuffer.isEmpty && !awaitingFinalResponse
+        case .passthrough, .closed: true
+        default: false
+        }
+    }
+
+    mutating func process(_ input: UnsafeRawBufferPointer, into events: inout [Event]) throws(HTTP1ParseError) {
+        if case .failed(let error) = state { throw error }
+        do {
+            try run(input, into: &events)
+        } catch {
+            state = .failed(error)
+            throw error
+        }
+    }
+
+    /// Ends the input; `.end` for a body delimited by close, an error inside any other message.
+    mutating func finish(into events: inout [Event]) throws(HTTP1ParseError) {
+        switch state {
+        case .failed(let error):
+            throw error
+        case .untilClose:
+            events.append(.end)
+            state = .closed
+        case .closed:
+            break
+        default:
+            guard isAtMessageBoundary else {
+                let error = HTTP1ParseError(.unexpectedEOF, "the connection closed in the middle of a message")
+                state = .failed(error)
+                throw error
+            }
+            state = .closed
+        }
+    }
+
+    private mutating func run(_ input: UnsafeRawBufferPointer, into events: inout [Event]) throws(HTTP1ParseError) {
+        var index = 0
+        let count = input.count
+        while index < count {
+            switch state {
+            case .startLine, .headerLines, .chunkSizeLine, .trailerLines:
+                let window = lineWindow()
+                let searchEnd = min(count, index + max(0, window - lineBuffer.count))
+                var lf = index
+                while lf < searchEnd && input[lf] != 0x0A { lf += 1 }
+                if lf < searchEnd {
+                    if lineBuffer.isEmpty {
+                        try handleLine(UnsafeRawBufferPointer(rebasing: input[index..<lf]), into: &events)
+                    } else {
+                        lineBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[index..<lf]))
+                        var line: [UInt8] = []
+                        swap(&line, &lineBuffer)
+                        let result = line.withUnsafeBytes { bytes in
+                            Result { () throws(HTTP1ParseError) in try handleLine(bytes, into: &events) }
+                        }
+                        line.removeAll(keepingCapacity: true)
+                        if lineBuffer.isEmpty { swap(&line, &lineBuffer) }
+                        try result.get()
+                    }
+                    index = lf + 1
+                } else {
+                    lineBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[index..<searchEnd]))
+                    index = searchEnd
+                    if lineBuffer.count >= window { throw lineTooLong() }
+                }
+            case .fixedBody(let remaining):
+                let take = min(remaining, count - index)
+                events.append(.body(Array(UnsafeRawBufferPointer(rebasing: input[index..<(index + take)]))))
+                index += take
+                if take == remaining { endMessage(into: &events) } else { state = .fixedBody(remaining: remaining - take) }
+            case .chunkData(let remaining):
+                let take = min(remaining, count - index)
+                events.append(.body(Array(UnsafeRawBufferPointer(rebasing: input[index..<(index + take)]))))
+                index += take
+                state = take == remaining ? .chunkDataCR : .chunkData(remaining: remaining - take)
+            case .chunkDataCR, .chunkDataLF:
+                let expectCR: Bool = if case .chunkDataCR = state { true } else { false }
+                let byte = input[index]
+                guard byte == (expectCR ? 0x0D : 0x0A) else {
+                    throw HTTP1ParseError(
+                        .invalidChunkTerminator, "chunk data is not followed by CRLF; found \(HTTP1ParseError.quote(CollectionOfOne(byte)))")
+                }
+                index += 1
+                state = expectCR ? .chunkDataLF : .chunkSizeLine
+            case .untilClose:
+                events.append(.body(Array(UnsafeRawBufferPointer(rebasing: input[index..<count]))))
+                index = count
+            case .passthrough:
+                passthroughBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[index..<count]))
+                index = count
+            case .closed:
+                throw HTTP1ParseError(.dataAfterEOF, "bytes arrived after the end of input")
+            case .failed(let error):
+                throw error
+            }
+        }
+    }
+
+    /// How many bytes, LF included, the current line may occupy before it is refused.
+    private func lineWindow() -> Int {
+        switch state {
+        case .startLine: limits.maxRequestLineBytes + 2
+        case .chunkSizeLine: limits.maxChunkSizeLineBytes + 2
+        default: max(limits.maxHeaderBytes - sectionBytes, 2)
+        }
+    }
+
+    private func lineTooLong() -> HTTP1ParseError {
+        switch state {
+        case .startLine:
+            role == .request
+                ? HTTP1ParseError(.requestLineTooLong, "the request line is longer than \(limits.maxRequestLineBytes) bytes")
+                : HTTP1ParseError(.statusLineTooLong, "the status line is longer than \(limits.maxRequestLineBytes) bytes")
+        case .chunkSizeLine:
+            HTTP1ParseError(.chunkSizeLineTooLong, "a chunk-size line is longer than \(limits.maxChunkSizeLineBytes) bytes")
+        default:
+            HTTP1ParseError(.headerSectionTooLarge, "the field section is larger than \(limits.maxHeaderBytes) bytes")
+        }
+    }
+
+    /// `raw` is a line without its LF. Checks the line ending and the bytes every line shares.
+    private mutating func handleLine(_ raw: UnsafeRawBufferPointer, into events: inout [Event]) throws(HTTP1ParseError) {
+        guard let last = raw.last, last == 0x0D else {
+            throw HTTP1ParseError(.bareLF, "a line ends in LF without CR: \(HTTP1ParseError.quote(raw))")
+        }
+        let line = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 1)])
+        for byte in line where byte == 0x0D || byte == 0x00 {
+            throw byte == 0
+                ? HTTP1ParseError(.nulByte, "a line contains NUL: \(HTTP1ParseError.quote(line))")
+                : HTTP1ParseError(.bareCR, "a line contains CR not followed by LF: \(HTTP1ParseError.quote(line))")
+        }
+        switch state {
+        case .startLine:
+            if line.isEmpty {
+                guard !skippedEmptyLine else {
+                    throw HTTP1ParseError(.tooManyEmptyLines, "more than one empty line before a start line")
+                }
+                skippedEmptyLine = true
+                return
+            }
+            if role == .request {
+                requestLine = try HTTP1StartLine.parseRequestLine(line, limit: limits.maxRequestLineBytes)
+            } else {
+                statusLine = try HTTP1StartLine.parseStatusLine(line, limit: limits.maxRequestLineBytes)
+            }
+            state = .headerLines
+        case .headerLines, .trailerLines:
+            if line.isEmpty {
+                if case .headerLines = state { try endHead(into: &events) } else { endMessage(into: &events) }
+                return
+            }
+            sectionBytes += line.count + 2
+            sectionCount += 1
+            if sectionBytes > limits.maxHeaderBytes { throw lineTooLong() }
+            if sectionCount > limits.maxHeaderCount {
+                throw HTTP1ParseError(.tooManyHeaders, "more than \(limits.maxHeaderCount) field lines")
+            }
+            let field = try HTTP1FieldLine.parse(line)
+            if case .headerLines = state { headers.add(name: field.name, value: field.value) }
+        case .chunkSizeLine:
+            let size = try HTTP1ChunkSizeLine.parse(line)
+            if size == 0 {
+                sectionBytes = 0
+                sectionCount = 0
+                state = .trailerLines
+            } else {
+                state = .chunkData(remaining: size)
+            }
+        default:
+            preconditionFailure("handleLine in a non-line state")
+        }
+    }
+
+    /// The empty line after the header section: decides the framing and reports the head.
+    private mutating func endHead(into events: inout [Event]) throws(HTTP1ParseError) {
+        let headers = self.headers
+        self.headers = HTTPHeaders()
+        switch role {
+        case .request:
+            guard let (method, target, version) = requestLine else { preconditionFailure("no request line") }
+            try HTTP1Framing.checkHost(headers, version: version)
+            let framing = try HTTP1Framing.requestFraming(headers, version: version)
+            events.append(.requestHead(HTTPRequestHead(method: method, target: target, version: version, headers: headers), framing))
+            startBody(framing, into: &events, tunnelAfter: method == "CONNECT")
+        case .response:
+            guard let (version, status, reason) = statusLine else { preconditionFailure("no status line") }
+            let head = HTTPResponseHead(version: version, status: status, reason: reason, headers: headers)
+            let declared = try HTTP1Framing.responseFraming(headers, version: version)
+            if status >= 100 && status < 200 && status != 101 {
+                events.append(.informational(head))
+                beginMessage()
+                awaitingFinalResponse = true
+                return
+            }
+            let method = pendingMethodsStart < pendingMethods.count ? pendingMethods[pendingMethodsStart] : "GET"
+            if pendingMethodsStart < pendingMethods.count {
+                pendingMethodsStart += 1
+                if pendingMethodsStart == pendingMethods.count {
+                    pendingMethods.removeAll(keepingCapacity: true)
+                    pendingMethodsStart = 0
+                }
+            }
+            let tunnel = status == 101 || (method == "CONNECT" && status >= 200 && status < 300)
+            let framing: HTTPBodyFraming =
+                tunnel || method == "HEAD" || status == 204 || status == 304 ? .none : declared
+            awaitingFinalResponse = false
+            events.append(.responseHead(head, framing))
+            startBody(framing, into: &events, tunnelAfter: tunnel)
+        }
+    }
+
+    private mutating func startBody(_ framing: HTTPBodyFraming, into events: inout [Event], tunnelAfter: Bool) {
+        tunnelAfterMessage = tunnelAfter
+        switch framing {
+        case .none, .contentLength(0):
+            endMessage(into: &events)
+        case .contentLength(let length):
+            state = .fixedBody(remaining: length)
+        case .chunked:
+            state = .chunkSizeLine
+        case .untilClose:
+            state = .untilClose
+        }
+    }
+
+    private mutating func endMessage(into events: inout [Event]) {
+        events.append(.end)
+        beginMessage()
+        if tunnelAfterMessage { state = .passthrough }
+    }
+
+    private mutating func beginMessage() {
+        state = .startLine
+        skippedEmptyLine = false
+        sectionBytes = 0
+        sectionCount = 0
+        requestLine = nil
+        statusLine = nil
+    }
+}

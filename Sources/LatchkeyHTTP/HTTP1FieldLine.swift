@@ -1,0 +1,47 @@
+/// field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). Lines arrive without CRLF and
+/// already free of CR and NUL.
+enum HTTP1FieldLine {
+    static func parse(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (name: String, value: String) {
+        if HTTPField.isWhitespace(line[0]) {
+            throw HTTP1ParseError(
+                .obsoleteLineFolding, "a field line starts with whitespace (obs-fold): \(HTTP1ParseError.quote(line))")
+        }
+        var colon = 0
+        while colon < line.count && HTTPField.isTokenByte(line[colon]) { colon += 1 }
+        guard colon < line.count, line[colon] == UInt8(ascii: ":") else {
+            var next = colon
+            while next < line.count && HTTPField.isWhitespace(line[next]) { next += 1 }
+            if next > colon, next < line.count, line[next] == UInt8(ascii: ":") {
+                throw HTTP1ParseError(
+                    .whitespaceBeforeColon, "whitespace between field name and colon: \(HTTP1ParseError.quote(line))")
+            }
+            throw HTTP1ParseError(.invalidHeaderName, "invalid field name: \(HTTP1ParseError.quote(line))")
+        }
+        guard colon > 0 else {
+            throw HTTP1ParseError(.invalidHeaderName, "empty field name: \(HTTP1ParseError.quote(line))")
+        }
+        var start = colon + 1
+        var end = line.count
+        while start < end && HTTPField.isWhitespace(line[start]) { start += 1 }
+        while end > start && HTTPField.isWhitespace(line[end - 1]) { end -= 1 }
+        let valueBytes = line[start..<end]
+        var ascii = true
+        for byte in valueBytes {
+            if byte >= 0x80 {
+                ascii = false
+            } else if !HTTPField.isValueByte(byte) {
+                throw HTTP1ParseError(
+                    .invalidHeaderValue, "a field value contains a control byte: \(HTTP1ParseError.quote(line))")
+            }
+        }
+        let name = String(decoding: line[0..<colon], as: UTF8.self)
+        if ascii { return (name, String(decoding: valueBytes, as: UTF8.self)) }
+        // obs-text is kept only when it is valid UTF-8: String cannot carry other bytes unchanged,
+        // and a proxy must not silently rewrite what it forwards.
+        guard let value = String(validating: valueBytes, as: UTF8.self) else {
+            throw HTTP1ParseError(
+                .invalidHeaderValue, "a field value is not valid UTF-8: \(HTTP1ParseError.quote(line))")
+        }
+        return (name, value)
+    }
+}

@@ -1,0 +1,63 @@
+/// What `HTTP1RequestParser` reports, in wire order.
+public enum HTTP1RequestEvent: Equatable, Sendable {
+    /// A complete request head and how its body is framed (`.none`, `.contentLength` or `.chunked`).
+    case head(HTTPRequestHead, HTTPBodyFraming)
+    /// Body bytes as they arrived (chunked coding already removed). Never empty.
+    case body([UInt8])
+    /// The request is complete; the next bytes belong to the next request.
+    case end
+}
+
+/// A strict, incremental HTTP/1.1 request decoder (RFC 9112). Pure value type: feed it bytes
+/// from a connection, act on the events. It consumes every byte given, pipelined requests
+/// included, and streams bodies without buffering them.
+///
+/// After a CONNECT request ends, later bytes are not parsed: they are kept for the tunnel and
+/// returned by `takeTunnelBytes()` (a proxy that refuses the CONNECT closes the connection).
+///
+/// After an error the parser is failed for good: every later `feed` throws the same error.
+/// Events decoded earlier in the failing call are dropped; the connection is answered with
+/// `error.status` and closed.
+public struct HTTP1RequestParser: Sendable {
+    private var decoder: HTTP1Decoder
+
+    public init(limits: HTTP1Limits = .init()) {
+        decoder = HTTP1Decoder(role: .request, limits: limits)
+    }
+
+    /// Decodes `bytes`, returning the events they complete.
+    public mutating func feed(_ bytes: [UInt8]) throws(HTTP1ParseError) -> [HTTP1RequestEvent] {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(HTTP1ParseError) in try feed(raw) }
+        }
+        return try result.get()
+    }
+
+    /// Decodes `bytes`, returning the events they complete. The buffer is not retained.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> [HTTP1RequestEvent] {
+        var events: [HTTP1Decoder.Event] = []
+        try decoder.process(bytes, into: &events)
+        return events.map { event in
+            switch event {
+            case .requestHead(let head, let framing): .head(head, framing)
+            case .body(let bytes): .body(bytes)
+            case .end: .end
+            case .responseHead, .informational: preconditionFailure("response event from a request decoder")
+            }
+        }
+    }
+
+    /// Whether the connection may close here without cutting a request short.
+    public var isAtMessageBoundary: Bool { decoder.isAtMessageBoundary }
+
+    /// Whether a CONNECT request has ended and the connection no longer carries HTTP.
+    public var isTunneling: Bool {
+        if case .passthrough = decoder.state { true } else { false }
+    }
+
+    /// Bytes received after a CONNECT request, for the tunnel; clears them.
+    public mutating func takeTunnelBytes() -> [UInt8] {
+        defer { decoder.passthroughBytes = [] }
+        return decoder.passthroughBytes
+    }
+}

@@ -1,0 +1,83 @@
+/// What `HTTP1ResponseParser` reports, in wire order.
+public enum HTTP1ResponseEvent: Equatable, Sendable {
+    /// An interim 1xx response other than 101 (RFC 9110 §15.2); the final response follows.
+    case informational(HTTPResponseHead)
+    /// The final response head and its framing (RFC 9112 §6.3).
+    case head(HTTPResponseHead, HTTPBodyFraming)
+    /// Body bytes as they arrived (chunked coding removed). Never empty.
+    case body([UInt8])
+    /// The response is complete.
+    case end
+}
+
+/// A strict, incremental HTTP/1.1 response decoder (RFC 9112), as strict about field syntax as
+/// the request parser: upstreams are not fully trusted.
+///
+/// Call `expectResponse(toMethod:)` once per request sent, in order; responses are matched to
+/// methods first-in first-out (a response with none pending is read as an answer to GET).
+/// Framing: 1xx, 204, 304 and answers to HEAD have no body; a 2xx to CONNECT and a 101 end the
+/// HTTP exchange and later bytes are kept for the tunnel (`takeTunnelBytes()`); otherwise
+/// chunked, Content-Length, or until close. Content-Length together with Transfer-Encoding,
+/// and transfer codings other than a single `chunked`, are refused even though RFC 9112 lets a
+/// client read them: the proxy drops Transfer-Encoding as hop-by-hop and cannot re-frame them.
+///
+/// After an error the parser is failed for good; every later call throws the same error.
+public struct HTTP1ResponseParser: Sendable {
+    private var decoder: HTTP1Decoder
+
+    public init(limits: HTTP1Limits = .init()) {
+        decoder = HTTP1Decoder(role: .response, limits: limits)
+    }
+
+    /// Records that a request with `method` was sent, so its response is framed right.
+    public mutating func expectResponse(toMethod method: String) {
+        decoder.pendingMethods.append(method)
+    }
+
+    /// Decodes `bytes`, returning the events they complete.
+    public mutating func feed(_ bytes: [UInt8]) throws(HTTP1ParseError) -> [HTTP1ResponseEvent] {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(HTTP1ParseError) in try feed(raw) }
+        }
+        return try result.get()
+    }
+
+    /// Decodes `bytes`, returning the events they complete. The buffer is not retained.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> [HTTP1ResponseEvent] {
+        var events: [HTTP1Decoder.Event] = []
+        try decoder.process(bytes, into: &events)
+        return Self.map(events)
+    }
+
+    /// The upstream closed the connection: ends a body delimited by close (`.end`), returns no
+    /// events between messages, and throws `unexpectedEOF` inside any other message.
+    /// Later `feed` calls throw `dataAfterEOF`.
+    public mutating func finishOnEOF() throws(HTTP1ParseError) -> [HTTP1ResponseEvent] {
+        var events: [HTTP1Decoder.Event] = []
+        try decoder.finish(into: &events)
+        return Self.map(events)
+    }
+
+    /// Whether a CONNECT 2xx or a 101 has ended the HTTP exchange.
+    public var isTunneling: Bool {
+        if case .passthrough = decoder.state { true } else { false }
+    }
+
+    /// Bytes received after the response that opened a tunnel; clears them.
+    public mutating func takeTunnelBytes() -> [UInt8] {
+        defer { decoder.passthroughBytes = [] }
+        return decoder.passthroughBytes
+    }
+
+    private static func map(_ events: [HTTP1Decoder.Event]) -> [HTTP1ResponseEvent] {
+        events.map { event in
+            switch event {
+            case .responseHead(let head, let framing): .head(head, framing)
+            case .informational(let head): .informational(head)
+            case .body(let bytes): .body(bytes)
+            case .end: .end
+            case .requestHead: preconditionFailure("request event from a response decoder")
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+/// Writes HTTP/1.1 heads and chunks (RFC 9112). The caller is responsible for valid field
+/// names and values (`HTTPField`); heads produced by the parsers always are.
+public enum HTTP1Serializer {
+    /// `method SP target SP version CRLF`, the fields, then CRLF.
+    public static func appendRequestHead(_ head: HTTPRequestHead, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: head.method.utf8)
+        buffer.append(0x20)
+        buffer.append(contentsOf: head.target.utf8)
+        buffer.append(0x20)
+        appendVersion(head.version, to: &buffer)
+        buffer.append(contentsOf: [0x0D, 0x0A])
+        appendFields(head.headers, to: &buffer)
+    }
+
+    /// `version SP status SP reason CRLF` (the SP is written even for an empty reason), the
+    /// fields, then CRLF.
+    public static func appendResponseHead(_ head: HTTPResponseHead, to buffer: inout [UInt8]) {
+        appendVersion(head.version, to: &buffer)
+        buffer.append(0x20)
+        let status = min(max(head.status, 0), 999)
+        buffer.append(contentsOf: [
+            UInt8(0x30 + status / 100), UInt8(0x30 + status / 10 % 10), UInt8(0x30 + status % 10), 0x20,
+        ])
+        buffer.append(contentsOf: head.reason.utf8)
+        buffer.append(contentsOf: [0x0D, 0x0A])
+        appendFields(head.headers, to: &buffer)
+    }
+
+    /// One chunk: hex size CRLF data CRLF. Empty data writes nothing (an empty chunk would end
+    /// the body).
+    public static func appendChunk(_ bytes: some Collection<UInt8>, to buffer: inout [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        buffer.append(contentsOf: String(bytes.count, radix: 16).utf8)
+        buffer.append(contentsOf: [0x0D, 0x0A])
+        buffer.append(contentsOf: bytes)
+        buffer.append(contentsOf: [0x0D, 0x0A])
+    }
+
+    /// The last chunk and an empty trailer section: `0 CRLF CRLF`.
+    public static func appendLastChunk(to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: [0x30, 0x0D, 0x0A, 0x0D, 0x0A])
+    }
+
+    private static func appendVersion(_ version: HTTPVersion, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: "HTTP/".utf8)
+        buffer.append(contentsOf: String(version.major).utf8)
+        buffer.append(UInt8(ascii: "."))
+        buffer.append(contentsOf: String(version.minor).utf8)
+    }
+
+    private static func appendFields(_ headers: HTTPHeaders, to buffer: inout [UInt8]) {
+        for field in headers {
+            assert(HTTPField.isValidName(field.name) && HTTPField.isValidValue(field.value), "invalid field \(field.name)")
+            buffer.append(contentsOf: field.name.utf8)
+            buffer.append(contentsOf: [UInt8(ascii: ":"), 0x20])
+            buffer.append(contentsOf: field.value.utf8)
+            buffer.append(contentsOf: [0x0D, 0x0A])
+        }
+        buffer.append(contentsOf: [0x0D, 0x0A])
+    }
+}

@@ -1,0 +1,77 @@
+/// Request-line and status-line grammar (RFC 9112 §3, §4). Lines arrive without CRLF and
+/// already free of CR and NUL (checked by `HTTP1Decoder`).
+enum HTTP1StartLine {
+    private static let space: UInt8 = 0x20
+
+    /// request-line = method SP request-target SP HTTP-version, single spaces only.
+    static func parseRequestLine(
+        _ line: UnsafeRawBufferPointer, limit: Int
+    ) throws(HTTP1ParseError) -> (method: String, target: String, version: HTTPVersion) {
+        guard let firstSpace = line.firstIndex(of: space), firstSpace > 0,
+            let secondSpace = line[(firstSpace + 1)...].firstIndex(of: space), secondSpace > firstSpace + 1
+        else {
+            throw HTTP1ParseError(.invalidRequestLine, "malformed request line: \(HTTP1ParseError.quote(line))")
+        }
+        let method = line[0..<firstSpace]
+        guard method.allSatisfy(HTTPField.isTokenByte) else {
+            throw HTTP1ParseError(.invalidMethod, "the method is not a token: \(HTTP1ParseError.quote(method))")
+        }
+        let target = line[(firstSpace + 1)..<secondSpace]
+        guard target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw HTTP1ParseError(
+                .invalidTarget, "the request-target has a control or non-ASCII byte: \(HTTP1ParseError.quote(target))")
+        }
+        let versionBytes = line[(secondSpace + 1)...]
+        let version = try parseVersion(versionBytes, otherwise: .invalidRequestLine)
+        return (
+            String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self), version
+        )
+    }
+
+    /// status-line = HTTP-version SP status-code SP [ reason-phrase ]. The SP after the code may
+    /// be missing (`HTTP/1.1 200`), which many servers send. The reason is decoded leniently
+    /// (invalid UTF-8 becomes U+FFFD): it carries no semantics (RFC 9112 §4).
+    static func parseStatusLine(
+        _ line: UnsafeRawBufferPointer, limit: Int
+    ) throws(HTTP1ParseError) -> (version: HTTPVersion, status: Int, reason: String) {
+        let malformed = HTTP1ParseError(.invalidStatusLine, "malformed status line: \(HTTP1ParseError.quote(line))")
+        guard let firstSpace = line.firstIndex(of: space) else { throw malformed }
+        let version = try parseVersion(line[0..<firstSpace], otherwise: .invalidStatusLine)
+        let codeStart = firstSpace + 1
+        guard line.count >= codeStart + 3 else { throw malformed }
+        var status = 0
+        for byte in line[codeStart..<(codeStart + 3)] {
+            guard byte >= 0x30 && byte <= 0x39 else { throw malformed }
+            status = status * 10 + Int(byte - 0x30)
+        }
+        guard status >= 100 && status <= 599 else { throw malformed }
+        var reason = ""
+        if line.count > codeStart + 3 {
+            guard line[codeStart + 3] == space else { throw malformed }
+            let reasonBytes = line[(codeStart + 4)...]
+            guard reasonBytes.allSatisfy(HTTPField.isValueByte) else { throw malformed }
+            reason = String(decoding: reasonBytes, as: UTF8.self)
+        }
+        return (version, status, reason)
+    }
+
+    /// Exactly `HTTP/1.1` or `HTTP/1.0`; another `HTTP/d.d` is unsupported (505), anything else
+    /// is malformed.
+    private static func parseVersion(
+        _ bytes: Slice<UnsafeRawBufferPointer>, otherwise code: HTTP1ParseError.Code
+    ) throws(HTTP1ParseError) -> HTTPVersion {
+        let isDigit = { (byte: UInt8) in byte >= 0x30 && byte <= 0x39 }
+        guard bytes.count == 8, bytes.starts(with: "HTTP/".utf8),
+            isDigit(bytes[bytes.startIndex + 5]), bytes[bytes.startIndex + 6] == UInt8(ascii: "."),
+            isDigit(bytes[bytes.startIndex + 7])
+        else {
+            throw HTTP1ParseError(code, "malformed HTTP version: \(HTTP1ParseError.quote(bytes))")
+        }
+        let major = Int(bytes[bytes.startIndex + 5] - 0x30)
+        let minor = Int(bytes[bytes.startIndex + 7] - 0x30)
+        guard major == 1, minor <= 1 else {
+            throw HTTP1ParseError(.unsupportedVersion, "HTTP/\(major).\(minor) is not supported")
+        }
+        return HTTPVersion(major: major, minor: minor)
+    }
+}
