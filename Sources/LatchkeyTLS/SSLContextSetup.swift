@@ -1,5 +1,9 @@
 import COpenSSL
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Steps shared by client and server contexts. Each throws with the failing file named.
 enum SSLContextSetup {
     /// A fresh `SSL_CTX` with our floor: minimum version, no compression, no renegotiation.
@@ -20,12 +24,19 @@ enum SSLContextSetup {
 
     /// Loads a certificate chain and its key, and checks that they belong together.
     static func useCertificate(_ context: OpaquePointer, chainFile: String, keyFile: String) throws(TLSError) {
+        try checkReadable(chainFile, "certificate chain")
+        try checkReadable(keyFile, "private key")
         ERR_clear_error()
         guard SSL_CTX_use_certificate_chain_file(context, chainFile) == 1 else {
             throw OpenSSLErrorQueue.error(.configuration, "cannot load certificate chain '\(chainFile)'")
         }
         guard SSL_CTX_use_PrivateKey_file(context, keyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw OpenSSLErrorQueue.error(.configuration, "cannot load private key '\(keyFile)'")
+            let reasons = OpenSSLErrorQueue.drain()
+            if reasons.contains("key values mismatch") {
+                throw TLSError(.configuration, "private key '\(keyFile)' does not match certificate '\(chainFile)'")
+            }
+            let detail = reasons.isEmpty ? "unknown OpenSSL error" : reasons.joined(separator: "; ")
+            throw TLSError(.configuration, "cannot load private key '\(keyFile)': \(detail)")
         }
         guard SSL_CTX_check_private_key(context) == 1 else {
             throw OpenSSLErrorQueue.error(
@@ -35,9 +46,18 @@ enum SSLContextSetup {
 
     /// Trusts exactly the CA certificates in `caFile`.
     static func trust(_ context: OpaquePointer, caFile: String) throws(TLSError) {
+        try checkReadable(caFile, "CA file")
         ERR_clear_error()
         guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {
             throw OpenSSLErrorQueue.error(.configuration, "cannot load CA file '\(caFile)'")
+        }
+    }
+
+    /// Fails with the system's reason ("No such file or directory") before OpenSSL buries it.
+    static func checkReadable(_ path: String, _ what: String) throws(TLSError) {
+        guard access(path, R_OK) == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw TLSError(.configuration, "cannot read \(what) '\(path)': \(reason)")
         }
     }
 
