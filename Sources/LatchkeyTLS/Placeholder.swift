@@ -1,1 +1,0 @@
-// OpenSSL over memory BIOs lands here.

@@ -1,0 +1,62 @@
+import COpenSSL
+
+/// An OpenSSL client context (`SSL_CTX`) built from a `TLSClientConfiguration`: trust store,
+/// verification mode, client certificate, ALPN offer and version floor.
+///
+/// Build one per distinct configuration and share it: every `TLSEngine` made from it holds it alive.
+public final class TLSClientContext: @unchecked Sendable {
+    // @unchecked Sendable: the SSL_CTX is fully configured in init and never mutated afterwards;
+    // OpenSSL allows one SSL_CTX to create SSL objects from many threads concurrently.
+
+    /// The configuration this context was built from.
+    public let configuration: TLSClientConfiguration
+    /// The owned `SSL_CTX`; freed in `deinit`.
+    let context: OpaquePointer
+
+    /// Builds the context. Throws `.configuration` naming the file or setting that failed.
+    public init(configuration: TLSClientConfiguration) throws(TLSError) {
+        let context = try SSLContextSetup.makeContext(method: TLS_client_method(), minimumVersion: configuration.minimumVersion)
+        do {
+            try Self.configure(context, configuration)
+        } catch {
+            SSL_CTX_free(context)
+            throw error
+        }
+        self.configuration = configuration
+        self.context = context
+    }
+
+    deinit { SSL_CTX_free(context) }
+
+    private static func configure(_ context: OpaquePointer, _ configuration: TLSClientConfiguration) throws(TLSError) {
+        if configuration.insecureSkipVerify {
+            SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+        } else {
+            if let caFile = configuration.caFile {
+                try SSLContextSetup.trust(context, caFile: caFile)
+            } else {
+                ERR_clear_error()
+                guard SSL_CTX_set_default_verify_paths(context) == 1 else {
+                    throw OpenSSLErrorQueue.error(.configuration, "cannot load the system trust store")
+                }
+            }
+            SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+        }
+        switch (configuration.certificateFile, configuration.privateKeyFile) {
+        case (nil, nil):
+            break
+        case (let certificate?, let key?):
+            try SSLContextSetup.useCertificate(context, chainFile: certificate, keyFile: key)
+        default:
+            throw TLSError(.configuration, "a client certificate needs both certificateFile and privateKeyFile")
+        }
+        if !configuration.alpnProtocols.isEmpty {
+            let wire = try SSLContextSetup.alpnWireFormat(configuration.alpnProtocols)
+            ERR_clear_error()
+            // Inverted convention: SSL_CTX_set_alpn_protos returns 0 on success.
+            guard SSL_CTX_set_alpn_protos(context, wire, UInt32(wire.count)) == 0 else {
+                throw OpenSSLErrorQueue.error(.configuration, "cannot set ALPN protocols")
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import COpenSSL
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One TLS session (`SSL`) over a pair of memory BIOs: ciphertext goes in with `feedCiphertext`
+/// and comes out with `takeCiphertext`; it never touches a socket, so tests can pair a client and a
+/// server engine directly.
+///
+/// Not thread-safe: confine an engine to one queue (its connection's loop). After every call, drain
+/// `takeCiphertext()` to the peer — handshake, reads (post-handshake messages), writes and
+/// `shutdown` may all produce ciphertext.
+public final class TLSEngine {
+    /// Which side of the handshake this engine plays.
+    public enum Role: Sendable { case client, server }
+
+    /// Which side of the handshake this engine plays.
+    public let role: Role
+    /// The name or IP literal the client asked for (SNI / verification); `nil` for servers.
+    public let serverName: String?
+    /// True once `handshake()` has returned `.complete`.
+    public private(set) var isHandshakeComplete = false
+
+    let ssl: OpaquePointer
+    private let networkToSSL: OpaquePointer  // read BIO: ciphertext fed from the peer
+    private let sslToNetwork: OpaquePointer  // write BIO: ciphertext for the peer
+    private let contextOwner: AnyObject  // keeps the SSL_CTX (and server ALPN callback state) alive
+    private let scratch: UnsafeMutableRawBufferPointer
+    private var terminalRead: TLSReadResult?  // sticky `.closed` or `.failed` once reached
+
+    private static let scratchSize = 16 * 1024
+
+    /// A client session for `serverName` (host name or IP literal, `[v6]` brackets allowed).
+    ///
+    /// Host names are sent as SNI and, unless the context skips verification, checked against the
+    /// certificate's subjectAltName DNS entries; IP literals send no SNI (RFC 6066 §3) and are checked
+    /// against its IP entries.
+    public init(context: TLSClientContext, serverName: String) throws(TLSError) {
+        let name = Self.normalize(serverName)
+        guard !name.isEmpty else { throw TLSError(.configuration, "empty TLS server name") }
+        (ssl, networkToSSL, sslToNetwork) = try Self.makeSession(context.context)
+        role = .client
+        self.serverName = name
+        contextOwner = context
+        scratch = .allocate(byteCount: Self.scratchSize, alignment: 1)
+        SSL_set_connect_state(ssl)
+        try configurePeerName(name, verify: !context.configuration.insecureSkipVerify)
+    }
+
+    /// A server session.
+    public init(context: TLSServerContext) throws(TLSError) {
+        (ssl, networkToSSL, sslToNetwork) = try Self.makeSession(context.context)
+        role = .server
+        serverName = nil
+        contextOwner = context
+        scratch = .allocate(byteCount: Self.scratchSize, alignment: 1)
+        SSL_set_accept_state(ssl)
+    }
+
+    deinit {
+        SSL_free(ssl)  // frees both BIOs
+        scratch.deallocate()
+    }
+
+    // MARK: Ciphertext in and out
+
+    /// Hands ciphertext received from the peer to the session.
+    public func feedCiphertext(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let chunk = Int32(min(raw.count - offset, Int(Int32.max)))
+                let written = BIO_write(networkToSSL, raw.baseAddress! + offset, chunk)
+                guard written > 0 else { break }  // memory BIO: only on allocation failure
+                offset += Int(written)
+            }
+        }
+    }
+
+    /// Removes and returns all ciphertext waiting to be sent to the peer (empty when none).
+    public func takeCiphertext() -> [UInt8] {
+        let pending = Int(BIO_ctrl_pending(sslToNetwork))
+        guard pending > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: pending) { buffer, count in
+            count = max(0, Int(BIO_read(sslToNetwork, buffer.baseAddress, Int32(pending))))
+        }
+    }
+
+    // MARK: Session steps
+
+    /// Advances the handshake with the ciphertext fed so far.
+    public func handshake() -> TLSStep {
+        if isHandshakeComplete { return .complete }
+        if case .failed(let error) = terminalRead { return .failed(error) }
+        ERR_clear_error()
+        let result = SSL_do_handshake(ssl)
+        if result == 1 {
+            isHandshakeComplete = true
+            return .complete
+        }
+        let code = SSL_get_error(ssl, result)
+        if code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE { return .wantRead }
+        let error = handshakeError()
+        terminalRead = .failed(error)
+        return .failed(error)
+    }
+
+    /// Appends all plaintext that can be decrypted now to `buffer`.
+    ///
+    /// Returns `.data` whenever bytes were appended, even if close_notify or an error follows; those
+    /// are reported by the next call (and every call after, they are sticky).
+    public func readPlaintext(into buffer: inout [UInt8]) -> TLSReadResult {
+        if let terminalRead { return terminalRead }
+        var total = 0
+        while true {
+            var count = 0
+            ERR_clear_error()
+            let result = SSL_read_ex(ssl, scratch.baseAddress, scratch.count, &count)
+            if result == 1 {
+                buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
+                total += count
+                continue
+            }
+            switch SSL_get_error(ssl, result) {
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+                return total > 0 ? .data(count: total) : .wantRead
+            case SSL_ERROR_ZERO_RETURN:
+                terminalRead = .closed
+            default:
+                terminalRead = .failed(isHandshakeComplete
+                    ? OpenSSLErrorQueue.error(.protocolError, "TLS read failed", fallback: "connection closed abruptly")
+                    : handshakeError())
+            }
+            return total > 0 ? .data(count: total) : terminalRead!
+        }
+    }
+
+    /// Encrypts all of `bytes` (the write BIO grows as needed, so this never waits for the peer).
+    /// Returns `.wantRead` only if called before the handshake completed.
+    public func writePlaintext(_ bytes: [UInt8]) -> TLSStep {
+        if case .failed(let error) = terminalRead { return .failed(error) }
+        guard !bytes.isEmpty else { return .complete }
+        return bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                var written = 0
+                ERR_clear_error()
+                let result = SSL_write_ex(ssl, raw.baseAddress! + offset, raw.count - offset, &written)
+                if result == 1 {
+                    offset += written
+                    continue
+                }
+                let code = SSL_get_error(ssl, result)
+                if code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE { return .wantRead }
+                let error = OpenSSLErrorQueue.error(.protocolError, "TLS write failed")
+                terminalRead = .failed(error)
+                return .failed(error)
+            }
+            return .complete
+        }
+    }
+
+    /// Queues close_notify (RFC 8446 §6.1) so the peer knows no more data follows; reading goes on.
+    /// Does nothing before the handshake completed or after a failure.
+    public func shutdown() {
+        guard isHandshakeComplete, (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) == 0 else { return }
+        if case .failed = terminalRead { return }
+        ERR_clear_error()
+        _ = SSL_shutdown(ssl)
+        ERR_clear_error()
+    }
+
+    // MARK: Negotiated parameters
+
+    /// The ALPN protocol the server selected, or `nil` when none was negotiated.
+    public var negotiatedALPN: String? {
+        var data: UnsafePointer<UInt8>? = nil
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    /// The protocol version in use, e.g. "TLSv1.3" (meaningful once the handshake completed).
+    public var negotiatedVersion: String { String(cString: SSL_get_version(ssl)) }
+
+    /// True once the peer's close_notify has been read.
+    public var hasReceivedCloseNotify: Bool { (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) != 0 }
+}
