@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The validated configuration: plain values, checked in full, secrets resolved.
 ///
 /// `ConfigLoader` turns a YAML file into this (or a list of `ConfigError`s naming file, line,
@@ -21,6 +27,12 @@ public struct ProxyConfiguration: Sendable {
     public var logLevel: String
     /// `log_format:` text | json, default text.
     public var logFormat: String
+    /// Non-fatal findings (e.g. `insecure_skip_verify: true`), each `file:line:column: key.path: message`.
+    /// `latchkey check` prints them and `run` logs them at warning level.
+    public var warnings: [String] = []
+    /// Every resolved secret and credential value, so `ConfigSummary` can refuse to print a field that
+    /// contains one (e.g. a username taken from a secret). Never printed itself.
+    var sensitiveValues: Set<String> = []
 
     public init(
         sourcePath: String, listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 3128),
@@ -55,7 +67,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Policy for requests that match no route.
-public enum UnmatchedPolicy: String, Sendable {
+public enum UnmatchedPolicy: String, Sendable, CaseIterable {
     /// Forward them untouched (no credential; client Authorization is left as it is).
     case passthrough
     /// Answer 403.
@@ -117,7 +129,7 @@ public enum ConnectionKind: Sendable {
 }
 
 /// How an API key is presented in its header.
-public enum APIKeyScheme: String, Sendable {
+public enum APIKeyScheme: String, Sendable, CaseIterable {
     /// `Basic <key>`, key used as given.
     case basic
     /// `Bearer <key>`.
@@ -162,8 +174,12 @@ public struct RouteSettings: Sendable {
         name: String, host: HostPattern? = nil, pathPrefix: String? = nil, methods: Set<String>? = nil,
         connection: String? = nil, upstream: UpstreamURL? = nil, stripPrefix: Bool = false, timeoutMs: Int = 30_000,
         connectTimeoutMs: Int = 5_000, tls: TLSSettings = TLSSettings(), allowPlaintextCredentials: Bool = false,
+        scopes: [String]? = nil, audience: String? = nil, tokenParams: [String: String]? = nil,
         line: Int = 0
     ) {
+        self.scopes = scopes
+        self.audience = audience
+        self.tokenParams = tokenParams
         self.name = name
         self.host = host
         self.pathPrefix = pathPrefix
@@ -246,10 +262,21 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
     /// Whether the host is a loopback address or name (127.0.0.0/8, ::1, localhost).
     public var isLoopback: Bool { Self.isLoopbackHost(host) }
 
+    /// Accepts brackets around IPv6 literals and any spelling of ::1 (`0:0:0:0:0:0:0:1`) or an
+    /// IPv4-mapped loopback (`::ffff:127.0.0.1`), which the plain string comparison used to miss.
     public static func isLoopbackHost(_ host: String) -> Bool {
-        let h = host.lowercased()
+        var h = host.lowercased()
+        if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
+        if h.hasSuffix("."), !h.contains(":") { h.removeLast() }
         if h == "localhost" || h.hasSuffix(".localhost") || h == "::1" { return true }
-        let parts = h.split(separator: ".")
+        if h.contains(":") {
+            var address = in6_addr()
+            guard inet_pton(AF_INET6, h, &address) == 1 else { return false }
+            let bytes = withUnsafeBytes(of: &address) { Array($0) }
+            if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+            return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
+        }
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 }

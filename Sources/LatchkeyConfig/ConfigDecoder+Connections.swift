@@ -1,0 +1,188 @@
+import Yams
+
+extension ConfigDecoder {
+    static let connectionKeysByType: [String: [String]] = [
+        "basic": ["type", "username", "password"],
+        "bearer": ["type", "token"],
+        "api_key": ["type", "key", "header", "scheme"],
+        "none": ["type"],
+        "oauth2_client_credentials": [
+            "type", "token_url", "discovery_url", "client_id", "client_secret", "client_auth", "private_key", "key_id",
+            "signing_alg", "scopes", "audience", "token_params", "token_headers", "tls", "allow_plaintext_credentials",
+            "refresh_before_ms", "timeout_ms",
+        ],
+    ]
+    static let connectionTypes = ["basic", "bearer", "api_key", "none", "oauth2_client_credentials"]
+
+    /// `connections:` — a mapping of names to credential definitions, kept in file order.
+    func decodeConnections(_ node: Node?) -> [ConnectionSettings] {
+        guard let node, let map = fields(node, path: "connections", allowed: nil) else { return [] }
+        var result: [ConnectionSettings] = []
+        for entry in map.entries {
+            let path = map.path(entry.key)
+            guard Self.isName(entry.key) else {
+                fail(entry.keyNode, path, "invalid connection name; use letters, digits, '_', '-' and '.'")
+                continue
+            }
+            guard var definition = fields(entry.value, path: path, allowed: nil) else { continue }
+            guard let typeText = requiredString(definition, "type", what: Self.connectionTypes.joined(separator: "|")),
+                let type = choice(typeText, in: Self.connectionTypes)
+            else { continue }
+            let allKeys = Set(Self.connectionKeysByType.values.joined())
+            restrict(&definition, allowed: Self.connectionKeysByType[type]!, context: "type '\(type)'", elsewhere: allKeys)
+            if let kind = decodeConnectionKind(type, definition) {
+                result.append(ConnectionSettings(name: entry.key, kind: kind, line: entry.keyNode.mark?.line ?? 0))
+            }
+        }
+        return result
+    }
+
+    private func decodeConnectionKind(_ type: String, _ map: Fields) -> ConnectionKind? {
+        switch type {
+        case "basic":
+            let username = requiredString(map, "username")
+            let password = credential(map, "password", allowEmpty: true)
+            if let username {
+                if username.value.contains(":") {
+                    fail(username.node, username.path, "a Basic username must not contain ':' (RFC 7617 §2)")
+                } else {
+                    checkHeaderSafe(username)
+                }
+            }
+            guard let username, let password else { return nil }
+            return .basic(username: username.value, password: password)
+        case "bearer":
+            return credential(map, "token").map { .bearer(token: $0) }
+        case "api_key":
+            let key = credential(map, "key")
+            var header = "Authorization"
+            if let text = string(map, "header") {
+                if Self.isToken(text.value) { header = text.value } else {
+                    fail(text.node, text.path, "invalid header name '\(text.raw)'")
+                }
+            }
+            let scheme = choice(map, "scheme", as: APIKeyScheme.self) ?? APIKeyScheme.none
+            return key.map { .apiKey(key: $0, header: header, scheme: scheme) }
+        case "none":
+            return ConnectionKind.none
+        default:
+            return decodeOAuthClient(map).map { .oauth2ClientCredentials($0) }
+        }
+    }
+
+    /// A required credential value (password, token, key): resolved, checked for header injection.
+    private func credential(_ map: Fields, _ key: String, allowEmpty: Bool = false) -> SecretString? {
+        guard let text = requiredString(map, key) else { return nil }
+        sensitiveValues.insert(text.value)
+        guard checkHeaderSafe(text) else { return nil }
+        if !allowEmpty && text.value.isEmpty {
+            fail(text.node, text.path, "must not be empty")
+            return nil
+        }
+        return SecretString(text.value)
+    }
+
+    /// Rejects CR, LF and NUL in a value that ends up in a header (request smuggling / header injection).
+    /// With `multiline` (PEM keys) only NUL is rejected. The message never includes the value.
+    @discardableResult
+    func checkHeaderSafe(_ text: ScalarValue, multiline: Bool = false) -> Bool {
+        let bad = text.value.unicodeScalars.contains { $0 == "\0" || (!multiline && ($0 == "\r" || $0 == "\n")) }
+        if bad {
+            let what = multiline ? "a NUL character" : "a CR, LF or NUL character (header injection)"
+            fail(text.node, text.path, "resolved value contains \(what); check the secret or variable it comes from")
+        }
+        return !bad
+    }
+
+    /// RFC 9110 §5.6.2 token (header names, methods).
+    static func isToken(_ text: String) -> Bool {
+        !text.isEmpty
+            && text.unicodeScalars.allSatisfy {
+                $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "!#$%&'*+-.^_`|~".unicodeScalars.contains($0))
+            }
+    }
+
+    /// `type: oauth2_client_credentials`.
+    private func decodeOAuthClient(_ map: Fields) -> OAuthClientSettings? {
+        var ok = true
+        var settings = OAuthClientSettings(clientID: "")
+        let tokenURL = url(map, "token_url")
+        let discoveryURL = url(map, "discovery_url")
+        settings.tokenURL = tokenURL?.url
+        settings.discoveryURL = discoveryURL?.url
+        if map["token_url"] == nil && map["discovery_url"] == nil {
+            fail(map.node, map.path, "missing 'token_url' or 'discovery_url'")
+            ok = false
+        }
+        if let id = requiredString(map, "client_id") {
+            if id.value.isEmpty { fail(id.node, id.path, "must not be empty") }
+            checkHeaderSafe(id)
+            settings.clientID = id.value
+        } else {
+            ok = false
+        }
+        if let method = choice(map, "client_auth", as: OAuthClientAuthMethod.self) { settings.clientAuth = method }
+        settings.clientSecret = reloadable(map, "client_secret", multiline: false)
+        settings.privateKey = reloadable(map, "private_key", multiline: true)
+        switch settings.clientAuth {
+        case .clientSecretBasic, .clientSecretPost:
+            if map["client_secret"] == nil {
+                fail(map.node, map.path, "missing 'client_secret' (required for client_auth \(settings.clientAuth.rawValue))")
+            }
+        case .privateKeyJWT:
+            if map["private_key"] == nil {
+                fail(map.node, map.path, "missing 'private_key' (required for client_auth private_key_jwt)")
+            }
+        }
+        settings.keyID = string(map, "key_id")?.value
+        if let alg = choice(map, "signing_alg", as: JWTSigningAlgorithm.self) { settings.signingAlgorithm = alg }
+        settings.scopes = stringList(map, "scopes", spaceSeparated: true)?.map(\.value) ?? []
+        settings.audience = string(map, "audience")?.value
+        settings.tokenParams = stringMap(map, "token_params")?.map { ($0.key.value, $0.value.value) } ?? []
+        settings.tokenHeaders = (stringMap(map, "token_headers") ?? []).compactMap { entry in
+            guard Self.isToken(entry.key.value) else {
+                fail(entry.key.node, entry.key.path, "invalid header name")
+                return nil
+            }
+            return checkHeaderSafe(entry.value) ? (entry.key.value, entry.value.value) : nil
+        }
+        if let tls = decodeTLS(map, "tls") { settings.tls = tls }
+        settings.allowPlaintextCredentials = bool(map, "allow_plaintext_credentials") ?? false
+        settings.refreshBeforeMs = int(map, "refresh_before_ms", minimum: 0)
+        if let timeout = int(map, "timeout_ms", minimum: 1) { settings.timeoutMs = timeout }
+        for endpoint in [tokenURL, discoveryURL].compactMap({ $0 })
+        where !endpoint.url.isTLS && !endpoint.url.isLoopback && !settings.allowPlaintextCredentials {
+            fail(
+                endpoint.text.node, endpoint.text.path,
+                "client credentials would be sent over plain HTTP to non-loopback host \(endpoint.url.host)",
+                suggestion: "use https:// or set allow_plaintext_credentials: true")
+        }
+        return ok ? settings : nil
+    }
+
+    /// A URL value, or nil (reported) when it does not parse.
+    func url(_ map: Fields, _ key: String) -> (url: UpstreamURL, text: ScalarValue)? {
+        guard let text = string(map, key) else { return nil }
+        do throws(ValueProblem) {
+            return (try UpstreamURL.parse(text.value), text)
+        } catch {
+            fail(text.node, text.path, error.message)
+            return nil
+        }
+    }
+
+    /// An optional secret kept re-readable: `current()` re-resolves the template as written, so a
+    /// rotated secret file is picked up; a value that no longer resolves or is unsafe falls back.
+    private func reloadable(_ map: Fields, _ key: String, multiline: Bool) -> ReloadableSecret? {
+        guard let text = string(map, key) else { return nil }
+        sensitiveValues.insert(text.value)
+        guard checkHeaderSafe(text, multiline: multiline) else { return nil }
+        let resolver = self.resolver
+        let template = text.raw
+        return ReloadableSecret(initial: SecretString(text.value)) {
+            guard let value = resolver.resolveFresh(template) else { return nil }
+            let unsafe = value.unicodeScalars.contains { $0 == "\0" || (!multiline && ($0 == "\r" || $0 == "\n")) }
+            return unsafe ? nil : SecretString(value)
+        }
+    }
+}

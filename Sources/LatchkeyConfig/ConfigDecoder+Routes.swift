@@ -1,0 +1,184 @@
+import Yams
+
+extension ConfigDecoder {
+    static let routeKeys = [
+        "name", "host", "path_prefix", "methods", "connection", "upstream", "strip_prefix", "timeout_ms",
+        "connect_timeout_ms", "allow_plaintext_credentials", "tls", "scopes", "audience", "token_params",
+    ]
+    static let tlsKeys = ["ca_file", "insecure_skip_verify", "cert_file", "key_file", "server_name"]
+
+    /// `routes:` — a list, kept in file order; names are checked for uniqueness.
+    func decodeRoutes(_ node: Node?, connections: [ConnectionSettings]) -> [RouteSettings] {
+        guard let node else { return [] }
+        guard case .sequence(let sequence) = node else {
+            fail(node, "routes", "expected a list of routes")
+            return []
+        }
+        var routes: [RouteSettings] = []
+        var seenNames: [String: Int] = [:]
+        for (index, item) in sequence.enumerated() {
+            let path = "routes[\(index)]"
+            guard let map = fields(item, path: path, allowed: Self.routeKeys),
+                let route = decodeRoute(map, index: index, connections: connections)
+            else { continue }
+            if let line = seenNames[route.name] {
+                let at = map["name"] ?? item
+                fail(at, map.path("name"), "duplicate route name '\(route.name)' (first used on line \(line))")
+            } else {
+                seenNames[route.name] = route.line
+            }
+            routes.append(route)
+        }
+        return routes
+    }
+
+    private func decodeRoute(_ map: Fields, index: Int, connections: [ConnectionSettings]) -> RouteSettings? {
+        var route = RouteSettings(name: "route-\(index + 1)", line: map.node.mark?.line ?? 0)
+        if let name = string(map, "name") {
+            if Self.isName(name.value) { route.name = name.value } else {
+                fail(name.node, name.path, "invalid route name '\(name.raw)'; use letters, digits, '_', '-' and '.'")
+            }
+        }
+        if let host = string(map, "host") {
+            do throws(ValueProblem) {
+                route.host = try HostPattern.parse(host.value)
+            } catch {
+                fail(host.node, host.path, error.message)
+            }
+        }
+        if let prefix = string(map, "path_prefix") {
+            if !prefix.value.hasPrefix("/") {
+                fail(prefix.node, prefix.path, "must start with '/'")
+            } else if prefix.value.contains(where: { $0 == "?" || $0 == "#" || $0.isWhitespace }) {
+                fail(prefix.node, prefix.path, "must be a path without '?', '#' or whitespace")
+            } else {
+                route.pathPrefix = prefix.value
+            }
+        }
+        if let methods = stringList(map, "methods") {
+            if methods.isEmpty { fail(map["methods"], map.path("methods"), "must list at least one method (or be left out)") }
+            var set = Set<String>()
+            for method in methods {
+                if Self.isToken(method.value) { set.insert(method.value.uppercased()) } else {
+                    fail(method.node, method.path, "invalid method '\(method.raw)'")
+                }
+            }
+            if !set.isEmpty { route.methods = set }
+        }
+        let connectionText = string(map, "connection")
+        var connection: ConnectionSettings?
+        if let connectionText {
+            connection = connections.first { $0.name == connectionText.value }
+            route.connection = connectionText.value
+            if connection == nil {
+                let names = connections.map(\.name)
+                fail(
+                    connectionText.node, connectionText.path, "unknown connection '\(connectionText.raw)'",
+                    suggestion: EditDistance.nearest(to: connectionText.value, in: names).map { "did you mean '\($0)'?" }
+                        ?? (names.isEmpty ? "no connections are defined" : "defined: \(names.joined(separator: ", "))"))
+            }
+        }
+        let upstream = url(map, "upstream")
+        route.upstream = upstream?.url
+        route.stripPrefix = bool(map, "strip_prefix") ?? false
+        if route.stripPrefix && map["path_prefix"] == nil {
+            fail(map.keyNode("strip_prefix"), map.path("strip_prefix"), "strip_prefix needs a path_prefix")
+        }
+        if let v = int(map, "timeout_ms", minimum: 1) { route.timeoutMs = v }
+        if let v = int(map, "connect_timeout_ms", minimum: 1) { route.connectTimeoutMs = v }
+        route.allowPlaintextCredentials = bool(map, "allow_plaintext_credentials") ?? false
+        if let tls = decodeTLS(map, "tls") {
+            route.tls = tls
+            if tls.insecureSkipVerify {
+                warn(
+                    map["tls"], map.path("tls.insecure_skip_verify"),
+                    "certificate verification is disabled for route '\(route.name)'; anyone on the path can read the credentials")
+            }
+        }
+        decodeOverrides(map, into: &route, connection: connection)
+
+        if map["host"] == nil {
+            if map["path_prefix"] == nil {
+                fail(map.node, map.path, "a route needs 'host' or 'path_prefix'")
+            } else if map["upstream"] == nil {
+                fail(map.node, map.path, "a route without 'host' (route mode) needs 'upstream'")
+            }
+        }
+        checkPlaintext(route, map: map, connection: connection, upstream: upstream?.text)
+        return route
+    }
+
+    /// Per-route `scopes`, `audience`, `token_params`: only for oauth2 connections.
+    private func decodeOverrides(_ map: Fields, into route: inout RouteSettings, connection: ConnectionSettings?) {
+        let isOAuth: Bool
+        if case .oauth2ClientCredentials = connection?.kind { isOAuth = true } else { isOAuth = false }
+        for key in ["scopes", "audience", "token_params"] where map[key] != nil && !isOAuth {
+            // An unknown connection is reported already; don't pile on.
+            if route.connection != nil && connection == nil { continue }
+            let why =
+                connection.map { "connection '\($0.name)' is \($0.kind.typeName)" } ?? "the route has no connection"
+            fail(map.keyNode(key), map.path(key), "'\(key)' only applies to oauth2 connections (\(why))")
+        }
+        route.scopes = stringList(map, "scopes", spaceSeparated: true)?.map(\.value)
+        route.audience = string(map, "audience")?.value
+        if let params = stringMap(map, "token_params") {
+            route.tokenParams = Dictionary(params.map { ($0.key.value, $0.value.value) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    /// Credentials must not travel over plain HTTP to a non-loopback host unless the route allows it.
+    /// Without `upstream`, the app's own URL is used, which for an injecting route is typically http://
+    /// through the proxy, so the same rule applies to the host pattern.
+    private func checkPlaintext(_ route: RouteSettings, map: Fields, connection: ConnectionSettings?, upstream: ScalarValue?) {
+        guard let connection, route.allowPlaintextCredentials == false else { return }
+        if case .none = connection.kind { return }
+        let suggestion = "use an https:// upstream or set allow_plaintext_credentials: true"
+        if let target = route.upstream {
+            if !target.isTLS && !target.isLoopback {
+                fail(
+                    upstream?.node, map.path("upstream"),
+                    "credentials of connection '\(connection.name)' would be sent over plain HTTP to \(target.host)",
+                    suggestion: suggestion)
+            }
+        } else if map["upstream"] == nil, let host = route.host, !host.isLoopback {
+            fail(
+                map["host"], map.path("host"),
+                "credentials of connection '\(connection.name)' would be sent over plain HTTP (no 'upstream', so the app's own http:// URL is used) to \(host)",
+                suggestion: "set upstream: https://... or allow_plaintext_credentials: true")
+        }
+    }
+
+    /// `tls:` — files must be readable; `cert_file` and `key_file` go together.
+    func decodeTLS(_ parent: Fields, _ key: String) -> TLSSettings? {
+        guard let node = parent[key], let map = fields(node, path: parent.path(key), allowed: Self.tlsKeys) else {
+            return nil
+        }
+        var tls = TLSSettings()
+        tls.caFile = readableFile(map, "ca_file")
+        tls.certFile = readableFile(map, "cert_file")
+        tls.keyFile = readableFile(map, "key_file")
+        tls.insecureSkipVerify = bool(map, "insecure_skip_verify") ?? false
+        if (map["cert_file"] == nil) != (map["key_file"] == nil) {
+            let present = map["cert_file"] == nil ? "key_file" : "cert_file"
+            fail(map.keyNode(present), map.path(present), "'cert_file' and 'key_file' must be given together")
+        }
+        if let name = string(map, "server_name") {
+            if ValueParsing.isHostName(name.value) || ValueParsing.isIPv6(name.value) { tls.serverName = name.value } else {
+                fail(name.node, name.path, "invalid server name '\(name.raw)'")
+            }
+        }
+        return tls
+    }
+
+    private func readableFile(_ map: Fields, _ key: String) -> String? {
+        guard let text = string(map, key) else { return nil }
+        let path = absolutePath(text.value)
+        do {
+            _ = try fileReader(path)
+        } catch {
+            let reason = (error as? FileReadError)?.reason ?? "unreadable"
+            fail(text.node, text.path, "cannot read '\(path)': \(reason)")
+        }
+        return path
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Yams
+
+/// Loads and validates the YAML configuration (see `proxy.conf.example` and docs/configuration.md).
+///
+/// Every problem in the file is collected and thrown together as `ConfigErrors`, each with file, line,
+/// column and key path. Secrets (`{{secret:NAME}}`) and environment variables (`${VAR}`) are resolved
+/// in every string value; messages name secrets, variables and files but never contain their values.
+public enum ConfigLoader {
+    /// Reads the file at `path` and parses it (see `parse`).
+    public static func load(
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigErrors) -> ProxyConfiguration {
+        let text: String
+        do {
+            text = try readFile(path)
+        } catch {
+            let reason = (error as? FileReadError)?.reason ?? "unreadable"
+            throw ConfigErrors(errors: [
+                ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "cannot read configuration file: \(reason)")
+            ])
+        }
+        return try parse(yaml: text, path: path, environment: environment)
+    }
+
+    /// Parses configuration text.
+    ///
+    /// - Parameters:
+    ///   - path: the file name used in messages; relative secret and TLS file paths are resolved against
+    ///     its directory.
+    ///   - environment: variables for `${VAR}` and `{env: VAR}` secrets.
+    ///   - fileReader: reads secret files and checks TLS files (tests inject one). It is kept by
+    ///     `ReloadableSecret`s to re-read rotated secret files, so it must be safe to call from any thread.
+    public static func parse(
+        yaml: String, path: String, environment: [String: String],
+        fileReader: @escaping @Sendable (String) throws -> String = ConfigLoader.readFile
+    ) throws(ConfigErrors) -> ProxyConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw ConfigErrors(errors: [syntaxError(error, file: path)])
+        } catch {
+            throw ConfigErrors(errors: [
+                ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "invalid YAML: \(error)")
+            ])
+        }
+        let decoder = ConfigDecoder(file: path, environment: environment, fileReader: fileReader)
+        let configuration = decoder.decodeDocument(root)
+        guard decoder.errors.isEmpty else {
+            throw ConfigErrors(errors: decoder.errors.enumerated().sorted { a, b in
+                (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
+            }.map(\.element))
+        }
+        return configuration
+    }
+
+    /// The default file reader: the whole file as UTF-8. Its errors give a short reason
+    /// ("no such file", "permission denied", ...) and never file contents.
+    @Sendable public static func readFile(_ path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw FileReadError(reason: "no such file")
+        }
+        if isDirectory.boolValue { throw FileReadError(reason: "is a directory") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FileReadError(reason: "permission denied")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw FileReadError(reason: "not UTF-8 text") }
+        return text
+    }
+
+    private static func syntaxError(_ error: YamlError, file: String) -> ConfigError {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let detail = context.map { "\($0.text) " } ?? ""
+            return ConfigError(
+                file: file, line: mark.line, column: mark.column, keyPath: "", message: "invalid YAML: \(detail)\(problem)")
+        case .reader(let problem, _, _, _):
+            return ConfigError(file: file, line: 0, column: 0, keyPath: "", message: "invalid YAML: \(problem)")
+        default:
+            return ConfigError(file: file, line: 0, column: 0, keyPath: "", message: "invalid YAML")
+        }
+    }
+}

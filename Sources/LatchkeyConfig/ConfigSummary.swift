@@ -1,0 +1,94 @@
+/// The human-readable listing `latchkey check` prints: listeners, connections, routes and warnings.
+///
+/// Shows only non-secret settings (username, header, scheme, token URL, client id, scopes, ...). Credential
+/// values are never printed, and any displayed field that contains a resolved secret or credential value
+/// (say, a username taken from `{{secret:...}}`) is shown as `<redacted>`.
+public enum ConfigSummary {
+    public static func render(_ config: ProxyConfiguration) -> String {
+        var out: [String] = []
+        func show(_ value: String) -> String {
+            config.sensitiveValues.contains { value.contains($0) } ? "<redacted>" : value
+        }
+        out.append("Configuration: \(config.sourcePath)")
+        out.append("  listen:    \(config.listen)")
+        out.append("  admin:     \(config.admin.map(\.description) ?? "off")")
+        out.append("  unmatched: \(config.unmatched.rawValue)")
+        out.append("  log:       \(config.logLevel), \(config.logFormat)")
+        let l = config.limits
+        out.append(
+            "  limits:    request line \(l.maxRequestLineBytes) B, headers \(l.maxHeaderBytes) B, "
+                + "idle per upstream \(l.maxIdlePerUpstream), idle timeout \(l.idleTimeoutMs) ms")
+
+        out.append("Connections (\(config.connections.count)):")
+        for connection in config.connections {
+            var details: [String] = []
+            switch connection.kind {
+            case .basic(let username, _):
+                details = ["username=\(show(username))", "password=<secret>"]
+            case .bearer:
+                details = ["token=<secret>"]
+            case .apiKey(_, let header, let scheme):
+                details = ["header=\(show(header))", "scheme=\(scheme.rawValue)", "key=<secret>"]
+            case .none:
+                details = ["injects nothing"]
+            case .oauth2ClientCredentials(let oauth):
+                if let url = oauth.tokenURL { details.append("token_url=\(show(url.description))") }
+                if let url = oauth.discoveryURL { details.append("discovery_url=\(show(url.description))") }
+                details.append("client_id=\(show(oauth.clientID))")
+                details.append("client_auth=\(oauth.clientAuth.rawValue)")
+                if oauth.clientAuth == .privateKeyJWT {
+                    details.append("signing_alg=\(oauth.signingAlgorithm.rawValue)")
+                    if let kid = oauth.keyID { details.append("key_id=\(show(kid))") }
+                }
+                if !oauth.scopes.isEmpty { details.append("scopes=\(show(oauth.scopes.joined(separator: " ")))") }
+                if let audience = oauth.audience { details.append("audience=\(show(audience))") }
+                if !oauth.tokenParams.isEmpty {
+                    details.append("token_params=\(oauth.tokenParams.map { $0.0 }.joined(separator: ","))")
+                }
+                if !oauth.tokenHeaders.isEmpty {
+                    details.append("token_headers=\(oauth.tokenHeaders.map { $0.0 }.joined(separator: ","))")
+                }
+                details.append("timeout=\(oauth.timeoutMs)ms")
+                if let refresh = oauth.refreshBeforeMs { details.append("refresh_before=\(refresh)ms") }
+                details.append(contentsOf: tlsDetails(oauth.tls, show))
+            }
+            out.append("  \(connection.name) [\(connection.kind.typeName)] " + details.joined(separator: " "))
+        }
+
+        out.append("Routes (\(config.routes.count)):")
+        for route in config.routes {
+            var match: [String] = []
+            match.append("host=\(route.host.map { show($0.description) } ?? "*any*")")
+            if let prefix = route.pathPrefix { match.append("path_prefix=\(show(prefix))") }
+            if let methods = route.methods { match.append("methods=\(methods.sorted().joined(separator: ","))") }
+            var line = "  \(route.name) (line \(route.line)): " + match.joined(separator: " ")
+            line += " -> connection=\(route.connection ?? "none")"
+            line += " upstream=\(route.upstream.map { show($0.description) } ?? "request target")"
+            if route.stripPrefix { line += " strip_prefix" }
+            line += " timeout=\(route.timeoutMs)ms connect_timeout=\(route.connectTimeoutMs)ms"
+            if route.allowPlaintextCredentials { line += " allow_plaintext_credentials" }
+            if let scopes = route.scopes { line += " scopes=\(show(scopes.joined(separator: " ")))" }
+            if let audience = route.audience { line += " audience=\(show(audience))" }
+            if let params = route.tokenParams { line += " token_params=\(params.keys.sorted().joined(separator: ","))" }
+            let tls = tlsDetails(route.tls, show)
+            if !tls.isEmpty { line += " " + tls.joined(separator: " ") }
+            out.append(line)
+        }
+
+        if !config.warnings.isEmpty {
+            out.append("Warnings (\(config.warnings.count)):")
+            out.append(contentsOf: config.warnings.map { "  " + $0 })
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    private static func tlsDetails(_ tls: TLSSettings, _ show: (String) -> String) -> [String] {
+        var details: [String] = []
+        if let ca = tls.caFile { details.append("tls.ca_file=\(show(ca))") }
+        if let cert = tls.certFile { details.append("tls.cert_file=\(show(cert))") }
+        if let key = tls.keyFile { details.append("tls.key_file=\(show(key))") }
+        if let name = tls.serverName { details.append("tls.server_name=\(show(name))") }
+        if tls.insecureSkipVerify { details.append("tls.insecure_skip_verify") }
+        return details
+    }
+}

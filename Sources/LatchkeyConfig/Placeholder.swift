@@ -1,1 +1,0 @@
-// ConfigLoader lands here.

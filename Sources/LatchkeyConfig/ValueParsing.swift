@@ -1,0 +1,123 @@
+/// Why a listen address, host pattern or URL was rejected; quotes nothing secret (these are not secrets).
+struct ValueProblem: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+enum ValueParsing {
+    /// A port number; `allowZero` for listeners (the kernel picks one).
+    static func port(_ text: Substring, allowZero: Bool) throws(ValueProblem) -> Int {
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(text),
+            port <= 65_535, allowZero || port > 0
+        else { throw ValueProblem("invalid port '\(text)'; expected \(allowZero ? 0 : 1)–65535") }
+        return port
+    }
+
+    /// Splits `host:port` / `[v6]:port` / `host` / `[v6]`; the host comes back without brackets.
+    static func hostAndPort(_ text: String) throws(ValueProblem) -> (host: String, port: Substring?) {
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw ValueProblem("missing ']' after IPv6 address") }
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let after = text[text.index(after: close)...]
+            guard isIPv6(host) else { throw ValueProblem("'\(host)' is not an IPv6 address") }
+            if after.isEmpty { return (host, nil) }
+            guard after.hasPrefix(":") else { throw ValueProblem("expected ':port' after ']'") }
+            return (host, after.dropFirst())
+        }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        switch parts.count {
+        case 1: return (text, nil)
+        case 2: return (String(parts[0]), parts[1])
+        default: throw ValueProblem("write IPv6 addresses in brackets, e.g. [::1]:3128")
+        }
+    }
+
+    /// A DNS name or IPv4 literal: labels of letters, digits, '-' and '_' separated by single dots.
+    static func isHostName(_ host: String) -> Bool {
+        guard !host.isEmpty, host.count <= 253 else { return false }
+        return host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            !label.isEmpty && label.count <= 63
+                && label.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }
+        }
+    }
+
+    static func isIPv6(_ host: String) -> Bool {
+        host.contains(":") && host.unicodeScalars.allSatisfy { $0.properties.isASCIIHexDigit || $0 == ":" || $0 == "." }
+    }
+}
+
+extension ListenAddress {
+    /// Parses `host:port` or `[v6]:port` (port 0 lets the kernel choose).
+    static func parse(_ text: String) throws(ValueProblem) -> ListenAddress {
+        let (host, port) = try ValueParsing.hostAndPort(text)
+        guard let port else { throw ValueProblem("expected host:port (or [v6]:port), e.g. 127.0.0.1:3128") }
+        guard ValueParsing.isIPv6(host) || ValueParsing.isHostName(host) else {
+            throw ValueProblem("invalid host '\(host)'")
+        }
+        return ListenAddress(host: host, port: try ValueParsing.port(port, allowZero: true))
+    }
+}
+
+extension HostPattern {
+    /// Parses `name`, `*.suffix`, either with `:port`, or `[v6]`; lower-cases the name.
+    static func parse(_ text: String) throws(ValueProblem) -> HostPattern {
+        let (rawHost, rawPort) = try ValueParsing.hostAndPort(text.lowercased())
+        let port = try rawPort.map { (p: Substring) throws(ValueProblem) in try ValueParsing.port(p, allowZero: false) }
+        var host = rawHost
+        if host.hasSuffix("."), !ValueParsing.isIPv6(host) { host.removeLast() }
+        if host.hasPrefix("*.") {
+            let suffix = String(host.dropFirst())
+            guard ValueParsing.isHostName(String(suffix.dropFirst())) else {
+                throw ValueProblem("invalid wildcard '\(text)'; expected '*.' followed by a domain, e.g. *.example.com")
+            }
+            return HostPattern(name: .wildcard(suffix: suffix), port: port)
+        }
+        if host.contains("*") {
+            throw ValueProblem("invalid wildcard '\(text)'; only a leading '*.' is supported, e.g. *.example.com")
+        }
+        guard ValueParsing.isIPv6(host) || ValueParsing.isHostName(host) else {
+            throw ValueProblem("invalid host '\(text)'")
+        }
+        return HostPattern(name: .exact(host), port: port)
+    }
+
+    /// Whether every host this pattern matches is a loopback name or address.
+    var isLoopback: Bool {
+        switch name {
+        case .exact(let host): UpstreamURL.isLoopbackHost(host)
+        case .wildcard(let suffix): suffix == ".localhost" || suffix.hasSuffix(".localhost")
+        }
+    }
+}
+
+extension UpstreamURL {
+    /// Parses an absolute `http(s)://host[:port][/base/path]` URL. Query, fragment and user info are
+    /// rejected (credentials belong in a connection); a trailing '/' on the path is dropped.
+    static func parse(_ text: String) throws(ValueProblem) -> UpstreamURL {
+        guard let separator = text.range(of: "://") else {
+            throw ValueProblem("expected an absolute http:// or https:// URL")
+        }
+        let scheme = text[..<separator.lowerBound].lowercased()
+        guard scheme == "http" || scheme == "https" else {
+            throw ValueProblem("unsupported scheme '\(scheme)'; expected http or https")
+        }
+        let rest = text[separator.upperBound...]
+        if rest.contains("?") { throw ValueProblem("URL must not have a query ('?...')") }
+        if rest.contains("#") { throw ValueProblem("URL must not have a fragment ('#...')") }
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = String(rest[..<slash])
+        if authority.contains("@") {
+            throw ValueProblem("URL must not contain user info; put credentials in a connection")
+        }
+        guard !authority.isEmpty else { throw ValueProblem("URL has no host") }
+        let (rawHost, rawPort) = try ValueParsing.hostAndPort(authority.lowercased())
+        guard ValueParsing.isIPv6(rawHost) || ValueParsing.isHostName(rawHost) else {
+            throw ValueProblem("invalid host '\(rawHost)' in URL")
+        }
+        let port = try rawPort.map { (p: Substring) throws(ValueProblem) in try ValueParsing.port(p, allowZero: false) }
+        var path = String(rest[slash...])
+        if path.contains(where: { $0 == " " || $0.isNewline }) { throw ValueProblem("URL path contains whitespace") }
+        while path.hasSuffix("/") { path.removeLast() }
+        return UpstreamURL(scheme: scheme, host: rawHost, port: port ?? (scheme == "https" ? 443 : 80), basePath: path)
+    }
+}
