@@ -44,3 +44,9 @@ final class RecordingDelegate: ByteStreamDelegate, @unchecked Sendable {
         finished.wait(timeout: .now() + .seconds(seconds)) == .success
     }
 }
+
+/// Carries a loop-confined value into a `loop.execute` closure that runs on the same loop.
+struct LoopConfined<Value>: @unchecked Sendable {
+    // @unchecked Sendable: only ever unwrapped on the loop that owns the value.
+    let value: Value
+}

@@ -157,4 +157,32 @@ import Testing
             #expect(error.code == .configuration)
         }
     }
+    /// Ciphertext delivered one byte at a time: every step must cope with partial records.
+    @Test func handshakeAndDataSurviveByteByByteDelivery() throws {
+        let pair = try EnginePair(client: .init(caFile: certificates.caFile), server: trustedServer(certificates))
+        var toServer: [UInt8] = []
+        var toClient: [UInt8] = []
+        var clientStep = TLSStep.wantRead
+        var serverStep = TLSStep.wantRead
+        var rounds = 0
+        while clientStep != .complete || serverStep != .complete || !toServer.isEmpty || !toClient.isEmpty {
+            rounds += 1
+            try #require(rounds < 100_000)
+            clientStep = pair.client.handshake()
+            toServer += pair.client.takeCiphertext()
+            serverStep = pair.server.handshake()
+            toClient += pair.server.takeCiphertext()
+            #expect(clientStep.error == nil && serverStep.error == nil)
+            if !toServer.isEmpty { pair.server.feedCiphertext([toServer.removeFirst()]) }
+            if !toClient.isEmpty { pair.client.feedCiphertext([toClient.removeFirst()]) }
+        }
+        let message = Array("one byte at a time".utf8)
+        #expect(pair.client.writePlaintext(message) == .complete)
+        var received: [UInt8] = []
+        for byte in pair.client.takeCiphertext() {
+            pair.server.feedCiphertext([byte])
+            _ = pair.server.readPlaintext(into: &received)
+        }
+        #expect(received == message)
+    }
 }

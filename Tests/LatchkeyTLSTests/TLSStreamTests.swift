@@ -95,4 +95,69 @@ import Testing
             #expect(serverEvents.closeError?.code == .tlsFailed)
         }
     }
+    /// The peer hangs up mid-handshake: the delegate learns it as a TLS failure, not an orderly close.
+    @Test func peerClosingDuringHandshakeIsATLSFailure() throws {
+        let clientContext = try TLSClientContext(configuration: .init(caFile: certificates.caFile))
+        let loop = EventLoop(label: "tls-stream-hangup-test")
+        let clientEvents = RecordingDelegate()
+        let plainServer = RecordingDelegate()
+
+        try loop.queue.sync {
+            let (a, b) = MemoryStream.makePair(on: loop)
+            let client = try TLSStream(underlying: a, context: clientContext, serverName: "localhost")
+            client.delegate = clientEvents
+            b.delegate = plainServer
+            plainServer.onRead = { stream, _ in stream.close() }  // reads the ClientHello, hangs up
+            client.start()
+            b.start()
+        }
+
+        #expect(clientEvents.waitUntilClosed())
+        loop.queue.sync {
+            #expect(!clientEvents.becameReady)
+            #expect(clientEvents.closeError == NetError(.tlsFailed, "TLS handshake failed: connection closed by peer"))
+            #expect(plainServer.received.first == 0x16)  // a TLS handshake record did go out
+        }
+    }
+
+    /// Writes after `shutdownWriting` are dropped; a pause requested during the handshake holds after it.
+    @Test func shutdownWritingDropsLaterWritesAndPauseSurvivesHandshake() throws {
+        let clientContext = try TLSClientContext(configuration: .init(caFile: certificates.caFile))
+        let serverContext = try TLSServerContext(configuration: trustedServer(certificates))
+        let loop = EventLoop(label: "tls-stream-shutdown-test")
+        let clientEvents = RecordingDelegate()
+        let serverEvents = RecordingDelegate()
+
+        try loop.queue.sync {
+            let (a, b) = MemoryStream.makePair(on: loop)
+            let client = try TLSStream(underlying: a, context: clientContext, serverName: "localhost")
+            let server = try TLSStream(underlying: b, context: serverContext)
+            client.delegate = clientEvents
+            server.delegate = serverEvents
+            server.setReadingPaused(true)
+            serverEvents.onReady = { stream in
+                // Paused: nothing may arrive until resumed, which happens on the next loop turn.
+                let confined = LoopConfined(value: stream)
+                loop.execute { [events = serverEvents] in
+                    #expect(events.received.isEmpty)
+                    confined.value.setReadingPaused(false)
+                }
+            }
+            serverEvents.onEOF = { stream in stream.close() }
+            clientEvents.onEOF = { stream in stream.close() }
+            client.start()
+            server.start()
+            client.write(Array("last words".utf8))
+            client.shutdownWriting()
+            client.write(Array("dropped".utf8))
+        }
+
+        #expect(serverEvents.waitUntilClosed())
+        #expect(clientEvents.waitUntilClosed())
+        loop.queue.sync {
+            #expect(String(decoding: serverEvents.received, as: UTF8.self) == "last words")
+            #expect(serverEvents.reachedEOF)
+            #expect(serverEvents.closeError == nil)
+        }
+    }
 }
