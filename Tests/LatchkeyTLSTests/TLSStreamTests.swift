@@ -18,7 +18,8 @@ import Testing
         let size = 1 << 20
         let toServer = Self.payload(size, seed: 1)
         let toClient = Self.payload(size, seed: 2)
-        let clientContext = try TLSClientContext(configuration: .init(caFile: certificates.caFile, alpnProtocols: ["h2", "http/1.1"]))
+        let clientContext = try TLSClientContext(
+            configuration: .init(caFile: certificates.caFile, alpnProtocols: ["h2", "http/1.1"]))
         let serverContext = try TLSServerContext(configuration: trustedServer(certificates, alpn: ["http/1.1"]))
         let loop = EventLoop(label: "tls-stream-test")
         let clientEvents = RecordingDelegate()
@@ -28,7 +29,8 @@ import Testing
             let (a, b) = MemoryStream.makePair(on: loop)
             if clientUnderlyingIsReady { a.start() }  // as after a CONNECT exchange
             let client = try TLSStream(
-                underlying: a, context: clientContext, serverName: "localhost", underlyingIsReady: clientUnderlyingIsReady)
+                underlying: a, context: clientContext, serverName: "localhost",
+                underlyingIsReady: clientUnderlyingIsReady)
             let server = try TLSStream(underlying: b, context: serverContext)
             client.delegate = clientEvents
             server.delegate = serverEvents
@@ -91,7 +93,9 @@ import Testing
             #expect(serverEvents.received.isEmpty)  // nothing written before the handshake leaked
             let clientError = clientEvents.closeError
             #expect(clientError?.code == .tlsFailed)
-            #expect(clientError?.detail.hasPrefix("certificate verify failed: unable to get local issuer certificate") == true)
+            #expect(
+                clientError?.detail.hasPrefix("certificate verify failed: unable to get local issuer certificate")
+                    == true)
             #expect(serverEvents.closeError?.code == .tlsFailed)
         }
     }
