@@ -31,12 +31,4 @@ static inline uint64_t latchkey_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_C
 static inline uint64_t latchkey_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
 static inline long latchkey_SSL_MODE_RELEASE_BUFFERS(void) { return SSL_MODE_RELEASE_BUFFERS; }
 
-// LatchkeyTLS additions.
-static inline long latchkey_BIO_set_mem_eof_return(BIO *b, int v) { return BIO_set_mem_eof_return(b, v); }
-static inline void latchkey_SSL_CTX_disable_session_cache(SSL_CTX *ctx) {
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-}
-static inline uint64_t latchkey_SSL_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
-static inline uint64_t latchkey_SSL_OP_CIPHER_SERVER_PREFERENCE(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
-
 #endif

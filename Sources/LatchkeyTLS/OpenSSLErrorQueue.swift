@@ -21,7 +21,8 @@ enum OpenSSLErrorQueue {
     }
 
     /// An error of kind `code`: `context`, then the drained queue (or `fallback` when it is empty).
-    static func error(_ code: TLSError.Code, _ context: String, fallback: String = "unknown OpenSSL error") -> TLSError {
+    static func error(_ code: TLSError.Code, _ context: String, fallback: String = "unknown OpenSSL error") -> TLSError
+    {
         let reasons = drain()
         let detail = reasons.isEmpty ? fallback : unique(reasons).joined(separator: "; ")
         return TLSError(code, "\(context): \(detail)")

@@ -1,7 +1,7 @@
 import COpenSSL
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Steps shared by client and server contexts. Each throws with the failing file named.

@@ -15,7 +15,8 @@ public final class TLSClientContext: @unchecked Sendable {
 
     /// Builds the context. Throws `.configuration` naming the file or setting that failed.
     public init(configuration: TLSClientConfiguration) throws(TLSError) {
-        let context = try SSLContextSetup.makeContext(method: TLS_client_method(), minimumVersion: configuration.minimumVersion)
+        let context = try SSLContextSetup.makeContext(
+            method: TLS_client_method(), minimumVersion: configuration.minimumVersion)
         do {
             try Self.configure(context, configuration)
         } catch {

@@ -18,7 +18,8 @@ extension TLSEngine {
             let kind = verifyResult == X509_V_ERR_HOSTNAME_MISMATCH ? "host name" : "IP address"
             return TLSError(
                 .hostnameMismatch,
-                "\(whose)certificate verify failed: \(reason): the server certificate\(certificate) is not valid for \(kind) '\(name)'")
+                "\(whose)certificate verify failed: \(reason): the server certificate\(certificate) is not valid for \(kind) '\(name)'"
+            )
         default:
             return TLSError(.certificateVerification, "\(whose)certificate verify failed: \(reason)\(certificate)")
         }
@@ -33,7 +34,8 @@ extension TLSEngine {
             leaf = OpaquePointer(OPENSSL_sk_value(chain, 0))
         }
         guard let leaf else { return "" }
-        return " (subject '\(Self.oneLine(X509_get_subject_name(leaf)))', issuer '\(Self.oneLine(X509_get_issuer_name(leaf)))')"
+        return
+            " (subject '\(Self.oneLine(X509_get_subject_name(leaf)))', issuer '\(Self.oneLine(X509_get_issuer_name(leaf)))')"
     }
 
     private static func oneLine(_ name: OpaquePointer?) -> String {

@@ -1,12 +1,13 @@
 import COpenSSL
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension TLSEngine {
     /// A new `SSL` wired to two fresh memory BIOs (the SSL takes ownership of both).
-    static func makeSession(_ context: OpaquePointer) throws(TLSError) -> (OpaquePointer, OpaquePointer, OpaquePointer) {
+    static func makeSession(_ context: OpaquePointer) throws(TLSError) -> (OpaquePointer, OpaquePointer, OpaquePointer)
+    {
         ERR_clear_error()
         guard let ssl = SSL_new(context) else {
             throw OpenSSLErrorQueue.error(.configuration, "cannot create TLS session")

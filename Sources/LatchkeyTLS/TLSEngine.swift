@@ -1,9 +1,5 @@
 import COpenSSL
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// One TLS session (`SSL`) over a pair of memory BIOs: ciphertext goes in with `feedCiphertext`
 /// and comes out with `takeCiphertext`; it never touches a socket, so tests can pair a client and a
 /// server engine directly.
@@ -128,9 +124,11 @@ public final class TLSEngine {
             case SSL_ERROR_ZERO_RETURN:
                 terminalRead = .closed
             default:
-                terminalRead = .failed(isHandshakeComplete
-                    ? OpenSSLErrorQueue.error(.protocolError, "TLS read failed", fallback: "connection closed abruptly")
-                    : handshakeError())
+                terminalRead = .failed(
+                    isHandshakeComplete
+                        ? OpenSSLErrorQueue.error(
+                            .protocolError, "TLS read failed", fallback: "connection closed abruptly")
+                        : handshakeError())
             }
             return total > 0 ? .data(count: total) : terminalRead!
         }

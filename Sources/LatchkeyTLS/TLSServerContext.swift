@@ -15,7 +15,8 @@ public final class TLSServerContext: @unchecked Sendable {
 
     /// Builds the context. Throws `.configuration` naming the file or setting that failed.
     public init(configuration: TLSServerConfiguration) throws(TLSError) {
-        let context = try SSLContextSetup.makeContext(method: TLS_server_method(), minimumVersion: configuration.minimumVersion)
+        let context = try SSLContextSetup.makeContext(
+            method: TLS_server_method(), minimumVersion: configuration.minimumVersion)
         do {
             try SSLContextSetup.useCertificate(
                 context, chainFile: configuration.certificateChainFile, keyFile: configuration.privateKeyFile)
@@ -27,7 +28,8 @@ public final class TLSServerContext: @unchecked Sendable {
                 }
                 SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
             }
-            alpnPreference = configuration.alpnProtocols.isEmpty
+            alpnPreference =
+                configuration.alpnProtocols.isEmpty
                 ? nil : ALPNPreference(try SSLContextSetup.alpnWireFormat(configuration.alpnProtocols))
         } catch {
             SSL_CTX_free(context)
@@ -58,16 +60,17 @@ final class ALPNPreference {
 
 /// Picks the first protocol in the server's preference list the client also offered
 /// (RFC 7301 §3.2); with no overlap the handshake goes on without ALPN.
-private let alpnSelect: @convention(c) (
-    OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
-    UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
-) -> Int32 = { _, out, outLength, offered, offeredLength, argument in
-    guard let out, let outLength, let offered, let argument else { return SSL_TLSEXT_ERR_NOACK }
-    let preference = Unmanaged<ALPNPreference>.fromOpaque(argument).takeUnretainedValue()
-    var selected: UnsafeMutablePointer<UInt8>? = nil
-    let result = SSL_select_next_proto(
-        &selected, outLength, preference.bytes.baseAddress, UInt32(preference.bytes.count), offered, offeredLength)
-    guard result == OPENSSL_NPN_NEGOTIATED, let selected else { return SSL_TLSEXT_ERR_NOACK }
-    out.pointee = UnsafePointer(selected)
-    return SSL_TLSEXT_ERR_OK
-}
+private let alpnSelect:
+    @convention(c) (
+        OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
+        UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
+    ) -> Int32 = { _, out, outLength, offered, offeredLength, argument in
+        guard let out, let outLength, let offered, let argument else { return SSL_TLSEXT_ERR_NOACK }
+        let preference = Unmanaged<ALPNPreference>.fromOpaque(argument).takeUnretainedValue()
+        var selected: UnsafeMutablePointer<UInt8>? = nil
+        let result = SSL_select_next_proto(
+            &selected, outLength, preference.bytes.baseAddress, UInt32(preference.bytes.count), offered, offeredLength)
+        guard result == OPENSSL_NPN_NEGOTIATED, let selected else { return SSL_TLSEXT_ERR_NOACK }
+        out.pointee = UnsafePointer(selected)
+        return SSL_TLSEXT_ERR_OK
+    }

@@ -49,7 +49,9 @@ extension TLSStep {
 }
 
 /// Server configuration for the trusted localhost certificate.
-func trustedServer(_ certificates: TestCertificates, alpn: [String] = [], clientCA: String? = nil) -> TLSServerConfiguration {
+func trustedServer(_ certificates: TestCertificates, alpn: [String] = [], clientCA: String? = nil)
+    -> TLSServerConfiguration
+{
     TLSServerConfiguration(
         certificateChainFile: certificates.serverCertificate, privateKeyFile: certificates.serverKey,
         clientCAFile: clientCA, alpnProtocols: alpn)

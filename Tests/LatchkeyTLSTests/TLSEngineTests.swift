@@ -14,7 +14,8 @@ import Testing
         #expect(pair.client.negotiatedVersion == "TLSv1.3")
         #expect(pair.client.negotiatedALPN == nil)
 
-        let (written, atServer, serverRead) = pair.send(Array("GET / HTTP/1.1\r\n\r\n".utf8), from: pair.client, to: pair.server)
+        let (written, atServer, serverRead) = pair.send(
+            Array("GET / HTTP/1.1\r\n\r\n".utf8), from: pair.client, to: pair.server)
         #expect(written == .complete)
         #expect(String(decoding: atServer, as: UTF8.self) == "GET / HTTP/1.1\r\n\r\n")
         #expect(serverRead == .data(count: atServer.count))
@@ -41,7 +42,8 @@ import Testing
 
     @Test func untrustedIssuerFailsVerificationWithReason() throws {
         let server = TLSServerConfiguration(
-            certificateChainFile: certificates.untrustedServerCertificate, privateKeyFile: certificates.untrustedServerKey)
+            certificateChainFile: certificates.untrustedServerCertificate,
+            privateKeyFile: certificates.untrustedServerKey)
         let pair = try EnginePair(client: .init(caFile: certificates.caFile), server: server)
         let steps = pair.handshake()
         let error = try #require(steps.client.error)
@@ -55,7 +57,8 @@ import Testing
 
     @Test func hostNameNotInCertificateFails() throws {
         let pair = try EnginePair(
-            client: .init(caFile: certificates.caFile), serverName: "wrong.example", server: trustedServer(certificates))
+            client: .init(caFile: certificates.caFile), serverName: "wrong.example", server: trustedServer(certificates)
+        )
         let error = try #require(pair.handshake().client.error)
         #expect(error.code == .hostnameMismatch)
         #expect(error.reason.hasPrefix("certificate verify failed: hostname mismatch"))
@@ -64,7 +67,8 @@ import Testing
 
     @Test func insecureSkipVerifyAcceptsUntrustedCertificate() throws {
         let server = TLSServerConfiguration(
-            certificateChainFile: certificates.untrustedServerCertificate, privateKeyFile: certificates.untrustedServerKey)
+            certificateChainFile: certificates.untrustedServerCertificate,
+            privateKeyFile: certificates.untrustedServerKey)
         let pair = try EnginePair(
             client: .init(caFile: certificates.caFile, insecureSkipVerify: true), serverName: "wrong.example",
             server: server)
@@ -88,13 +92,14 @@ import Testing
         #expect(error.reason.contains("'127.0.0.2'"))
     }
 
-    @Test(arguments: [
-        (["h2", "http/1.1"], ["h2", "http/1.1"], "h2"),
-        (["http/1.1", "h2"], ["h2", "http/1.1"], "h2"),  // the server's preference wins
-        (["http/1.1"], ["h2", "http/1.1"], "http/1.1"),
-        (["h2", "http/1.1"], [], nil),  // server without ALPN
-        (["spdy/3"], ["h2"], nil),  // no overlap: no ALPN, handshake still succeeds
-    ] as [([String], [String], String?)])
+    @Test(
+        arguments: [
+            (["h2", "http/1.1"], ["h2", "http/1.1"], "h2"),
+            (["http/1.1", "h2"], ["h2", "http/1.1"], "h2"),  // the server's preference wins
+            (["http/1.1"], ["h2", "http/1.1"], "http/1.1"),
+            (["h2", "http/1.1"], [], nil),  // server without ALPN
+            (["spdy/3"], ["h2"], nil),  // no overlap: no ALPN, handshake still succeeds
+        ] as [([String], [String], String?)])
     func alpnNegotiation(offered: [String], accepted: [String], expected: String?) throws {
         let pair = try EnginePair(
             client: .init(caFile: certificates.caFile, alpnProtocols: offered),
@@ -120,7 +125,8 @@ import Testing
 
     @Test func mutualTLSWithoutClientCertificateFails() throws {
         let pair = try EnginePair(
-            client: .init(caFile: certificates.caFile), server: trustedServer(certificates, clientCA: certificates.caFile))
+            client: .init(caFile: certificates.caFile),
+            server: trustedServer(certificates, clientCA: certificates.caFile))
         let steps = pair.handshake()
         let serverError = try #require(steps.server.error)
         #expect(serverError.code == .handshake)
@@ -156,5 +162,33 @@ import Testing
         } catch {
             #expect(error.code == .configuration)
         }
+    }
+    /// Ciphertext delivered one byte at a time: every step must cope with partial records.
+    @Test func handshakeAndDataSurviveByteByByteDelivery() throws {
+        let pair = try EnginePair(client: .init(caFile: certificates.caFile), server: trustedServer(certificates))
+        var toServer: [UInt8] = []
+        var toClient: [UInt8] = []
+        var clientStep = TLSStep.wantRead
+        var serverStep = TLSStep.wantRead
+        var rounds = 0
+        while clientStep != .complete || serverStep != .complete || !toServer.isEmpty || !toClient.isEmpty {
+            rounds += 1
+            try #require(rounds < 100_000)
+            clientStep = pair.client.handshake()
+            toServer += pair.client.takeCiphertext()
+            serverStep = pair.server.handshake()
+            toClient += pair.server.takeCiphertext()
+            #expect(clientStep.error == nil && serverStep.error == nil)
+            if !toServer.isEmpty { pair.server.feedCiphertext([toServer.removeFirst()]) }
+            if !toClient.isEmpty { pair.client.feedCiphertext([toClient.removeFirst()]) }
+        }
+        let message = Array("one byte at a time".utf8)
+        #expect(pair.client.writePlaintext(message) == .complete)
+        var received: [UInt8] = []
+        for byte in pair.client.takeCiphertext() {
+            pair.server.feedCiphertext([byte])
+            _ = pair.server.readPlaintext(into: &received)
+        }
+        #expect(received == message)
     }
 }

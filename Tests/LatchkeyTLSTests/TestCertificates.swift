@@ -75,7 +75,8 @@ struct TestCertificates: Sendable {
         let output = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw MintError(message: "openssl \(arguments.joined(separator: " ")): \(String(decoding: output, as: UTF8.self))")
+            throw MintError(
+                message: "openssl \(arguments.joined(separator: " ")): \(String(decoding: output, as: UTF8.self))")
         }
     }
 
