@@ -20,10 +20,6 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     private var fd: Int32 = -1
     private var readSource: DispatchSourceRead?
     private var writeSource: DispatchSourceWrite?
-    private var readRunning = false
-    private var readActivated = false
-    private var writeRunning = false
-    private var writeActivated = false
     private var readingPaused = false
     private var reachedEOF = false
     private var shutdownAfterFlush = false
@@ -139,7 +135,7 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
         connectTimer?.cancel()
         connectTimer = nil
         state = .open
-        if readSource == nil { makeSources() }
+        if closer == nil { makeSources() }
         updateReading()
         armWriting(!outbound.isEmpty)
         delegate?.streamDidBecomeReady(self)
@@ -152,82 +148,87 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     }
 
     // MARK: Sources
+    //
+    // libdispatch on Linux reports readiness once per change (edge-style): data left unread after an event
+    // is not reported again, and a suspended source that is resumed does not re-report what arrived while it
+    // was suspended. So handlers drain until EAGAIN, and sources are never suspended: a source exists exactly
+    // while its direction is wanted (reading not paused; output pending or a connect in progress) and is
+    // cancelled otherwise; a fresh source reports the descriptor's current readiness. The descriptor is
+    // closed by `DescriptorCloser` once the connection and every source have let go of it.
+
+    private var closer: DescriptorCloser?
 
     private func makeSources() {
-        let fd = self.fd
-        let closer = DescriptorCloser(fd: fd, users: 2)
-        let read = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
-        read.setEventHandler { [self] in handleReadable() }
-        read.setCancelHandler { closer.release() }
-        let write = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
-        write.setEventHandler { [self] in handleWritable() }
-        write.setCancelHandler { closer.release() }
-        readSource = read
-        writeSource = write
-        readRunning = false
-        readActivated = false
-        writeRunning = false
-        writeActivated = false
+        closer = DescriptorCloser(fd: fd)
     }
 
-    /// Cancels both sources; the descriptor is closed by the last cancel handler. Inactive sources are
-    /// activated and suspended ones resumed after cancelling, or their cancel handlers would never run.
     private func cancelSources() {
-        if let read = readSource {
-            read.cancel()
-            if !readActivated { read.activate() } else if !readRunning { read.resume() }
-        }
-        if let write = writeSource {
-            write.cancel()
-            if !writeActivated { write.activate() } else if !writeRunning { write.resume() }
-        }
-        if readSource == nil, fd >= 0 { Glibc.close(fd) }
-        readSource = nil
-        writeSource = nil
+        setReadSource(running: false)
+        setWriteSource(running: false)
+        if let closer { closer.release() } else if fd >= 0 { Glibc.close(fd) }
+        closer = nil
     }
 
     private func updateReading() {
-        guard let read = readSource else { return }
-        let want = state == .open && !readingPaused && !reachedEOF
-        if want, !readRunning {
-            if readActivated { read.resume() } else { read.activate() }
-            readActivated = true
-            readRunning = true
-        } else if !want, readRunning {
-            read.suspend()
-            readRunning = false
+        setReadSource(running: state == .open && !readingPaused && !reachedEOF)
+    }
+
+    /// Level-triggered write readiness: a source only while output is pending, or it spins.
+    private func armWriting(_ want: Bool) {
+        setWriteSource(running: want)
+    }
+
+    private func setReadSource(running: Bool) {
+        if running, readSource == nil, let closer {
+            let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
+            closer.retain()
+            source.setEventHandler { [self] in handleReadable() }
+            source.setCancelHandler { closer.release() }
+            source.activate()
+            readSource = source
+        } else if !running, let source = readSource {
+            source.cancel()
+            readSource = nil
         }
     }
 
-    /// Write sources are level-triggered: run one only while output is pending, or it spins.
-    private func armWriting(_ want: Bool) {
-        guard let write = writeSource else { return }
-        if want, !writeRunning {
-            if writeActivated { write.resume() } else { write.activate() }
-            writeActivated = true
-            writeRunning = true
-        } else if !want, writeRunning {
-            write.suspend()
-            writeRunning = false
+    private func setWriteSource(running: Bool) {
+        if running, writeSource == nil, let closer {
+            let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
+            closer.retain()
+            source.setEventHandler { [self] in handleWritable() }
+            source.setCancelHandler { closer.release() }
+            source.activate()
+            writeSource = source
+        } else if !running, let source = writeSource {
+            source.cancel()
+            writeSource = nil
         }
     }
 
     // MARK: I/O
 
+    /// Reads until the socket would block: libdispatch on Linux does not report data left unread after an
+    /// event again (seen here: a 1 MiB echo stalled at ~900 KB reading one slice per event). Stops early
+    /// when the delegate pauses reading or closes; a new source then reports what is left.
     private func handleReadable() {
-        guard state == .open else { return }
         let buffer = loop.readBuffer
-        let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
-        if count > 0 {
-            delegate?.stream(self, didRead: Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
-        } else if count == 0 {
-            reachedEOF = true
-            updateReading()
-            delegate?.streamDidReachEOF(self)
-        } else {
-            let code = errno
-            if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
-            fail(NetError(.reset, "read: \(Socket.errnoText(code))"))
+        while state == .open, readSource != nil {
+            let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if count > 0 {
+                delegate?.stream(self, didRead: Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
+            } else if count == 0 {
+                reachedEOF = true
+                updateReading()
+                delegate?.streamDidReachEOF(self)
+                return
+            } else {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK { return }
+                fail(NetError(.reset, "read: \(Socket.errnoText(code))"))
+                return
+            }
         }
     }
 
@@ -314,15 +315,14 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     }
 }
 
-/// Closes a descriptor once every source using it has run its cancel handler.
-private final class DescriptorCloser: @unchecked Sendable {  // only touched from cancel handlers on one queue
+/// Closes a descriptor once the connection and every source that used it have let go of it.
+private final class DescriptorCloser: @unchecked Sendable {  // retained/released only on the connection's queue
     private let fd: Int32
-    private var users: Int
+    private var users = 1
 
-    init(fd: Int32, users: Int) {
-        self.fd = fd
-        self.users = users
-    }
+    init(fd: Int32) { self.fd = fd }
+
+    func retain() { users += 1 }
 
     func release() {
         users -= 1

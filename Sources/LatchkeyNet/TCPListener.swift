@@ -12,6 +12,7 @@ public final class TCPListener: @unchecked Sendable {  // mutable state only tou
     private let acceptQueue: DispatchQueue
     private let source: DispatchSourceRead
     private let group: EventLoopGroup
+    private var started = false
     private var stopped = false
 
     /// Binds and listens on `host:port` (host an IP literal or `localhost`).
@@ -50,7 +51,13 @@ public final class TCPListener: @unchecked Sendable {  // mutable state only tou
     }
 
     /// Starts accepting.
-    public func start() { source.activate() }
+    public func start() {
+        acceptQueue.sync {
+            guard !started, !stopped else { return }
+            started = true
+            source.activate()
+        }
+    }
 
     /// Stops accepting and closes the listening socket. Established connections are unaffected.
     public func stop() {
@@ -58,6 +65,11 @@ public final class TCPListener: @unchecked Sendable {  // mutable state only tou
             guard !stopped else { return }
             stopped = true
             source.cancel()
+            // An inactive source never runs its cancel handler (which closes the socket), and releasing
+            // one traps: activate it after cancelling.
+            if !started { source.activate() }
         }
     }
+
+    deinit { stop() }
 }

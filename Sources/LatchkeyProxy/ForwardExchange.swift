@@ -99,7 +99,14 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
             sendHead()
             return
         }
-        let fresh = UpstreamConnection(endpoint: plan.endpoint, tls: plan.tls, loop: loop, connectTimeout: plan.connectTimeout)
+        let fresh: UpstreamConnection
+        do {
+            fresh = try UpstreamConnection(
+                endpoint: plan.endpoint, tls: plan.tls, loop: loop, connectTimeout: plan.connectTimeout)
+        } catch {
+            fail(proxyError(for: .network(NetError(.tlsFailed, "\(error)"))))
+            return
+        }
         upstream = fresh
         fresh.handler = self
         fresh.start()

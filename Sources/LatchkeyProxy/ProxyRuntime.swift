@@ -60,7 +60,10 @@ public final class ProxyRuntime: Sendable {
             let source = route.connection.flatMap { sources[$0] }
             let kind = route.connection.flatMap { configuration.connection(named: $0)?.kind }
             let injects: Bool
-            if case .none = kind { injects = false } else { injects = kind != nil }
+            switch kind {
+            case nil, .some(.none): injects = false
+            default: injects = true
+            }
             routes[route.name] = RouteRuntime(
                 settings: route, source: source,
                 credentialKey: CredentialKey(scopes: route.scopes, audience: route.audience, tokenParams: route.tokenParams),

@@ -25,7 +25,7 @@ enum UpstreamFailure: Error {
 /// One HTTP/1.1 connection to an upstream origin, over TCP or TLS, owned by one loop.
 ///
 /// It serves one exchange at a time; between exchanges it rests in its loop's `UpstreamPool`.
-final class UpstreamConnection: ByteStreamDelegate {
+final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to `loop`
     let endpoint: UpstreamEndpoint
     let stream: any ByteStream
     var loop: EventLoop { stream.loop }
@@ -41,11 +41,12 @@ final class UpstreamConnection: ByteStreamDelegate {
     /// The pool's hook while idle: EOF or data on an idle connection evicts it.
     var onIdleClose: (() -> Void)?
 
-    init(endpoint: UpstreamEndpoint, tls: TLSClientContext?, loop: EventLoop, connectTimeout: Duration) {
+    /// Throws when a TLS session cannot be set up for `endpoint` (e.g. an unusable server name).
+    init(endpoint: UpstreamEndpoint, tls: TLSClientContext?, loop: EventLoop, connectTimeout: Duration) throws(TLSError) {
         self.endpoint = endpoint
         let tcp = TCPConnection(connectingTo: endpoint.host, port: endpoint.port, loop: loop, connectTimeout: connectTimeout)
         if endpoint.isTLS, let tls {
-            stream = TLSStream(wrapping: tcp, context: tls, serverName: endpoint.serverName)
+            stream = try TLSStream(underlying: tcp, context: tls, serverName: endpoint.serverName)
         } else {
             stream = tcp
         }

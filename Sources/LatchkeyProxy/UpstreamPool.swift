@@ -6,7 +6,7 @@ import LatchkeyTLS
 /// One pool per loop: a connection is only ever used on the loop that created it, so the pool needs
 /// no lock and reuse never hops queues. Idle connections are closed after `idleTimeout`, on EOF, and
 /// beyond `maxIdlePerEndpoint` (oldest first).
-final class UpstreamPool {
+final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     private struct Idle {
         let connection: UpstreamConnection
         let timer: LoopTimer

@@ -69,7 +69,7 @@ final class AcceptedBox: @unchecked Sendable {
             #expect(delegate.ready)
             #expect(delegate.closeError == nil)
             #expect(delegate.received.count == payload.count)
-            #expect(delegate.received == payload)
+            #expect(delegate.received.elementsEqual(payload), "echoed bytes differ from what was sent")
         }
     }
 

@@ -1,0 +1,144 @@
+import LatchkeyAuth
+import LatchkeyConfig
+import LatchkeyHTTP
+import LatchkeyNet
+import LatchkeyTLS
+import Synchronization
+
+/// The HTTP client the token manager talks to token and discovery endpoints through: the proxy's own
+/// sockets, TLS and codec, one short-lived connection per request (token requests are rare), with the
+/// response body buffered up to `maxResponseBytes`.
+public final class UpstreamHTTPClient: TokenEndpointClient {
+    public static let maxResponseBytes = 1 << 20
+    private let loop: EventLoop
+    private let contexts = Mutex<[TLSClientConfiguration: TLSClientContext]>([:])
+
+    public init(loop: EventLoop) { self.loop = loop }
+
+    public func send(
+        _ request: TokenEndpointRequest,
+        completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
+    ) {
+        let tls: TLSClientContext?
+        if request.url.isTLS {
+            do {
+                tls = try context(for: request.tls.clientConfiguration)
+            } catch {
+                completion(.failure(NetworkFailure(reason: "TLS setup for \(request.url.authority) failed: \(error)")))
+                return
+            }
+        } else {
+            tls = nil
+        }
+        let loop = self.loop
+        loop.execute {
+            OneShotExchange(request: request, tls: tls, loop: loop, completion: completion).start()
+        }
+    }
+
+    private func context(for configuration: TLSClientConfiguration) throws -> TLSClientContext {
+        if let existing = contexts.withLock({ $0[configuration] }) { return existing }
+        let created = try TLSClientContext(configuration: configuration)
+        contexts.withLock { $0[configuration] = created }
+        return created
+    }
+}
+
+/// One request and its buffered response on a fresh upstream connection. Keeps itself alive until done.
+private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Sendable {  // confined to `loop`
+    private let request: TokenEndpointRequest
+    private let tls: TLSClientContext?
+    private let loop: EventLoop
+    private var completion: (@Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void)?
+    private var connection: UpstreamConnection?
+    private var timer: LoopTimer?
+    private var retainSelf: OneShotExchange?
+    private var head: HTTPResponseHead?
+    private var body: [UInt8] = []
+
+    init(
+        request: TokenEndpointRequest, tls: TLSClientContext?, loop: EventLoop,
+        completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
+    ) {
+        self.request = request
+        self.tls = tls
+        self.loop = loop
+        self.completion = completion
+    }
+
+    func start() {
+        retainSelf = self
+        let url = request.url
+        let endpoint = UpstreamEndpoint(
+            scheme: url.scheme, host: url.host, port: url.port, serverName: request.tls.serverName ?? url.host)
+        timer = loop.schedule(after: request.timeout) { [self] in
+            finish(.failure(NetworkFailure(reason: "no response from \(url.scheme)://\(url.authority) within \(request.timeout)", isTimeout: true)))
+        }
+        do {
+            let connection = try UpstreamConnection(endpoint: endpoint, tls: tls, loop: loop, connectTimeout: request.timeout)
+            self.connection = connection
+            connection.handler = self
+            connection.start()
+        } catch {
+            finish(.failure(NetworkFailure(reason: "TLS with \(url.authority) failed: \(error)")))
+        }
+    }
+
+    func upstreamDidBecomeReady(_ upstream: UpstreamConnection) {
+        var head = HTTPRequestHead(method: request.method, target: request.url.basePath.isEmpty ? "/" : request.url.basePath)
+        head.headers.add(name: "Host", value: request.url.authority)
+        for (name, value) in request.headers { head.headers.add(name: name, value: value) }
+        if request.method != "GET" || !request.body.isEmpty {
+            head.headers.replaceOrAdd(name: "Content-Length", value: String(request.body.count))
+        }
+        head.headers.replaceOrAdd(name: "Connection", value: "close")
+        var bytes: [UInt8] = []
+        HTTP1Serializer.appendRequestHead(head, to: &bytes)
+        bytes.append(contentsOf: request.body)
+        upstream.beginRequest(method: request.method)
+        upstream.write(bytes)
+    }
+
+    func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
+        for event in events {
+            switch event {
+            case .informational: continue
+            case .head(let received, _): head = received
+            case .body(let chunk):
+                body.append(contentsOf: chunk)
+                if body.count > UpstreamHTTPClient.maxResponseBytes {
+                    finish(.failure(NetworkFailure(reason: "response from \(request.url.authority) exceeds \(UpstreamHTTPClient.maxResponseBytes) bytes")))
+                    return
+                }
+            case .end:
+                let response = TokenEndpointResponse(
+                    status: head?.status ?? 0, headers: head?.headers.fields.map { ($0.name, $0.value) } ?? [], body: body)
+                finish(.success(response))
+                return
+            }
+        }
+    }
+
+    func upstreamDidDrainWrites(_ upstream: UpstreamConnection) {}
+
+    func upstream(_ upstream: UpstreamConnection, didFail error: UpstreamFailure) {
+        let reason: String
+        switch error {
+        case .network(let network): reason = network.detail
+        case .protocolError(let parse): reason = "invalid response from \(request.url.authority): \(parse)"
+        case .closed: reason = "\(request.url.authority) closed the connection before a complete response"
+        }
+        finish(.failure(NetworkFailure(reason: reason)))
+    }
+
+    private func finish(_ result: Result<TokenEndpointResponse, NetworkFailure>) {
+        guard let completion else { return }
+        self.completion = nil
+        timer?.cancel()
+        connection?.handler = nil
+        connection?.close()
+        connection = nil
+        retainSelf = nil
+        completion(result)
+    }
+}

@@ -1,3 +1,0 @@
-import Testing
-
-@Test func LatchkeyProxyTestsBuilds() { #expect(Bool(true)) }
