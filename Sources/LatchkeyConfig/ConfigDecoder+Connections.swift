@@ -24,6 +24,7 @@ extension ConfigDecoder {
                 fail(entry.keyNode, path, "invalid connection name; use letters, digits, '_', '-' and '.'")
                 continue
             }
+            connectionNames.append(entry.key)
             guard var definition = fields(entry.value, path: path, allowed: nil) else { continue }
             guard let typeText = requiredString(definition, "type", what: Self.connectionTypes.joined(separator: "|")),
                 let type = choice(typeText, in: Self.connectionTypes)
@@ -154,7 +155,7 @@ extension ConfigDecoder {
         where !endpoint.url.isTLS && !endpoint.url.isLoopback && !settings.allowPlaintextCredentials {
             fail(
                 endpoint.text.node, endpoint.text.path,
-                "client credentials would be sent over plain HTTP to non-loopback host \(endpoint.url.host)",
+                "client credentials would be sent over plain HTTP to a non-loopback host",
                 suggestion: "use https:// or set allow_plaintext_credentials: true")
         }
         return ok ? settings : nil

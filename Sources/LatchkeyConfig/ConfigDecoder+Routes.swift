@@ -70,8 +70,8 @@ extension ConfigDecoder {
         if let connectionText {
             connection = connections.first { $0.name == connectionText.value }
             route.connection = connectionText.value
-            if connection == nil {
-                let names = connections.map(\.name)
+            if connection == nil && !connectionNames.contains(connectionText.value) {
+                let names = connectionNames
                 fail(
                     connectionText.node, connectionText.path, "unknown connection '\(connectionText.raw)'",
                     suggestion: EditDistance.nearest(to: connectionText.value, in: names).map { "did you mean '\($0)'?" }
@@ -137,13 +137,14 @@ extension ConfigDecoder {
             if !target.isTLS && !target.isLoopback {
                 fail(
                     upstream?.node, map.path("upstream"),
-                    "credentials of connection '\(connection.name)' would be sent over plain HTTP to \(target.host)",
+                    "credentials of connection '\(connection.name)' would be sent over plain HTTP to a non-loopback host",
                     suggestion: suggestion)
             }
         } else if map["upstream"] == nil, let host = route.host, !host.isLoopback {
+            // Route has a host pattern but no upstream.
             fail(
                 map["host"], map.path("host"),
-                "credentials of connection '\(connection.name)' would be sent over plain HTTP (no 'upstream', so the app's own http:// URL is used) to \(host)",
+                "credentials of connection '\(connection.name)' would be sent over plain HTTP to a non-loopback host (without 'upstream' the app's own http:// URL is used)",
                 suggestion: "set upstream: https://... or allow_plaintext_credentials: true")
         }
     }
@@ -177,7 +178,8 @@ extension ConfigDecoder {
             _ = try fileReader(path)
         } catch {
             let reason = (error as? FileReadError)?.reason ?? "unreadable"
-            fail(text.node, text.path, "cannot read '\(path)': \(reason)")
+            let name = text.fromSecret ? "the file (its path comes from a secret)" : "'\(path)'"
+            fail(text.node, text.path, "cannot read \(name): \(reason)")
         }
         return path
     }

@@ -15,6 +15,9 @@ final class ConfigDecoder {
     private(set) var warnings: [String] = []
     /// Every resolved secret or credential value, so the summary can refuse to print them.
     var sensitiveValues: Set<String> = []
+    /// Every name under `connections:`, including ones whose definition had errors (so routes naming
+    /// them don't get a second, misleading "unknown connection" error).
+    var connectionNames: [String] = []
     /// Named secrets (`secrets:`), available once `decodeSecrets` ran.
     var resolver: TemplateResolver
 

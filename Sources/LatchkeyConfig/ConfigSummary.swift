@@ -61,7 +61,7 @@ public enum ConfigSummary {
             match.append("host=\(route.host.map { show($0.description) } ?? "*any*")")
             if let prefix = route.pathPrefix { match.append("path_prefix=\(show(prefix))") }
             if let methods = route.methods { match.append("methods=\(methods.sorted().joined(separator: ","))") }
-            var line = "  \(route.name) (line \(route.line)): " + match.joined(separator: " ")
+            var line = "  \(show(route.name)) (line \(route.line)): " + match.joined(separator: " ")
             line += " -> connection=\(route.connection ?? "none")"
             line += " upstream=\(route.upstream.map { show($0.description) } ?? "request target")"
             if route.stripPrefix { line += " strip_prefix" }

@@ -1,4 +1,5 @@
-/// Why a listen address, host pattern or URL was rejected; quotes nothing secret (these are not secrets).
+/// Why a listen address, host pattern or URL was rejected. Messages never quote the value: it may have
+/// come from a secret, and a URL may carry user info.
 struct ValueProblem: Error {
     let message: String
     init(_ message: String) { self.message = message }
@@ -9,7 +10,7 @@ enum ValueParsing {
     static func port(_ text: Substring, allowZero: Bool) throws(ValueProblem) -> Int {
         guard !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(text),
             port <= 65_535, allowZero || port > 0
-        else { throw ValueProblem("invalid port '\(text)'; expected \(allowZero ? 0 : 1)–65535") }
+        else { throw ValueProblem("invalid port; expected a number from \(allowZero ? 0 : 1) to 65535") }
         return port
     }
 
@@ -19,7 +20,7 @@ enum ValueParsing {
             guard let close = text.firstIndex(of: "]") else { throw ValueProblem("missing ']' after IPv6 address") }
             let host = String(text[text.index(after: text.startIndex)..<close])
             let after = text[text.index(after: close)...]
-            guard isIPv6(host) else { throw ValueProblem("'\(host)' is not an IPv6 address") }
+            guard isIPv6(host) else { throw ValueProblem("invalid IPv6 address in brackets") }
             if after.isEmpty { return (host, nil) }
             guard after.hasPrefix(":") else { throw ValueProblem("expected ':port' after ']'") }
             return (host, after.dropFirst())
@@ -52,7 +53,7 @@ extension ListenAddress {
         let (host, port) = try ValueParsing.hostAndPort(text)
         guard let port else { throw ValueProblem("expected host:port (or [v6]:port), e.g. 127.0.0.1:3128") }
         guard ValueParsing.isIPv6(host) || ValueParsing.isHostName(host) else {
-            throw ValueProblem("invalid host '\(host)'")
+            throw ValueProblem("invalid host name")
         }
         return ListenAddress(host: host, port: try ValueParsing.port(port, allowZero: true))
     }
@@ -68,15 +69,15 @@ extension HostPattern {
         if host.hasPrefix("*.") {
             let suffix = String(host.dropFirst())
             guard ValueParsing.isHostName(String(suffix.dropFirst())) else {
-                throw ValueProblem("invalid wildcard '\(text)'; expected '*.' followed by a domain, e.g. *.example.com")
+                throw ValueProblem("invalid wildcard; expected '*.' followed by a domain, e.g. *.example.com")
             }
             return HostPattern(name: .wildcard(suffix: suffix), port: port)
         }
         if host.contains("*") {
-            throw ValueProblem("invalid wildcard '\(text)'; only a leading '*.' is supported, e.g. *.example.com")
+            throw ValueProblem("invalid wildcard; only a leading '*.' is supported, e.g. *.example.com")
         }
         guard ValueParsing.isIPv6(host) || ValueParsing.isHostName(host) else {
-            throw ValueProblem("invalid host '\(text)'")
+            throw ValueProblem("invalid host name")
         }
         return HostPattern(name: .exact(host), port: port)
     }
@@ -99,7 +100,7 @@ extension UpstreamURL {
         }
         let scheme = text[..<separator.lowerBound].lowercased()
         guard scheme == "http" || scheme == "https" else {
-            throw ValueProblem("unsupported scheme '\(scheme)'; expected http or https")
+            throw ValueProblem("unsupported URL scheme; expected http or https")
         }
         let rest = text[separator.upperBound...]
         if rest.contains("?") { throw ValueProblem("URL must not have a query ('?...')") }
@@ -112,7 +113,7 @@ extension UpstreamURL {
         guard !authority.isEmpty else { throw ValueProblem("URL has no host") }
         let (rawHost, rawPort) = try ValueParsing.hostAndPort(authority.lowercased())
         guard ValueParsing.isIPv6(rawHost) || ValueParsing.isHostName(rawHost) else {
-            throw ValueProblem("invalid host '\(rawHost)' in URL")
+            throw ValueProblem("invalid host name in URL")
         }
         let port = try rawPort.map { (p: Substring) throws(ValueProblem) in try ValueParsing.port(p, allowZero: false) }
         var path = String(rest[slash...])

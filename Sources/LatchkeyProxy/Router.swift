@@ -1,0 +1,122 @@
+import LatchkeyConfig
+
+/// Picks the route for a request: the most specific match wins.
+///
+/// A route matches when its host pattern (if any) matches the request host and port, its `path_prefix`
+/// (if any) matches the path, and its `methods` (if any) contain the method. Among matching routes:
+/// 1. host: an exact host beats a wildcard; between wildcards the longer suffix wins; any host pattern
+///    beats a route without `host`. For the same host name, a pattern with an explicit port beats one
+///    without.
+/// 2. then the longer `path_prefix` beats a shorter one, which beats none;
+/// 3. then a route restricted by `methods` beats an unrestricted one;
+/// 4. then the route that comes first in the file.
+///
+/// Path prefixes are compared case-sensitively on the raw request path (no percent-decoding or dot-segment
+/// removal; RFC 3986 §6.2.1). A prefix ending in "/" matches every path that starts with it; a prefix
+/// without a trailing "/" matches the exact path, or the prefix followed by "/" or "?" — so `/v2` matches
+/// `/v2`, `/v2/x` and `/v2?q` but not `/v2x`. Hosts compare case-insensitively, ignoring a trailing dot.
+/// A nil host (an origin-form request in route mode) matches only routes without `host`.
+///
+/// Routes are sorted by specificity once, at init; exact hosts are looked up in a dictionary, so a
+/// match costs one dictionary lookup plus a scan of the wildcard and host-less routes.
+public struct Router: Sendable {
+    private struct Candidate: Sendable {
+        let route: RouteSettings
+        let port: Int?
+        /// For wildcards: the suffix, e.g. ".example.com".
+        let suffix: String?
+        let prefix: String?
+        let prefixEndsWithSlash: Bool
+        let methods: Set<String>?
+    }
+
+    /// Exact host name → its routes, most specific first.
+    private let exact: [String: [Candidate]]
+    /// Wildcard routes, most specific first (longest suffix first).
+    private let wildcards: [Candidate]
+    /// Routes without `host`, most specific first.
+    private let hostless: [Candidate]
+
+    /// The routes, in file order (the order breaks the last tie).
+    public init(routes: [RouteSettings]) {
+        var exact: [String: [(Candidate, Int)]] = [:]
+        var wildcards: [(Candidate, Int)] = []
+        var hostless: [(Candidate, Int)] = []
+        for (index, route) in routes.enumerated() {
+            var suffix: String?
+            if case .wildcard(let s) = route.host?.name { suffix = s.lowercased() }
+            let candidate = Candidate(
+                route: route, port: route.host?.port, suffix: suffix, prefix: route.pathPrefix,
+                prefixEndsWithSlash: route.pathPrefix?.hasSuffix("/") ?? false,
+                methods: route.methods.map { Set($0.map { $0.uppercased() }) })
+            switch route.host?.name {
+            case .exact(let name): exact[name.lowercased(), default: []].append((candidate, index))
+            case .wildcard: wildcards.append((candidate, index))
+            case nil: hostless.append((candidate, index))
+            }
+        }
+        self.exact = exact.mapValues(Self.sorted)
+        self.wildcards = Self.sorted(wildcards)
+        self.hostless = Self.sorted(hostless)
+    }
+
+    /// The most specific route matching the request, or nil (then the unmatched policy applies).
+    ///
+    /// - Parameters:
+    ///   - host: the request's host (from the absolute-form target or `Host`), without port or brackets;
+    ///     nil for an origin-form request in route mode.
+    ///   - port: the request's port (the scheme default when none was given).
+    ///   - path: the request target's path, optionally with its query.
+    ///   - method: the request method (compared upper-cased).
+    public func match(host: String?, port: Int, path: String, method: String) -> RouteSettings? {
+        let method = method.uppercased()
+        if var host {
+            host = host.lowercased()
+            if host.hasSuffix(".") { host.removeLast() }
+            if let routes = exact[host], let hit = first(in: routes, port: port, path: path, method: method) {
+                return hit
+            }
+            for candidate in wildcards {
+                guard let suffix = candidate.suffix, host.utf8.count > suffix.utf8.count, host.hasSuffix(suffix)
+                else { continue }
+                if Self.matches(candidate, port: port, path: path, method: method) { return candidate.route }
+            }
+        }
+        return first(in: hostless, port: port, path: path, method: method)
+    }
+
+    private func first(in candidates: [Candidate], port: Int, path: String, method: String) -> RouteSettings? {
+        candidates.first { Self.matches($0, port: port, path: path, method: method) }?.route
+    }
+
+    private static func matches(_ c: Candidate, port: Int, path: String, method: String) -> Bool {
+        if let wanted = c.port, wanted != port { return false }
+        if let methods = c.methods, !methods.contains(method) { return false }
+        guard let prefix = c.prefix else { return true }
+        guard path.utf8.starts(with: prefix.utf8) else { return false }
+        if c.prefixEndsWithSlash { return true }
+        // Segment boundary: exactly the prefix, or the prefix followed by "/" or "?".
+        let rest = path.utf8.dropFirst(prefix.utf8.count)
+        return rest.isEmpty || rest.first == UInt8(ascii: "/") || rest.first == UInt8(ascii: "?")
+    }
+
+    /// Most specific first: longer wildcard suffix, explicit port, longer prefix, methods, file order.
+    private static func sorted(_ candidates: [(Candidate, Int)]) -> [Candidate] {
+        candidates.sorted { a, b in
+            let ka = key(a.0)
+            let kb = key(b.0)
+            if ka != kb { return ka.lexicographicallyPrecedes(kb) }
+            return a.1 < b.1
+        }.map(\.0)
+    }
+
+    /// Sort key, smaller first: lengths negated so longer sorts earlier.
+    private static func key(_ c: Candidate) -> [Int] {
+        [
+            -(c.suffix?.utf8.count ?? 0),
+            c.port == nil ? 1 : 0,
+            -(c.prefix.map { $0.utf8.count + 1 } ?? 0),
+            c.methods == nil ? 1 : 0,
+        ]
+    }
+}

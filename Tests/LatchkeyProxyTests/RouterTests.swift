@@ -1,0 +1,120 @@
+import LatchkeyConfig
+import Testing
+
+@testable import LatchkeyProxy
+
+@Suite struct RouterTests {
+    private func route(
+        _ name: String, host: String? = nil, port: Int? = nil, prefix: String? = nil, methods: Set<String>? = nil
+    ) -> RouteSettings {
+        var pattern: HostPattern?
+        if let host {
+            pattern = HostPattern(
+                name: host.hasPrefix("*") ? .wildcard(suffix: String(host.dropFirst())) : .exact(host), port: port)
+        }
+        return RouteSettings(name: name, host: pattern, pathPrefix: prefix, methods: methods)
+    }
+
+    private func pick(
+        _ routes: [RouteSettings], host: String? = "api.example.com", port: Int = 443, path: String = "/",
+        method: String = "GET"
+    ) -> String? {
+        Router(routes: routes).match(host: host, port: port, path: path, method: method)?.name
+    }
+
+    @Test func exactHostBeatsWildcardBeatsHostless() {
+        let routes = [route("none", prefix: "/"), route("wild", host: "*.example.com"), route("exact", host: "api.example.com")]
+        #expect(pick(routes) == "exact")
+        #expect(pick(routes, host: "other.example.com") == "wild")
+        #expect(pick(routes, host: "elsewhere.org") == "none")
+    }
+
+    @Test func longerWildcardSuffixWins() {
+        let routes = [route("short", host: "*.example.com"), route("long", host: "*.eu.example.com")]
+        #expect(pick(routes, host: "api.eu.example.com") == "long")
+        #expect(pick(routes, host: "api.us.example.com") == "short")
+    }
+
+    @Test func wildcardDoesNotMatchBareSuffix() {
+        #expect(pick([route("wild", host: "*.example.com")], host: "example.com") == nil)
+    }
+
+    @Test func hostBeatsLongerPath() {
+        let routes = [route("path", host: "*.example.com", prefix: "/very/long/prefix/"), route("host", host: "api.example.com")]
+        #expect(pick(routes, path: "/very/long/prefix/x") == "host")
+    }
+
+    @Test func longerPrefixWins() {
+        let routes = [route("none", host: "api.example.com"), route("short", host: "api.example.com", prefix: "/v2/"),
+                      route("long", host: "api.example.com", prefix: "/v2/orders/")]
+        #expect(pick(routes, path: "/v2/orders/7") == "long")
+        #expect(pick(routes, path: "/v2/users") == "short")
+        #expect(pick(routes, path: "/v1") == "none")
+    }
+
+    @Test func methodRestrictedBeatsUnrestricted() {
+        let routes = [route("any", host: "api.example.com", prefix: "/v2/"),
+                      route("post", host: "api.example.com", prefix: "/v2/", methods: ["POST"])]
+        #expect(pick(routes, path: "/v2/x", method: "post") == "post")
+        #expect(pick(routes, path: "/v2/x", method: "GET") == "any")
+    }
+
+    @Test func longerPrefixBeatsMethods() {
+        let routes = [route("methods", host: "a.b", prefix: "/v2/", methods: ["GET"]), route("longer", host: "a.b", prefix: "/v2/x/")]
+        #expect(pick(routes, host: "a.b", path: "/v2/x/1") == "longer")
+    }
+
+    @Test func fileOrderBreaksTies() {
+        let routes = [route("first", host: "api.example.com", prefix: "/a/"), route("second", host: "api.example.com", prefix: "/a/")]
+        #expect(pick(routes, path: "/a/b") == "first")
+        #expect(pick(routes.reversed(), path: "/a/b") == "second")
+    }
+
+    @Test func prefixWithoutSlashStopsAtSegmentBoundary() {
+        let routes = [route("v2", host: "api.example.com", prefix: "/v2")]
+        #expect(pick(routes, path: "/v2") == "v2")
+        #expect(pick(routes, path: "/v2/") == "v2")
+        #expect(pick(routes, path: "/v2/orders") == "v2")
+        #expect(pick(routes, path: "/v2?x=1") == "v2")
+        #expect(pick(routes, path: "/v2x") == nil)
+        #expect(pick(routes, path: "/v") == nil)
+    }
+
+    @Test func prefixWithSlash() {
+        let routes = [route("v2", host: "api.example.com", prefix: "/v2/")]
+        #expect(pick(routes, path: "/v2/") == "v2")
+        #expect(pick(routes, path: "/v2/a?b") == "v2")
+        #expect(pick(routes, path: "/v2") == nil)
+        #expect(pick(routes, path: "/v2?x=/v2/") == nil)
+    }
+
+    @Test func pathIsCaseSensitiveHostIsNot() {
+        let routes = [route("r", host: "api.example.com", prefix: "/V2/")]
+        #expect(pick(routes, host: "API.Example.COM", path: "/V2/x") == "r")
+        #expect(pick(routes, host: "api.example.com.", path: "/V2/x") == "r")
+        #expect(pick(routes, path: "/v2/x") == nil)
+    }
+
+    @Test func nilHostMatchesOnlyHostlessRoutes() {
+        let routes = [route("host", host: "api.example.com", prefix: "/demo/"), route("routed", prefix: "/demo/")]
+        #expect(pick(routes, host: nil, path: "/demo/x") == "routed")
+        #expect(pick([route("host", host: "api.example.com")], host: nil, path: "/") == nil)
+    }
+
+    @Test func portMustMatchAndExplicitPortIsMoreSpecific() {
+        let routes = [route("any", host: "api.example.com"), route("8443", host: "api.example.com", port: 8443)]
+        #expect(pick(routes, port: 8443) == "8443")
+        #expect(pick(routes, port: 443) == "any")
+        #expect(pick([route("8443", host: "api.example.com", port: 8443)], port: 443) == nil)
+    }
+
+    @Test func methodsCompareUpperCased() {
+        let routes = [route("get", host: "api.example.com", methods: ["GET"])]
+        #expect(pick(routes, method: "get") == "get")
+        #expect(pick(routes, method: "DELETE") == nil)
+    }
+
+    @Test func noRoutesNoMatch() {
+        #expect(pick([]) == nil)
+    }
+}
