@@ -31,4 +31,10 @@ static inline uint64_t latchkey_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_C
 static inline uint64_t latchkey_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
 static inline long latchkey_SSL_MODE_RELEASE_BUFFERS(void) { return SSL_MODE_RELEASE_BUFFERS; }
 
+// Key generation (EVP_RSA_gen / EVP_EC_gen expand to the variadic EVP_PKEY_Q_keygen) and memory-BIO
+// access; used by the auth tests to make throwaway keys.
+static inline EVP_PKEY *latchkey_EVP_RSA_gen(unsigned int bits) { return EVP_RSA_gen(bits); }
+static inline EVP_PKEY *latchkey_EVP_EC_gen(const char *curve) { return EVP_EC_gen(curve); }
+static inline long latchkey_BIO_get_mem_data(BIO *b, char **pp) { return BIO_get_mem_data(b, pp); }
+
 #endif

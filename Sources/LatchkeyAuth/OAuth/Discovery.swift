@@ -1,0 +1,106 @@
+import Foundation
+import LatchkeyConfig
+
+/// Authorization server metadata discovery (RFC 8414, OpenID Connect Discovery 1.0).
+///
+/// `discovery_url` is either a full `.well-known` URL (used as is) or an issuer. For an issuer the
+/// candidates are, in order: RFC 8414 §3.1 `/.well-known/oauth-authorization-server` inserted before
+/// the issuer's path; OIDC Discovery §4 `/.well-known/openid-configuration` appended to the issuer;
+/// and RFC 8414 §5's compatibility form with `openid-configuration` inserted before the path.
+public struct Discovery: Sendable {
+    /// What discovery found.
+    public struct Metadata: Sendable, Equatable {
+        public var tokenEndpoint: UpstreamURL
+        /// `token_endpoint_auth_methods_supported`; RFC 8414 §2: absent means `client_secret_basic`.
+        public var authMethodsSupported: [String]
+    }
+
+    public var connectionName: String
+    public var settings: OAuthClientSettings
+
+    public init(connectionName: String, settings: OAuthClientSettings) {
+        self.connectionName = connectionName
+        self.settings = settings
+    }
+
+    /// The metadata URLs to try for `url`, in order.
+    public static func candidateURLs(for url: UpstreamURL) -> [UpstreamURL] {
+        if url.basePath.contains("/.well-known/") { return [url] }
+        let path = url.basePath.hasSuffix("/") ? String(url.basePath.dropLast()) : url.basePath
+        func with(_ p: String) -> UpstreamURL { UpstreamURL(scheme: url.scheme, host: url.host, port: url.port, basePath: p) }
+        var result = [
+            with("/.well-known/oauth-authorization-server" + path), with(path + "/.well-known/openid-configuration"),
+        ]
+        if !path.isEmpty { result.append(with("/.well-known/openid-configuration" + path)) }
+        return result
+    }
+
+    /// Parses a metadata document and checks that `clientAuth` is supported.
+    public static func parseMetadata(_ body: [UInt8], clientAuth: OAuthClientAuthMethod, connection: String)
+        -> Result<Metadata, CredentialError>
+    {
+        guard let json = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            return .failure(CredentialError(.endpointUnavailable, connection: connection, detail: "discovery document is not a JSON object"))
+        }
+        guard let text = json["token_endpoint"] as? String, let endpoint = parseURL(text) else {
+            return .failure(CredentialError(.misconfigured, connection: connection, detail: "discovery document has no usable token_endpoint"))
+        }
+        let methods = (json["token_endpoint_auth_methods_supported"] as? [String]) ?? ["client_secret_basic"]
+        guard methods.contains(clientAuth.rawValue) else {
+            return .failure(
+                CredentialError(
+                    .misconfigured, connection: connection,
+                    detail: "authorization server does not support client_auth \(clientAuth.rawValue) (supported: \(methods.joined(separator: ", ")))"))
+        }
+        return .success(Metadata(tokenEndpoint: endpoint, authMethodsSupported: methods))
+    }
+
+    /// An absolute http(s) URL as an `UpstreamURL` (path and query kept in `basePath`); nil otherwise.
+    public static func parseURL(_ text: String) -> UpstreamURL? {
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", var host = components.host, !host.isEmpty
+        else { return nil }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        var path = components.percentEncodedPath
+        if let query = components.percentEncodedQuery { path += "?" + query }
+        return UpstreamURL(
+            scheme: scheme, host: host.lowercased(), port: components.port ?? (scheme == "https" ? 443 : 80), basePath: path)
+    }
+
+    /// Tries each candidate in turn (a 404 or an unreachable URL moves on), then reports the first
+    /// document found or an error naming what was tried. `completion` runs once, on any queue.
+    public func run(client: any TokenEndpointClient, completion: @escaping @Sendable (Result<Metadata, CredentialError>) -> Void) {
+        guard let url = settings.discoveryURL else {
+            completion(.failure(CredentialError(.misconfigured, connection: connectionName, detail: "neither token_url nor discovery_url is set")))
+            return
+        }
+        let candidates = Self.candidateURLs(for: url)
+        attempt(candidates[...], client: client, failures: [], completion: completion)
+    }
+
+    private func attempt(
+        _ remaining: ArraySlice<UpstreamURL>, client: any TokenEndpointClient, failures: [String],
+        completion: @escaping @Sendable (Result<Metadata, CredentialError>) -> Void
+    ) {
+        guard let url = remaining.first else {
+            let detail = "discovery failed: " + failures.joined(separator: "; ")
+            completion(.failure(CredentialError(.endpointUnavailable, connection: connectionName, detail: detail)))
+            return
+        }
+        let request = TokenEndpointRequest(
+            method: "GET", url: url, headers: [("Accept", "application/json")], body: [], tls: settings.tls,
+            timeout: .milliseconds(settings.timeoutMs))
+        let connection = connectionName
+        let clientAuth = settings.clientAuth
+        client.send(request) { result in
+            switch result {
+            case .success(let response) where (200..<300).contains(response.status):
+                completion(Self.parseMetadata(response.body, clientAuth: clientAuth, connection: connection))
+            case .success(let response):
+                self.attempt(remaining.dropFirst(), client: client, failures: failures + ["\(url): HTTP \(response.status)"], completion: completion)
+            case .failure(let failure):
+                self.attempt(remaining.dropFirst(), client: client, failures: failures + ["\(url): \(failure.reason)"], completion: completion)
+            }
+        }
+    }
+}

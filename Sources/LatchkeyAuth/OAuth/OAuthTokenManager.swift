@@ -1,0 +1,124 @@
+import Dispatch
+import LatchkeyConfig
+import Logging
+import Synchronization
+
+/// The credential source for `type: oauth2_client_credentials`: fetches tokens (RFC 6749 §4.4), caches
+/// them per `CredentialKey`, renews them in the background before expiry, and fetches each key at most
+/// once at a time (single flight).
+///
+/// Concurrency: every piece of mutable state (`states`, discovery results, timers) belongs to one
+/// serial queue, `queue`; all timers fire on it and all client callbacks hop onto it. The one exception
+/// is `published`, a `Mutex`-protected copy of the usable tokens, so that `currentCredential` — called
+/// for every proxied request, from every connection queue — answers without a queue hop; the queue is
+/// its only writer. Completions run on `queue`: they must not block or call `status()`.
+public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
+    // @unchecked Sendable: `states`, `discovered` and `discoveryWaiters` are touched only on `queue`;
+    // `published` is a Mutex; everything else is immutable.
+
+    public let connectionName: String
+    let settings: OAuthClientSettings
+    let client: any TokenEndpointClient
+    let clock: any TokenClock
+    var logger: Logger
+    let random: @Sendable () -> Double
+    let builder: TokenRequestBuilder
+    /// The serial queue that owns all mutable state.
+    let queue: DispatchQueue
+    private let queueKey = DispatchSpecificKey<Bool>()
+
+    /// Per-key state. Queue-confined.
+    var states: [CredentialKey: KeyState] = [:]
+    /// The discovered metadata, once found. Queue-confined.
+    var discovered: Discovery.Metadata?
+    /// Attempts waiting for discovery in flight; nil when none is running. Queue-confined.
+    var discoveryWaiters: [@Sendable (Result<UpstreamURL, CredentialError>) -> Void]?
+    /// The tokens `currentCredential` may hand out, with their expiry. Written only on `queue`.
+    let published = Mutex<[CredentialKey: PublishedToken]>([:])
+    var nextWaiterID: UInt64 = 0
+
+    /// - Parameters:
+    ///   - name: the connection's name (for errors and logs).
+    ///   - settings: the connection's OAuth settings; `tokenURL` or `discoveryURL` must be set.
+    ///   - client: how token and discovery requests reach the network.
+    ///   - clock: monotonic + wall time and timers; tests pass a manual clock.
+    ///   - random: uniform in `0..<1`, for jitter; tests pass a constant.
+    public init(
+        name: String, settings: OAuthClientSettings, client: any TokenEndpointClient,
+        clock: any TokenClock = SystemClock(), logger: Logger,
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+    ) {
+        connectionName = name
+        self.settings = settings
+        self.client = client
+        self.clock = clock
+        self.logger = logger
+        self.logger[metadataKey: LogKey.connection] = "\(name)"
+        self.random = random
+        builder = TokenRequestBuilder(connectionName: name, settings: settings)
+        queue = DispatchQueue(label: "latchkey.oauth.\(name)")
+        queue.setSpecific(key: queueKey, value: true)
+    }
+
+    deinit {
+        for state in states.values { state.timer?.cancel() }
+    }
+
+    /// A cached token that is unexpired now, or nil (a fetch is needed). Never waits, never blocks on
+    /// a renewal in flight: the still-valid token is returned meanwhile.
+    public func currentCredential(for key: CredentialKey) -> InjectedCredential?? {
+        let now = clock.now()
+        guard let entry = published.withLock({ $0[key] }), entry.isUsable(at: now) else { return nil }
+        return .some(entry.credential)
+    }
+
+    /// A token for `key`: the cached one, or the result of the single token request in flight for the
+    /// key (started if none is). Fails with `.timeout` after `timeout`, or at once with the last error
+    /// while a failed attempt's short backoff lasts. `completion` runs once, on the manager's queue.
+    public func fetchCredential(
+        for key: CredentialKey, timeout: Duration,
+        completion: @escaping @Sendable (Result<InjectedCredential?, CredentialError>) -> Void
+    ) {
+        queue.async {
+            self.enqueueFetch(for: key, timeout: timeout, forceAttempt: false) { result in
+                completion(result.map { $0.credential })
+            }
+        }
+    }
+
+    /// Forgets `credential` if it is still the cached token for `key` (an upstream answered 401).
+    /// Takes effect at once for `currentCredential`; the next fetch requests a new token.
+    public func invalidate(_ credential: InjectedCredential, for key: CredentialKey) {
+        let removed = published.withLock { tokens -> Bool in
+            guard tokens[key]?.credential == credential else { return false }
+            tokens[key] = nil
+            return true
+        }
+        queue.async {
+            guard var state = self.states[key], state.token?.credential == credential else { return }
+            state.token = nil
+            state.timer?.cancel()
+            state.timer = nil
+            self.states[key] = state
+            self.logger.info("OAuth token invalidated after upstream 401", metadata: [LogKey.invalidated: "\(removed)"])
+        }
+    }
+
+    /// Runs `work` on the queue: inline when already on it (client callbacks delivered synchronously),
+    /// else asynchronously.
+    func onQueue(_ work: @escaping @Sendable () -> Void) {
+        if DispatchQueue.getSpecific(key: queueKey) == true { work() } else { queue.async(execute: work) }
+    }
+
+    /// Test hook: returns once everything enqueued so far on the queue has run.
+    func waitUntilIdle() { queue.sync {} }
+}
+
+/// Log metadata keys (dotted constants, see STYLE.md).
+enum LogKey {
+    static let connection = "latchkey.connection"
+    static let error = "latchkey.oauth.error"
+    static let expiresIn = "latchkey.oauth.expires_in"
+    static let retryIn = "latchkey.oauth.retry_in"
+    static let invalidated = "latchkey.oauth.invalidated"
+}

@@ -1,0 +1,86 @@
+import LatchkeyConfig
+
+/// Builds the token request of RFC 6749 §4.4.2 (client credentials grant) with client authentication
+/// per §2.3.1 (`client_secret_basic`, `client_secret_post`) or RFC 7523 §2.2 (`private_key_jwt`).
+///
+/// Secrets are read through `ReloadableSecret.current()` on every call, so rotated secrets and keys are
+/// used on the next request. Host and Content-Length are the transport's job.
+public struct TokenRequestBuilder: Sendable {
+    public static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+    public var connectionName: String
+    public var settings: OAuthClientSettings
+
+    public init(connectionName: String, settings: OAuthClientSettings) {
+        self.connectionName = connectionName
+        self.settings = settings
+    }
+
+    /// The request to `tokenURL` for `parameters`. `now` is Unix seconds (for the JWT).
+    /// Fails with `.misconfigured` when a needed secret is missing, the key cannot sign, or the endpoint
+    /// would receive credentials in plaintext.
+    public func makeRequest(tokenURL: UpstreamURL, parameters: OAuthRequestParameters, now: Double)
+        throws(CredentialError) -> TokenEndpointRequest
+    {
+        try Self.checkTransport(tokenURL, settings: settings, connection: connectionName)
+        var form: [(String, String)] = [("grant_type", "client_credentials")]
+        if !parameters.scopes.isEmpty { form.append(("scope", parameters.scopes.joined(separator: " "))) }
+        if let audience = parameters.audience { form.append(("audience", audience)) }
+        form += parameters.tokenParams.map { ($0.name, $0.value) }
+
+        var headers: [(String, String)] = [
+            ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"),
+        ]
+        switch settings.clientAuth {
+        case .clientSecretBasic:
+            headers.append(("Authorization", Self.basicAuthorization(clientID: settings.clientID, secret: try secret())))
+        case .clientSecretPost:
+            form += [("client_id", settings.clientID), ("client_secret", try secret())]
+        case .privateKeyJWT:
+            form += [("client_assertion_type", Self.assertionType), ("client_assertion", try assertion(tokenURL, now))]
+        }
+        headers += settings.tokenHeaders
+        return TokenEndpointRequest(
+            method: "POST", url: tokenURL, headers: headers, body: Array(FormURLEncoding.encode(form).utf8),
+            tls: settings.tls, timeout: .milliseconds(settings.timeoutMs))
+    }
+
+    /// RFC 6749 §2.3.1: the client id and secret are each form-urlencoded, then joined by ":" and
+    /// base64-encoded as in RFC 7617.
+    public static func basicAuthorization(clientID: String, secret: String) -> String {
+        let userPass = FormURLEncoding.encode(clientID) + ":" + FormURLEncoding.encode(secret)
+        return "Basic " + Base64.encode(Array(userPass.utf8))
+    }
+
+    /// Credentials go to an endpoint only over TLS, on loopback, or with `allow_plaintext_credentials`.
+    /// The config validator checks this already; this is the defensive second check.
+    public static func checkTransport(_ url: UpstreamURL, settings: OAuthClientSettings, connection: String)
+        throws(CredentialError)
+    {
+        if url.isTLS || url.isLoopback || settings.allowPlaintextCredentials { return }
+        throw CredentialError(
+            .misconfigured, connection: connection,
+            detail: "refusing to send client credentials to \(url) over plain HTTP (allow_plaintext_credentials is off)")
+    }
+
+    private func secret() throws(CredentialError) -> String {
+        guard let secret = settings.clientSecret else {
+            throw CredentialError(.misconfigured, connection: connectionName, detail: "client_secret is not set")
+        }
+        return secret.current().value
+    }
+
+    private func assertion(_ tokenURL: UpstreamURL, _ now: Double) throws(CredentialError) -> String {
+        guard let key = settings.privateKey else {
+            throw CredentialError(.misconfigured, connection: connectionName, detail: "private_key is not set")
+        }
+        let jwt = JWTAssertion(
+            clientID: settings.clientID, audience: tokenURL.description, keyID: settings.keyID,
+            algorithm: settings.signingAlgorithm)
+        do {
+            return try jwt.signed(privateKeyPEM: key.current().value, issuedAt: now)
+        } catch {
+            throw CredentialError(.misconfigured, connection: connectionName, detail: "client assertion: \(error)")
+        }
+    }
+}

@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""A real OAuth 2.0 authorization server for Latchkey's end-to-end tests.
+
+Built on Authlib's AuthorizationServer (authlib.integrations.flask_oauth2) with Flask; nothing
+about the protocol is hand-written here: client authentication (client_secret_basic,
+client_secret_post, private_key_jwt per RFC 7523) and the grants are Authlib's. This file only
+supplies the in-memory models, a token store, request recording and a few test-control endpoints.
+
+Usage:
+  oauth_server.py --port 0 --client app1:secret1:read,write \\
+                  --jwt-client svc1:/path/pub.pem:read --expires-in 3
+  oauth_server.py --port 0 --clients clients.json
+
+clients.json: [{"client_id": "app1", "client_secret": "s", "scopes": ["read"],
+                "auth_methods": ["client_secret_basic", "client_secret_post"]},
+               {"client_id": "svc1", "public_key_path": "pub.pem", "scopes": ["read"],
+                "auth_methods": ["private_key_jwt"]}]
+
+Endpoints:
+  POST /oauth/token                           token endpoint (Authlib)
+  GET  /.well-known/oauth-authorization-server RFC 8414 metadata (also /.well-known/openid-configuration)
+  GET  /api/resource                          protected resource: 200 {client_id, scope} or 401
+  GET  /_stats                                recorded token requests (counts, last requests)
+  POST /_reset                                clear recordings (tokens stay valid)
+  POST /_revoke_all                           revoke every issued token (forces upstream 401s)
+  POST /_fail                                 JSON {"status": 503, "count": N}: fail the next N token requests
+
+With --port 0 the chosen port is printed as "LISTENING <port>" on stdout.
+
+To add a grant later (authorization_code + PKCE, refresh-token rotation, revocation), write its
+class in the GRANTS section and append it to `grants_to_register`; the token store already keeps
+refresh tokens and revocation flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import secrets
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidClientError, grants
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from flask import Flask, g, jsonify, request
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import import_key
+from werkzeug.serving import make_server
+
+ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+SIGNING_ALGS = ["RS256", "PS256", "ES256"]
+
+# ---------------------------------------------------------------------------------------------
+# MODELS (in memory)
+
+
+@dataclass
+class Client(ClientMixin):
+    client_id: str
+    client_secret: str | None = None
+    scopes: list[str] = field(default_factory=list)
+    auth_methods: list[str] = field(default_factory=lambda: ["client_secret_basic", "client_secret_post"])
+    public_key_pem: str | None = None
+    grant_types: list[str] = field(default_factory=lambda: ["client_credentials"])
+    redirect_uris: list[str] = field(default_factory=list)
+
+    def get_client_id(self):
+        return self.client_id
+
+    def get_default_redirect_uri(self):
+        return self.redirect_uris[0] if self.redirect_uris else None
+
+    def get_allowed_scope(self, scope):
+        if not scope:
+            return " ".join(self.scopes)
+        return " ".join(s for s in scope.split() if s in self.scopes)
+
+    def check_redirect_uri(self, redirect_uri):
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret):
+        return self.client_secret is not None and secrets.compare_digest(self.client_secret, client_secret)
+
+    def check_endpoint_auth_method(self, method, endpoint):
+        return method in self.auth_methods
+
+    def check_response_type(self, response_type):
+        return "authorization_code" in self.grant_types and response_type == "code"
+
+    def check_grant_type(self, grant_type):
+        return grant_type in self.grant_types
+
+
+@dataclass
+class IssuedToken:
+    access_token: str
+    client_id: str
+    scope: str
+    issued_at: float
+    expires_in: int
+    refresh_token: str | None = None
+    revoked: bool = False
+
+    def is_valid(self, now: float) -> bool:
+        return not self.revoked and now < self.issued_at + self.expires_in
+
+
+class State:
+    """Everything mutable, behind one lock (Werkzeug serves requests on threads)."""
+
+    def __init__(self, clients: dict[str, Client]):
+        self.lock = threading.Lock()
+        self.clients = clients
+        self.tokens: dict[str, IssuedToken] = {}
+        self.requests: list[dict] = []
+        self.fail_status = 0
+        self.fail_count = 0
+
+    def record(self, entry: dict):
+        with self.lock:
+            self.requests.append(entry)
+
+    def stats(self) -> dict:
+        with self.lock:
+            per_client: dict[str, int] = {}
+            for r in self.requests:
+                key = r.get("client_id") or "<unknown>"
+                per_client[key] = per_client.get(key, 0) + 1
+            return {
+                "token_requests": len(self.requests),
+                "token_requests_ok": sum(1 for r in self.requests if r["status"] == 200),
+                "per_client": per_client,
+                "last_requests": self.requests[-20:],
+                "tokens_issued": len(self.tokens),
+                "tokens_valid": sum(1 for t in self.tokens.values() if t.is_valid(time.time())),
+            }
+
+
+# ---------------------------------------------------------------------------------------------
+# CLIENT AUTHENTICATION: private_key_jwt (RFC 7523 §2.2) through Authlib
+
+
+class PrivateKeyJWTAuth(JWTBearerClientAssertion):
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self, audiences_fn, state: State):
+        super().__init__(validate_jti=True, leeway=60)
+        self._audiences_fn = audiences_fn
+        self._state = state
+        self._seen_jti: set[str] = set()
+
+    def get_audiences(self):
+        return self._audiences_fn()
+
+    def validate_jti(self, claims, jti):
+        key = f"{claims['sub']}:{jti}"
+        with self._state.lock:
+            if key in self._seen_jti:
+                return False
+            self._seen_jti.add(key)
+            return True
+
+    def resolve_client_public_key(self, client):
+        return import_key(client.public_key_pem)
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        # joserfc accepts only its "recommended" algorithms by default, which leaves out PS256.
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=SIGNING_ALGS)
+        except JoseError as e:
+            raise InvalidClientError(description=e.description) from e
+        self.verify_claims(token.claims)
+        return token.claims
+
+
+# ---------------------------------------------------------------------------------------------
+# GRANTS
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
+
+
+grants_to_register = [ClientCredentialsGrant]
+
+
+# ---------------------------------------------------------------------------------------------
+# APP
+
+
+def claimed_client_id(req) -> str | None:
+    """The client a failed request claimed to be: Basic user, or the assertion's unverified `sub`."""
+    if req.authorization and req.authorization.username:
+        return req.authorization.username
+    assertion = req.form.get("client_assertion")
+    if assertion:
+        try:
+            payload = assertion.split(".")[1]
+            return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("sub")
+        except (IndexError, ValueError):
+            return None
+    return None
+
+
+def create_app(state: State, expires_in: int, public_url_fn) -> Flask:
+    app = Flask(__name__)
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"client_credentials": expires_in, "authorization_code": expires_in}
+
+    def query_client(client_id):
+        return state.clients.get(client_id)
+
+    def save_token(token, req):
+        g.auth_method = getattr(req, "auth_method", None)
+        g.client_id = req.client.client_id
+        with state.lock:
+            state.tokens[token["access_token"]] = IssuedToken(
+                access_token=token["access_token"],
+                client_id=req.client.client_id,
+                scope=token.get("scope", ""),
+                issued_at=time.time(),
+                expires_in=int(token.get("expires_in", expires_in)),
+                refresh_token=token.get("refresh_token"),
+            )
+
+    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    token_endpoint = lambda: public_url_fn() + "/oauth/token"  # noqa: E731
+    server.register_client_auth_method(
+        PrivateKeyJWTAuth.CLIENT_AUTH_METHOD,
+        PrivateKeyJWTAuth(lambda: [token_endpoint(), public_url_fn()], state),
+    )
+    for grant in grants_to_register:
+        server.register_grant(grant)
+
+    @app.post("/oauth/token")
+    def token():
+        form = request.form.to_dict(flat=True)
+        if "client_secret" in form:
+            form["client_secret"] = "<redacted>"
+        if "client_assertion" in form:
+            form["client_assertion"] = "<jwt>"
+        entry = {
+            "time": time.time(),
+            "form": form,
+            "headers": {k: v for k, v in request.headers.items() if k.lower() not in ("authorization",)},
+            "has_basic_auth": request.headers.get("Authorization", "").lower().startswith("basic "),
+            "content_type": request.content_type,
+            "grant_type": form.get("grant_type"),
+            "scope": form.get("scope"),
+            "audience": form.get("audience"),
+            "x_tenant": request.headers.get("X-Tenant"),
+        }
+        with state.lock:
+            failing = state.fail_count > 0
+            if failing:
+                state.fail_count -= 1
+                status = state.fail_status
+        if failing:
+            entry.update(status=status, client_id=None, auth_method=None)
+            state.record(entry)
+            return jsonify(error="temporarily_unavailable", error_description="injected failure"), status
+        response = server.create_token_response()
+        entry.update(
+            status=response.status_code,
+            client_id=getattr(g, "client_id", None) or form.get("client_id") or claimed_client_id(request),
+            auth_method=getattr(g, "auth_method", None),
+        )
+        if response.status_code != 200:
+            try:
+                entry["error"] = json.loads(response.get_data(as_text=True)).get("error")
+            except ValueError:
+                pass
+        state.record(entry)
+        return response
+
+    def metadata():
+        base = public_url_fn()
+        return jsonify(
+            issuer=base,
+            token_endpoint=base + "/oauth/token",
+            token_endpoint_auth_methods_supported=ALL_AUTH_METHODS,
+            token_endpoint_auth_signing_alg_values_supported=SIGNING_ALGS,
+            grant_types_supported=[gt.GRANT_TYPE for gt in grants_to_register],
+            scopes_supported=sorted({s for c in state.clients.values() for s in c.scopes}),
+            response_types_supported=["code"],
+        )
+
+    app.add_url_rule("/.well-known/oauth-authorization-server", "oas_metadata", metadata)
+    app.add_url_rule("/.well-known/openid-configuration", "oidc_metadata", metadata)
+
+    @app.get("/api/resource")
+    def resource():
+        auth = request.headers.get("Authorization", "")
+        scheme, _, value = auth.partition(" ")
+        with state.lock:
+            issued = state.tokens.get(value.strip()) if scheme.lower() == "bearer" else None
+            valid = issued is not None and issued.is_valid(time.time())
+        if not valid:
+            body = jsonify(error="invalid_token")
+            return body, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        return jsonify(client_id=issued.client_id, scope=issued.scope, headers=dict(request.headers.items()))
+
+    @app.get("/_stats")
+    def stats():
+        return jsonify(state.stats())
+
+    @app.post("/_reset")
+    def reset():
+        with state.lock:
+            state.requests.clear()
+            state.fail_count = 0
+        return jsonify(ok=True)
+
+    @app.post("/_revoke_all")
+    def revoke_all():
+        with state.lock:
+            for t in state.tokens.values():
+                t.revoked = True
+            n = len(state.tokens)
+        return jsonify(revoked=n)
+
+    @app.post("/_fail")
+    def fail():
+        body = request.get_json(force=True, silent=True) or {}
+        with state.lock:
+            state.fail_status = int(body.get("status", 503))
+            state.fail_count = int(body.get("count", 1))
+        return jsonify(ok=True)
+
+    return app
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def load_clients(args) -> dict[str, Client]:
+    clients: dict[str, Client] = {}
+    if args.clients:
+        with open(args.clients) as f:
+            for c in json.load(f):
+                pem = None
+                if c.get("public_key_path"):
+                    with open(c["public_key_path"]) as k:
+                        pem = k.read()
+                clients[c["client_id"]] = Client(
+                    client_id=c["client_id"],
+                    client_secret=c.get("client_secret"),
+                    scopes=list(c.get("scopes", [])),
+                    auth_methods=list(c.get("auth_methods") or (["private_key_jwt"] if pem else ["client_secret_basic", "client_secret_post"])),
+                    public_key_pem=pem,
+                    grant_types=list(c.get("grant_types", ["client_credentials"])),
+                    redirect_uris=list(c.get("redirect_uris", [])),
+                )
+    for spec in args.client:
+        client_id, secret, *rest = spec.split(":", 2)
+        scopes = rest[0].split(",") if rest and rest[0] else []
+        clients[client_id] = Client(client_id=client_id, client_secret=secret, scopes=scopes)
+    for spec in args.jwt_client:
+        client_id, path, *rest = spec.split(":", 2)
+        scopes = rest[0].split(",") if rest and rest[0] else []
+        with open(path) as k:
+            clients[client_id] = Client(client_id=client_id, scopes=scopes, auth_methods=["private_key_jwt"], public_key_pem=k.read())
+    return clients
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--expires-in", type=int, default=3600, help="access token lifetime in seconds")
+    parser.add_argument("--public-url", help="issuer / base URL as clients see it (e.g. behind a TLS front)")
+    parser.add_argument("--clients", help="JSON file with a list of clients")
+    parser.add_argument("--client", action="append", default=[], metavar="ID:SECRET[:SCOPE,SCOPE]",
+                        help="a client_secret_basic/client_secret_post client (repeatable)")
+    parser.add_argument("--jwt-client", action="append", default=[], metavar="ID:PUBLIC_KEY_PEM[:SCOPE,SCOPE]",
+                        help="a private_key_jwt client (repeatable)")
+    args = parser.parse_args(argv)
+
+    state = State(load_clients(args))
+    holder = {}
+    public_url = lambda: args.public_url or f"http://{args.host}:{holder['port']}"  # noqa: E731
+    app = create_app(state, args.expires_in, public_url)
+    http = make_server(args.host, args.port, app, threaded=True)
+    holder["port"] = http.server_port
+    print(f"LISTENING {http.server_port}", flush=True)
+    try:
+        http.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+import LatchkeyAuth
+import LatchkeyConfig
+import Testing
+
+@Suite struct DiscoveryTests {
+    private func url(_ text: String) -> UpstreamURL { Discovery.parseURL(text)! }
+
+    @Test func issuerWithoutPath() {
+        let candidates = Discovery.candidateURLs(for: url("https://idp.example.com")).map(\.description)
+        #expect(candidates == [
+            "https://idp.example.com/.well-known/oauth-authorization-server",
+            "https://idp.example.com/.well-known/openid-configuration",
+        ])
+    }
+
+    @Test func issuerWithPathInsertsWellKnownBeforeThePath() {
+        // RFC 8414 §3.1 example: issuer https://example.com/issuer1.
+        let candidates = Discovery.candidateURLs(for: url("https://example.com:8443/issuer1/")).map(\.description)
+        #expect(candidates == [
+            "https://example.com:8443/.well-known/oauth-authorization-server/issuer1",
+            "https://example.com:8443/issuer1/.well-known/openid-configuration",
+            "https://example.com:8443/.well-known/openid-configuration/issuer1",
+        ])
+    }
+
+    @Test func fullWellKnownURLIsUsedAsIs() {
+        let u = url("https://login.example.com/tenant/v2.0/.well-known/openid-configuration")
+        #expect(Discovery.candidateURLs(for: u) == [u])
+    }
+
+    @Test func metadataParsingAndAuthMethodCheck() throws {
+        let body = FakeTokenClient.json200([
+            "issuer": "https://idp", "token_endpoint": "https://idp.example.com:9443/oauth2/token?tenant=a",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+        ]).body
+        let metadata = try Discovery.parseMetadata(body, clientAuth: .privateKeyJWT, connection: "c").get()
+        #expect(metadata.tokenEndpoint == UpstreamURL(scheme: "https", host: "idp.example.com", port: 9443, basePath: "/oauth2/token?tenant=a"))
+        guard case .failure(let error) = Discovery.parseMetadata(body, clientAuth: .clientSecretBasic, connection: "c") else {
+            return #expect(Bool(false))
+        }
+        #expect(error.code == .misconfigured && error.detail.contains("client_secret_basic"))
+    }
+
+    @Test func absentAuthMethodsDefaultToClientSecretBasic() throws {
+        let body = FakeTokenClient.json200(["token_endpoint": "https://[::1]:8080/token"]).body
+        let metadata = try Discovery.parseMetadata(body, clientAuth: .clientSecretBasic, connection: "c").get()
+        #expect(metadata.authMethodsSupported == ["client_secret_basic"])
+        #expect(metadata.tokenEndpoint.host == "::1" && metadata.tokenEndpoint.isLoopback)
+        #expect(Discovery.parseMetadata(body, clientAuth: .clientSecretPost, connection: "c").isFailure)
+    }
+}
+
+extension Result {
+    var isFailure: Bool { if case .failure = self { true } else { false } }
+}

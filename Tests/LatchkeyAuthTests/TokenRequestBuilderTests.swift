@@ -1,0 +1,67 @@
+import LatchkeyAuth
+import LatchkeyConfig
+import Testing
+
+@Suite struct TokenRequestBuilderTests {
+    static let tokenURL = UpstreamURL(scheme: "https", host: "idp.example.com", port: 443, basePath: "/oauth2/token")
+
+    private func build(_ settings: OAuthClientSettings, key: CredentialKey = .connectionDefault, url: UpstreamURL = tokenURL) throws
+        -> TokenEndpointRequest
+    {
+        try TokenRequestBuilder(connectionName: "c", settings: settings)
+            .makeRequest(tokenURL: url, parameters: OAuthRequestParameters(settings: settings, key: key), now: 1_700_000_000)
+    }
+
+    @Test func clientSecretBasicWithScopesAudienceParamsAndHeaders() throws {
+        let settings = OAuthClientSettings(
+            clientID: "a b+c&d=e%f:g/é", clientSecret: ReloadableSecret(initial: SecretString("p&ss word")),
+            scopes: ["read", "write:all"], audience: "https://api.example.com", tokenParams: [("resource", "r1")],
+            tokenHeaders: [("X-Tenant", "t1")])
+        let request = try build(settings)
+        #expect(request.method == "POST")
+        #expect(request.header("Content-Type") == "application/x-www-form-urlencoded")
+        #expect(request.header("X-Tenant") == "t1")
+        #expect(request.header("Authorization") == TokenRequestBuilder.basicAuthorization(clientID: "a b+c&d=e%f:g/é", secret: "p&ss word"))
+        #expect(String(decoding: request.body, as: UTF8.self)
+            == "grant_type=client_credentials&scope=read+write%3Aall&audience=https%3A%2F%2Fapi.example.com&resource=r1")
+        #expect(request.form("client_secret") == nil)
+    }
+
+    @Test func clientSecretPostAndRouteOverrides() throws {
+        let settings = OAuthClientSettings(
+            clientID: "id", clientSecret: ReloadableSecret(initial: SecretString("s")), clientAuth: .clientSecretPost,
+            scopes: ["a"], audience: "aud", tokenParams: [("resource", "r1"), ("x", "1")])
+        let key = CredentialKey(scopes: ["b", "c"], audience: "aud2", tokenParams: ["x": "2", "extra": "e"])
+        let request = try build(settings, key: key)
+        #expect(request.header("Authorization") == nil)
+        #expect(request.formPairs.map { "\($0.0)=\($0.1)" } == [
+            "grant_type=client_credentials", "scope=b c", "audience=aud2", "resource=r1", "x=2", "extra=e", "client_id=id",
+            "client_secret=s",
+        ])
+    }
+
+    @Test func privateKeyJWTParameters() throws {
+        let settings = OAuthClientSettings(
+            clientID: "id", clientAuth: .privateKeyJWT, privateKey: ReloadableSecret(initial: SecretString(TestKeys.ec.privatePEM)),
+            keyID: "kid1", signingAlgorithm: .es256)
+        let request = try build(settings)
+        #expect(request.form("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        #expect(request.form("client_assertion")?.split(separator: ".").count == 3)
+        #expect(request.header("Authorization") == nil)
+    }
+
+    @Test func plaintextNonLoopbackIsRefused() throws {
+        let settings = OAuthClientSettings(clientID: "id", clientSecret: ReloadableSecret(initial: SecretString("s")))
+        let plain = UpstreamURL(scheme: "http", host: "idp.example.com", port: 80, basePath: "/token")
+        #expect(throws: CredentialError.self) { try build(settings, url: plain) }
+        _ = try build(settings, url: UpstreamURL(scheme: "http", host: "127.0.0.1", port: 8080, basePath: "/token"))
+        var allowed = settings
+        allowed.allowPlaintextCredentials = true
+        _ = try build(allowed, url: plain)
+    }
+
+    @Test func missingSecretIsMisconfigured() {
+        let settings = OAuthClientSettings(clientID: "id")
+        #expect(throws: CredentialError.self) { try build(settings) }
+    }
+}
