@@ -1,0 +1,152 @@
+# Shared helpers for scripts/test, scripts/run and scripts/bench. Source it; it sets nothing
+# beyond the functions and LK_ROOT (the repository root).
+# shellcheck shell=bash
+
+LK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# lk_section TITLE: a visible header in long CI logs.
+lk_section() {
+    printf '\n==================== %s ====================\n' "$*"
+}
+
+lk_info() { printf 'latchkey-scripts: %s\n' "$*"; }
+lk_warn() { printf 'latchkey-scripts: WARNING: %s\n' "$*" >&2; }
+lk_die() {
+    printf 'latchkey-scripts: ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+lk_is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# lk_ensure_swift: puts /opt/swift on PATH when swift is not already there.
+lk_ensure_swift() {
+    if ! command -v swift >/dev/null 2>&1; then
+        for dir in /opt/swift/usr/bin /opt/swift/bin; do
+            if [ -x "$dir/swift" ]; then
+                export PATH="$PATH:$dir"
+                break
+            fi
+        done
+    fi
+    command -v swift >/dev/null 2>&1 || lk_die "swift not found (expected under /opt/swift)"
+}
+
+_lk_pkg_installed() {
+    dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | grep -q '^ii'
+}
+
+# lk_ensure_packages PKG...: installs the Debian packages that are missing (as root only;
+# `apt-get update` runs only when something is missing). A command name may be given as
+# `cmd:PKG` (e.g. `nginx:nginx-light`): installed when the command is absent from PATH and sbin.
+lk_ensure_packages() {
+    local missing=() spec cmd pkg
+    command -v dpkg-query >/dev/null 2>&1 || { lk_warn "not a Debian system: skipping package checks"; return 0; }
+    for spec in "$@"; do
+        if [[ "$spec" == *:* ]]; then
+            cmd="${spec%%:*}"
+            pkg="${spec#*:}"
+            if command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/sbin/$cmd" ]; then
+                continue
+            fi
+        else
+            pkg="$spec"
+            _lk_pkg_installed "$pkg" && continue
+        fi
+        missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if ! lk_is_root; then
+        lk_warn "missing packages (install them as root): ${missing[*]}"
+        return 0
+    fi
+    lk_info "installing: ${missing[*]}"
+    # Keep package scripts from starting services (nginx on :80) on this machine.
+    local policy=/usr/sbin/policy-rc.d own_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+    fi
+    local rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+    fi
+    [ "$own_policy" -eq 1 ] && rm -f "$policy"
+    [ "$rc" -eq 0 ] || lk_die "apt-get failed ($rc) installing: ${missing[*]}"
+}
+
+# lk_nginx: the nginx binary (it lives in /usr/sbin, which a non-root PATH may lack).
+lk_nginx() {
+    command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || lk_die "nginx not found"
+}
+
+# lk_free_port: a loopback port free right now.
+lk_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# lk_wait_port PORT [TIMEOUT_S] [PID]: polls until 127.0.0.1:PORT accepts; fails early if PID dies.
+lk_wait_port() {
+    local port="$1" timeout="${2:-20}" pid="${3:-}" deadline
+    deadline=$((SECONDS + timeout))
+    while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            lk_warn "process $pid exited before port $port accepted"
+            return 1
+        fi
+        [ "$SECONDS" -ge "$deadline" ] && { lk_warn "port $port not accepting after ${timeout}s"; return 1; }
+        sleep 0.1
+    done
+}
+
+# lk_wait_log FILE REGEX [TIMEOUT_S] [PID]: polls FILE until a line matches (grep -E); prints it.
+lk_wait_log() {
+    local file="$1" regex="$2" timeout="${3:-20}" pid="${4:-}" deadline line
+    deadline=$((SECONDS + timeout))
+    while true; do
+        if line="$(grep -E -m1 -o -- "$regex" "$file" 2>/dev/null)"; then
+            printf '%s\n' "$line"
+            return 0
+        fi
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            lk_warn "process $pid exited before logging /$regex/"
+            return 1
+        fi
+        [ "$SECONDS" -ge "$deadline" ] && { lk_warn "no /$regex/ in $file after ${timeout}s"; return 1; }
+        sleep 0.1
+    done
+}
+
+# Background processes started by a script, stopped by lk_cleanup (install it with lk_trap_cleanup).
+LK_PIDS=()
+lk_track() { LK_PIDS+=("$1"); }
+
+lk_stop_pid() {
+    local pid="$1" i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+lk_cleanup() {
+    local pid
+    for pid in "${LK_PIDS[@]:-}"; do
+        [ -n "$pid" ] && lk_stop_pid "$pid"
+    done
+    LK_PIDS=()
+}
+
+lk_trap_cleanup() {
+    trap 'lk_cleanup' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# lk_vmhwm PID: peak resident set size (VmHWM) in KiB, or "-".
+lk_vmhwm() {
+    awk '/^VmHWM:/ {print $2; found=1} END {if (!found) print "-"}' "/proc/$1/status" 2>/dev/null || echo "-"
+}
