@@ -9,7 +9,10 @@ import LatchkeyNet
 final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  // confined to `loop`
     static let highWaterMark = 256 * 1024
 
-    private unowned let client: ClientConnection
+    /// Strong on purpose: the client may close while a response is mid-stream, and the exchange must still be
+    /// able to call it safely (writes to a closed stream are dropped). The client breaks the cycle by
+    /// dropping its exchange when it finishes or closes.
+    private let client: ClientConnection
     let plan: ForwardPlan
     private let requestHead: HTTPRequestHead
     private let requestFraming: HTTPBodyFraming

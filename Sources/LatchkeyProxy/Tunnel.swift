@@ -3,8 +3,11 @@ import LatchkeyNet
 
 /// A CONNECT tunnel (RFC 9110 §9.3.6) for hosts that match no route: bytes both ways, untouched,
 /// with the same back-pressure as forwarded bodies.
-final class Tunnel: ByteStreamDelegate {
-    private unowned let client: ClientConnection
+final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to the client loop
+    /// Strong on purpose: the client may close while a response is mid-stream, and the exchange must still be
+    /// able to call it safely (writes to a closed stream are dropped). The client breaks the cycle by
+    /// dropping its exchange when it finishes or closes.
+    private let client: ClientConnection
     private let upstream: TCPConnection
     private let host: String
     private let port: Int

@@ -51,8 +51,9 @@ struct RunCommand: ParsableCommand {
             Output.error("latchkey: cannot start: \(error)")
             throw ExitCode(2)
         }
-        logger.notice("proxy listening on \(bound.proxy)")
-        if let admin = bound.admin { logger.notice("admin listening on \(admin)") }
+        // Printed whatever the log level: scripts, probes and tests wait for these two lines.
+        Output.error("proxy listening on \(bound.proxy)")
+        if let admin = bound.admin { Output.error("admin listening on \(admin)") }
         logger.notice(
             "latchkey \(LatchkeyVersion.current) serving \(configuration.routes.count) routes, \(configuration.connections.count) connections from \(configuration.sourcePath)"
         )
