@@ -167,6 +167,15 @@ public struct RouteSettings: Sendable {
     public var scopes: [String]?
     public var audience: String?
     public var tokenParams: [String: String]?
+    /// `retry:` the per-route retry policy.
+    public var retry: RetrySettings = RetrySettings()
+    /// `deadline_ms:` bounds the whole exchange (all attempts and delays); nil = timeout_ms × (max_retries + 1)
+    /// plus the delays.
+    public var deadlineMs: Int?
+    /// `max_redirects:` 0 (default) hands 3xx back to the client untouched; N > 0 follows up to N.
+    public var maxRedirects: Int = 0
+    /// `debug:` log each attempt's request and response lines and headers (credentials redacted).
+    public var debug: Bool = false
     /// Line of the route in the config file.
     public var line: Int
 
@@ -298,5 +307,32 @@ public struct TLSSettings: Sendable, Equatable {
         self.certFile = certFile
         self.keyFile = keyFile
         self.serverName = serverName
+    }
+}
+
+/// A route's retry policy (`retry:`).
+public struct RetrySettings: Sendable, Equatable {
+    /// `max_retries:` attempts after the first; default 0.
+    public var maxRetries: Int = 0
+    /// `delay_ms:` fixed delay between attempts (ignored with exponential_backoff); default 200.
+    public var delayMs: Int = 200
+    /// `exponential_backoff:` 100 ms base, doubling, full jitter, capped at 10 s.
+    public var exponentialBackoff: Bool = false
+    /// `retry_on_all_errors:` false: 5xx and network errors only; true: any status >= 400 (429 included) and a
+    /// 3xx that is not followed.
+    public var retryOnAllErrors: Bool = false
+    /// `body_buffer_bytes:` request bodies up to this size are kept for replay; larger ones stream and are
+    /// never retried. Default 1 MiB.
+    public var bodyBufferBytes: Int = 1 << 20
+
+    public init(
+        maxRetries: Int = 0, delayMs: Int = 200, exponentialBackoff: Bool = false, retryOnAllErrors: Bool = false,
+        bodyBufferBytes: Int = 1 << 20
+    ) {
+        self.maxRetries = maxRetries
+        self.delayMs = delayMs
+        self.exponentialBackoff = exponentialBackoff
+        self.retryOnAllErrors = retryOnAllErrors
+        self.bodyBufferBytes = bodyBufferBytes
     }
 }
