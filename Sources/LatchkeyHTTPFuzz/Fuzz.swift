@@ -18,7 +18,11 @@ func fuzzOne(_ data: UnsafeRawBufferPointer) {
     check(whole == dripped, "request parser: whole \(whole) != byte by byte \(dripped)")
 
     if case .events(let events) = whole {
+        checkBodies(events)
         for case .head(let head, _) in events {
+            check(
+                head.headers.allSatisfy { HTTPField.isValidName($0.name) && HTTPField.isValidValue($0.value) },
+                "parsed head has an invalid field: \(head.headers)")
             var wire: [UInt8] = []
             HTTP1Serializer.appendRequestHead(head, to: &wire)
             var parser = HTTP1RequestParser(limits: HTTP1Limits())
@@ -28,10 +32,45 @@ func fuzzOne(_ data: UnsafeRawBufferPointer) {
         }
     }
 
+    checkChunkedRoundTrip(input)
+
     let methods = input.count > 1 && input[1] & 1 == 1 ? ["HEAD", "GET"] : ["GET", "CONNECT"]
     let responseWhole = responseOutcome([input], methods: methods, limits: limits)
     let responseHalves = responseOutcome([Array(input[..<split]), Array(input[split...])], methods: methods, limits: limits)
     check(responseWhole == responseHalves, "response parser: whole \(responseWhole) != split at \(split) \(responseHalves)")
+}
+
+/// A body announced with Content-Length delivers exactly that many bytes before `.end`.
+func checkBodies(_ events: [HTTP1RequestEvent]) {
+    var expected: Int?
+    var received = 0
+    for event in events {
+        switch event {
+        case .head(_, let framing):
+            if case .contentLength(let length) = framing { expected = length } else { expected = nil }
+            received = 0
+        case .body(let bytes):
+            received += bytes.count
+        case .end:
+            if let expected { check(received == expected, "body of \(received) bytes, Content-Length \(expected)") }
+        }
+    }
+}
+
+/// The input as a body, chunked at input-derived sizes, parses back to itself.
+func checkChunkedRoundTrip(_ input: [UInt8]) {
+    var wire = Array("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+    var index = 0
+    while index < input.count {
+        let size = min(input.count - index, Int(input[index]) + 1)
+        HTTP1Serializer.appendChunk(input[index..<(index + size)], to: &wire)
+        index += size
+    }
+    HTTP1Serializer.appendLastChunk(to: &wire)
+    var parser = HTTP1RequestParser()
+    let events = (try? parser.feed(wire)).map(merged)
+    let body: [HTTP1RequestEvent] = input.isEmpty ? [] : [.body(input)]
+    check(events.map { Array($0.dropFirst()) } == body + [.end], "chunked round trip")
 }
 
 enum Outcome<Event: Equatable>: Equatable {
