@@ -69,6 +69,7 @@ let package = Package(
         ),
         .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "COpenSSL"]),
         .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"]),
+        .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP"]),
     ],
     swiftLanguageModes: [.v6]
 )
