@@ -61,7 +61,7 @@ let package = Package(
         ),
         .testTarget(name: "LatchkeyNetTests", dependencies: ["LatchkeyNet"]),
         .testTarget(name: "LatchkeyTLSTests", dependencies: ["LatchkeyTLS", "COpenSSL"]),
-        .testTarget(name: "LatchkeyHTTPTests", dependencies: ["LatchkeyHTTP"]),
+        .testTarget(name: "LatchkeyHTTPTests", dependencies: ["LatchkeyHTTP"], exclude: ["FuzzCorpus"]),
         .testTarget(
             name: "LatchkeyConfigTests",
             dependencies: ["LatchkeyConfig"],
