@@ -3,6 +3,7 @@ import Yams
 extension ConfigDecoder {
     static let topLevelKeys = [
         "listen", "admin", "unmatched", "log_level", "log_format", "limits", "secrets", "connections", "routes",
+        "shutdown_grace_ms",
     ]
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     static let logFormats = ["text", "json"]
@@ -42,9 +43,11 @@ extension ConfigDecoder {
             configuration.logFormat = format
         }
         if let node = top["limits"] { configuration.limits = decodeLimits(node) }
+        if let grace = int(top, "shutdown_grace_ms", minimum: 0) { configuration.shutdownGraceMs = grace }
         configuration.connections = decodeConnections(top["connections"])
         configuration.routes = decodeRoutes(top["routes"], connections: configuration.connections)
         configuration.warnings = warnings
+        configuration.secretFiles = secretFiles
         configuration.sensitiveValues = sensitiveValues.filter { !$0.isEmpty }
         return configuration
     }
@@ -92,6 +95,7 @@ extension ConfigDecoder {
             case "file":
                 guard let text = string(definition, "file") else { continue }
                 source = .file(absolutePath(text.value))
+                secretFiles.append(absolutePath(text.value))
             default:
                 guard case .scalar(let scalar) = valueNode else {
                     fail(valueNode, definition.path("value"), "expected a string")

@@ -15,6 +15,8 @@ final class ConfigDecoder {
     private(set) var warnings: [String] = []
     /// Every resolved secret or credential value, so the summary can refuse to print them.
     var sensitiveValues: Set<String> = []
+    /// Absolute paths of `{file: ...}` secrets, watched for rotation.
+    var secretFiles: [String] = []
     /// Every name under `connections:`, including ones whose definition had errors (so routes naming
     /// them don't get a second, misleading "unknown connection" error).
     var connectionNames: [String] = []

@@ -27,6 +27,10 @@ public struct ProxyConfiguration: Sendable {
     public var logLevel: String
     /// `log_format:` text | json, default text.
     public var logFormat: String
+    /// `shutdown_grace_ms:` how long in-flight requests may take to finish after SIGTERM; default 10 s.
+    public var shutdownGraceMs: Int = 10_000
+    /// Absolute paths of the secret files the config reads (watched, so rotation needs no restart).
+    public var secretFiles: [String] = []
     /// Non-fatal findings (e.g. `insecure_skip_verify: true`), each `file:line:column: key.path: message`.
     /// `latchkey check` prints them and `run` logs them at warning level.
     public var warnings: [String] = []

@@ -3,7 +3,7 @@ import LatchkeyNet
 
 /// A connection on the admin listener: small JSON endpoints for probes and operators.
 ///
-/// `GET /healthz` answers 200 while the process serves; `GET /readyz` 200 once listeners are up.
+/// Endpoints: see `AdminAPI`.
 final class AdminConnection: ByteStreamDelegate {
     private let stream: TCPConnection
     private let server: ProxyServer
@@ -44,18 +44,14 @@ final class AdminConnection: ByteStreamDelegate {
 
     private func answer(_ head: HTTPRequestHead) {
         let path = RequestPlanner.pathOnly(head.target)
-        let (status, body): (Int, String)
-        switch (head.method, path) {
-        case ("GET", "/healthz"), ("HEAD", "/healthz"): (status, body) = (200, "{\"status\":\"ok\"}\n")
-        case ("GET", "/readyz"), ("HEAD", "/readyz"): (status, body) = (200, "{\"status\":\"ready\"}\n")
-        default: (status, body) = (404, "{\"error\":\"not_found\",\"detail\":\"no admin endpoint \(path)\"}\n")
-        }
-        var response = HTTPResponseHead(status: status, reason: HTTPStatusReason.phrase(for: status))
-        response.headers.add(name: "Content-Type", value: "application/json")
-        response.headers.add(name: "Content-Length", value: String(body.utf8.count))
+        let answer = AdminAPI(server: server).respond(method: head.method, path: path)
+        var response = HTTPResponseHead(status: answer.status, reason: HTTPStatusReason.phrase(for: answer.status))
+        response.headers.add(name: "Content-Type", value: answer.contentType)
+        response.headers.add(name: "Content-Length", value: String(answer.body.utf8.count))
+        response.headers.add(name: "Cache-Control", value: "no-store")
         var bytes: [UInt8] = []
         HTTP1Serializer.appendResponseHead(response, to: &bytes)
-        if head.method != "HEAD" { bytes.append(contentsOf: body.utf8) }
+        if head.method != "HEAD" { bytes.append(contentsOf: answer.body.utf8) }
         stream.write(bytes)
     }
 

@@ -156,7 +156,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         // be taken for the next request.
         let whole = requestComplete || exchangeHasWholeRequest
         exchangeHasWholeRequest = false
-        respond(error, close: !whole || !exchange.clientWantsKeepAlive || clientReachedEOF)
+        respond(error, close: !whole || !exchange.clientWantsKeepAlive || clientReachedEOF || server.isDraining)
         if !closing {
             armIdleTimer()
             processQueued()
@@ -171,13 +171,18 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
             stream.close()
             return
         }
-        if !keepAlive || clientReachedEOF {
+        if !keepAlive || clientReachedEOF || server.isDraining {
             closeGracefully()
             return
         }
         stream.setReadingPaused(false)
         armIdleTimer()
         processQueued()
+    }
+
+    /// Shutdown: an idle connection closes now; one with a request in flight closes after its response.
+    func drain() {
+        if exchange == nil, tunnel == nil { closeGracefully() }
     }
 
     func tunnelFailed(_ error: ProxyError) {
@@ -236,6 +241,6 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         exchange = nil
         tunnel?.close()
         tunnel = nil
-        server.clientClosed()
+        server.clientClosed(self)
     }
 }

@@ -19,8 +19,12 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     let logger: Logger
     let accessLog: AccessLog
     private let pools: [ObjectIdentifier: UpstreamPool]
+    private let registries: [ObjectIdentifier: ClientRegistry]
+    private let draining = Mutex(false)
     private let state: Mutex<ProxyRuntime>
     private let openClients = Mutex(0)
+    /// The reloader, for `/readyz` and metrics; set once before `start()`.
+    public var reloader: ConfigReloader?
     private var proxyListener: TCPListener?
     private var adminListener: TCPListener?
 
@@ -37,6 +41,9 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
                 loop: loop, maxIdlePerEndpoint: limits.maxIdlePerUpstream, idleTimeout: .milliseconds(limits.idleTimeoutMs))
         }
         self.pools = pools
+        var registries: [ObjectIdentifier: ClientRegistry] = [:]
+        for loop in group.loops { registries[ObjectIdentifier(loop)] = ClientRegistry() }
+        self.registries = registries
     }
 
     /// The runtime new requests use.
@@ -75,12 +82,52 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     }
 
     private func accept(_ connection: TCPConnection) {
-        guard let pool = pools[ObjectIdentifier(connection.loop)] else { return }
+        let id = ObjectIdentifier(connection.loop)
+        guard let pool = pools[id], let registry = registries[id] else { return }
         openClients.withLock { $0 += 1 }
-        ClientConnection(stream: connection, server: self, pool: pool).start()
+        let client = ClientConnection(stream: connection, server: self, pool: pool)
+        registry.clients[ObjectIdentifier(client)] = client
+        client.start()
+        if isDraining { client.drain() }
     }
 
-    func clientClosed() { openClients.withLock { $0 -= 1 } }
+    func clientClosed(_ client: ClientConnection) {
+        registries[ObjectIdentifier(client.loop)]?.clients[ObjectIdentifier(client)] = nil
+        openClients.withLock { $0 -= 1 }
+    }
+
+    /// Whether a graceful shutdown is under way: finished exchanges close their connections.
+    var isDraining: Bool { draining.withLock { $0 } }
+
+    /// Graceful shutdown: stop accepting (new connections are refused), close idle client connections, let
+    /// requests in flight finish, and call `completion` once every client connection is gone or `grace`
+    /// has passed, whichever comes first. `completion` gets the number of connections still open.
+    public func drain(grace: Duration, completion: @escaping @Sendable (Int) -> Void) {
+        draining.withLock { $0 = true }
+        stopListening()
+        for loop in group.loops {
+            let registry = registries[ObjectIdentifier(loop)]
+            loop.execute {
+                for client in registry?.clients.values.map({ $0 }) ?? [] { client.drain() }
+            }
+        }
+        let deadline = ContinuousClock.now + grace
+        let poll = DispatchQueue(label: "latchkey.drain")
+        @Sendable func check() {
+            let open = openClientCount
+            if open == 0 || ContinuousClock.now >= deadline {
+                completion(open)
+                return
+            }
+            poll.asyncAfter(deadline: .now() + .milliseconds(20), execute: check)
+        }
+        poll.async(execute: check)
+    }
+}
+
+/// The client connections of one loop, touched only on that loop, so a drain can reach idle ones.
+final class ClientRegistry: @unchecked Sendable {  // confined to its loop
+    var clients: [ObjectIdentifier: ClientConnection] = [:]
 }
 
 /// Facts about the machine.

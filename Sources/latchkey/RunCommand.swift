@@ -18,6 +18,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Override log_level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: String?
 
+    @Option(name: .long, help: "Override log_format (text, json).")
+    var logFormat: String?
+
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
         let configuration: ProxyConfiguration
@@ -27,12 +30,15 @@ struct RunCommand: ParsableCommand {
             Output.error("latchkey: invalid configuration:\n\(error)")
             throw ExitCode(2)
         }
-        let level = Logger.Level(rawValue: logLevel ?? configuration.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        guard let level = Logger.Level(rawValue: logLevel ?? configuration.logLevel) else {
+            Output.error("latchkey: --log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ExitCode(2)
         }
+        guard let format = LatchkeyLogHandler.Format(rawValue: logFormat ?? configuration.logFormat) else {
+            Output.error("latchkey: --log-format must be text or json")
+            throw ExitCode(2)
+        }
+        LoggingSystem.bootstrap { label in LatchkeyLogHandler(label: label, level: level, format: format) }
         let logger = Logger(label: "latchkey")
         for warning in configuration.warnings { logger.warning("\(warning)") }
 
@@ -60,36 +66,56 @@ struct RunCommand: ParsableCommand {
 
         RuntimeFactory.warmUp(runtime, logger: logger)
 
-        let signals = SignalHandlers(server: server, logger: logger)
+        let reloader = ConfigReloader(path: config, server: server, logger: logger)
+        server.reloader = reloader
+        reloader.startWatching()
+
+        let signals = SignalHandlers(
+            server: server, reloader: reloader, logger: logger, grace: .milliseconds(configuration.shutdownGraceMs))
         signals.install()
         withExtendedLifetime(signals) { dispatchMain() }
     }
 }
 
-/// Bridges SIGTERM/SIGINT to an orderly exit through Dispatch signal sources.
+/// Bridges signals to the server through Dispatch signal sources: SIGHUP reloads; SIGTERM and SIGINT stop
+/// accepting, let requests in flight finish (up to the grace period) and exit 0.
 final class SignalHandlers: @unchecked Sendable {  // sources are created once and only read afterwards
     private let server: ProxyServer
+    private let reloader: ConfigReloader
     private let logger: Logger
+    private let grace: Duration
     private var sources: [any DispatchSourceSignal] = []
 
-    init(server: ProxyServer, logger: Logger) {
+    init(server: ProxyServer, reloader: ConfigReloader, logger: Logger, grace: Duration) {
         self.server = server
+        self.reloader = reloader
         self.logger = logger
+        self.grace = grace
     }
 
     func install() {
+        listen(SIGHUP) { [reloader] in reloader.reload(reason: "SIGHUP") }
         for signalNumber in [SIGTERM, SIGINT] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
-            source.setEventHandler { [server, logger] in
-                logger.notice("signal \(signalNumber): stopping")
-                server.stopListening()
-                Output.flush()
-                exit(0)
+            listen(signalNumber) { [server, logger, grace] in
+                logger.notice("signal \(signalNumber): stopping; new connections are refused, requests in flight may finish within \(grace)")
+                server.drain(grace: grace) { stillOpen in
+                    if stillOpen > 0 {
+                        logger.warning("grace period over: closing \(stillOpen) connection(s) still open")
+                    }
+                    logger.notice("stopped")
+                    Output.flush()
+                    exit(0)
+                }
             }
-            source.activate()
-            sources.append(source)
         }
+    }
+
+    private func listen(_ signalNumber: Int32, _ handler: @escaping @Sendable () -> Void) {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
+        source.setEventHandler(handler: handler)
+        source.activate()
+        sources.append(source)
     }
 
     deinit { sources.forEach { $0.cancel() } }

@@ -1,0 +1,151 @@
+import Dispatch
+import Foundation
+import LatchkeyConfig
+import Logging
+import Synchronization
+
+/// Reloads the configuration on request (SIGHUP) and when the config file or a secret file changes.
+///
+/// A reload parses and validates the whole file first; on any error the running configuration stays, the
+/// errors are logged with file, line and key, and `status` (shown by `/readyz` and the metrics) keeps them.
+/// Requests in flight finish on the runtime they started with; connections whose settings did not change
+/// keep their credential sources and cached tokens. Runs on its own serial queue.
+public final class ConfigReloader: @unchecked Sendable {  // mutable state only on `queue`; `state` behind its Mutex
+    /// What the last reload did.
+    public struct Status: Sendable {
+        public var successes = 0
+        public var failures = 0
+        /// The errors of the last failed reload, nil once a reload succeeds.
+        public var lastError: String?
+        public var lastReload: Date?
+    }
+
+    private let path: String
+    private let server: ProxyServer
+    private let logger: Logger
+    private let queue = DispatchQueue(label: "latchkey.reload")
+    private let state = Mutex(Status())
+    private var poller: DispatchSourceTimer?
+    private var watched: [String: FileIdentity] = [:]
+    private var pendingChange = false
+    /// Called after every reload attempt (metrics, systemd status).
+    public var onReload: (@Sendable (_ success: Bool) -> Void)?
+
+    public init(path: String, server: ProxyServer, logger: Logger) {
+        self.path = path
+        self.server = server
+        self.logger = logger
+    }
+
+    public var status: Status { state.withLock { $0 } }
+
+    /// Reloads now (asynchronously, serialized with other reloads).
+    public func reload(reason: String) {
+        queue.async { self.performReload(reason: reason) }
+    }
+
+    /// Checks the config and secret files every `interval`; a change seen on one check and unchanged on the
+    /// next (the writer is done) triggers a reload. Polling `stat` follows symlinks, so the Kubernetes
+    /// ConfigMap pattern (`..data` swapped atomically) is seen like an ordinary rewrite.
+    public func startWatching(interval: Duration = .seconds(1)) {
+        queue.async {
+            self.watched = self.currentIdentities()
+            let timer = DispatchSource.makeTimerSource(queue: self.queue)
+            let milliseconds = Int(interval.components.seconds * 1000)
+            timer.schedule(deadline: .now() + .milliseconds(milliseconds), repeating: .milliseconds(milliseconds))
+            timer.setEventHandler { [weak self] in self?.checkFiles() }
+            timer.activate()
+            self.poller = timer
+        }
+    }
+
+    private func watchedPaths() -> [String] {
+        [path] + server.runtime.configuration.secretFiles
+    }
+
+    private func currentIdentities() -> [String: FileIdentity] {
+        var identities: [String: FileIdentity] = [:]
+        for path in watchedPaths() { identities[path] = FileIdentity(path: path) }
+        return identities
+    }
+
+    private func checkFiles() {
+        let now = currentIdentities()
+        if now != watched {
+            watched = now
+            pendingChange = true  // wait one more interval for the writer to finish
+            return
+        }
+        if pendingChange {
+            pendingChange = false
+            performReload(reason: "file change")
+        }
+    }
+
+    private func performReload(reason: String) {
+        let configuration: ProxyConfiguration
+        do {
+            configuration = try ConfigLoader.load(path: path)
+        } catch {
+            let text = "\(error)"
+            logger.error("configuration reload (\(reason)) failed; still serving the previous configuration:\n\(text)")
+            state.withLock {
+                $0.failures += 1
+                $0.lastError = text
+                $0.lastReload = Date()
+            }
+            onReload?(false)
+            return
+        }
+        let previous = server.runtime
+        let runtime: ProxyRuntime
+        do {
+            runtime = try RuntimeFactory.makeRuntime(configuration: configuration, previous: previous, logger: logger)
+        } catch {
+            logger.error("configuration reload (\(reason)) failed; still serving the previous configuration: \(error)")
+            state.withLock {
+                $0.failures += 1
+                $0.lastError = "\(error)"
+                $0.lastReload = Date()
+            }
+            onReload?(false)
+            return
+        }
+        if configuration.listen != previous.configuration.listen || configuration.admin != previous.configuration.admin {
+            logger.warning("listen and admin addresses change only with a restart; keeping the current listeners")
+        }
+        for warning in configuration.warnings { logger.warning("\(warning)") }
+        server.replaceRuntime(runtime)
+        RuntimeFactory.warmUp(runtime, logger: logger)
+        watched = currentIdentities()
+        let kept = configuration.connections.filter { previous.sources[$0.name] === runtime.sources[$0.name] }.count
+        logger.notice(
+            "configuration reloaded (\(reason)): \(configuration.routes.count) routes, \(configuration.connections.count) connections, \(kept) kept their credentials"
+        )
+        state.withLock {
+            $0.successes += 1
+            $0.lastError = nil
+            $0.lastReload = Date()
+        }
+        onReload?(true)
+    }
+}
+
+/// What identifies a file's content cheaply: device, inode, size and modification time (after symlinks).
+private struct FileIdentity: Equatable {
+    let device: UInt64
+    let inode: UInt64
+    let size: Int64
+    let modifiedSeconds: Int
+    let modifiedNanoseconds: Int
+
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        size = Int64(info.st_size)
+        modifiedSeconds = Int(info.st_mtim.tv_sec)
+        modifiedNanoseconds = Int(info.st_mtim.tv_nsec)
+    }
+}

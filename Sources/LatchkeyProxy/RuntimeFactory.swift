@@ -1,0 +1,88 @@
+import Dispatch
+import LatchkeyAuth
+import LatchkeyConfig
+import LatchkeyNet
+import Logging
+
+/// Builds a `ProxyRuntime` with the credential source each connection type needs.
+public enum RuntimeFactory {
+    /// One HTTP client for every token endpoint, on its own loop so token traffic never waits behind
+    /// proxied traffic.
+    public static let tokenClient = UpstreamHTTPClient(loop: EventLoop(label: "latchkey.token-client"))
+
+    /// Builds a runtime for `configuration`. Connections whose settings are unchanged from `previous` keep
+    /// their credential source, and with it their cached tokens (a reload must not cost a token fetch).
+    public static func makeRuntime(
+        configuration: ProxyConfiguration, previous: ProxyRuntime? = nil, logger: Logger
+    ) throws -> ProxyRuntime {
+        try ProxyRuntime(configuration: configuration) { connection in
+            let fingerprint = ConnectionFingerprint(connection)
+            if let previous, let old = previous.configuration.connection(named: connection.name),
+                ConnectionFingerprint(old) == fingerprint, let source = previous.sources[connection.name]
+            {
+                return source
+            }
+            switch connection.kind {
+            case .basic, .bearer, .apiKey, .none:
+                return StaticCredentialSource(settings: connection)
+            case .oauth2ClientCredentials(let settings):
+                return OAuthTokenManager(name: connection.name, settings: settings, client: tokenClient, logger: logger)
+            }
+        }
+    }
+
+    /// Fetches a first token (discovery included) for every OAuth connection and every distinct per-route
+    /// override that has none yet, in the background, so the first request does not wait and problems show
+    /// in the log at start (and after a reload that changed a connection).
+    public static func warmUp(_ runtime: ProxyRuntime, logger: Logger) {
+        var keys: [String: Set<CredentialKey>] = [:]
+        for connection in runtime.configuration.connections {
+            if case .oauth2ClientCredentials = connection.kind { keys[connection.name, default: []].insert(.connectionDefault) }
+        }
+        for route in runtime.routes.values {
+            guard let name = route.settings.connection, keys[name] != nil else { continue }
+            keys[name, default: []].insert(route.credentialKey)
+        }
+        for (name, keySet) in keys {
+            guard let source = runtime.sources[name] else { continue }
+            for key in keySet where source.currentCredential(for: key) == nil {
+                source.fetchCredential(for: key, timeout: .seconds(30)) { result in
+                    switch result {
+                    case .success:
+                        logger.notice("connection \(name): Connected", metadata: [LogKey.connection: "\(name)"])
+                    case .failure(let error):
+                        logger.error("connection \(name): \(error.detail)", metadata: [LogKey.connection: "\(name)"])
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Everything that makes a connection's credentials what they are, secrets included, for comparing two
+/// loads of the config in memory. Never printed or logged.
+struct ConnectionFingerprint: Equatable {
+    private let text: String
+
+    init(_ connection: ConnectionSettings) {
+        var parts: [String] = [connection.name]
+        switch connection.kind {
+        case .basic(let username, let password): parts += ["basic", username, password.value]
+        case .bearer(let token): parts += ["bearer", token.value]
+        case .apiKey(let key, let header, let scheme): parts += ["api_key", key.value, header, scheme.rawValue]
+        case .none: parts += ["none"]
+        case .oauth2ClientCredentials(let settings):
+            parts += [
+                "oauth2_client_credentials", settings.tokenURL?.description ?? "", settings.discoveryURL?.description ?? "",
+                settings.clientID, settings.clientSecret?.initial.value ?? "", settings.clientAuth.rawValue,
+                settings.privateKey?.initial.value ?? "", settings.keyID ?? "", settings.signingAlgorithm.rawValue,
+                settings.scopes.joined(separator: " "), settings.audience ?? "",
+                settings.tokenParams.map { "\($0.0)=\($0.1)" }.joined(separator: "&"),
+                settings.tokenHeaders.map { "\($0.0)=\($0.1)" }.joined(separator: "&"),
+                "\(settings.tls)", "\(settings.allowPlaintextCredentials)", "\(settings.refreshBeforeMs ?? -1)",
+                "\(settings.timeoutMs)",
+            ]
+        }
+        text = parts.joined(separator: "\u{0}")
+    }
+}
