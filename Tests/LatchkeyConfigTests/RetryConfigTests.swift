@@ -143,13 +143,14 @@ import Testing
         #expect(found.first?.suggestion == "did you mean 'max_redirects'?")
     }
 
+    /// Reported together, in file order.
     @Test func severalRetryErrorsReportedTogether() {
         let found = errors(
             Self.route("retry:\n  max_retries: -1\n  delay_ms: x\n  body_buffer_bytes: 999999999\n  jitter: true"))
         #expect(
             found.map { "\($0.line):\($0.column) \($0.keyPath)" } == [
-                "7:7 routes[0].retry.jitter", "4:20 routes[0].retry.max_retries", "5:17 routes[0].retry.delay_ms",
-                "6:26 routes[0].retry.body_buffer_bytes",
+                "4:20 routes[0].retry.max_retries", "5:17 routes[0].retry.delay_ms",
+                "6:26 routes[0].retry.body_buffer_bytes", "7:7 routes[0].retry.jitter",
             ])
     }
 }
