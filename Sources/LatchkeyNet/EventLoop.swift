@@ -11,10 +11,14 @@ public final class EventLoop: @unchecked Sendable {  // immutable; `readBuffer` 
     /// all run serially on `queue`, and it keeps a 64 KiB buffer per connection out of memory.
     let readBuffer: UnsafeMutableRawBufferPointer
 
+    /// This loop's timers.
+    let timers: TimerWheel
+
     /// Creates a loop with its own serial queue named `label`.
     public init(label: String) {
         self.queue = DispatchQueue(label: label)
         self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        self.timers = TimerWheel(queue: queue)
     }
 
     deinit { readBuffer.deallocate() }
@@ -32,38 +36,128 @@ public final class EventLoop: @unchecked Sendable {  // immutable; `readBuffer` 
         #endif
     }
 
-    /// Runs `handler` on this loop after `delay` unless the returned timer is cancelled first.
+    /// Runs `handler` on this loop after `delay` (to within `TimerWheel.resolution`) unless the returned
+    /// timer is cancelled first. Must be called on this loop.
     public func schedule(after delay: Duration, _ handler: @escaping @Sendable () -> Void) -> LoopTimer {
-        LoopTimer(queue: queue, delay: delay, handler: handler)
+        assertInLoop()
+        return timers.schedule(after: delay, handler)
     }
 }
 
-/// A one-shot timer on an event loop's queue. Cancelling is idempotent; a cancelled timer never fires.
-public final class LoopTimer: @unchecked Sendable {
-    // Only touched on the owning loop's queue (created, fired and cancelled there).
-    private var source: DispatchSourceTimer?
+/// A one-shot timer on an event loop. Cancelling is idempotent; a cancelled timer never fires.
+/// Create, fire and cancel it on its loop.
+public final class LoopTimer: @unchecked Sendable {  // only touched on the owning loop's queue
+    private weak var wheel: TimerWheel?
+    fileprivate let id: UInt64
 
-    init(queue: DispatchQueue, delay: Duration, handler: @escaping @Sendable () -> Void) {
-        let source = DispatchSource.makeTimerSource(queue: queue)
-        let (seconds, attoseconds) = delay.components
-        let nanoseconds = max(0, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
-        source.schedule(deadline: .now() + .nanoseconds(nanoseconds))
-        self.source = source
-        source.setEventHandler { [weak self] in
-            guard let self, self.source != nil else { return }
-            self.cancel()
-            handler()
-        }
-        source.activate()
+    fileprivate init(wheel: TimerWheel, id: UInt64) {
+        self.wheel = wheel
+        self.id = id
     }
 
     /// Stops the timer; its handler will not run afterwards.
-    public func cancel() {
-        source?.cancel()
-        source = nil
+    public func cancel() { wheel?.cancel(id) }
+}
+
+/// The timers of one loop: a min-heap of deadlines served by a single repeating Dispatch timer source that
+/// exists only while timers are pending.
+///
+/// Every request arms and cancels a few timeouts. A Dispatch timer source per timeout costs a wake-up of
+/// libdispatch's manager thread to create and another to cancel (the profile showed context switches
+/// dominating); here arming and cancelling are heap operations, and one tick per `resolution` serves all.
+final class TimerWheel: @unchecked Sendable {  // confined to the loop's queue
+    /// Timers fire up to this much late; timeouts here are tens of milliseconds and more.
+    static let resolution: Duration = .milliseconds(10)
+
+    private struct Entry {
+        let deadline: UInt64
+        let id: UInt64
     }
 
-    deinit { source?.cancel() }
+    private let queue: DispatchQueue
+    private var heap: [Entry] = []
+    private var handlers: [UInt64: @Sendable () -> Void] = [:]
+    private var nextID: UInt64 = 0
+    private var tick: DispatchSourceTimer?
+
+    init(queue: DispatchQueue) { self.queue = queue }
+
+    func schedule(after delay: Duration, _ handler: @escaping @Sendable () -> Void) -> LoopTimer {
+        nextID &+= 1
+        let (seconds, attoseconds) = delay.components
+        let nanoseconds = UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000))
+        push(Entry(deadline: DispatchTime.now().uptimeNanoseconds &+ nanoseconds, id: nextID))
+        handlers[nextID] = handler
+        if tick == nil { startTicking() }
+        return LoopTimer(wheel: self, id: nextID)
+    }
+
+    func cancel(_ id: UInt64) {
+        // The heap entry is dropped when it comes due, or here once cancelled entries dominate: under load
+        // most timeouts are cancelled long before they are due.
+        guard handlers.removeValue(forKey: id) != nil else { return }
+        if heap.count > 1024, heap.count > 4 * handlers.count { compact() }
+    }
+
+    private func compact() {
+        let live = heap.filter { handlers[$0.id] != nil }
+        heap.removeAll(keepingCapacity: true)
+        for entry in live { push(entry) }
+    }
+
+    private func startTicking() {
+        let source = DispatchSource.makeTimerSource(queue: queue)
+        let interval = DispatchTimeInterval.milliseconds(Int(Self.resolution.components.attoseconds / 1_000_000_000_000_000))
+        source.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(2))
+        source.setEventHandler { [unowned self] in fireDue() }
+        source.activate()
+        tick = source
+    }
+
+    private func fireDue() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        while let first = heap.first, first.deadline <= now {
+            popFirst()
+            if let handler = handlers.removeValue(forKey: first.id) { handler() }
+        }
+        if handlers.isEmpty {
+            heap.removeAll()
+            tick?.cancel()
+            tick = nil
+        }
+    }
+
+    deinit { tick?.cancel() }
+
+    // MARK: Binary heap on `deadline`
+
+    private func push(_ entry: Entry) {
+        heap.append(entry)
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].deadline < heap[parent].deadline else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    private func popFirst() {
+        let last = heap.removeLast()
+        guard !heap.isEmpty else { return }
+        heap[0] = last
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            let right = left + 1
+            var smallest = parent
+            if left < heap.count, heap[left].deadline < heap[smallest].deadline { smallest = left }
+            if right < heap.count, heap[right].deadline < heap[smallest].deadline { smallest = right }
+            if smallest == parent { return }
+            heap.swapAt(parent, smallest)
+            parent = smallest
+        }
+    }
 }
 
 /// A fixed set of event loops, about one per core; connections are spread over them round-robin.

@@ -25,8 +25,8 @@ struct AccessLog: Sendable {
     let logger: Logger
 
     func record(exchange: ForwardExchange, status: Int, outcome: String) {
-        let plan = exchange.plan
-        let path = RequestPlanner.pathOnly(plan.head.target)
+        let plan = exchange.originalPlan
+        let path = plan.clientPath
         var metadata: Logger.Metadata = [
             LogKey.route: .string(plan.routeName ?? "-"),
             LogKey.connection: .string(plan.connectionName ?? "-"),
@@ -34,7 +34,7 @@ struct AccessLog: Sendable {
             LogKey.host: .string(plan.clientHost),
             LogKey.path: .string(path),
             LogKey.status: .stringConvertible(status),
-            LogKey.upstream: .string("\(plan.endpoint.scheme)://\(plan.endpoint.authority)"),
+            LogKey.upstream: .string("\(exchange.plan.endpoint.scheme)://\(exchange.plan.endpoint.authority)"),
             LogKey.durationMs: .stringConvertible(Self.milliseconds(exchange.elapsed)),
             LogKey.bytesIn: .stringConvertible(exchange.bytesFromClient),
             LogKey.bytesOut: .stringConvertible(exchange.bytesToClient),

@@ -28,8 +28,9 @@ public struct ForwardPlan: Sendable {
     public var head: HTTPRequestHead
     public var timeout: Duration
     public var connectTimeout: Duration
-    /// The request's host as the client named it, for the access log.
+    /// The request's host and path (without query) as the client named them, for the access log.
     public var clientHost: String
+    public var clientPath: String = "/"
 
     public var routeName: String? { route?.settings.name }
     public var connectionName: String? { route?.settings.connection }
@@ -75,7 +76,8 @@ public enum RequestPlanner {
             return .forward(
                 ForwardPlan(
                     route: nil, endpoint: endpoint, tls: scheme == "https" ? runtime.defaultTLS : nil, head: rewritten,
-                    timeout: passthroughTimeout, connectTimeout: passthroughConnectTimeout, clientHost: host))
+                    timeout: passthroughTimeout, connectTimeout: passthroughConnectTimeout, clientHost: host,
+                    clientPath: pathOnly(path)))
         case .origin(let path):
             guard let route = runtime.router.match(host: nil, port: 0, path: pathOnly(path), method: head.method),
                 let routeRuntime = runtime.routes[route.name]
@@ -148,7 +150,7 @@ public enum RequestPlanner {
             ForwardPlan(
                 route: route, endpoint: endpoint, tls: endpoint.isTLS ? route.tls : nil, head: rewritten,
                 timeout: .milliseconds(settings.timeoutMs), connectTimeout: .milliseconds(settings.connectTimeoutMs),
-                clientHost: host.isEmpty ? endpoint.host : host))
+                clientHost: host.isEmpty ? endpoint.host : host, clientPath: pathOnly(path)))
     }
 
     /// Hop-by-hop fields (RFC 9110 §7.6.1) and Proxy-Authorization (meant for this proxy, never forwarded)
