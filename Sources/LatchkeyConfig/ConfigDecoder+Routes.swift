@@ -4,6 +4,7 @@ extension ConfigDecoder {
     static let routeKeys = [
         "name", "host", "path_prefix", "methods", "connection", "upstream", "strip_prefix", "timeout_ms",
         "connect_timeout_ms", "allow_plaintext_credentials", "tls", "scopes", "audience", "token_params",
+        "retry", "deadline_ms", "max_redirects", "debug",
     ]
     static let tlsKeys = ["ca_file", "insecure_skip_verify", "cert_file", "key_file", "server_name"]
 
@@ -96,6 +97,7 @@ extension ConfigDecoder {
             }
         }
         decodeOverrides(map, into: &route, connection: connection)
+        decodeRetryAndRedirects(map, into: &route)
 
         if map["host"] == nil {
             if map["path_prefix"] == nil {

@@ -1,18 +1,163 @@
-// Stand-in with the agreed API until the policy lands.
+/// Following a redirect (RFC 9110 §15.4) when a route has `max_redirects` > 0: which statuses are followed,
+/// with which method and body, and where the `Location` points. Pure; whether credentials go along (only to a
+/// route with the same connection) is decided by the caller, which knows the routes.
 public enum RedirectRule {
+    /// RFC 9110 §15.4: for 301/302 a POST becomes GET without body (what user agents do and §15.4.2/3 allow),
+    /// other methods kept; 303: GET without body (HEAD stays HEAD); 307/308: method and body kept; any other
+    /// status → nil (300, 304, 305, 306 are not followed).
     public static func follow(status: Int, method: String) -> (method: String, keepsBody: Bool)? {
+        let upper = method.uppercased()
         switch status {
-        case 301, 302: return method == "POST" ? ("GET", false) : (method, true)
-        case 303: return (method == "HEAD" ? "HEAD" : "GET", false)
-        case 307, 308: return (method, true)
-        default: return nil
+        case 301, 302:
+            return upper == "POST" ? ("GET", false) : (method, true)
+        case 303:
+            // §15.4.4: a GET or HEAD to the new location; HEAD keeps its meaning (no body either way).
+            return upper == "HEAD" ? (method, false) : ("GET", false)
+        case 307, 308:
+            return (method, true)
+        default:
+            return nil
         }
     }
 
-    public static func resolve(location: String, scheme: String, host: String, port: Int, path: String)
-        -> (scheme: String, host: String, port: Int, path: String)?
-    {
-        if location.hasPrefix("/") { return (scheme, host, port, location) }
-        return nil
+    /// Resolves a Location (absolute, scheme-relative, absolute-path or relative reference, RFC 3986 §5.2)
+    /// against the current request URL (scheme, host, port, path+query); drops any fragment; nil for
+    /// non-http(s) or unparseable. The returned host is lower-cased, without brackets for IPv6; the port is
+    /// explicit or the scheme's default; the path is never empty and keeps the query.
+    public static func resolve(
+        location: String, scheme: String, host: String, port: Int, path: String
+    ) -> (scheme: String, host: String, port: Int, path: String)? {
+        var reference = Substring(location.trimmingSpaces())
+        guard !reference.isEmpty,
+            !reference.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F })
+        else { return nil }
+        if let hash = reference.firstIndex(of: "#") { reference = reference[..<hash] }
+
+        // scheme ":" — RFC 3986 §3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), before any "/", "?".
+        var targetScheme = scheme.lowercased()
+        if let colon = reference.firstIndex(of: ":"), isScheme(reference[..<colon]) {
+            targetScheme = reference[..<colon].lowercased()
+            reference = reference[reference.index(after: colon)...]
+            guard targetScheme == "http" || targetScheme == "https" else { return nil }
+            // §5.2.2 strict: a scheme makes the reference absolute; http(s) without authority is unusable.
+            guard reference.hasPrefix("//") else { return nil }
+        }
+        guard targetScheme == "http" || targetScheme == "https" else { return nil }
+
+        if reference.hasPrefix("//") {
+            let rest = reference.dropFirst(2)
+            let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            guard let authority = parseAuthority(rest[..<end], scheme: targetScheme) else { return nil }
+            var newPath = String(rest[end...])
+            newPath = removeDotSegments(inPathOf: newPath)
+            if newPath.isEmpty || newPath.hasPrefix("?") { newPath = "/" + newPath }
+            return (targetScheme, authority.host, authority.port, newPath)
+        }
+
+        let (basePath, baseQuery) = splitQuery(path.isEmpty ? "/" : path)
+        let (refPath, refQuery) = splitQuery(String(reference))
+        var newPath: String
+        var newQuery: String?
+        if refPath.isEmpty {
+            newPath = basePath
+            newQuery = refQuery ?? baseQuery
+        } else if refPath.hasPrefix("/") {
+            newPath = removeDotSegments(refPath)
+            newQuery = refQuery
+        } else {
+            // §5.2.3 merge: everything up to the base's last "/" plus the reference.
+            let directory = basePath.lastIndex(of: "/").map { String(basePath[...$0]) } ?? "/"
+            newPath = removeDotSegments(directory + refPath)
+            newQuery = refQuery
+        }
+        if newPath.isEmpty { newPath = "/" }
+        var currentHost = host.lowercased()
+        if currentHost.hasPrefix("["), currentHost.hasSuffix("]") { currentHost = String(currentHost.dropFirst().dropLast()) }
+        return (targetScheme, currentHost, port, newPath + (newQuery.map { "?" + $0 } ?? ""))
+    }
+
+    // MARK: Pieces
+
+    private static func isScheme(_ text: Substring) -> Bool {
+        func isAlpha(_ c: Unicode.Scalar) -> Bool { ("a"..."z").contains(c) || ("A"..."Z").contains(c) }
+        guard let first = text.unicodeScalars.first, isAlpha(first) else { return false }
+        return text.unicodeScalars.allSatisfy { isAlpha($0) || ("0"..."9").contains($0) || "+-.".unicodeScalars.contains($0) }
+    }
+
+    /// authority = [ userinfo "@" ] host [ ":" port ]; userinfo is refused (it would smuggle credentials).
+    private static func parseAuthority(_ text: Substring, scheme: String) -> (host: String, port: Int)? {
+        guard !text.contains("@") else { return nil }
+        let defaultPort = scheme == "https" ? 443 : 80
+        var host: Substring
+        var portText: Substring?
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let after = text[text.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { return nil }
+                portText = after.dropFirst()
+            }
+            guard host.contains(":"), host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return nil }
+        } else {
+            if let colon = text.firstIndex(of: ":") {
+                host = text[..<colon]
+                portText = text[text.index(after: colon)...]
+            } else {
+                host = text
+            }
+            guard !host.contains(":"), !host.contains("[") else { return nil }
+        }
+        guard !host.isEmpty else { return nil }
+        var port = defaultPort
+        if let portText, !portText.isEmpty {  // "host:" means the default port (RFC 3986 §3.2.3)
+            guard portText.count <= 5, portText.allSatisfy({ ("0"..."9").contains($0) }), let p = Int(portText),
+                (1...65535).contains(p)
+            else { return nil }
+            port = p
+        }
+        return (host.lowercased(), port)
+    }
+
+    private static func splitQuery(_ text: String) -> (path: String, query: String?) {
+        guard let q = text.firstIndex(of: "?") else { return (text, nil) }
+        return (String(text[..<q]), String(text[text.index(after: q)...]))
+    }
+
+    /// `removeDotSegments` on the path part of path-and-query.
+    private static func removeDotSegments(inPathOf text: String) -> String {
+        let (path, query) = splitQuery(text)
+        return removeDotSegments(path) + (query.map { "?" + $0 } ?? "")
+    }
+
+    /// RFC 3986 §5.2.4, on "/"-separated segments; never climbs above the root.
+    static func removeDotSegments(_ path: String) -> String {
+        guard path.contains(".") else { return path }
+        let absolute = path.hasPrefix("/")
+        var output: [Substring] = []
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, segment) in segments.enumerated() {
+            if index == 0 && absolute { continue }  // the empty segment before the leading "/"
+            let isLast = index == segments.count - 1
+            switch segment {
+            case ".":
+                if isLast { output.append("") }
+            case "..":
+                if !output.isEmpty { output.removeLast() }
+                if isLast { output.append("") }
+            default:
+                output.append(segment)
+            }
+        }
+        return (absolute ? "/" : "") + output.joined(separator: "/")
+    }
+}
+
+extension String {
+    fileprivate func trimmingSpaces() -> String {
+        var slice = Substring(self)
+        while let c = slice.first, c == " " || c == "\t" { slice.removeFirst() }
+        while let c = slice.last, c == " " || c == "\t" { slice.removeLast() }
+        return String(slice)
     }
 }

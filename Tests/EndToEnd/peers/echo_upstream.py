@@ -16,7 +16,25 @@ Special paths (the query string selects the behaviour; everything else echoes):
     /redirect?to=URL&code=302   answer `code` with Location: URL
     /control/fail?path=P&count=N&status=503   the next N requests to path P answer `status`
     /control/stats         {"requests": {path: count}, "connections": n, "failures": {...}}
-    /control/reset         forget counters and armed failures
+    /control/reset         forget counters, armed failures and keyed hits (also /reset)
+    /control/reset?key=K   forget only key K's hits
+
+Keyed paths (retry and redirect tests): the segment after the prefix is a key; every request to a
+keyed path is recorded under its key (so tests sharing this server don't see each other), and its
+failure script counts that key's requests (request n is the key's n-th, 1-based):
+    /echo/<key>                      echo
+    /flaky/<key>?fail=N&status=503   requests 1..N answer `status` (with the echo JSON), then echo
+    /retry-after/<key>?fail=N&after=1&status=429
+                                     requests 1..N answer `status` with `Retry-After: <after>`;
+                                     `after=date:S` sends an IMF-fixdate S seconds ahead instead
+    /slow/<key>?ms=N&fail=K          requests 1..K (default: all) sleep N ms before echoing
+    /drop/<key>?fail=N&mode=close    requests 1..N get no response: the connection is closed
+                                     (`mode=partial`: after half a status line and header)
+    /redirect/<key>?to=URL&code=302&fail=N
+                                     requests 1..N (default: all) answer `code` with Location: URL
+    /loop/<key>?code=302             answers `code` with Location: its own request-target
+    /hits/<key>                      {"key", "count", "attempts": [{"method", "path", "headers",
+                                     "body_length", "body_sha256", "time"}, ...]} (time: monotonic s)
 HEAD answers the same headers as GET, without a body.
 
 Usage: echo_upstream.py [--host 127.0.0.1] [--port 0]
@@ -25,6 +43,7 @@ the socket accepts connections.
 """
 
 import argparse
+import email.utils
 import hashlib
 import http.server
 import itertools
@@ -40,6 +59,8 @@ _connections_accepted = 0
 _state_lock = threading.Lock()
 _request_counts: dict[str, int] = {}
 _armed_failures: dict[str, list] = {}  # path -> [remaining, status]
+_keyed_hits: dict[str, list] = {}  # key -> [attempt record, ...]
+KEYED_PREFIXES = ("echo", "flaky", "retry-after", "slow", "drop", "redirect", "loop")
 
 STREAM_PATTERN = bytes(range(251))  # prime length, so chunk boundaries never line up with it
 
@@ -216,6 +237,11 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
         def answer(status=200, extra=()):
             self._send(status, (json.dumps(echo) + "\n").encode(), extra)
 
+        keyed = self._keyed(path, query, echo, body_length, body_sha)
+        if keyed is not None:
+            return keyed()
+        if path == "/reset":
+            path = "/control/reset"
         if not path.startswith("/control/") and fail_status is not None:
             echo["injected_failure"] = True
             return answer(fail_status)
@@ -247,10 +273,73 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
             return self._send(200, json.dumps(stats).encode())
         if path == "/control/reset":
             with _state_lock:
-                _request_counts.clear()
-                _armed_failures.clear()
+                if "key" in query:
+                    _keyed_hits.pop(query["key"], None)
+                else:
+                    _request_counts.clear()
+                    _armed_failures.clear()
+                    _keyed_hits.clear()
             return self._send(200, b"{}")
         return answer()
+
+
+    # -- keyed paths ------------------------------------------------------------------------------
+
+    def _keyed(self, path, query, echo, body_length, body_sha):
+        """The responder for a keyed path (see the module docstring), or None for any other path.
+        Records the request under its key first."""
+        parts = path.split("/", 3)  # ["", prefix, key, rest?]
+        if len(parts) < 3 or not parts[2]:
+            return None
+        kind, key = parts[1], urllib.parse.unquote(parts[2])
+        if kind == "hits":
+            with _state_lock:
+                attempts = list(_keyed_hits.get(key, []))
+            body = {"key": key, "count": len(attempts), "attempts": attempts}
+            return lambda: self._send(200, json.dumps(body).encode())
+        if kind not in KEYED_PREFIXES:
+            return None
+        with _state_lock:
+            hits = _keyed_hits.setdefault(key, [])
+            hits.append({
+                "method": self.command, "path": self.path, "headers": echo["headers"],
+                "body_length": body_length, "body_sha256": body_sha, "time": time.monotonic(),
+            })
+            n = len(hits)
+        echo["key"] = key
+        echo["hit"] = n
+
+        def failing(default: int = 0) -> bool:
+            return n <= int(query.get("fail", str(default)))
+
+        def answer(status=200, extra=()):
+            self._send(status, (json.dumps(echo) + "\n").encode(), extra)
+
+        if kind == "flaky" and failing():
+            return lambda: answer(int(query.get("status", "503")))
+        if kind == "retry-after" and failing():
+            after = query.get("after", "1")
+            if after.startswith("date:"):
+                after = email.utils.formatdate(time.time() + float(after[5:]), usegmt=True)
+            return lambda: answer(int(query.get("status", "429")), [("Retry-After", after)])
+        if kind == "slow" and failing(default=1 << 30):
+            def slow():
+                time.sleep(int(query.get("ms", "1000")) / 1000.0)
+                answer()
+            return slow
+        if kind == "drop" and failing():
+            def drop():
+                self.close_connection = True
+                if query.get("mode") == "partial":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Le")
+                    self.wfile.flush()
+            return drop
+        if kind == "redirect" and failing(default=1 << 30):
+            location = query.get("to", "/")
+            return lambda: answer(int(query.get("code", "302")), [("Location", location)])
+        if kind == "loop":
+            return lambda: answer(int(query.get("code", "302")), [("Location", self.path)])
+        return answer
 
 
 class EchoServer(http.server.ThreadingHTTPServer):
