@@ -67,6 +67,16 @@ public enum ConfigSummary {
             if route.stripPrefix { line += " strip_prefix" }
             line += " timeout=\(route.timeoutMs)ms connect_timeout=\(route.connectTimeoutMs)ms"
             if route.allowPlaintextCredentials { line += " allow_plaintext_credentials" }
+            let retry = route.retry
+            if retry.maxRetries > 0 {
+                line += " retry=\(retry.maxRetries)x"
+                line += retry.exponentialBackoff ? " backoff=exponential" : " delay=\(retry.delayMs)ms"
+                if retry.retryOnAllErrors { line += " retry_on_all_errors" }
+                line += " body_buffer=\(retry.bodyBufferBytes)B"
+            }
+            if let deadline = route.deadlineMs { line += " deadline=\(deadline)ms" }
+            if route.maxRedirects > 0 { line += " max_redirects=\(route.maxRedirects)" }
+            if route.debug { line += " debug" }
             if let scopes = route.scopes { line += " scopes=\(show(scopes.joined(separator: " ")))" }
             if let audience = route.audience { line += " audience=\(show(audience))" }
             if let params = route.tokenParams { line += " token_params=\(params.keys.sorted().joined(separator: ","))" }

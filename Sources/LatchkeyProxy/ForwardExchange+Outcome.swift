@@ -67,6 +67,9 @@ extension ForwardExchange {
 
     func deadlineExpired() {
         guard !finished, !responseStarted else { return }
+        if retryTimer == nil || upstream != nil {
+            attemptHistory.append("attempt \(attemptNumber): no response from \(plan.endpoint.scheme)://\(plan.endpoint.authority) before the deadline")
+        }
         abandonAttempt()
         retryTimer?.cancel()
         let detail = "deadline of \(AccessLog.milliseconds(policy.deadline)) ms passed after \(attemptNumber) attempt(s)"
@@ -86,7 +89,10 @@ extension ForwardExchange {
         abandonAttempt()
         retriesUsed += 1
         if headSent { rewindBody() }
-        retryTimer = loop.schedule(after: delay) { [self] in beginAttempt() }
+        retryTimer = loop.schedule(after: delay) { [self] in
+            retryTimer = nil
+            beginAttempt()
+        }
         return true
     }
 

@@ -19,9 +19,27 @@ extension ForwardExchange {
         if !keepsBody {
             for name in ["Content-Length", "Transfer-Encoding", "Content-Type", "Expect"] { head.headers.remove(name: name) }
         }
-        guard case .forward(var nextPlan) = RequestPlanner.plan(head, runtime: runtime) else { return false }
-        let sameConnection = nextPlan.route?.settings.connection != nil
-            && nextPlan.route?.settings.connection == originalPlan.connectionName
+        var nextPlan: ForwardPlan
+        let sameConnection: Bool
+        if next.scheme == current.scheme, next.host == current.host, next.port == current.port {
+            // The same origin the route sent us to (typically a relative Location): still the route's upstream,
+            // so it keeps the route and its credential. Planning it afresh would look for a route by the
+            // upstream's address, which is not what apps call.
+            nextPlan = plan
+            nextPlan.head.method = method
+            nextPlan.head.target = next.path
+            if !keepsBody {
+                for name in ["Content-Length", "Transfer-Encoding", "Content-Type", "Expect"] {
+                    nextPlan.head.headers.remove(name: name)
+                }
+            }
+            sameConnection = injectsCredential
+        } else {
+            guard case .forward(let planned) = RequestPlanner.plan(head, runtime: runtime) else { return false }
+            nextPlan = planned
+            sameConnection = planned.route?.settings.connection != nil
+                && planned.route?.settings.connection == originalPlan.connectionName
+        }
         if !sameConnection {
             nextPlan.head.headers.remove(name: "Authorization")
         }

@@ -44,9 +44,14 @@ public struct RetryPolicy: Sendable {
                     total += Self.maximumDelay(beforeRetry: retry, settings: settings)
                 }
             }
-            deadline = total
+            // A little slack per attempt, so that the last attempt's own timeout (a clearer 504: which upstream
+            // did not answer) fires before the overall deadline it would otherwise tie with.
+            deadline = total + Self.deadlineSlack * maxAttempts
         }
     }
+
+    /// Added per attempt to the default deadline.
+    public static let deadlineSlack: Duration = .milliseconds(100)
 
     /// Whether `outcome` is worth another attempt under this policy (not counting attempts, body replayability
     /// or deadline — the caller checks those).

@@ -57,18 +57,18 @@ import struct Foundation.Date
     }
 
     @Test func defaultDeadlineWithFixedDelay() {
-        // 4 attempts × 1 s + 3 delays × 200 ms
-        #expect(Self.policy(maxRetries: 3, delayMs: 200, timeoutMs: 1_000).deadline == .milliseconds(4_600))
-        #expect(Self.policy(maxRetries: 0, timeoutMs: 1_000).deadline == .seconds(1))
-        #expect(Self.policy(maxRetries: 2, delayMs: 0, timeoutMs: 300).deadline == .milliseconds(900))
+        // 4 attempts × 1 s + 3 delays × 200 ms, plus the per-attempt slack (RetryPolicy.deadlineSlack)
+        #expect(Self.policy(maxRetries: 3, delayMs: 200, timeoutMs: 1_000).deadline == .milliseconds(4_600 + 4 * 100))
+        #expect(Self.policy(maxRetries: 0, timeoutMs: 1_000).deadline == .milliseconds(1_000 + 100))
+        #expect(Self.policy(maxRetries: 2, delayMs: 0, timeoutMs: 300).deadline == .milliseconds(900 + 3 * 100))
     }
 
     @Test func defaultDeadlineWithBackoffAddsTheLargestDelays() {
         // 4 attempts × 1 s + 100 + 200 + 400 ms
-        #expect(Self.policy(maxRetries: 3, exponential: true, timeoutMs: 1_000).deadline == .milliseconds(4_700))
+        #expect(Self.policy(maxRetries: 3, exponential: true, timeoutMs: 1_000).deadline == .milliseconds(4_700 + 4 * 100))
         // 10 retries: 100+200+...+6400 (7 retries) = 12 700, then 3 × 10 000 capped; + 11 × 1 s
         #expect(
-            Self.policy(maxRetries: 10, exponential: true, timeoutMs: 1_000).deadline == .milliseconds(11_000 + 12_700 + 30_000))
+            Self.policy(maxRetries: 10, exponential: true, timeoutMs: 1_000).deadline == .milliseconds(11_000 + 12_700 + 30_000 + 11 * 100))
     }
 
     // MARK: delay
