@@ -1,3 +1,4 @@
+import LatchkeyHTTP
 import Logging
 
 /// Metadata keys, dotted and constant, so log pipelines can rely on them.
@@ -59,5 +60,27 @@ struct AccessLog: Sendable {
     static func milliseconds(_ duration: Duration) -> Int {
         let (seconds, attoseconds) = duration.components
         return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+extension AccessLog {
+    /// Header fields whose values never reach a log line, whatever their case.
+    static let redactedFields: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"]
+
+    /// For routes with `debug: true`: one line per attempt's request head and per response head, with the
+    /// values of credential-bearing fields (and of the connection's own credential header) redacted.
+    func debugHead(
+        route: String, attempt: Int, direction: String, startLine: String, headers: HTTPHeaders,
+        credentialHeader: String?
+    ) {
+        let secret = credentialHeader?.lowercased()
+        let fields = headers.map { field -> String in
+            let name = field.name.lowercased()
+            let hidden = Self.redactedFields.contains(name) || name == secret
+            return "\(field.name): \(hidden ? "<redacted>" : field.value)"
+        }
+        logger.notice(
+            "debug \(direction) attempt \(attempt): \(startLine) | \(fields.joined(separator: " | "))",
+            metadata: [LogKey.route: .string(route), LogKey.attempts: .stringConvertible(attempt)])
     }
 }

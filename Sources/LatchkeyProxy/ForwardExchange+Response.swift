@@ -15,6 +15,12 @@ extension ForwardExchange {
                 HTTP1Serializer.appendResponseHead(interim, to: &bytes)
                 client.write(bytes)
             case .head(let head, let framing):
+                if let route = plan.route, route.settings.debug {
+                    log.debugHead(
+                        route: route.settings.name, attempt: attemptNumber, direction: "response",
+                        startLine: "\(head.status) \(head.reason)", headers: head.headers,
+                        credentialHeader: credential?.headerName)
+                }
                 if redirectOrRetry(after: head) { return }
                 startResponse(head, framing: framing)
             case .body(let chunk):

@@ -166,6 +166,12 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         var head = plan.head
         if injectsCredential { RequestPlanner.inject(credential, into: &head) }
         if requestFraming == .chunked { head.headers.add(name: "Transfer-Encoding", value: "chunked") }
+        if let route = plan.route, route.settings.debug {
+            log.debugHead(
+                route: route.settings.name, attempt: attemptNumber, direction: "request",
+                startLine: "\(head.method) \(plan.endpoint.scheme)://\(plan.endpoint.authority)\(head.target)",
+                headers: head.headers, credentialHeader: credential?.headerName)
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(1024 + unsentBytes)
         HTTP1Serializer.appendRequestHead(head, to: &bytes)
