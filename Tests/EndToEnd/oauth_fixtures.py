@@ -12,6 +12,10 @@ server in peers/oauth_server.py, run with the test environment's Python.
   `latchkey` fixture searches the proxy's logs for (so a leaked token fails the test).
 
 `clients` entries: `client(id, secret, scopes)` or `jwt_client(id, public_key_path, scopes)`.
+
+Config helpers: `oauth_config(connection_lines, routes, top=...)` builds a latchkey YAML with one
+`oauth2_client_credentials` connection named `oauth`; `route(name, upstream, ...)` one route entry;
+`api_get(lk, ...)` sends a request for `http://api.oauth.test/api/resource` through the proxy.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from latchkey_e2e import PEERS, TIMEOUT, run_openssl, stop_process, wait_until
+from latchkey_e2e import PEERS, TIMEOUT, run_openssl, stop_process, via_requests, wait_until
 
 #: Host of the routes that forward to the server's own /api/resource (a bearer-checking upstream).
 API_HOST = "api.oauth.test"
@@ -49,6 +53,33 @@ def jwt_client(client_id: str, public_key_path, scopes=("read", "write")) -> dic
     """A private_key_jwt client verified with the public key at `public_key_path`."""
     return {"client_id": client_id, "public_key_path": str(public_key_path), "scopes": list(scopes),
             "auth_methods": ["private_key_jwt"]}
+
+
+def _indent(lines, prefix: str) -> str:
+    out = []
+    for item in lines:
+        out += [prefix + ln for ln in str(item).splitlines()]
+    return "\n".join(out)
+
+
+def route(name: str, upstream: str, host: str = API_HOST, connection: str = "oauth", extra=()) -> str:
+    """One entry of `routes:` (YAML text); `extra` holds more `key: value` lines of the route."""
+    lines = [f"host: {host}", f"upstream: {upstream}", f"connection: {connection}", *extra]
+    return f"  - name: {name}\n" + _indent(lines, "    ")
+
+
+def oauth_config(connection_lines, routes, top=(), name: str = "oauth") -> str:
+    """A config with `unmatched: deny`, `top` lines (e.g. a `secrets:` block), one OAuth
+    connection `name` made of `connection_lines` (`type:` is added) and the `routes` entries."""
+    conn = _indent(["type: oauth2_client_credentials", *connection_lines], "    ")
+    return "\n".join(["unmatched: deny", *top, "connections:", f"  {name}:", conn, "routes:", *routes]) + "\n"
+
+
+def api_get(lk, path: str = "/api/resource", host: str = API_HOST, method: str = "GET", data=None,
+            headers=None, session=None, timeout: float = TIMEOUT):
+    """`METHOD http://HOST/PATH` through the proxy (absolute-form); returns a latchkey_e2e.Reply."""
+    return via_requests(f"http://{host}{path}", proxy=lk.proxy_url, method=method, data=data,
+                        headers=headers, session=session, timeout=timeout)
 
 
 @dataclass
