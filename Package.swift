@@ -61,7 +61,7 @@ let package = Package(
         ),
         .testTarget(name: "LatchkeyNetTests", dependencies: ["LatchkeyNet"]),
         .testTarget(name: "LatchkeyTLSTests", dependencies: ["LatchkeyTLS", "COpenSSL"]),
-        .testTarget(name: "LatchkeyHTTPTests", dependencies: ["LatchkeyHTTP"]),
+        .testTarget(name: "LatchkeyHTTPTests", dependencies: ["LatchkeyHTTP"], exclude: ["FuzzCorpus"]),
         .testTarget(
             name: "LatchkeyConfigTests",
             dependencies: ["LatchkeyConfig"],
@@ -69,6 +69,7 @@ let package = Package(
         ),
         .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "COpenSSL"]),
         .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"]),
+        .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP"]),
     ],
     swiftLanguageModes: [.v6]
 )

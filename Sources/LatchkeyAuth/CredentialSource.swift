@@ -81,6 +81,13 @@ public protocol CredentialSource: AnyObject, Sendable {
     /// The upstream rejected `credential` with 401: forget it so the next lookup fetches anew.
     /// A no-op for static credentials.
     func invalidate(_ credential: InjectedCredential, for key: CredentialKey)
+
+    /// Whether a 401 from the upstream can be cured by a new credential (OAuth tokens: yes; static: no).
+    var renewsOnRejection: Bool { get }
+}
+
+extension CredentialSource {
+    public var renewsOnRejection: Bool { false }
 }
 
 /// One HTTP request to a token or discovery endpoint.

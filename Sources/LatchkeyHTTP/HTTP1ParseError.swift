@@ -42,10 +42,12 @@ public struct HTTP1ParseError: Error, Sendable, Equatable, CustomStringConvertib
         case dataAfterEOF = "data_after_eof"
     }
 
+    /// The rule that was broken.
     public let code: Code
     /// A short human explanation; quotes at most 64 bytes of input, escaped.
     public let detail: String
 
+    /// Creates an error; `detail` must already be safe to show (see `quote`).
     public init(_ code: Code, _ detail: String) {
         self.code = code
         self.detail = detail
@@ -64,6 +66,7 @@ public struct HTTP1ParseError: Error, Sendable, Equatable, CustomStringConvertib
         }
     }
 
+    /// `status code: detail`, e.g. `400 bare_lf: a line ends in LF without CR: "…"`.
     public var description: String { "\(status) \(code.rawValue): \(detail)" }
 
     /// Renders up to `limit` bytes of input printable: ASCII graphic bytes and space as-is,

@@ -12,6 +12,16 @@ public enum HTTP1RequestEvent: Equatable, Sendable {
 /// from a connection, act on the events. It consumes every byte given, pipelined requests
 /// included, and streams bodies without buffering them.
 ///
+/// Strictness (RFC 9112, RFC 9110; leniency is where request smuggling lives): single spaces in
+/// the request line; version exactly HTTP/1.1 or HTTP/1.0 (another HTTP/x.y gets 505); lines end
+/// in CRLF only (bare LF and bare CR refused); NUL and controls refused; no obs-fold and no
+/// whitespace before a colon; field values must be valid UTF-8 when not ASCII; at most one empty
+/// line before a request line; exactly one valid Host on HTTP/1.1 (at most one on 1.0);
+/// Content-Length is digits only and may appear once with one value (`5, 5` is refused too);
+/// Transfer-Encoding must be exactly `chunked` (other codings 501), never beside
+/// Content-Length, never on HTTP/1.0. The request-target is only checked for bytes (visible
+/// ASCII); classify it with `RequestTarget.parse`.
+///
 /// After a CONNECT request ends, later bytes are not parsed: they are kept for the tunnel and
 /// returned by `takeTunnelBytes()` (a proxy that refuses the CONNECT closes the connection).
 ///

@@ -117,7 +117,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         case .forward(let plan):
             let exchange = ForwardExchange(
                 client: self, plan: plan, requestHead: head, framing: framing, pool: pool, keepAlive: keepAlive,
-                log: server.accessLog)
+                log: server.accessLog, runtime: runtime)
             self.exchange = exchange
             exchangeHasWholeRequest = false
             exchange.start()

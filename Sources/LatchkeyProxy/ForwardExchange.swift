@@ -2,56 +2,86 @@ import LatchkeyAuth
 import LatchkeyHTTP
 import LatchkeyNet
 
-/// One request forwarded upstream and its response streamed back to the client.
+/// One client request carried upstream in one or more attempts, and the response streamed back.
 ///
-/// Lives on the client connection's loop. Bodies stream in both directions: a side whose peer's write
-/// buffer passes `highWaterMark` stops reading until that buffer drains (back-pressure).
+/// Lives on the client connection's loop. An attempt looks the credential up afresh, takes a pooled or new
+/// upstream connection and sends the head plus the body bytes it has. Request bodies stream; up to the
+/// route's `body_buffer_bytes` they are also kept for replay (a 401 with a renewable credential, a retry,
+/// a followed redirect). Once a response head is passed to the client there is no going back.
+/// Back-pressure: a side whose peer's write buffer passes `highWaterMark` stops reading until it drains.
 final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  // confined to `loop`
     static let highWaterMark = 256 * 1024
 
     /// Strong on purpose: the client may close while a response is mid-stream, and the exchange must still be
     /// able to call it safely (writes to a closed stream are dropped). The client breaks the cycle by
     /// dropping its exchange when it finishes or closes.
-    private let client: ClientConnection
-    let plan: ForwardPlan
-    private let requestHead: HTTPRequestHead
-    private let requestFraming: HTTPBodyFraming
-    private let pool: UpstreamPool
-    private let loop: EventLoop
+    let client: ClientConnection
+    /// The plan of the current attempt (a followed redirect replaces it).
+    var plan: ForwardPlan
+    let originalPlan: ForwardPlan
+    let requestHead: HTTPRequestHead
+    /// Framing of the body as sent upstream (a redirect to GET drops the body).
+    var requestFraming: HTTPBodyFraming
+    let pool: UpstreamPool
+    let loop: EventLoop
     /// Whether the client asked to keep the connection (HTTP/1.1 without `Connection: close`).
     let clientWantsKeepAlive: Bool
-    private let clientIsHTTP11: Bool
-    private let log: AccessLog
+    let clientIsHTTP11: Bool
+    let log: AccessLog
+    let policy: ExchangePolicy
+    /// The runtime the request started with: a followed redirect is planned against it.
+    let runtime: ProxyRuntime
 
-    private var upstream: UpstreamConnection?
-    private var credential: InjectedCredential?
-    private var headTimer: LoopTimer?
-    private var pendingBody: [[UInt8]] = []
-    private var pendingBodyBytes = 0
-    private var headSent = false
-    private var requestComplete = false
-    private var requestFullySent = false
-    private var responseStarted = false
-    private var responseStatus = 0
-    private var responseChunked = false
-    private var responseUntilClose = false
-    private var upstreamReusable = true
-    private var retriedStaleConnection = false
-    private var finished = false
-    private var pausedClientForUpload = false
-    private var pausedUpstreamForDownload = false
-    private let startedAt = ContinuousClock.now
-    private var upstreamStartedAt: ContinuousClock.Instant?
-    private var upstreamDuration: Duration?
-    private var requestBytes = 0
-    private var responseBytes = 0
+    var upstream: UpstreamConnection?
+    var credential: InjectedCredential?
+    /// Whether the current plan carries the route's credential (false after a redirect to another origin).
+    var injectsCredential = true
+    var headTimer: LoopTimer?
+    var deadlineTimer: LoopTimer?
+    var retryTimer: LoopTimer?
+
+    // Request body: `unsent` is what the current attempt has not written yet; `replay` everything received,
+    // while it fits the buffer.
+    var unsent: [[UInt8]] = []
+    var unsentBytes = 0
+    var replay: [[UInt8]] = []
+    var replayBytes = 0
+    var replayable = true
+    var headSent = false
+    var requestComplete = false
+    var requestFullySent = false
+
+    // Response.
+    var responseStarted = false
+    var responseStatus = 0
+    var responseChunked = false
+    var responseUntilClose = false
+    var upstreamReusable = true
+
+    // Attempts.
+    var attemptNumber = 0
+    var retriesUsed = 0
+    var redirectsFollowed = 0
+    var replayedAfterRejection = false
+    var staleConnectionRetried = false
+    var attemptHistory: [String] = []
+    var finished = false
+    var pausedClientForUpload = false
+    var pausedUpstreamForDownload = false
+    let startedAt = ContinuousClock.now
+    var upstreamStartedAt: ContinuousClock.Instant?
+    var upstreamDuration: Duration?
+    var requestBytes = 0
+    var responseBytes = 0
 
     init(
         client: ClientConnection, plan: ForwardPlan, requestHead: HTTPRequestHead, framing: HTTPBodyFraming,
-        pool: UpstreamPool, keepAlive: Bool, log: AccessLog
+        pool: UpstreamPool, keepAlive: Bool, log: AccessLog, runtime: ProxyRuntime
     ) {
+        self.runtime = runtime
         self.client = client
         self.plan = plan
+        self.originalPlan = plan
         self.requestHead = requestHead
         self.requestFraming = framing
         self.pool = pool
@@ -59,12 +89,25 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         self.clientWantsKeepAlive = keepAlive
         self.clientIsHTTP11 = requestHead.version == .http1_1
         self.log = log
+        self.policy = plan.route?.policy ?? ExchangePolicy.passthrough
+        if framing == .none { requestComplete = true }
     }
 
-    // MARK: Credential
-
     func start() {
-        guard let route = plan.route, let source = route.source else {
+        deadlineTimer = loop.schedule(after: policy.deadline) { [self] in deadlineExpired() }
+        beginAttempt()
+    }
+
+    // MARK: Attempts
+
+    /// Starts an attempt: a fresh credential lookup (a token renewed meanwhile is used), then the upstream.
+    func beginAttempt() {
+        guard !finished else { return }
+        attemptNumber += 1
+        headSent = false
+        requestFullySent = false
+        credential = nil
+        guard injectsCredential, let route = plan.route, let source = route.source else {
             connect()
             return
         }
@@ -90,9 +133,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         }
     }
 
-    // MARK: Upstream
-
-    private func connect(forceNew: Bool = false) {
+    func connect(forceNew: Bool = false) {
         headTimer?.cancel()
         headTimer = loop.schedule(after: plan.timeout) { [self] in headTimedOut() }
         upstreamStartedAt = .now
@@ -107,7 +148,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
             fresh = try UpstreamConnection(
                 endpoint: plan.endpoint, tls: plan.tls, loop: loop, connectTimeout: plan.connectTimeout)
         } catch {
-            fail(proxyError(for: .network(NetError(.tlsFailed, "\(error)"))))
+            attemptFailed(.network(NetError(.tlsFailed, "\(error)")), connection: nil)
             return
         }
         upstream = fresh
@@ -123,16 +164,16 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     private func sendHead() {
         guard let upstream else { return }
         var head = plan.head
-        RequestPlanner.inject(credential, into: &head)
+        if injectsCredential { RequestPlanner.inject(credential, into: &head) }
         if requestFraming == .chunked { head.headers.add(name: "Transfer-Encoding", value: "chunked") }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(1024)
+        bytes.reserveCapacity(1024 + unsentBytes)
         HTTP1Serializer.appendRequestHead(head, to: &bytes)
         upstream.beginRequest(method: head.method)
         headSent = true
-        for chunk in pendingBody { encodeBody(chunk, into: &bytes) }
-        pendingBody.removeAll()
-        pendingBodyBytes = 0
+        for chunk in unsent { encodeBody(chunk, into: &bytes) }
+        unsent.removeAll()
+        unsentBytes = 0
         if requestComplete {
             if requestFraming == .chunked { HTTP1Serializer.appendLastChunk(to: &bytes) }
             requestFullySent = true
@@ -145,11 +186,28 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     }
 
     private func encodeBody(_ chunk: [UInt8], into bytes: inout [UInt8]) {
-        if requestFraming == .chunked {
-            HTTP1Serializer.appendChunk(chunk, to: &bytes)
-        } else {
-            bytes.append(contentsOf: chunk)
+        switch requestFraming {
+        case .chunked: HTTP1Serializer.appendChunk(chunk, to: &bytes)
+        case .contentLength: bytes.append(contentsOf: chunk)
+        case .none, .untilClose: break  // a body dropped by a redirect to GET
         }
+    }
+
+    /// Drops the current attempt's upstream connection (its response, if any, is not wanted).
+    func abandonAttempt() {
+        headTimer?.cancel()
+        headTimer = nil
+        if let upstream {
+            self.upstream = nil
+            upstream.handler = nil
+            upstream.close()
+        }
+    }
+
+    /// Prepares the body for another attempt: everything received so far goes again.
+    func rewindBody() {
+        unsent = replay
+        unsentBytes = replayBytes
     }
 
     // MARK: Request body from the client
@@ -157,11 +215,21 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     func clientBody(_ chunk: [UInt8]) {
         guard !finished else { return }
         requestBytes += chunk.count
+        if replayable {
+            if replayBytes + chunk.count <= policy.bodyBufferBytes {
+                replay.append(chunk)
+                replayBytes += chunk.count
+            } else {
+                replayable = false
+                replay.removeAll()
+                replayBytes = 0
+            }
+        }
         guard headSent, let upstream else {
-            // Replaying is impossible once streamed; until the upstream is ready the chunks wait here.
-            pendingBody.append(chunk)
-            pendingBodyBytes += chunk.count
-            if pendingBodyBytes > Self.highWaterMark, !pausedClientForUpload {
+            // Until the upstream is ready the chunks wait here (bounded by pausing the client).
+            unsent.append(chunk)
+            unsentBytes += chunk.count
+            if unsentBytes > Self.highWaterMark, !pausedClientForUpload {
                 pausedClientForUpload = true
                 client.setReadingPaused(true)
             }
@@ -195,195 +263,11 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         }
     }
 
-    // MARK: Response from the upstream
-
-    func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
-        guard upstream === self.upstream, !finished else { return }
-        for event in events {
-            switch event {
-            case .informational(let head):
-                // RFC 9110 §15.2: a proxy forwards 1xx responses, except to HTTP/1.0 clients.
-                if clientIsHTTP11 {
-                    var bytes: [UInt8] = []
-                    var interim = head
-                    interim.headers.removeHopByHop()
-                    HTTP1Serializer.appendResponseHead(interim, to: &bytes)
-                    client.write(bytes)
-                }
-            case .head(let head, let framing):
-                startResponse(head, framing: framing)
-            case .body(let chunk):
-                responseBytes += chunk.count
-                var bytes: [UInt8] = []
-                if responseChunked {
-                    HTTP1Serializer.appendChunk(chunk, to: &bytes)
-                } else {
-                    bytes = chunk
-                }
-                client.write(bytes)
-                if client.pendingWriteBytes > Self.highWaterMark, !pausedUpstreamForDownload {
-                    pausedUpstreamForDownload = true
-                    upstream.stream.setReadingPaused(true)
-                }
-            case .end:
-                if responseChunked {
-                    var bytes: [UInt8] = []
-                    HTTP1Serializer.appendLastChunk(to: &bytes)
-                    client.write(bytes)
-                }
-                if requestComplete || requestFraming == .none {
-                    complete()
-                } else {
-                    // The upstream answered before the whole request body arrived: neither connection can
-                    // be reused, since the rest of the body is still on its way.
-                    upstreamReusable = false
-                    complete(forceClientClose: true)
-                }
-                return
-            }
-            if finished { return }
-        }
-    }
-
-    private func startResponse(_ upstreamHead: HTTPResponseHead, framing: HTTPBodyFraming) {
-        headTimer?.cancel()
-        headTimer = nil
-        upstreamDuration = upstreamStartedAt.map { ContinuousClock.now - $0 }
-        responseStarted = true
-        responseStatus = upstreamHead.status
-        let connectionTokens = upstreamHead.headers.listElements(for: "Connection")
-        if upstreamHead.version != .http1_1 || connectionTokens.contains(where: { $0.lowercased() == "close" }) {
-            upstreamReusable = false
-        }
-        var head = upstreamHead
-        head.version = .http1_1
-        head.headers.removeHopByHop()
-        switch framing {
-        case .none, .contentLength:
-            break
-        case .chunked, .untilClose:
-            if framing == .untilClose { upstreamReusable = false }
-            if clientIsHTTP11 {
-                responseChunked = true
-                head.headers.add(name: "Transfer-Encoding", value: "chunked")
-            } else {
-                responseUntilClose = true
-            }
-        }
-        if !keepClientAlive { head.headers.add(name: "Connection", value: "close") }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(512)
-        HTTP1Serializer.appendResponseHead(head, to: &bytes)
-        client.write(bytes)
-    }
-
-    private var keepClientAlive: Bool { clientWantsKeepAlive && !responseUntilClose }
-
     func clientDidDrainWrites() {
         if pausedUpstreamForDownload {
             pausedUpstreamForDownload = false
             upstream?.stream.setReadingPaused(false)
         }
-    }
-
-    // MARK: Failure and completion
-
-    func upstream(_ upstream: UpstreamConnection, didFail failure: UpstreamFailure) {
-        guard upstream === self.upstream, !finished else { return }
-        self.upstream = nil
-        if !responseStarted {
-            // A pooled connection the server closed while idle fails before any response byte. The request
-            // never reached the application, so a body-less request is safely sent again on a fresh one.
-            if upstream.requestCount > 1, !upstream.receivedBytesForCurrentRequest, requestFraming == .none,
-                !retriedStaleConnection
-            {
-                retriedStaleConnection = true
-                headSent = false
-                requestFullySent = false
-                connect(forceNew: true)
-                return
-            }
-            fail(proxyError(for: failure))
-        } else {
-            // Part of the response is already with the client: the only honest signal left is to cut it off.
-            log.record(exchange: self, status: responseStatus, outcome: "upstream_aborted")
-            finished = true
-            headTimer?.cancel()
-            client.exchangeDidFinish(self, keepAlive: false, abort: true)
-        }
-    }
-
-    private func proxyError(for failure: UpstreamFailure) -> ProxyError {
-        let target = "\(plan.endpoint.scheme)://\(plan.endpoint.authority)"
-        let (code, detail): (ProxyError.Code, String)
-        switch failure {
-        case .network(let error):
-            switch error.code {
-            case .tlsFailed: (code, detail) = (.upstreamTLSFailed, "TLS with \(target) failed: \(error.detail)")
-            case .connectTimeout: (code, detail) = (.upstreamConnectTimeout, error.detail)
-            case .resolveFailed, .connectFailed: (code, detail) = (.upstreamConnectFailed, error.detail)
-            case .reset, .ioFailed: (code, detail) = (.upstreamClosed, "\(target): \(error.detail)")
-            }
-        case .protocolError(let error):
-            (code, detail) = (.upstreamProtocolError, "invalid response from \(target): \(error)")
-        case .closed:
-            (code, detail) = (.upstreamClosed, "\(target) closed the connection before a complete response")
-        }
-        return ProxyError(code, detail, route: plan.routeName, connection: plan.connectionName)
-    }
-
-    private func headTimedOut() {
-        guard !finished, !responseStarted else { return }
-        let upstream = self.upstream
-        self.upstream = nil
-        upstream?.handler = nil
-        upstream?.close()
-        let milliseconds = plan.timeout.components.seconds * 1000 + plan.timeout.components.attoseconds / 1_000_000_000_000_000
-        fail(
-            ProxyError(
-                .upstreamTimeout,
-                "no response from \(plan.endpoint.scheme)://\(plan.endpoint.authority) within \(milliseconds) ms",
-                route: plan.routeName, connection: plan.connectionName))
-    }
-
-    /// Answers the client with `error` (before any response byte was sent).
-    private func fail(_ error: ProxyError) {
-        guard !finished else { return }
-        finished = true
-        headTimer?.cancel()
-        upstream?.handler = nil
-        upstream?.close()
-        upstream = nil
-        log.record(exchange: self, status: error.status, outcome: error.code.rawValue)
-        client.exchangeDidFail(self, error: error, requestComplete: requestComplete || requestFraming == .none)
-    }
-
-    private func complete(forceClientClose: Bool = false) {
-        guard !finished else { return }
-        finished = true
-        headTimer?.cancel()
-        if let upstream {
-            self.upstream = nil
-            if upstreamReusable, requestFullySent, !upstream.isClosed {
-                pool.release(upstream, tls: plan.tls)
-            } else {
-                upstream.handler = nil
-                upstream.close()
-            }
-        }
-        log.record(exchange: self, status: responseStatus, outcome: "ok")
-        client.exchangeDidFinish(self, keepAlive: keepClientAlive && !forceClientClose, abort: false)
-    }
-
-    /// The client went away: drop everything, reuse nothing.
-    func cancel() {
-        guard !finished else { return }
-        finished = true
-        headTimer?.cancel()
-        upstream?.handler = nil
-        upstream?.close()
-        upstream = nil
-        log.record(exchange: self, status: responseStarted ? responseStatus : 499, outcome: "client_closed")
     }
 
     // MARK: Access log facts
@@ -393,5 +277,5 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     var upstreamElapsed: Duration? { upstreamDuration }
     var bytesFromClient: Int { requestBytes }
     var bytesToClient: Int { responseBytes }
-    var attempts: Int { retriedStaleConnection ? 2 : 1 }
+    var attempts: Int { attemptNumber }
 }

@@ -20,6 +20,8 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case credentialUnavailable = "credential_unavailable"
         case credentialTimeout = "credential_timeout"
         case shuttingDown = "shutting_down"
+        case tooManyRedirects = "too_many_redirects"
+        case deadlineExceeded = "deadline_exceeded"
     }
 
     public let code: Code
@@ -47,9 +49,9 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case .badRequest: 400
         case .denied, .connectRefusedForRoute, .plaintextCredentials: 403
         case .noRoute: 404
-        case .upstreamTimeout, .upstreamConnectTimeout, .credentialTimeout: 504
+        case .upstreamTimeout, .upstreamConnectTimeout, .credentialTimeout, .deadlineExceeded: 504
         case .upstreamConnectFailed, .upstreamTLSFailed, .upstreamProtocolError, .upstreamClosed,
-            .credentialUnavailable:
+            .credentialUnavailable, .tooManyRedirects:
             502
         case .shuttingDown: 503
         }

@@ -18,6 +18,8 @@ public final class ProxyRuntime: Sendable {
         public let injectsCredentials: Bool
         /// TLS context for an https upstream of this route.
         public let tls: TLSClientContext
+        /// Retries, redirects and the replay buffer.
+        let policy: ExchangePolicy
     }
 
     public let configuration: ProxyConfiguration
@@ -67,7 +69,7 @@ public final class ProxyRuntime: Sendable {
             routes[route.name] = RouteRuntime(
                 settings: route, source: source,
                 credentialKey: CredentialKey(scopes: route.scopes, audience: route.audience, tokenParams: route.tokenParams),
-                injectsCredentials: injects, tls: context)
+                injectsCredentials: injects, tls: context, policy: ExchangePolicy(route: route))
         }
         self.routes = routes
     }
@@ -86,5 +88,35 @@ extension TLSSettings {
         TLSClientConfiguration(
             caFile: caFile, insecureSkipVerify: insecureSkipVerify, certificateFile: certFile,
             privateKeyFile: keyFile, alpnProtocols: ["http/1.1"])
+    }
+}
+
+/// What an exchange needs of its route's request controls: the retry policy, how many redirects to follow
+/// and how much request body to keep for replay.
+struct ExchangePolicy: Sendable {
+    let retry: RetryPolicy
+    let maxRedirects: Int
+    let bodyBufferBytes: Int
+
+    init(route: RouteSettings) {
+        retry = RetryPolicy(settings: route.retry, timeoutMs: route.timeoutMs, deadlineMs: route.deadlineMs)
+        maxRedirects = route.maxRedirects
+        bodyBufferBytes = route.retry.bodyBufferBytes
+    }
+
+    /// Unmatched traffic: no retries, no redirects; a small replay buffer so that a request on a pooled
+    /// connection the server had just closed can go again.
+    static let passthrough = ExchangePolicy(
+        route: RouteSettings(name: "-", timeoutMs: 30_000, connectTimeoutMs: 5_000))
+
+    var maxAttempts: Int { retry.maxAttempts }
+    var deadline: Duration { retry.deadline }
+
+    func isRetryable(_ outcome: AttemptOutcome, redirectFollowed: Bool = false) -> Bool {
+        retry.isRetryable(outcome, redirectFollowed: redirectFollowed)
+    }
+
+    func delay(beforeRetry retry: Int, retryAfter: Duration?, random: () -> Double) -> Duration {
+        self.retry.delay(beforeRetry: retry, retryAfter: retryAfter, random: random)
     }
 }

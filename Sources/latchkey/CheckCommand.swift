@@ -1,14 +1,23 @@
 import ArgumentParser
+import Dispatch
+import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyProxy
+import Logging
+import Synchronization
 
-/// `latchkey check --config FILE`: validate and print what was understood; non-zero on errors.
+/// `latchkey check --config FILE`: validate, print what was understood, and fetch a token for every OAuth
+/// connection, printing `Connected` or the provider's error. Non-zero exit on any error.
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check", abstract: "Validate a config and print the routes and connections it defines.")
+        commandName: "check",
+        abstract: "Validate a config, print its routes and connections, and test every OAuth connection.")
 
     @Option(name: .shortAndLong, help: "Path to the YAML config.")
     var config: String = "/etc/latchkey/proxy.conf"
+
+    @Flag(name: .long, help: "Only validate; do not contact token endpoints.")
+    var offline = false
 
     func run() throws {
         let configuration: ProxyConfiguration
@@ -19,6 +28,61 @@ struct CheckCommand: ParsableCommand {
             throw ExitCode(1)
         }
         Output.line(ConfigSummary.render(configuration))
+        let runtime: ProxyRuntime
+        do {
+            var logger = Logger(label: "latchkey.check")
+            logger.logLevel = .critical
+            runtime = try RuntimeFactory.makeRuntime(configuration: configuration, logger: logger)
+        } catch {
+            Output.error("\(error)")
+            throw ExitCode(1)
+        }
+        guard !offline else {
+            Output.line("configuration OK (token endpoints not contacted)")
+            return
+        }
+        let failures = Self.checkOAuthConnections(runtime)
+        if failures > 0 {
+            Output.line("configuration OK, but \(failures) connection(s) failed")
+            throw ExitCode(1)
+        }
         Output.line("configuration OK")
     }
+
+    /// Fetches one token per OAuth connection, all at once; prints a line each; returns how many failed.
+    static func checkOAuthConnections(_ runtime: ProxyRuntime) -> Int {
+        let managers = runtime.configuration.connections.compactMap { connection in
+            runtime.sources[connection.name] as? OAuthTokenManager
+        }
+        let lines = Mutex<[String: (Bool, String)]>([:])
+        let group = DispatchGroup()
+        for manager in managers {
+            group.enter()
+            manager.check { result in
+                let line: (Bool, String)
+                switch result {
+                case .success(let outcome):
+                    let expiry = outcome.expiresIn.map { " (token expires in \(AccessLogFormat.seconds($0)) s)" } ?? ""
+                    line = (true, "connection \(manager.connectionName): Connected to \(outcome.tokenURL)\(expiry)")
+                case .failure(let error):
+                    line = (false, "connection \(manager.connectionName): error: \(error.detail)")
+                }
+                lines.withLock { $0[manager.connectionName] = line }
+                group.leave()
+            }
+        }
+        group.wait()
+        var failures = 0
+        for manager in managers {
+            guard let (ok, text) = lines.withLock({ $0[manager.connectionName] }) else { continue }
+            Output.line(text)
+            if !ok { failures += 1 }
+        }
+        return failures
+    }
+}
+
+/// Small formatting helpers for CLI output.
+enum AccessLogFormat {
+    static func seconds(_ duration: Duration) -> Int { Int(duration.components.seconds) }
 }

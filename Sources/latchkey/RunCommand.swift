@@ -58,6 +58,8 @@ struct RunCommand: ParsableCommand {
             "latchkey \(LatchkeyVersion.current) serving \(configuration.routes.count) routes, \(configuration.connections.count) connections from \(configuration.sourcePath)"
         )
 
+        RuntimeFactory.warmUp(runtime, logger: logger)
+
         let signals = SignalHandlers(server: server, logger: logger)
         signals.install()
         withExtendedLifetime(signals) { dispatchMain() }

@@ -17,6 +17,8 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     // `published` is a Mutex; everything else is immutable.
 
     public let connectionName: String
+    /// A rejected token is dropped and a new one fetched (RFC 6750 §3.1 `invalid_token`).
+    public var renewsOnRejection: Bool { true }
     let settings: OAuthClientSettings
     let client: any TokenEndpointClient
     let clock: any TokenClock

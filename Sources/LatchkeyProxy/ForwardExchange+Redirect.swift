@@ -1,0 +1,48 @@
+import LatchkeyHTTP
+
+extension ForwardExchange {
+    /// Follows a redirect (RFC 9110 §15.4) by planning the new location like a fresh request from the client.
+    ///
+    /// The credential goes along only when the new location is served by a route with the same connection;
+    /// anywhere else the request carries no credential at all, neither injected nor the client's.
+    /// Returns false when the location cannot be followed (the client then gets the 3xx).
+    func followRedirect(to location: String, method: String, keepsBody: Bool) -> Bool {
+        let current = plan.endpoint
+        guard
+            let next = RedirectRule.resolve(
+                location: location, scheme: current.scheme, host: current.host, port: current.port, path: plan.head.target)
+        else { return false }
+        let authority = RequestPlanner.authority(host: next.host, port: next.port, scheme: next.scheme)
+        var head = HTTPRequestHead(
+            method: method, target: "\(next.scheme)://\(authority)\(next.path)", version: requestHead.version,
+            headers: requestHead.headers)
+        if !keepsBody {
+            for name in ["Content-Length", "Transfer-Encoding", "Content-Type", "Expect"] { head.headers.remove(name: name) }
+        }
+        guard case .forward(var nextPlan) = RequestPlanner.plan(head, runtime: runtime) else { return false }
+        let sameConnection = nextPlan.route?.settings.connection != nil
+            && nextPlan.route?.settings.connection == originalPlan.connectionName
+        if !sameConnection {
+            nextPlan.head.headers.remove(name: "Authorization")
+        }
+        attemptHistory.append("redirect \(redirectsFollowed + 1): \(responseStatusText) to \(next.scheme)://\(authority)\(RequestPlanner.pathOnly(next.path))")
+        abandonAttempt()
+        redirectsFollowed += 1
+        injectsCredential = sameConnection
+        if !keepsBody {
+            requestFraming = .none
+            unsent.removeAll()
+            unsentBytes = 0
+            replay.removeAll()
+            replayBytes = 0
+            requestFullySent = false
+        } else if headSent {
+            rewindBody()
+        }
+        plan = nextPlan
+        beginAttempt()
+        return true
+    }
+
+    private var responseStatusText: String { "from \(plan.endpoint.authority)" }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import LatchkeyHTTP
+
+extension ForwardExchange {
+    func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
+        for event in events {
+            guard upstream === self.upstream, !finished else { return }
+            switch event {
+            case .informational(let head):
+                // RFC 9110 §15.2: a proxy forwards 1xx responses, except to HTTP/1.0 clients.
+                guard clientIsHTTP11 else { continue }
+                var bytes: [UInt8] = []
+                var interim = head
+                interim.headers.removeHopByHop()
+                HTTP1Serializer.appendResponseHead(interim, to: &bytes)
+                client.write(bytes)
+            case .head(let head, let framing):
+                if redirectOrRetry(after: head) { return }
+                startResponse(head, framing: framing)
+            case .body(let chunk):
+                responseBytes += chunk.count
+                var bytes: [UInt8] = []
+                if responseChunked {
+                    HTTP1Serializer.appendChunk(chunk, to: &bytes)
+                } else {
+                    bytes = chunk
+                }
+                client.write(bytes)
+                if client.pendingWriteBytes > Self.highWaterMark, !pausedUpstreamForDownload {
+                    pausedUpstreamForDownload = true
+                    upstream.stream.setReadingPaused(true)
+                }
+            case .end:
+                if responseChunked {
+                    var bytes: [UInt8] = []
+                    HTTP1Serializer.appendLastChunk(to: &bytes)
+                    client.write(bytes)
+                }
+                // An answer that came before the whole request body: neither connection can be reused, the
+                // rest of the body is still on its way.
+                complete(forceClientClose: !requestComplete)
+                return
+            }
+        }
+    }
+
+    /// Decides, before anything reaches the client, whether this response head ends the attempt:
+    /// a 401 with a renewable credential (replayed once), a retryable status, or a redirect to follow.
+    /// Returns true when the attempt was abandoned.
+    private func redirectOrRetry(after head: HTTPResponseHead) -> Bool {
+        let status = head.status
+        attemptHistory.append("attempt \(attemptNumber): \(status) from \(plan.endpoint.scheme)://\(plan.endpoint.authority)")
+        let canReplay = replayable && requestComplete
+        if status == 401, injectsCredential, !replayedAfterRejection, canReplay, let route = plan.route,
+            let source = route.source, source.renewsOnRejection, let rejected = credential
+        {
+            // RFC 6750 §3.1: the token was rejected; a new one may be accepted. Once only, never a loop.
+            replayedAfterRejection = true
+            source.invalidate(rejected, for: route.credentialKey)
+            abandonAttempt()
+            rewindBody()
+            beginAttempt()
+            return true
+        }
+        if policy.maxRedirects > redirectsFollowed, let location = head.headers.first("Location"),
+            let next = RedirectRule.follow(status: status, method: plan.head.method)
+        {
+            if next.keepsBody, !canReplay, requestFraming != .none {
+                return false  // 307/308 need the body again; it was not kept, so the client gets the 3xx
+            }
+            if followRedirect(to: location, method: next.method, keepsBody: next.keepsBody) { return true }
+        } else if policy.maxRedirects > 0, redirectsFollowed >= policy.maxRedirects,
+            RedirectRule.follow(status: status, method: plan.head.method) != nil, head.headers.contains("Location")
+        {
+            abandonAttempt()
+            fail(
+                ProxyError(
+                    .tooManyRedirects,
+                    "stopped after \(redirectsFollowed) redirects (max_redirects \(policy.maxRedirects)); \(attemptHistory.joined(separator: "; "))",
+                    route: originalPlan.routeName, connection: originalPlan.connectionName))
+            return true
+        }
+        let outcome = AttemptOutcome.status(status)
+        guard policy.isRetryable(outcome, redirectFollowed: false), canReplay else { return false }
+        let retryAfter = RetryAfter.applies(toStatus: status)
+            ? head.headers.first("Retry-After").flatMap { RetryAfter.parse($0, now: Date()) } : nil
+        return scheduleRetry(retryAfter: retryAfter)
+    }
+
+    private func startResponse(_ upstreamHead: HTTPResponseHead, framing: HTTPBodyFraming) {
+        headTimer?.cancel()
+        headTimer = nil
+        upstreamDuration = upstreamStartedAt.map { ContinuousClock.now - $0 }
+        responseStarted = true
+        responseStatus = upstreamHead.status
+        let connectionTokens = upstreamHead.headers.listElements(for: "Connection")
+        if upstreamHead.version != .http1_1 || connectionTokens.contains(where: { $0.lowercased() == "close" }) {
+            upstreamReusable = false
+        }
+        var head = upstreamHead
+        head.version = .http1_1
+        head.headers.removeHopByHop()
+        switch framing {
+        case .none, .contentLength:
+            break
+        case .chunked, .untilClose:
+            if framing == .untilClose { upstreamReusable = false }
+            if clientIsHTTP11 {
+                responseChunked = true
+                head.headers.add(name: "Transfer-Encoding", value: "chunked")
+            } else {
+                responseUntilClose = true
+            }
+        }
+        if !keepClientAlive { head.headers.add(name: "Connection", value: "close") }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
+        HTTP1Serializer.appendResponseHead(head, to: &bytes)
+        client.write(bytes)
+    }
+
+    var keepClientAlive: Bool { clientWantsKeepAlive && !responseUntilClose }
+}

@@ -1,0 +1,82 @@
+import LatchkeyHTTP
+import Testing
+
+@Suite struct RequestTargetTests {
+    @Test(arguments: [
+        ("/", "GET", RequestTarget.origin(path: "/")),
+        ("/a/b?c=d&e", "GET", .origin(path: "/a/b?c=d&e")),
+        ("http://Example.COM", "GET", .absolute(scheme: "http", host: "example.com", port: 80, path: "/")),
+        ("HTTPS://example.com/x?y", "POST", .absolute(scheme: "https", host: "example.com", port: 443, path: "/x?y")),
+        ("http://example.com:8080?q", "GET", .absolute(scheme: "http", host: "example.com", port: 8080, path: "/?q")),
+        ("http://[2001:DB8::1]:8443/p", "GET", .absolute(scheme: "http", host: "2001:db8::1", port: 8443, path: "/p")),
+        ("http://10.0.0.1/", "GET", .absolute(scheme: "http", host: "10.0.0.1", port: 80, path: "/")),
+        ("Example.com:443", "CONNECT", .authority(host: "example.com", port: 443)),
+        ("[::1]:8080", "CONNECT", .authority(host: "::1", port: 8080)),
+        ("*", "OPTIONS", .asterisk),
+    ])
+    func parses(_ target: String, _ method: String, _ expected: RequestTarget) {
+        #expect(RequestTarget.parse(target, method: method) == expected)
+    }
+
+    @Test(arguments: [
+        ("", "GET"),
+        ("http://user@example.com/", "GET"),
+        ("http://user:pw@example.com/", "GET"),
+        ("http://example.com/#frag", "GET"),
+        ("/a#frag", "GET"),
+        ("ftp://example.com/", "GET"),
+        ("http:/example.com/", "GET"),
+        ("http:///", "GET"),
+        ("http://example.com:/", "GET"),
+        ("http://example.com:0/", "GET"),
+        ("http://example.com:65536/", "GET"),
+        ("http://exa mple.com/", "GET"),
+        ("http://[::1/", "GET"),
+        ("http://[zz::1]/", "GET"),
+        ("example.com", "CONNECT"),
+        ("/path", "CONNECT"),
+        ("user@example.com:443", "CONNECT"),
+        ("example.com:443", "GET"),
+        ("*", "GET"),
+        ("/caf\u{E9}", "GET"),
+    ])
+    func rejects(_ target: String, _ method: String) {
+        #expect(RequestTarget.parse(target, method: method) == nil)
+    }
+
+    @Test func hostHeader() {
+        #expect(HostHeader.parse("Example.com", defaultPort: 80)! == ("example.com", 80))
+        #expect(HostHeader.parse("example.com:8080", defaultPort: 80)! == ("example.com", 8080))
+        #expect(HostHeader.parse("[::1]", defaultPort: 443)! == ("::1", 443))
+        #expect(HostHeader.parse("[fe80::1]:1", defaultPort: 443)! == ("fe80::1", 1))
+        #expect(HostHeader.parse("127.0.0.1:65535", defaultPort: 80)! == ("127.0.0.1", 65535))
+        for bad in ["", "a:", ":80", "a:b", "a:99999", "u@a", "a b", "a/b", "[::1", "::1", "a:80:80", "[::1]x"] {
+            #expect(HostHeader.parse(bad, defaultPort: 80) == nil, "\(bad)")
+        }
+    }
+}
+
+@Suite struct HopByHopTests {
+    @Test func removesHopByHopAndConnectionNamedFields() {
+        var headers = HTTPHeaders([
+            ("Host", "a"), ("Connection", "keep-alive, X-Secret-Hop"), ("connection", "Upgrade"),
+            ("Keep-Alive", "timeout=5"), ("Proxy-Connection", "keep-alive"), ("TE", "trailers"),
+            ("Transfer-Encoding", "chunked"), ("Trailer", "Etag"), ("Upgrade", "websocket"),
+            ("x-secret-hop", "1"), ("Proxy-Authorization", "Basic x"), ("Proxy-Authenticate", "Basic"),
+            ("Accept", "*/*"), ("X-Keep", "connection"),
+        ])
+        HTTPHeaders.removeHopByHop(from: &headers)
+        #expect(
+            headers
+                == HTTPHeaders([
+                    ("Host", "a"), ("Proxy-Authorization", "Basic x"), ("Proxy-Authenticate", "Basic"),
+                    ("Accept", "*/*"), ("X-Keep", "connection"),
+                ]))
+    }
+
+    @Test func instanceFormMatches() {
+        var headers: HTTPHeaders = ["Connection": "close", "Accept": "*/*"]
+        headers.removeHopByHop()
+        #expect(headers == ["Accept": "*/*"])
+    }
+}
