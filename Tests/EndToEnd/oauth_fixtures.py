@@ -6,8 +6,8 @@ server in peers/oauth_server.py, run with the test environment's Python.
 - **`oauth_keys`** (session): RSA-2048 and EC P-256 key pairs made with the openssl CLI:
   `.rsa_private`, `.rsa_public`, `.ec_private`, `.ec_public` (paths; private keys PKCS#8 PEM).
 - **`oauth_server`** (per test, factory): `srv = oauth_server(clients=[...], expires_in=3600,
-  advertise_auth_methods=None)` starts peers/oauth_server.py on a kernel-chosen port and returns an
-  `OAuthServer`. Every server is stopped at teardown; before that, every access token it issued,
+  advertise_auth_methods=None, port=0)` starts peers/oauth_server.py (port 0: kernel-chosen) and
+  returns an `OAuthServer`. Every server is stopped at teardown; before that, every access token it issued,
   every client secret and the private keys' PEM bodies are added to the secrets that the
   `latchkey` fixture searches the proxy's logs for (so a leaked token fails the test).
 
@@ -102,14 +102,14 @@ class OAuthServer:
     """peers/oauth_server.py: `.port`, `.url`, `.token_url`, `.issuer`, `.stats()`, controls."""
 
     def __init__(self, workdir: Path, clients: list[dict], expires_in: int = 3600,
-                 advertise_auth_methods: list[str] | None = None):
+                 advertise_auth_methods: list[str] | None = None, port: int = 0):
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.clients = clients
         self.known_tokens: set[str] = set()
         clients_path = workdir / "clients.json"
         clients_path.write_text(json.dumps(clients))
-        args = [sys.executable, str(PEERS / "oauth_server.py"), "--port", "0",
+        args = [sys.executable, str(PEERS / "oauth_server.py"), "--port", str(port),
                 "--expires-in", str(expires_in), "--clients", str(clients_path)]
         if advertise_auth_methods:
             args += ["--advertise-auth-methods", ",".join(advertise_auth_methods)]
@@ -242,14 +242,14 @@ def oauth_keys(tmp_path_factory) -> OAuthKeys:
 
 @pytest.fixture
 def oauth_server(tmp_path, latchkey_launcher, oauth_keys):
-    """Factory: `oauth_server(clients=[...], expires_in=3600, advertise_auth_methods=None)`.
+    """Factory: `oauth_server(clients=[...], expires_in=3600, advertise_auth_methods=None, port=0)`.
 
     Depends on `latchkey_launcher` so that it is torn down first: the tokens it issued are then
     handed to every latchkey process of the test for the log scan."""
     servers: list[OAuthServer] = []
 
-    def start(clients: list[dict], expires_in: int = 3600, advertise_auth_methods=None) -> OAuthServer:
-        srv = OAuthServer(tmp_path / f"oauth-{len(servers) + 1}", clients, expires_in, advertise_auth_methods)
+    def start(clients: list[dict], expires_in: int = 3600, advertise_auth_methods=None, port: int = 0) -> OAuthServer:
+        srv = OAuthServer(tmp_path / f"oauth-{len(servers) + 1}", clients, expires_in, advertise_auth_methods, port)
         servers.append(srv)
         return srv
 

@@ -5,7 +5,7 @@ reports each connection's outcome."""
 import time
 import uuid
 
-from latchkey_e2e import closed_port, header_values, run_latchkey_cli
+from latchkey_e2e import closed_port, free_port, header_values, run_latchkey_cli, wait_until
 from oauth_fixtures import api_get, client, oauth_config, route
 
 SECRET = "e2e-oauth-failure-secret-27e8c1"
@@ -61,6 +61,22 @@ def test_no_token_endpoint_is_a_quick_502(latchkey, echo):
     assert time.monotonic() - started < 5
     assert_credential_unavailable(again)
     assert echo.stats()["requests"].get(path, 0) == 0, "a request without a credential reached the upstream"
+
+
+def test_token_endpoint_coming_back_is_used(latchkey, oauth_server, echo):
+    """Started while the authorization server is down: 502s, then the server starts on that port
+    and requests succeed without restarting the proxy (bounded wait for the proxy's retry)."""
+    port = free_port()
+    routes = [route("api", echo.url)]
+    lk = latchkey(oauth_config(conn_lines(f"http://127.0.0.1:{port}/oauth/token"), routes), env=ENV)
+    lk.wait_for_log(r"connection oauth: (?!Connected)")
+    assert_credential_unavailable(api_get(lk, path="/down"))
+
+    srv = oauth_server([client("app1", SECRET)], port=port)
+    reply = wait_until(lambda: (r := api_get(lk, path="/back")).status == 200 and r, 30,
+                       "a 200 once the token endpoint is back")
+    assert header_values(reply.json(), "Authorization") == [f"Bearer {srv.tokens()[-1]}"]
+    assert srv.stats()["token_requests_ok"] >= 1
 
 
 def test_wrong_secret_is_invalid_client(latchkey, oauth_server, echo):
