@@ -12,6 +12,8 @@ import pytest
 
 from latchkey_e2e import PKI, EchoUpstream, LatchkeyLauncher, Nginx, raw_request  # noqa: F401
 
+pytest_plugins = ["oauth_fixtures"]  # oauth_keys, oauth_server (the OAuth 2.0 tests)
+
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory):

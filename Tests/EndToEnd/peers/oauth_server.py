@@ -19,11 +19,18 @@ clients.json: [{"client_id": "app1", "client_secret": "s", "scopes": ["read"],
 Endpoints:
   POST /oauth/token                           token endpoint (Authlib)
   GET  /.well-known/oauth-authorization-server RFC 8414 metadata (also /.well-known/openid-configuration)
-  GET  /api/resource                          protected resource: 200 {client_id, scope} or 401
-  GET  /_stats                                recorded token requests (counts, last requests)
+  ANY  /api/resource                          protected resource: 200 {client_id, scope, method,
+                                              body_length, headers} or 401 (any method)
+  GET  /_stats                                recorded token requests (counts, last requests) and
+                                              resource hits (resource_requests, _ok, _unauthorized)
+  GET  /_tokens                               every access token issued (test-only: lets a test
+                                              look for them in a proxy's log)
   POST /_reset                                clear recordings (tokens stay valid)
   POST /_revoke_all                           revoke every issued token (forces upstream 401s)
   POST /_fail                                 JSON {"status": 503, "count": N}: fail the next N token requests
+  POST /_delay                                JSON {"ms": N}: answer every token request N ms late (0: off)
+  POST /_revoke_on_issue                      JSON {"enabled": true}: every token is issued already revoked
+  POST /_set_secret                           JSON {"client_id": ID, "client_secret": S}: rotate a secret
 
 With --port 0 the chosen port is printed as "LISTENING <port>" on stdout.
 
@@ -120,6 +127,9 @@ class State:
         self.requests: list[dict] = []
         self.fail_status = 0
         self.fail_count = 0
+        self.delay_ms = 0
+        self.revoke_on_issue = False
+        self.resource_requests: list[dict] = []
 
     def record(self, entry: dict):
         with self.lock:
@@ -132,6 +142,10 @@ class State:
                 key = r.get("client_id") or "<unknown>"
                 per_client[key] = per_client.get(key, 0) + 1
             return {
+                "resource_requests": len(self.resource_requests),
+                "resource_requests_ok": sum(1 for r in self.resource_requests if r["status"] == 200),
+                "resource_requests_unauthorized": sum(1 for r in self.resource_requests if r["status"] == 401),
+                "last_resource_requests": self.resource_requests[-20:],
                 "token_requests": len(self.requests),
                 "token_requests_ok": sum(1 for r in self.requests if r["status"] == 200),
                 "per_client": per_client,
@@ -193,6 +207,19 @@ grants_to_register = [ClientCredentialsGrant]
 # APP
 
 
+def jwt_segments(assertion: str) -> tuple[dict | None, dict | None]:
+    """The unverified header and claims of a compact JWS (for recording only)."""
+    out = []
+    for part in assertion.split(".")[:2]:
+        try:
+            out.append(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
+        except ValueError:
+            out.append(None)
+    while len(out) < 2:
+        out.append(None)
+    return out[0], out[1]
+
+
 def claimed_client_id(req) -> str | None:
     """The client a failed request claimed to be: Basic user, or the assertion's unverified `sub`."""
     if req.authorization and req.authorization.username:
@@ -207,7 +234,7 @@ def claimed_client_id(req) -> str | None:
     return None
 
 
-def create_app(state: State, expires_in: int, public_url_fn) -> Flask:
+def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_methods=None) -> Flask:
     app = Flask(__name__)
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"client_credentials": expires_in, "authorization_code": expires_in}
 
@@ -225,6 +252,7 @@ def create_app(state: State, expires_in: int, public_url_fn) -> Flask:
                 issued_at=time.time(),
                 expires_in=int(token.get("expires_in", expires_in)),
                 refresh_token=token.get("refresh_token"),
+                revoked=state.revoke_on_issue,
             )
 
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
@@ -254,11 +282,17 @@ def create_app(state: State, expires_in: int, public_url_fn) -> Flask:
             "audience": form.get("audience"),
             "x_tenant": request.headers.get("X-Tenant"),
         }
+        if request.form.get("client_assertion"):
+            # unverified, for the tests' eyes: {alg, kid, typ} and {iss, sub, aud, ...}
+            entry["assertion_header"], entry["assertion_claims"] = jwt_segments(request.form["client_assertion"])
         with state.lock:
             failing = state.fail_count > 0
             if failing:
                 state.fail_count -= 1
                 status = state.fail_status
+            delay_ms = state.delay_ms
+        if delay_ms > 0:
+            time.sleep(delay_ms / 1000)
         if failing:
             entry.update(status=status, client_id=None, auth_method=None)
             state.record(entry)
@@ -282,7 +316,7 @@ def create_app(state: State, expires_in: int, public_url_fn) -> Flask:
         return jsonify(
             issuer=base,
             token_endpoint=base + "/oauth/token",
-            token_endpoint_auth_methods_supported=ALL_AUTH_METHODS,
+            token_endpoint_auth_methods_supported=advertised_auth_methods or ALL_AUTH_METHODS,
             token_endpoint_auth_signing_alg_values_supported=SIGNING_ALGS,
             grant_types_supported=[gt.GRANT_TYPE for gt in grants_to_register],
             scopes_supported=sorted({s for c in state.clients.values() for s in c.scopes}),
@@ -292,27 +326,40 @@ def create_app(state: State, expires_in: int, public_url_fn) -> Flask:
     app.add_url_rule("/.well-known/oauth-authorization-server", "oas_metadata", metadata)
     app.add_url_rule("/.well-known/openid-configuration", "oidc_metadata", metadata)
 
-    @app.get("/api/resource")
+    @app.route("/api/resource", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def resource():
         auth = request.headers.get("Authorization", "")
         scheme, _, value = auth.partition(" ")
+        body = request.get_data()
         with state.lock:
             issued = state.tokens.get(value.strip()) if scheme.lower() == "bearer" else None
             valid = issued is not None and issued.is_valid(time.time())
+            state.resource_requests.append({
+                "time": time.time(), "method": request.method, "status": 200 if valid else 401,
+                "client_id": issued.client_id if issued else None, "body_length": len(body),
+            })
         if not valid:
-            body = jsonify(error="invalid_token")
-            return body, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        return jsonify(client_id=issued.client_id, scope=issued.scope, headers=dict(request.headers.items()))
+            return jsonify(error="invalid_token"), 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        return jsonify(client_id=issued.client_id, scope=issued.scope, method=request.method,
+                       body_length=len(body), headers=dict(request.headers.items()))
 
     @app.get("/_stats")
     def stats():
         return jsonify(state.stats())
 
+    @app.get("/_tokens")
+    def tokens():
+        with state.lock:
+            return jsonify(access_tokens=list(state.tokens))
+
     @app.post("/_reset")
     def reset():
         with state.lock:
             state.requests.clear()
+            state.resource_requests.clear()
             state.fail_count = 0
+            state.delay_ms = 0
+            state.revoke_on_issue = False
         return jsonify(ok=True)
 
     @app.post("/_revoke_all")
@@ -329,6 +376,30 @@ def create_app(state: State, expires_in: int, public_url_fn) -> Flask:
         with state.lock:
             state.fail_status = int(body.get("status", 503))
             state.fail_count = int(body.get("count", 1))
+        return jsonify(ok=True)
+
+    @app.post("/_delay")
+    def delay():
+        body = request.get_json(force=True, silent=True) or {}
+        with state.lock:
+            state.delay_ms = max(0, int(body.get("ms", 0)))
+        return jsonify(ok=True)
+
+    @app.post("/_revoke_on_issue")
+    def revoke_on_issue():
+        body = request.get_json(force=True, silent=True) or {}
+        with state.lock:
+            state.revoke_on_issue = bool(body.get("enabled", True))
+        return jsonify(ok=True)
+
+    @app.post("/_set_secret")
+    def set_secret():
+        body = request.get_json(force=True, silent=True) or {}
+        with state.lock:
+            client = state.clients.get(body.get("client_id"))
+            if client is None:
+                return jsonify(error="unknown client"), 404
+            client.client_secret = body.get("client_secret")
         return jsonify(ok=True)
 
     return app
@@ -375,6 +446,8 @@ def main(argv=None):
     parser.add_argument("--expires-in", type=int, default=3600, help="access token lifetime in seconds")
     parser.add_argument("--public-url", help="issuer / base URL as clients see it (e.g. behind a TLS front)")
     parser.add_argument("--clients", help="JSON file with a list of clients")
+    parser.add_argument("--advertise-auth-methods", metavar="METHOD,METHOD",
+                        help="token_endpoint_auth_methods_supported in the metadata (default: all three)")
     parser.add_argument("--client", action="append", default=[], metavar="ID:SECRET[:SCOPE,SCOPE]",
                         help="a client_secret_basic/client_secret_post client (repeatable)")
     parser.add_argument("--jwt-client", action="append", default=[], metavar="ID:PUBLIC_KEY_PEM[:SCOPE,SCOPE]",
@@ -384,7 +457,8 @@ def main(argv=None):
     state = State(load_clients(args))
     holder = {}
     public_url = lambda: args.public_url or f"http://{args.host}:{holder['port']}"  # noqa: E731
-    app = create_app(state, args.expires_in, public_url)
+    advertised = args.advertise_auth_methods.split(",") if args.advertise_auth_methods else None
+    app = create_app(state, args.expires_in, public_url, advertised)
     http = make_server(args.host, args.port, app, threaded=True)
     holder["port"] = http.server_port
     print(f"LISTENING {http.server_port}", flush=True)
