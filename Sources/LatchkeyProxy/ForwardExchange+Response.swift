@@ -57,16 +57,19 @@ extension ForwardExchange {
         let status = head.status
         attemptHistory.append("attempt \(attemptNumber): \(status) from \(plan.endpoint.scheme)://\(plan.endpoint.authority)")
         let canReplay = replayable && requestComplete
-        if status == 401, injectsCredential, !replayedAfterRejection, canReplay, let route = plan.route,
-            let source = route.source, source.renewsOnRejection, let rejected = credential
+        if status == 401, injectsCredential, let route = plan.route, let source = route.source,
+            source.renewsOnRejection, let rejected = credential
         {
-            // RFC 6750 §3.1: the token was rejected; a new one may be accepted. Once only, never a loop.
-            replayedAfterRejection = true
+            // RFC 6750 §3.1: the token was rejected. It is dropped either way, so the next request gets a new
+            // one; this request is replayed with a new token once, when its body was kept. Never a loop.
             source.invalidate(rejected, for: route.credentialKey)
-            abandonAttempt()
-            rewindBody()
-            beginAttempt()
-            return true
+            if !replayedAfterRejection, canReplay {
+                replayedAfterRejection = true
+                abandonAttempt()
+                rewindBody()
+                beginAttempt()
+                return true
+            }
         }
         if policy.maxRedirects > redirectsFollowed, let location = head.headers.first("Location"),
             let next = RedirectRule.follow(status: status, method: plan.head.method)

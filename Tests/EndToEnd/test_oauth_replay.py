@@ -81,8 +81,6 @@ def test_body_over_1mib_is_not_replayed(latchkey, oauth_server):
     assert api_get(lk).status == 200
 
 
-@pytest.mark.xfail(strict=True, reason="proxy keeps the token after a 401 on an unreplayable body "
-                   "(dropped only by the next request's 401); the brief says a 401 drops the token")
 def test_401_on_unreplayable_body_drops_the_token(latchkey, oauth_server):
     srv, lk = start(latchkey, oauth_server)
     srv.revoke_all()
