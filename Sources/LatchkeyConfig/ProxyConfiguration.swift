@@ -67,7 +67,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         self.host = host
         self.port = port
     }
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var description: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// Policy for requests that match no route.
@@ -266,7 +266,7 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
 
     /// `host` or `host:port` when the port is not the scheme's default, brackets for IPv6.
     public var authority: String {
-        let h = host.contains(":") ? "[\(host)]" : host
+        let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         return port == (isTLS ? 443 : 80) ? h : "\(h):\(port)"
     }
 

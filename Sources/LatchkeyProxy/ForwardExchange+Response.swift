@@ -2,18 +2,20 @@ import Foundation
 import LatchkeyHTTP
 
 extension ForwardExchange {
+    /// Everything one read produced goes to the client in one write: a small response (head, body and end
+    /// in one read) costs one `send` instead of three.
     func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
+        var output: [UInt8] = []
+        defer { if !output.isEmpty { client.write(output) } }
         for event in events {
             guard upstream === self.upstream, !finished else { return }
             switch event {
             case .informational(let head):
                 // RFC 9110 §15.2: a proxy forwards 1xx responses, except to HTTP/1.0 clients.
                 guard clientIsHTTP11 else { continue }
-                var bytes: [UInt8] = []
                 var interim = head
                 interim.headers.removeHopByHop()
-                HTTP1Serializer.appendResponseHead(interim, to: &bytes)
-                client.write(bytes)
+                HTTP1Serializer.appendResponseHead(interim, to: &output)
             case .head(let head, let framing):
                 if let route = plan.route, route.settings.debug {
                     log.debugHead(
@@ -22,26 +24,24 @@ extension ForwardExchange {
                         credentialHeader: credential?.headerName)
                 }
                 if redirectOrRetry(after: head) { return }
-                startResponse(head, framing: framing)
+                startResponse(head, framing: framing, into: &output)
             case .body(let chunk):
                 responseBytes += chunk.count
-                var bytes: [UInt8] = []
                 if responseChunked {
-                    HTTP1Serializer.appendChunk(chunk, to: &bytes)
+                    HTTP1Serializer.appendChunk(chunk, to: &output)
+                } else if output.isEmpty {
+                    output = chunk
                 } else {
-                    bytes = chunk
+                    output.append(contentsOf: chunk)
                 }
-                client.write(bytes)
-                if client.pendingWriteBytes > Self.highWaterMark, !pausedUpstreamForDownload {
+                if client.pendingWriteBytes + output.count > Self.highWaterMark, !pausedUpstreamForDownload {
                     pausedUpstreamForDownload = true
                     upstream.stream.setReadingPaused(true)
                 }
             case .end:
-                if responseChunked {
-                    var bytes: [UInt8] = []
-                    HTTP1Serializer.appendLastChunk(to: &bytes)
-                    client.write(bytes)
-                }
+                if responseChunked { HTTP1Serializer.appendLastChunk(to: &output) }
+                client.write(output)
+                output = []
                 // An answer that came before the whole request body: neither connection can be reused, the
                 // rest of the body is still on its way.
                 complete(forceClientClose: !requestComplete)
@@ -96,7 +96,7 @@ extension ForwardExchange {
         return scheduleRetry(retryAfter: retryAfter)
     }
 
-    private func startResponse(_ upstreamHead: HTTPResponseHead, framing: HTTPBodyFraming) {
+    private func startResponse(_ upstreamHead: HTTPResponseHead, framing: HTTPBodyFraming, into output: inout [UInt8]) {
         headTimer?.cancel()
         headTimer = nil
         upstreamDuration = upstreamStartedAt.map { ContinuousClock.now - $0 }
@@ -122,10 +122,8 @@ extension ForwardExchange {
             }
         }
         if !keepClientAlive { head.headers.add(name: "Connection", value: "close") }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(512)
-        HTTP1Serializer.appendResponseHead(head, to: &bytes)
-        client.write(bytes)
+        output.reserveCapacity(512)
+        HTTP1Serializer.appendResponseHead(head, to: &output)
     }
 
     var keepClientAlive: Bool { clientWantsKeepAlive && !responseUntilClose }

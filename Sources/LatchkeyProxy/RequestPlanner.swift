@@ -13,7 +13,7 @@ public struct UpstreamEndpoint: Sendable, Hashable {
 
     public var isTLS: Bool { scheme == "https" }
     public var authority: String {
-        let h = host.contains(":") ? "[\(host)]" : host
+        let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         return port == (isTLS ? 443 : 80) ? h : "\(h):\(port)"
     }
 }
@@ -180,7 +180,7 @@ public enum RequestPlanner {
     }
 
     static func authority(host: String, port: Int, scheme: String) -> String {
-        let h = host.contains(":") ? "[\(host)]" : host
+        let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         return port == (scheme == "https" ? 443 : 80) ? h : "\(h):\(port)"
     }
 }
