@@ -29,7 +29,7 @@ extension MetricsTests {
         @Test func boundsAreInclusiveAndDurationMatchesSeconds() {
             let histogram = MetricsRegistry().histogram("h", help: "H.", buckets: [0.001, 0.01]).child([])
             histogram.observe(.microseconds(1_000))
-            histogram.observe(.nanoseconds(1_000_001))  // 1.000001 ms rounds down to 1000 µs: still le=0.001
+            histogram.observe(.nanoseconds(1_000_001))  // 1.000001 ms rounds to 1000 µs: still le=0.001
             histogram.observe(.microseconds(1_001))
             histogram.observe(seconds: 0.01)
             histogram.observe(.seconds(10))
@@ -43,6 +43,10 @@ extension MetricsTests {
             #expect(Histogram.microseconds(seconds: .nan) == 0)
             #expect(Histogram.microseconds(seconds: 1e300) == UInt64.max)
             #expect(Histogram.microseconds(seconds: 0.0000015) == 2)
+            let histogram = MetricsRegistry().histogram("h", help: "H.", buckets: [1]).child([])
+            histogram.observe(.nanoseconds(1_499))
+            histogram.observe(.seconds(-5))
+            #expect(histogram.snapshot().sumSeconds == 0.000001)
         }
     }
 }

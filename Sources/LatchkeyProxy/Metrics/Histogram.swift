@@ -28,11 +28,11 @@ public final class Histogram: @unchecked Sendable {  // counts are atomics; the 
         counts.deallocate()
     }
 
-    /// Records one duration. Any thread. Negative durations count as zero.
+    /// Records one duration (rounded to the microsecond). Any thread. Negative durations count as zero.
     public func observe(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0, attoseconds >= 0 else { return record(microseconds: 0) }
-        record(microseconds: UInt64(seconds) &* 1_000_000 &+ UInt64(attoseconds / 1_000_000_000_000))
+        // `Duration / Duration` (two Int128 → Double conversions and a division) measured ~30% cheaper
+        // per `RouteMetrics.record` than `duration.components`, which divides and multiplies in Int128.
+        record(microseconds: Self.wholeMicroseconds(duration / .microseconds(1)))
     }
 
     /// Records one duration given in seconds (rounded to the microsecond). NaN and negatives count as zero.
@@ -60,8 +60,12 @@ public final class Histogram: @unchecked Sendable {  // counts are atomics; the 
 
     /// `seconds` in whole microseconds, rounded to nearest; NaN and negatives give 0, huge values saturate.
     static func microseconds(seconds: Double) -> UInt64 {
-        guard seconds > 0 else { return 0 }
-        let micros = (seconds * 1_000_000).rounded()
-        return micros < 1.8e19 ? UInt64(micros) : UInt64.max
+        wholeMicroseconds(seconds * 1_000_000)
+    }
+
+    private static func wholeMicroseconds(_ microseconds: Double) -> UInt64 {
+        guard microseconds > 0 else { return 0 }
+        let rounded = microseconds.rounded()
+        return rounded < 1.8e19 ? UInt64(rounded) : UInt64.max
     }
 }
