@@ -50,7 +50,9 @@ extension MetricsTests {
             open.add(-3)
             open.increment()
             open.decrement()
-            family.setProvider { [(labelValues: ["c"], value: 12.5), (labelValues: ["a"], value: -1), (labelValues: [], value: 9)] }
+            family.setProvider {  // the sample without label values is dropped
+                [(labelValues: ["c"], value: 12.5), (labelValues: ["a"], value: -1), (labelValues: [], value: 9)]
+            }
             #expect(
                 registry.render() == """
                     # HELP expiry_seconds Expiry.
@@ -66,7 +68,8 @@ extension MetricsTests {
 
         @Test func histogramRendersCumulativeBucketsInfSumAndCount() {
             let registry = MetricsRegistry()
-            let family = registry.histogram("latency_seconds", help: "Latency.", labels: ["route"], buckets: [0.005, 0.1, 1])
+            let family = registry.histogram(
+                "latency_seconds", help: "Latency.", labels: ["route"], buckets: [0.005, 0.1, 1])
             let histogram = family.child(["a"])
             histogram.observe(seconds: 0.005)  // le is inclusive
             histogram.observe(.milliseconds(50))

@@ -10,7 +10,8 @@ import Synchronization
 ///   compare-and-swap loop on the bit pattern): one wait-free add, 1 µs resolution per observation,
 ///   and room for 584,000 years of summed durations. It may lag `_count` by in-flight observations
 ///   during a scrape, which Prometheus tolerates (`rate(_sum)/rate(_count)` averages it out).
-public final class Histogram: @unchecked Sendable {  // counts are atomics; the pointer is fixed at init and freed in deinit
+// @unchecked: every count is an atomic; the pointer is fixed at init and freed in deinit.
+public final class Histogram: @unchecked Sendable {
     private let buckets: HistogramBuckets
     private let counts: UnsafeMutablePointer<Atomic<UInt64>>  // buckets.count + 1 slots, the last is +Inf
     private let sumMicroseconds = Atomic<UInt64>(0)

@@ -26,15 +26,14 @@ public final class HistogramFamily: MetricFamily {
     func render(into output: inout String) {
         descriptor.renderHeader(type: "histogram", into: &output)
         let names = descriptor.labelNames
+        let bucketName = descriptor.name + "_bucket"
+        let bounds = buckets.seconds.map(ExpositionFormat.format) + ["+Inf"]
         for (labelValues, histogram) in children.sorted() {
             let (cumulative, count, sum) = histogram.snapshot()
-            let bucketName = descriptor.name + "_bucket"
-            for (bound, total) in zip(buckets.seconds, cumulative) {
-                let le = (name: "le", value: ExpositionFormat.format(bound))
+            for (bound, total) in zip(bounds, cumulative + [count]) {
+                let le = (name: "le", value: bound)
                 output += "\(bucketName)\(ExpositionFormat.labelSet(names: names, values: labelValues, extra: le)) \(total)\n"
             }
-            let inf = (name: "le", value: "+Inf")
-            output += "\(bucketName)\(ExpositionFormat.labelSet(names: names, values: labelValues, extra: inf)) \(count)\n"
             let labels = ExpositionFormat.labelSet(names: names, values: labelValues)
             output += "\(descriptor.name)_sum\(labels) \(ExpositionFormat.format(sum))\n"
             output += "\(descriptor.name)_count\(labels) \(count)\n"
