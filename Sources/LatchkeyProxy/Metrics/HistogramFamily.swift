@@ -31,8 +31,8 @@ public final class HistogramFamily: MetricFamily {
         for (labelValues, histogram) in children.sorted() {
             let (cumulative, count, sum) = histogram.snapshot()
             for (bound, total) in zip(bounds, cumulative + [count]) {
-                let le = (name: "le", value: bound)
-                output += "\(bucketName)\(ExpositionFormat.labelSet(names: names, values: labelValues, extra: le)) \(total)\n"
+                let labels = ExpositionFormat.labelSet(names: names, values: labelValues, extra: ("le", bound))
+                output += "\(bucketName)\(labels) \(total)\n"
             }
             let labels = ExpositionFormat.labelSet(names: names, values: labelValues)
             output += "\(descriptor.name)_sum\(labels) \(ExpositionFormat.format(sum))\n"
