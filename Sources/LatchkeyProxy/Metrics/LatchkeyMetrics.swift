@@ -1,0 +1,119 @@
+/// Exactly Latchkey's Prometheus series, all prefixed `latchkey_`, over one `MetricsRegistry`.
+///
+/// Cardinality rule: label values are only route names and connection names from the configuration
+/// (validated to `[A-Za-z0-9_.-]`, so bounded and never colliding with the sentinels below), status
+/// classes and fixed result words. Never put a host, path, query, header value, client address or
+/// anything else a client controls into a label: every distinct value is a series kept forever.
+///
+/// | series | type | labels |
+/// |---|---|---|
+/// | `latchkey_requests_total` | counter | route, connection, status_class (`1xx`...`5xx`) |
+/// | `latchkey_request_duration_seconds` | histogram | route |
+/// | `latchkey_upstream_duration_seconds` | histogram (to the response head) | route |
+/// | `latchkey_upstream_attempts_total`, `latchkey_upstream_retries_total` | counter | route |
+/// | `latchkey_token_fetches_total` | counter | connection, result (`success`/`failure`) |
+/// | `latchkey_token_expiry_seconds` | gauge, computed at scrape | connection |
+/// | `latchkey_client_connections_open`, `latchkey_upstream_connections_open` | gauge | — |
+/// | `latchkey_config_reloads_total` | counter | result (`success`/`failure`) |
+/// | `latchkey_config_last_reload_success` | gauge (1/0) | — |
+/// | `latchkey_build_info` | gauge, always 1 | version |
+public final class LatchkeyMetrics: Sendable {
+    /// Route label for requests that matched no route (passthrough); `(` cannot occur in a route name.
+    public static let unmatchedRoute = "(unmatched)"
+    /// Connection label for routes without a connection.
+    public static let noConnection = "(none)"
+    /// Upper bounds, in seconds, of both duration histograms.
+    public static let durationBuckets: [Double] = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+    ]
+
+    /// The registry behind these series; serve `registry.render()` with `MetricsRegistry.contentType`.
+    public let registry = MetricsRegistry()
+    /// Open client (downstream) connections: `increment()` on accept, `decrement()` on close.
+    public let clientConnectionsOpen: Gauge
+    /// Open upstream connections (pooled or in use): `increment()` on connect, `decrement()` on close.
+    public let upstreamConnectionsOpen: Gauge
+
+    let requests: CounterFamily
+    let requestDuration: HistogramFamily
+    let upstreamDuration: HistogramFamily
+    let upstreamAttempts: CounterFamily
+    let upstreamRetries: CounterFamily
+    let tokenFetches: CounterFamily
+    private let tokenExpiry: GaugeFamily
+    private let reloadSuccesses: Counter
+    private let reloadFailures: Counter
+    private let lastReloadSuccess: Gauge
+
+    /// Registers every series; `version` becomes `latchkey_build_info{version}`.
+    public init(version: String) {
+        let registry = registry
+        requests = registry.counter(
+            "latchkey_requests_total", help: "Requests answered, by route, connection and status class.",
+            labels: ["route", "connection", "status_class"])
+        requestDuration = registry.histogram(
+            "latchkey_request_duration_seconds", help: "Time from request head received to response complete.",
+            labels: ["route"], buckets: Self.durationBuckets)
+        upstreamDuration = registry.histogram(
+            "latchkey_upstream_duration_seconds", help: "Time from sending upstream to the upstream response head.",
+            labels: ["route"], buckets: Self.durationBuckets)
+        upstreamAttempts = registry.counter(
+            "latchkey_upstream_attempts_total", help: "Upstream attempts, including retries.", labels: ["route"])
+        upstreamRetries = registry.counter(
+            "latchkey_upstream_retries_total", help: "Upstream attempts after the first.", labels: ["route"])
+        tokenFetches = registry.counter(
+            "latchkey_token_fetches_total", help: "Token endpoint requests, by connection and result.",
+            labels: ["connection", "result"])
+        tokenExpiry = registry.gauge(
+            "latchkey_token_expiry_seconds", help: "Seconds until the cached token expires.", labels: ["connection"])
+        clientConnectionsOpen = registry.gauge(
+            "latchkey_client_connections_open", help: "Open client connections."
+        ).child([])
+        upstreamConnectionsOpen = registry.gauge(
+            "latchkey_upstream_connections_open", help: "Open upstream connections."
+        ).child([])
+        let reloads = registry.counter(
+            "latchkey_config_reloads_total", help: "Configuration reloads, by result.", labels: ["result"])
+        reloadSuccesses = reloads.child(["success"])
+        reloadFailures = reloads.child(["failure"])
+        lastReloadSuccess = registry.gauge(
+            "latchkey_config_last_reload_success", help: "1 if the last configuration reload succeeded, else 0."
+        ).child([])
+        lastReloadSuccess.set(1)
+        registry.gauge("latchkey_build_info", help: "Build information; always 1.", labels: ["version"])
+            .child([version]).set(1)
+    }
+
+    /// The pre-resolved handle for one route: resolve it when the route table is built (start-up and
+    /// each reload), keep it next to the route, and call `RouteMetrics.record` per request.
+    /// `connection` is the route's connection name, or nil for none (`noConnection`).
+    public func route(_ name: String, connection: String?) -> RouteMetrics {
+        RouteMetrics(metrics: self, route: name, connection: connection ?? Self.noConnection)
+    }
+
+    /// The pre-resolved handle for one connection's token fetch counters.
+    public func connection(_ name: String) -> ConnectionMetrics {
+        ConnectionMetrics(
+            successes: tokenFetches.child([name, "success"]), failures: tokenFetches.child([name, "failure"]))
+    }
+
+    /// Installs the provider of `latchkey_token_expiry_seconds`, called at each scrape on the scraping
+    /// thread: connection name → seconds until its cached token expires (negative once expired; omit
+    /// connections without a token). Replaces the previous provider (re-install after a reload).
+    public func setTokenExpiryProvider(_ provider: @escaping @Sendable () -> [String: Double]) {
+        tokenExpiry.setProvider {
+            provider().map { (labelValues: [$0.key], value: $0.value) }
+        }
+    }
+
+    /// Counts one configuration reload and sets `latchkey_config_last_reload_success`.
+    public func recordConfigReload(success: Bool) {
+        (success ? reloadSuccesses : reloadFailures).increment()
+        lastReloadSuccess.set(success ? 1 : 0)
+    }
+
+    /// The exposition text of every series (`MetricsRegistry.render()`).
+    public func render() -> String {
+        registry.render()
+    }
+}
