@@ -27,6 +27,9 @@ struct AccessLog: Sendable {
 
     func record(exchange: ForwardExchange, status: Int, outcome: String) {
         let plan = exchange.originalPlan
+        (plan.route?.metrics ?? exchange.runtime.unmatchedMetrics).record(
+            status: status, duration: exchange.elapsed, upstreamDuration: exchange.upstreamElapsed,
+            attempts: exchange.attempts)
         let path = plan.clientPath
         var metadata: Logger.Metadata = [
             LogKey.route: .string(plan.routeName ?? "-"),
@@ -48,7 +51,8 @@ struct AccessLog: Sendable {
         logger.info("\(exchange.method) \(plan.clientHost)\(path) \(status)", metadata: metadata)
     }
 
-    func recordRejected(method: String, target: String, status: Int, error: String) {
+    func recordRejected(method: String, target: String, status: Int, error: String, runtime: ProxyRuntime) {
+        runtime.unmatchedMetrics.record(status: status, duration: .zero, upstreamDuration: nil, attempts: 0)
         logger.info(
             "\(method) \(RequestPlanner.pathOnly(target)) \(status)",
             metadata: [

@@ -17,7 +17,9 @@ struct AdminAPI {
         case ("GET", "/healthz"), ("HEAD", "/healthz"): return Response(status: 200, body: "{\"status\":\"ok\"}\n")
         case ("GET", "/readyz"), ("HEAD", "/readyz"): return readiness()
         case ("GET", "/connections"): return connections()
-        case (_, "/healthz"), (_, "/readyz"), (_, "/connections"):
+        case ("GET", "/metrics"):
+            return Response(status: 200, contentType: MetricsRegistry.contentType, body: server.runtime.metrics.render())
+        case (_, "/healthz"), (_, "/readyz"), (_, "/connections"), (_, "/metrics"):
             return Response(status: 405, body: "{\"error\":\"method_not_allowed\",\"detail\":\"use GET\"}\n")
         default:
             return Response(

@@ -93,7 +93,8 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         let keepAlive = Self.wantsKeepAlive(head)
         switch RequestPlanner.plan(head, runtime: runtime) {
         case .reject(let error):
-            server.accessLog.recordRejected(method: head.method, target: head.target, status: error.status, error: error.errorName)
+            server.accessLog.recordRejected(
+                method: head.method, target: head.target, status: error.status, error: error.errorName, runtime: runtime)
             // A rejected request's body (if any) is skipped; with a body of unknown progress it is simpler
             // and safe to close after answering.
             let close = !keepAlive || framing != .none
@@ -133,7 +134,8 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
 
     private func rejectMalformed(_ error: HTTP1ParseError) {
         let proxyError = ProxyError(parseError: error)
-        server.accessLog.recordRejected(method: "-", target: "-", status: proxyError.status, error: error.code.rawValue)
+        server.accessLog.recordRejected(
+            method: "-", target: "-", status: proxyError.status, error: error.code.rawValue, runtime: server.runtime)
         if let exchange {
             // The bad bytes came while a request was in flight: abandon it.
             exchange.cancel()

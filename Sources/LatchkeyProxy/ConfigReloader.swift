@@ -83,6 +83,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
     }
 
     private func performReload(reason: String) {
+        defer { server.runtime.metrics.recordConfigReload(success: state.withLock { $0.lastError == nil }) }
         let configuration: ProxyConfiguration
         do {
             configuration = try ConfigLoader.load(path: path)
@@ -100,7 +101,8 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         let previous = server.runtime
         let runtime: ProxyRuntime
         do {
-            runtime = try RuntimeFactory.makeRuntime(configuration: configuration, previous: previous, logger: logger)
+            runtime = try RuntimeFactory.makeRuntime(
+                configuration: configuration, previous: previous, metrics: previous.metrics, logger: logger)
         } catch {
             logger.error("configuration reload (\(reason)) failed; still serving the previous configuration: \(error)")
             state.withLock {

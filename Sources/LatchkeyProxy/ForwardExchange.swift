@@ -146,7 +146,8 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         let fresh: UpstreamConnection
         do {
             fresh = try UpstreamConnection(
-                endpoint: plan.endpoint, tls: plan.tls, loop: loop, connectTimeout: plan.connectTimeout)
+                endpoint: plan.endpoint, tls: plan.tls, loop: loop, connectTimeout: plan.connectTimeout,
+                openGauge: pool.openConnections)
         } catch {
             attemptFailed(.network(NetError(.tlsFailed, "\(error)")), connection: nil)
             return

@@ -20,6 +20,8 @@ public final class ProxyRuntime: Sendable {
         public let tls: TLSClientContext
         /// Retries, redirects and the replay buffer.
         let policy: ExchangePolicy
+        /// This route's pre-resolved metric series.
+        let metrics: RouteMetrics
     }
 
     public let configuration: ProxyConfiguration
@@ -28,14 +30,20 @@ public final class ProxyRuntime: Sendable {
     public let sources: [String: any CredentialSource]
     /// System-trust TLS context for passthrough https and routes without `tls:` settings.
     public let defaultTLS: TLSClientContext
+    /// The metrics every runtime of this process records into (they outlive reloads).
+    public let metrics: LatchkeyMetrics
+    /// Series for requests that matched no route.
+    let unmatchedMetrics: RouteMetrics
 
     /// Builds the runtime. `makeSource` creates the credential source of each connection (static ones
     /// by default; the server passes a factory that also knows OAuth). Throws on TLS files that fail to load.
     public init(
-        configuration: ProxyConfiguration,
+        configuration: ProxyConfiguration, metrics: LatchkeyMetrics = LatchkeyMetrics(version: "unknown"),
         makeSource: (ConnectionSettings) throws -> any CredentialSource
     ) throws {
         self.configuration = configuration
+        self.metrics = metrics
+        unmatchedMetrics = metrics.route(LatchkeyMetrics.unmatchedRoute, connection: nil)
         router = Router(routes: configuration.routes)
         var sources: [String: any CredentialSource] = [:]
         for connection in configuration.connections {
@@ -69,7 +77,8 @@ public final class ProxyRuntime: Sendable {
             routes[route.name] = RouteRuntime(
                 settings: route, source: source,
                 credentialKey: CredentialKey(scopes: route.scopes, audience: route.audience, tokenParams: route.tokenParams),
-                injectsCredentials: injects, tls: context, policy: ExchangePolicy(route: route))
+                injectsCredentials: injects, tls: context, policy: ExchangePolicy(route: route),
+                metrics: metrics.route(route.name, connection: route.connection))
         }
         self.routes = routes
     }

@@ -38,7 +38,8 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         var pools: [ObjectIdentifier: UpstreamPool] = [:]
         for loop in group.loops {
             pools[ObjectIdentifier(loop)] = UpstreamPool(
-                loop: loop, maxIdlePerEndpoint: limits.maxIdlePerUpstream, idleTimeout: .milliseconds(limits.idleTimeoutMs))
+                loop: loop, maxIdlePerEndpoint: limits.maxIdlePerUpstream, idleTimeout: .milliseconds(limits.idleTimeoutMs),
+                openConnections: runtime.metrics.upstreamConnectionsOpen)
         }
         self.pools = pools
         var registries: [ObjectIdentifier: ClientRegistry] = [:]
@@ -85,6 +86,7 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         let id = ObjectIdentifier(connection.loop)
         guard let pool = pools[id], let registry = registries[id] else { return }
         openClients.withLock { $0 += 1 }
+        runtime.metrics.clientConnectionsOpen.increment()
         let client = ClientConnection(stream: connection, server: self, pool: pool)
         registry.clients[ObjectIdentifier(client)] = client
         client.start()
@@ -94,6 +96,7 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     func clientClosed(_ client: ClientConnection) {
         registries[ObjectIdentifier(client.loop)]?.clients[ObjectIdentifier(client)] = nil
         openClients.withLock { $0 -= 1 }
+        runtime.metrics.clientConnectionsOpen.decrement()
     }
 
     /// Whether a graceful shutdown is under way: finished exchanges close their connections.

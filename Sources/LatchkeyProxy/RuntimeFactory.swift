@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyNet
@@ -13,9 +14,9 @@ public enum RuntimeFactory {
     /// Builds a runtime for `configuration`. Connections whose settings are unchanged from `previous` keep
     /// their credential source, and with it their cached tokens (a reload must not cost a token fetch).
     public static func makeRuntime(
-        configuration: ProxyConfiguration, previous: ProxyRuntime? = nil, logger: Logger
+        configuration: ProxyConfiguration, previous: ProxyRuntime? = nil, metrics: LatchkeyMetrics, logger: Logger
     ) throws -> ProxyRuntime {
-        try ProxyRuntime(configuration: configuration) { connection in
+        let runtime = try ProxyRuntime(configuration: configuration, metrics: metrics) { connection in
             let fingerprint = ConnectionFingerprint(connection)
             if let previous, let old = previous.configuration.connection(named: connection.name),
                 ConnectionFingerprint(old) == fingerprint, let source = previous.sources[connection.name]
@@ -26,9 +27,25 @@ public enum RuntimeFactory {
             case .basic, .bearer, .apiKey, .none:
                 return StaticCredentialSource(settings: connection)
             case .oauth2ClientCredentials(let settings):
-                return OAuthTokenManager(name: connection.name, settings: settings, client: tokenClient, logger: logger)
+                let series = metrics.connection(connection.name)
+                return OAuthTokenManager(
+                    name: connection.name, settings: settings, client: tokenClient, logger: logger,
+                    fetchObserver: { series.recordTokenFetch(success: $0) })
             }
         }
+        metrics.setTokenExpiryProvider { [weak runtime] in
+            guard let runtime else { return [:] }
+            var expiries: [String: Double] = [:]
+            let now = Date().timeIntervalSince1970
+            for (name, source) in runtime.sources {
+                guard let manager = source as? OAuthTokenManager,
+                    let expiresAt = manager.status(for: .connectionDefault).expiresAt
+                else { continue }
+                expiries[name] = expiresAt - now
+            }
+            return expiries
+        }
+        return runtime
     }
 
     /// Fetches a first token (discovery included) for every OAuth connection and every distinct per-route

@@ -42,8 +42,15 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     var onIdleClose: (() -> Void)?
 
     /// Throws when a TLS session cannot be set up for `endpoint` (e.g. an unusable server name).
-    init(endpoint: UpstreamEndpoint, tls: TLSClientContext?, loop: EventLoop, connectTimeout: Duration) throws(TLSError) {
+    /// Counts this connection while it is open (metrics).
+    private let openGauge: Gauge?
+
+    init(
+        endpoint: UpstreamEndpoint, tls: TLSClientContext?, loop: EventLoop, connectTimeout: Duration,
+        openGauge: Gauge? = nil
+    ) throws(TLSError) {
         self.endpoint = endpoint
+        self.openGauge = openGauge
         let tcp = TCPConnection(connectingTo: endpoint.host, port: endpoint.port, loop: loop, connectTimeout: connectTimeout)
         if endpoint.isTLS, let tls {
             stream = try TLSStream(underlying: tcp, context: tls, serverName: endpoint.serverName)
@@ -73,6 +80,7 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
 
     func streamDidBecomeReady(_ stream: any ByteStream) {
         isReady = true
+        openGauge?.increment()
         handler?.upstreamDidBecomeReady(self)
     }
 
@@ -113,6 +121,7 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     }
 
     func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
+        if isReady { openGauge?.decrement() }
         isClosed = true
         isReady = false
         let handler = self.handler

@@ -23,8 +23,12 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
         let tls: ObjectIdentifier?
     }
 
-    init(loop: EventLoop, maxIdlePerEndpoint: Int, idleTimeout: Duration) {
+    /// Upstream connections open from this process (the exchanges' connections count themselves in).
+    let openConnections: Gauge?
+
+    init(loop: EventLoop, maxIdlePerEndpoint: Int, idleTimeout: Duration, openConnections: Gauge? = nil) {
         self.loop = loop
+        self.openConnections = openConnections
         self.maxIdlePerEndpoint = maxIdlePerEndpoint
         self.idleTimeout = idleTimeout
     }

@@ -32,7 +32,8 @@ struct CheckCommand: ParsableCommand {
         do {
             var logger = Logger(label: "latchkey.check")
             logger.logLevel = .critical
-            runtime = try RuntimeFactory.makeRuntime(configuration: configuration, logger: logger)
+            runtime = try RuntimeFactory.makeRuntime(
+                configuration: configuration, metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
         } catch {
             Output.error("\(error)")
             throw ExitCode(1)

@@ -44,7 +44,8 @@ struct RunCommand: ParsableCommand {
 
         let runtime: ProxyRuntime
         do {
-            runtime = try RuntimeFactory.makeRuntime(configuration: configuration, logger: logger)
+            runtime = try RuntimeFactory.makeRuntime(
+                configuration: configuration, metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
         } catch {
             Output.error("latchkey: cannot start: \(error)")
             throw ExitCode(2)

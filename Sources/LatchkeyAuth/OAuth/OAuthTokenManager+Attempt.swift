@@ -114,6 +114,7 @@ extension OAuthTokenManager {
                 wallExpiresAt: expiresAt.map { clock.wallClock() + ($0 - now).seconds }, lifetime: grant.expiresIn, scope: grant.scope)
             state.token = token
             state.counters.tokenFetched += 1
+            fetchObserver?(true)
             state.consecutiveFailures = 0
             state.lastError = nil
             state.notBefore = nil
@@ -128,6 +129,7 @@ extension OAuthTokenManager {
             outcome = .success(token)
         case .failure(let error):
             state.counters.tokenFetchFailed += 1
+            fetchObserver?(false)
             state.consecutiveFailures += 1
             state.lastError = error
             if let token = state.token, token.isUsable(at: now) {

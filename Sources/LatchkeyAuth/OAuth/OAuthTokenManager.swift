@@ -17,6 +17,8 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     // `published` is a Mutex; everything else is immutable.
 
     public let connectionName: String
+    /// Told the outcome of every token request (true: a token came back), e.g. for metrics. Set at creation.
+    public let fetchObserver: (@Sendable (Bool) -> Void)?
     /// A rejected token is dropped and a new one fetched (RFC 6750 §3.1 `invalid_token`).
     public var renewsOnRejection: Bool { true }
     let settings: OAuthClientSettings
@@ -48,9 +50,11 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     public init(
         name: String, settings: OAuthClientSettings, client: any TokenEndpointClient,
         clock: any TokenClock = SystemClock(), logger: Logger,
-        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        fetchObserver: (@Sendable (Bool) -> Void)? = nil
     ) {
         connectionName = name
+        self.fetchObserver = fetchObserver
         self.settings = settings
         self.client = client
         self.clock = clock
