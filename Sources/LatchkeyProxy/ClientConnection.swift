@@ -31,6 +31,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     }
 
     var loop: EventLoop { stream.loop }
+    var serverIsDraining: Bool { server.isDraining }
     var pendingWriteBytes: Int { stream.pendingWriteBytes }
 
     func start() {

@@ -126,5 +126,7 @@ extension ForwardExchange {
         HTTP1Serializer.appendResponseHead(head, to: &output)
     }
 
-    var keepClientAlive: Bool { clientWantsKeepAlive && !responseUntilClose }
+    /// During a graceful shutdown the connection closes after this response, and the response says so
+    /// (RFC 9112 §9.6: `Connection: close`), so clients do not send another request into a closing socket.
+    var keepClientAlive: Bool { clientWantsKeepAlive && !responseUntilClose && !client.serverIsDraining }
 }
