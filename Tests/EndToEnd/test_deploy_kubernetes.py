@@ -1,0 +1,245 @@
+"""deploy/kubernetes: the manifests parse, agree with each other and with what the proxy serves.
+
+The ConfigMap's proxy.conf passes `latchkey check --offline` (its secret files recreated in a temp
+dir from the Secret's keys), and the probes, ports and the app's HTTP_PROXY name what that config
+really listens on; the proxy is then started with it and answers the probes as the kubelet sends them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import posixpath
+import re
+
+import pytest
+
+from deploy_files import DEPLOY, dockerfile_stages, help_text, option_names
+from latchkey_e2e import TIMEOUT, closed_port, run_latchkey_cli
+
+yaml = pytest.importorskip("yaml", reason="PyYAML missing: add PyYAML to Tests/EndToEnd/requirements.txt")
+
+K8S = DEPLOY / "kubernetes"
+SECRET_DIR_PLACEHOLDER = "@SECRETS@"
+
+
+def load(name: str) -> dict:
+    documents = [d for d in yaml.safe_load_all((K8S / name).read_text()) if d is not None]
+    assert len(documents) == 1, f"{name}: expected one document"
+    return documents[0]
+
+
+@pytest.fixture(scope="module")
+def manifests() -> dict[str, dict]:
+    kustomization = load("kustomization.yaml")
+    found = {}
+    for resource in kustomization["resources"]:
+        doc = load(resource)
+        assert {"apiVersion", "kind", "metadata"} <= doc.keys(), resource
+        found[doc["kind"]] = doc
+    listed = set(kustomization["resources"])
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk, f"kustomization.yaml lists {listed}, the folder holds {on_disk}"
+    return found
+
+
+@pytest.fixture(scope="module")
+def pod(manifests) -> dict:
+    return manifests["Deployment"]["spec"]["template"]["spec"]
+
+
+@pytest.fixture(scope="module")
+def sidecar(pod) -> dict:
+    found = [c for c in pod.get("initContainers", []) if c["name"] == "latchkey"]
+    assert len(found) == 1, "no initContainer named latchkey"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def app(pod) -> dict:
+    assert len(pod["containers"]) == 1
+    return pod["containers"][0]
+
+
+@pytest.fixture(scope="module")
+def config_path(sidecar) -> str:
+    args = sidecar["args"]
+    assert args[:2] == ["run", "--config"] and len(args) == 3, args
+    assert "--config" in option_names(help_text("run"))
+    return args[2]
+
+
+@pytest.fixture(scope="module")
+def proxy_conf_text(manifests, config_path) -> str:
+    data = manifests["ConfigMap"]["data"]
+    key = posixpath.basename(config_path)
+    assert key in data, f"the ConfigMap has no key {key} (the file --config names)"
+    return data[key]
+
+
+@pytest.fixture(scope="module")
+def proxy_conf(proxy_conf_text) -> dict:
+    return yaml.safe_load(proxy_conf_text)
+
+
+def host_port(text: str) -> tuple[str, int]:
+    m = re.fullmatch(r"\[?([^\]]*)\]?:(\d+)", text)
+    assert m, text
+    return m.group(1), int(m.group(2))
+
+
+def container_port(container: dict, port) -> int:
+    if isinstance(port, int):
+        return port
+    named = [p["containerPort"] for p in container.get("ports", []) if p.get("name") == port]
+    assert named, f"{container['name']} has no port named {port}"
+    return named[0]
+
+
+def env_of(container: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def secret_files(proxy_conf: dict) -> list[str]:
+    return [s["file"] for s in (proxy_conf.get("secrets") or {}).values() if "file" in s]
+
+
+# -- the sidecar ----------------------------------------------------------------------------------
+
+def test_latchkey_is_a_native_sidecar(sidecar, pod):
+    assert sidecar["restartPolicy"] == "Always", "an init container is a sidecar only with restartPolicy: Always"
+    assert pod["initContainers"][0] is sidecar, "the sidecar must start before any other init container"
+    # The kubelet starts the app only once this passes: it must be the readiness endpoint.
+    assert sidecar["startupProbe"]["httpGet"]["path"] == "/readyz"
+
+
+@pytest.mark.parametrize("probe, path", [("startupProbe", "/readyz"), ("readinessProbe", "/readyz"),
+                                         ("livenessProbe", "/healthz")])
+def test_probes_target_the_admin_listener(sidecar, proxy_conf, probe, path):
+    get = sidecar[probe]["httpGet"]
+    assert get["path"] == path
+    admin_host, admin_port = host_port(proxy_conf["admin"])
+    assert container_port(sidecar, get["port"]) == admin_port, f"{probe} port != admin: {proxy_conf['admin']}"
+    # httpGet probes connect to the pod IP from the node: a loopback-only admin listener would fail them.
+    assert admin_host in ("0.0.0.0", "::"), f"admin: {proxy_conf['admin']} is unreachable for httpGet probes"
+
+
+def test_declared_ports_match_the_config(sidecar, proxy_conf):
+    assert container_port(sidecar, "proxy") == host_port(proxy_conf["listen"])[1]
+    assert container_port(sidecar, "admin") == host_port(proxy_conf["admin"])[1]
+
+
+def test_proxy_listens_on_the_pod_loopback_only(proxy_conf):
+    assert host_port(proxy_conf["listen"])[0] == "127.0.0.1"
+
+
+def test_config_and_credentials_are_mounted_where_the_config_reads_them(manifests, pod, sidecar, app,
+                                                                       config_path, proxy_conf):
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in sidecar["volumeMounts"]}
+    config_mount = mounts[posixpath.dirname(config_path)]
+    assert "subPath" not in config_mount, "a subPath mount never sees ConfigMap updates"
+    assert volumes[config_mount["name"]]["configMap"]["name"] == manifests["ConfigMap"]["metadata"]["name"]
+
+    secret = manifests["Secret"]
+    files = secret_files(proxy_conf)
+    assert files, "the example should read at least one credential from the Secret"
+    for path in files:
+        mount = mounts.get(posixpath.dirname(path))
+        assert mount is not None, f"{path}: its folder is not a volume mount of the sidecar"
+        assert volumes[mount["name"]]["secret"]["secretName"] == secret["metadata"]["name"]
+        assert posixpath.basename(path) in secret["stringData"], f"{path}: no such key in the Secret"
+    secret_volumes = {n for n, v in volumes.items() if "secret" in v}
+    assert not any(m["name"] in secret_volumes for m in app.get("volumeMounts", [])), \
+        "the app container must not see the credentials"
+
+
+def test_the_pod_runs_as_the_images_user(pod, sidecar):
+    _, stages = dockerfile_stages()
+    uid, _, gid = stages[-1].last("USER").arguments.partition(":")
+    context = pod["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert context["runAsUser"] == int(uid) and context["runAsGroup"] == int(gid)
+    assert context["fsGroup"] == int(gid), "Secret files (mode 0440) are readable through fsGroup"
+    assert sidecar["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_resources_are_requested_and_memory_bounded(sidecar):
+    resources = sidecar["resources"]
+
+    def mebibytes(quantity: str) -> int:
+        m = re.fullmatch(r"(\d+)(Mi|Gi)", quantity)
+        assert m, quantity
+        return int(m.group(1)) * (1024 if m.group(2) == "Gi" else 1)
+    request, limit = mebibytes(resources["requests"]["memory"]), mebibytes(resources["limits"]["memory"])
+    assert 32 <= request <= limit, (request, limit)  # measured peak RSS ~31 MiB under 64 connections
+    assert "cpu" in resources["requests"]
+
+
+# -- the app --------------------------------------------------------------------------------------
+
+def test_app_proxy_variables_point_at_the_listener(app, proxy_conf):
+    env = env_of(app)
+    host, port = host_port(proxy_conf["listen"])
+    for name in ("HTTP_PROXY", "http_proxy"):
+        assert env.get(name) == f"http://{host}:{port}", f"{name}={env.get(name)} but listen: {proxy_conf['listen']}"
+    for name in ("NO_PROXY", "no_proxy"):
+        bypass = env[name].split(",")
+        assert {"localhost", "127.0.0.1", ".svc"} <= set(bypass), bypass
+    assert "HTTPS_PROXY" not in env and "https_proxy" not in env, "CONNECT to routed hosts is refused"
+
+
+def test_app_route_mode_urls_name_a_route(app, proxy_conf):
+    host, port = host_port(proxy_conf["listen"])
+    prefixes = [r["path_prefix"] for r in proxy_conf["routes"] if "path_prefix" in r]
+    urls = [v for v in env_of(app).values() if v and v.startswith(f"http://{host}:{port}/")]
+    assert urls, "the example should show route mode too"
+    for url in urls:
+        path = url[len(f"http://{host}:{port}"):]
+        assert any(path.startswith(p) for p in prefixes), f"{url} matches no route's path_prefix {prefixes}"
+
+
+# -- the config, checked and run by the real binary ------------------------------------------------
+
+def localized(proxy_conf_text: str, proxy_conf: dict, secrets_dir, secret: dict) -> str:
+    """proxy.conf with its Secret folder moved to `secrets_dir`, the files written from the Secret."""
+    folders = {posixpath.dirname(p) for p in secret_files(proxy_conf)}
+    assert len(folders) == 1, folders
+    for key, value in secret["stringData"].items():
+        (secrets_dir / key).write_text(value + "\n")
+    return proxy_conf_text.replace(folders.pop() + "/", f"{secrets_dir}/")
+
+
+def test_configmap_proxy_conf_passes_check_offline(tmp_path, manifests, proxy_conf_text, proxy_conf):
+    (tmp_path / "secrets").mkdir()
+    config = tmp_path / "proxy.conf"
+    config.write_text(localized(proxy_conf_text, proxy_conf, tmp_path / "secrets", manifests["Secret"]))
+    done = run_latchkey_cli(["check", "--offline", "--config", str(config)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    for route in proxy_conf["routes"]:
+        assert route["name"] in done.stdout
+    for connection in proxy_conf["connections"]:
+        assert connection in done.stdout
+
+
+def test_the_proxy_answers_the_probes_with_this_config(tmp_path, latchkey, manifests, sidecar,
+                                                      proxy_conf_text, proxy_conf):
+    (tmp_path / "secrets").mkdir()
+    text = localized(proxy_conf_text, proxy_conf, tmp_path / "secrets", manifests["Secret"])
+    # Kernel-chosen ports instead of the fixed ones; token endpoints on a closed loopback port
+    # (the start-up warm-up then fails fast instead of leaving this machine).
+    text = re.sub(r"(?m)^listen: .*$", "listen: 127.0.0.1:0", text)
+    text = re.sub(r"(?m)^admin: .*$", "admin: 0.0.0.0:0", text)
+    text = re.sub(r"token_url: \S+", f"token_url: http://127.0.0.1:{closed_port()}/oauth/token", text)
+    lk = latchkey(text)
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        path = sidecar[probe]["httpGet"]["path"]
+        # As the kubelet asks (Host is the pod IP; it reads one response by its length).
+        connection = http.client.HTTPConnection("127.0.0.1", lk.admin_port, timeout=TIMEOUT)
+        try:
+            connection.request("GET", path, headers={"Host": f"10.0.0.7:{lk.admin_port}",
+                                                     "User-Agent": "kube-probe/1.33", "Accept": "*/*",
+                                                     "Connection": "close"})
+            status = connection.getresponse().status
+        finally:
+            connection.close()
+        assert 200 <= status < 400, (probe, path, status)
