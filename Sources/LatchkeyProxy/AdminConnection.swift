@@ -49,10 +49,12 @@ final class AdminConnection: ByteStreamDelegate {
         response.headers.add(name: "Content-Type", value: answer.contentType)
         response.headers.add(name: "Content-Length", value: String(answer.body.utf8.count))
         response.headers.add(name: "Cache-Control", value: "no-store")
+        if !ClientConnection.wantsKeepAlive(head) { response.headers.add(name: "Connection", value: "close") }
         var bytes: [UInt8] = []
         HTTP1Serializer.appendResponseHead(response, to: &bytes)
         if head.method != "HEAD" { bytes.append(contentsOf: answer.body.utf8) }
         stream.write(bytes)
+        if !ClientConnection.wantsKeepAlive(head) { stream.shutdownWriting() }
     }
 
     func streamDidReachEOF(_ stream: any ByteStream) { self.stream.close() }

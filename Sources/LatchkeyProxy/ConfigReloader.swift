@@ -28,7 +28,8 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
     private var poller: DispatchSourceTimer?
     private var watched: [String: FileIdentity] = [:]
     private var pendingChange = false
-    /// Called after every reload attempt (metrics, systemd status).
+    /// Called before and after every reload attempt (systemd's RELOADING=1 / READY=1). Set before watching.
+    public var onReloadStart: (@Sendable () -> Void)?
     public var onReload: (@Sendable (_ success: Bool) -> Void)?
 
     public init(path: String, server: ProxyServer, logger: Logger) {
@@ -83,6 +84,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
     }
 
     private func performReload(reason: String) {
+        onReloadStart?()
         defer { server.runtime.metrics.recordConfigReload(success: state.withLock { $0.lastError == nil }) }
         let configuration: ProxyConfiguration
         do {

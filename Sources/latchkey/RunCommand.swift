@@ -69,11 +69,15 @@ struct RunCommand: ParsableCommand {
 
         let reloader = ConfigReloader(path: config, server: server, logger: logger)
         server.reloader = reloader
+        reloader.onReloadStart = { SystemdNotifier.notify("RELOADING=1") }
+        reloader.onReload = { _ in SystemdNotifier.notify("READY=1") }
         reloader.startWatching()
 
         let signals = SignalHandlers(
             server: server, reloader: reloader, logger: logger, grace: .milliseconds(configuration.shutdownGraceMs))
         signals.install()
+        // After the signal handlers: a SIGTERM right after READY must find them in place.
+        SystemdNotifier.notify("READY=1")
         withExtendedLifetime(signals) { dispatchMain() }
     }
 }
@@ -98,6 +102,7 @@ final class SignalHandlers: @unchecked Sendable {  // sources are created once a
         listen(SIGHUP) { [reloader] in reloader.reload(reason: "SIGHUP") }
         for signalNumber in [SIGTERM, SIGINT] {
             listen(signalNumber) { [server, logger, grace] in
+                SystemdNotifier.notify("STOPPING=1")
                 logger.notice("signal \(signalNumber): stopping; new connections are refused, requests in flight may finish within \(grace)")
                 server.drain(grace: grace) { stillOpen in
                     if stillOpen > 0 {

@@ -13,8 +13,10 @@ import re
 
 import pytest
 
+from oauth_fixtures import client
+
 from deploy_files import DEPLOY, dockerfile_stages, help_text, option_names
-from latchkey_e2e import TIMEOUT, closed_port, run_latchkey_cli
+from latchkey_e2e import TIMEOUT, closed_port, run_latchkey_cli, wait_until
 
 yaml = pytest.importorskip("yaml", reason="PyYAML missing: add PyYAML to Tests/EndToEnd/requirements.txt")
 
@@ -221,25 +223,56 @@ def test_configmap_proxy_conf_passes_check_offline(tmp_path, manifests, proxy_co
         assert connection in done.stdout
 
 
-def test_the_proxy_answers_the_probes_with_this_config(tmp_path, latchkey, manifests, sidecar,
-                                                      proxy_conf_text, proxy_conf):
-    (tmp_path / "secrets").mkdir()
+def probe_status(port: int, path: str) -> tuple[int, str]:
+    """GET `path` as the kubelet asks (Host is the pod IP; it reads one response by its length)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        connection.request("GET", path, headers={"Host": f"10.0.0.7:{port}", "User-Agent": "kube-probe/1.33",
+                                                 "Accept": "*/*", "Connection": "close"})
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def wait_for_probe(port: int, path: str, status: int) -> str:
+    """Polls until `path` answers `status`; returns the body."""
+    def answered():
+        got, body = probe_status(port, path)
+        return body if got == status else None
+    return wait_until(answered, what=f"{path} answering {status}")
+
+
+def probe_config(tmp_path, proxy_conf_text, proxy_conf, manifests, token_url: str) -> str:
+    (tmp_path / "secrets").mkdir(exist_ok=True)
     text = localized(proxy_conf_text, proxy_conf, tmp_path / "secrets", manifests["Secret"])
-    # Kernel-chosen ports instead of the fixed ones; token endpoints on a closed loopback port
-    # (the start-up warm-up then fails fast instead of leaving this machine).
+    # Kernel-chosen ports instead of the fixed ones; the token endpoint on this machine.
     text = re.sub(r"(?m)^listen: .*$", "listen: 127.0.0.1:0", text)
     text = re.sub(r"(?m)^admin: .*$", "admin: 0.0.0.0:0", text)
-    text = re.sub(r"token_url: \S+", f"token_url: http://127.0.0.1:{closed_port()}/oauth/token", text)
-    lk = latchkey(text)
+    return re.sub(r"token_url: \S+", f"token_url: {token_url}", text)
+
+
+def test_the_proxy_answers_the_probes_with_this_config(tmp_path, latchkey, manifests, sidecar,
+                                                      proxy_conf_text, proxy_conf, oauth_server):
+    # The ConfigMap's OAuth client, registered at a real authorization server with the Secret's value:
+    # ready means every OAuth connection holds a token.
+    placeholder = "http://127.0.0.1:1/oauth/token"
+    text = probe_config(tmp_path, proxy_conf_text, proxy_conf, manifests, placeholder)
+    secret = (tmp_path / "secrets" / "orders-client-secret").read_text().strip()
+    server = oauth_server(clients=[client("orders-app", secret, ("orders.read", "orders.write"))])
+    lk = latchkey(text.replace(placeholder, server.token_url))
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        path = sidecar[probe]["httpGet"]["path"]
-        # As the kubelet asks (Host is the pod IP; it reads one response by its length).
-        connection = http.client.HTTPConnection("127.0.0.1", lk.admin_port, timeout=TIMEOUT)
-        try:
-            connection.request("GET", path, headers={"Host": f"10.0.0.7:{lk.admin_port}",
-                                                     "User-Agent": "kube-probe/1.33", "Accept": "*/*",
-                                                     "Connection": "close"})
-            status = connection.getresponse().status
-        finally:
-            connection.close()
-        assert 200 <= status < 400, (probe, path, status)
+        wait_for_probe(lk.admin_port, sidecar[probe]["httpGet"]["path"], 200)
+
+
+def test_readiness_fails_but_liveness_holds_while_the_token_endpoint_is_down(
+        tmp_path, latchkey, manifests, sidecar, proxy_conf_text, proxy_conf):
+    text = probe_config(tmp_path, proxy_conf_text, proxy_conf, manifests,
+                        f"http://127.0.0.1:{closed_port()}/oauth/token")
+    lk = latchkey(text)
+    liveness = sidecar["livenessProbe"]["httpGet"]["path"]
+    readiness = sidecar["readinessProbe"]["httpGet"]["path"]
+    assert probe_status(lk.admin_port, liveness)[0] == 200
+    body = wait_for_probe(lk.admin_port, readiness, 503)  # once the first token fetch has failed
+    assert probe_status(lk.admin_port, liveness)[0] == 200
+    assert '"connection":"orders"' in body and "refused" in body.lower(), body

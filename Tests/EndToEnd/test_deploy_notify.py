@@ -3,10 +3,8 @@
 The test plays systemd: it binds an AF_UNIX datagram socket (a path, or the abstract namespace as
 `@name`), starts the binary with NOTIFY_SOCKET pointing at it and reads what arrives.
 
-NEEDS THE CALLS IN RunCommand.swift (Sources/latchkey/SystemdNotifier.swift only provides them):
-`SystemdNotifier.notify("READY=1")` right after the "listening" lines are printed, and
-`SystemdNotifier.notify("STOPPING=1")` in the SIGTERM handler. Until they are there the tests
-marked `NEEDS_NOTIFY_CALL` fail (xfail, not strict); remove that marker once they pass.
+`latchkey run` sends READY=1 once the listeners are up and the signal handlers installed,
+RELOADING=1 / READY=1 around a reload, and STOPPING=1 on SIGTERM.
 """
 
 from __future__ import annotations
@@ -28,10 +26,6 @@ import pytest
 
 from latchkey_e2e import (ADMIN_LISTENING, PROXY_LISTENING, TIMEOUT, clean_env, latchkey_binary,
                           stop_process, wait_until)
-
-NEEDS_NOTIFY_CALL = pytest.mark.xfail(
-    reason='needs SystemdNotifier.notify("READY=1") / notify("STOPPING=1") calls in RunCommand.swift',
-    strict=False)
 
 CONFIG = """\
 listen: 127.0.0.1:0
@@ -149,7 +143,6 @@ def get(port: int, path: str) -> int:
         connection.close()
 
 
-@NEEDS_NOTIFY_CALL
 def test_ready_arrives_after_listeners_are_up(run_latchkey, notify_socket):
     lk = run_latchkey(notify_socket.address)
     notify_socket.wait_for("READY=1")
@@ -163,7 +156,6 @@ def test_ready_arrives_after_listeners_are_up(run_latchkey, notify_socket):
     assert lk.proc.poll() is None
 
 
-@NEEDS_NOTIFY_CALL
 def test_stopping_is_sent_on_sigterm(run_latchkey, notify_socket):
     lk = run_latchkey(notify_socket.address)
     notify_socket.wait_for("READY=1")
