@@ -3,6 +3,7 @@ import Yams
 extension ConfigDecoder {
     static let topLevelKeys = [
         "listen", "admin", "unmatched", "log_level", "log_format", "limits", "secrets", "connections", "routes",
+        "state_dir", "state_key",
     ]
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     static let logFormats = ["text", "json"]
@@ -44,6 +45,7 @@ extension ConfigDecoder {
         if let node = top["limits"] { configuration.limits = decodeLimits(node) }
         configuration.connections = decodeConnections(top["connections"])
         configuration.routes = decodeRoutes(top["routes"], connections: configuration.connections)
+        decodeState(top, into: &configuration)
         configuration.warnings = warnings
         configuration.sensitiveValues = sensitiveValues.filter { !$0.isEmpty }
         return configuration

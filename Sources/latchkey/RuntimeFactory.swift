@@ -18,6 +18,8 @@ enum RuntimeFactory {
                 return StaticCredentialSource(settings: connection)
             case .oauth2ClientCredentials(let settings):
                 return OAuthTokenManager(name: connection.name, settings: settings, client: tokenClient, logger: logger)
+            case .oauth2AuthorizationCode:
+                return StaticCredentialSource(settings: connection)  // TEMP: replaced by AuthorizationCodeSource below
             }
         }
     }
