@@ -19,7 +19,10 @@ enum RuntimeFactory {
             case .oauth2ClientCredentials(let settings):
                 return OAuthTokenManager(name: connection.name, settings: settings, client: tokenClient, logger: logger)
             case .oauth2AuthorizationCode:
-                return StaticCredentialSource(settings: connection)  // TEMP: replaced by AuthorizationCodeSource below
+                // Minimal arm until the lead wires AuthorizationCodeSource (state store, admin endpoints):
+                // fail closed (502) rather than forward without a credential.
+                return UnavailableCredentialSource(
+                    error: CredentialError(.needsConsent, connection: connection.name, detail: "oauth2_authorization_code is not wired yet"))
             }
         }
     }
