@@ -41,6 +41,9 @@ public struct CredentialError: Error, Sendable, CustomStringConvertible {
         case timeout = "token_timeout"
         /// The connection needs a person to grant consent (authorization code).
         case needsConsent = "needs_consent"
+        /// An authorization-code callback failed: bad or expired `state`, the provider refused consent,
+        /// or the code exchange failed (the detail says which).
+        case authorizationFailed = "authorization_failed"
         /// Misconfiguration found at run time.
         case misconfigured = "credential_misconfigured"
     }

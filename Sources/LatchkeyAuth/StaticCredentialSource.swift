@@ -28,7 +28,7 @@ public final class StaticCredentialSource: CredentialSource {
             case .none: value = key.value
             }
             return InjectedCredential(headerName: header, headerValue: SecretString(value))
-        case .none, .oauth2ClientCredentials:
+        case .none, .oauth2ClientCredentials, .oauth2AuthorizationCode:
             return nil
         }
     }

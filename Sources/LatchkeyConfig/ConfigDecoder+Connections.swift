@@ -11,8 +11,16 @@ extension ConfigDecoder {
             "signing_alg", "scopes", "audience", "token_params", "token_headers", "tls", "allow_plaintext_credentials",
             "refresh_before_ms", "timeout_ms",
         ],
+        "oauth2_authorization_code": [
+            "type", "authorize_url", "token_url", "refresh_url", "revocation_url", "discovery_url", "client_id",
+            "client_secret", "client_auth", "private_key", "key_id", "signing_alg", "scopes", "authorize_params",
+            "token_params", "token_headers", "redirect_uri", "tls", "allow_plaintext_credentials", "refresh_before_ms",
+            "timeout_ms",
+        ],
     ]
-    static let connectionTypes = ["basic", "bearer", "api_key", "none", "oauth2_client_credentials"]
+    static let connectionTypes = [
+        "basic", "bearer", "api_key", "none", "oauth2_client_credentials", "oauth2_authorization_code",
+    ]
 
     /// `connections:` — a mapping of names to credential definitions, kept in file order.
     func decodeConnections(_ node: Node?) -> [ConnectionSettings] {
@@ -66,8 +74,10 @@ extension ConfigDecoder {
             return key.map { .apiKey(key: $0, header: header, scheme: scheme) }
         case "none":
             return ConnectionKind.none
+        case "oauth2_authorization_code":
+            return decodeAuthorizationCode(map).map { .oauth2AuthorizationCode($0) }
         default:
-            return decodeOAuthClient(map).map { .oauth2ClientCredentials($0) }
+            return decodeOAuthClient(map, authorizationCode: false).map { .oauth2ClientCredentials($0) }
         }
     }
 
@@ -103,8 +113,9 @@ extension ConfigDecoder {
             }
     }
 
-    /// `type: oauth2_client_credentials`.
-    private func decodeOAuthClient(_ map: Fields) -> OAuthClientSettings? {
+    /// `type: oauth2_client_credentials`, and the token-endpoint half of `oauth2_authorization_code`
+    /// (where `client_auth: none`, a public client, is allowed and is the default without secret or key).
+    func decodeOAuthClient(_ map: Fields, authorizationCode: Bool) -> OAuthClientSettings? {
         var ok = true
         var settings = OAuthClientSettings(clientID: "")
         let tokenURL = url(map, "token_url")
@@ -122,7 +133,13 @@ extension ConfigDecoder {
         } else {
             ok = false
         }
-        if let method = choice(map, "client_auth", as: OAuthClientAuthMethod.self) { settings.clientAuth = method }
+        let methods = OAuthClientAuthMethod.allCases.filter { authorizationCode || $0 != .none }
+        if let text = string(map, "client_auth"), let method = choice(text, in: methods.map(\.rawValue)) {
+            settings.clientAuth = OAuthClientAuthMethod(rawValue: method)!
+        } else if authorizationCode && map["client_auth"] == nil {
+            // A public client unless a secret or key says otherwise.
+            settings.clientAuth = map["client_secret"] != nil ? .clientSecretBasic : map["private_key"] != nil ? .privateKeyJWT : .none
+        }
         settings.clientSecret = reloadable(map, "client_secret", multiline: false)
         settings.privateKey = reloadable(map, "private_key", multiline: true)
         switch settings.clientAuth {
@@ -134,6 +151,8 @@ extension ConfigDecoder {
             if map["private_key"] == nil {
                 fail(map.node, map.path, "missing 'private_key' (required for client_auth private_key_jwt)")
             }
+        case .none:
+            break
         }
         settings.keyID = string(map, "key_id")?.value
         if let alg = choice(map, "signing_alg", as: JWTSigningAlgorithm.self) { settings.signingAlgorithm = alg }

@@ -3,7 +3,7 @@ import Yams
 extension ConfigDecoder {
     static let topLevelKeys = [
         "listen", "admin", "unmatched", "log_level", "log_format", "limits", "secrets", "connections", "routes",
-        "shutdown_grace_ms",
+        "shutdown_grace_ms", "state_dir", "state_key",
     ]
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     static let logFormats = ["text", "json"]
@@ -46,6 +46,7 @@ extension ConfigDecoder {
         if let grace = int(top, "shutdown_grace_ms", minimum: 0) { configuration.shutdownGraceMs = grace }
         configuration.connections = decodeConnections(top["connections"])
         configuration.routes = decodeRoutes(top["routes"], connections: configuration.connections)
+        decodeState(top, into: &configuration)
         configuration.warnings = warnings
         configuration.secretFiles = secretFiles
         configuration.sensitiveValues = sensitiveValues.filter { !$0.isEmpty }

@@ -14,6 +14,7 @@ public enum ConfigSummary {
         out.append("  admin:     \(config.admin.map(\.description) ?? "off")")
         out.append("  unmatched: \(config.unmatched.rawValue)")
         out.append("  log:       \(config.logLevel), \(config.logFormat)")
+        if let dir = config.stateDir { out.append("  state_dir: \(show(dir)) (state_key \(config.stateKey == nil ? "missing" : "set"))") }
         let l = config.limits
         out.append(
             "  limits:    request line \(l.maxRequestLineBytes) B, headers \(l.maxHeaderBytes) B, "
@@ -32,25 +33,13 @@ public enum ConfigSummary {
             case .none:
                 details = ["injects nothing"]
             case .oauth2ClientCredentials(let oauth):
-                if let url = oauth.tokenURL { details.append("token_url=\(show(url.description))") }
-                if let url = oauth.discoveryURL { details.append("discovery_url=\(show(url.description))") }
-                details.append("client_id=\(show(oauth.clientID))")
-                details.append("client_auth=\(oauth.clientAuth.rawValue)")
-                if oauth.clientAuth == .privateKeyJWT {
-                    details.append("signing_alg=\(oauth.signingAlgorithm.rawValue)")
-                    if let kid = oauth.keyID { details.append("key_id=\(show(kid))") }
-                }
-                if !oauth.scopes.isEmpty { details.append("scopes=\(show(oauth.scopes.joined(separator: " ")))") }
-                if let audience = oauth.audience { details.append("audience=\(show(audience))") }
-                if !oauth.tokenParams.isEmpty {
-                    details.append("token_params=\(oauth.tokenParams.map { $0.0 }.joined(separator: ","))")
-                }
-                if !oauth.tokenHeaders.isEmpty {
-                    details.append("token_headers=\(oauth.tokenHeaders.map { $0.0 }.joined(separator: ","))")
-                }
-                details.append("timeout=\(oauth.timeoutMs)ms")
-                if let refresh = oauth.refreshBeforeMs { details.append("refresh_before=\(refresh)ms") }
-                details.append(contentsOf: tlsDetails(oauth.tls, show))
+                details = oauthDetails(oauth, show)
+            case .oauth2AuthorizationCode(let code):
+                if let url = code.authorizeURL { details.append("authorize_url=\(show(url))") }
+                details += oauthDetails(code.client, show)
+                if let url = code.refreshURL { details.append("refresh_url=\(show(url.description))") }
+                if let url = code.revocationURL { details.append("revocation_url=\(show(url.description))") }
+                if let uri = code.redirectURI { details.append("redirect_uri=\(show(uri))") }
             }
             out.append("  \(connection.name) [\(connection.kind.typeName)] " + details.joined(separator: " "))
         }
@@ -90,6 +79,30 @@ public enum ConfigSummary {
             out.append(contentsOf: config.warnings.map { "  " + $0 })
         }
         return out.joined(separator: "\n") + "\n"
+    }
+
+    private static func oauthDetails(_ oauth: OAuthClientSettings, _ show: (String) -> String) -> [String] {
+        var details: [String] = []
+        if let url = oauth.tokenURL { details.append("token_url=\(show(url.description))") }
+        if let url = oauth.discoveryURL { details.append("discovery_url=\(show(url.description))") }
+        details.append("client_id=\(show(oauth.clientID))")
+        details.append("client_auth=\(oauth.clientAuth.rawValue)")
+        if oauth.clientAuth == .privateKeyJWT {
+            details.append("signing_alg=\(oauth.signingAlgorithm.rawValue)")
+            if let kid = oauth.keyID { details.append("key_id=\(show(kid))") }
+        }
+        if !oauth.scopes.isEmpty { details.append("scopes=\(show(oauth.scopes.joined(separator: " ")))") }
+        if let audience = oauth.audience { details.append("audience=\(show(audience))") }
+        if !oauth.tokenParams.isEmpty {
+            details.append("token_params=\(oauth.tokenParams.map { $0.0 }.joined(separator: ","))")
+        }
+        if !oauth.tokenHeaders.isEmpty {
+            details.append("token_headers=\(oauth.tokenHeaders.map { $0.0 }.joined(separator: ","))")
+        }
+        details.append("timeout=\(oauth.timeoutMs)ms")
+        if let refresh = oauth.refreshBeforeMs { details.append("refresh_before=\(refresh)ms") }
+        details.append(contentsOf: tlsDetails(oauth.tls, show))
+        return details
     }
 
     private static func tlsDetails(_ tls: TLSSettings, _ show: (String) -> String) -> [String] {

@@ -26,6 +26,9 @@ public enum OAuthClientAuthMethod: String, Sendable, CaseIterable {
     case clientSecretPost = "client_secret_post"
     /// RFC 7523 §2.2 / OIDC Core §9: a JWT assertion signed with the client's private key.
     case privateKeyJWT = "private_key_jwt"
+    /// RFC 8414 §2 / RFC 7591 §2 `none`: a public client (authorization code with PKCE only): no client
+    /// authentication, `client_id` in the form body. Not valid for client credentials.
+    case none = "none"
 }
 
 /// JWT signing algorithms supported for `private_key_jwt`.

@@ -31,6 +31,12 @@ public struct ProxyConfiguration: Sendable {
     public var shutdownGraceMs: Int = 10_000
     /// Absolute paths of the secret files the config reads (watched, so rotation needs no restart).
     public var secretFiles: [String] = []
+    /// `state_dir:` where refresh tokens of authorization-code connections are kept (one encrypted file
+    /// per connection); required when such a connection exists. Absolute (relative to the config file).
+    public var stateDir: String?
+    /// `state_key:` base64 of exactly 32 bytes, the AES-256-GCM key of the state files; required with
+    /// `state_dir`. The base64 text as written (resolved), checked at load.
+    public var stateKey: SecretString?
     /// Non-fatal findings (e.g. `insecure_skip_verify: true`), each `file:line:column: key.path: message`.
     /// `latchkey check` prints them and `run` logs them at warning level.
     public var warnings: [String] = []
@@ -119,6 +125,8 @@ public enum ConnectionKind: Sendable {
     case none
     /// `type: oauth2_client_credentials`: tokens from the token manager.
     case oauth2ClientCredentials(OAuthClientSettings)
+    /// `type: oauth2_authorization_code`: consent once, then refresh tokens (kept in `state_dir`).
+    case oauth2AuthorizationCode(OAuthAuthorizationCodeSettings)
 
     /// The `type:` string, for status output.
     public var typeName: String {
@@ -128,6 +136,7 @@ public enum ConnectionKind: Sendable {
         case .apiKey: "api_key"
         case .none: "none"
         case .oauth2ClientCredentials: "oauth2_client_credentials"
+        case .oauth2AuthorizationCode: "oauth2_authorization_code"
         }
     }
 }

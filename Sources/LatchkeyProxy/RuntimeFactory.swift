@@ -31,6 +31,9 @@ public enum RuntimeFactory {
                 return OAuthTokenManager(
                     name: connection.name, settings: settings, client: tokenClient, logger: logger,
                     fetchObserver: { series.recordTokenFetch(success: $0) })
+            case .oauth2AuthorizationCode:
+                return UnavailableCredentialSource(
+                    error: CredentialError(.needsConsent, connection: connection.name, detail: "oauth2_authorization_code is not wired yet"))
             }
         }
         metrics.setTokenExpiryProvider { [weak runtime] in
@@ -89,17 +92,26 @@ struct ConnectionFingerprint: Equatable {
         case .apiKey(let key, let header, let scheme): parts += ["api_key", key.value, header, scheme.rawValue]
         case .none: parts += ["none"]
         case .oauth2ClientCredentials(let settings):
+            parts += ["oauth2_client_credentials"] + Self.parts(of: settings)
+        case .oauth2AuthorizationCode(let settings):
+            parts += ["oauth2_authorization_code"] + Self.parts(of: settings.client)
             parts += [
-                "oauth2_client_credentials", settings.tokenURL?.description ?? "", settings.discoveryURL?.description ?? "",
-                settings.clientID, settings.clientSecret?.initial.value ?? "", settings.clientAuth.rawValue,
-                settings.privateKey?.initial.value ?? "", settings.keyID ?? "", settings.signingAlgorithm.rawValue,
-                settings.scopes.joined(separator: " "), settings.audience ?? "",
-                settings.tokenParams.map { "\($0.0)=\($0.1)" }.joined(separator: "&"),
-                settings.tokenHeaders.map { "\($0.0)=\($0.1)" }.joined(separator: "&"),
-                "\(settings.tls)", "\(settings.allowPlaintextCredentials)", "\(settings.refreshBeforeMs ?? -1)",
-                "\(settings.timeoutMs)",
+                settings.authorizeURL ?? "", settings.refreshURL?.description ?? "",
+                settings.revocationURL?.description ?? "", settings.redirectURI ?? "",
+                settings.authorizeParams.map { "\($0.0)=\($0.1)" }.joined(separator: "&"),
             ]
         }
         text = parts.joined(separator: "\u{0}")
+    }
+
+    private static func parts(of settings: OAuthClientSettings) -> [String] {
+        [
+            settings.tokenURL?.description ?? "", settings.discoveryURL?.description ?? "", settings.clientID,
+            settings.clientSecret?.initial.value ?? "", settings.clientAuth.rawValue, settings.privateKey?.initial.value ?? "",
+            settings.keyID ?? "", settings.signingAlgorithm.rawValue, settings.scopes.joined(separator: " "),
+            settings.audience ?? "", settings.tokenParams.map { "\($0.0)=\($0.1)" }.joined(separator: "&"),
+            settings.tokenHeaders.map { "\($0.0)=\($0.1)" }.joined(separator: "&"), "\(settings.tls)",
+            "\(settings.allowPlaintextCredentials)", "\(settings.refreshBeforeMs ?? -1)", "\(settings.timeoutMs)",
+        ]
     }
 }

@@ -55,7 +55,7 @@ import Testing
             let text = error.description
             #expect(text.contains("invalid value 'passthru'; expected one of: passthrough, deny"))
             #expect(text.contains("expected one of: trace, debug, info, notice, warning, error, critical"))
-            #expect(text.contains("expected one of: basic, bearer, api_key, none, oauth2_client_credentials"))
+            #expect(text.contains("expected one of: basic, bearer, api_key, none, oauth2_client_credentials, oauth2_authorization_code"))
             #expect(text.contains("unknown connection 'partnr' (did you mean 'partner'?)"))
             #expect(text.contains("expected a list of strings"))
             #expect(text.contains("must be greater than 0"))

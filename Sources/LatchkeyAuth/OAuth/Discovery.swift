@@ -13,6 +13,12 @@ public struct Discovery: Sendable {
         public var tokenEndpoint: UpstreamURL
         /// `token_endpoint_auth_methods_supported`; RFC 8414 §2: absent means `client_secret_basic`.
         public var authMethodsSupported: [String]
+        /// `authorization_endpoint` as published (may carry a query).
+        public var authorizationEndpoint: String?
+        /// `revocation_endpoint` (RFC 7009, RFC 8414 §2).
+        public var revocationEndpoint: UpstreamURL?
+        /// `code_challenge_methods_supported` (RFC 8414 §2); nil when not published.
+        public var codeChallengeMethods: [String]?
     }
 
     public var connectionName: String
@@ -52,7 +58,12 @@ public struct Discovery: Sendable {
                     .misconfigured, connection: connection,
                     detail: "authorization server does not support client_auth \(clientAuth.rawValue) (supported: \(methods.joined(separator: ", ")))"))
         }
-        return .success(Metadata(tokenEndpoint: endpoint, authMethodsSupported: methods))
+        return .success(
+            Metadata(
+                tokenEndpoint: endpoint, authMethodsSupported: methods,
+                authorizationEndpoint: (json["authorization_endpoint"] as? String).flatMap { parseURL($0) == nil ? nil : $0 },
+                revocationEndpoint: (json["revocation_endpoint"] as? String).flatMap(parseURL),
+                codeChallengeMethods: json["code_challenge_methods_supported"] as? [String]))
     }
 
     /// An absolute http(s) URL as an `UpstreamURL` (path and query kept in `basePath`); nil otherwise.

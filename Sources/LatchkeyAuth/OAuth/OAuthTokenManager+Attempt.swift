@@ -44,33 +44,37 @@ extension OAuthTokenManager {
             case .failure(let error):
                 finish(key, .failure(error), sentAt: clock.now())
             case .success(let url):
-                let request: TokenEndpointRequest
-                do throws(CredentialError) {
-                    request = try builder.makeRequest(
-                        tokenURL: url, parameters: OAuthRequestParameters(settings: settings, key: key), now: clock.wallClock())
-                } catch {
-                    finish(key, .failure(error), sentAt: clock.now())
-                    return
-                }
                 let sentAt = clock.now()
-                let connection = connectionName
-                client.send(request) { response in
-                    let parsed: Result<TokenGrant, CredentialError>
-                    switch response {
-                    case .success(let response): parsed = TokenResponseParser.parse(response, connection: connection)
-                    case .failure(let failure):
-                        let code: CredentialError.Code = failure.isTimeout ? .timeout : .endpointUnavailable
-                        parsed = .failure(CredentialError(code, connection: connection, detail: "token endpoint \(url): \(failure.reason)"))
-                    }
-                    self.onQueue { self.finish(key, parsed, sentAt: sentAt) }
-                }
+                let acquire = self.acquire ?? { [self] key, url, completion in requestClientCredentials(for: key, tokenURL: url, completion: completion) }
+                acquire(key, url) { parsed in self.onQueue { self.finish(key, parsed, sentAt: sentAt) } }
             }
         }
     }
 
+    /// The client-credentials grant (RFC 6749 §4.4.2) for `key`.
+    private func requestClientCredentials(
+        for key: CredentialKey, tokenURL: UpstreamURL, completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void
+    ) {
+        let request: TokenEndpointRequest
+        do throws(CredentialError) {
+            request = try builder.makeRequest(
+                tokenURL: tokenURL, parameters: OAuthRequestParameters(settings: settings, key: key), now: clock.wallClock())
+        } catch {
+            return completion(.failure(error))
+        }
+        TokenEndpointCall.send(request, client: client, connection: connectionName, completion: completion)
+    }
+
     /// The token endpoint: configured, already discovered, or discovered now (one discovery at a time).
-    private func resolveTokenURL(_ completion: @escaping @Sendable (Result<UpstreamURL, CredentialError>) -> Void) {
-        if let url = settings.tokenURL ?? discovered?.tokenEndpoint { return completion(.success(url)) }
+    func resolveTokenURL(_ completion: @escaping @Sendable (Result<UpstreamURL, CredentialError>) -> Void) {
+        if let url = settings.tokenURL { return completion(.success(url)) }
+        resolveDiscovery { completion($0.map(\.tokenEndpoint)) }
+    }
+
+    /// The discovered metadata: cached, or discovered now (one discovery at a time). Fails when there
+    /// is no `discovery_url`. Runs on `queue`; `completion` runs on `queue`.
+    func resolveDiscovery(_ completion: @escaping @Sendable (Result<Discovery.Metadata, CredentialError>) -> Void) {
+        if let discovered { return completion(.success(discovered)) }
         if discoveryWaiters != nil {
             discoveryWaiters!.append(completion)
             return
@@ -91,7 +95,7 @@ extension OAuthTokenManager {
                 }
                 let waiters = self.discoveryWaiters ?? []
                 self.discoveryWaiters = nil
-                for waiter in waiters { waiter(result.map(\.tokenEndpoint)) }
+                for waiter in waiters { waiter(result) }
             }
         }
     }
@@ -132,10 +136,11 @@ extension OAuthTokenManager {
             fetchObserver?(false)
             state.consecutiveFailures += 1
             state.lastError = error
+            let permanent = isPermanentFailure?(error) ?? false
             if let token = state.token, token.isUsable(at: now) {
-                // Keep serving the valid token; retry in the background.
+                // Keep serving the valid token; retry in the background (unless no retry can help).
                 let delay = Backoff.renewal.delay(failures: state.consecutiveFailures, random: random())
-                state.timer = clock.schedule(after: delay, on: queue) { [weak self] in self?.renew(key) }
+                if !permanent { state.timer = clock.schedule(after: delay, on: queue) { [weak self] in self?.renew(key) } }
                 logger.warning(
                     "OAuth token renewal failed; still serving the cached token",
                     metadata: [LogKey.error: "\(error.code.rawValue): \(error.detail)", LogKey.retryIn: "\(delay)"])
@@ -154,6 +159,29 @@ extension OAuthTokenManager {
         for waiter in waiters {
             waiter.timeout?.cancel()
             waiter.completion(outcome)
+        }
+    }
+
+    /// Takes a token obtained outside an attempt (the authorization-code exchange) as if an attempt
+    /// had returned it: cached, published, renewal scheduled, waiters answered. On `queue`.
+    func install(_ grant: TokenGrant, for key: CredentialKey, sentAt: MonotonicInstant) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        states[key, default: KeyState()].counters.tokenRequested += 1
+        finish(key, .success(grant), sentAt: sentAt)
+    }
+
+    /// Forgets every token and timer and fails the waiting fetches with `error` (disconnect). On `queue`.
+    func reset(failingWaitersWith error: CredentialError) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        published.withLock { $0 = [:] }
+        let old = states
+        states = [:]
+        for state in old.values {
+            state.timer?.cancel()
+            for waiter in state.waiters.values {
+                waiter.timeout?.cancel()
+                waiter.completion(.failure(error))
+            }
         }
     }
 

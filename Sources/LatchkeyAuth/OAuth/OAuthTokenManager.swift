@@ -36,7 +36,14 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     /// The discovered metadata, once found. Queue-confined.
     var discovered: Discovery.Metadata?
     /// Attempts waiting for discovery in flight; nil when none is running. Queue-confined.
-    var discoveryWaiters: [@Sendable (Result<UpstreamURL, CredentialError>) -> Void]?
+    var discoveryWaiters: [@Sendable (Result<Discovery.Metadata, CredentialError>) -> Void]?
+    /// How an attempt obtains a token once the token endpoint is known; nil = the client-credentials
+    /// grant. Another grant's source (authorization code: the refresh_token grant) sets it right after
+    /// init, before the manager is shared. Called on `queue`; its completion may run on any queue.
+    var acquire: (@Sendable (_ key: CredentialKey, _ tokenURL: UpstreamURL, _ completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void) -> Void)?
+    /// Failures that no retry can cure (e.g. needs consent): no background retry is scheduled. Set
+    /// like `acquire`.
+    var isPermanentFailure: (@Sendable (CredentialError) -> Bool)?
     /// The tokens `currentCredential` may hand out, with their expiry. Written only on `queue`.
     let published = Mutex<[CredentialKey: PublishedToken]>([:])
     var nextWaiterID: UInt64 = 0

@@ -16,18 +16,29 @@ public struct TokenRequestBuilder: Sendable {
         self.settings = settings
     }
 
-    /// The request to `tokenURL` for `parameters`. `now` is Unix seconds (for the JWT).
+    /// The client-credentials request to `tokenURL` for `parameters`. `now` is Unix seconds (for the JWT).
     /// Fails with `.misconfigured` when a needed secret is missing, the key cannot sign, or the endpoint
     /// would receive credentials in plaintext.
     public func makeRequest(tokenURL: UpstreamURL, parameters: OAuthRequestParameters, now: Double)
         throws(CredentialError) -> TokenEndpointRequest
     {
-        try Self.checkTransport(tokenURL, settings: settings, connection: connectionName)
         var form: [(String, String)] = [("grant_type", "client_credentials")]
         if !parameters.scopes.isEmpty { form.append(("scope", parameters.scopes.joined(separator: " "))) }
         if let audience = parameters.audience { form.append(("audience", audience)) }
         form += parameters.tokenParams.map { ($0.name, $0.value) }
+        return try makeRequest(endpoint: tokenURL, form: form, now: now)
+    }
 
+    /// A POST of `form` (the grant's or the revocation request's own fields) to `endpoint`, with client
+    /// authentication appended per `settings.clientAuth` and `token_headers` added — for the token,
+    /// refresh (RFC 6749 §6) and revocation (RFC 7009 §2.1) endpoints alike. A public client
+    /// (`client_auth: none`) sends `client_id` in the form (§2.3, §4.1.3). The JWT assertion's `aud`
+    /// is `audience` (default `endpoint`): the token endpoint, also when revoking.
+    public func makeRequest(endpoint: UpstreamURL, form grantForm: [(String, String)], audience: UpstreamURL? = nil, now: Double)
+        throws(CredentialError) -> TokenEndpointRequest
+    {
+        try Self.checkTransport(endpoint, settings: settings, connection: connectionName)
+        var form = grantForm
         var headers: [(String, String)] = [
             ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"),
         ]
@@ -37,11 +48,13 @@ public struct TokenRequestBuilder: Sendable {
         case .clientSecretPost:
             form += [("client_id", settings.clientID), ("client_secret", try secret())]
         case .privateKeyJWT:
-            form += [("client_assertion_type", Self.assertionType), ("client_assertion", try assertion(tokenURL, now))]
+            form += [("client_assertion_type", Self.assertionType), ("client_assertion", try assertion(audience ?? endpoint, now))]
+        case .none:
+            form.append(("client_id", settings.clientID))
         }
         headers += settings.tokenHeaders
         return TokenEndpointRequest(
-            method: "POST", url: tokenURL, headers: headers, body: Array(FormURLEncoding.encode(form).utf8),
+            method: "POST", url: endpoint, headers: headers, body: Array(FormURLEncoding.encode(form).utf8),
             tls: settings.tls, timeout: .milliseconds(settings.timeoutMs))
     }
 

@@ -7,11 +7,15 @@ public struct TokenGrant: Sendable, Equatable, CustomStringConvertible {
     public var expiresIn: Duration?
     /// `scope` as granted, when the server says.
     public var scope: String?
+    /// `refresh_token` (§5.1, §6), when the server issued one (authorization code; a rotated one on
+    /// refresh). A secret like the access token.
+    public var refreshToken: String?
 
-    public init(accessToken: String, expiresIn: Duration?, scope: String? = nil) {
+    public init(accessToken: String, expiresIn: Duration?, scope: String? = nil, refreshToken: String? = nil) {
         self.accessToken = accessToken
         self.expiresIn = expiresIn
         self.scope = scope
+        self.refreshToken = refreshToken
     }
 
     public var description: String { "TokenGrant(<redacted>, expiresIn: \(expiresIn.map { "\($0)" } ?? "none"))" }
@@ -65,7 +69,8 @@ public enum TokenResponseParser {
             return .failure(CredentialError(.endpointUnavailable, connection: connection, detail: "expires_in is not a number"))
         }
         if let e = expiresIn, e < .zero { expiresIn = .zero }
-        return .success(TokenGrant(accessToken: token, expiresIn: expiresIn, scope: json["scope"] as? String))
+        let refreshToken = (json["refresh_token"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+        return .success(TokenGrant(accessToken: token, expiresIn: expiresIn, scope: json["scope"] as? String, refreshToken: refreshToken))
     }
 
     /// Provider text goes into logs and error responses: keep it short and printable.

@@ -10,6 +10,8 @@ Usage:
   oauth_server.py --port 0 --client app1:secret1:read,write \\
                   --jwt-client svc1:/path/pub.pem:read --expires-in 3
   oauth_server.py --port 0 --clients clients.json
+  oauth_server.py --port 0 --code-client crm:secret:contacts.read,offline_access:http://127.0.0.1:9901/oauth/callback \\
+                  --auto-approve alice
 
 clients.json: [{"client_id": "app1", "client_secret": "s", "scopes": ["read"],
                 "auth_methods": ["client_secret_basic", "client_secret_post"]},
@@ -17,7 +19,16 @@ clients.json: [{"client_id": "app1", "client_secret": "s", "scopes": ["read"],
                 "auth_methods": ["private_key_jwt"]}]
 
 Endpoints:
-  POST /oauth/token                           token endpoint (Authlib)
+  POST /oauth/token                           token endpoint (Authlib): client_credentials, authorization_code
+                                              (PKCE required, S256 only), refresh_token (rotation: the old
+                                              refresh token is revoked when a new one is issued)
+  GET  /oauth/authorize                       consent page (login + approve form); with --auto-approve USER it
+                                              redirects to the client at once, and ?auto_approve=USER does the
+                                              same per request (a test follows the redirect without a browser)
+  POST /oauth/authorize                       the form: user=alice&approve=yes (anything else denies:
+                                              error=access_denied)
+  POST /oauth/revoke                          RFC 7009 revocation (refresh or access token; revoking a refresh
+                                              token also revokes the access token issued with it)
   GET  /.well-known/oauth-authorization-server RFC 8414 metadata (also /.well-known/openid-configuration)
   ANY  /api/resource                          protected resource: 200 {client_id, scope, method,
                                               body_length, headers} or 401 (any method)
@@ -31,12 +42,14 @@ Endpoints:
   POST /_delay                                JSON {"ms": N}: answer every token request N ms late (0: off)
   POST /_revoke_on_issue                      JSON {"enabled": true}: every token is issued already revoked
   POST /_set_secret                           JSON {"client_id": ID, "client_secret": S}: rotate a secret
+  GET  /_grants                               authorization-code state: codes pending, refresh tokens (valid /
+                                              revoked, by prefix), revocations received
 
 With --port 0 the chosen port is printed as "LISTENING <port>" on stdout.
 
-To add a grant later (authorization_code + PKCE, refresh-token rotation, revocation), write its
-class in the GRANTS section and append it to `grants_to_register`; the token store already keeps
-refresh tokens and revocation flags.
+Authorization-code clients: --code-client ID:SECRET:SCOPES:REDIRECT_URI (an empty SECRET is a public
+client, token_endpoint_auth_method "none"), or "grant_types": ["authorization_code", "refresh_token"]
+and "redirect_uris" in clients.json.
 """
 
 from __future__ import annotations
@@ -51,15 +64,19 @@ import time
 from dataclasses import dataclass, field
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import ClientMixin, InvalidClientError, grants
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidClientError, InvalidRequestError, grants
+from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
-from flask import Flask, g, jsonify, request
+from authlib.oauth2.rfc7636 import CodeChallenge
+from flask import Flask, g, jsonify, redirect, request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import import_key
 from werkzeug.serving import make_server
 
 ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+CODE_AUTH_METHODS = ALL_AUTH_METHODS + ["none"]  # public clients: PKCE alone
+CODE_LIFETIME = 300
 SIGNING_ALGS = ["RS256", "PS256", "ES256"]
 
 # ---------------------------------------------------------------------------------------------
@@ -116,6 +133,51 @@ class IssuedToken:
     def is_valid(self, now: float) -> bool:
         return not self.revoked and now < self.issued_at + self.expires_in
 
+    # Authlib TokenMixin (refresh_token grant, revocation)
+    def check_client(self, client):
+        return client.client_id == self.client_id
+
+    def get_scope(self):
+        return self.scope
+
+    def get_expires_in(self):
+        return self.expires_in
+
+    def is_revoked(self):
+        return self.revoked
+
+    def is_expired(self):
+        return time.time() >= self.issued_at + self.expires_in
+
+
+@dataclass
+class User:
+    name: str
+
+    def get_user_id(self):
+        return self.name
+
+
+@dataclass
+class AuthCode:
+    code: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    user: User
+    code_challenge: str | None
+    code_challenge_method: str | None
+    expires_at: float
+
+    def get_redirect_uri(self):
+        return self.redirect_uri
+
+    def get_scope(self):
+        return self.scope
+
+    def get_auth_time(self):
+        return int(self.expires_at - CODE_LIFETIME)
+
 
 class State:
     """Everything mutable, behind one lock (Werkzeug serves requests on threads)."""
@@ -130,6 +192,8 @@ class State:
         self.delay_ms = 0
         self.revoke_on_issue = False
         self.resource_requests: list[dict] = []
+        self.codes: dict[str, AuthCode] = {}
+        self.revocations: list[dict] = []
 
     def record(self, entry: dict):
         with self.lock:
@@ -200,6 +264,91 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
 
 
+class S256Only(CodeChallenge):
+    """RFC 7636 with the challenge required and `plain` refused."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        # Authlib lets a request without a challenge through (PKCE optional for confidential clients);
+        # here every authorization request needs one, with the method named explicitly (RFC 7636 §4.3
+        # defaults to plain). A code always has a challenge, so Authlib then requires the verifier.
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: missing 'code_challenge'")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("PKCE method must be S256")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+def make_code_grants(state: State):
+    class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+        TOKEN_ENDPOINT_AUTH_METHODS = CODE_AUTH_METHODS
+
+        def save_authorization_code(self, code, req):
+            data = req.payload.data
+            with state.lock:
+                state.codes[code] = AuthCode(
+                    code=code, client_id=req.client.client_id, redirect_uri=req.payload.redirect_uri, scope=req.scope,
+                    user=req.user, code_challenge=data.get("code_challenge"),
+                    code_challenge_method=data.get("code_challenge_method"), expires_at=time.time() + CODE_LIFETIME)
+
+        def query_authorization_code(self, code, client):
+            with state.lock:
+                item = state.codes.get(code)
+            if item and item.client_id == client.client_id and time.time() < item.expires_at:
+                return item
+            return None
+
+        def delete_authorization_code(self, authorization_code):
+            with state.lock:
+                state.codes.pop(authorization_code.code, None)
+
+        def authenticate_user(self, authorization_code):
+            return authorization_code.user
+
+    class RefreshTokenGrant(grants.RefreshTokenGrant):
+        TOKEN_ENDPOINT_AUTH_METHODS = CODE_AUTH_METHODS
+        INCLUDE_NEW_REFRESH_TOKEN = True  # rotation
+
+        def authenticate_refresh_token(self, refresh_token):
+            with state.lock:
+                for t in state.tokens.values():
+                    if t.refresh_token == refresh_token and not t.revoked:
+                        return t
+            return None
+
+        def authenticate_user(self, credential):
+            return User(credential.client_id)
+
+        def revoke_old_credential(self, credential):
+            with state.lock:
+                credential.revoked = True  # the old refresh token (and its access token) stop working
+
+    return AuthorizationCodeGrant, RefreshTokenGrant
+
+
+def make_revocation(state: State):
+    class Revocation(RevocationEndpoint):
+        CLIENT_AUTH_METHODS = CODE_AUTH_METHODS
+
+        def query_token(self, token_string, token_type_hint):
+            with state.lock:
+                for t in state.tokens.values():
+                    if token_string in (t.access_token, t.refresh_token):
+                        return t
+            return None
+
+        def revoke_token(self, token, req):
+            with state.lock:
+                token.revoked = True
+                state.revocations.append({"time": time.time(), "client_id": token.client_id,
+                                          "token_type_hint": req.form.get("token_type_hint")})
+
+    return Revocation
+
+
 grants_to_register = [ClientCredentialsGrant]
 
 
@@ -236,7 +385,10 @@ def claimed_client_id(req) -> str | None:
 
 def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_methods=None) -> Flask:
     app = Flask(__name__)
-    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"client_credentials": expires_in, "authorization_code": expires_in}
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
+        "client_credentials": expires_in, "authorization_code": expires_in, "refresh_token": expires_in,
+    }
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True  # refresh tokens for clients allowed the refresh_token grant
 
     def query_client(client_id):
         return state.clients.get(client_id)
@@ -263,6 +415,55 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
     )
     for grant in grants_to_register:
         server.register_grant(grant)
+    code_grant, refresh_grant = make_code_grants(state)
+    server.register_grant(code_grant, [S256Only(required=True)])
+    server.register_grant(refresh_grant)
+    revocation = make_revocation(state)
+    server.register_endpoint(revocation)
+
+    def approve_page(error=None):
+        args = request.args.to_dict(flat=True)
+        hidden = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in args.items())
+        return (
+            "<!doctype html><title>Consent</title><h1>Authorize</h1>"
+            f"<p>{args.get('client_id', '')} asks for: {args.get('scope', '')}</p>"
+            + (f"<p>{error}</p>" if error else "")
+            + f'<form method="post" action="/oauth/authorize?{request.query_string.decode()}">{hidden}'
+            '<input name="user" value="alice"> <button name="approve" value="yes">Approve</button>'
+            '<button name="approve" value="no">Deny</button></form>'
+        )
+
+    @app.route("/oauth/authorize", methods=["GET", "POST"])
+    def authorize():
+        try:
+            grant = server.get_consent_grant(end_user=None)  # validates client, redirect_uri, PKCE up front
+        except Exception as e:  # noqa: BLE001 - shown to the person, as a real server would
+            if hasattr(e, "redirect_uri") and getattr(e, "redirect_uri", None):
+                return server.handle_error_response(request, e)
+            return approve_page(error=getattr(e, "description", str(e))), 400
+        if request.method == "GET":
+            user = request.args.get("auto_approve") or app.config.get("AUTO_APPROVE")
+            if not user:
+                return approve_page()
+            return server.create_authorization_response(grant=grant, grant_user=User(user))
+        approved = request.form.get("approve") == "yes" and request.form.get("user")
+        return server.create_authorization_response(grant=grant, grant_user=User(request.form["user"]) if approved else None)
+
+    @app.post("/oauth/revoke")
+    def revoke():
+        return server.create_endpoint_response(revocation.ENDPOINT_NAME)
+
+    @app.get("/_grants")
+    def grants_state():
+        now = time.time()
+        with state.lock:
+            refresh = [
+                {"prefix": t.refresh_token[:6], "client_id": t.client_id, "valid": not t.revoked, "scope": t.scope}
+                for t in state.tokens.values() if t.refresh_token
+            ]
+            return jsonify(codes_pending=sum(1 for c in state.codes.values() if now < c.expires_at),
+                           refresh_tokens=refresh, refresh_tokens_valid=sum(1 for r in refresh if r["valid"]),
+                           revocations=list(state.revocations))
 
     @app.post("/oauth/token")
     def token():
@@ -271,6 +472,9 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
             form["client_secret"] = "<redacted>"
         if "client_assertion" in form:
             form["client_assertion"] = "<jwt>"
+        for secret_field in ("refresh_token", "code", "code_verifier"):
+            if secret_field in form:
+                form[secret_field] = form[secret_field][:6] + "..."
         entry = {
             "time": time.time(),
             "form": form,
@@ -316,9 +520,13 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
         return jsonify(
             issuer=base,
             token_endpoint=base + "/oauth/token",
-            token_endpoint_auth_methods_supported=advertised_auth_methods or ALL_AUTH_METHODS,
+            token_endpoint_auth_methods_supported=advertised_auth_methods or CODE_AUTH_METHODS,
+            authorization_endpoint=base + "/oauth/authorize",
+            revocation_endpoint=base + "/oauth/revoke",
+            revocation_endpoint_auth_methods_supported=CODE_AUTH_METHODS,
+            code_challenge_methods_supported=["S256"],
             token_endpoint_auth_signing_alg_values_supported=SIGNING_ALGS,
-            grant_types_supported=[gt.GRANT_TYPE for gt in grants_to_register],
+            grant_types_supported=[gt.GRANT_TYPE for gt in grants_to_register] + ["authorization_code", "refresh_token"],
             scopes_supported=sorted({s for c in state.clients.values() for s in c.scopes}),
             response_types_supported=["code"],
         )
@@ -431,6 +639,12 @@ def load_clients(args) -> dict[str, Client]:
         client_id, secret, *rest = spec.split(":", 2)
         scopes = rest[0].split(",") if rest and rest[0] else []
         clients[client_id] = Client(client_id=client_id, client_secret=secret, scopes=scopes)
+    for spec in args.code_client:
+        client_id, secret, scopes, redirect_uri = spec.split(":", 3)
+        clients[client_id] = Client(
+            client_id=client_id, client_secret=secret or None, scopes=[s for s in scopes.split(",") if s],
+            auth_methods=["client_secret_basic", "client_secret_post"] if secret else ["none"],
+            grant_types=["authorization_code", "refresh_token"], redirect_uris=[redirect_uri])
     for spec in args.jwt_client:
         client_id, path, *rest = spec.split(":", 2)
         scopes = rest[0].split(",") if rest and rest[0] else []
@@ -452,6 +666,9 @@ def main(argv=None):
                         help="a client_secret_basic/client_secret_post client (repeatable)")
     parser.add_argument("--jwt-client", action="append", default=[], metavar="ID:PUBLIC_KEY_PEM[:SCOPE,SCOPE]",
                         help="a private_key_jwt client (repeatable)")
+    parser.add_argument("--code-client", action="append", default=[], metavar="ID:SECRET:SCOPES:REDIRECT_URI",
+                        help="an authorization_code + refresh_token client; empty SECRET = public client (repeatable)")
+    parser.add_argument("--auto-approve", metavar="USER", help="consent without a form, as USER")
     args = parser.parse_args(argv)
 
     state = State(load_clients(args))
@@ -459,6 +676,7 @@ def main(argv=None):
     public_url = lambda: args.public_url or f"http://{args.host}:{holder['port']}"  # noqa: E731
     advertised = args.advertise_auth_methods.split(",") if args.advertise_auth_methods else None
     app = create_app(state, args.expires_in, public_url, advertised)
+    app.config["AUTO_APPROVE"] = args.auto_approve
     http = make_server(args.host, args.port, app, threaded=True)
     holder["port"] = http.server_port
     print(f"LISTENING {http.server_port}", flush=True)
