@@ -3,47 +3,82 @@ import LatchkeyAuth
 import LatchkeyConfig
 
 /// The admin endpoints' answers, built from the server's current state. Never includes a secret or token.
+///
+/// `respond` may answer later (consent endpoints talk to the authorization server); `reply` runs exactly
+/// once, on any queue.
 struct AdminAPI {
-    struct Response {
+    struct Response: Sendable {
         var status: Int
         var contentType = "application/json"
         var body: String
+        var headers: [(String, String)] = []
     }
 
     let server: ProxyServer
 
-    func respond(method: String, path: String) -> Response {
+    func respond(method: String, target: String, reply: @escaping @Sendable (Response) -> Void) {
+        let path = RequestPlanner.pathOnly(target)
+        let query = QueryString.parse(target)
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         switch (method, path) {
-        case ("GET", "/healthz"), ("HEAD", "/healthz"): return Response(status: 200, body: "{\"status\":\"ok\"}\n")
-        case ("GET", "/readyz"), ("HEAD", "/readyz"): return readiness()
-        case ("GET", "/connections"): return connections()
+        case ("GET", "/healthz"), ("HEAD", "/healthz"): return reply(Response(status: 200, body: "{\"status\":\"ok\"}\n"))
+        case ("GET", "/readyz"), ("HEAD", "/readyz"): return reply(readiness())
+        case ("GET", "/connections"): return reply(connections())
         case ("GET", "/metrics"):
-            return Response(status: 200, contentType: MetricsRegistry.contentType, body: server.runtime.metrics.render())
-        case (_, "/healthz"), (_, "/readyz"), (_, "/connections"), (_, "/metrics"):
-            return Response(status: 405, body: "{\"error\":\"method_not_allowed\",\"detail\":\"use GET\"}\n")
-        default:
-            return Response(
-                status: 404,
-                body: "{\"error\":\"not_found\",\"detail\":\(JSONString.quote("no admin endpoint \(path); try /healthz, /readyz, /connections, /metrics"))}\n"
-            )
+            return reply(Response(status: 200, contentType: MetricsRegistry.contentType, body: server.runtime.metrics.render()))
+        case ("GET", "/oauth/callback"): return ConsentEndpoints(server: server).callback(query: query, reply: reply)
+        default: break
         }
+        if segments.count == 3, segments[0] == "connections" {
+            let endpoints = ConsentEndpoints(server: server)
+            switch (method, segments[2]) {
+            case ("GET", "connect"): return endpoints.connect(name: segments[1], reply: reply)
+            case ("POST", "disconnect"): return endpoints.disconnect(name: segments[1], reply: reply)
+            case (_, "connect"), (_, "disconnect"):
+                return reply(Self.error(405, "method_not_allowed", "use GET .../connect and POST .../disconnect"))
+            default: break
+            }
+        }
+        if ["/healthz", "/readyz", "/connections", "/metrics", "/oauth/callback"].contains(path) {
+            return reply(Self.error(405, "method_not_allowed", "use GET"))
+        }
+        reply(
+            Self.error(
+                404, "not_found",
+                "no admin endpoint \(path); try /healthz, /readyz, /connections, /metrics, /connections/NAME/connect"))
     }
 
-    /// Ready when the config is loaded, the listeners are up (we are answering) and every OAuth connection
-    /// holds a valid token or is inside its first fetch. A failed reload does not make the proxy unready (it
-    /// keeps serving the previous config) but is shown here.
+    static func error(_ status: Int, _ error: String, _ detail: String) -> Response {
+        Response(status: status, body: "{\"error\":\(JSONString.quote(error)),\"detail\":\(JSONString.quote(detail))}\n")
+    }
+
+    /// Ready when the config is loaded, the listeners are up (we are answering) and every client-credentials
+    /// connection holds a valid token or is inside its first fetch. A failed reload does not make the proxy
+    /// unready (it keeps serving the previous config) but is shown here; so are authorization-code
+    /// connections waiting for a person (`needs_attention`): failing readiness for them would have the
+    /// orchestrator restart the proxy, which cannot give consent and would hide the consent endpoint.
     private func readiness() -> Response {
         let runtime = server.runtime
         var notReady: [String] = []
+        var attention: [String] = []
         for connection in runtime.configuration.connections {
-            guard let manager = runtime.sources[connection.name] as? OAuthTokenManager else { continue }
-            let status = manager.status(for: .connectionDefault)
-            if status.hasToken || (status.fetchInFlight && status.lastError == nil) { continue }
-            let reason = status.lastError?.detail ?? "no token yet"
-            notReady.append("{\"connection\":\(JSONString.quote(connection.name)),\"reason\":\(JSONString.quote(reason))}")
+            if let manager = runtime.sources[connection.name] as? OAuthTokenManager {
+                let status = manager.status(for: .connectionDefault)
+                if status.hasToken || (status.fetchInFlight && status.lastError == nil) { continue }
+                let reason = status.lastError?.detail ?? "no token yet"
+                notReady.append("{\"connection\":\(JSONString.quote(connection.name)),\"reason\":\(JSONString.quote(reason))}")
+            } else if let source = runtime.sources[connection.name] as? AuthorizationCodeSource {
+                let status = source.status()
+                guard status.state != .connected else { continue }
+                let reason = status.reason ?? status.state.name
+                attention.append(
+                    "{\"connection\":\(JSONString.quote(connection.name)),\"state\":\"\(status.state.name)\",\"reason\":\(JSONString.quote(reason))}"
+                )
+            }
         }
         var body = "{\"status\":\"\(notReady.isEmpty ? "ready" : "not_ready")\""
         if !notReady.isEmpty { body += ",\"not_ready\":[\(notReady.joined(separator: ","))]" }
+        if !attention.isEmpty { body += ",\"needs_attention\":[\(attention.joined(separator: ","))]" }
         if let error = server.reloader?.status.lastError {
             body += ",\"config_reload_error\":\(JSONString.quote(error))"
         }
@@ -60,25 +95,64 @@ struct AdminAPI {
             var fields = [
                 "\"name\":\(JSONString.quote(connection.name))", "\"type\":\(JSONString.quote(connection.kind.typeName))",
             ]
-            if let manager = runtime.sources[connection.name] as? OAuthTokenManager {
+            let source = runtime.sources[connection.name]
+            if let manager = source as? OAuthTokenManager {
                 let status = manager.status(for: .connectionDefault)
                 let state = status.hasToken ? "connected" : (status.lastError != nil ? "error" : "connecting")
                 fields.append("\"state\":\"\(state)\"")
-                if let expiresAt = status.expiresAt {
-                    fields.append("\"token_expires_in_seconds\":\(max(0, Int(expiresAt - now)))")
-                }
-                if let error = status.lastError {
-                    fields.append("\"last_error\":\(JSONString.quote(error.detail))")
-                }
-                let counters = status.counters
-                fields.append(
-                    "\"token_requests\":\(counters.tokenRequested),\"token_fetched\":\(counters.tokenFetched),\"token_fetch_failed\":\(counters.tokenFetchFailed)"
-                )
+                fields += Self.tokenFields(expiresAt: status.expiresAt, now: now, lastError: status.lastError, counters: status.counters)
+            } else if let code = source as? AuthorizationCodeSource {
+                let status = code.status()
+                fields.append("\"state\":\"\(status.state.name)\"")
+                if let reason = status.reason { fields.append("\"reason\":\(JSONString.quote(reason))") }
+                if let scope = status.scope { fields.append("\"scope\":\(JSONString.quote(scope))") }
+                if let granted = status.refreshTokenObtainedAt { fields.append("\"granted_at\":\(Int(granted))") }
+                fields.append("\"connect_url\":\(JSONString.quote(connectURL(connection.name)))")
+                fields += Self.tokenFields(
+                    expiresAt: status.accessTokenExpiresAt, now: now, lastError: status.lastError, counters: status.counters)
             } else {
                 fields.append("\"state\":\"static\"")
             }
             items.append("{" + fields.joined(separator: ",") + "}")
         }
         return Response(status: 200, body: "{\"connections\":[\(items.joined(separator: ","))]}\n")
+    }
+
+    private static func tokenFields(expiresAt: Double?, now: Double, lastError: CredentialError?, counters: OAuthCounters)
+        -> [String]
+    {
+        var fields: [String] = []
+        if let expiresAt { fields.append("\"token_expires_in_seconds\":\(max(0, Int(expiresAt - now)))") }
+        if let lastError { fields.append("\"last_error\":\(JSONString.quote(lastError.detail))") }
+        fields.append(
+            "\"token_requests\":\(counters.tokenRequested),\"token_fetched\":\(counters.tokenFetched),\"token_fetch_failed\":\(counters.tokenFetchFailed)"
+        )
+        return fields
+    }
+
+    func connectURL(_ name: String) -> String { adminBaseURL + "/connections/\(name)/connect" }
+
+    /// The admin listener as a browser or redirect reaches it.
+    var adminBaseURL: String {
+        guard let address = server.adminAddress else { return "" }
+        return AdminAddress.baseURL(host: address.host, port: address.port)
+    }
+}
+
+/// Parses the query of a request-target (`application/x-www-form-urlencoded`: `+` is a space).
+enum QueryString {
+    static func parse(_ target: String) -> [String: String] {
+        guard let mark = target.firstIndex(of: "?") else { return [:] }
+        var values: [String: String] = [:]
+        for pair in target[target.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = decode(parts[0]), values[name] == nil else { continue }
+            values[name] = parts.count > 1 ? decode(parts[1]) ?? "" : ""
+        }
+        return values
+    }
+
+    static func decode(_ text: Substring) -> String? {
+        String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 }

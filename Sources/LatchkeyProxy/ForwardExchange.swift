@@ -128,7 +128,12 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
             credential = value
             connect()
         case .failure(let error):
-            let code: ProxyError.Code = error.code == .timeout ? .credentialTimeout : .credentialUnavailable
+            let code: ProxyError.Code
+            switch error.code {
+            case .timeout: code = .credentialTimeout
+            case .needsConsent: code = .needsConsent
+            default: code = .credentialUnavailable
+            }
             fail(ProxyError(code, error.detail, route: plan.routeName, connection: plan.connectionName))
         }
     }

@@ -22,6 +22,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case shuttingDown = "shutting_down"
         case tooManyRedirects = "too_many_redirects"
         case deadlineExceeded = "deadline_exceeded"
+        case needsConsent = "needs_consent"
     }
 
     public let code: Code
@@ -51,7 +52,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case .noRoute: 404
         case .upstreamTimeout, .upstreamConnectTimeout, .credentialTimeout, .deadlineExceeded: 504
         case .upstreamConnectFailed, .upstreamTLSFailed, .upstreamProtocolError, .upstreamClosed,
-            .credentialUnavailable, .tooManyRedirects:
+            .credentialUnavailable, .tooManyRedirects, .needsConsent:
             502
         case .shuttingDown: 503
         }
@@ -114,9 +115,11 @@ public enum HTTPStatusReason {
         switch status {
         case 100: "Continue"
         case 200: "OK"
+        case 302: "Found"
         case 400: "Bad Request"
         case 403: "Forbidden"
         case 404: "Not Found"
+        case 405: "Method Not Allowed"
         case 408: "Request Timeout"
         case 414: "URI Too Long"
         case 417: "Expectation Failed"

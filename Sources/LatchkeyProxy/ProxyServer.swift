@@ -23,6 +23,8 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     private let draining = Mutex(false)
     private let state: Mutex<ProxyRuntime>
     private let openClients = Mutex(0)
+    /// The admin listener's bound address (after `start()`), for URLs it hands out (OAuth redirect URI).
+    public private(set) var adminAddress: SocketAddress?
     /// The reloader, for `/readyz` and metrics; set once before `start()`.
     public var reloader: ConfigReloader?
     private var proxyListener: TCPListener?
@@ -71,6 +73,7 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         }
         proxyListener = proxy
         adminListener = admin
+        adminAddress = admin?.localAddress
         proxy.start()
         admin?.start()
         return BoundAddresses(proxy: proxy.localAddress, admin: admin?.localAddress)

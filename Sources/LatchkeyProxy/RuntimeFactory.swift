@@ -11,11 +11,16 @@ public enum RuntimeFactory {
     /// proxied traffic.
     public static let tokenClient = UpstreamHTTPClient(loop: EventLoop(label: "latchkey.token-client"))
 
+    /// The `state` values of consents in progress, for every authorization-code connection. Process-wide,
+    /// so a consent started before a reload completes after it.
+    public static let pendingAuthorizations = AuthorizationStateStore()
+
     /// Builds a runtime for `configuration`. Connections whose settings are unchanged from `previous` keep
     /// their credential source, and with it their cached tokens (a reload must not cost a token fetch).
     public static func makeRuntime(
         configuration: ProxyConfiguration, previous: ProxyRuntime? = nil, metrics: LatchkeyMetrics, logger: Logger
     ) throws -> ProxyRuntime {
+        var stateFiles: Result<StateFileStore, StateFileError>?
         let runtime = try ProxyRuntime(configuration: configuration, metrics: metrics) { connection in
             let fingerprint = ConnectionFingerprint(connection)
             if let previous, let old = previous.configuration.connection(named: connection.name),
@@ -31,9 +36,20 @@ public enum RuntimeFactory {
                 return OAuthTokenManager(
                     name: connection.name, settings: settings, client: tokenClient, logger: logger,
                     fetchObserver: { series.recordTokenFetch(success: $0) })
-            case .oauth2AuthorizationCode:
-                return UnavailableCredentialSource(
-                    error: CredentialError(.needsConsent, connection: connection.name, detail: "oauth2_authorization_code is not wired yet"))
+            case .oauth2AuthorizationCode(let settings):
+                if stateFiles == nil { stateFiles = openStateFiles(configuration) }
+                switch stateFiles! {
+                case .failure(let error):
+                    // Fail closed: without its state files the connection cannot hold a grant.
+                    logger.error("connection \(connection.name): state_dir: \(error)")
+                    return UnavailableCredentialSource(
+                        error: CredentialError(.misconfigured, connection: connection.name, detail: "state_dir: \(error)"))
+                case .success(let store):
+                    return AuthorizationCodeSource(
+                        name: connection.name, settings: settings, client: tokenClient, store: store,
+                        pendingAuthorizations: pendingAuthorizations, logger: logger,
+                        consentHint: consentHint(configuration, connection: connection.name))
+                }
             }
         }
         metrics.setTokenExpiryProvider { [weak runtime] in
@@ -51,13 +67,45 @@ public enum RuntimeFactory {
         return runtime
     }
 
+    private static func openStateFiles(_ configuration: ProxyConfiguration) -> Result<StateFileStore, StateFileError> {
+        guard let directory = configuration.stateDir, let key = configuration.stateKey else {
+            return .failure(StateFileError("state_dir and state_key are required for oauth2_authorization_code"))
+        }
+        do {
+            return .success(try StateFileStore(directory: directory, keyBase64: key))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Where a person starts consent, quoted when a request finds the connection without a grant.
+    static func consentHint(_ configuration: ProxyConfiguration, connection: String) -> String {
+        guard let admin = configuration.admin, admin.port != 0 else {
+            return "GET /connections/\(connection)/connect on the admin listener, or run `latchkey connect \(connection)`"
+        }
+        return "\(AdminAddress.baseURL(host: admin.host, port: admin.port))/connections/\(connection)/connect "
+            + "(or run `latchkey connect \(connection)`)"
+    }
+
     /// Fetches a first token (discovery included) for every OAuth connection and every distinct per-route
     /// override that has none yet, in the background, so the first request does not wait and problems show
     /// in the log at start (and after a reload that changed a connection).
     public static func warmUp(_ runtime: ProxyRuntime, logger: Logger) {
         var keys: [String: Set<CredentialKey>] = [:]
         for connection in runtime.configuration.connections {
-            if case .oauth2ClientCredentials = connection.kind { keys[connection.name, default: []].insert(.connectionDefault) }
+            switch connection.kind {
+            case .oauth2ClientCredentials:
+                keys[connection.name, default: []].insert(.connectionDefault)
+            case .oauth2AuthorizationCode:
+                // Only a connection that holds a grant can fetch; one waiting for consent must not log errors.
+                if let source = runtime.sources[connection.name] as? AuthorizationCodeSource,
+                    source.status().state == .connected
+                {
+                    keys[connection.name, default: []].insert(.connectionDefault)
+                }
+            default:
+                break
+            }
         }
         for route in runtime.routes.values {
             guard let name = route.settings.connection, keys[name] != nil else { continue }

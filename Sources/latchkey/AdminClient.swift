@@ -1,0 +1,65 @@
+import Dispatch
+import Foundation
+import LatchkeyAuth
+import LatchkeyConfig
+import LatchkeyProxy
+
+/// Talks to a running proxy's admin listener (for `connect` and `disconnect`), through the proxy's own
+/// HTTP client.
+struct AdminClient {
+    let base: UpstreamURL
+
+    /// The admin listener named by the config; it must have a fixed port.
+    init(configuration: ProxyConfiguration) throws {
+        guard let admin = configuration.admin, admin.port != 0 else {
+            throw CLIError("the config has no admin listener with a fixed port (admin: HOST:PORT); the running proxy is reached through it")
+        }
+        let host = admin.host == "0.0.0.0" || admin.host.isEmpty ? "127.0.0.1" : (admin.host == "::" ? "::1" : admin.host)
+        base = UpstreamURL(scheme: "http", host: host, port: admin.port)
+    }
+
+    func send(_ method: String, _ path: String, timeout: Duration = .seconds(30)) throws -> TokenEndpointResponse {
+        var url = base
+        url.basePath = path
+        let request = TokenEndpointRequest(
+            method: method, url: url, headers: [("Accept", "application/json")], body: [], tls: TLSSettings(), timeout: timeout)
+        let done = DispatchSemaphore(value: 0)
+        let outcome = LockedBox<Result<TokenEndpointResponse, NetworkFailure>?>(nil)
+        RuntimeFactory.tokenClient.send(request) { result in
+            outcome.set(result)
+            done.signal()
+        }
+        done.wait()
+        switch outcome.get()! {
+        case .success(let response): return response
+        case .failure(let failure):
+            throw CLIError("cannot reach the proxy's admin listener at \(base): \(failure.reason) (is `latchkey run` running?)")
+        }
+    }
+
+    /// The `/connections` entry for `name`.
+    func connection(_ name: String) throws -> [String: Any] {
+        let response = try send("GET", "/connections")
+        let json = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        let list = json?["connections"] as? [[String: Any]] ?? []
+        guard let entry = list.first(where: { $0["name"] as? String == name }) else {
+            throw CLIError("the running proxy has no connection named \(name)")
+        }
+        return entry
+    }
+}
+
+/// A command-line failure with a message for the user.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A value handed from a callback queue to a waiting thread.
+final class LockedBox<Value>: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func set(_ newValue: Value) { lock.withLock { value = newValue } }
+    func get() -> Value { lock.withLock { value } }
+}
