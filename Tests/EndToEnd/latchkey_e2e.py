@@ -579,18 +579,23 @@ class LatchkeyLauncher:
 
     def start(self, config: str, env: dict | None = None, secrets: list[str] | None = None,
               wait_admin: bool | None = None, timeout: float = TIMEOUT,
-              args: list[str] | None = None) -> LatchkeyProcess:
+              args: list[str] | None = None, config_file: Path | None = None) -> LatchkeyProcess:
         """Writes `config` (YAML; listen/admin default to 127.0.0.1:0), starts latchkey, waits
         for `proxy listening on HOST:PORT` (and `admin listening on HOST:PORT` unless the config
         says `admin: off`). Fails at once, with the output, if the process exits first.
 
         `env` adds environment variables (secrets referenced as ${NAME}); `secrets` lists
-        values that must never appear in the log (env values are added automatically)."""
+        values that must never appear in the log (env values are added automatically).
+        `config_file`: run with this existing file (e.g. a symlink) as is; `config` is then ignored."""
         binary = latchkey_binary()
-        config = _with_listeners(config)
         self._count += 1
-        config_path = self.workdir / f"latchkey-{self._count}.yaml"
-        config_path.write_text(config)
+        if config_file is not None:
+            config_path = Path(config_file)
+            config = config_path.read_text()
+        else:
+            config = _with_listeners(config)
+            config_path = self.workdir / f"latchkey-{self._count}.yaml"
+            config_path.write_text(config)
         log_path = self.workdir / f"latchkey-{self._count}.log"
         all_secrets = list(secrets or []) + [v for v in (env or {}).values() if len(v) >= 6]
         log = open(log_path, "wb")
