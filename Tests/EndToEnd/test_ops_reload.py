@@ -6,11 +6,14 @@ every wait here is on the `configuration reloaded (...)` / `... failed` log line
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import socket
+import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -241,3 +244,27 @@ def test_configmap_symlink_swap(latchkey, echo, tmp_path):
     assert wait_reloaded(lk, "file change", mark)[0] == 2
     assert get(lk, "/two/x").status == 200
     assert get(lk, "/one/x").status == 200
+
+
+def test_request_in_flight_finishes_on_the_config_it_started_with(latchkey, echo):
+    """A slow request on route `one` is in flight while a reload removes `one`: it still completes
+    with 200; requests after the reload get 404."""
+    lk = latchkey(echo_routes(echo, "one", "two"))
+    key = uuid.uuid4().hex
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def hits():
+        with opener.open(f"{echo.url}/hits/{key}", timeout=10) as r:
+            return json.loads(r.read())["count"]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        slow = pool.submit(get, lk, f"/one/slow/{key}?ms=3000", timeout=30)
+        wait_until(lambda: hits() >= 1 or slow.done(), what="the slow request at the upstream")
+        mark = lk.log_offset()
+        lk.rewrite_config(echo_routes(echo, "two"))
+        lk.proc.send_signal(signal.SIGHUP)  # at once, not after the poller's 1-2 s
+        assert wait_reloaded(lk, "SIGHUP", mark)[0] == 1
+        assert not slow.done(), "the slow request finished before the reload; make it slower"
+        assert get(lk, "/one/x").status == 404
+        reply = slow.result(timeout=30)
+    assert reply.status == 200, reply.body
+    assert reply.json()["key"] == key
