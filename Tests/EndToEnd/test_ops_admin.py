@@ -24,6 +24,10 @@ def test_healthz_and_unknown_path(latchkey, echo):
     assert health.json() == {"status": "ok"}
     assert "json" in (health.header("Content-Type") or "")
 
+    assert admin_get(lk, "/healthz", method="HEAD").status == 200
+    wrong = admin_get(lk, "/healthz", method="POST")
+    assert wrong.status == 405 and wrong.json()["error"] == "method_not_allowed"
+
     missing = admin_get(lk, "/no-such-endpoint")
     assert missing.status == 404
     body = missing.json()
@@ -103,6 +107,7 @@ def test_readyz_not_ready_while_token_endpoint_is_down_then_ready(latchkey, oaut
     assert [n["connection"] for n in body["not_ready"]] == ["oauth"], body
     reason = body["not_ready"][0]["reason"]
     assert reason and reason != "no token yet", body  # names the failure
+    assert f"127.0.0.1:{port}" in reason and "refused" in reason.lower(), reason
     assert "config_reload_error" not in body
 
     conn = admin_get(lk, "/connections").json()["connections"][0]
