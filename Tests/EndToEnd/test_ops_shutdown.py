@@ -114,7 +114,6 @@ def test_sigint_idle_proxy_exits_0_promptly(latchkey, echo):
     assert "stopped" in lk.log_text()
 
 
-@pytest.mark.slow
 def test_grace_period_bounds_the_drain(latchkey, echo):
     """shutdown_grace_ms: 300 and a 5 s request: the process exits 0 within about 2 s anyway, and the
     cut client sees its connection closed rather than a response."""
