@@ -548,6 +548,15 @@ class LatchkeyProcess:
     def stop(self, grace: float = 10.0) -> int | None:
         return stop_process(self.proc, grace)
 
+    def log_offset(self) -> int:
+        """The log's current length: pass as `after=` to wait only for lines written from now on."""
+        return len(self.log_text())
+
+    def rewrite_config(self, config: str, atomic: bool = True) -> None:
+        """Replaces the config file (listen/admin defaults added as at start): written to a temporary
+        file and renamed over it (`atomic`), or rewritten in place."""
+        write_file(self.config_path, _with_listeners(config), atomic=atomic)
+
     def leaked_secrets(self) -> list[str]:
         text = self.log_text()
         return [s for s in self.secrets if s and s in text]
@@ -570,18 +579,23 @@ class LatchkeyLauncher:
 
     def start(self, config: str, env: dict | None = None, secrets: list[str] | None = None,
               wait_admin: bool | None = None, timeout: float = TIMEOUT,
-              args: list[str] | None = None) -> LatchkeyProcess:
+              args: list[str] | None = None, config_file: Path | None = None) -> LatchkeyProcess:
         """Writes `config` (YAML; listen/admin default to 127.0.0.1:0), starts latchkey, waits
         for `proxy listening on HOST:PORT` (and `admin listening on HOST:PORT` unless the config
         says `admin: off`). Fails at once, with the output, if the process exits first.
 
         `env` adds environment variables (secrets referenced as ${NAME}); `secrets` lists
-        values that must never appear in the log (env values are added automatically)."""
+        values that must never appear in the log (env values are added automatically).
+        `config_file`: run with this existing file (e.g. a symlink) as is; `config` is then ignored."""
         binary = latchkey_binary()
-        config = _with_listeners(config)
         self._count += 1
-        config_path = self.workdir / f"latchkey-{self._count}.yaml"
-        config_path.write_text(config)
+        if config_file is not None:
+            config_path = Path(config_file)
+            config = config_path.read_text()
+        else:
+            config = _with_listeners(config)
+            config_path = self.workdir / f"latchkey-{self._count}.yaml"
+            config_path.write_text(config)
         log_path = self.workdir / f"latchkey-{self._count}.log"
         all_secrets = list(secrets or []) + [v for v in (env or {}).values() if len(v) >= 6]
         log = open(log_path, "wb")
@@ -631,6 +645,26 @@ class LatchkeyLauncher:
             for secret in lk.leaked_secrets():
                 leaks.append(f"{lk.log_path}: contains secret {secret[:3]}…")
         return leaks
+
+
+def write_file(path, text: str, atomic: bool = True) -> None:
+    """Writes `text` to `path`: to a temporary file in the same folder renamed over it (`atomic`, what
+    editors and secret managers do), or truncated and rewritten in place."""
+    path = Path(path)
+    if atomic:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    else:
+        with open(path, "r+" if path.exists() else "w") as f:
+            f.seek(0)
+            f.truncate()
+            f.write(text)
+
+
+def admin_get(lk: "LatchkeyProcess", path: str, method: str = "GET", timeout: float = TIMEOUT) -> Reply:
+    """`METHOD http://ADMIN/PATH` straight to the admin listener (no proxy)."""
+    return via_requests(lk.admin_url + path, method=method, timeout=timeout)
 
 
 def run_latchkey_cli(args: list[str], env: dict | None = None, timeout: float = TIMEOUT):
