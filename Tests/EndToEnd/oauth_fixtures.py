@@ -129,6 +129,19 @@ def new_state_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
+def read_state_file(path, key_b64: str, connection: str = "crm") -> dict:
+    """Decrypts a Latchkey state file independently of the proxy (the documented format, version 1:
+    "LKS1" | 0x01 | 12-byte nonce | AES-256-GCM ciphertext+tag, AAD = "LKS1" | 0x01 | connection
+    name): the stored grant's JSON ({refresh_token, scope, obtained_at, token_url, client_id}).
+    Raises cryptography's InvalidTag for a tampered file or a wrong key."""
+    import base64
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    data = Path(path).read_bytes()
+    assert data[:5] == b"LKS1\x01", data[:5]
+    plain = AESGCM(base64.b64decode(key_b64)).decrypt(data[5:17], data[17:], b"LKS1\x01" + connection.encode())
+    return json.loads(plain)
+
+
 @dataclass
 class Consent:
     """One consent driven without a browser: the proxy's redirect, the server's redirect back, and
@@ -491,6 +504,10 @@ class AuthCodeRig:
 
     def consent(self, **kwargs) -> Consent:
         return consent(self.lk, self.srv, "crm", **kwargs)
+
+    def stored(self) -> dict:
+        """The state file decrypted by the test (see read_state_file)."""
+        return read_state_file(self.state_file, self.env["STATE_KEY"])
 
     def exchanges(self) -> int:
         """Authorization codes the server exchanged (each checked against its PKCE verifier)."""
