@@ -299,6 +299,7 @@ class OAuthServer:
         issued = answer["access_tokens"]
         self.known_tokens.update(issued)
         self.known_tokens.update(r["refresh_token"] for r in answer.get("refresh_tokens", []))
+        self.known_tokens.update(answer.get("code_verifiers", []))
         return issued
 
     def refresh_tokens(self, client_id: str | None = None) -> list[dict]:
@@ -306,6 +307,12 @@ class OAuthServer:
         found = self._call("GET", "/_tokens").get("refresh_tokens", [])
         self.known_tokens.update(r["refresh_token"] for r in found)
         return [r for r in found if client_id is None or r["client_id"] == client_id]
+
+    def code_verifiers(self) -> list[str]:
+        """Every PKCE code_verifier the token endpoint received (for log scans)."""
+        found = self._call("GET", "/_tokens").get("code_verifiers", [])
+        self.known_tokens.update(found)
+        return found
 
     def grants(self) -> dict:
         """/_grants: codes_pending, codes_issued, codes_exchanged, refresh_tokens (by prefix, valid),
@@ -409,7 +416,8 @@ class OAuthServer:
             self._log.close()
 
     def secrets(self) -> list[str]:
-        """Values that must never show in a proxy log: client secrets and issued tokens (access and refresh)."""
+        """Values that must never show in a proxy log: client secrets, issued tokens (access and
+        refresh) and PKCE verifiers received."""
         return [c["client_secret"] for c in self.clients if c.get("client_secret")] + sorted(self.known_tokens)
 
 
@@ -462,7 +470,7 @@ class AuthCodeRig:
 
     def __init__(self, latchkey, oauth_server, tmp_path: Path, secret: str | None = CRM_SECRET,
                  expires_in: int = 3600, extra=(), redirect_uri: str | None = None, revocation: bool = True,
-                 auto_approve: str | None = None, scopes=("contacts.read", "offline_access")):
+                 auto_approve: str | None = None, scopes=("contacts.read", "offline_access"), top=()):
         from latchkey_e2e import free_port
         self._latchkey = latchkey
         self.secret = secret
@@ -484,7 +492,7 @@ class AuthCodeRig:
             lines.append(f"redirect_uri: {redirect_uri}")
         lines += list(extra)
         self.config = authcode_config(lines, [route("crm", self.srv.url, host=CRM_HOST, connection="crm")],
-                                      self.state_dir, self.admin_port)
+                                      self.state_dir, self.admin_port, top=top)
         self.lk = None
 
     def start(self):
@@ -517,7 +525,7 @@ class AuthCodeRig:
 @pytest.fixture
 def authcode(tmp_path, latchkey, oauth_server):
     """Factory: `rig = authcode(secret=CRM_SECRET, expires_in=3600, extra=(), redirect_uri=None,
-    revocation=True, auto_approve=None)` -> AuthCodeRig (the proxy not started: `rig.start()`)."""
+    revocation=True, auto_approve=None, scopes=(...), top=())` -> AuthCodeRig (the proxy not started: `rig.start()`)."""
     def make(**kwargs) -> AuthCodeRig:
         return AuthCodeRig(latchkey, oauth_server, tmp_path, **kwargs)
     return make

@@ -33,7 +33,8 @@ def test_restart_keeps_the_grant(authcode):
     rig.start()
     entry = rig.entry()
     assert entry["state"] == "connected", entry
-    assert entry["granted_at"] == granted_at, entry
+    # (granted_at is when the current refresh token was received: a rotation after the restart moves it)
+    assert entry["granted_at"] >= granted_at, entry
     ready = admin_get(rig.lk, "/readyz")
     assert ready.status == 200 and "needs_attention" not in ready.json(), ready.body
 

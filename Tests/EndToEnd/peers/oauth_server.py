@@ -37,7 +37,8 @@ Endpoints:
   GET  /_tokens                               every access token issued (test-only: lets a test
                                               look for them in a proxy's log); "refresh_tokens": every
                                               refresh token in issue order [{refresh_token, client_id,
-                                              valid, issued_at}] (test-only: direct replays, log scans)
+                                              valid, issued_at}] (test-only: direct replays, log scans);
+                                              "code_verifiers": every PKCE verifier received (log scans)
   POST /_reset                                clear recordings (tokens stay valid)
   POST /_revoke_all                           revoke every issued token (forces upstream 401s)
   POST /_fail                                 JSON {"status": 503, "count": N}: fail the next N token requests
@@ -206,6 +207,7 @@ class State:
         self.authorizations: list[dict] = []
         self.codes_issued = 0
         self.codes_exchanged = 0
+        self.code_verifiers: list[str] = []
         self.revoke_on_issue = False
         self.resource_requests: list[dict] = []
         self.codes: dict[str, AuthCode] = {}
@@ -525,6 +527,8 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
         grant_type = form.get("grant_type") or "<none>"
         status = 0
         with state.lock:
+            if request.form.get("code_verifier"):
+                state.code_verifiers.append(request.form["code_verifier"])
             failing = state.fail_count > 0
             if failing:
                 state.fail_count -= 1
@@ -602,7 +606,7 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
     @app.get("/_tokens")
     def tokens():
         with state.lock:
-            return jsonify(access_tokens=list(state.tokens), refresh_tokens=[
+            return jsonify(access_tokens=list(state.tokens), code_verifiers=list(state.code_verifiers), refresh_tokens=[
                 {"refresh_token": t.refresh_token, "client_id": t.client_id, "valid": not t.revoked,
                  "issued_at": t.issued_at}
                 for t in state.tokens.values() if t.refresh_token])
