@@ -470,7 +470,8 @@ class AuthCodeRig:
 
     def __init__(self, latchkey, oauth_server, tmp_path: Path, secret: str | None = CRM_SECRET,
                  expires_in: int = 3600, extra=(), redirect_uri: str | None = None, revocation: bool = True,
-                 auto_approve: str | None = None, scopes=("contacts.read", "offline_access"), top=()):
+                 auto_approve: str | None = None, scopes=("contacts.read", "offline_access"), top=(),
+                 discovery: bool = False):
         from latchkey_e2e import free_port
         self._latchkey = latchkey
         self.secret = secret
@@ -483,7 +484,9 @@ class AuthCodeRig:
         self.env = {"STATE_KEY": new_state_key()}
         lines = [f"authorize_url: {self.srv.authorize_url}", f"token_url: {self.srv.token_url}", "client_id: crm",
                  "scopes: [" + ", ".join(scopes) + "]"]
-        if revocation:
+        if discovery:  # every endpoint from the RFC 8414 metadata
+            lines = [f"discovery_url: {self.srv.metadata_url}", *lines[2:]]
+        elif revocation:
             lines.append(f"revocation_url: {self.srv.revocation_url}")
         if secret:
             lines.append("client_secret: ${CRM_SECRET}")
@@ -525,7 +528,7 @@ class AuthCodeRig:
 @pytest.fixture
 def authcode(tmp_path, latchkey, oauth_server):
     """Factory: `rig = authcode(secret=CRM_SECRET, expires_in=3600, extra=(), redirect_uri=None,
-    revocation=True, auto_approve=None, scopes=(...), top=())` -> AuthCodeRig (the proxy not started: `rig.start()`)."""
+    revocation=True, auto_approve=None, scopes=(...), top=(), discovery=False)` -> AuthCodeRig (the proxy not started: `rig.start()`)."""
     def make(**kwargs) -> AuthCodeRig:
         return AuthCodeRig(latchkey, oauth_server, tmp_path, **kwargs)
     return make

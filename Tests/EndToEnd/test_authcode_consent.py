@@ -190,3 +190,18 @@ def test_public_client_pkce_only(authcode):
     assert reply.status == 200, reply.body
     assert reply.json()["client_id"] == "crm"
     assert CRM_SECRET not in rig.lk.config_path.read_text()
+
+
+def test_discovery_finds_every_endpoint(authcode):
+    """Only discovery_url (RFC 8414): the authorization, token and revocation endpoints come from the
+    metadata; consent, requests and a revoking disconnect all work."""
+    rig = authcode(discovery=True)
+    assert "authorize_url" not in rig.config and "token_url" not in rig.config, rig.config
+    rig.start()
+    done = rig.consent()
+    assert done.authorize_location.startswith(rig.srv.authorize_url + "?")
+    assert rig.get().status == 200
+    reply = admin_get(rig.lk, "/connections/crm/disconnect", method="POST")
+    assert reply.status == 200 and reply.json()["revoked"] is True, reply.body
+    assert len(rig.srv.grants()["revocations"]) == 1
+    assert rig.get().json()["error"] == "needs_consent"
