@@ -35,15 +35,26 @@ Endpoints:
   GET  /_stats                                recorded token requests (counts, last requests) and
                                               resource hits (resource_requests, _ok, _unauthorized)
   GET  /_tokens                               every access token issued (test-only: lets a test
-                                              look for them in a proxy's log)
+                                              look for them in a proxy's log); "refresh_tokens": every
+                                              refresh token in issue order [{refresh_token, client_id,
+                                              valid, issued_at}] (test-only: direct replays, log scans);
+                                              "code_verifiers": every PKCE verifier received (log scans)
   POST /_reset                                clear recordings (tokens stay valid)
   POST /_revoke_all                           revoke every issued token (forces upstream 401s)
   POST /_fail                                 JSON {"status": 503, "count": N}: fail the next N token requests
-  POST /_delay                                JSON {"ms": N}: answer every token request N ms late (0: off)
+  POST /_delay                                JSON {"ms": N}: answer every token request N ms late (0: off);
+                                              with "grant_type": G only requests of that grant (e.g. refresh_token)
   POST /_revoke_on_issue                      JSON {"enabled": true}: every token is issued already revoked
   POST /_set_secret                           JSON {"client_id": ID, "client_secret": S}: rotate a secret
   GET  /_grants                               authorization-code state: codes pending, refresh tokens (valid /
-                                              revoked, by prefix), revocations received
+                                              revoked, by prefix), revocations received, and every authorization
+                                              request ("authorizations": client_id, redirect_uri, scope,
+                                              code_challenge_method, has_code_challenge) and code issued/exchanged
+                                              ("codes_issued", "codes_exchanged": the verifier was checked)
+
+/_stats also counts token requests as they arrive: "token_requests_received" (by grant type in
+"received_by_grant") and "token_requests_in_flight" (received, not yet answered; by grant type in
+"in_flight_by_grant"), so a test can act while a (delayed) request is being handled.
 
 With --port 0 the chosen port is printed as "LISTENING <port>" on stdout.
 
@@ -190,6 +201,13 @@ class State:
         self.fail_status = 0
         self.fail_count = 0
         self.delay_ms = 0
+        self.delay_grant_type: str | None = None
+        self.received_by_grant: dict[str, int] = {}
+        self.in_flight_by_grant: dict[str, int] = {}
+        self.authorizations: list[dict] = []
+        self.codes_issued = 0
+        self.codes_exchanged = 0
+        self.code_verifiers: list[str] = []
         self.revoke_on_issue = False
         self.resource_requests: list[dict] = []
         self.codes: dict[str, AuthCode] = {}
@@ -214,6 +232,10 @@ class State:
                 "token_requests_ok": sum(1 for r in self.requests if r["status"] == 200),
                 "per_client": per_client,
                 "last_requests": self.requests[-20:],
+                "token_requests_received": sum(self.received_by_grant.values()),
+                "received_by_grant": dict(self.received_by_grant),
+                "token_requests_in_flight": sum(self.in_flight_by_grant.values()),
+                "in_flight_by_grant": dict(self.in_flight_by_grant),
                 "tokens_issued": len(self.tokens),
                 "tokens_valid": sum(1 for t in self.tokens.values() if t.is_valid(time.time())),
             }
@@ -289,6 +311,7 @@ def make_code_grants(state: State):
         def save_authorization_code(self, code, req):
             data = req.payload.data
             with state.lock:
+                state.codes_issued += 1
                 state.codes[code] = AuthCode(
                     code=code, client_id=req.client.client_id, redirect_uri=req.payload.redirect_uri, scope=req.scope,
                     user=req.user, code_challenge=data.get("code_challenge"),
@@ -302,7 +325,9 @@ def make_code_grants(state: State):
             return None
 
         def delete_authorization_code(self, authorization_code):
+            # Authlib calls this once the code (and, with PKCE, the verifier) has been checked.
             with state.lock:
+                state.codes_exchanged += 1
                 state.codes.pop(authorization_code.code, None)
 
         def authenticate_user(self, authorization_code):
@@ -435,6 +460,15 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
 
     @app.route("/oauth/authorize", methods=["GET", "POST"])
     def authorize():
+        with state.lock:
+            state.authorizations.append({
+                "method": request.method, "client_id": request.args.get("client_id"),
+                "redirect_uri": request.args.get("redirect_uri"), "scope": request.args.get("scope"),
+                "response_type": request.args.get("response_type"),
+                "code_challenge_method": request.args.get("code_challenge_method"),
+                "has_code_challenge": bool(request.args.get("code_challenge")),
+                "has_state": bool(request.args.get("state")),
+            })
         try:
             grant = server.get_consent_grant(end_user=None)  # validates client, redirect_uri, PKCE up front
         except Exception as e:  # noqa: BLE001 - shown to the person, as a real server would
@@ -463,7 +497,8 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
             ]
             return jsonify(codes_pending=sum(1 for c in state.codes.values() if now < c.expires_at),
                            refresh_tokens=refresh, refresh_tokens_valid=sum(1 for r in refresh if r["valid"]),
-                           revocations=list(state.revocations))
+                           revocations=list(state.revocations), authorizations=list(state.authorizations),
+                           codes_issued=state.codes_issued, codes_exchanged=state.codes_exchanged)
 
     @app.post("/oauth/token")
     def token():
@@ -489,12 +524,25 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
         if request.form.get("client_assertion"):
             # unverified, for the tests' eyes: {alg, kid, typ} and {iss, sub, aud, ...}
             entry["assertion_header"], entry["assertion_claims"] = jwt_segments(request.form["client_assertion"])
+        grant_type = form.get("grant_type") or "<none>"
+        status = 0
         with state.lock:
+            if request.form.get("code_verifier"):
+                state.code_verifiers.append(request.form["code_verifier"])
             failing = state.fail_count > 0
             if failing:
                 state.fail_count -= 1
                 status = state.fail_status
-            delay_ms = state.delay_ms
+            delay_ms = state.delay_ms if state.delay_grant_type in (None, grant_type) else 0
+            state.received_by_grant[grant_type] = state.received_by_grant.get(grant_type, 0) + 1
+            state.in_flight_by_grant[grant_type] = state.in_flight_by_grant.get(grant_type, 0) + 1
+        try:
+            return answer_token_request(entry, form, failing, status, delay_ms)
+        finally:
+            with state.lock:
+                state.in_flight_by_grant[grant_type] -= 1
+
+    def answer_token_request(entry, form, failing, status, delay_ms):
         if delay_ms > 0:
             time.sleep(delay_ms / 1000)
         if failing:
@@ -558,15 +606,20 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
     @app.get("/_tokens")
     def tokens():
         with state.lock:
-            return jsonify(access_tokens=list(state.tokens))
+            return jsonify(access_tokens=list(state.tokens), code_verifiers=list(state.code_verifiers), refresh_tokens=[
+                {"refresh_token": t.refresh_token, "client_id": t.client_id, "valid": not t.revoked,
+                 "issued_at": t.issued_at}
+                for t in state.tokens.values() if t.refresh_token])
 
     @app.post("/_reset")
     def reset():
         with state.lock:
             state.requests.clear()
             state.resource_requests.clear()
+            state.received_by_grant.clear()
             state.fail_count = 0
             state.delay_ms = 0
+            state.delay_grant_type = None
             state.revoke_on_issue = False
         return jsonify(ok=True)
 
@@ -591,6 +644,7 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
         body = request.get_json(force=True, silent=True) or {}
         with state.lock:
             state.delay_ms = max(0, int(body.get("ms", 0)))
+            state.delay_grant_type = body.get("grant_type") or None
         return jsonify(ok=True)
 
     @app.post("/_revoke_on_issue")
