@@ -84,3 +84,43 @@ public enum ConfigLoader {
         }
     }
 }
+
+extension ConfigLoader {
+    /// Only the `admin:` address of a config file (nil for `admin: off`), read without resolving secrets or
+    /// validating the rest: `latchkey connect` and `disconnect` need nothing else, and an operator's shell
+    /// does not have the service's secrets.
+    public static func adminAddress(path: String) throws(ConfigErrors) -> ListenAddress? {
+        let text: String
+        do {
+            text = try readFile(path)
+        } catch {
+            let reason = (error as? FileReadError)?.reason ?? "unreadable"
+            throw ConfigErrors(errors: [
+                ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "cannot read configuration file: \(reason)")
+            ])
+        }
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigErrors(errors: [
+                ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "not valid YAML: \(error)")
+            ])
+        }
+        guard let value = node?.mapping?["admin"] else { return ListenAddress(host: "127.0.0.1", port: 9901) }
+        let mark = value.mark
+        guard let string = value.string else {
+            throw ConfigErrors(errors: [
+                ConfigError(file: path, line: mark?.line ?? 0, column: mark?.column ?? 0, keyPath: "admin", message: "expected host:port or 'off'")
+            ])
+        }
+        if string == "off" { return nil }
+        do throws(ValueProblem) {
+            return try ListenAddress.parse(string)
+        } catch {
+            throw ConfigErrors(errors: [
+                ConfigError(file: path, line: mark?.line ?? 0, column: mark?.column ?? 0, keyPath: "admin", message: error.message)
+            ])
+        }
+    }
+}

@@ -107,6 +107,7 @@ struct AdminAPI {
                 if let reason = status.reason { fields.append("\"reason\":\(JSONString.quote(reason))") }
                 if let scope = status.scope { fields.append("\"scope\":\(JSONString.quote(scope))") }
                 if let granted = status.refreshTokenObtainedAt { fields.append("\"granted_at\":\(Int(granted))") }
+                if let consented = status.consentedAt { fields.append("\"consented_at\":\(consented)") }
                 fields.append("\"connect_url\":\(JSONString.quote(connectURL(connection.name)))")
                 fields += Self.tokenFields(
                     expiresAt: status.accessTokenExpiresAt, now: now, lastError: status.lastError, counters: status.counters)

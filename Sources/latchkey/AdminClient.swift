@@ -9,9 +9,16 @@ import LatchkeyProxy
 struct AdminClient {
     let base: UpstreamURL
 
-    /// The admin listener named by the config; it must have a fixed port.
-    init(configuration: ProxyConfiguration) throws {
-        guard let admin = configuration.admin, admin.port != 0 else {
+    /// The admin listener named by the config file (only `admin:` is read: an operator's shell need not have
+    /// the service's secrets); it must have a fixed port.
+    init(configPath: String) throws {
+        let admin: ListenAddress?
+        do {
+            admin = try ConfigLoader.adminAddress(path: configPath)
+        } catch {
+            throw CLIError("\(error)")
+        }
+        guard let admin, admin.port != 0 else {
             throw CLIError("the config has no admin listener with a fixed port (admin: HOST:PORT); the running proxy is reached through it")
         }
         let host = admin.host == "0.0.0.0" || admin.host.isEmpty ? "127.0.0.1" : (admin.host == "::" ? "::1" : admin.host)

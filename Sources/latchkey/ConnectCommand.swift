@@ -25,8 +25,8 @@ struct ConnectCommand: ParsableCommand {
     var timeout: Int = 300
 
     func run() throws {
-        let client = try AdminClient(configuration: Self.load(config))
-        let before = try client.connection(name)["granted_at"] as? Int
+        let client = try AdminClient(configPath: config)
+        let before = try client.connection(name)["consented_at"] as? Double
         let start = try client.send("GET", "/connections/\(name)/connect")
         guard start.status == 302, let location = start.headers.first(where: { $0.0.lowercased() == "location" })?.1 else {
             throw CLIError("the proxy could not start consent for \(name): \(String(decoding: start.body, as: UTF8.self))")
@@ -36,21 +36,14 @@ struct ConnectCommand: ParsableCommand {
         let deadline = Date().addingTimeInterval(TimeInterval(timeout))
         while Date() < deadline {
             let entry = try client.connection(name)
-            if entry["state"] as? String == "connected", let granted = entry["granted_at"] as? Int, granted != before {
+            // The consent this command started, not a refresh rotation: `consented_at` moves only on consent.
+            if entry["state"] as? String == "connected", let consented = entry["consented_at"] as? Double, consented != before {
                 Output.line("Connected: \(name) (scope: \(entry["scope"] as? String ?? "-"))")
                 return
             }
             Thread.sleep(forTimeInterval: 1)
         }
         throw CLIError("no consent for \(name) within \(timeout) s; run the command again to get a fresh URL")
-    }
-
-    static func load(_ path: String) throws -> ProxyConfiguration {
-        do {
-            return try ConfigLoader.load(path: path)
-        } catch {
-            throw CLIError("invalid configuration:\n\(error)")
-        }
     }
 }
 
@@ -67,7 +60,7 @@ struct DisconnectCommand: ParsableCommand {
     var config: String = "/etc/latchkey/proxy.conf"
 
     func run() throws {
-        let client = try AdminClient(configuration: ConnectCommand.load(config))
+        let client = try AdminClient(configPath: config)
         let response = try client.send("POST", "/connections/\(name)/disconnect")
         let text = String(decoding: response.body, as: UTF8.self)
         guard response.status == 200 else { throw CLIError("disconnect failed: \(text)") }

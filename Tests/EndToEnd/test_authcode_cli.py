@@ -151,8 +151,6 @@ def test_connect_cli_needs_a_running_proxy(authcode):
     assert "admin listener" in done.stderr, done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="the CLI loads the whole config, so every ${VAR} must be set even "
-                   "though it only needs the admin address (see the report)")
 def test_disconnect_cli_without_the_services_environment(authcode):
     """An operator runs `latchkey disconnect` from a shell that does not have the service's secrets
     (STATE_KEY, CRM_SECRET live in the unit's environment file): it only needs admin: HOST:PORT."""
@@ -165,9 +163,6 @@ def test_disconnect_cli_without_the_services_environment(authcode):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="`latchkey connect` takes a changed granted_at for a new consent, but "
-                   "granted_at is when the current refresh token was received, so a background rotation "
-                   "ends the wait with 'Connected' although nobody approved (see the report)")
 def test_connect_cli_is_not_satisfied_by_a_background_rotation(authcode):
     """Re-consent of a connected connection (e.g. for another scope) whose access tokens are short:
     nobody opens the URL, so the CLI must time out, even though refreshes rotate the refresh token

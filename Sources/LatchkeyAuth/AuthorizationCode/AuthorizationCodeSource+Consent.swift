@@ -140,6 +140,8 @@ extension AuthorizationCodeSource {
     private func connect(with token: TokenGrant, tokenURL: UpstreamURL, sentAt: MonotonicInstant) -> AuthorizationOutcome {
         generation += 1
         lastProblem = nil
+        consentedAt = clock.wallClock()
+        let replaced = grant?.refreshToken
         var warning: String?
         if let refreshToken = token.refreshToken {
             let stored = StoredGrant(
@@ -157,9 +159,25 @@ extension AuthorizationCodeSource {
         state = .connected
         engine.install(token, for: .connectionDefault, sentAt: sentAt)
         logger.notice("Connected (consent completed)", metadata: ["latchkey.oauth.scope": "\(token.scope ?? "-")"])
+        if let replaced, replaced != token.refreshToken { revokeReplaced(replaced) }
         return AuthorizationOutcome(
             connection: connectionName, scope: token.scope, accessTokenExpiresIn: token.expiresIn,
             hasRefreshToken: token.refreshToken != nil, warning: warning)
+    }
+
+    /// A new consent replaces a grant that is still valid at the provider: revoke it (RFC 7009) so no
+    /// live credential is left behind. Best effort, in the background; a problem is only logged.
+    private func revokeReplaced(_ refreshToken: String) {
+        revocationEndpoint { endpoint, tokenURL in
+            guard let endpoint else { return }
+            self.revoke(refreshToken, at: endpoint, audience: tokenURL) { problem in
+                if let problem {
+                    self.logger.warning("Could not revoke the grant replaced by the new consent", metadata: [LogKey.error: "\(problem)"])
+                } else {
+                    self.logger.info("Revoked the grant replaced by the new consent")
+                }
+            }
+        }
     }
 
     private func recordConsentFailure(_ error: CredentialError) -> CredentialError {

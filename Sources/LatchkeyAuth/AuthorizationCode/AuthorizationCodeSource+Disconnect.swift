@@ -28,6 +28,8 @@ public struct AuthorizationCodeStatus: Sendable {
     public var lastError: CredentialError?
     public var renewalInFlight: Bool
     public var counters: OAuthCounters
+    /// When the last consent completed in this process, nil before any (rotations do not change it).
+    public var consentedAt: Double?
 }
 
 extension AuthorizationCodeSource {
@@ -69,7 +71,7 @@ extension AuthorizationCodeSource {
 
     /// `revocation_url`, else the discovered `revocation_endpoint`; with the token endpoint (the JWT
     /// audience). On `queue`.
-    private func revocationEndpoint(_ completion: @escaping @Sendable (UpstreamURL?, UpstreamURL?) -> Void) {
+    func revocationEndpoint(_ completion: @escaping @Sendable (UpstreamURL?, UpstreamURL?) -> Void) {
         if let configured = settings.revocationURL, let tokenURL = settings.client.tokenURL {
             return completion(configured, tokenURL)
         }
@@ -80,7 +82,7 @@ extension AuthorizationCodeSource {
         }
     }
 
-    private func revoke(_ token: String, at endpoint: UpstreamURL, audience: UpstreamURL?, completion: @escaping @Sendable (String?) -> Void) {
+    func revoke(_ token: String, at endpoint: UpstreamURL, audience: UpstreamURL?, completion: @escaping @Sendable (String?) -> Void) {
         let request: TokenEndpointRequest
         do throws(CredentialError) {
             request = try engine.builder.makeRequest(
@@ -115,7 +117,8 @@ extension AuthorizationCodeSource {
             return AuthorizationCodeStatus(
                 connection: connectionName, state: state, reason: reason, hasAccessToken: token.hasToken,
                 accessTokenExpiresAt: token.hasToken ? token.expiresAt : nil, refreshTokenObtainedAt: grant?.obtainedAt,
-                scope: grant?.scope, lastError: token.lastError, renewalInFlight: token.fetchInFlight, counters: token.counters)
+                scope: grant?.scope, lastError: token.lastError, renewalInFlight: token.fetchInFlight, counters: token.counters,
+                consentedAt: consentedAt)
         }
     }
 }

@@ -50,7 +50,8 @@ extension AuthorizationCodeSource {
             }
             completion(.success(token))
         case .failure(let error) where Self.isInvalidGrant(error):
-            state = .needsReconnect(reason: error.detail)
+            state = .needsReconnect(
+                reason: "the provider rejected the refresh token (\(error.detail)): it was revoked, expired or replaced; connect again")
             lastProblem = error.detail
             grant = nil  // the file stays: it is replaced by the next consent or removed by disconnect
             logger.error("Refresh token rejected; the connection needs to be reconnected", metadata: [LogKey.error: "\(error.detail)"])

@@ -64,6 +64,8 @@ public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendabl
     /// Bumped on every consent and disconnect, so the result of a refresh started before is not
     /// mistaken for the current grant's. Queue-confined.
     var generation: UInt64 = 0
+    /// Wall-clock time of the last completed consent in this process (refresh rotations do not change it).
+    var consentedAt: Double?
     /// The last consent, refresh or persistence problem, for status. Queue-confined.
     var lastProblem: String?
 
