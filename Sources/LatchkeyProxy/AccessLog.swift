@@ -37,16 +37,16 @@ struct AccessLog: Sendable {
             LogKey.method: .string(exchange.method),
             LogKey.host: .string(plan.clientHost),
             LogKey.path: .string(path),
-            LogKey.status: .stringConvertible(status),
+            LogKey.status: .string(String(status)),
             LogKey.upstream: .string("\(exchange.plan.endpoint.scheme)://\(exchange.plan.endpoint.authority)"),
-            LogKey.durationMs: .stringConvertible(Self.milliseconds(exchange.elapsed)),
-            LogKey.bytesIn: .stringConvertible(exchange.bytesFromClient),
-            LogKey.bytesOut: .stringConvertible(exchange.bytesToClient),
-            LogKey.attempts: .stringConvertible(exchange.attempts),
+            LogKey.durationMs: .string(String(Self.milliseconds(exchange.elapsed))),
+            LogKey.bytesIn: .string(String(exchange.bytesFromClient)),
+            LogKey.bytesOut: .string(String(exchange.bytesToClient)),
+            LogKey.attempts: .string(String(exchange.attempts)),
             LogKey.outcome: .string(outcome),
         ]
         if let upstream = exchange.upstreamElapsed {
-            metadata[LogKey.upstreamMs] = .stringConvertible(Self.milliseconds(upstream))
+            metadata[LogKey.upstreamMs] = .string(String(Self.milliseconds(upstream)))
         }
         logger.info("\(exchange.method) \(plan.clientHost)\(path) \(status)", metadata: metadata)
     }
@@ -56,7 +56,7 @@ struct AccessLog: Sendable {
         logger.info(
             "\(method) \(RequestPlanner.pathOnly(target)) \(status)",
             metadata: [
-                LogKey.method: .string(method), LogKey.status: .stringConvertible(status),
+                LogKey.method: .string(method), LogKey.status: .string(String(status)),
                 LogKey.outcome: .string(error),
             ])
     }

@@ -39,8 +39,9 @@ public struct LatchkeyLogHandler: LogHandler {
         let level = event.level
         let message = event.message
         let explicit = event.metadata
-        var merged = metadata
-        if let explicit { merged.merge(explicit) { $1 } }
+        // The common case (the access log) has no handler metadata: skip the merge and its copy.
+        var merged = explicit ?? [:]
+        if !metadata.isEmpty { merged.merge(metadata) { explicitValue, _ in explicitValue } }
         let keys = merged.keys.sorted()
         var out = ""
         out.reserveCapacity(256)
@@ -91,11 +92,11 @@ public struct LatchkeyLogHandler: LogHandler {
 
     /// Values with spaces or quotes are quoted so that a line stays splittable on spaces.
     private static func textValue(_ value: Logger.Metadata.Value) -> String {
-        let text = value.description
-        if text.isEmpty || text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }) {
-            return JSONString.quote(text)
-        }
-        return text
+        let text: String
+        if case .string(let string) = value { text = string } else { text = value.description }
+        // Bytes, not Characters: no grapheme breaking on the per-request path.
+        let needsQuotes = text.isEmpty || text.utf8.contains { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x7F }
+        return needsQuotes ? JSONString.quote(text) : text
     }
 }
 
