@@ -306,6 +306,26 @@ def fetch(client: str, url: str, proxy: str | None = None, method: str = "GET",
 
 # -- peers --------------------------------------------------------------------------------------
 
+def read_listening_port(proc: subprocess.Popen, stop, describe) -> int:
+    """Reads the `LISTENING <port>` line a peer prints on stdout (our peers bind port 0). On a timeout or an
+    early exit it calls `stop()` and raises with `describe()` (the peer's log)."""
+    deadline = time.monotonic() + TIMEOUT
+    line = b""
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or proc.poll() is not None:
+            stop()
+            raise RuntimeError(f"did not print LISTENING: {describe()}")
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if ready:
+            data = os.read(proc.stdout.fileno(), 256)  # unbuffered: select() stays truthful
+            if data:
+                line += data
+    m = re.match(rb"LISTENING (\d+)", line)
+    assert m, line
+    return int(m.group(1))
+
+
 class EchoUpstream:
     """peers/echo_upstream.py on a kernel-chosen port."""
 
@@ -319,22 +339,7 @@ class EchoUpstream:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def _read_port(self) -> int:
-        deadline = time.monotonic() + TIMEOUT
-        line = b""
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"echo upstream did not print LISTENING: {self.log_path.read_text()}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                data = os.read(self.proc.stdout.fileno(), 256)  # unbuffered: select() stays truthful
-                if not data:
-                    continue
-                line += data
-        m = re.match(rb"LISTENING (\d+)", line)
-        assert m, line
-        return int(m.group(1))
+        return read_listening_port(self.proc, self.stop, lambda: f"echo upstream: {self.log_path.read_text()}")
 
     def stats(self) -> dict:
         with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import pytest
 
-from latchkey_e2e import PEERS, TIMEOUT, run_openssl, stop_process, via_requests, wait_until
+from latchkey_e2e import PEERS, TIMEOUT, read_listening_port, run_openssl, stop_process, via_requests, wait_until
 
 #: Host of the routes that forward to the server's own /api/resource (a bearer-checking upstream).
 API_HOST = "api.oauth.test"
@@ -238,21 +238,7 @@ class OAuthServer:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def _read_port(self) -> int:
-        deadline = time.monotonic() + TIMEOUT
-        line = b""
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"oauth_server.py did not print LISTENING:\n{self.log_text()}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                data = os.read(self.proc.stdout.fileno(), 256)
-                if data:
-                    line += data
-        m = re.match(rb"LISTENING (\d+)", line)
-        assert m, line
-        return int(m.group(1))
+        return read_listening_port(self.proc, self.stop, lambda: f"oauth_server.py:\n{self.log_text()}")
 
     # -- addresses ------------------------------------------------------------------------------
 
