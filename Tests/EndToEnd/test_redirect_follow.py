@@ -9,23 +9,15 @@ import hashlib
 import os
 import re
 import urllib.parse
-import uuid
 
 import pytest
 
 from latchkey_e2e import EchoUpstream, fetch, header_values, via_requests
+from retry_helpers import hits, new_key
 
 BEARER = "e2e-redirect-bearer-1a2b3c4d5e"
 OTHER = "e2e-redirect-other-9f8e7d6c5b"
 CLIENT_SECRET = "client-own-secret-7a7a7a"
-
-
-def new_key(tag: str) -> str:
-    return f"{tag}-{uuid.uuid4().hex[:10]}"
-
-
-def hits(upstream, key: str) -> dict:
-    return via_requests(f"{upstream.url}/hits/{key}").json()
 
 
 def q(url: str) -> str:

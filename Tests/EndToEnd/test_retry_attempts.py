@@ -5,29 +5,13 @@ the shared upstream's counts never mix; `/hits/<key>` tells what reached it.
 """
 
 import re
-import uuid
 
 import pytest
 
-from latchkey_e2e import closed_port, fetch, via_requests
+from latchkey_e2e import closed_port, fetch
+from retry_helpers import attempts_in_detail, hits, new_key
 
 BEARER = "e2e-retry-bearer-5b6c7d8e9f"
-
-
-def new_key(tag: str) -> str:
-    return f"{tag}-{uuid.uuid4().hex[:10]}"
-
-
-def hits(echo, key: str) -> dict:
-    return via_requests(f"{echo.url}/hits/{key}").json()
-
-
-def attempts_in_detail(body: dict) -> int:
-    """Attempts a JSON error detail reports: "... after N attempt(s)" when the deadline ended the exchange
-    (the attempt in flight is counted there but has no entry of its own), else the "attempt N: ..." entries."""
-    listed = len(re.findall(r"\battempt \d+:", body["detail"]))
-    m = re.search(r"after (\d+) attempt", body["detail"])
-    return max(listed, int(m.group(1))) if m else listed
 
 
 def route_config(echo, retry: str, extra: str = "", name: str = "retry-route") -> str:

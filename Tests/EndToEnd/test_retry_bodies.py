@@ -2,19 +2,11 @@
 
 import hashlib
 import os
-import uuid
 
 import pytest
 
 from latchkey_e2e import curl, via_requests
-
-
-def new_key(tag: str) -> str:
-    return f"{tag}-{uuid.uuid4().hex[:10]}"
-
-
-def hits(echo, key: str) -> dict:
-    return via_requests(f"{echo.url}/hits/{key}").json()
+from retry_helpers import hits, new_key
 
 
 def route(echo, buffer_bytes: int = 1048576, retries: int = 3) -> str:

@@ -2,13 +2,9 @@
 
 import hashlib
 import time
-import uuid
 
 from latchkey_e2e import RawConnection, raw_exchange, via_requests
-
-
-def new_key(tag: str) -> str:
-    return f"{tag}-{uuid.uuid4().hex[:10]}"
+from retry_helpers import new_key
 
 
 def test_flaky_fails_then_echoes_and_records_bodies(echo):
