@@ -48,9 +48,12 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
     /// Checks the config and secret files every `interval`; a change seen on one check and unchanged on the
     /// next (the writer is done) triggers a reload. Polling `stat` follows symlinks, so the Kubernetes
     /// ConfigMap pattern (`..data` swapped atomically) is seen like an ordinary rewrite.
+    ///
+    /// The first snapshot is taken before this returns: call it before the listeners come up, so that a
+    /// change made right after start-up is never mistaken for the state that was loaded.
     public func startWatching(interval: Duration = .seconds(1)) {
+        queue.sync { self.watched = self.currentIdentities() }
         queue.async {
-            self.watched = self.currentIdentities()
             let timer = DispatchSource.makeTimerSource(queue: self.queue)
             let milliseconds = Int(interval.components.seconds * 1000)
             timer.schedule(deadline: .now() + .milliseconds(milliseconds), repeating: .milliseconds(milliseconds))
@@ -85,6 +88,8 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
 
     private func performReload(reason: String) {
         onReloadStart?()
+        // Taken before reading: a write that races this load differs from it, and the next check reloads.
+        let identitiesBeforeLoad = currentIdentities()
         defer { server.runtime.metrics.recordConfigReload(success: state.withLock { $0.lastError == nil }) }
         let configuration: ProxyConfiguration
         do {
@@ -121,7 +126,11 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         for warning in configuration.warnings { logger.warning("\(warning)") }
         server.replaceRuntime(runtime)
         RuntimeFactory.warmUp(runtime, logger: logger)
-        watched = currentIdentities()
+        // Secret files the new config added are taken as they are now; files it dropped are no longer watched.
+        let paths = Set(watchedPaths())
+        var next = identitiesBeforeLoad.filter { paths.contains($0.key) }
+        for path in paths where next[path] == nil { next[path] = FileIdentity(path: path) }
+        watched = next
         let kept = configuration.connections.filter { previous.sources[$0.name] === runtime.sources[$0.name] }.count
         logger.notice(
             "configuration reloaded (\(reason)): \(configuration.routes.count) routes, \(configuration.connections.count) connections, \(kept) kept their credentials"

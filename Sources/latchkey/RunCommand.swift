@@ -51,6 +51,11 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let server = ProxyServer(runtime: runtime, logger: logger)
+        let reloader = ConfigReloader(path: config, server: server, logger: logger)
+        server.reloader = reloader
+        reloader.onReloadStart = { SystemdNotifier.notify("RELOADING=1") }
+        reloader.onReload = { _ in SystemdNotifier.notify("READY=1") }
+        reloader.startWatching()
         let bound: ProxyServer.BoundAddresses
         do {
             bound = try server.start()
@@ -67,11 +72,6 @@ struct RunCommand: ParsableCommand {
 
         RuntimeFactory.warmUp(runtime, logger: logger)
 
-        let reloader = ConfigReloader(path: config, server: server, logger: logger)
-        server.reloader = reloader
-        reloader.onReloadStart = { SystemdNotifier.notify("RELOADING=1") }
-        reloader.onReload = { _ in SystemdNotifier.notify("READY=1") }
-        reloader.startWatching()
 
         let signals = SignalHandlers(
             server: server, reloader: reloader, logger: logger, grace: .milliseconds(configuration.shutdownGraceMs))
