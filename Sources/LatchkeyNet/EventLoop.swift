@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// One serial Dispatch queue that owns the state of every connection assigned to it.
 ///
@@ -161,11 +162,12 @@ final class TimerWheel: @unchecked Sendable {  // confined to the loop's queue
 }
 
 /// A fixed set of event loops, about one per core; connections are spread over them round-robin.
-public final class EventLoopGroup: @unchecked Sendable {
+public final class EventLoopGroup: Sendable {
     /// The loops, fixed at creation.
     public let loops: [EventLoop]
-    // Round-robin cursor; only advanced from the accepting queue, races would only skew balance.
-    private var cursor = 0
+    /// Round-robin cursor. Atomic: each listener accepts on its own queue (proxy and admin), so two
+    /// queues advance it.
+    private let cursor = Atomic<Int>(0)
 
     /// Creates `count` loops (at least one).
     public init(count: Int, label: String = "latchkey.loop") {
@@ -174,7 +176,7 @@ public final class EventLoopGroup: @unchecked Sendable {
 
     /// The next loop in round-robin order.
     public func next() -> EventLoop {
-        cursor = (cursor &+ 1) % loops.count
-        return loops[cursor]
+        let ticket = cursor.wrappingAdd(1, ordering: .relaxed).newValue
+        return loops[Int(UInt(bitPattern: ticket) % UInt(loops.count))]
     }
 }

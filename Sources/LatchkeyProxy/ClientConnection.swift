@@ -11,9 +11,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     private var queued: [HTTP1RequestEvent] = []
     private var exchange: ForwardExchange?
     private var exchangeHasWholeRequest = false
-    private var discardingRejectedBody = false
     private var tunnel: Tunnel?
-    private var pendingTunnelHead = false
     private var closing = false
     private var clientReachedEOF = false
     private var idleTimer: LoopTimer?
@@ -54,7 +52,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
             tunnel.clientSent(bytes)
             return
         }
-        guard !closing, !pendingTunnelHead else { return }
+        guard !closing else { return }
         do {
             let events = try parser.feed(bytes)
             queued.append(contentsOf: events)
@@ -66,11 +64,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     }
 
     private func processQueued() {
-        while !queued.isEmpty, !closing, tunnel == nil, !pendingTunnelHead {
-            if discardingRejectedBody {
-                if case .end = queued.removeFirst() { discardingRejectedBody = false }
-                continue
-            }
+        while !queued.isEmpty, !closing, tunnel == nil {
             if let exchange {
                 if exchangeHasWholeRequest { return }  // the next request waits for this response
                 switch queued.removeFirst() {
@@ -96,10 +90,9 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         case .reject(let error):
             server.accessLog.recordRejected(
                 method: head.method, target: head.target, status: error.status, error: error.errorName, runtime: runtime)
-            // A rejected request's body (if any) is skipped; with a body of unknown progress it is simpler
-            // and safe to close after answering.
+            // A rejected request's body is not read: rather than skip an unknown amount of it, the connection
+            // closes after the answer (which stops this queue too).
             let close = !keepAlive || framing != .none
-            if framing != .none { discardingRejectedBody = true }
             respond(error, close: close)
             if !close {
                 if case .end? = queued.first { queued.removeFirst() }
@@ -111,10 +104,8 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
                 return
             }
             if case .end? = queued.first { queued.removeFirst() }
-            pendingTunnelHead = true
             let tunnel = Tunnel(client: self, host: host, port: port, loop: loop, connectTimeout: .seconds(10))
             self.tunnel = tunnel
-            pendingTunnelHead = false
             tunnel.start()
         case .forward(let plan):
             let exchange = ForwardExchange(
