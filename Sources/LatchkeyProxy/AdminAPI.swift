@@ -15,6 +15,11 @@ struct AdminAPI {
     }
 
     let server: ProxyServer
+    /// Whether the caller connected from a loopback address. The consent endpoints change what the proxy
+    /// holds (start a grant, take one, revoke one), so they answer only locally: a person reaches them
+    /// through a port-forward or SSH tunnel, which arrives on loopback, while probes and scrapers on a
+    /// wildcard-bound admin listener (Kubernetes) reach the read-only endpoints.
+    var peerIsLoopback = true
 
     func respond(method: String, target: String, reply: @escaping @Sendable (Response) -> Void) {
         let path = RequestPlanner.pathOnly(target)
@@ -26,10 +31,13 @@ struct AdminAPI {
         case ("GET", "/connections"): return reply(connections())
         case ("GET", "/metrics"):
             return reply(Response(status: 200, contentType: MetricsRegistry.contentType, body: server.runtime.metrics.render()))
-        case ("GET", "/oauth/callback"): return ConsentEndpoints(server: server).callback(query: query, reply: reply)
+        case ("GET", "/oauth/callback"):
+            guard peerIsLoopback else { return reply(Self.loopbackOnly) }
+            return ConsentEndpoints(server: server).callback(query: query, reply: reply)
         default: break
         }
-        if segments.count == 3, segments[0] == "connections" {
+        if segments.count == 3, segments[0] == "connections", ["connect", "disconnect"].contains(segments[2]) {
+            guard peerIsLoopback else { return reply(Self.loopbackOnly) }
             let endpoints = ConsentEndpoints(server: server)
             switch (method, segments[2]) {
             case ("GET", "connect"): return endpoints.connect(name: segments[1], reply: reply)
@@ -47,6 +55,10 @@ struct AdminAPI {
                 404, "not_found",
                 "no admin endpoint \(path); try /healthz, /readyz, /connections, /metrics, /connections/NAME/connect"))
     }
+
+    static let loopbackOnly = error(
+        403, "loopback_only",
+        "consent endpoints answer only on loopback; reach the admin listener through a port-forward (kubectl port-forward, ssh -L)")
 
     static func error(_ status: Int, _ error: String, _ detail: String) -> Response {
         Response(status: status, body: "{\"error\":\(JSONString.quote(error)),\"detail\":\(JSONString.quote(detail))}\n")

@@ -1,3 +1,4 @@
+import LatchkeyConfig
 import LatchkeyHTTP
 import LatchkeyNet
 
@@ -54,7 +55,9 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
 
     private func answer(_ head: HTTPRequestHead) {
         let loop = stream.loop
-        AdminAPI(server: server).respond(method: head.method, target: head.target) { [self] answer in
+        var api = AdminAPI(server: server)
+        api.peerIsLoopback = stream.remoteAddress.map { UpstreamURL.isLoopbackHost($0.host) } ?? false
+        api.respond(method: head.method, target: head.target) { [self] answer in
             loop.execute { self.send(answer, for: head) }
         }
     }

@@ -1,0 +1,56 @@
+import Dispatch
+import LatchkeyConfig
+import Logging
+import Synchronization
+import Testing
+
+@testable import LatchkeyProxy
+
+@Suite struct AdminAPITests {
+    /// Calls the API and waits for its (possibly asynchronous) answer.
+    func answer(_ api: AdminAPI, _ method: String, _ target: String) -> AdminAPI.Response? {
+        let box = Mutex<AdminAPI.Response?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        api.respond(method: method, target: target) { response in
+            box.withLock { $0 = response }
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + 10)
+        return box.withLock { $0 }
+    }
+
+    func api(peerIsLoopback: Bool) throws -> AdminAPI {
+        let runtime = try makeRuntime(routes: [], connections: [])
+        var api = AdminAPI(server: ProxyServer(runtime: runtime, logger: Logger(label: "test"), loopCount: 1))
+        api.peerIsLoopback = peerIsLoopback
+        return api
+    }
+
+    @Test(arguments: [("GET", "/connections/crm/connect"), ("POST", "/connections/crm/disconnect"), ("GET", "/oauth/callback?code=c&state=s")])
+    func consentEndpointsRefuseNonLoopbackCallers(method: String, target: String) throws {
+        let response = try #require(answer(try api(peerIsLoopback: false), method, target))
+        #expect(response.status == 403)
+        #expect(response.body.contains("\"loopback_only\""))
+        #expect(response.body.contains("port-forward"))
+    }
+
+    @Test func readOnlyEndpointsAnswerEveryone() throws {
+        let api = try api(peerIsLoopback: false)
+        #expect(answer(api, "GET", "/healthz")?.status == 200)
+        #expect(answer(api, "GET", "/readyz")?.status == 200)
+        #expect(answer(api, "GET", "/connections")?.status == 200)
+        #expect(answer(api, "GET", "/metrics")?.status == 200)
+    }
+
+    @Test func loopbackCallersReachTheConsentEndpoints() throws {
+        // No such connection here: the answer comes from the endpoint itself (404), not the loopback guard.
+        let response = try #require(answer(try api(peerIsLoopback: true), "GET", "/connections/crm/connect"))
+        #expect(response.status == 404)
+        #expect(response.body.contains("no oauth2_authorization_code connection named crm"))
+    }
+
+    @Test func queryStringsDecodeFormEncoding() {
+        #expect(QueryString.parse("/cb?code=a%2Bb+c&state=x&state=y&empty=") == ["code": "a+b c", "state": "x", "empty": ""])
+        #expect(QueryString.parse("/cb").isEmpty)
+    }
+}
