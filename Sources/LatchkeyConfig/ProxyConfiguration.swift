@@ -274,9 +274,13 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
     public var isTLS: Bool { scheme == "https" }
 
     /// `host` or `host:port` when the port is not the scheme's default, brackets for IPv6.
-    public var authority: String {
+    public var authority: String { Self.authority(host: host, port: port, scheme: scheme) }
+
+    /// The authority (RFC 3986 §3.2) for `host`, `port` and `scheme`: brackets for an IPv6 literal, the port
+    /// left out when it is the scheme's default. The one place every layer builds Host values and URLs with.
+    public static func authority(host: String, port: Int, scheme: String) -> String {
         let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
-        return port == (isTLS ? 443 : 80) ? h : "\(h):\(port)"
+        return port == (scheme == "https" ? 443 : 80) ? h : "\(h):\(port)"
     }
 
     public var description: String { "\(scheme)://\(authority)\(basePath)" }

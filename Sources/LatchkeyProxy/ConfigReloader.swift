@@ -86,6 +86,14 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         }
     }
 
+    fileprivate func recordFailure(_ error: String) {
+        state.withLock {
+            $0.failures += 1
+            $0.lastError = error
+            $0.lastReload = Date()
+        }
+    }
+
     private func performReload(reason: String) {
         onReloadStart?()
         // Taken before reading: a write that races this load differs from it, and the next check reloads.
@@ -95,15 +103,8 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         do {
             configuration = try ConfigLoader.load(path: path)
         } catch {
-            let text = "\(error)"
-            logger.error("configuration reload (\(reason)) failed; still serving the previous configuration:\n\(text)")
-            state.withLock {
-                $0.failures += 1
-                $0.lastError = text
-                $0.lastReload = Date()
-            }
-            onReload?(false)
-            return
+            // The error list is several `file:line:column: key: message` lines: they start on a line of their own.
+            return reloadFailed(reason: reason, error: "\(error)", separator: "\n")
         }
         let previous = server.runtime
         let runtime: ProxyRuntime
@@ -111,14 +112,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
             runtime = try RuntimeFactory.makeRuntime(
                 configuration: configuration, previous: previous, metrics: previous.metrics, logger: logger)
         } catch {
-            logger.error("configuration reload (\(reason)) failed; still serving the previous configuration: \(error)")
-            state.withLock {
-                $0.failures += 1
-                $0.lastError = "\(error)"
-                $0.lastReload = Date()
-            }
-            onReload?(false)
-            return
+            return reloadFailed(reason: reason, error: "\(error)", separator: " ")
         }
         if configuration.listen != previous.configuration.listen || configuration.admin != previous.configuration.admin {
             logger.warning("listen and admin addresses change only with a restart; keeping the current listeners")
@@ -141,6 +135,16 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
             $0.lastReload = Date()
         }
         onReload?(true)
+    }
+}
+
+extension ConfigReloader {
+    /// A reload that found errors: the running configuration stays; the errors are logged and kept for
+    /// `/readyz` until a reload succeeds.
+    fileprivate func reloadFailed(reason: String, error: String, separator: String) {
+        logger.error("configuration reload (\(reason)) failed; still serving the previous configuration:\(separator)\(error)")
+        recordFailure(error)
+        onReload?(false)
     }
 }
 

@@ -1,3 +1,4 @@
+import LatchkeyConfig
 import LatchkeyHTTP
 
 extension ForwardExchange {
@@ -12,7 +13,7 @@ extension ForwardExchange {
             let next = RedirectRule.resolve(
                 location: location, scheme: current.scheme, host: current.host, port: current.port, path: plan.head.target)
         else { return false }
-        let authority = RequestPlanner.authority(host: next.host, port: next.port, scheme: next.scheme)
+        let authority = UpstreamURL.authority(host: next.host, port: next.port, scheme: next.scheme)
         var head = HTTPRequestHead(
             method: method, target: "\(next.scheme)://\(authority)\(next.path)", version: requestHead.version,
             headers: requestHead.headers)

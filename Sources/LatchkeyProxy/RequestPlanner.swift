@@ -12,10 +12,7 @@ public struct UpstreamEndpoint: Sendable, Hashable {
     public var serverName: String
 
     public var isTLS: Bool { scheme == "https" }
-    public var authority: String {
-        let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
-        return port == (isTLS ? 443 : 80) ? h : "\(h):\(port)"
-    }
+    public var authority: String { UpstreamURL.authority(host: host, port: port, scheme: scheme) }
 }
 
 /// A request ready to be sent upstream: everything except the credential, which is looked up per attempt.
@@ -71,7 +68,7 @@ public enum RequestPlanner {
             }
             var rewritten = head
             rewritten.target = path
-            rewriteCommonHeaders(&rewritten.headers, authority: authority(host: host, port: port, scheme: scheme))
+            rewriteCommonHeaders(&rewritten.headers, authority: UpstreamURL.authority(host: host, port: port, scheme: scheme))
             let endpoint = UpstreamEndpoint(scheme: scheme, host: host, port: port, serverName: host)
             return .forward(
                 ForwardPlan(
@@ -177,10 +174,5 @@ public enum RequestPlanner {
         var rest = String(path.dropFirst(prefix.count))
         if !rest.hasPrefix("/") { rest = "/" + rest }
         return rest
-    }
-
-    static func authority(host: String, port: Int, scheme: String) -> String {
-        let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
-        return port == (scheme == "https" ? 443 : 80) ? h : "\(h):\(port)"
     }
 }
