@@ -21,8 +21,7 @@ struct AdminClient {
         guard let admin, admin.port != 0 else {
             throw CLIError("the config has no admin listener with a fixed port (admin: HOST:PORT); the running proxy is reached through it")
         }
-        let host = admin.host == "0.0.0.0" || admin.host.isEmpty ? "127.0.0.1" : (admin.host == "::" ? "::1" : admin.host)
-        base = UpstreamURL(scheme: "http", host: host, port: admin.port)
+        base = UpstreamURL(scheme: "http", host: AdminAddress.reachableHost(admin.host), port: admin.port)
     }
 
     func send(_ method: String, _ path: String, timeout: Duration = .seconds(30)) throws -> TokenEndpointResponse {
