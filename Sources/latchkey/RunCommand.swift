@@ -23,6 +23,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
+        SignalHandlers.blockHandledSignals()  // before any thread starts: see SignalHandlers
         let configuration: ProxyConfiguration
         do {
             configuration = try ConfigLoader.load(path: config)
@@ -72,24 +73,33 @@ struct RunCommand: ParsableCommand {
 
         RuntimeFactory.warmUp(runtime, logger: logger)
 
-
         let signals = SignalHandlers(
             server: server, reloader: reloader, logger: logger, grace: .milliseconds(configuration.shutdownGraceMs))
-        signals.install()
-        // After the signal handlers: a SIGTERM right after READY must find them in place.
+        // Signals have been blocked since the top of run(): one sent as soon as READY=1 is out stays
+        // pending until waitForever() takes it.
         SystemdNotifier.notify("READY=1")
-        withExtendedLifetime(signals) { dispatchMain() }
+        signals.waitForever()
     }
 }
 
-/// Bridges signals to the server through Dispatch signal sources: SIGHUP reloads; SIGTERM and SIGINT stop
-/// accepting, let requests in flight finish (up to the grace period) and exit 0.
-final class SignalHandlers: @unchecked Sendable {  // sources are created once and only read afterwards
+/// Turns SIGHUP into a reload, and SIGTERM or SIGINT into a drain (stop accepting, let requests in
+/// flight finish within the grace period, exit 0).
+///
+/// Not Dispatch signal sources: on Linux, libdispatch registers a signal source asynchronously and
+/// then forwards each signal with `pthread_kill` to the worker thread that happened to register it.
+/// A signal sent before the registration, or after that worker has exited, is lost: about one
+/// SIGTERM in ten sent the instant READY=1 went out never stopped the proxy (seen in CI, then
+/// reproduced under CPU load). Instead the three signals are blocked from the first line of `run`,
+/// before any thread exists (threads inherit the mask, and libdispatch's workers block every signal
+/// anyway), so a signal stays pending until the main thread takes it with sigwait(2).
+final class SignalHandlers: Sendable {
+    private static let handledSignals: [Int32] = [SIGHUP, SIGTERM, SIGINT]
+
     private let server: ProxyServer
     private let reloader: ConfigReloader
     private let logger: Logger
     private let grace: Duration
-    private var sources: [any DispatchSourceSignal] = []
+    private let queue = DispatchQueue(label: "latchkey.signals")
 
     init(server: ProxyServer, reloader: ConfigReloader, logger: Logger, grace: Duration) {
         self.server = server
@@ -98,33 +108,48 @@ final class SignalHandlers: @unchecked Sendable {  // sources are created once a
         self.grace = grace
     }
 
-    func install() {
-        listen(SIGHUP) { [reloader] in reloader.reload(reason: "SIGHUP") }
-        for signalNumber in [SIGTERM, SIGINT] {
-            listen(signalNumber) { [server, logger, grace] in
-                SystemdNotifier.notify("STOPPING=1")
-                logger.notice("signal \(signalNumber): stopping; new connections are refused, requests in flight may finish within \(grace)")
-                server.drain(grace: grace) { stillOpen in
-                    if stillOpen > 0 {
-                        logger.warning("grace period over: closing \(stillOpen) connection(s) still open")
-                    }
-                    logger.notice("stopped")
-                    Output.flush()
-                    exit(0)
-                }
-            }
+    /// Blocks the handled signals on the calling thread and so on every thread started after it.
+    /// Must run before the first thread is started.
+    static func blockHandledSignals() {
+        var set = signalSet()
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Takes the handled signals one at a time, for ever. Handling runs on a serial queue so that a
+    /// second signal (a SIGHUP during a drain) is still taken promptly.
+    func waitForever() -> Never {
+        var set = Self.signalSet()
+        while true {
+            var received: Int32 = 0
+            guard sigwait(&set, &received) == 0 else { continue }
+            let signalNumber = received
+            queue.async { self.handle(signalNumber) }
         }
     }
 
-    private func listen(_ signalNumber: Int32, _ handler: @escaping @Sendable () -> Void) {
-        signal(signalNumber, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
-        source.setEventHandler(handler: handler)
-        source.activate()
-        sources.append(source)
+    private func handle(_ signalNumber: Int32) {
+        if signalNumber == SIGHUP {
+            reloader.reload(reason: "SIGHUP")
+            return
+        }
+        SystemdNotifier.notify("STOPPING=1")
+        logger.notice("signal \(signalNumber): stopping; new connections are refused, requests in flight may finish within \(grace)")
+        server.drain(grace: grace) { [logger] stillOpen in
+            if stillOpen > 0 {
+                logger.warning("grace period over: closing \(stillOpen) connection(s) still open")
+            }
+            logger.notice("stopped")
+            Output.flush()
+            exit(0)
+        }
     }
 
-    deinit { sources.forEach { $0.cancel() } }
+    private static func signalSet() -> sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signalNumber in handledSignals { sigaddset(&set, signalNumber) }
+        return set
+    }
 }
 
 /// Writes to stdout/stderr without touching the global `stdout`, which is not concurrency-safe.
