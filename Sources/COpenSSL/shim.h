@@ -30,6 +30,13 @@ static inline void latchkey_OPENSSL_free(void *p) { OPENSSL_free(p); }
 static inline uint64_t latchkey_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
 static inline uint64_t latchkey_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
 static inline long latchkey_SSL_MODE_RELEASE_BUFFERS(void) { return SSL_MODE_RELEASE_BUFFERS; }
+// Client-side session caching with our own store (see TLSSessionCache): OpenSSL's internal store
+// is keyed by session ID only and is meant for servers.
+static inline long latchkey_SSL_CTX_enable_client_session_callback(SSL_CTX *ctx) {
+    return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+}
+static inline void *latchkey_SSL_get_app_data(const SSL *s) { return SSL_get_app_data(s); }
+static inline int latchkey_SSL_set_app_data(SSL *s, void *data) { return SSL_set_app_data(s, data); }
 
 // Key generation (EVP_RSA_gen / EVP_EC_gen expand to the variadic EVP_PKEY_Q_keygen) and memory-BIO
 // access; used by the auth tests to make throwaway keys.

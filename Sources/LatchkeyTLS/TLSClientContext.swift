@@ -12,6 +12,8 @@ public final class TLSClientContext: @unchecked Sendable {
     public let configuration: TLSClientConfiguration
     /// The owned `SSL_CTX`; freed in `deinit`.
     let context: OpaquePointer
+    /// Sessions for resumption, per peer; only engines made from this context use them.
+    let sessions = TLSSessionCache()
 
     /// Builds the context. Throws `.configuration` naming the file or setting that failed.
     public init(configuration: TLSClientConfiguration) throws(TLSError) {
@@ -50,6 +52,15 @@ public final class TLSClientContext: @unchecked Sendable {
             try SSLContextSetup.useCertificate(context, chainFile: certificate, keyFile: key)
         default:
             throw TLSError(.configuration, "a client certificate needs both certificateFile and privateKeyFile")
+        }
+        // TLS 1.3 tickets arrive after the handshake, during a read: OpenSSL hands each one to this
+        // callback, which finds the engine through the SSL's app data. Returning 0 leaves OpenSSL's
+        // reference alone; the cache keeps a copy of its own.
+        _ = latchkey_SSL_CTX_enable_client_session_callback(context)
+        SSL_CTX_sess_set_new_cb(context) { ssl, session in
+            guard let ssl, let session, let engine = latchkey_SSL_get_app_data(ssl) else { return 0 }
+            Unmanaged<TLSEngine>.fromOpaque(engine).takeUnretainedValue().keepSession(session)
+            return 0
         }
         if !configuration.alpnProtocols.isEmpty {
             let wire = try SSLContextSetup.alpnWireFormat(configuration.alpnProtocols)

@@ -24,6 +24,7 @@ public final class TLSEngine {
     private let contextOwner: AnyObject  // keeps the SSL_CTX (and server ALPN callback state) alive
     private let scratch: UnsafeMutableRawBufferPointer
     private var terminalRead: TLSReadResult?  // sticky `.closed` or `.failed` once reached
+    private let resumption: (cache: TLSSessionCache, peer: String)?  // clients only
 
     private static let scratchSize = 16 * 1024
 
@@ -32,7 +33,12 @@ public final class TLSEngine {
     /// Host names are sent as SNI and, unless the context skips verification, checked against the
     /// certificate's subjectAltName DNS entries; IP literals send no SNI (RFC 6066 §3) and are checked
     /// against its IP entries.
-    public init(context: TLSClientContext, serverName: String) throws(TLSError) {
+    ///
+    /// `peer` names the server the connection goes to (e.g. `host:port`): sessions the server issues
+    /// are kept in the context under that name, and the next engine for the same peer offers one, so
+    /// its handshake can resume instead of repeating the key exchange and certificate checks. `nil`
+    /// disables resumption for this engine.
+    public init(context: TLSClientContext, serverName: String, peer: String? = nil) throws(TLSError) {
         let name = Self.normalize(serverName)
         guard !name.isEmpty else { throw TLSError(.configuration, "empty TLS server name") }
         (ssl, networkToSSL, sslToNetwork) = try Self.makeSession(context.context)
@@ -40,8 +46,15 @@ public final class TLSEngine {
         self.serverName = name
         contextOwner = context
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 1)
+        // Keyed by the verification name as well: a session is only offered to the name it was checked for.
+        resumption = peer.map { (context.sessions, "\($0) \(name)") }
         SSL_set_connect_state(ssl)
         try configurePeerName(name, verify: !context.configuration.insecureSkipVerify)
+        if let resumption {
+            // Unretained: the SSL is freed in this engine's deinit, so it never outlives the engine.
+            _ = latchkey_SSL_set_app_data(ssl, Unmanaged.passUnretained(self).toOpaque())
+            resumption.cache.offer(to: ssl, peer: resumption.peer)
+        }
     }
 
     /// A server session.
@@ -51,12 +64,31 @@ public final class TLSEngine {
         serverName = nil
         contextOwner = context
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 1)
+        resumption = nil
         SSL_set_accept_state(ssl)
     }
 
     deinit {
         SSL_free(ssl)  // frees both BIOs
         scratch.deallocate()
+    }
+
+    /// True when the handshake resumed an earlier session instead of a full key exchange.
+    public var resumedSession: Bool { SSL_session_reused(ssl) == 1 }
+
+    /// The new-session callback's way in (see `TLSClientContext`): keeps a copy of `session` for the
+    /// next connection to the same peer.
+    func keepSession(_ session: OpaquePointer) {
+        guard let resumption else { return }
+        resumption.cache.store(copyOf: session, peer: resumption.peer)
+    }
+
+    /// Makes every later step report `error`. A failed connection's peer loses its stored sessions:
+    /// a fatal alert invalidates the session (RFC 5246 §7.2), and a server that failed a handshake
+    /// may have changed (new certificate, new ticket keys), so the next one verifies it in full.
+    private func fail(_ error: TLSError) {
+        terminalRead = .failed(error)
+        if let resumption { resumption.cache.forget(peer: resumption.peer) }
     }
 
     // MARK: Ciphertext in and out
@@ -98,7 +130,7 @@ public final class TLSEngine {
         let code = SSL_get_error(ssl, result)
         if code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE { return .wantRead }
         let error = handshakeError()
-        terminalRead = .failed(error)
+        fail(error)
         return .failed(error)
     }
 
@@ -124,7 +156,7 @@ public final class TLSEngine {
             case SSL_ERROR_ZERO_RETURN:
                 terminalRead = .closed
             default:
-                terminalRead = .failed(
+                fail(
                     isHandshakeComplete
                         ? OpenSSLErrorQueue.error(
                             .protocolError, "TLS read failed", fallback: "connection closed abruptly")
@@ -152,7 +184,7 @@ public final class TLSEngine {
                 let code = SSL_get_error(ssl, result)
                 if code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE { return .wantRead }
                 let error = OpenSSLErrorQueue.error(.protocolError, "TLS write failed")
-                terminalRead = .failed(error)
+                fail(error)
                 return .failed(error)
             }
             return .complete

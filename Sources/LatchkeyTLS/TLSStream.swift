@@ -41,12 +41,14 @@ public final class TLSStream: ByteStream, ByteStreamDelegate {
         self.underlyingIsReady = underlyingIsReady
     }
 
-    /// A client TLS stream to `serverName` (SNI and verification name, see `TLSEngine`).
+    /// A client TLS stream to `serverName` (SNI and verification name) at `peer` (resumption key),
+    /// see `TLSEngine`.
     public convenience init(
-        underlying: any ByteStream, context: TLSClientContext, serverName: String, underlyingIsReady: Bool = false
+        underlying: any ByteStream, context: TLSClientContext, serverName: String, peer: String? = nil,
+        underlyingIsReady: Bool = false
     ) throws(TLSError) {
         self.init(
-            underlying: underlying, engine: try TLSEngine(context: context, serverName: serverName),
+            underlying: underlying, engine: try TLSEngine(context: context, serverName: serverName, peer: peer),
             underlyingIsReady: underlyingIsReady)
     }
 

@@ -10,6 +10,11 @@ struct EnginePair {
         self.server = try TLSEngine(context: TLSServerContext(configuration: server))
     }
 
+    init(client: TLSEngine, server: TLSEngine) {
+        self.client = client
+        self.server = server
+    }
+
     /// Moves all pending ciphertext in both directions.
     func shuttle() {
         server.feedCiphertext(client.takeCiphertext())
