@@ -163,6 +163,9 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     }
 
     func upstreamDidBecomeReady(_ upstream: UpstreamConnection) {
+        if let resumed = upstream.resumedTLSSession {
+            (plan.route?.metrics ?? runtime.unmatchedMetrics).recordTLSHandshake(resumed: resumed)
+        }
         guard upstream === self.upstream, !headSent else { return }
         sendHead()
     }

@@ -53,7 +53,7 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
         self.openGauge = openGauge
         let tcp = TCPConnection(connectingTo: endpoint.host, port: endpoint.port, loop: loop, connectTimeout: connectTimeout)
         if endpoint.isTLS, let tls {
-            stream = try TLSStream(underlying: tcp, context: tls, serverName: endpoint.serverName)
+            stream = try TLSStream(underlying: tcp, context: tls, serverName: endpoint.serverName, peer: endpoint.authority)
         } else {
             stream = tcp
         }
@@ -61,6 +61,12 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     }
 
     func start() { stream.start() }
+
+    /// For a TLS connection whose handshake completed: whether it resumed an earlier session.
+    var resumedTLSSession: Bool? {
+        guard let tls = stream as? TLSStream, tls.engine.isHandshakeComplete else { return nil }
+        return tls.engine.resumedSession
+    }
 
     /// Prepares for the next response to a request with `method`.
     func beginRequest(method: String) {

@@ -406,16 +406,18 @@ def nginx_binary() -> str:
 
 
 NGINX_ECHO_JSON = ('{"authorization":"$http_authorization","x_api_key":"$http_x_api_key",'
-                   '"host":"$host","uri":"$request_uri","method":"$request_method","scheme":"$scheme"}')
+                   '"host":"$host","uri":"$request_uri","method":"$request_method","scheme":"$scheme",'
+                   '"tls_protocol":"$ssl_protocol","tls_session_reused":"$ssl_session_reused"}')
 
 
 class Nginx:
     """nginx serving TLS (the test CA's localhost certificate) and plain HTTP on loopback.
 
     `location /` answers JSON built from request variables; `/static` is a tiny file.
+    `tls_directives` go into the TLS server block (e.g. `ssl_protocols TLSv1.2;`).
     """
 
-    def __init__(self, workdir: Path, pki: PKI | None, tls: bool = True):
+    def __init__(self, workdir: Path, pki: PKI | None, tls: bool = True, tls_directives: str = ""):
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi", "www"):
@@ -432,6 +434,7 @@ class Nginx:
         server_name localhost;
         ssl_certificate {pki.server_cert};
         ssl_certificate_key {pki.server_key};
+        {tls_directives}
         location = /static {{ default_type text/plain; alias {self.dir}/www/static; }}
         location / {{ default_type application/json; return 200 '{NGINX_ECHO_JSON}\\n'; }}
     }}"""
@@ -670,6 +673,26 @@ def write_file(path, text: str, atomic: bool = True) -> None:
 def admin_get(lk: "LatchkeyProcess", path: str, method: str = "GET", timeout: float = TIMEOUT) -> Reply:
     """`METHOD http://ADMIN/PATH` straight to the admin listener (no proxy)."""
     return via_requests(lk.admin_url + path, method=method, timeout=timeout)
+
+
+def scrape_metrics(lk: "LatchkeyProcess") -> dict[str, list[tuple[dict, float]]]:
+    """Sample name -> [(labels, value)] from GET /metrics (fails on a body the parser rejects)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    reply = admin_get(lk, "/metrics")
+    assert reply.status == 200, reply.body
+    assert (reply.header("Content-Type") or "").startswith("text/plain"), reply.headers
+    text = reply.body.decode()
+    samples: dict[str, list[tuple[dict, float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            samples.setdefault(s.name, []).append((s.labels, s.value))
+    samples["__text__"] = [({"text": text}, 0.0)]
+    return samples
+
+
+def metric_sum(samples, name: str, **labels) -> float:
+    """The sum of `name`'s samples whose labels include `labels` (0 when none)."""
+    return sum(v for lbls, v in samples.get(name, []) if all(lbls.get(k) == w for k, w in labels.items()))
 
 
 def run_latchkey_cli(args: list[str], env: dict | None = None, timeout: float = TIMEOUT):

@@ -6,32 +6,14 @@ import re
 import uuid
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from latchkey_e2e import admin_get, via_requests
+from latchkey_e2e import metric_sum as value
+from latchkey_e2e import scrape_metrics as scrape
 from oauth_fixtures import api_get, client, oauth_config, route
 
 OAUTH_SECRET = "e2e-ops-metrics-oauth-secret-c4d1"
 BEARER = "e2e-ops-metrics-bearer-4f0e"
-
-
-def scrape(lk) -> dict[str, list[tuple[dict, float]]]:
-    """Sample name -> [(labels, value)] from GET /metrics (fails on a body the parser rejects)."""
-    reply = admin_get(lk, "/metrics")
-    assert reply.status == 200, reply.body
-    assert (reply.header("Content-Type") or "").startswith("text/plain"), reply.headers
-    text = reply.body.decode()
-    samples: dict[str, list[tuple[dict, float]]] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            samples.setdefault(s.name, []).append((s.labels, s.value))
-    samples["__text__"] = [({"text": text}, 0.0)]
-    return samples
-
-
-def value(samples, name: str, **labels) -> float:
-    """The sum of `name`'s samples whose labels include `labels` (0 when none)."""
-    return sum(v for lbls, v in samples.get(name, []) if all(lbls.get(k) == w for k, w in labels.items()))
 
 
 def only(samples, name: str, **labels) -> float:

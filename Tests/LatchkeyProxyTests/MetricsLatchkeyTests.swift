@@ -11,6 +11,9 @@ extension MetricsTests {
             route.record(status: 204, duration: .milliseconds(3), upstreamDuration: .milliseconds(2), attempts: 1)
             route.record(status: 503, duration: .milliseconds(700), upstreamDuration: .milliseconds(600), attempts: 3)
             route.record(status: 403, duration: .microseconds(40), upstreamDuration: nil, attempts: 0)
+            route.recordTLSHandshake(resumed: false)
+            route.recordTLSHandshake(resumed: true)
+            route.recordTLSHandshake(resumed: true)
             let text = metrics.render()
             for line in [
                 #"latchkey_requests_total{route="partner-api",connection="partner",status_class="1xx"} 0"#,
@@ -26,6 +29,8 @@ extension MetricsTests {
                 #"latchkey_upstream_duration_seconds_sum{route="partner-api"} 0.602"#,
                 #"latchkey_upstream_attempts_total{route="partner-api"} 4"#,
                 #"latchkey_upstream_retries_total{route="partner-api"} 2"#,
+                #"latchkey_upstream_tls_handshakes_total{route="partner-api",resumed="false"} 1"#,
+                #"latchkey_upstream_tls_handshakes_total{route="partner-api",resumed="true"} 2"#,
                 #"latchkey_build_info{version="1.2.3"} 1"#,
                 "latchkey_config_last_reload_success 1",
             ] {
@@ -90,7 +95,8 @@ extension MetricsTests {
                 names == [
                     "latchkey_requests_total", "latchkey_request_duration_seconds",
                     "latchkey_upstream_duration_seconds", "latchkey_upstream_attempts_total",
-                    "latchkey_upstream_retries_total", "latchkey_token_fetches_total", "latchkey_token_expiry_seconds",
+                    "latchkey_upstream_retries_total", "latchkey_upstream_tls_handshakes_total",
+                    "latchkey_token_fetches_total", "latchkey_token_expiry_seconds",
                     "latchkey_client_connections_open", "latchkey_upstream_connections_open",
                     "latchkey_config_reloads_total", "latchkey_config_last_reload_success", "latchkey_build_info",
                 ])

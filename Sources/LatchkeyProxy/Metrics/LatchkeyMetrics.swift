@@ -11,6 +11,7 @@
 /// | `latchkey_request_duration_seconds` | histogram | route |
 /// | `latchkey_upstream_duration_seconds` | histogram (to the response head) | route |
 /// | `latchkey_upstream_attempts_total`, `latchkey_upstream_retries_total` | counter | route |
+/// | `latchkey_upstream_tls_handshakes_total` | counter | route, resumed (`true`/`false`) |
 /// | `latchkey_token_fetches_total` | counter | connection, result (`success`/`failure`) |
 /// | `latchkey_token_expiry_seconds` | gauge, computed at scrape | connection |
 /// | `latchkey_client_connections_open`, `latchkey_upstream_connections_open` | gauge | — |
@@ -39,6 +40,7 @@ public final class LatchkeyMetrics: Sendable {
     let upstreamDuration: HistogramFamily
     let upstreamAttempts: CounterFamily
     let upstreamRetries: CounterFamily
+    let upstreamTLSHandshakes: CounterFamily
     let tokenFetches: CounterFamily
     private let tokenExpiry: GaugeFamily
     private let reloadSuccesses: Counter
@@ -61,6 +63,10 @@ public final class LatchkeyMetrics: Sendable {
             "latchkey_upstream_attempts_total", help: "Upstream attempts, including retries.", labels: ["route"])
         upstreamRetries = registry.counter(
             "latchkey_upstream_retries_total", help: "Upstream attempts after the first.", labels: ["route"])
+        upstreamTLSHandshakes = registry.counter(
+            "latchkey_upstream_tls_handshakes_total",
+            help: "TLS handshakes with upstreams, by whether an earlier session was resumed.",
+            labels: ["route", "resumed"])
         tokenFetches = registry.counter(
             "latchkey_token_fetches_total", help: "Token endpoint requests, by connection and result.",
             labels: ["connection", "result"])

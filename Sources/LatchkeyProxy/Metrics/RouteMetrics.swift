@@ -10,6 +10,8 @@ public final class RouteMetrics: Sendable {
     private let upstreamDuration: Histogram
     private let attempts: Counter
     private let retries: Counter
+    private let fullTLSHandshakes: Counter
+    private let resumedTLSHandshakes: Counter
 
     init(metrics: LatchkeyMetrics, route: String, connection: String) {
         self.route = route
@@ -19,6 +21,13 @@ public final class RouteMetrics: Sendable {
         upstreamDuration = metrics.upstreamDuration.child([route])
         attempts = metrics.upstreamAttempts.child([route])
         retries = metrics.upstreamRetries.child([route])
+        fullTLSHandshakes = metrics.upstreamTLSHandshakes.child([route, "false"])
+        resumedTLSHandshakes = metrics.upstreamTLSHandshakes.child([route, "true"])
+    }
+
+    /// Records one completed TLS handshake with an upstream. Any thread.
+    public func recordTLSHandshake(resumed: Bool) {
+        (resumed ? resumedTLSHandshakes : fullTLSHandshakes).increment()
     }
 
     /// Records one finished request, once, when its response is complete (or the exchange failed and the
