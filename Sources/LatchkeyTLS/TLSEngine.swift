@@ -36,7 +36,7 @@ public final class TLSEngine {
     ///
     /// `peer` names the server the connection goes to (e.g. `host:port`): sessions the server issues
     /// are kept in the context under that name, and the next engine for the same peer offers one, so
-    /// its handshake can resume instead of repeating the key exchange and certificate checks. `nil`
+    /// its handshake can resume: no certificate chain is sent, signed for or verified again. `nil`
     /// disables resumption for this engine.
     public init(context: TLSClientContext, serverName: String, peer: String? = nil) throws(TLSError) {
         let name = Self.normalize(serverName)
