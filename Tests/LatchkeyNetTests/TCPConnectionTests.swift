@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 import LatchkeyNet
 import Synchronization
 import Testing
@@ -74,11 +75,11 @@ final class AcceptedBox: @unchecked Sendable {
     }
 
     @Test func connectionRefusedIsReportedAsConnectFailed() throws {
-        // Bind then stop a listener to get a port that is (very likely) closed.
+        // A port held by a bound socket that never listens: connecting to it is refused (RST), and no
+        // other test running in parallel can take it meanwhile (a stopped listener's port could be).
+        let (holder, port) = try boundButNotListening()
+        defer { close(holder) }
         let group = EventLoopGroup(count: 1)
-        let listener = try TCPListener(host: "127.0.0.1", port: 0, group: group) { _ in }
-        let port = listener.localAddress.port
-        listener.stop()
         let loop = group.loops[0]
         let client = TCPConnection(connectingTo: "127.0.0.1", port: port, loop: loop, connectTimeout: .seconds(5))
         let delegate = RecordingDelegate()
@@ -90,8 +91,24 @@ final class AcceptedBox: @unchecked Sendable {
         loop.queue.sync {
             #expect(delegate.ready == false)
             #expect(delegate.closeError?.code == .connectFailed)
-            #expect(delegate.closeError?.detail.contains("refused") == true)
+            #expect(delegate.closeError?.detail.contains("refused") == true, "\(String(describing: delegate.closeError))")
         }
+    }
+
+    private func boundButNotListening() throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(fd, generic, length) == 0 && getsockname(fd, generic, &length) == 0
+            }
+        }
+        try #require(bound, "bind: \(errno)")
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     @Test func unresolvableHostIsReportedAsResolveFailed() {
