@@ -29,6 +29,7 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     private let connectHost: String
     private let connectPort: Int
     private let connectTimeout: Duration
+    private let admission: (@Sendable (SocketAddress) -> String?)?
     private var candidates: [SocketAddress] = []
     private var lastConnectError = ""
     private var connectTimer: LoopTimer?
@@ -41,17 +42,26 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
         self.connectHost = ""
         self.connectPort = 0
         self.connectTimeout = .zero
+        self.admission = nil
         Socket.setNoDelay(acceptedFD)
         self.remoteAddress = Socket.peerAddress(acceptedFD)
     }
 
     /// Prepares an outgoing connection to `host:port`; `start()` resolves and connects.
-    public init(connectingTo host: String, port: Int, loop: EventLoop, connectTimeout: Duration) {
+    ///
+    /// `admission`, when given, is asked about every resolved address before it is tried: a non-nil answer
+    /// (the reason) skips the address; when every address is skipped the connection fails with
+    /// `destinationRefused`. The check is on the address actually connected to, not the name.
+    public init(
+        connectingTo host: String, port: Int, loop: EventLoop, connectTimeout: Duration,
+        admission: (@Sendable (SocketAddress) -> String?)? = nil
+    ) {
         self.loop = loop
         self.state = .idle
         self.connectHost = host
         self.connectPort = port
         self.connectTimeout = connectTimeout
+        self.admission = admission
     }
 
     public func start() {
@@ -79,6 +89,18 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
         switch result {
         case .success(let addresses):
             candidates = addresses
+            if let admission {
+                var refusals: [String] = []
+                candidates = addresses.filter { address in
+                    guard let reason = admission(address) else { return true }
+                    refusals.append(reason)
+                    return false
+                }
+                if candidates.isEmpty, let first = refusals.first {
+                    fail(NetError(.destinationRefused, "\(connectHost):\(connectPort) refused: \(first)"))
+                    return
+                }
+            }
             connectNextCandidate()
         case .failure(let error):
             fail(error)
