@@ -3,7 +3,7 @@ import Yams
 extension ConfigDecoder {
     static let topLevelKeys = [
         "listen", "admin", "unmatched", "log_level", "log_format", "limits", "secrets", "connections", "routes",
-        "shutdown_grace_ms", "state_dir", "state_key",
+        "shutdown_grace_ms", "state_dir", "state_key", "connect_ports",
     ]
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     static let logFormats = ["text", "json"]
@@ -47,6 +47,9 @@ extension ConfigDecoder {
         configuration.connections = decodeConnections(top["connections"])
         configuration.routes = decodeRoutes(top["routes"], connections: configuration.connections)
         decodeState(top, into: &configuration)
+        if let ports = decodeConnectPorts(top) { configuration.connectPorts = ports }
+        applyUnmatchedDefault(top, to: &configuration)
+        checkUpstreamsAgainstListeners(top, configuration: configuration)
         configuration.warnings = warnings
         configuration.secretFiles = secretFiles
         configuration.sensitiveValues = sensitiveValues.filter { !$0.isEmpty }

@@ -13,6 +13,7 @@ public enum ConfigSummary {
         out.append("  listen:    \(config.listen)")
         out.append("  admin:     \(config.admin.map(\.description) ?? "off")")
         out.append("  unmatched: \(config.unmatched.rawValue)")
+        out.append("  connect_ports: \(config.connectPorts.map(String.init).joined(separator: ", "))")
         out.append("  log:       \(config.logLevel), \(config.logFormat)")
         if let dir = config.stateDir { out.append("  state_dir: \(show(dir)) (state_key \(config.stateKey == nil ? "missing" : "set"))") }
         let l = config.limits
@@ -74,6 +75,7 @@ public enum ConfigSummary {
             out.append(line)
         }
 
+        out.append(contentsOf: config.notices.map { "Note: " + $0 })
         if !config.warnings.isEmpty {
             out.append("Warnings (\(config.warnings.count)):")
             out.append(contentsOf: config.warnings.map { "  " + $0 })

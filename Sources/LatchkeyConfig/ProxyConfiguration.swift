@@ -17,6 +17,10 @@ public struct ProxyConfiguration: Sendable {
     public var admin: ListenAddress?
     /// What happens to requests that match no route (`unmatched:`).
     public var unmatched: UnmatchedPolicy
+    /// `connect_ports:` ports a CONNECT passthrough (unmatched) may reach; default `[443]`.
+    public var connectPorts: [Int] = [443]
+    /// Which defaults applied (e.g. `unmatched` for a non-loopback `listen`); `run` logs them at notice level.
+    public var notices: [String] = []
     /// Named credential sets (`connections:`), in file order.
     public var connections: [ConnectionSettings]
     /// Routes (`routes:`), in file order. Matching picks the most specific (see `Router`).
@@ -74,6 +78,8 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
     public var description: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    /// Whether only this host can reach the listener (127.0.0.0/8, ::1, localhost).
+    public var isLoopback: Bool { UpstreamURL.isLoopbackHost(host) }
 }
 
 /// Policy for requests that match no route.

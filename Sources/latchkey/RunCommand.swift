@@ -42,6 +42,7 @@ struct RunCommand: ParsableCommand {
         LoggingSystem.bootstrap { label in LatchkeyLogHandler(label: label, level: level, format: format) }
         let logger = Logger(label: "latchkey")
         for warning in configuration.warnings { logger.warning("\(warning)") }
+        for notice in configuration.notices { logger.notice("\(notice)") }
 
         let runtime: ProxyRuntime
         do {
