@@ -104,7 +104,11 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
                 return
             }
             if case .end? = queued.first { queued.removeFirst() }
-            let tunnel = Tunnel(client: self, host: host, port: port, loop: loop, connectTimeout: .seconds(10))
+            // The planner checked the name; the addresses it resolves to are checked again when connecting.
+            let destination = DestinationPolicy.passthrough(listenerIsLoopback: runtime.configuration.listen.isLoopback)
+            let tunnel = Tunnel(
+                client: self, host: host, port: port, loop: loop, connectTimeout: .seconds(10),
+                admission: destination.admission(excluding: server.ownListeners))
             self.tunnel = tunnel
             tunnel.start()
         case .forward(let plan):

@@ -23,6 +23,13 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case tooManyRedirects = "too_many_redirects"
         case deadlineExceeded = "deadline_exceeded"
         case needsConsent = "needs_consent"
+        /// A path with an encoded delimiter, a backslash or a climb above the root (see `RequestPath`).
+        case invalidPath = "invalid_path"
+        /// The destination is one of the proxy's own listeners, or a loopback, link-local or metadata address
+        /// the request may not reach (see `DestinationPolicy`).
+        case destinationRefused = "destination_refused"
+        /// A CONNECT passthrough to a port not in `connect_ports`.
+        case connectPortRefused = "connect_port_refused"
     }
 
     public let code: Code
@@ -47,8 +54,8 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
 
     private static func defaultStatus(_ code: Code) -> Int {
         switch code {
-        case .badRequest: 400
-        case .denied, .connectRefusedForRoute, .plaintextCredentials: 403
+        case .badRequest, .invalidPath: 400
+        case .denied, .connectRefusedForRoute, .plaintextCredentials, .destinationRefused, .connectPortRefused: 403
         case .noRoute: 404
         case .upstreamTimeout, .upstreamConnectTimeout, .credentialTimeout, .deadlineExceeded: 504
         case .upstreamConnectFailed, .upstreamTLSFailed, .upstreamProtocolError, .upstreamClosed,

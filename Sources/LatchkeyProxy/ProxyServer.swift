@@ -16,6 +16,8 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     }
 
     public let group: EventLoopGroup
+    /// The bound proxy and admin addresses, which no outgoing connection may reach.
+    public let ownListeners = OwnListeners()
     let logger: Logger
     let accessLog: AccessLog
     private let pools: [ObjectIdentifier: UpstreamPool]
@@ -41,7 +43,7 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         for loop in group.loops {
             pools[ObjectIdentifier(loop)] = UpstreamPool(
                 loop: loop, maxIdlePerEndpoint: limits.maxIdlePerUpstream, idleTimeout: .milliseconds(limits.idleTimeoutMs),
-                openConnections: runtime.metrics.upstreamConnectionsOpen)
+                openConnections: runtime.metrics.upstreamConnectionsOpen, ownListeners: ownListeners)
         }
         self.pools = pools
         var registries: [ObjectIdentifier: ClientRegistry] = [:]
@@ -74,6 +76,8 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         proxyListener = proxy
         adminListener = admin
         adminAddress = admin?.localAddress
+        ownListeners.add(proxy.localAddress)
+        if let admin { ownListeners.add(admin.localAddress) }
         proxy.start()
         admin?.start()
         return BoundAddresses(proxy: proxy.localAddress, admin: admin?.localAddress)

@@ -15,11 +15,16 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
     private var clientDone = false
     private var upstreamDone = false
 
-    init(client: ClientConnection, host: String, port: Int, loop: EventLoop, connectTimeout: Duration) {
+    /// `admission` refuses addresses the tunnel may not reach (see `DestinationPolicy`), after DNS.
+    init(
+        client: ClientConnection, host: String, port: Int, loop: EventLoop, connectTimeout: Duration,
+        admission: (@Sendable (SocketAddress) -> String?)?
+    ) {
         self.client = client
         self.host = host
         self.port = port
-        upstream = TCPConnection(connectingTo: host, port: port, loop: loop, connectTimeout: connectTimeout)
+        upstream = TCPConnection(
+            connectingTo: host, port: port, loop: loop, connectTimeout: connectTimeout, admission: admission)
         upstream.delegate = self
     }
 
@@ -63,7 +68,12 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
 
     func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
         if !established {
-            let code: ProxyError.Code = error?.code == .connectTimeout ? .upstreamConnectTimeout : .upstreamConnectFailed
+            let code: ProxyError.Code =
+                switch error?.code {
+                case .connectTimeout: .upstreamConnectTimeout
+                case .destinationRefused: .destinationRefused
+                default: .upstreamConnectFailed
+                }
             client.tunnelFailed(ProxyError(code, error?.detail ?? "CONNECT to \(host):\(port) failed"))
         } else {
             client.closeNow()
