@@ -10,12 +10,15 @@
 ///    decodes them would see segments (or dot-segments) the router never saw. "." is unreserved and never
 ///    needs encoding (RFC 3986 §2.3); an encoded "/" is ambiguous by design (§2.2).
 /// 4. A raw "\" is refused: it is not allowed in a URI path (RFC 3986 §3.3) and some servers treat it as "/".
+/// 5. A "." or ".." segment with parameters (`/..;/admin`, `/.;x/`) is refused: RFC 3986 calls it an ordinary
+///    segment, but servlet containers drop the parameters and then treat it as a dot-segment.
 public enum RequestPath {
     /// Why a path was refused; `description` is safe to show to the client.
     public enum Refusal: Error, Equatable, Sendable, CustomStringConvertible {
         case encodedDelimiter
         case backslash
         case aboveRoot
+        case dotSegmentWithParameters
 
         public var description: String {
             switch self {
@@ -23,6 +26,7 @@ public enum RequestPath {
                 "the path contains a percent-encoded '.', '/' or '\\' (%2e, %2f, %5c), which the proxy does not forward"
             case .backslash: "the path contains '\\', which is not allowed in a URI path (RFC 3986 §3.3)"
             case .aboveRoot: "the path climbs above the root with '..' (RFC 3986 §5.2.4)"
+            case .dotSegmentWithParameters: "the path has a '.' or '..' segment with ';' parameters, which some servers read as '..'"
             }
         }
     }
@@ -50,6 +54,8 @@ public enum RequestPath {
             if byte == UInt8(ascii: "/") {
                 if dots == 1 || dots == 2 { needsRewrite = true }
                 dots = 0
+            } else if byte == UInt8(ascii: ";"), dots == 1 || dots == 2 {
+                throw .dotSegmentWithParameters
             } else if dots >= 0 {
                 dots = byte == UInt8(ascii: ".") ? dots + 1 : -1
             }

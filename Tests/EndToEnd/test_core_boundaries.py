@@ -106,7 +106,7 @@ def test_dot_segments_cannot_escape_the_path_prefix(latchkey, echo):
 
 @pytest.mark.parametrize("target", [
     "/bear/%2e%2e/flaky/{key}", "/bear/%2E%2E/flaky/{key}", "/bear/.%2e/flaky/{key}", "/bear/x%2f..%2f{key}",
-    "/bear/x%5c..%5c{key}", "/bear/x\\..\\{key}", "/bear/../../{key}",
+    "/bear/x%5c..%5c{key}", "/bear/x\\..\\{key}", "/bear/../../{key}", "/bear/..;/flaky/{key}",
 ])
 def test_encoded_delimiters_and_climbs_are_refused(latchkey, echo, target):
     lk = latchkey(boundary_config(echo), env=ENV)

@@ -48,6 +48,7 @@ import Testing
         ("/ro/../x?next=/../../etc&p=%2e%2e", "/x?next=/../../etc&p=%2e%2e"),  // the query is never touched
         ("/x?%2f", "/x?%2f"),
         ("/a%20b/%41", "/a%20b/%41"),  // other encodings are left alone
+        ("/a;v=1/..b;x/...;y", "/a;v=1/..b;x/...;y"),  // parameters on ordinary segments are fine
     ])
     func normalizes(_ input: String, _ expected: String) throws {
         #expect(try RequestPath.normalize(input) == expected)
@@ -65,6 +66,9 @@ import Testing
         ("/..", .aboveRoot),
         ("/../admin", .aboveRoot),
         ("/ro/../../admin", .aboveRoot),
+        ("/ro/..;/admin", .dotSegmentWithParameters),
+        ("/ro/.;x/admin", .dotSegmentWithParameters),
+        ("/ro/..;", .dotSegmentWithParameters),
     ])
     func refuses(_ input: String, _ refusal: RequestPath.Refusal) {
         #expect(throws: refusal) { try RequestPath.normalize(input) }
