@@ -260,6 +260,7 @@ routes: []
 def test_non_loopback_passthrough_warns_and_still_refuses_loopback(latchkey, echo):
     lk = latchkey(f"""
 listen: 0.0.0.0:0
+admin: 0.0.0.0:0
 unmatched: passthrough
 routes: []
 """)
@@ -276,9 +277,11 @@ routes: []
     # And not the proxy itself through one of this host's other addresses (wildcard listener).
     own = _non_loopback_address()
     if own:
-        result = forward(lk, f"http://{own}:{lk.port}/x")
-        assert result.status == 403, result.data
-        assert error_of(result)["error"] == "destination_refused"
+        for port in [lk.port, lk.admin_port]:
+            result = forward(lk, f"http://{own}:{port}/metrics")
+            assert result.status == 403, result.data
+            assert error_of(result)["error"] == "destination_refused"
+            assert "own listeners" in error_of(result)["detail"]
 
 
 def _read_until(sock, marker: bytes | None) -> bytes:

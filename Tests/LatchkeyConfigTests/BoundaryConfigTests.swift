@@ -15,6 +15,19 @@ import Testing
         expectSingleError("connect_ports: []", line: 1, column: 16, keyPath: "connect_ports", message: "at least one port")
     }
 
+    @Test(arguments: ["/ro/../admin/", "/./x", "/a/%2E%2e/", "/a%2fb", "/a\\b", "/a/..;x/"])
+    func pathPrefixMustBeNormalised(_ prefix: String) {
+        expectSingleError(
+            "routes:\n  - {path_prefix: '\(prefix)', upstream: 'http://127.0.0.1:9'}", line: 2, column: 19,
+            keyPath: "routes[0].path_prefix", message: "must be a normalised path")
+    }
+
+    @Test func normalisedPathPrefixesAreFine() {
+        for prefix in ["/", "/ro/", "/a..b/.c/", "/v1;x/"] {
+            #expect(errors("routes:\n  - {path_prefix: '\(prefix)', upstream: 'http://127.0.0.1:9'}").isEmpty, "\(prefix)")
+        }
+    }
+
     @Test func unmatchedDefaultsToDenyBeyondLoopback() throws {
         let open = try parse("listen: 0.0.0.0:3128")
         #expect(open.unmatched == .deny)
