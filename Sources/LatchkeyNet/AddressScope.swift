@@ -17,7 +17,8 @@ public enum AddressScope: Sendable, Equatable {
 }
 
 extension SocketAddress {
-    /// The scope of this address; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is judged as its IPv4 address.
+    /// The scope of this address; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) and one in the NAT64 well-known
+    /// prefix (64:ff9b::a.b.c.d, RFC 6052 §2.1) are judged as the IPv4 address they carry.
     public var scope: AddressScope {
         switch self {
         case .v4(let a):
@@ -41,6 +42,11 @@ extension SocketAddress {
     static func scope(ipv6 bytes: [UInt8]) -> AddressScope {
         if bytes[0..<15].allSatisfy({ $0 == 0 }), bytes[15] <= 1 { return .loopback }  // :: and ::1
         if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {  // ::ffff:a.b.c.d
+            let v4 = bytes[12...].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            return scope(ipv4: v4)
+        }
+        let nat64: [UInt8] = [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0]
+        if Array(bytes[0..<12]) == nat64 {  // 64:ff9b::a.b.c.d
             let v4 = bytes[12...].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             return scope(ipv4: v4)
         }

@@ -155,7 +155,9 @@ def test_forward_requests_to_own_listeners_are_refused(latchkey, echo):
         result = forward(lk, url)
         assert result.status == 403, (url, result.data)
         assert error_of(result)["error"] == "destination_refused", (url, result.data)
-        assert b"latchkey_" not in result.body  # the admin's /metrics never answered
+        # Refused on the resolved address, before any connect: the admin's /metrics never answered.
+        assert "own listeners" in error_of(result)["detail"], result.data
+        assert b"latchkey_" not in result.body
     # POST to a consent endpoint, the attack.
     result = forward(lk, f"http://127.0.0.1:{lk.admin_port}/connections/bear/disconnect", method="POST")
     assert result.status == 403 and error_of(result)["error"] == "destination_refused", result.data
