@@ -21,7 +21,9 @@ extension ConfigDecoder {
             }
             if !ports.contains(port) { ports.append(port) }
         }
-        if sequence.isEmpty { fail(node, path, "must list at least one port (CONNECT to any port needs an explicit list)") }
+        if sequence.isEmpty {
+            fail(node, path, "must list at least one port (CONNECT to any port needs an explicit list)")
+        }
         return ports
     }
 

@@ -26,7 +26,8 @@ public enum RequestPath {
                 "the path contains a percent-encoded '.', '/' or '\\' (%2e, %2f, %5c), which the proxy does not forward"
             case .backslash: "the path contains '\\', which is not allowed in a URI path (RFC 3986 §3.3)"
             case .aboveRoot: "the path climbs above the root with '..' (RFC 3986 §5.2.4)"
-            case .dotSegmentWithParameters: "the path has a '.' or '..' segment with ';' parameters, which some servers read as '..'"
+            case .dotSegmentWithParameters:
+                "the path has a '.' or '..' segment with ';' parameters, which some servers read as '..'"
             }
         }
     }

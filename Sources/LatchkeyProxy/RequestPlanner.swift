@@ -64,7 +64,11 @@ public enum RequestPlanner {
             return .reject(ProxyError(.badRequest, "the proxy does not answer OPTIONS *"))
         case .absolute(let scheme, let host, let port, let rawPath):
             let path: String
-            do { path = try RequestPath.normalize(rawPath) } catch { return .reject(ProxyError(.invalidPath, error.description)) }
+            do {
+                path = try RequestPath.normalize(rawPath)
+            } catch {
+                return .reject(ProxyError(.invalidPath, error.description))
+            }
             if let route = runtime.router.match(host: host, port: port, path: pathOnly(path), method: head.method),
                 let routeRuntime = runtime.routes[route.name]
             {
@@ -91,7 +95,11 @@ public enum RequestPlanner {
                     clientPath: pathOnly(rawPath)))
         case .origin(let rawPath):
             let path: String
-            do { path = try RequestPath.normalize(rawPath) } catch { return .reject(ProxyError(.invalidPath, error.description)) }
+            do {
+                path = try RequestPath.normalize(rawPath)
+            } catch {
+                return .reject(ProxyError(.invalidPath, error.description))
+            }
             guard let route = runtime.router.match(host: nil, port: 0, path: pathOnly(path), method: head.method),
                 let routeRuntime = runtime.routes[route.name]
             else {

@@ -10,9 +10,11 @@ import Testing
         expectSingleError(
             "connect_ports: [443, 70000]", line: 1, column: 22, keyPath: "connect_ports[1]",
             message: "between 1 and 65535")
-        expectSingleError("connect_ports: [0]", line: 1, column: 17, keyPath: "connect_ports[0]", message: "between 1 and 65535")
+        expectSingleError(
+            "connect_ports: [0]", line: 1, column: 17, keyPath: "connect_ports[0]", message: "between 1 and 65535")
         expectSingleError("connect_ports: 443", line: 1, column: 16, keyPath: "connect_ports", message: "list of ports")
-        expectSingleError("connect_ports: []", line: 1, column: 16, keyPath: "connect_ports", message: "at least one port")
+        expectSingleError(
+            "connect_ports: []", line: 1, column: 16, keyPath: "connect_ports", message: "at least one port")
     }
 
     @Test(arguments: ["/ro/../admin/", "/./x", "/a/%2E%2e/", "/a%2fb", "/a\\b", "/a/..;x/"])
@@ -24,7 +26,8 @@ import Testing
 
     @Test func normalisedPathPrefixesAreFine() {
         for prefix in ["/", "/ro/", "/a..b/.c/", "/v1;x/"] {
-            #expect(errors("routes:\n  - {path_prefix: '\(prefix)', upstream: 'http://127.0.0.1:9'}").isEmpty, "\(prefix)")
+            #expect(
+                errors("routes:\n  - {path_prefix: '\(prefix)', upstream: 'http://127.0.0.1:9'}").isEmpty, "\(prefix)")
         }
     }
 

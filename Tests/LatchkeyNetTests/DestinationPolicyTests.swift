@@ -8,7 +8,8 @@ import Testing
         ("127.0.0.1", AddressScope.loopback), ("127.9.8.7", .loopback), ("0.0.0.0", .loopback), ("::1", .loopback),
         ("::", .loopback), ("::ffff:127.0.0.1", .loopback), ("169.254.169.254", .linkLocal),
         ("169.254.1.2", .linkLocal), ("::ffff:169.254.169.254", .linkLocal), ("fe80::1", .linkLocal),
-        ("febf::1", .linkLocal), ("64:ff9b::169.254.169.254", .linkLocal), ("64:ff9b::8.8.8.8", .other), ("fd00:ec2::254", .metadata), ("100.100.100.200", .metadata),
+        ("febf::1", .linkLocal), ("64:ff9b::169.254.169.254", .linkLocal), ("64:ff9b::8.8.8.8", .other),
+        ("fd00:ec2::254", .metadata), ("100.100.100.200", .metadata),
         ("10.0.0.1", .other), ("8.8.8.8", .other), ("2001:db8::1", .other), ("fec0::1", .other),
     ])
     func classifiesAddresses(_ host: String, _ scope: AddressScope) throws {

@@ -95,7 +95,9 @@ import Testing
         let error = try #require(rejection(try plan("example.org:22", method: "CONNECT")))
         #expect(error.code == .connectPortRefused)
         #expect(error.detail.contains("connect_ports"))
-        guard case .tunnel = try plan("example.org:22", method: "CONNECT", runtime: try runtime(connectPorts: [22, 443])) else {
+        guard
+            case .tunnel = try plan("example.org:22", method: "CONNECT", runtime: try runtime(connectPorts: [22, 443]))
+        else {
             Issue.record("connect_ports: [22, 443] should allow port 22")
             return
         }
