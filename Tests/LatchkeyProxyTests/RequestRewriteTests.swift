@@ -103,6 +103,15 @@ import Testing
         }
     }
 
+    @Test func aLoopIsNeverRetried() {
+        var settings = RetrySettings()
+        settings.maxRetries = 3
+        settings.retryOnAllErrors = true
+        let policy = RetryPolicy(settings: settings, timeoutMs: 1000, deadlineMs: nil)
+        #expect(!policy.isRetryable(.status(508)))
+        #expect(policy.isRetryable(.status(502)))
+    }
+
     @Test func viaNamingAnotherLatchkeyIsForwarded() throws {
         let request = head("GET", "/ro/x", [("Via", "1.1 latchkey-ffffffffffff, 1.1 \(Self.pseudonym)x")])
         #expect(forwardPlan(try plan(request)) != nil)
