@@ -30,25 +30,31 @@ extension HTTPHeaders {
         }
     }
 
-    /// Removes the hop-by-hop fields from `headers` (see `hopByHopFieldNames`).
-    public static func removeHopByHop(from headers: inout HTTPHeaders) {
-        let named = headers.listElements(for: "connection").map { String($0) }
+    /// Removes the hop-by-hop fields from `headers` (see `hopByHopFieldNames`), and in the same pass every
+    /// field named in `extra` (lowercase).
+    public static func removeHopByHop(from headers: inout HTTPHeaders, alsoRemoving extra: [String] = []) {
+        let named = headers.contains("connection") ? headers.listElements(for: "connection").map { String($0) } : []
         headers.removeAll { field in
             hopByHopFieldNames.contains { field.name.asciiCaseInsensitiveEquals($0) }
                 || named.contains { field.name.asciiCaseInsensitiveEquals($0) }
+                || extra.contains { field.name.asciiCaseInsensitiveEquals($0) }
         }
     }
 
-    /// Removes the hop-by-hop fields (see `removeHopByHop(from:)`).
-    public mutating func removeHopByHop() { Self.removeHopByHop(from: &self) }
+    /// Removes the hop-by-hop fields and the `extra` ones (see `removeHopByHop(from:alsoRemoving:)`).
+    public mutating func removeHopByHop(alsoRemoving extra: [String] = []) {
+        Self.removeHopByHop(from: &self, alsoRemoving: extra)
+    }
 
     /// Replaces whatever `Content-Length` and `Transfer-Encoding` the fields hold with the ones `framing`
     /// calls for (RFC 9112 §6): `Content-Length: N` in plain decimal (leading zeros never survive),
     /// `Transfer-Encoding: chunked`, or neither for `.none` and `.untilClose`. The one place a forwarded
     /// message's framing is written, so no field the peer sent, and no `Connection` option, can unframe it.
     public mutating func setFraming(_ framing: HTTPBodyFraming) {
-        remove(name: "Content-Length")
-        remove(name: "Transfer-Encoding")
+        removeAll { field in
+            field.name.asciiCaseInsensitiveEquals("content-length")
+                || field.name.asciiCaseInsensitiveEquals("transfer-encoding")
+        }
         switch framing {
         case .contentLength(let length): add(name: "Content-Length", value: String(length))
         case .chunked: add(name: "Transfer-Encoding", value: "chunked")

@@ -8,7 +8,9 @@ import LatchkeyHTTP
 enum RequestRewrite {
     /// Plans a request from a client: `refusal(for:pseudonym:)`, then `RequestPlanner.plan`, then
     /// `applyMethodRules`. A followed redirect calls `RequestPlanner.plan` itself: its head was checked here.
-    static func plan(_ head: HTTPRequestHead, runtime: ProxyRuntime, pseudonym: String = ViaField.pseudonym) -> RequestPlan {
+    static func plan(_ head: HTTPRequestHead, runtime: ProxyRuntime, pseudonym: String = ViaField.pseudonym)
+        -> RequestPlan
+    {
         if let refusal = refusal(for: head, pseudonym: pseudonym) { return .reject(refusal) }
         return applyMethodRules(to: RequestPlanner.plan(head, runtime: runtime), head: head, runtime: runtime)
     }
@@ -26,7 +28,8 @@ enum RequestRewrite {
         if let option = head.headers.firstProtectedConnectionOption() {
             return ProxyError(
                 .connectionOptionRefused,
-                "Connection must not name \(option.lowercased()): framing, Host, Via and credential fields are not hop-by-hop (RFC 9110 §7.6.1)")
+                "Connection must not name \(option.lowercased()): framing, Host, Via and credential fields are not hop-by-hop (RFC 9110 §7.6.1)"
+            )
         }
         if ViaField.names(pseudonym, in: head.headers) {
             return ProxyError(
@@ -53,7 +56,8 @@ enum RequestRewrite {
             case nil:
                 break
             case .some(nil):
-                return .reject(ProxyError(.badRequest, "Max-Forwards must be a single decimal number (RFC 9110 §7.6.2)"))
+                return .reject(
+                    ProxyError(.badRequest, "Max-Forwards must be a single decimal number (RFC 9110 §7.6.2)"))
             case .some(.some(0)):
                 return .respond(method == "TRACE" ? traceEcho(head, runtime: runtime) : LocalResponse(status: 200))
             case .some(.some(let hops)):

@@ -47,13 +47,13 @@ enum ResponseRewrite {
         return head
     }
 
+    private static let proxyChallengeFields = ["proxy-authenticate", "proxy-authentication-info"]
+
     /// Hop-by-hop fields (RFC 9110 §7.6.1) go; so do `Proxy-Authenticate` and `Proxy-Authentication-Info`,
     /// which address the next outbound client only, i.e. this proxy (RFC 9110 §11.7.1, §11.7.2); `Via` gets
     /// this proxy's entry (RFC 9110 §7.6.3).
     static func sanitize(_ headers: inout HTTPHeaders, receivedVersion: HTTPVersion) {
-        headers.removeHopByHop()
-        headers.remove(name: "Proxy-Authenticate")
-        headers.remove(name: "Proxy-Authentication-Info")
+        headers.removeHopByHop(alsoRemoving: proxyChallengeFields)
         headers.add(name: "Via", value: ViaField.value(receivedVersion: receivedVersion))
     }
 }

@@ -46,8 +46,13 @@ import Testing
         var parser = HTTP1ResponseParser()
         parser.readsOnlyExpectedResponses = true
         parser.expectResponse(toMethod: "GET")
-        let events = try parser.feed(bytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!"))
-        #expect(normalized(events) == [.head(HTTPResponseHead(status: 200, reason: "OK", headers: ["Content-Length": "2"]), .contentLength(2)), .body(bytes("ok")), .end])
+        let events = try parser.feed(
+            bytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!"))
+        #expect(
+            normalized(events) == [
+                .head(HTTPResponseHead(status: 200, reason: "OK", headers: ["Content-Length": "2"]), .contentLength(2)),
+                .body(bytes("ok")), .end,
+            ])
         #expect(!parser.hasNoBytesSinceLastResponse)
         // Later bytes are not parsed either, not even garbage.
         #expect(try parser.feed(bytes("\u{1}garbage\r\n")).isEmpty)

@@ -16,7 +16,8 @@ import Testing
         try makeRuntime(
             routes: [
                 RouteSettings(
-                    name: "ro", pathPrefix: "/ro/", methods: ["GET", "TRACE", "trace", "TRACK", "OPTIONS"], connection: "partner",
+                    name: "ro", pathPrefix: "/ro/", methods: ["GET", "TRACE", "trace", "TRACK", "OPTIONS"],
+                    connection: "partner",
                     upstream: UpstreamURL(scheme: "http", host: "127.0.0.1", port: 8089)),
                 RouteSettings(
                     name: "plain", pathPrefix: "/plain/",
@@ -28,7 +29,8 @@ import Testing
     func head(_ method: String, _ target: String, _ fields: [(String, String)], version: HTTPVersion = .http1_1)
         -> HTTPRequestHead
     {
-        HTTPRequestHead(method: method, target: target, version: version, headers: HTTPHeaders([("Host", "lk")] + fields))
+        HTTPRequestHead(
+            method: method, target: target, version: version, headers: HTTPHeaders([("Host", "lk")] + fields))
     }
 
     func plan(_ request: HTTPRequestHead) throws -> RequestPlan {
@@ -37,7 +39,9 @@ import Testing
 
     // MARK: Connection options (item 1)
 
-    @Test(arguments: ["Content-Length", "transfer-encoding", "close, Host", "Via", "Authorization", "Proxy-Authorization"])
+    @Test(arguments: [
+        "Content-Length", "transfer-encoding", "close, Host", "Via", "Authorization", "Proxy-Authorization",
+    ])
     func connectionNamingAProtectedFieldIsRefusedWith400(option: String) throws {
         let request = head("GET", "/ro/x", [("Connection", option), ("Content-Length", "5")])
         let error = try #require(rejection(try plan(request)))
@@ -58,11 +62,13 @@ import Testing
     @Test func framingComesFromTheParsedFramingOnly() {
         var planned = head("POST", "/x", [("Content-Length", "0005"), ("Transfer-Encoding", "chunked"), ("X-A", "1")])
         planned.headers.remove(name: "Host")
-        let written = RequestRewrite.upstreamHead(planned, credential: nil, framing: .contentLength(5), receivedVersion: .http1_1)
+        let written = RequestRewrite.upstreamHead(
+            planned, credential: nil, framing: .contentLength(5), receivedVersion: .http1_1)
         #expect(written.headers.values(for: "Content-Length") == ["5"])
         #expect(!written.headers.contains("Transfer-Encoding"))
 
-        let chunked = RequestRewrite.upstreamHead(planned, credential: nil, framing: .chunked, receivedVersion: .http1_1)
+        let chunked = RequestRewrite.upstreamHead(
+            planned, credential: nil, framing: .chunked, receivedVersion: .http1_1)
         #expect(chunked.headers.values(for: "Transfer-Encoding") == ["chunked"])
         #expect(!chunked.headers.contains("Content-Length"))
 
@@ -96,7 +102,9 @@ import Testing
     // MARK: Via loops (item 7)
 
     @Test func viaNamingThisProxyIsALoop() throws {
-        for via in ["1.1 \(Self.pseudonym)", "1.0 a, 1.1 \(Self.pseudonym) (comment)", "HTTP/1.1 LATCHKEY-0123456789AB"] {
+        for via in [
+            "1.1 \(Self.pseudonym)", "1.0 a, 1.1 \(Self.pseudonym) (comment)", "HTTP/1.1 LATCHKEY-0123456789AB",
+        ] {
             let error = try #require(rejection(try plan(head("GET", "/ro/x", [("Via", via)]))), "\(via)")
             #expect(error.status == 508)
             #expect(error.code == .forwardingLoop)
@@ -142,7 +150,10 @@ import Testing
     @Test func maxForwardsZeroIsAnsweredByTheProxy() throws {
         let trace = head(
             "TRACE", "/ro/x?q=1",
-            [("Max-Forwards", "0"), ("Authorization", "Bearer mine"), ("Cookie", "c=1"), ("X-Partner-Key", "k"), ("X-A", "1")])
+            [
+                ("Max-Forwards", "0"), ("Authorization", "Bearer mine"), ("Cookie", "c=1"), ("X-Partner-Key", "k"),
+                ("X-A", "1"),
+            ])
         guard case .respond(let echo) = try plan(trace) else {
             Issue.record("TRACE with Max-Forwards: 0 was not answered locally")
             return

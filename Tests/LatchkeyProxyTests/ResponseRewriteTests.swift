@@ -29,10 +29,12 @@ import Testing
     @Test func chunkedAndCloseDelimitedBodiesAreRechunkedForHTTP11AndLeftOpenEndedFor10() {
         for framing in [HTTPBodyFraming.chunked, .untilClose] {
             let head = upstream(200, [("Transfer-Encoding", "chunked"), ("Connection", "Transfer-Encoding")])
-            let (to11, delivery11) = ResponseRewrite.clientHead(head, framing: framing, requestMethod: "GET", clientIsHTTP11: true)
+            let (to11, delivery11) = ResponseRewrite.clientHead(
+                head, framing: framing, requestMethod: "GET", clientIsHTTP11: true)
             #expect(delivery11 == .chunked)
             #expect(to11.headers.values(for: "Transfer-Encoding") == ["chunked"])
-            let (to10, delivery10) = ResponseRewrite.clientHead(head, framing: framing, requestMethod: "GET", clientIsHTTP11: false)
+            let (to10, delivery10) = ResponseRewrite.clientHead(
+                head, framing: framing, requestMethod: "GET", clientIsHTTP11: false)
             #expect(delivery10 == .untilClose)
             #expect(!to10.headers.contains("Transfer-Encoding") && !to10.headers.contains("Content-Length"))
         }
@@ -44,18 +46,23 @@ import Testing
             ResponseRewrite.clientHead(headResponse, framing: .none, requestMethod: "HEAD", clientIsHTTP11: true)
                 .head.headers.values(for: "Content-Length") == ["42"])
         #expect(
-            ResponseRewrite.clientHead(upstream(304, [("Content-Length", "10")]), framing: .none, requestMethod: "GET", clientIsHTTP11: true)
-                .head.headers.values(for: "Content-Length") == ["10"])
+            ResponseRewrite.clientHead(
+                upstream(304, [("Content-Length", "10")]), framing: .none, requestMethod: "GET", clientIsHTTP11: true
+            )
+            .head.headers.values(for: "Content-Length") == ["10"])
         #expect(
-            !ResponseRewrite.clientHead(upstream(204, [("Content-Length", "0")]), framing: .none, requestMethod: "GET", clientIsHTTP11: true)
-                .head.headers.contains("Content-Length"))
+            !ResponseRewrite.clientHead(
+                upstream(204, [("Content-Length", "0")]), framing: .none, requestMethod: "GET", clientIsHTTP11: true
+            )
+            .head.headers.contains("Content-Length"))
     }
 
     @Test func proxyChallengesStayWithTheProxyAndViaIsAdded() {
         let head = upstream(
             407, [("Proxy-Authenticate", "Basic realm=up"), ("Proxy-Authentication-Info", "x"), ("Via", "1.1 cdn")],
             version: .http1_0)
-        let (client, _) = ResponseRewrite.clientHead(head, framing: .contentLength(0), requestMethod: "GET", clientIsHTTP11: true)
+        let (client, _) = ResponseRewrite.clientHead(
+            head, framing: .contentLength(0), requestMethod: "GET", clientIsHTTP11: true)
         #expect(!client.headers.contains("Proxy-Authenticate"))
         #expect(!client.headers.contains("Proxy-Authentication-Info"))
         #expect(client.headers.values(for: "Via") == ["1.1 cdn", "1.0 \(ViaField.pseudonym)"])
