@@ -14,11 +14,13 @@ extension HTTPHeaders {
     /// hop-by-hop would change how the message is framed, where it goes, or what the proxy itself writes
     /// (RFC 9110 §7.6.1: a sender must not nominate fields meant for every recipient; RFC 9112 §6.3: the
     /// framing decides where the next message starts). Such a request is refused, not "repaired".
+    /// `Max-Forwards` is here because the proxy rewrites it (RFC 9110 §7.6.2).
     ///
     /// `TE` is deliberately *not* here: RFC 9110 §10.1.4 requires a client that sends `TE` (gRPC sends
     /// `TE: trailers`) to list it in `Connection`. It stays hop-by-hop and is dropped as usual.
     public static let protectedConnectionOptions = [
-        "content-length", "transfer-encoding", "host", "via", "authorization", "proxy-authorization",
+        "content-length", "transfer-encoding", "host", "via", "max-forwards", "authorization",
+        "proxy-authorization",
     ]
 
     /// The first `Connection` option that names a protected field (see `protectedConnectionOptions`),

@@ -308,6 +308,14 @@ def test_trace_with_max_forwards_zero_is_answered_by_the_proxy_without_credentia
     assert hits(echo, "tracecred")["count"] == before
 
 
+def test_options_asterisk_with_max_forwards_zero_asks_the_proxy_itself(proxy):
+    with RawConnection(proxy.port) as conn:
+        status, _, body = conn.exchange(b"OPTIONS * HTTP/1.1\r\nHost: lk\r\nMax-Forwards: 0\r\n\r\n")
+        assert (status, body) == (200, b"")
+        status, _, _ = conn.exchange(b"GET /ro/still HTTP/1.1\r\nHost: lk\r\n\r\n")
+        assert status == 200
+
+
 def test_max_forwards_is_decremented_when_forwarding(proxy, echo):
     with RawConnection(proxy.port) as conn:
         status, _, reply = conn.exchange(b"OPTIONS /tc/x HTTP/1.1\r\nHost: lk\r\nMax-Forwards: 5\r\n\r\n")

@@ -28,7 +28,7 @@ import Testing
 
     @Test(arguments: [
         "Content-Length", "content-length", "close, Content-Length", "Transfer-Encoding", "HOST", "Via",
-        "authorization", "Proxy-Authorization", "keep-alive,  transfer-encoding ",
+        "authorization", "Proxy-Authorization", "keep-alive,  transfer-encoding ", "Max-Forwards",
     ])
     func connectionNamingAProtectedFieldIsFound(value: String) {
         let headers: HTTPHeaders = ["Connection": value]

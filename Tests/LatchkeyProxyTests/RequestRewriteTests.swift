@@ -173,6 +173,16 @@ import Testing
         #expect(String(decoding: options.bytes(close: false), as: UTF8.self).contains("Content-Length: 0\r\n"))
     }
 
+    @Test func optionsAsteriskWithMaxForwardsZeroAsksTheProxyItself() throws {
+        guard case .respond(let answer) = try plan(head("OPTIONS", "*", [("Max-Forwards", "0")])) else {
+            Issue.record("OPTIONS * with Max-Forwards: 0 was not answered locally")
+            return
+        }
+        #expect(answer.status == 200)
+        #expect(rejection(try plan(head("OPTIONS", "*", []))) != nil)
+        #expect(rejection(try plan(head("OPTIONS", "*", [("Max-Forwards", "1")]))) != nil)
+    }
+
     @Test func invalidMaxForwardsIsA400ForTraceAndOptions() throws {
         for value in ["-1", "1.5", "x", "1, 2"] {
             let error = try #require(rejection(try plan(head("OPTIONS", "/ro/x", [("Max-Forwards", value)]))))
