@@ -86,7 +86,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         idleTimer = nil
         let runtime = server.runtime
         let keepAlive = Self.wantsKeepAlive(head)
-        switch RequestPlanner.plan(head, runtime: runtime) {
+        switch RequestRewrite.plan(head, runtime: runtime) {
         case .reject(let error):
             server.accessLog.recordRejected(
                 method: head.method, target: head.target, status: error.status, error: error.errorName, runtime: runtime)
@@ -118,6 +118,19 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
             self.exchange = exchange
             exchangeHasWholeRequest = false
             exchange.start()
+        case .respond(let response):
+            server.accessLog.recordRejected(
+                method: head.method, target: head.target, status: response.status, error: "answered_by_proxy",
+                runtime: runtime)
+            // As for a rejection: a body the answer did not need is not skipped; the connection closes.
+            let close = !keepAlive || framing != .none
+            stream.write(response.bytes(close: close))
+            if close {
+                closeGracefully()
+            } else {
+                if case .end? = queued.first { queued.removeFirst() }
+                armIdleTimer()
+            }
         }
     }
 

@@ -37,7 +37,9 @@ extension ForwardExchange {
             }
             sameConnection = injectsCredential
         } else {
-            guard case .forward(var planned) = RequestPlanner.plan(head, runtime: runtime) else { return false }
+            let replanned = RequestRewrite.applyMethodRules(
+                to: RequestPlanner.plan(head, runtime: runtime), head: head, runtime: runtime)
+            guard case .forward(var planned) = replanned else { return false }
             if planned.route == nil {
                 // No route names this host: never to loopback, link-local or metadata addresses (checked on the
                 // name now, and on the resolved addresses when connecting), whatever passthrough would allow.

@@ -30,6 +30,12 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case destinationRefused = "destination_refused"
         /// A CONNECT passthrough to a port not in `connect_ports`.
         case connectPortRefused = "connect_port_refused"
+        /// `Connection` names a framing, routing or proxy-written field (RFC 9110 §7.6.1).
+        case connectionOptionRefused = "connection_option_refused"
+        /// TRACE to a route that injects a credential (a TRACE-enabled upstream would echo it back).
+        case traceRefused = "trace_refused"
+        /// `Via` already names this proxy: forwarding again would loop (RFC 9110 §7.6.3).
+        case forwardingLoop = "forwarding_loop"
     }
 
     public let code: Code
@@ -54,8 +60,11 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
 
     private static func defaultStatus(_ code: Code) -> Int {
         switch code {
-        case .badRequest, .invalidPath: 400
-        case .denied, .connectRefusedForRoute, .plaintextCredentials, .destinationRefused, .connectPortRefused: 403
+        case .badRequest, .invalidPath, .connectionOptionRefused: 400
+        case .denied, .connectRefusedForRoute, .plaintextCredentials, .destinationRefused, .connectPortRefused,
+            .traceRefused:
+            403
+        case .forwardingLoop: 508
         case .noRoute: 404
         case .upstreamTimeout, .upstreamConnectTimeout, .credentialTimeout, .deadlineExceeded: 504
         case .upstreamConnectFailed, .upstreamTLSFailed, .upstreamProtocolError, .upstreamClosed,
@@ -136,6 +145,7 @@ public enum HTTPStatusReason {
         case 503: "Service Unavailable"
         case 504: "Gateway Timeout"
         case 505: "HTTP Version Not Supported"
+        case 508: "Loop Detected"
         default: ""
         }
     }
