@@ -64,11 +64,13 @@ extension ConfigDecoder {
         }
         guard let routesNode = top["routes"], case .sequence(let sequence) = routesNode else { return }
         let items = Array(sequence)
-        for route in configuration.routes {
+        // Every item became a route unless it had errors of its own; then the line finds it.
+        let aligned = items.count == configuration.routes.count
+        for (position, route) in configuration.routes.enumerated() {
             guard let upstream = route.upstream else { continue }
             for (key, listener) in listeners
             where listener.port != 0 && Self.reaches(upstream: upstream, listener: listener) {
-                let index = items.firstIndex { $0.mark?.line == route.line }
+                let index = aligned ? position : items.firstIndex { $0.mark?.line == route.line }
                 var node: Node? = index.map { items[$0] }
                 if case .mapping(let mapping)? = node {
                     node = mapping.first { $0.key.string == "upstream" }?.value ?? node

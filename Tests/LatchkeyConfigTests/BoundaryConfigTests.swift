@@ -70,6 +70,13 @@ import Testing
             """, line: 5, column: 15, keyPath: "routes[0].upstream", message: "own \(which) listener")
     }
 
+    @Test func flowStyleRoutesOnOneLineAreNamedByIndex() {
+        let found = errors(
+            "listen: 127.0.0.1:3128\nroutes: [{path_prefix: /a/, upstream: 'http://127.0.0.1:9'}, "
+                + "{path_prefix: /b/, upstream: 'http://localhost:3128'}]")
+        #expect(found.map(\.keyPath) == ["routes[1].upstream"], "\(found)")
+    }
+
     @Test(arguments: [
         ("127.0.0.1:3128", "http://127.0.0.1:3129"),
         ("127.0.0.1:3128", "http://example.com:3128"),
