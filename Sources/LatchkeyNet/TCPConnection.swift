@@ -33,9 +33,14 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     private var lastConnectError = ""
     private var connectTimer: LoopTimer?
 
-    /// Wraps a socket returned by `accept` (already non-blocking). Call `start()` on `loop`.
-    public init(acceptedFD: Int32, loop: EventLoop) {
+    /// Runs once when the connection closes (the listener's count of open connections).
+    private var onClose: (@Sendable () -> Void)?
+
+    /// Wraps a socket returned by `accept` (already non-blocking). Call `start()` on `loop`. `onClose` runs
+    /// once, on the loop, when the connection closes.
+    public init(acceptedFD: Int32, loop: EventLoop, onClose: (@Sendable () -> Void)? = nil) {
         self.loop = loop
+        self.onClose = onClose
         self.fd = acceptedFD
         self.state = .open
         self.connectHost = ""
@@ -309,6 +314,8 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
         fd = -1
         outbound.removeAll()
         pendingWriteBytes = 0
+        onClose?()
+        onClose = nil
         let delegate = self.delegate
         self.delegate = nil
         delegate?.stream(self, didCloseWith: error)
