@@ -23,6 +23,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case tooManyRedirects = "too_many_redirects"
         case deadlineExceeded = "deadline_exceeded"
         case needsConsent = "needs_consent"
+        case headerTimeout = "request_header_timeout"
     }
 
     public let code: Code
@@ -48,6 +49,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
     private static func defaultStatus(_ code: Code) -> Int {
         switch code {
         case .badRequest: 400
+        case .headerTimeout: 408
         case .denied, .connectRefusedForRoute, .plaintextCredentials: 403
         case .noRoute: 404
         case .upstreamTimeout, .upstreamConnectTimeout, .credentialTimeout, .deadlineExceeded: 504

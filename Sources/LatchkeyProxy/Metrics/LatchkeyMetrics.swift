@@ -15,6 +15,7 @@
 /// | `latchkey_token_fetches_total` | counter | connection, result (`success`/`failure`) |
 /// | `latchkey_token_expiry_seconds` | gauge, computed at scrape | connection |
 /// | `latchkey_client_connections_open`, `latchkey_upstream_connections_open` | gauge | — |
+/// | `latchkey_listener_accept_pauses_total` | counter | listener (`proxy`/`admin`), reason (`max_connections`/`out_of_descriptors`) |
 /// | `latchkey_config_reloads_total` | counter | result (`success`/`failure`) |
 /// | `latchkey_config_last_reload_success` | gauge (1/0) | — |
 /// | `latchkey_build_info` | gauge, always 1 | version |
@@ -42,6 +43,8 @@ public final class LatchkeyMetrics: Sendable {
     let upstreamRetries: CounterFamily
     let upstreamTLSHandshakes: CounterFamily
     let tokenFetches: CounterFamily
+    /// Times a listener stopped accepting (once per episode), by listener and reason.
+    let acceptPauses: CounterFamily
     private let tokenExpiry: GaugeFamily
     private let reloadSuccesses: Counter
     private let reloadFailures: Counter
@@ -78,6 +81,10 @@ public final class LatchkeyMetrics: Sendable {
         upstreamConnectionsOpen = registry.gauge(
             "latchkey_upstream_connections_open", help: "Open upstream connections."
         ).child([])
+        acceptPauses = registry.counter(
+            "latchkey_listener_accept_pauses_total",
+            help: "Times a listener stopped accepting: at max_connections or out of file descriptors.",
+            labels: ["listener", "reason"])
         let reloads = registry.counter(
             "latchkey_config_reloads_total", help: "Configuration reloads, by result.", labels: ["result"])
         reloadSuccesses = reloads.child(["success"])
