@@ -15,10 +15,10 @@
 /// | `latchkey_token_fetches_total` | counter | connection, result (`success`/`failure`) |
 /// | `latchkey_token_expiry_seconds` | gauge, computed at scrape | connection |
 /// | `latchkey_client_connections_open`, `latchkey_upstream_connections_open` | gauge | — |
-/// | `latchkey_listener_accept_pauses_total` | counter | listener (`proxy`/`admin`), reason (`max_connections`/`out_of_descriptors`) |
 /// | `latchkey_config_reloads_total` | counter | result (`success`/`failure`) |
 /// | `latchkey_config_last_reload_success` | gauge (1/0) | — |
 /// | `latchkey_build_info` | gauge, always 1 | version |
+/// | `latchkey_listener_accept_pauses_total` | counter | listener (`proxy`/`admin`), reason (`max_connections`/`out_of_descriptors`) |
 public final class LatchkeyMetrics: Sendable {
     /// Route label for requests that matched no route (passthrough); `(` cannot occur in a route name.
     public static let unmatchedRoute = "(unmatched)"
@@ -81,10 +81,6 @@ public final class LatchkeyMetrics: Sendable {
         upstreamConnectionsOpen = registry.gauge(
             "latchkey_upstream_connections_open", help: "Open upstream connections."
         ).child([])
-        acceptPauses = registry.counter(
-            "latchkey_listener_accept_pauses_total",
-            help: "Times a listener stopped accepting: at max_connections or out of file descriptors.",
-            labels: ["listener", "reason"])
         let reloads = registry.counter(
             "latchkey_config_reloads_total", help: "Configuration reloads, by result.", labels: ["result"])
         reloadSuccesses = reloads.child(["success"])
@@ -95,6 +91,10 @@ public final class LatchkeyMetrics: Sendable {
         lastReloadSuccess.set(1)
         registry.gauge("latchkey_build_info", help: "Build information; always 1.", labels: ["version"])
             .child([version]).set(1)
+        acceptPauses = registry.counter(
+            "latchkey_listener_accept_pauses_total",
+            help: "Times a listener stopped accepting: at max_connections or out of file descriptors.",
+            labels: ["listener", "reason"])
     }
 
     /// The pre-resolved handle for one route: resolve it when the route table is built (start-up and
