@@ -44,8 +44,10 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
             closing = true
             waiting.removeAll()
             self.stream.write(ProxyError(parseError: error).response(close: true))
+            // FIN after the answer; what the client still sends is read and dropped until it closes or the
+            // idle timer fires (closing with unread input would reset the connection and lose the answer).
             self.stream.shutdownWriting()
-            self.stream.setReadingPaused(true)
+            self.stream.setReadingPaused(false)
             return
         }
         for event in events {
@@ -118,9 +120,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
     }
 
     func streamDidReachEOF(_ stream: any ByteStream) { self.stream.close() }
-    func streamDidDrainWrites(_ stream: any ByteStream) {
-        if closing { self.stream.close() } else { answerNext() }
-    }
+    func streamDidDrainWrites(_ stream: any ByteStream) { answerNext() }
     func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
         idleTimer?.cancel()
         idleTimer = nil
