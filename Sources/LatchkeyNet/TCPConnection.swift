@@ -216,12 +216,23 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     /// Reads until the socket would block: libdispatch on Linux does not report data left unread after an
     /// event again (seen here: a 1 MiB echo stalled at ~900 KB reading one slice per event). Stops early
     /// when the delegate pauses reading or closes; a new source then reports what is left.
+    ///
+    /// Fairness: after `readsPerTurn` full reads the rest waits for a turn queued behind the loop's other work
+    /// (timers, other connections); a peer sending as fast as it is read would otherwise hold the loop.
     private func handleReadable() {
         let buffer = loop.readBuffer
+        var turns = Self.readsPerTurn
         while state == .open, readSource != nil {
             let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if count > 0 {
                 delegate?.stream(self, didRead: Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
+                turns -= 1
+                if turns == 0 {
+                    loop.execute { [self] in
+                        if state == .open, readSource != nil { handleReadable() }
+                    }
+                    return
+                }
             } else if count == 0 {
                 reachedEOF = true
                 updateReading()
@@ -236,6 +247,9 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
             }
         }
     }
+
+    /// Reads (up to 64 KiB each) one readiness event may do before yielding the loop.
+    static let readsPerTurn = 16
 
     private func handleWritable() {
         switch state {

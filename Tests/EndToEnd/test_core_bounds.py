@@ -123,7 +123,11 @@ def test_bytes_after_a_refused_connect_are_not_kept_and_the_connection_closes(bo
     before = current_rss(lk)
     with socket.create_connection(("127.0.0.1", lk.port)) as s:
         s.sendall(b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n")
-        sent = flood(s, b"\x16\x03\x01" + b"t" * 65533)
+        started = time.monotonic()
+        # As fast as we can for up to 8 s: the proxy must close within its linger (2 s), not read for ever.
+        sent = flood(s, b"\x16\x03\x01" + b"t" * 65533, total=1 << 40, seconds=8.0)
+        took = time.monotonic() - started
+        assert took < 6.0, f"still accepting bytes {took:.1f} s after a refused CONNECT ({sent / MIB:.0f} MiB)"
         s.settimeout(10)
         answer = b""
         try:
