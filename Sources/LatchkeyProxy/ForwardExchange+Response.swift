@@ -16,6 +16,11 @@ extension ForwardExchange {
                 var interim = head
                 interim.headers.removeHopByHop()
                 HTTP1Serializer.appendResponseHead(interim, to: &output)
+                // An upstream may send any number of 1xx: they count against the client's write buffer too.
+                if client.pendingWriteBytes + output.count > Self.highWaterMark, !pausedUpstreamForDownload {
+                    pausedUpstreamForDownload = true
+                    upstream.stream.setReadingPaused(true)
+                }
             case .head(let head, let framing):
                 if let route = plan.route, route.settings.debug {
                     log.debugHead(
