@@ -10,9 +10,13 @@ extension ConfigDecoder {
     /// `limits:` keys that bound descriptors and time: connection caps and the head and tunnel timeouts.
     func decodeConnectionLimits(_ map: Fields, into limits: inout LimitSettings) {
         if let v = bounded(map, "max_connections", Self.maxConnectionsLimit) { limits.maxConnections = v }
-        if let v = bounded(map, "admin_max_connections", Self.adminMaxConnectionsLimit) { limits.adminMaxConnections = v }
+        if let v = bounded(map, "admin_max_connections", Self.adminMaxConnectionsLimit) {
+            limits.adminMaxConnections = v
+        }
         if let v = bounded(map, "header_timeout_ms", Self.headerTimeoutLimitMs) { limits.headerTimeoutMs = v }
-        if let v = bounded(map, "tunnel_idle_timeout_ms", Self.tunnelIdleTimeoutLimitMs) { limits.tunnelIdleTimeoutMs = v }
+        if let v = bounded(map, "tunnel_idle_timeout_ms", Self.tunnelIdleTimeoutLimitMs) {
+            limits.tunnelIdleTimeoutMs = v
+        }
     }
 
     /// An integer in `1...maximum`; outside it is an error at the key.

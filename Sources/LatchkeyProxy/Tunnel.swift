@@ -109,7 +109,8 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         idleTimer?.cancel()
         idleTimer = nil
         if !established {
-            let code: ProxyError.Code = error?.code == .connectTimeout ? .upstreamConnectTimeout : .upstreamConnectFailed
+            let timedOut = error?.code == .connectTimeout
+            let code: ProxyError.Code = timedOut ? .upstreamConnectTimeout : .upstreamConnectFailed
             let failure = ProxyError(code, error?.detail ?? "CONNECT to \(host):\(port) failed")
             log.recordRejected(
                 method: "CONNECT", target: "\(host):\(port)", status: failure.status, error: failure.errorName,
