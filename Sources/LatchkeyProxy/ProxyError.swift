@@ -36,6 +36,8 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case traceRefused = "trace_refused"
         /// `Via` already names this proxy: forwarding again would loop (RFC 9110 §7.6.3).
         case forwardingLoop = "forwarding_loop"
+        /// The request head did not arrive whole within `limits.header_timeout_ms`.
+        case headerTimeout = "request_header_timeout"
     }
 
     public let code: Code
@@ -61,6 +63,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
     private static func defaultStatus(_ code: Code) -> Int {
         switch code {
         case .badRequest, .invalidPath, .connectionOptionRefused: 400
+        case .headerTimeout: 408
         case .denied, .connectRefusedForRoute, .plaintextCredentials, .destinationRefused, .connectPortRefused,
             .traceRefused:
             403
