@@ -1,5 +1,6 @@
 """Issue 9, CONNECT tunnels: each one is in the access log when it opens and when it closes (host:port,
-duration, bytes each way, why it closed), and an idle tunnel is closed after `tunnel_idle_timeout_ms`."""
+duration, bytes each way, why it closed), and an idle tunnel is closed after `tunnel_idle_timeout_ms`.
+CONNECT passthrough reaches only `connect_ports` (default [443]), so each test lists its peer's port."""
 
 import re
 import socket
@@ -20,7 +21,7 @@ def open_tunnel(lk, port: int) -> socket.socket:
 
 
 def test_tunnel_open_and_close_are_logged_with_bytes_each_way(latchkey, echo):
-    lk = latchkey("unmatched: passthrough\n")
+    lk = latchkey(f"unmatched: passthrough\nconnect_ports: [{echo.port}]\n")
     request = b"GET /echo/tunnel-log HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     with open_tunnel(lk, echo.port) as s:
         lk.wait_for_log(rf"CONNECT 127\.0\.0\.1:{echo.port} open")
@@ -37,7 +38,7 @@ def test_tunnel_open_and_close_are_logged_with_bytes_each_way(latchkey, echo):
 
 
 def test_idle_tunnel_is_closed(latchkey, echo):
-    lk = latchkey("unmatched: passthrough\nlimits:\n  tunnel_idle_timeout_ms: 300\n")
+    lk = latchkey(f"unmatched: passthrough\nconnect_ports: [{echo.port}]\nlimits:\n  tunnel_idle_timeout_ms: 300\n")
     with open_tunnel(lk, echo.port) as s:
         s.settimeout(20)
         assert s.recv(1) == b""  # closed by the proxy, not by us
@@ -46,7 +47,7 @@ def test_idle_tunnel_is_closed(latchkey, echo):
 
 
 def test_active_tunnel_outlives_the_idle_timeout(latchkey, echo):
-    lk = latchkey("unmatched: passthrough\nlimits:\n  tunnel_idle_timeout_ms: 1500\n")
+    lk = latchkey(f"unmatched: passthrough\nconnect_ports: [{echo.port}]\nlimits:\n  tunnel_idle_timeout_ms: 1500\n")
     with open_tunnel(lk, echo.port) as s:
         # Three requests 0.6 s apart (1.8 s in all): the tunnel is never idle for 1.5 s.
         for i in range(3):
@@ -66,8 +67,8 @@ def test_active_tunnel_outlives_the_idle_timeout(latchkey, echo):
 
 def test_failed_tunnel_is_logged(latchkey):
     from latchkey_e2e import closed_port
-    lk = latchkey("unmatched: passthrough\n")
     port = closed_port()
+    lk = latchkey(f"unmatched: passthrough\nconnect_ports: [{port}]\n")
     with socket.create_connection(("127.0.0.1", lk.port), timeout=20) as s:
         s.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
         assert s.recv(65536).startswith(b"HTTP/1.1 502")
