@@ -71,6 +71,26 @@ import struct Foundation.Date
             Self.policy(maxRetries: 10, exponential: true, timeoutMs: 1_000).deadline == .milliseconds(11_000 + 12_700 + 30_000 + 11 * 100))
     }
 
+    /// Issue 9: values validation would refuse (a policy built by hand) saturate instead of trapping, and
+    /// the deadline never passes `maximumDeadline`.
+    @Test func hugeValuesSaturate() {
+        let huge = Int.max
+        for exponential in [false, true] {
+            for (retries, delay, timeout, deadline) in [
+                (huge, 0, 1_000, nil), (huge, huge, huge, nil), (3, huge - 5, 1_000, nil), (0, 0, huge, nil), (0, 0, 1, Optional(huge)),
+            ] {
+                let p = Self.policy(maxRetries: retries, delayMs: delay, exponential: exponential, timeoutMs: timeout, deadlineMs: deadline)
+                #expect(p.maxAttempts >= 1)
+                #expect(p.deadline <= RetryPolicy.maximumDeadline && p.deadline > .zero)
+                _ = p.delay(beforeRetry: huge, retryAfter: nil, random: { 1 })
+                _ = p.maximumDelay(beforeRetry: huge)
+            }
+        }
+        #expect(Self.policy(maxRetries: huge, delayMs: 0, timeoutMs: 1_000).maxAttempts == Int.max)
+        #expect(RetryPolicy.nanoseconds(.seconds(Int64.max)) == Int64.max)
+        #expect(RetryPolicy.nanoseconds(.seconds(Int64.min)) == Int64.min)
+    }
+
     // MARK: delay
 
     @Test func fixedDelayIgnoresRandom() {
