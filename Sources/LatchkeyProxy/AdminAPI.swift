@@ -1,6 +1,7 @@
 import Foundation
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyHTTP
 
 /// The admin endpoints' answers, built from the server's current state. Never includes a secret or token.
 ///
@@ -20,6 +21,8 @@ struct AdminAPI {
     /// through a port-forward or SSH tunnel, which arrives on loopback, while probes and scrapers on a
     /// wildcard-bound admin listener (Kubernetes) reach the read-only endpoints.
     var peerIsLoopback = true
+    /// The request's header fields, for `ConsentRequestGuard` (cross-site and DNS-rebinding checks).
+    var requestHeaders = HTTPHeaders()
 
     func respond(method: String, target: String, reply: @escaping @Sendable (Response) -> Void) {
         let path = RequestPlanner.pathOnly(target)
@@ -38,6 +41,12 @@ struct AdminAPI {
         }
         if segments.count == 3, segments[0] == "connections", ["connect", "disconnect"].contains(segments[2]) {
             guard peerIsLoopback else { return reply(Self.loopbackOnly) }
+            if ["GET", "POST"].contains(method),
+                let refusal = ConsentRequestGuard(listenerHost: server.adminAddress?.host).refusal(
+                    method: method, headers: requestHeaders)
+            {
+                return reply(Self.error(403, "cross_site_refused", refusal))
+            }
             let endpoints = ConsentEndpoints(server: server)
             switch (method, segments[2]) {
             case ("GET", "connect"): return endpoints.connect(name: segments[1], reply: reply)
