@@ -20,7 +20,9 @@ public enum ConfigLoader {
                 ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "cannot read configuration file: \(reason)")
             ])
         }
-        return try parse(yaml: text, path: path, environment: environment)
+        let configuration = try parse(yaml: text, path: path, environment: environment)
+        configuration.registerSecrets()  // scrubbed from every output from now on (SecretScrubber)
+        return configuration
     }
 
     /// Parses configuration text.

@@ -24,7 +24,15 @@ struct AdminAPI {
     /// The request's header fields, for `ConsentRequestGuard` (cross-site and DNS-rebinding checks).
     var requestHeaders = HTTPHeaders()
 
+    /// Answers one request. Every body except a consent redirect's (it carries the provider URL) has every
+    /// known secret value scrubbed (`SecretScrubber`): states and errors quote provider and config text.
     func respond(method: String, target: String, reply: @escaping @Sendable (Response) -> Void) {
+        let reply: @Sendable (Response) -> Void = { response in
+            guard response.status != 302 else { return reply(response) }
+            var scrubbed = response
+            scrubbed.body = SecretScrubber.shared.scrub(response.body)
+            reply(scrubbed)
+        }
         let path = RequestPlanner.pathOnly(target)
         let query = QueryString.parse(target)
         let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
