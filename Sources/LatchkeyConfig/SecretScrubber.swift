@@ -20,8 +20,15 @@ public final class SecretScrubber: Sendable {
     /// Most distinct values kept (a reload adds a rotated secret; this bounds the list).
     static let capacity = 4_096
 
-    /// Values to replace, longest first (so a value containing another is replaced whole).
-    private let values = Mutex<[String]>([])
+    /// Values to replace, longest first (so a value containing another is replaced whole), with a table
+    /// of their first bytes so that `scrub` passes over a text once.
+    private struct Values {
+        var strings: [String] = []
+        var bytes: [[UInt8]] = []
+        var firstBytes = [Bool](repeating: false, count: 256)
+    }
+
+    private let values = Mutex(Values())
 
     public init() {}
 
@@ -36,19 +43,24 @@ public final class SecretScrubber: Sendable {
         }
         guard !forms.isEmpty else { return }
         values.withLock { current in
-            if forms.isSubset(of: current) { return }
-            forms.formUnion(current)
-            current = Array(forms.sorted { $0.utf8.count > $1.utf8.count }.prefix(Self.capacity))
+            if forms.isSubset(of: current.strings) { return }
+            forms.formUnion(current.strings)
+            var next = Values()
+            next.strings = Array(forms.sorted { $0.utf8.count > $1.utf8.count }.prefix(Self.capacity))
+            next.bytes = next.strings.map { Array($0.utf8) }
+            for value in next.bytes { next.firstBytes[Int(value[0])] = true }
+            current = next
         }
     }
 
-    /// `text` with every registered value replaced by `replacement`. Costs one substring search per value;
-    /// returns `text` itself when nothing matches.
+    /// `text` with every registered value replaced by `replacement`. One pass over the text's bytes (a
+    /// table lookup per byte); returns `text` itself, without copying, when nothing matches.
     public func scrub(_ text: String) -> String {
         let current = values.withLock { $0 }
-        guard !current.isEmpty, !text.isEmpty else { return text }
+        guard !current.bytes.isEmpty, !text.isEmpty else { return text }
+        guard let first = firstMatch(in: text, current) else { return text }
         var result = text
-        for value in current where result.utf8.count >= value.utf8.count && result.contains(value) {
+        for value in current.strings[first...] where result.contains(value) {
             result = result.replacingOccurrences(of: value, with: Self.replacement)
         }
         return result
@@ -56,7 +68,28 @@ public final class SecretScrubber: Sendable {
 
     /// Whether `text` contains a registered value.
     public func containsSecret(_ text: String) -> Bool {
-        values.withLock { $0 }.contains { text.contains($0) }
+        firstMatch(in: text, values.withLock { $0 }) != nil
+    }
+
+    /// The index (in `values.strings`) of the longest registered value found in `text`, or nil.
+    private func firstMatch(in text: String, _ values: Values) -> Int? {
+        var text = text
+        return text.withUTF8 { haystack -> Int? in
+            var best: Int?
+            for position in haystack.indices where values.firstBytes[Int(haystack[position])] {
+                for (index, needle) in values.bytes.enumerated() where index < (best ?? .max) {
+                    guard needle.count <= haystack.count - position, needle[0] == haystack[position] else { continue }
+                    var matched = true
+                    for offset in 1..<needle.count where haystack[position + offset] != needle[offset] {
+                        matched = false
+                        break
+                    }
+                    if matched { best = index }
+                }
+                if best == 0 { break }
+            }
+            return best
+        }
     }
 
     /// `text` with every byte but ALPHA / DIGIT / `keeping` as `%XX` (upper-case hex).
