@@ -221,6 +221,13 @@ struct SplitMix64 {
         #expect(RetryAfter.parse("Sun Nov 06 08:49:38 1994", now: Self.example) == .seconds(1))
     }
 
+    /// Issue 9: a date centuries ahead saturates (it used to overflow Int64 nanoseconds and trap).
+    @Test func farFutureDateSaturates() {
+        #expect(RetryAfter.parse("Fri, 31 Dec 9999 23:59:59 GMT", now: Self.example) == .seconds(Int64(Int32.max)))
+        #expect(RetryAfter.parse("Fri Dec 31 23:59:59 9999", now: Self.example) == .seconds(Int64(Int32.max)))
+        #expect(RetryAfter.parse("99999999999999999999999", now: Self.example) == .seconds(Int64(Int32.max)))
+    }
+
     @Test func pastDateIsZero() {
         #expect(RetryAfter.parse("Fri, 01 Jan 1990 00:00:00 GMT", now: Self.example) == .zero)
         #expect(RetryAfter.parse("Mon Jan  1 00:00:00 1990", now: Self.example) == .zero)
