@@ -22,6 +22,13 @@ extension ConfigDecoder {
         "basic", "bearer", "api_key", "none", "oauth2_client_credentials", "oauth2_authorization_code",
     ]
 
+    /// Header names an `api_key` connection may not inject into: the message framing, the routing, the
+    /// hop-by-hop fields a proxy drops or rewrites, and the fields addressed to or written by the proxy.
+    static let reservedCredentialHeaders: Set<String> = [
+        "content-length", "transfer-encoding", "host", "connection", "keep-alive", "proxy-connection", "te",
+        "trailer", "upgrade", "proxy-authorization", "proxy-authenticate", "via", "max-forwards",
+    ]
+
     /// `connections:` — a mapping of names to credential definitions, kept in file order.
     func decodeConnections(_ node: Node?) -> [ConnectionSettings] {
         guard let node, let map = fields(node, path: "connections", allowed: nil) else { return [] }
@@ -66,8 +73,15 @@ extension ConfigDecoder {
             let key = credential(map, "key")
             var header = "Authorization"
             if let text = string(map, "header") {
-                if Self.isToken(text.value) { header = text.value } else {
+                if !Self.isToken(text.value) {
                     fail(text.node, text.path, "invalid header name '\(text.raw)'")
+                } else if Self.reservedCredentialHeaders.contains(text.value.lowercased()) {
+                    fail(
+                        text.node, text.path,
+                        "'\(text.value)' is a framing or hop-by-hop field (RFC 9110 §7.6.1, RFC 9112 §6) and cannot carry a key",
+                        suggestion: "use Authorization or an X-... header")
+                } else {
+                    header = text.value
                 }
             }
             let scheme = choice(map, "scheme", as: APIKeyScheme.self) ?? APIKeyScheme.none

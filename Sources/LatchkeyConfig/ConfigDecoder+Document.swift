@@ -7,7 +7,10 @@ extension ConfigDecoder {
     ]
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     static let logFormats = ["text", "json"]
-    static let limitKeys = ["max_request_line_bytes", "max_header_bytes", "max_idle_per_upstream", "idle_timeout_ms"]
+    static let limitKeys = [
+        "max_request_line_bytes", "max_header_bytes", "max_idle_per_upstream", "idle_timeout_ms", "max_connections",
+        "admin_max_connections", "header_timeout_ms", "tunnel_idle_timeout_ms",
+    ]
     static let secretKeys = ["env", "file", "value"]
 
     /// The whole document. An empty document is the default configuration.
@@ -60,6 +63,7 @@ extension ConfigDecoder {
         if let v = int(map, "max_header_bytes", in: ConfigBounds.maxHeaderBytes) { limits.maxHeaderBytes = v }
         if let v = int(map, "max_idle_per_upstream", in: ConfigBounds.maxIdlePerUpstream) { limits.maxIdlePerUpstream = v }
         if let v = int(map, "idle_timeout_ms", in: ConfigBounds.idleTimeoutMs) { limits.idleTimeoutMs = v }
+        decodeConnectionLimits(map, into: &limits)
         return limits
     }
 

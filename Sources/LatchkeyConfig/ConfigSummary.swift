@@ -18,7 +18,9 @@ public enum ConfigSummary {
         let l = config.limits
         out.append(
             "  limits:    request line \(l.maxRequestLineBytes) B, headers \(l.maxHeaderBytes) B, "
-                + "idle per upstream \(l.maxIdlePerUpstream), idle timeout \(l.idleTimeoutMs) ms")
+                + "idle per upstream \(l.maxIdlePerUpstream), idle timeout \(l.idleTimeoutMs) ms, "
+                + "connections \(l.maxConnections) (admin \(l.adminMaxConnections)), "
+                + "header timeout \(l.headerTimeoutMs) ms, tunnel idle \(l.tunnelIdleTimeoutMs) ms")
 
         out.append("Connections (\(config.connections.count)):")
         for connection in config.connections {

@@ -94,6 +94,17 @@ public struct LimitSettings: Sendable, Equatable {
     public var maxIdlePerUpstream: Int = 32
     /// `idle_timeout_ms`, default 60 s: idle client and pooled upstream connections are closed after this.
     public var idleTimeoutMs: Int = 60_000
+    /// `max_connections`, default 4096 (1…1,000,000): open client connections on the proxy listener. At the
+    /// cap the listener stops accepting (new connections wait in the kernel's backlog) until one closes.
+    public var maxConnections: Int = 4096
+    /// `admin_max_connections`, default 64 (1…10,000): the same cap for the admin listener.
+    public var adminMaxConnections: Int = 64
+    /// `header_timeout_ms`, default 10 s (1 ms…10 min): time to receive a complete request head, from its
+    /// first byte (from accept for a connection's first request); then 408 and close (slowloris).
+    public var headerTimeoutMs: Int = 10_000
+    /// `tunnel_idle_timeout_ms`, default 5 min (1 ms…24 h): a CONNECT tunnel with no byte either way for this
+    /// long is closed.
+    public var tunnelIdleTimeoutMs: Int = 300_000
     public init() {}
 }
 

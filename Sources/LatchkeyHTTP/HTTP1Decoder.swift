@@ -55,6 +55,10 @@ struct HTTP1Decoder: Sendable {
     var tunnelAfterMessage = false
     /// An interim (1xx) response was seen; the final response is still due.
     var awaitingFinalResponse = false
+    /// Response role: bytes arriving while no response is pending are counted, not parsed.
+    var expectedResponsesOnly = false
+    /// Bytes that arrived while no response was pending (with `expectedResponsesOnly`).
+    var unsolicitedByteCount = 0
 
     init(role: Role, limits: HTTP1Limits) {
         self.role = role
@@ -68,6 +72,19 @@ struct HTTP1Decoder: Sendable {
         case .passthrough, .closed: true
         default: false
         }
+    }
+
+    /// At a message boundary with no byte of a next message seen, not even a skipped empty line.
+    var hasNoBytesSinceLastMessage: Bool {
+        guard case .startLine = state else { return false }
+        return lineBuffer.isEmpty && !skippedEmptyLine && !awaitingFinalResponse && unsolicitedByteCount == 0
+    }
+
+    /// Whether the next byte would start a response nobody asked for (see `expectedResponsesOnly`).
+    private var isIdleWithoutPendingResponse: Bool {
+        guard expectedResponsesOnly, case .startLine = state else { return false }
+        return lineBuffer.isEmpty && !skippedEmptyLine && !awaitingFinalResponse
+            && pendingMethodsStart >= pendingMethods.count
     }
 
     mutating func process(_ input: UnsafeRawBufferPointer, into events: inout [Event]) throws(HTTP1ParseError) {
@@ -104,6 +121,10 @@ struct HTTP1Decoder: Sendable {
         var index = 0
         let count = input.count
         while index < count {
+            if expectedResponsesOnly, isIdleWithoutPendingResponse {
+                unsolicitedByteCount += count - index
+                return
+            }
             switch state {
             case .startLine, .headerLines, .chunkSizeLine, .trailerLines:
                 let window = lineWindow()

@@ -58,6 +58,20 @@ public struct HTTP1ResponseParser: Sendable {
         return Self.map(events)
     }
 
+    /// When true, bytes that arrive while no response is pending (every `expectResponse(toMethod:)` has
+    /// had its answer) are counted instead of parsed, so they can never become the answer to a later
+    /// request. A client that pools connections sets it and checks `hasNoBytesSinceLastResponse`.
+    /// Default false: such bytes are read as an answer to GET.
+    public var readsOnlyExpectedResponses: Bool {
+        get { decoder.expectedResponsesOnly }
+        set { decoder.expectedResponsesOnly = newValue }
+    }
+
+    /// Whether nothing at all has arrived since the last complete response: no partial line, not even
+    /// an empty line, and no interim response waiting for its final one. A connection is only reusable
+    /// from this state; bytes after a complete response would be read as the next request's answer.
+    public var hasNoBytesSinceLastResponse: Bool { decoder.hasNoBytesSinceLastMessage }
+
     /// Whether a CONNECT 2xx or a 101 has ended the HTTP exchange.
     public var isTunneling: Bool {
         if case .passthrough = decoder.state { true } else { false }

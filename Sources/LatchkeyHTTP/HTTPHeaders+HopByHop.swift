@@ -10,15 +10,57 @@ extension HTTPHeaders {
         "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "trailer", "upgrade",
     ]
 
-    /// Removes the hop-by-hop fields from `headers` (see `hopByHopFieldNames`).
-    public static func removeHopByHop(from headers: inout HTTPHeaders) {
-        let named = headers.listElements(for: "connection").map { String($0) }
-        headers.removeAll { field in
-            hopByHopFieldNames.contains { field.name.asciiCaseInsensitiveEquals($0) }
-                || named.contains { field.name.asciiCaseInsensitiveEquals($0) }
+    /// Fields a `Connection` header may not nominate in a request to this proxy, because removing them as
+    /// hop-by-hop would change how the message is framed, where it goes, or what the proxy itself writes
+    /// (RFC 9110 §7.6.1: a sender must not nominate fields meant for every recipient; RFC 9112 §6.3: the
+    /// framing decides where the next message starts). Such a request is refused, not "repaired".
+    /// `Max-Forwards` is here because the proxy rewrites it (RFC 9110 §7.6.2).
+    ///
+    /// `TE` is deliberately *not* here: RFC 9110 §10.1.4 requires a client that sends `TE` (gRPC sends
+    /// `TE: trailers`) to list it in `Connection`. It stays hop-by-hop and is dropped as usual.
+    public static let protectedConnectionOptions = [
+        "content-length", "transfer-encoding", "host", "via", "max-forwards", "authorization",
+        "proxy-authorization",
+    ]
+
+    /// The first `Connection` option that names a protected field (see `protectedConnectionOptions`),
+    /// or nil. Costs nothing when there is no `Connection` field.
+    public func firstProtectedConnectionOption() -> Substring? {
+        guard contains("connection") else { return nil }
+        return listElements(for: "connection").first { option in
+            Self.protectedConnectionOptions.contains { String(option).asciiCaseInsensitiveEquals($0) }
         }
     }
 
-    /// Removes the hop-by-hop fields (see `removeHopByHop(from:)`).
-    public mutating func removeHopByHop() { Self.removeHopByHop(from: &self) }
+    /// Removes the hop-by-hop fields from `headers` (see `hopByHopFieldNames`), and in the same pass every
+    /// field named in `extra` (lowercase).
+    public static func removeHopByHop(from headers: inout HTTPHeaders, alsoRemoving extra: [String] = []) {
+        let named = headers.contains("connection") ? headers.listElements(for: "connection").map { String($0) } : []
+        headers.removeAll { field in
+            hopByHopFieldNames.contains { field.name.asciiCaseInsensitiveEquals($0) }
+                || named.contains { field.name.asciiCaseInsensitiveEquals($0) }
+                || extra.contains { field.name.asciiCaseInsensitiveEquals($0) }
+        }
+    }
+
+    /// Removes the hop-by-hop fields and the `extra` ones (see `removeHopByHop(from:alsoRemoving:)`).
+    public mutating func removeHopByHop(alsoRemoving extra: [String] = []) {
+        Self.removeHopByHop(from: &self, alsoRemoving: extra)
+    }
+
+    /// Replaces whatever `Content-Length` and `Transfer-Encoding` the fields hold with the ones `framing`
+    /// calls for (RFC 9112 §6): `Content-Length: N` in plain decimal (leading zeros never survive),
+    /// `Transfer-Encoding: chunked`, or neither for `.none` and `.untilClose`. The one place a forwarded
+    /// message's framing is written, so no field the peer sent, and no `Connection` option, can unframe it.
+    public mutating func setFraming(_ framing: HTTPBodyFraming) {
+        removeAll { field in
+            field.name.asciiCaseInsensitiveEquals("content-length")
+                || field.name.asciiCaseInsensitiveEquals("transfer-encoding")
+        }
+        switch framing {
+        case .contentLength(let length): add(name: "Content-Length", value: String(length))
+        case .chunked: add(name: "Transfer-Encoding", value: "chunked")
+        case .none, .untilClose: break
+        }
+    }
 }

@@ -62,6 +62,32 @@ struct AccessLog: Sendable {
             ])
     }
 
+    /// A CONNECT tunnel is up (the 200 is on its way): `CONNECT host:port open`.
+    func recordTunnelOpen(host: String, port: Int) {
+        logger.info(
+            "CONNECT \(host):\(port) open",
+            metadata: [
+                LogKey.method: "CONNECT", LogKey.host: .string("\(host):\(port)"), LogKey.status: "200",
+                LogKey.outcome: "tunnel_open",
+            ])
+    }
+
+    /// A CONNECT tunnel ended: duration, bytes each way (`bytes_in` from the client) and why (`outcome`).
+    func recordTunnelClose(
+        host: String, port: Int, duration: Duration, bytesFromClient: Int, bytesToClient: Int, reason: String,
+        runtime: ProxyRuntime
+    ) {
+        runtime.unmatchedMetrics.record(status: 200, duration: duration, upstreamDuration: nil, attempts: 1)
+        logger.info(
+            "CONNECT \(host):\(port) 200 closed: \(reason)",
+            metadata: [
+                LogKey.method: "CONNECT", LogKey.host: .string("\(host):\(port)"), LogKey.status: "200",
+                LogKey.durationMs: .string(String(Self.milliseconds(duration))),
+                LogKey.bytesIn: .string(String(bytesFromClient)), LogKey.bytesOut: .string(String(bytesToClient)),
+                LogKey.outcome: .string(reason),
+            ])
+    }
+
     static func milliseconds(_ duration: Duration) -> Int {
         let (seconds, attoseconds) = duration.components
         return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
@@ -69,6 +95,10 @@ struct AccessLog: Sendable {
 }
 
 extension AccessLog {
+    /// Header fields whose values never reach a log line, whatever their case (`LogRedaction` adds every
+    /// credential-like name too).
+    static let redactedFields: Set<String> = LogRedaction.credentialFields
+
     /// For routes with `debug: true`: one line per attempt's request head and per response head, with the
     /// values of credential-bearing fields (listed or credential-like by name, and the connection's own
     /// credential header), query values and user info redacted (`LogRedaction`).

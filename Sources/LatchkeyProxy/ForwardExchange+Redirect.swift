@@ -36,7 +36,9 @@ extension ForwardExchange {
             }
             sameConnection = injectsCredential
         } else {
-            guard case .forward(let planned) = RequestPlanner.plan(head, runtime: runtime) else { return false }
+            let replanned = RequestRewrite.applyMethodRules(
+                to: RequestPlanner.plan(head, runtime: runtime), head: head, runtime: runtime)
+            guard case .forward(let planned) = replanned else { return false }
             nextPlan = planned
             sameConnection = planned.route?.settings.connection != nil
                 && planned.route?.settings.connection == originalPlan.connectionName

@@ -13,15 +13,31 @@ extension ForwardExchange {
             case .informational(let head):
                 // RFC 9110 §15.2: a proxy forwards 1xx responses, except to HTTP/1.0 clients.
                 guard clientIsHTTP11 else { continue }
-                var interim = head
-                interim.headers.removeHopByHop()
-                HTTP1Serializer.appendResponseHead(interim, to: &output)
+                HTTP1Serializer.appendResponseHead(ResponseRewrite.interimHead(head), to: &output)
+                // An upstream may send any number of 1xx: they count against the client's write buffer too.
+                if client.pendingWriteBytes + output.count > Self.highWaterMark, !pausedUpstreamForDownload {
+                    pausedUpstreamForDownload = true
+                    upstream.stream.setReadingPaused(true)
+                }
             case .head(let head, let framing):
                 if let route = plan.route, route.settings.debug {
                     log.debugHead(
                         route: route.settings.name, attempt: attemptNumber, direction: "response",
                         startLine: "\(head.status) \(head.reason)", headers: head.headers,
                         credentialHeader: credential?.headerName)
+                }
+                if head.status == 101 {
+                    // RFC 9110 §15.2.2: a server switches protocols only when the request asked to, and the proxy
+                    // never forwards Upgrade (hop-by-hop). An unsolicited 101 leaves the connection speaking
+                    // something else: it is closed, and the client gets a 502.
+                    abandonAttempt()
+                    fail(
+                        errorWithHistory(
+                            ProxyError(
+                                .upstreamProtocolError,
+                                "\(plan.endpoint.scheme)://\(plan.endpoint.authority) answered 101 Switching Protocols to a request that asked for no upgrade (the proxy does not forward Upgrade)",
+                                route: plan.routeName, connection: plan.connectionName)))
+                    return
                 }
                 if redirectOrRetry(after: head) { return }
                 startResponse(head, framing: framing, into: &output)
@@ -106,21 +122,11 @@ extension ForwardExchange {
         if upstreamHead.version != .http1_1 || connectionTokens.contains(where: { $0.lowercased() == "close" }) {
             upstreamReusable = false
         }
-        var head = upstreamHead
-        head.version = .http1_1
-        head.headers.removeHopByHop()
-        switch framing {
-        case .none, .contentLength:
-            break
-        case .chunked, .untilClose:
-            if framing == .untilClose { upstreamReusable = false }
-            if clientIsHTTP11 {
-                responseChunked = true
-                head.headers.add(name: "Transfer-Encoding", value: "chunked")
-            } else {
-                responseUntilClose = true
-            }
-        }
+        if framing == .untilClose { upstreamReusable = false }
+        var (head, delivery) = ResponseRewrite.clientHead(
+            upstreamHead, framing: framing, requestMethod: plan.head.method, clientIsHTTP11: clientIsHTTP11)
+        responseChunked = delivery == .chunked
+        responseUntilClose = delivery == .untilClose
         if !keepClientAlive { head.headers.add(name: "Connection", value: "close") }
         output.reserveCapacity(512)
         HTTP1Serializer.appendResponseHead(head, to: &output)

@@ -172,9 +172,9 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     private func sendHead() {
         guard let upstream else { return }
-        var head = plan.head
-        if injectsCredential { RequestPlanner.inject(credential, into: &head) }
-        if requestFraming == .chunked { head.headers.add(name: "Transfer-Encoding", value: "chunked") }
+        let head = RequestRewrite.upstreamHead(
+            plan.head, credential: injectsCredential ? credential : nil, framing: requestFraming,
+            receivedVersion: requestHead.version)
         if let route = plan.route, route.settings.debug {
             log.debugHead(
                 route: route.settings.name, attempt: attemptNumber, direction: "request",

@@ -24,6 +24,14 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case tooManyRedirects = "too_many_redirects"
         case deadlineExceeded = "deadline_exceeded"
         case needsConsent = "needs_consent"
+        /// `Connection` names a framing, routing or proxy-written field (RFC 9110 §7.6.1).
+        case connectionOptionRefused = "connection_option_refused"
+        /// TRACE to a route that injects a credential (a TRACE-enabled upstream would echo it back).
+        case traceRefused = "trace_refused"
+        /// `Via` already names this proxy: forwarding again would loop (RFC 9110 §7.6.3).
+        case forwardingLoop = "forwarding_loop"
+        /// The request head did not arrive whole within `limits.header_timeout_ms`.
+        case headerTimeout = "request_header_timeout"
     }
 
     public let code: Code
@@ -48,8 +56,10 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
 
     private static func defaultStatus(_ code: Code) -> Int {
         switch code {
-        case .badRequest: 400
-        case .denied, .connectRefusedForRoute, .plaintextCredentials: 403
+        case .badRequest, .connectionOptionRefused: 400
+        case .headerTimeout: 408
+        case .denied, .connectRefusedForRoute, .plaintextCredentials, .traceRefused: 403
+        case .forwardingLoop: 508
         case .noRoute: 404
         case .upstreamTimeout, .upstreamConnectTimeout, .credentialTimeout, .deadlineExceeded: 504
         case .upstreamConnectFailed, .upstreamTLSFailed, .upstreamProtocolError, .upstreamClosed,
@@ -132,6 +142,7 @@ public enum HTTPStatusReason {
         case 503: "Service Unavailable"
         case 504: "Gateway Timeout"
         case 505: "HTTP Version Not Supported"
+        case 508: "Loop Detected"
         default: ""
         }
     }

@@ -38,6 +38,8 @@ public enum RequestPlan: Sendable {
     case forward(ForwardPlan)
     case tunnel(host: String, port: Int)
     case reject(ProxyError)
+    /// The proxy answers itself and forwards nothing (a TRACE or OPTIONS with `Max-Forwards: 0`).
+    case respond(LocalResponse)
 }
 
 /// Decides, from a request head and the runtime, where the request goes and how its head is rewritten.

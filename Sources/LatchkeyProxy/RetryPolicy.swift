@@ -87,12 +87,15 @@ public struct RetryPolicy: Sendable {
     ///
     /// Network failures and timeouts always are. Statuses: with `retry_on_all_errors: false`, any 5xx; with
     /// `true`, any status >= 400 (429 included) and a 3xx the proxy does not follow (`redirectFollowed`
-    /// false) — except 304, which answers a conditional request successfully. 1xx and 2xx never are.
+    /// false) — except 304, which answers a conditional request successfully. 1xx, 2xx and 508 (Loop
+    /// Detected: the request would only loop again) never are.
     public func isRetryable(_ outcome: AttemptOutcome, redirectFollowed: Bool = false) -> Bool {
         switch outcome {
         case .connectFailed, .networkError, .timedOut:
             return true
         case .status(let status):
+            // 508 Loop Detected (a later hop saw its own Via entry): the same request loops again.
+            if status == 508 { return false }
             if (500...599).contains(status) { return true }
             guard settings.retryOnAllErrors else { return false }
             if status >= 400 { return true }

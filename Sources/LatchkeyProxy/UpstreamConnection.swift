@@ -37,7 +37,16 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     var requestCount = 0
     /// Whether any response byte arrived for the current request (a stale pooled connection fails before).
     private(set) var receivedBytesForCurrentRequest = false
-    private var parser = HTTP1ResponseParser()
+    private var parser: HTTP1ResponseParser = {
+        var parser = HTTP1ResponseParser()
+        parser.readsOnlyExpectedResponses = true
+        return parser
+    }()
+    /// Bytes arrived after a complete response (or the connection switched protocols): what follows would be
+    /// read as the next request's answer, so this connection is never reused.
+    private(set) var hasLeftoverBytes = false
+    /// Whether the connection may go back to the pool: open, and nothing but the last response was read.
+    var isReusable: Bool { !isClosed && !hasLeftoverBytes && !parser.isTunneling }
     /// The pool's hook while idle: EOF or data on an idle connection evicts it.
     var onIdleClose: (() -> Void)?
 
@@ -100,6 +109,8 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
         receivedBytesForCurrentRequest = true
         do {
             let events = try parser.feed(bytes)
+            // Checked before the handler runs: the `.end` lets the exchange release this connection at once.
+            if events.contains(.end), !parser.hasNoBytesSinceLastResponse { hasLeftoverBytes = true }
             if !events.isEmpty { handler.upstream(self, didReceive: events) }
         } catch {
             handler.upstream(self, didFail: .protocolError(error))

@@ -45,9 +45,10 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
         return nil
     }
 
-    /// Returns a connection whose last exchange completed cleanly.
+    /// Returns a connection whose last exchange completed cleanly. One that is not reusable (bytes after the
+    /// response, a switched protocol, closed) is closed instead: it must never answer another request.
     func release(_ connection: UpstreamConnection, tls: TLSClientContext?) {
-        guard !connection.isClosed, maxIdlePerEndpoint > 0 else {
+        guard connection.isReusable, maxIdlePerEndpoint > 0 else {
             connection.close()
             return
         }

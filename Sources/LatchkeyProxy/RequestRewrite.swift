@@ -1,0 +1,128 @@
+import LatchkeyAuth
+import LatchkeyConfig
+import LatchkeyHTTP
+
+/// The request rules around routing (RFC 9110 §7.6): what is refused before a route is looked up, what
+/// TRACE, OPTIONS and `Max-Forwards` change once it is, and the head exactly as it goes upstream.
+/// Pure, like `RequestPlanner`: no I/O, every rule unit-tested directly.
+enum RequestRewrite {
+    /// Plans a request from a client: `refusal(for:pseudonym:)`, then `RequestPlanner.plan`, then
+    /// `applyMethodRules`. `OPTIONS *` with `Max-Forwards: 0` asks about this proxy itself and gets a 200
+    /// (RFC 9110 §9.3.7); any other `OPTIONS *` is refused by the planner. A followed redirect skips the
+    /// refusals (its head was checked here) but not the method rules.
+    static func plan(_ head: HTTPRequestHead, runtime: ProxyRuntime, pseudonym: String = ViaField.pseudonym)
+        -> RequestPlan
+    {
+        if let refusal = refusal(for: head, pseudonym: pseudonym) { return .reject(refusal) }
+        if head.method == "OPTIONS", head.target == "*", maxForwards(head.headers) == .some(.some(0)) {
+            return .respond(LocalResponse(status: 200))
+        }
+        return applyMethodRules(to: RequestPlanner.plan(head, runtime: runtime), head: head, runtime: runtime)
+    }
+
+    // MARK: Before routing
+
+    /// Why `head` is refused whatever its route, or nil:
+    /// - `Connection` nominating a framing, routing or proxy-written field (400): removed as hop-by-hop it
+    ///   would unframe the body (request smuggling) or drop what the proxy relies on (RFC 9110 §7.6.1,
+    ///   RFC 9112 §6.3). `Connection: TE` stays allowed (RFC 9110 §10.1.4 requires it with `TE`).
+    /// - `Via` naming this proxy (508): the request came back to the proxy that sent it (RFC 9110 §7.6.3).
+    ///   508 Loop Detected rather than 502: nothing upstream failed, and clients and the proxy's own retry
+    ///   policy (which retry 502) must not go round again.
+    static func refusal(for head: HTTPRequestHead, pseudonym: String) -> ProxyError? {
+        if let option = head.headers.firstProtectedConnectionOption() {
+            return ProxyError(
+                .connectionOptionRefused,
+                "Connection must not name \(option.lowercased()): framing, Host, Via and credential fields are not hop-by-hop (RFC 9110 §7.6.1)"
+            )
+        }
+        if ViaField.names(pseudonym, in: head.headers) {
+            return ProxyError(
+                .forwardingLoop,
+                "the request has already passed this proxy (Via names \(pseudonym)): its route leads back to the proxy")
+        }
+        return nil
+    }
+
+    // MARK: After routing
+
+    /// TRACE and OPTIONS with `Max-Forwards` (RFC 9110 §7.6.2): 0 makes the proxy the final recipient
+    /// (TRACE: a `message/http` echo without credential fields, §9.3.8; OPTIONS: 200 with no content),
+    /// any other value is decremented on the forwarded head; an invalid one is a 400. Then TRACE (and
+    /// TRACK, its IIS twin), in any letter case, to a route that injects a credential is refused with 403:
+    /// a TRACE-enabled upstream would echo the injected credential back to the client. 403, not 405: the
+    /// upstream may well allow TRACE; it is the proxy's policy that refuses it, like its other refusals.
+    /// Other plans pass through unchanged.
+    static func applyMethodRules(to plan: RequestPlan, head: HTTPRequestHead, runtime: ProxyRuntime) -> RequestPlan {
+        guard case .forward(var forward) = plan else { return plan }
+        let method = head.method
+        if method == "TRACE" || method == "OPTIONS" {
+            switch maxForwards(head.headers) {
+            case nil:
+                break
+            case .some(nil):
+                return .reject(
+                    ProxyError(.badRequest, "Max-Forwards must be a single decimal number (RFC 9110 §7.6.2)"))
+            case .some(.some(0)):
+                return .respond(method == "TRACE" ? traceEcho(head, runtime: runtime) : LocalResponse(status: 200))
+            case .some(.some(let hops)):
+                forward.head.headers.replaceOrAdd(name: "Max-Forwards", value: String(hops - 1))
+            }
+        }
+        if method.asciiCaseInsensitiveEquals("TRACE") || method.asciiCaseInsensitiveEquals("TRACK"),
+            forward.route?.injectsCredentials == true
+        {
+            let route = forward.route?.settings
+            return .reject(
+                ProxyError(
+                    .traceRefused,
+                    "\(method) is refused on route \(route?.name ?? "-"): it injects a credential, which the upstream would echo back",
+                    route: route?.name, connection: route?.connection))
+        }
+        return .forward(forward)
+    }
+
+    /// `Max-Forwards`: nil when absent, `.some(nil)` when invalid (not exactly one field of digits), else the
+    /// value (saturated at 2^31: a hop count never needs more).
+    static func maxForwards(_ headers: HTTPHeaders) -> Int?? {
+        guard headers.contains("Max-Forwards") else { return nil }
+        let values = headers.values(for: "Max-Forwards")
+        guard values.count == 1, let text = values.first, !text.isEmpty,
+            text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+        else { return .some(nil) }
+        let limit = 1 << 31
+        return .some(text.utf8.reduce(0) { min($0 * 10 + Int($1 - 0x30), limit) })
+    }
+
+    /// Fields a TRACE echo never reflects: credentials the client sent, and every header a configured
+    /// connection injects (RFC 9110 §9.3.8: exclude fields likely to hold sensitive data).
+    static func traceEcho(_ head: HTTPRequestHead, runtime: ProxyRuntime) -> LocalResponse {
+        var sensitive = AccessLog.redactedFields
+        for connection in runtime.configuration.connections {
+            if case .apiKey(_, let header, _) = connection.kind { sensitive.insert(header.lowercased()) }
+        }
+        var echoed = head
+        echoed.headers.removeAll { sensitive.contains($0.name.lowercased()) }
+        var body: [UInt8] = []
+        HTTP1Serializer.appendRequestHead(echoed, to: &body)
+        return LocalResponse(status: 200, contentType: "message/http", body: body)
+    }
+
+    // MARK: The head as written upstream
+
+    /// The head of one attempt exactly as it goes upstream: this proxy's own version (HTTP/1.1, whatever the
+    /// client spoke; RFC 9110 §6.2), the credential, this proxy's `Via` entry (naming the version the request
+    /// was received with), and, last, the framing from the parsed `framing`, so that no field the client
+    /// sent, no `Connection` option and no injected header can change where the body ends.
+    static func upstreamHead(
+        _ planned: HTTPRequestHead, credential: InjectedCredential?, framing: HTTPBodyFraming,
+        receivedVersion: HTTPVersion
+    ) -> HTTPRequestHead {
+        var head = planned
+        head.version = .http1_1
+        RequestPlanner.inject(credential, into: &head)
+        head.headers.add(name: "Via", value: ViaField.value(receivedVersion: receivedVersion))
+        head.headers.setFraming(framing)
+        return head
+    }
+}

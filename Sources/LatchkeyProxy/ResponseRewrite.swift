@@ -1,0 +1,59 @@
+import LatchkeyHTTP
+
+/// The response head as the client gets it: hop-by-hop fields and proxy challenges removed, this proxy's
+/// `Via` added, and the framing written from the parsed framing (never from the upstream's fields, which a
+/// `Connection: Content-Length` could otherwise remove). Pure.
+enum ResponseRewrite {
+    /// How the body travels to the client.
+    enum Delivery: Equatable {
+        /// As framed upstream: `Content-Length` (written afresh) or no body.
+        case asFramed
+        /// Re-chunked (a chunked or close-delimited body to an HTTP/1.1 client).
+        case chunked
+        /// Until the connection closes (a chunked or close-delimited body to an HTTP/1.0 client).
+        case untilClose
+    }
+
+    /// The final response head for the client and how its body is delivered. `requestMethod` is the method
+    /// the upstream answered (HEAD and 304 keep the representation's `Content-Length`, RFC 9110 §8.6).
+    static func clientHead(
+        _ upstream: HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String, clientIsHTTP11: Bool
+    ) -> (head: HTTPResponseHead, delivery: Delivery) {
+        var head = upstream
+        head.version = .http1_1
+        sanitize(&head.headers, receivedVersion: upstream.version)
+        switch framing {
+        case .none:
+            // No body follows. For HEAD and 304 a Content-Length describes the representation, not this
+            // message, and may be passed on (normalised); anywhere else (204, 1xx) it must not be sent.
+            let informative = requestMethod == "HEAD" || upstream.status == 304
+            let length = informative ? head.headers.first("Content-Length").flatMap { Int($0) } : nil
+            head.headers.setFraming(length.map { .contentLength($0) } ?? .none)
+            return (head, .asFramed)
+        case .contentLength:
+            head.headers.setFraming(framing)
+            return (head, .asFramed)
+        case .chunked, .untilClose:
+            head.headers.setFraming(clientIsHTTP11 ? .chunked : .none)
+            return (head, clientIsHTTP11 ? .chunked : .untilClose)
+        }
+    }
+
+    /// An interim (1xx) response for the client: sanitised, never framed (RFC 9110 §8.6, §15.2).
+    static func interimHead(_ upstream: HTTPResponseHead) -> HTTPResponseHead {
+        var head = upstream
+        sanitize(&head.headers, receivedVersion: upstream.version)
+        head.headers.setFraming(.none)
+        return head
+    }
+
+    private static let proxyChallengeFields = ["proxy-authenticate", "proxy-authentication-info"]
+
+    /// Hop-by-hop fields (RFC 9110 §7.6.1) go; so do `Proxy-Authenticate` and `Proxy-Authentication-Info`,
+    /// which address the next outbound client only, i.e. this proxy (RFC 9110 §11.7.1, §11.7.2); `Via` gets
+    /// this proxy's entry (RFC 9110 §7.6.3).
+    static func sanitize(_ headers: inout HTTPHeaders, receivedVersion: HTTPVersion) {
+        headers.removeHopByHop(alsoRemoving: proxyChallengeFields)
+        headers.add(name: "Via", value: ViaField.value(receivedVersion: receivedVersion))
+    }
+}
