@@ -11,8 +11,10 @@ enum LogRedaction {
     ]
     /// A field whose lower-cased name contains one of these is taken to carry a credential
     /// (`X-Auth-Token`, `X-Session-Id`, `Api-Key`, `X-Client-Secret`, `X-Password`, ...).
-    static let credentialNameParts = ["token", "secret", "key", "auth", "session", "password", "passwd", "credential",
-        "cookie", "signature"]
+    static let credentialNameParts = [
+        "token", "secret", "key", "auth", "session", "password", "passwd", "credential",
+        "cookie", "signature",
+    ]
 
     /// Whether a field named `name` has its value redacted in logs.
     static func isCredentialField(_ name: String) -> Bool {
@@ -43,7 +45,8 @@ enum LogRedaction {
     static func withoutUserInfo(_ target: String) -> String {
         guard let scheme = target.range(of: "://") else { return target }
         let authorityStart = scheme.upperBound
-        let authorityEnd = target[authorityStart...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? target.endIndex
+        let authorityEnd =
+            target[authorityStart...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? target.endIndex
         guard let at = target[authorityStart..<authorityEnd].lastIndex(of: "@") else { return target }
         return String(target[..<authorityStart]) + String(target[target.index(after: at)...])
     }

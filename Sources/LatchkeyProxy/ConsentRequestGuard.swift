@@ -27,7 +27,8 @@ struct ConsentRequestGuard {
     func refusal(method: String, headers: HTTPHeaders) -> String? {
         let hosts = headers.values(for: "Host")
         guard hosts.count == 1, let host = hosts.first, isThisListener(host) else {
-            return "the Host header does not name this admin listener; use http://localhost:PORT or http://127.0.0.1:PORT"
+            return
+                "the Host header does not name this admin listener; use http://localhost:PORT or http://127.0.0.1:PORT"
         }
         if let site = headers.first("Sec-Fetch-Site")?.lowercased(), site != "same-origin", site != "none" {
             return "cross-site request refused (Sec-Fetch-Site); open the admin URL directly or use the latchkey CLI"
@@ -36,7 +37,8 @@ struct ConsentRequestGuard {
             return "cross-origin request refused (Origin); open the admin URL directly or use the latchkey CLI"
         }
         if method != "GET", method != "HEAD", headers.first(Self.adminHeader).map({ !$0.isEmpty }) != true {
-            return "a \(method) to a consent endpoint needs the header \(Self.adminHeader): 1 (the latchkey CLI sends it)"
+            return
+                "a \(method) to a consent endpoint needs the header \(Self.adminHeader): 1 (the latchkey CLI sends it)"
         }
         return nil
     }
@@ -60,7 +62,9 @@ struct ConsentRequestGuard {
             return String(field[field.index(after: field.startIndex)..<close])
         }
         let parts = field.split(separator: ":", omittingEmptySubsequences: false)
-        guard !parts[0].isEmpty, parts.count <= 2, parts.count == 1 || parts[1].allSatisfy(\.isNumber) else { return nil }
+        guard !parts[0].isEmpty, parts.count <= 2, parts.count == 1 || parts[1].allSatisfy(\.isNumber) else {
+            return nil
+        }
         return String(parts[0])
     }
 }

@@ -13,9 +13,15 @@ import Testing
         ("limits:\n  max_idle_per_upstream: VALUE", "limits.max_idle_per_upstream", ConfigBounds.maxIdlePerUpstream),
         ("limits:\n  idle_timeout_ms: VALUE", "limits.idle_timeout_ms", ConfigBounds.idleTimeoutMs),
         ("limits:\n  max_connections: VALUE", "limits.max_connections", 1...ConfigDecoder.maxConnectionsLimit),
-        ("limits:\n  admin_max_connections: VALUE", "limits.admin_max_connections", 1...ConfigDecoder.adminMaxConnectionsLimit),
+        (
+            "limits:\n  admin_max_connections: VALUE", "limits.admin_max_connections",
+            1...ConfigDecoder.adminMaxConnectionsLimit
+        ),
         ("limits:\n  header_timeout_ms: VALUE", "limits.header_timeout_ms", 1...ConfigDecoder.headerTimeoutLimitMs),
-        ("limits:\n  tunnel_idle_timeout_ms: VALUE", "limits.tunnel_idle_timeout_ms", 1...ConfigDecoder.tunnelIdleTimeoutLimitMs),
+        (
+            "limits:\n  tunnel_idle_timeout_ms: VALUE", "limits.tunnel_idle_timeout_ms",
+            1...ConfigDecoder.tunnelIdleTimeoutLimitMs
+        ),
         (route("timeout_ms: VALUE"), "routes[0].timeout_ms", ConfigBounds.timeoutMs),
         (route("connect_timeout_ms: VALUE"), "routes[0].connect_timeout_ms", ConfigBounds.timeoutMs),
         (route("deadline_ms: VALUE"), "routes[0].deadline_ms", ConfigBounds.deadlineMs),
@@ -48,7 +54,8 @@ import Testing
         let key = Self.keys[index]
         let range = "allowed range \(key.range.lowerBound) to \(key.range.upperBound)"
         for value in [
-            "\(key.range.upperBound + 1)", "9223372036854775807", "99999999999999999999999", "9_223_372_036_854_775_807",
+            "\(key.range.upperBound + 1)", "9223372036854775807", "99999999999999999999999",
+            "9_223_372_036_854_775_807",
             "\(key.range.lowerBound - 1)", "-9223372036854775808", "-99999999999999999999999",
         ] {
             let found = Self.errorsFor(key.yaml, value)

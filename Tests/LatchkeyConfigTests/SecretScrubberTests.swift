@@ -7,7 +7,8 @@ import Testing
     @Test func replacesEveryRegisteredValueAndItsEncodings() {
         let scrubber = SecretScrubber()
         scrubber.register(["s3cr3t/+&= x", "tenant-key-42"])
-        let text = "a s3cr3t/+&= x b s3cr3t%2F%2B%26%3D%20x c s3cr3t%2F%2B%26%3D+x d s3cr3t\\/+&= x e /tenant-key-42/token"
+        let text =
+            "a s3cr3t/+&= x b s3cr3t%2F%2B%26%3D%20x c s3cr3t%2F%2B%26%3D+x d s3cr3t\\/+&= x e /tenant-key-42/token"
         let scrubbed = scrubber.scrub(text)
         #expect(scrubbed == "a [redacted] b [redacted] c [redacted] d [redacted] e /[redacted]/token")
     }

@@ -22,7 +22,9 @@ import Testing
         #expect(refusal("GET", [("Host", "127.0.0.1:8080")]) == nil)  // a port-forward's local port
     }
 
-    @Test(arguments: ["evil.example", "evil.example:9901", "127.0.0.1.evil.example:9901", "", "[::1", "a:b:c", "x:9901x"])
+    @Test(arguments: [
+        "evil.example", "evil.example:9901", "127.0.0.1.evil.example:9901", "", "[::1", "a:b:c", "x:9901x",
+    ])
     func aHostThatIsNotThisListenerIsRefused(host: String) {
         #expect(refusal("GET", [("Host", host)])?.contains("Host") == true)
         #expect(refusal("POST", [("Host", host), ("X-Latchkey-Admin", "1")])?.contains("Host") == true)
@@ -50,7 +52,10 @@ import Testing
             let headers = [("Host", "127.0.0.1:9901"), ("Origin", origin), ("X-Latchkey-Admin", "1")]
             #expect(refusal("POST", headers)?.contains("Origin") == true, "\(origin)")
         }
-        #expect(refusal("POST", [("Host", "127.0.0.1:9901"), ("Origin", "http://127.0.0.1:9901"), ("X-Latchkey-Admin", "1")]) == nil)
+        #expect(
+            refusal(
+                "POST", [("Host", "127.0.0.1:9901"), ("Origin", "http://127.0.0.1:9901"), ("X-Latchkey-Admin", "1")])
+                == nil)
     }
 
     @Test func aSimplePostWithoutTheHeaderIsRefused() {

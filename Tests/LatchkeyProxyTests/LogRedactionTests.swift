@@ -4,8 +4,10 @@ import Testing
 
 /// Issue 11: what `debug: true` and the rejected-request log leave out.
 @Suite struct LogRedactionTests {
-    @Test(arguments: ["Cookie", "set-cookie", "X-Api-Key", "X-Auth-Token", "x-session-id", "Api-Key", "X-Client-Secret",
-        "X-Password", "Proxy-Authorization", "X-Amz-Security-Token", "X-Signature"])
+    @Test(arguments: [
+        "Cookie", "set-cookie", "X-Api-Key", "X-Auth-Token", "x-session-id", "Api-Key", "X-Client-Secret",
+        "X-Password", "Proxy-Authorization", "X-Amz-Security-Token", "X-Signature",
+    ])
     func credentialLikeFieldsAreRedacted(name: String) {
         #expect(LogRedaction.isCredentialField(name))
     }
