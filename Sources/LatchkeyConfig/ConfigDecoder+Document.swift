@@ -46,7 +46,7 @@ extension ConfigDecoder {
             configuration.logFormat = format
         }
         if let node = top["limits"] { configuration.limits = decodeLimits(node) }
-        if let grace = int(top, "shutdown_grace_ms", minimum: 0) { configuration.shutdownGraceMs = grace }
+        if let grace = int(top, "shutdown_grace_ms", in: ConfigBounds.shutdownGraceMs) { configuration.shutdownGraceMs = grace }
         configuration.connections = decodeConnections(top["connections"])
         configuration.routes = decodeRoutes(top["routes"], connections: configuration.connections)
         decodeState(top, into: &configuration)
@@ -62,10 +62,10 @@ extension ConfigDecoder {
     private func decodeLimits(_ node: Node) -> LimitSettings {
         var limits = LimitSettings()
         guard let map = fields(node, path: "limits", allowed: Self.limitKeys) else { return limits }
-        if let v = int(map, "max_request_line_bytes", minimum: 1) { limits.maxRequestLineBytes = v }
-        if let v = int(map, "max_header_bytes", minimum: 1) { limits.maxHeaderBytes = v }
-        if let v = int(map, "max_idle_per_upstream", minimum: 0) { limits.maxIdlePerUpstream = v }
-        if let v = int(map, "idle_timeout_ms", minimum: 1) { limits.idleTimeoutMs = v }
+        if let v = int(map, "max_request_line_bytes", in: ConfigBounds.maxRequestLineBytes) { limits.maxRequestLineBytes = v }
+        if let v = int(map, "max_header_bytes", in: ConfigBounds.maxHeaderBytes) { limits.maxHeaderBytes = v }
+        if let v = int(map, "max_idle_per_upstream", in: ConfigBounds.maxIdlePerUpstream) { limits.maxIdlePerUpstream = v }
+        if let v = int(map, "idle_timeout_ms", in: ConfigBounds.idleTimeoutMs) { limits.idleTimeoutMs = v }
         decodeConnectionLimits(map, into: &limits)
         return limits
     }

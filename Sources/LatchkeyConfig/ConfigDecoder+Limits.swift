@@ -19,13 +19,8 @@ extension ConfigDecoder {
         }
     }
 
-    /// An integer in `1...maximum`; outside it is an error at the key.
+    /// An integer in `1...maximum`; outside it is an error at the key naming the range (`int(_:_:in:)`).
     private func bounded(_ map: Fields, _ key: String, _ maximum: Int) -> Int? {
-        guard let value = int(map, key, minimum: 1) else { return nil }
-        guard value <= maximum else {
-            fail(map[key], map.path(key), "must be at most \(maximum)")
-            return nil
-        }
-        return value
+        int(map, key, in: 1...maximum)
     }
 }

@@ -90,8 +90,8 @@ extension ConfigDecoder {
         if route.stripPrefix && map["path_prefix"] == nil {
             fail(map.keyNode("strip_prefix"), map.path("strip_prefix"), "strip_prefix needs a path_prefix")
         }
-        if let v = int(map, "timeout_ms", minimum: 1) { route.timeoutMs = v }
-        if let v = int(map, "connect_timeout_ms", minimum: 1) { route.connectTimeoutMs = v }
+        if let v = int(map, "timeout_ms", in: ConfigBounds.timeoutMs) { route.timeoutMs = v }
+        if let v = int(map, "connect_timeout_ms", in: ConfigBounds.timeoutMs) { route.connectTimeoutMs = v }
         route.allowPlaintextCredentials = bool(map, "allow_plaintext_credentials") ?? false
         if let tls = decodeTLS(map, "tls") {
             route.tls = tls

@@ -1,3 +1,4 @@
+import LatchkeyConfig
 import LatchkeyHTTP
 
 /// Every failure the proxy reports to a client, mapped in exactly one place to a status, a
@@ -82,8 +83,10 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(code.rawValue): \(detail)" }
 
-    /// The JSON body: `{"error":..., "detail":..., "route":..., "connection":...}`.
+    /// The JSON body: `{"error":..., "detail":..., "route":..., "connection":...}`. The detail may quote
+    /// upstream or provider text: every known secret value is scrubbed from it (`SecretScrubber`).
     public func jsonBody() -> [UInt8] {
+        let detail = SecretScrubber.shared.scrub(detail)
         var json = "{\"error\":\(JSONString.quote(errorName)),\"detail\":\(JSONString.quote(detail))"
         if let route { json += ",\"route\":\(JSONString.quote(route))" }
         if let connection { json += ",\"connection\":\(JSONString.quote(connection))" }

@@ -154,14 +154,19 @@ final class SignalHandlers: Sendable {
 }
 
 /// Writes to stdout/stderr without touching the global `stdout`, which is not concurrency-safe.
+/// The CLI's output, every line with the known secret values of the loaded config scrubbed
+/// (`SecretScrubber`): `check` prints provider errors, which may echo a client secret.
 enum Output {
-    static func line(_ text: String) {
+    static func line(_ text: String) { unscrubbedLine(SecretScrubber.shared.scrub(text)) }
+
+    /// For the one line that must go out as is: the consent URL `connect` prints (it names the client).
+    static func unscrubbedLine(_ text: String) {
         let bytes = Array((text + "\n").utf8)
         bytes.withUnsafeBytes { _ = write(1, $0.baseAddress, $0.count) }
     }
 
     static func error(_ text: String) {
-        let bytes = Array((text + "\n").utf8)
+        let bytes = Array((SecretScrubber.shared.scrub(text) + "\n").utf8)
         bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
     }
 

@@ -672,9 +672,14 @@ def write_file(path, text: str, atomic: bool = True) -> None:
             f.write(text)
 
 
-def admin_get(lk: "LatchkeyProcess", path: str, method: str = "GET", timeout: float = TIMEOUT) -> Reply:
-    """`METHOD http://ADMIN/PATH` straight to the admin listener (no proxy)."""
-    return via_requests(lk.admin_url + path, method=method, timeout=timeout)
+def admin_get(lk: "LatchkeyProcess", path: str, method: str = "GET", timeout: float = TIMEOUT,
+              headers: list[tuple[str, str]] | None = None) -> Reply:
+    """`METHOD http://ADMIN/PATH` straight to the admin listener (no proxy). A POST carries
+    `X-Latchkey-Admin: 1` unless `headers` are given: the consent endpoints refuse a POST without it
+    (issue 3, CSRF), as the latchkey CLI sends it."""
+    if headers is None and method == "POST":
+        headers = [("X-Latchkey-Admin", "1")]
+    return via_requests(lk.admin_url + path, method=method, timeout=timeout, headers=headers)
 
 
 def scrape_metrics(lk: "LatchkeyProcess") -> dict[str, list[tuple[dict, float]]]:

@@ -35,7 +35,7 @@ import Testing
         ("header_timeout_ms", "-5", "must be greater than 0"),
         ("header_timeout_ms", "600001", "must be at most 600000"),
         ("tunnel_idle_timeout_ms", "9223372036854775807", "must be at most 86400000"),
-        ("tunnel_idle_timeout_ms", "99999999999999999999", "expected an integer"),
+        ("tunnel_idle_timeout_ms", "99999999999999999999", "must be at most 86400000 (allowed range 1 to 86400000)"),
     ])
     func outOfBoundsIsAnErrorAtTheKey(key: String, value: String, message: String) {
         let found = errors("limits:\n  \(key): \(value)\n")
