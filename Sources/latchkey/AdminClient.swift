@@ -2,12 +2,13 @@ import Dispatch
 import Foundation
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyHTTP
 import LatchkeyProxy
 
 /// Talks to a running proxy's admin listener (for `connect` and `disconnect`), through the proxy's own
 /// HTTP client.
 struct AdminClient {
-    let base: UpstreamURL
+    let base: EndpointURL
 
     /// The admin listener named by the config file (only `admin:` is read: an operator's shell need not have
     /// the service's secrets); it must have a fixed port.
@@ -21,12 +22,12 @@ struct AdminClient {
         guard let admin, admin.port != 0 else {
             throw CLIError("the config has no admin listener with a fixed port (admin: HOST:PORT); the running proxy is reached through it")
         }
-        base = UpstreamURL(scheme: "http", host: AdminAddress.reachableHost(admin.host), port: admin.port)
+        base = EndpointURL(scheme: "http", host: AdminAddress.reachableHost(admin.host), port: admin.port)
     }
 
     func send(_ method: String, _ path: String, timeout: Duration = .seconds(30)) throws -> TokenEndpointResponse {
         var url = base
-        url.basePath = path
+        url.path = path
         let request = TokenEndpointRequest(
             method: method, url: url, headers: [("Accept", "application/json")], body: [], tls: TLSSettings(), timeout: timeout)
         let done = DispatchSemaphore(value: 0)

@@ -1,14 +1,15 @@
 import Foundation
 import LatchkeyConfig
 import Logging
+import LatchkeyHTTP
 import Testing
 
 @testable import LatchkeyAuth
 
 /// The authorization-code source on a manual clock, an in-memory token endpoint and a real state dir.
 @Suite struct AuthorizationCodeSourceTests {
-    static let tokenURL = UpstreamURL(scheme: "https", host: "idp.example.com", port: 443, basePath: "/token")
-    static let revokeURL = UpstreamURL(scheme: "https", host: "idp.example.com", port: 443, basePath: "/revoke")
+    static let tokenURL = EndpointURL(scheme: "https", host: "idp.example.com", port: 443, path: "/token")
+    static let revokeURL = EndpointURL(scheme: "https", host: "idp.example.com", port: 443, path: "/revoke")
     static let key = [UInt8](repeating: 9, count: 32)
 
     static func settings() -> OAuthAuthorizationCodeSettings {
@@ -16,7 +17,7 @@ import Testing
             client: OAuthClientSettings(
                 tokenURL: tokenURL, clientID: "latchkey", clientSecret: ReloadableSecret(initial: SecretString("s")),
                 scopes: ["contacts.read", "offline_access"]),
-            authorizeURL: "https://idp.example.com/authorize", revocationURL: revokeURL,
+            authorizeURL: try! EndpointURL.parse("https://idp.example.com/authorize"), revocationURL: revokeURL,
             authorizeParams: [("prompt", "consent")])
     }
 

@@ -1,9 +1,10 @@
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyHTTP
 import Testing
 
 @Suite struct DiscoveryTests {
-    private func url(_ text: String) -> UpstreamURL { Discovery.parseURL(text)! }
+    private func url(_ text: String) -> EndpointURL { Discovery.parseURL(text)! }
 
     @Test func issuerWithoutPath() {
         let candidates = Discovery.candidateURLs(for: url("https://idp.example.com")).map(\.description)
@@ -34,7 +35,7 @@ import Testing
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
         ]).body
         let metadata = try Discovery.parseMetadata(body, clientAuth: .privateKeyJWT, connection: "c").get()
-        #expect(metadata.tokenEndpoint == UpstreamURL(scheme: "https", host: "idp.example.com", port: 9443, basePath: "/oauth2/token?tenant=a"))
+        #expect(metadata.tokenEndpoint == EndpointURL(scheme: "https", host: "idp.example.com", port: 9443, path: "/oauth2/token", query: "tenant=a"))
         guard case .failure(let error) = Discovery.parseMetadata(body, clientAuth: .clientSecretBasic, connection: "c") else {
             return #expect(Bool(false))
         }

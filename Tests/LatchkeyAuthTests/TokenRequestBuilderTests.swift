@@ -1,11 +1,12 @@
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyHTTP
 import Testing
 
 @Suite struct TokenRequestBuilderTests {
-    static let tokenURL = UpstreamURL(scheme: "https", host: "idp.example.com", port: 443, basePath: "/oauth2/token")
+    static let tokenURL = EndpointURL(scheme: "https", host: "idp.example.com", port: 443, path: "/oauth2/token")
 
-    private func build(_ settings: OAuthClientSettings, key: CredentialKey = .connectionDefault, url: UpstreamURL = tokenURL) throws
+    private func build(_ settings: OAuthClientSettings, key: CredentialKey = .connectionDefault, url: EndpointURL = tokenURL) throws
         -> TokenEndpointRequest
     {
         try TokenRequestBuilder(connectionName: "c", settings: settings)
@@ -52,9 +53,9 @@ import Testing
 
     @Test func plaintextNonLoopbackIsRefused() throws {
         let settings = OAuthClientSettings(clientID: "id", clientSecret: ReloadableSecret(initial: SecretString("s")))
-        let plain = UpstreamURL(scheme: "http", host: "idp.example.com", port: 80, basePath: "/token")
+        let plain = EndpointURL(scheme: "http", host: "idp.example.com", port: 80, path: "/token")
         #expect(throws: CredentialError.self) { try build(settings, url: plain) }
-        _ = try build(settings, url: UpstreamURL(scheme: "http", host: "127.0.0.1", port: 8080, basePath: "/token"))
+        _ = try build(settings, url: EndpointURL(scheme: "http", host: "127.0.0.1", port: 8080, path: "/token"))
         var allowed = settings
         allowed.allowPlaintextCredentials = true
         _ = try build(allowed, url: plain)
