@@ -10,7 +10,7 @@ extension ConfigDecoder {
         var settings = OAuthAuthorizationCodeSettings(client: client ?? OAuthClientSettings(clientID: ""))
         if let endpoint = endpointURL(map, "authorize_url") {
             settings.authorizeURL = endpoint.url
-        } else if map["discovery_url"] == nil {
+        } else if map["authorize_url"] == nil && map["discovery_url"] == nil {
             fail(map.node, map.path, "missing 'authorize_url' or 'discovery_url'")
         }
         let allowPlaintext = client?.allowPlaintextCredentials ?? false

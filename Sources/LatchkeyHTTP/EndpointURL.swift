@@ -124,6 +124,9 @@ public struct EndpointURL: Sendable, Hashable, CustomStringConvertible {
             }
             rest = bytes[(close + 1)...]
         } else {
+            if bytes.count(where: { $0 == UInt8(ascii: ":") }) > 1 {
+                throw ParseError("write IPv6 addresses in URLs in brackets, e.g. http://[::1]:8080/")
+            }
             let end = bytes.firstIndex(of: UInt8(ascii: ":")) ?? bytes.endIndex
             host = String(decoding: bytes[..<end], as: UTF8.self).lowercased()
             guard isHostName(host) else {

@@ -42,6 +42,31 @@ import Testing
         #expect(error.code == .misconfigured && error.detail.contains("client_secret_basic"))
     }
 
+    /// Issue 10 §1: a Django-style document (every path ends in '/') and a B2C-style query are kept as
+    /// published, through the same parser as config; a `.well-known` URL with a trailing '/' is used as is.
+    @Test func publishedEndpointsAreKeptExactlyAsWritten() throws {
+        let wellKnown = url("http://127.0.0.1:8000/o/.well-known/openid-configuration/")
+        #expect(Discovery.candidateURLs(for: wellKnown).map(\.requestTarget) == ["/o/.well-known/openid-configuration/"])
+        let issuerWithQuery = url("https://b2c.example/tenant/v2.0/?p=B2C_1_policy")
+        #expect(Discovery.candidateURLs(for: issuerWithQuery).map(\.requestTarget) == [
+            "/.well-known/oauth-authorization-server/tenant/v2.0?p=B2C_1_policy",
+            "/tenant/v2.0/.well-known/openid-configuration?p=B2C_1_policy",
+            "/.well-known/openid-configuration/tenant/v2.0?p=B2C_1_policy",
+        ])
+        let body = FakeTokenClient.json200([
+            "token_endpoint": "http://127.0.0.1:8000/o/token/",
+            "authorization_endpoint": "https://b2c.example/tenant/oauth2/v2.0/authorize?p=B2C_1_policy",
+            "revocation_endpoint": "http://127.0.0.1:8000/o/revoke_token/",
+        ]).body
+        let metadata = try Discovery.parseMetadata(body, clientAuth: .clientSecretBasic, connection: "c").get()
+        #expect(metadata.tokenEndpoint.requestTarget == "/o/token/")
+        #expect(metadata.authorizationEndpoint?.requestTarget == "/tenant/oauth2/v2.0/authorize?p=B2C_1_policy")
+        #expect(metadata.revocationEndpoint?.requestTarget == "/o/revoke_token/")
+        // What the config parser refuses, discovery refuses too (a fragment, user info).
+        #expect(Discovery.parseURL("https://idp.example/token#x") == nil)
+        #expect(Discovery.parseURL("https://u:p@idp.example/token") == nil)
+    }
+
     @Test func absentAuthMethodsDefaultToClientSecretBasic() throws {
         let body = FakeTokenClient.json200(["token_endpoint": "https://[::1]:8080/token"]).body
         let metadata = try Discovery.parseMetadata(body, clientAuth: .clientSecretBasic, connection: "c").get()

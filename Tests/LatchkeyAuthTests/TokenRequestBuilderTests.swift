@@ -1,3 +1,4 @@
+import Foundation
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyHTTP
@@ -64,5 +65,26 @@ import Testing
     @Test func missingSecretIsMisconfigured() {
         let settings = OAuthClientSettings(clientID: "id")
         #expect(throws: CredentialError.self) { try build(settings) }
+    }
+
+    /// Issue 10 §1: the token URL is used exactly as written; its query is not a place for grant parameters,
+    /// and a private_key_jwt `aud` is the URL as written (trailing '/' and query included).
+    @Test func tokenURLWithTrailingSlashAndQueryIsUsedAsWritten() throws {
+        let url = try EndpointURL.parse("https://login.example.com/tenant/oauth2/v2.0/token/?api-version=2.0")
+        let settings = OAuthClientSettings(
+            clientID: "id", clientSecret: ReloadableSecret(initial: SecretString("s")), clientAuth: .clientSecretPost,
+            scopes: ["a"])
+        let request = try build(settings, url: url)
+        #expect(request.url.requestTarget == "/tenant/oauth2/v2.0/token/?api-version=2.0")
+        #expect(request.url == url)
+        #expect(request.formPairs.map { "\($0.0)=\($0.1)" } == ["grant_type=client_credentials", "scope=a", "client_id=id", "client_secret=s"])
+
+        let jwt = OAuthClientSettings(
+            clientID: "id", clientAuth: .privateKeyJWT, privateKey: ReloadableSecret(initial: SecretString(TestKeys.ec.privatePEM)),
+            signingAlgorithm: .es256)
+        let assertion = try #require(try build(jwt, url: url).form("client_assertion"))
+        let payload = try #require(Base64.decode(String(assertion.split(separator: ".")[1])))
+        let claims = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
+        #expect(claims["aud"] as? String == "https://login.example.com/tenant/oauth2/v2.0/token/?api-version=2.0")
     }
 }
