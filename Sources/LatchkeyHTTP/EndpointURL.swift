@@ -82,7 +82,10 @@ public struct EndpointURL: Sendable, Hashable, CustomStringConvertible {
         }
         let authorityStart = colon + 3
         if let bad = bytes[authorityStart...].first(where: { $0 <= 0x20 || $0 >= 0x7F }) {
-            throw ParseError(bad == 0x20 ? "URL contains a space; percent-encode it as %20" : "URL contains a control or non-ASCII character; percent-encode it")
+            throw ParseError(
+                bad == 0x20
+                    ? "URL contains a space; percent-encode it as %20"
+                    : "URL contains a control or non-ASCII character; percent-encode it")
         }
         if bytes[authorityStart...].contains(UInt8(ascii: "#")) {
             throw ParseError("URL must not have a fragment ('#...')")
@@ -130,7 +133,8 @@ public struct EndpointURL: Sendable, Hashable, CustomStringConvertible {
             let end = bytes.firstIndex(of: UInt8(ascii: ":")) ?? bytes.endIndex
             host = String(decoding: bytes[..<end], as: UTF8.self).lowercased()
             guard isHostName(host) else {
-                throw ParseError(host.isEmpty ? "URL has no host" : "invalid host name in URL (IPv6 addresses go in brackets)")
+                throw ParseError(
+                    host.isEmpty ? "URL has no host" : "invalid host name in URL (IPv6 addresses go in brackets)")
             }
             rest = bytes[end...]
         }

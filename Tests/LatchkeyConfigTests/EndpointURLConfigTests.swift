@@ -6,7 +6,8 @@ import Testing
 /// Endpoint URLs in config are used exactly as written (issue 10 §1); route `upstream` keeps its joining rule.
 @Suite struct EndpointURLConfigTests {
     static func clientCredentials(_ lines: String) -> String {
-        "connections:\n  idp:\n    type: oauth2_client_credentials\n    client_id: app\n    client_secret: s3cret-value\n" + lines
+        "connections:\n  idp:\n    type: oauth2_client_credentials\n    client_id: app\n    client_secret: s3cret-value\n"
+            + lines
     }
 
     static func oauth(_ config: ProxyConfiguration) -> OAuthClientSettings? {
@@ -16,8 +17,14 @@ import Testing
 
     @Test(arguments: [
         ("http://127.0.0.1:8000/o/token/", "/o/token/"),
-        ("https://login.example.com/tenant/oauth2/v2.0/token?api-version=2.0", "/tenant/oauth2/v2.0/token?api-version=2.0"),
-        ("https://t.b2clogin.com/t.onmicrosoft.com/oauth2/v2.0/token?p=B2C_1_policy", "/t.onmicrosoft.com/oauth2/v2.0/token?p=B2C_1_policy"),
+        (
+            "https://login.example.com/tenant/oauth2/v2.0/token?api-version=2.0",
+            "/tenant/oauth2/v2.0/token?api-version=2.0"
+        ),
+        (
+            "https://t.b2clogin.com/t.onmicrosoft.com/oauth2/v2.0/token?p=B2C_1_policy",
+            "/t.onmicrosoft.com/oauth2/v2.0/token?p=B2C_1_policy"
+        ),
         ("https://idp.example/realms/my%20realm/token/", "/realms/my%20realm/token/"),
         ("http://[::1]:9000/o/token/", "/o/token/"),
     ])
@@ -29,7 +36,10 @@ import Testing
 
     @Test func discoveryURLKeepsTrailingSlashAndQuery() throws {
         let settings = try #require(
-            Self.oauth(try parse(Self.clientCredentials("    discovery_url: http://127.0.0.1:8000/o/.well-known/openid-configuration/?p=x\n"))))
+            Self.oauth(
+                try parse(
+                    Self.clientCredentials(
+                        "    discovery_url: http://127.0.0.1:8000/o/.well-known/openid-configuration/?p=x\n"))))
         #expect(settings.discoveryURL?.requestTarget == "/o/.well-known/openid-configuration/?p=x")
     }
 
@@ -42,7 +52,8 @@ import Testing
     ])
     func tokenURLRefusalsNameFileLineAndKey(_ text: String, _ message: String) {
         expectSingleError(
-            Self.clientCredentials("    token_url: \"\(text)\"\n"), line: 6, column: 16, keyPath: "connections.idp.token_url",
+            Self.clientCredentials("    token_url: \"\(text)\"\n"), line: 6, column: 16,
+            keyPath: "connections.idp.token_url",
             message: message)
         // The value (possibly a secret) is never quoted.
         #expect(!errors(Self.clientCredentials("    token_url: \"\(text)\"\n")).description.contains("idp.example"))
@@ -99,7 +110,8 @@ import Testing
               - path_prefix: /demo/
                 upstream: "http://[::1]:8089/Base%20Path/"
             """)
-        #expect(config.routes[0].upstream == UpstreamURL(scheme: "http", host: "::1", port: 8089, basePath: "/Base%20Path"))
+        #expect(
+            config.routes[0].upstream == UpstreamURL(scheme: "http", host: "::1", port: 8089, basePath: "/Base%20Path"))
         expectSingleError(
             "routes:\n  - path_prefix: /demo/\n    upstream: http://127.0.0.1:8089/base?x=1\n", line: 3, column: 15,
             keyPath: "routes[0].upstream", message: "must not have a query")
