@@ -65,6 +65,11 @@ import Testing
         // What the config parser refuses, discovery refuses too (a fragment, user info).
         #expect(Discovery.parseURL("https://idp.example/token#x") == nil)
         #expect(Discovery.parseURL("https://u:p@idp.example/token") == nil)
+        let bad = FakeTokenClient.json200(["token_endpoint": "https://idp.example/o/token/#frag"]).body
+        guard case .failure(let error) = Discovery.parseMetadata(bad, clientAuth: .clientSecretBasic, connection: "c") else {
+            return #expect(Bool(false))
+        }
+        #expect(error.code == .misconfigured && error.detail.contains("token_endpoint is unusable: URL must not have a fragment"))
     }
 
     @Test func absentAuthMethodsDefaultToClientSecretBasic() throws {

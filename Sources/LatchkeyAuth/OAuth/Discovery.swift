@@ -54,8 +54,15 @@ public struct Discovery: Sendable {
         guard let json = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
             return .failure(CredentialError(.endpointUnavailable, connection: connection, detail: "discovery document is not a JSON object"))
         }
-        guard let text = json["token_endpoint"] as? String, let endpoint = parseURL(text) else {
-            return .failure(CredentialError(.misconfigured, connection: connection, detail: "discovery document has no usable token_endpoint"))
+        guard let text = json["token_endpoint"] as? String else {
+            return .failure(CredentialError(.misconfigured, connection: connection, detail: "discovery document has no token_endpoint"))
+        }
+        let endpoint: EndpointURL
+        do throws(EndpointURL.ParseError) {
+            endpoint = try EndpointURL.parse(text)
+        } catch {
+            // The parser's message never quotes the URL.
+            return .failure(CredentialError(.misconfigured, connection: connection, detail: "discovery document's token_endpoint is unusable: \(error.message)"))
         }
         let methods = (json["token_endpoint_auth_methods_supported"] as? [String]) ?? ["client_secret_basic"]
         guard methods.contains(clientAuth.rawValue) else {
