@@ -9,9 +9,12 @@ fails the test. Client secrets and every issued token are searched for in latchk
 
 import pytest
 
-from dot_fixtures import DOT_API_HOST, DOT_CLIENTS
-from latchkey_e2e import run_latchkey_cli
-from oauth_fixtures import api_get, oauth_config, route
+import urllib.parse
+
+from dot_fixtures import DOT_API_HOST, DOT_CLIENTS, DOT_CODE_CLIENT
+from latchkey_e2e import admin_get, run_latchkey_cli, via_requests
+from oauth_fixtures import (CRM_HOST, api_get, authcode_config, follow_to_callback, new_state_key, oauth_config, route,
+                            start_consent)
 
 ENV = {"DOT_SECRET_BASIC": DOT_CLIENTS["dot-basic"], "DOT_SECRET_POST": DOT_CLIENTS["dot-post"]}
 
@@ -126,3 +129,47 @@ def test_check_reports_the_token_url_as_written(tmp_path, dot_server):
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"Connected to {dot_server.url}/o/token/" in result.stdout, result.stdout
     assert DOT_CLIENTS["dot-basic"] not in result.stdout + result.stderr
+
+
+def test_authorization_code_with_trailing_slash_endpoints(latchkey, dot_server, tmp_path):
+    """Consent, code exchange, requests and revocation against DOT's `/o/authorize/`, `/o/token/` and
+    `/o/revoke_token/`: each reached exactly as written (a 301 anywhere fails the flow)."""
+    client_id, secret = DOT_CODE_CLIENT
+    url = dot_server.url
+    conn = [f"authorize_url: {url}/o/authorize/", f"token_url: {url}/o/token/",
+            f"revocation_url: {url}/o/revoke_token/", f"client_id: {client_id}", "client_secret: ${DOT_SECRET_CODE}",
+            "scopes: read"]
+    config = authcode_config(conn, [route("crm", url, host=CRM_HOST, connection="crm")], tmp_path / "state",
+                             admin_port=dot_server.code_admin_port)
+    mark = dot_server.mark()
+    lk = latchkey(config, env={"STATE_KEY": new_state_key(), "DOT_SECRET_CODE": secret})
+
+    location = start_consent(lk)
+    assert location.startswith(f"{url}/o/authorize/?response_type=code&"), location
+    sent = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+    assert sent["redirect_uri"] == dot_server.code_redirect_uri and sent["code_challenge_method"] == "S256", sent
+    callback, query = follow_to_callback(lk, via_requests(location, headers=[("X-Test-User", "alice")]))
+    assert query.get("state") == sent["state"] and query.get("code"), callback
+    page = via_requests(callback)
+    assert page.status == 200 and "<h1>Connected</h1>" in page.body.decode(), page.body
+
+    reply = api_get(lk, path="/api/resource/", host=CRM_HOST)
+    lk.secrets.extend(dot_server.access_tokens())
+    lk.secrets.extend(t["token"] for t in dot_server.refresh_tokens())
+    assert reply.status == 200, reply.body
+    assert reply.json()["client_id"] == client_id and reply.json()["scope"] == "read", reply.body
+
+    done = admin_get(lk, "/connections/crm/disconnect", method="POST")
+    assert done.status == 200, done.body
+
+    seen = [(r["method"], r["path"], r["query"] != "", r["status"]) for r in dot_server.requests_since(mark)]
+    assert seen == [
+        ("GET", "/o/authorize/", True, 302),  # the consent (signed in by the test header)
+        ("POST", "/o/token/", False, 200),  # the code exchange
+        ("GET", "/api/resource/", False, 200),
+        ("POST", "/o/revoke_token/", False, 200),  # disconnect revokes the refresh token (RFC 7009)
+    ], seen
+    exchange = dot_server.requests_since(mark)[1]
+    assert exchange["auth_scheme"] == "Basic", exchange
+    assert set(exchange["form_keys"]) >= {"grant_type", "code", "redirect_uri", "code_verifier"}, exchange
+    assert all(t["revoked"] for t in dot_server.refresh_tokens()), dot_server.refresh_tokens()

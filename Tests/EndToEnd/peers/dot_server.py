@@ -7,10 +7,15 @@ Like every Django deployment, every path ends in '/': the token endpoint is `/o/
 CommonMiddleware answers `/o/token` (no slash) with a 301 to `/o/token/` — the symptom of issue 10.
 
   dot_server.py --port 0 --workdir DIR --client app1:secret1:read,write [--client ...] [--expires-in 3600]
+                [--code-client crm:secret:http://127.0.0.1:9901/oauth/callback]
 
 Prints `LISTENING <port>` on stdout once it serves. The database is sqlite in DIR (created and
 migrated at start); each `--client` becomes a confidential client-credentials application
-(client_secret_basic and client_secret_post both accepted, as DOT does by default).
+(client_secret_basic and client_secret_post both accepted, as DOT does by default); each
+`--code-client` a confidential authorization-code application (PKCE, refresh tokens) for that one
+redirect URI, with `skip_authorization` so that a signed-in user is redirected back at once. A request
+with the test header `X-Test-User: NAME` counts as signed in as NAME (created on first use): this
+stands in for Django's login page.
 
   POST /o/token/                                 token endpoint (RFC 6749 §4.4), DOT + oauthlib
   POST /o/revoke_token/                          RFC 7009 revocation
@@ -53,6 +58,7 @@ def parse_args(argv):
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--workdir", default=None, help="where the sqlite database goes (default: a temp dir)")
     p.add_argument("--client", action="append", default=[], help="ID:SECRET:scope1,scope2")
+    p.add_argument("--code-client", action="append", default=[], help="ID:SECRET:REDIRECT_URI")
     p.add_argument("--expires-in", type=int, default=3600)
     return p.parse_args(argv)
 
@@ -83,6 +89,7 @@ def configure(workdir: Path, expires_in: int):
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
+            f"{HERE}.TestUserMiddleware",
         ],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(workdir / "db.sqlite3")}},
         OAUTH2_PROVIDER={
@@ -90,6 +97,7 @@ def configure(workdir: Path, expires_in: int):
             "ACCESS_TOKEN_EXPIRE_SECONDS": expires_in,
             "OIDC_ENABLED": True,
             "OIDC_RSA_PRIVATE_KEY": rsa_private_pem(),
+            "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],  # the proxy's callback is on loopback http
         },
         LOGGING={"version": 1, "disable_existing_loggers": False,
                  "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": sys.stderr}},
@@ -119,6 +127,20 @@ class RecordingMiddleware:
                 "auth_scheme": auth.split(" ", 1)[0] if auth else None, "status": response.status_code,
             })
         return response
+
+
+class TestUserMiddleware:
+    """`X-Test-User: NAME` signs the request in as NAME (the test's stand-in for a login page)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        name = request.META.get("HTTP_X_TEST_USER")
+        if name:
+            from django.contrib.auth.models import User
+            request.user, _ = User.objects.get_or_create(username=name)
+        return self.get_response(request)
 
 
 def resource(request):
@@ -155,7 +177,12 @@ def test_state(request):
     from oauth2_provider.models import AccessToken
     with SEEN_LOCK:
         seen = list(SEEN)
-    return JsonResponse({"requests": seen, "access_tokens": list(AccessToken.objects.values_list("token", flat=True))})
+    from oauth2_provider.models import RefreshToken
+    return JsonResponse({
+        "requests": seen, "access_tokens": list(AccessToken.objects.values_list("token", flat=True)),
+        "refresh_tokens": [{"token": t, "revoked": r is not None}
+                           for t, r in RefreshToken.objects.values_list("token", "revoked")],
+    })
 
 
 def urlpatterns_for():
@@ -183,6 +210,17 @@ def create_clients(specs):
             authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS)
 
 
+def create_code_clients(specs):
+    """Each `ID:SECRET:REDIRECT_URI` becomes a confidential authorization-code application."""
+    from oauth2_provider.models import Application
+    for spec in specs:
+        client_id, secret, redirect_uri = spec.split(":", 2)
+        Application.objects.create(
+            name=client_id, client_id=client_id, client_secret=secret, client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE, redirect_uris=redirect_uri,
+            skip_authorization=True)
+
+
 def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="dot-server-"))
@@ -191,6 +229,7 @@ def main(argv=None):
     from django.core.management import call_command
     call_command("migrate", interactive=False, verbosity=0)
     create_clients(args.client)
+    create_code_clients(args.code_client)
 
     from django.core.handlers.wsgi import WSGIHandler
     from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
