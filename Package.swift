@@ -65,11 +65,13 @@ let package = Package(
         .testTarget(
             name: "LatchkeyConfigTests",
             dependencies: ["LatchkeyConfig", "LatchkeyHTTP"],
+            exclude: ["FuzzCorpus"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "LatchkeyHTTP", "COpenSSL"]),
         .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"]),
         .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP"]),
+        .executableTarget(name: "LatchkeyConfigFuzz", dependencies: ["LatchkeyConfig"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -51,13 +51,15 @@ public struct CredentialError: Error, Sendable, CustomStringConvertible {
     public let code: Code
     /// The connection's name.
     public let connection: String
-    /// Human detail, e.g. the provider's `error: error_description`.
+    /// Human detail, e.g. the provider's `error: error_description`, with every known secret value
+    /// replaced (`SecretScrubber`): a provider may echo the client secret, a network error may name a
+    /// `token_url` built from one. It goes to logs, `/connections`, `/readyz` and the app's 502 body.
     public let detail: String
 
     public init(_ code: Code, connection: String, detail: String) {
         self.code = code
         self.connection = connection
-        self.detail = detail
+        self.detail = SecretScrubber.shared.scrub(detail)
     }
 
     public var description: String { "\(code.rawValue) (connection \(connection)): \(detail)" }

@@ -17,6 +17,7 @@ public final class StaticCredentialSource: CredentialSource {
         case .basic(let username, let password):
             // RFC 7617 §2: base64 of user-id ":" password, UTF-8.
             let encoded = Base64.encode(Array("\(username):\(password.value)".utf8))
+            SecretScrubber.shared.register([encoded])  // an upstream may echo the header back
             return InjectedCredential(headerName: "Authorization", headerValue: SecretString("Basic " + encoded))
         case .bearer(let token):
             return InjectedCredential(headerName: "Authorization", headerValue: SecretString(AuthScheme.bearer(token.value)))

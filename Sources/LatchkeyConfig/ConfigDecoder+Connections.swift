@@ -183,8 +183,8 @@ extension ConfigDecoder {
         }
         if let tls = decodeTLS(map, "tls") { settings.tls = tls }
         settings.allowPlaintextCredentials = bool(map, "allow_plaintext_credentials") ?? false
-        settings.refreshBeforeMs = int(map, "refresh_before_ms", minimum: 0)
-        if let timeout = int(map, "timeout_ms", minimum: 1) { settings.timeoutMs = timeout }
+        settings.refreshBeforeMs = int(map, "refresh_before_ms", in: ConfigBounds.refreshBeforeMs)
+        if let timeout = int(map, "timeout_ms", in: ConfigBounds.timeoutMs) { settings.timeoutMs = timeout }
         for endpoint in [tokenURL, discoveryURL].compactMap({ $0 })
         where !endpoint.url.isTLS && !endpoint.url.isLoopback && !settings.allowPlaintextCredentials {
             fail(

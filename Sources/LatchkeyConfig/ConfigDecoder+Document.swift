@@ -3,11 +3,14 @@ import Yams
 extension ConfigDecoder {
     static let topLevelKeys = [
         "listen", "admin", "unmatched", "log_level", "log_format", "limits", "secrets", "connections", "routes",
-        "shutdown_grace_ms", "state_dir", "state_key",
+        "shutdown_grace_ms", "state_dir", "state_key", "connect_ports",
     ]
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     static let logFormats = ["text", "json"]
-    static let limitKeys = ["max_request_line_bytes", "max_header_bytes", "max_idle_per_upstream", "idle_timeout_ms"]
+    static let limitKeys = [
+        "max_request_line_bytes", "max_header_bytes", "max_idle_per_upstream", "idle_timeout_ms", "max_connections",
+        "admin_max_connections", "header_timeout_ms", "tunnel_idle_timeout_ms",
+    ]
     static let secretKeys = ["env", "file", "value"]
 
     /// The whole document. An empty document is the default configuration.
@@ -43,10 +46,13 @@ extension ConfigDecoder {
             configuration.logFormat = format
         }
         if let node = top["limits"] { configuration.limits = decodeLimits(node) }
-        if let grace = int(top, "shutdown_grace_ms", minimum: 0) { configuration.shutdownGraceMs = grace }
+        if let grace = int(top, "shutdown_grace_ms", in: ConfigBounds.shutdownGraceMs) { configuration.shutdownGraceMs = grace }
         configuration.connections = decodeConnections(top["connections"])
         configuration.routes = decodeRoutes(top["routes"], connections: configuration.connections)
         decodeState(top, into: &configuration)
+        if let ports = decodeConnectPorts(top) { configuration.connectPorts = ports }
+        applyUnmatchedDefault(top, to: &configuration)
+        checkUpstreamsAgainstListeners(top, configuration: configuration)
         configuration.warnings = warnings
         configuration.secretFiles = secretFiles
         configuration.sensitiveValues = sensitiveValues.filter { !$0.isEmpty }
@@ -56,10 +62,11 @@ extension ConfigDecoder {
     private func decodeLimits(_ node: Node) -> LimitSettings {
         var limits = LimitSettings()
         guard let map = fields(node, path: "limits", allowed: Self.limitKeys) else { return limits }
-        if let v = int(map, "max_request_line_bytes", minimum: 1) { limits.maxRequestLineBytes = v }
-        if let v = int(map, "max_header_bytes", minimum: 1) { limits.maxHeaderBytes = v }
-        if let v = int(map, "max_idle_per_upstream", minimum: 0) { limits.maxIdlePerUpstream = v }
-        if let v = int(map, "idle_timeout_ms", minimum: 1) { limits.idleTimeoutMs = v }
+        if let v = int(map, "max_request_line_bytes", in: ConfigBounds.maxRequestLineBytes) { limits.maxRequestLineBytes = v }
+        if let v = int(map, "max_header_bytes", in: ConfigBounds.maxHeaderBytes) { limits.maxHeaderBytes = v }
+        if let v = int(map, "max_idle_per_upstream", in: ConfigBounds.maxIdlePerUpstream) { limits.maxIdlePerUpstream = v }
+        if let v = int(map, "idle_timeout_ms", in: ConfigBounds.idleTimeoutMs) { limits.idleTimeoutMs = v }
+        decodeConnectionLimits(map, into: &limits)
         return limits
     }
 

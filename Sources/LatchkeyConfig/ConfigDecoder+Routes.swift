@@ -52,6 +52,11 @@ extension ConfigDecoder {
                 fail(prefix.node, prefix.path, "must start with '/'")
             } else if prefix.value.contains(where: { $0 == "?" || $0 == "#" || $0.isWhitespace }) {
                 fail(prefix.node, prefix.path, "must be a path without '?', '#' or whitespace")
+            } else if !Self.isNormalisedPath(prefix.value) {
+                fail(
+                    prefix.node, prefix.path,
+                    "must be a normalised path: requests are matched after '.' and '..' segments are removed, and "
+                        + "paths with %2e, %2f, %5c or '\\' are refused, so this prefix could never match")
             } else {
                 route.pathPrefix = prefix.value
             }
@@ -85,8 +90,8 @@ extension ConfigDecoder {
         if route.stripPrefix && map["path_prefix"] == nil {
             fail(map.keyNode("strip_prefix"), map.path("strip_prefix"), "strip_prefix needs a path_prefix")
         }
-        if let v = int(map, "timeout_ms", minimum: 1) { route.timeoutMs = v }
-        if let v = int(map, "connect_timeout_ms", minimum: 1) { route.connectTimeoutMs = v }
+        if let v = int(map, "timeout_ms", in: ConfigBounds.timeoutMs) { route.timeoutMs = v }
+        if let v = int(map, "connect_timeout_ms", in: ConfigBounds.timeoutMs) { route.connectTimeoutMs = v }
         route.allowPlaintextCredentials = bool(map, "allow_plaintext_credentials") ?? false
         if let tls = decodeTLS(map, "tls") {
             route.tls = tls
@@ -108,6 +113,19 @@ extension ConfigDecoder {
         }
         checkPlaintext(route, map: map, connection: connection, upstream: upstream?.text)
         return route
+    }
+
+    /// Whether `path` is what request paths look like after `RequestPath.normalize` (LatchkeyHTTP): no "." or
+    /// ".." segment (with or without ";" parameters), no encoded ".", "/" or "\\", no raw "\\".
+    static func isNormalisedPath(_ path: String) -> Bool {
+        let lower = path.lowercased()
+        guard !lower.contains("%2e"), !lower.contains("%2f"), !lower.contains("%5c"), !lower.contains("\\") else {
+            return false
+        }
+        return !path.split(separator: "/").contains { segment in
+            let name = segment.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            return name == "." || name == ".."
+        }
     }
 
     /// Per-route `scopes`, `audience`, `token_params`: only for oauth2 connections.

@@ -127,16 +127,38 @@ final class ConfigDecoder {
         return string(fields, key)
     }
 
-    /// An integer, checked against `minimum` (1 for timeouts, 0 where zero means "none").
+    /// An integer of at least `minimum` (1 for timeouts, 0 where zero means "none"), and at most
+    /// `ConfigBounds.fallbackMaximum`; prefer `int(_:_:in:)` with the key's own range.
     func int(_ fields: Fields, _ key: String, minimum: Int) -> Int? {
+        int(fields, key, in: minimum...max(minimum, ConfigBounds.fallbackMaximum))
+    }
+
+    /// An integer within `range` (see `ConfigBounds`); otherwise an error at the value naming the range.
+    /// Digits too many for `Int` count as too large, not as "not an integer".
+    func int(_ fields: Fields, _ key: String, in range: ClosedRange<Int>) -> Int? {
         guard let node = fields[key] else { return nil }
         guard let text = scalar(node, path: fields.path(key), expected: "an integer") else { return nil }
-        guard let number = Int(text.value.replacingOccurrences(of: "_", with: "")) else {
+        let digits = text.value.replacingOccurrences(of: "_", with: "")
+        let number: Int
+        if let parsed = Int(digits) {
+            number = parsed
+        } else if let first = digits.first, !digits.dropFirst().isEmpty, first == "-" || first == "+" || first.isASCIIDigit,
+            digits.dropFirst().allSatisfy(\.isASCIIDigit)
+        {
+            number = first == "-" ? .min : .max  // overflows Int: out of range either way
+        } else {
             fail(node, fields.path(key), "expected an integer, found '\(text.raw)'")
             return nil
         }
-        guard number >= minimum else {
-            fail(node, fields.path(key), minimum == 1 ? "must be greater than 0" : "must be at least \(minimum)")
+        let allowed = "allowed range \(range.lowerBound) to \(range.upperBound)"
+        guard number >= range.lowerBound else {
+            fail(
+                node, fields.path(key),
+                (range.lowerBound == 1 ? "must be greater than 0" : "must be at least \(range.lowerBound)") + " (\(allowed))")
+            return nil
+        }
+        guard number <= range.upperBound else {
+            fail(node, fields.path(key), "must be at most \(range.upperBound) (\(allowed))")
             return nil
         }
         return number
@@ -266,4 +288,8 @@ struct ScalarValue {
     let path: String
     /// Whether a `{{secret:...}}` reference contributed to `value`.
     let fromSecret: Bool
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }

@@ -20,7 +20,9 @@ public enum ConfigLoader {
                 ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "cannot read configuration file: \(reason)")
             ])
         }
-        return try parse(yaml: text, path: path, environment: environment)
+        let configuration = try parse(yaml: text, path: path, environment: environment)
+        configuration.registerSecrets()  // scrubbed from every output from now on (SecretScrubber)
+        return configuration
     }
 
     /// Parses configuration text.
@@ -35,16 +37,7 @@ public enum ConfigLoader {
         yaml: String, path: String, environment: [String: String],
         fileReader: @escaping @Sendable (String) throws -> String = ConfigLoader.readFile
     ) throws(ConfigErrors) -> ProxyConfiguration {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch let error as YamlError {
-            throw ConfigErrors(errors: [syntaxError(error, file: path)])
-        } catch {
-            throw ConfigErrors(errors: [
-                ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "invalid YAML: \(error)")
-            ])
-        }
+        let root = try compose(yaml, path: path)
         let decoder = ConfigDecoder(file: path, environment: environment, fileReader: fileReader)
         let configuration = decoder.decodeDocument(root)
         guard decoder.errors.isEmpty else {
@@ -68,6 +61,25 @@ public enum ConfigLoader {
         }
         guard let text = String(data: data, encoding: .utf8) else { throw FileReadError(reason: "not UTF-8 text") }
         return text
+    }
+
+    /// The YAML tree of `yaml`, after `YAMLStructureGuard` has checked its size, depth and alias expansion
+    /// (the only way text reaches Yams: its composer recurses once per level).
+    static func compose(_ yaml: String, path: String) throws(ConfigErrors) -> Node? {
+        if let violation = YAMLStructureGuard.check(yaml) {
+            throw ConfigErrors(errors: [
+                ConfigError(file: path, line: violation.line, column: violation.column, keyPath: "", message: violation.message)
+            ])
+        }
+        do {
+            return try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw ConfigErrors(errors: [syntaxError(error, file: path)])
+        } catch {
+            throw ConfigErrors(errors: [
+                ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "invalid YAML")
+            ])
+        }
     }
 
     private static func syntaxError(_ error: YamlError, file: String) -> ConfigError {
@@ -99,14 +111,7 @@ extension ConfigLoader {
                 ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "cannot read configuration file: \(reason)")
             ])
         }
-        let node: Node?
-        do {
-            node = try Yams.compose(yaml: text)
-        } catch {
-            throw ConfigErrors(errors: [
-                ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "not valid YAML: \(error)")
-            ])
-        }
+        let node = try compose(text, path: path)
         guard let value = node?.mapping?["admin"] else { return ListenAddress(host: "127.0.0.1", port: 9901) }
         let mark = value.mark
         guard let string = value.string else {

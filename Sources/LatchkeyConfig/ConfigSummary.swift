@@ -13,12 +13,15 @@ public enum ConfigSummary {
         out.append("  listen:    \(config.listen)")
         out.append("  admin:     \(config.admin.map(\.description) ?? "off")")
         out.append("  unmatched: \(config.unmatched.rawValue)")
+        out.append("  connect_ports: \(config.connectPorts.map(String.init).joined(separator: ", "))")
         out.append("  log:       \(config.logLevel), \(config.logFormat)")
         if let dir = config.stateDir { out.append("  state_dir: \(show(dir)) (state_key \(config.stateKey == nil ? "missing" : "set"))") }
         let l = config.limits
         out.append(
             "  limits:    request line \(l.maxRequestLineBytes) B, headers \(l.maxHeaderBytes) B, "
-                + "idle per upstream \(l.maxIdlePerUpstream), idle timeout \(l.idleTimeoutMs) ms")
+                + "idle per upstream \(l.maxIdlePerUpstream), idle timeout \(l.idleTimeoutMs) ms, "
+                + "connections \(l.maxConnections) (admin \(l.adminMaxConnections)), "
+                + "header timeout \(l.headerTimeoutMs) ms, tunnel idle \(l.tunnelIdleTimeoutMs) ms")
 
         out.append("Connections (\(config.connections.count)):")
         for connection in config.connections {
@@ -74,6 +77,7 @@ public enum ConfigSummary {
             out.append(line)
         }
 
+        out.append(contentsOf: config.notices.map { "Note: " + $0 })
         if !config.warnings.isEmpty {
             out.append("Warnings (\(config.warnings.count)):")
             out.append(contentsOf: config.warnings.map { "  " + $0 })

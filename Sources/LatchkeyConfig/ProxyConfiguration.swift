@@ -18,6 +18,10 @@ public struct ProxyConfiguration: Sendable {
     public var admin: ListenAddress?
     /// What happens to requests that match no route (`unmatched:`).
     public var unmatched: UnmatchedPolicy
+    /// `connect_ports:` ports a CONNECT passthrough (unmatched) may reach; default `[443]`.
+    public var connectPorts: [Int] = [443]
+    /// Which defaults applied (e.g. `unmatched` for a non-loopback `listen`); `run` logs them at notice level.
+    public var notices: [String] = []
     /// Named credential sets (`connections:`), in file order.
     public var connections: [ConnectionSettings]
     /// Routes (`routes:`), in file order. Matching picks the most specific (see `Router`).
@@ -75,6 +79,8 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
     public var description: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    /// Whether only this host can reach the listener (127.0.0.0/8, ::1, localhost).
+    public var isLoopback: Bool { UpstreamURL.isLoopbackHost(host) }
 }
 
 /// Policy for requests that match no route.
@@ -95,6 +101,17 @@ public struct LimitSettings: Sendable, Equatable {
     public var maxIdlePerUpstream: Int = 32
     /// `idle_timeout_ms`, default 60 s: idle client and pooled upstream connections are closed after this.
     public var idleTimeoutMs: Int = 60_000
+    /// `max_connections`, default 4096 (1…1,000,000): open client connections on the proxy listener. At the
+    /// cap the listener stops accepting (new connections wait in the kernel's backlog) until one closes.
+    public var maxConnections: Int = 4096
+    /// `admin_max_connections`, default 64 (1…10,000): the same cap for the admin listener.
+    public var adminMaxConnections: Int = 64
+    /// `header_timeout_ms`, default 10 s (1 ms…10 min): time to receive a complete request head, from its
+    /// first byte (from accept for a connection's first request); then 408 and close (slowloris).
+    public var headerTimeoutMs: Int = 10_000
+    /// `tunnel_idle_timeout_ms`, default 5 min (1 ms…24 h): a CONNECT tunnel with no byte either way for this
+    /// long is closed.
+    public var tunnelIdleTimeoutMs: Int = 300_000
     public init() {}
 }
 

@@ -43,6 +43,8 @@ public struct NetError: Error, CustomStringConvertible, Sendable, Equatable {
         case resolveFailed = "resolve_failed"
         case connectFailed = "connect_failed"
         case connectTimeout = "connect_timeout"
+        /// Every address of the destination is refused by the connection's `DestinationPolicy`.
+        case destinationRefused = "destination_refused"
         case tlsFailed = "tls_failed"
         case reset = "connection_reset"
         case ioFailed = "io_failed"

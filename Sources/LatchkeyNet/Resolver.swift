@@ -4,7 +4,9 @@ import Glibc
 #endif
 
 /// Resolves host names without blocking an event loop: `getaddrinfo` runs on a separate concurrent
-/// queue and the answer is delivered back on the caller's loop. IP literals are answered at once.
+/// queue and the answer is delivered back on the caller's loop. IP literals are answered at once, and so are
+/// `localhost` and `*.localhost`: RFC 6761 §6.3 lets them resolve only to loopback, so they never reach DNS
+/// (where a resolver could answer with any address and fool the loopback rules built on the name).
 public enum Resolver {
     private static let lookupQueue = DispatchQueue(label: "latchkey.resolver", attributes: .concurrent)
 
@@ -17,10 +19,27 @@ public enum Resolver {
             loop.execute { completion(.success([literal])) }
             return
         }
+        if isLocalhostName(host) {
+            let loopback = loopbackAddresses(port: port)
+            loop.execute { completion(.success(loopback)) }
+            return
+        }
         lookupQueue.async {
             let result = lookup(host: host, port: port)
             loop.execute { completion(result) }
         }
+    }
+
+    /// Whether `host` is `localhost` or a name under it (case-insensitive, a trailing dot ignored).
+    public static func isLocalhostName(_ host: String) -> Bool {
+        var name = host.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        return name == "localhost" || name.hasSuffix(".localhost")
+    }
+
+    /// 127.0.0.1 then ::1, what a `localhost` name resolves to.
+    static func loopbackAddresses(port: Int) -> [SocketAddress] {
+        ["127.0.0.1", "::1"].compactMap { SocketAddress(ipLiteral: $0, port: port) }
     }
 
     /// Blocking lookup; only ever called on `lookupQueue`.

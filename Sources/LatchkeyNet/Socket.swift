@@ -50,9 +50,26 @@ enum Socket {
         }
     }
 
-    /// Accepts one pending connection, already non-blocking; nil when none is pending.
-    static func acceptNonBlocking(_ fd: Int32) -> Int32? {
-        let client = latchkey_accept_nonblocking(fd, nil, nil)
-        return client >= 0 ? client : nil
+    /// What one `accept` gave.
+    enum AcceptResult {
+        case accepted(Int32)
+        /// Nothing pending (EAGAIN).
+        case wouldBlock
+        /// EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays in the backlog; retrying at once would spin.
+        case outOfResources
+    }
+
+    /// Accepts one pending connection, already non-blocking. A connection that was aborted while queued
+    /// (ECONNABORTED, EPROTO) or a signal (EINTR) is skipped and the next one tried.
+    static func accept(_ fd: Int32) -> AcceptResult {
+        while true {
+            let client = latchkey_accept_nonblocking(fd, nil, nil)
+            if client >= 0 { return .accepted(client) }
+            switch errno {
+            case EINTR, ECONNABORTED, EPROTO, EPERM: continue
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM: return .outOfResources
+            default: return .wouldBlock
+            }
+        }
     }
 }

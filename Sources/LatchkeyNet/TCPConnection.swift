@@ -29,29 +29,44 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     private let connectHost: String
     private let connectPort: Int
     private let connectTimeout: Duration
+    private let admission: (@Sendable (SocketAddress) -> String?)?
     private var candidates: [SocketAddress] = []
     private var lastConnectError = ""
     private var connectTimer: LoopTimer?
 
-    /// Wraps a socket returned by `accept` (already non-blocking). Call `start()` on `loop`.
-    public init(acceptedFD: Int32, loop: EventLoop) {
+    /// Runs once when the connection closes (the listener's count of open connections).
+    private var onClose: (@Sendable () -> Void)?
+
+    /// Wraps a socket returned by `accept` (already non-blocking). Call `start()` on `loop`. `onClose` runs
+    /// once, on the loop, when the connection closes.
+    public init(acceptedFD: Int32, loop: EventLoop, onClose: (@Sendable () -> Void)? = nil) {
         self.loop = loop
+        self.onClose = onClose
         self.fd = acceptedFD
         self.state = .open
         self.connectHost = ""
         self.connectPort = 0
         self.connectTimeout = .zero
+        self.admission = nil
         Socket.setNoDelay(acceptedFD)
         self.remoteAddress = Socket.peerAddress(acceptedFD)
     }
 
     /// Prepares an outgoing connection to `host:port`; `start()` resolves and connects.
-    public init(connectingTo host: String, port: Int, loop: EventLoop, connectTimeout: Duration) {
+    ///
+    /// `admission`, when given, is asked about every resolved address before it is tried: a non-nil answer
+    /// (the reason) skips the address; when every address is skipped the connection fails with
+    /// `destinationRefused`. The check is on the address actually connected to, not the name.
+    public init(
+        connectingTo host: String, port: Int, loop: EventLoop, connectTimeout: Duration,
+        admission: (@Sendable (SocketAddress) -> String?)? = nil
+    ) {
         self.loop = loop
         self.state = .idle
         self.connectHost = host
         self.connectPort = port
         self.connectTimeout = connectTimeout
+        self.admission = admission
     }
 
     public func start() {
@@ -79,6 +94,18 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
         switch result {
         case .success(let addresses):
             candidates = addresses
+            if let admission {
+                var refusals: [String] = []
+                candidates = addresses.filter { address in
+                    guard let reason = admission(address) else { return true }
+                    refusals.append(reason)
+                    return false
+                }
+                if candidates.isEmpty, let first = refusals.first {
+                    fail(NetError(.destinationRefused, "\(connectHost):\(connectPort) refused: \(first)"))
+                    return
+                }
+            }
             connectNextCandidate()
         case .failure(let error):
             fail(error)
@@ -211,12 +238,23 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     /// Reads until the socket would block: libdispatch on Linux does not report data left unread after an
     /// event again (seen here: a 1 MiB echo stalled at ~900 KB reading one slice per event). Stops early
     /// when the delegate pauses reading or closes; a new source then reports what is left.
+    ///
+    /// Fairness: after `readsPerTurn` full reads the rest waits for a turn queued behind the loop's other work
+    /// (timers, other connections); a peer sending as fast as it is read would otherwise hold the loop.
     private func handleReadable() {
         let buffer = loop.readBuffer
+        var turns = Self.readsPerTurn
         while state == .open, readSource != nil {
             let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if count > 0 {
                 delegate?.stream(self, didRead: Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
+                turns -= 1
+                if turns == 0 {
+                    loop.execute { [self] in
+                        if state == .open, readSource != nil { handleReadable() }
+                    }
+                    return
+                }
             } else if count == 0 {
                 reachedEOF = true
                 updateReading()
@@ -231,6 +269,9 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
             }
         }
     }
+
+    /// Reads (up to 64 KiB each) one readiness event may do before yielding the loop.
+    static let readsPerTurn = 16
 
     private func handleWritable() {
         switch state {
@@ -309,6 +350,8 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
         fd = -1
         outbound.removeAll()
         pendingWriteBytes = 0
+        onClose?()
+        onClose = nil
         let delegate = self.delegate
         self.delegate = nil
         delegate?.stream(self, didCloseWith: error)

@@ -5,19 +5,31 @@ import Glibc
 
 /// A listening TCP socket. Accepted connections are spread round-robin over an `EventLoopGroup`
 /// and handed to `onAccept` on their own loop, not yet started.
+///
+/// Bounded (see `AcceptGate`): at `maxConnections` open connections, or when `accept` runs out of
+/// descriptors, the accept source is suspended (new connections wait in the backlog; nothing spins) and
+/// resumed when an accepted connection closes, or for descriptors after `retryInterval` at the latest.
 public final class TCPListener: @unchecked Sendable {  // mutable state only touched on `acceptQueue`
     /// The bound address (with the real port when 0 was asked for).
     public let localAddress: SocketAddress
+    /// Called on the accept queue once per pause episode (see `AcceptGate.shouldReportPause`).
+    public var onPause: (@Sendable (AcceptGate.PauseReason, Int) -> Void)?
+    /// How long accepting pauses after running out of descriptors before it tries again.
+    public var retryInterval: DispatchTimeInterval = .milliseconds(250)
     private let fd: Int32
     private let acceptQueue: DispatchQueue
     private let source: DispatchSourceRead
     private let group: EventLoopGroup
+    private let onAccept: @Sendable (TCPConnection) -> Void
+    private var gate: AcceptGate
+    private var suspended = false
+    private var retryScheduled = false
     private var started = false
     private var stopped = false
 
     /// Binds and listens on `host:port` (host an IP literal or `localhost`).
     public init(
-        host: String, port: Int, group: EventLoopGroup, backlog: Int32 = 1024,
+        host: String, port: Int, group: EventLoopGroup, backlog: Int32 = 1024, maxConnections: Int = Int.max,
         onAccept: @escaping @Sendable (TCPConnection) -> Void
     ) throws(NetError) {
         let literal = host == "localhost" ? "127.0.0.1" : host
@@ -34,19 +46,12 @@ public final class TCPListener: @unchecked Sendable {  // mutable state only tou
         }
         self.fd = fd
         self.group = group
+        self.onAccept = onAccept
+        self.gate = AcceptGate(maxConnections: maxConnections)
         self.localAddress = Socket.localAddress(fd) ?? address
         self.acceptQueue = DispatchQueue(label: "latchkey.accept.\(port)")
         self.source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
-        source.setEventHandler { [group] in
-            // Accept everything pending; each connection goes to the next loop.
-            while let client = Socket.acceptNonBlocking(fd) {
-                let loop = group.next()
-                loop.execute {
-                    let connection = TCPConnection(acceptedFD: client, loop: loop)
-                    onAccept(connection)
-                }
-            }
-        }
+        source.setEventHandler { [unowned self] in acceptPending() }
         source.setCancelHandler { Glibc.close(fd) }
     }
 
@@ -66,8 +71,84 @@ public final class TCPListener: @unchecked Sendable {  // mutable state only tou
             stopped = true
             source.cancel()
             // An inactive source never runs its cancel handler (which closes the socket), and releasing
-            // one traps: activate it after cancelling.
+            // one traps, as does releasing a suspended one: activate or resume it after cancelling.
             if !started { source.activate() }
+            if suspended {
+                suspended = false
+                source.resume()
+            }
+        }
+    }
+
+    /// A new connection cap, e.g. after a reload. Any thread.
+    public func setMaxConnections(_ value: Int) {
+        acceptQueue.async { [self] in
+            gate.setMaxConnections(value)
+            resumeIfOpen()
+        }
+    }
+
+    /// Open connections accepted here (read on the accept queue; for tests and metrics).
+    public var openConnections: Int { acceptQueue.sync { gate.open } }
+
+    // MARK: Accepting (on `acceptQueue`)
+
+    private func acceptPending() {
+        while gate.isOpen, !stopped {
+            switch Socket.accept(fd) {
+            case .accepted(let client):
+                gate.accepted()
+                let loop = group.next()
+                let onAccept = self.onAccept
+                let closed: @Sendable () -> Void = { [weak self] in self?.connectionClosed() }
+                loop.execute {
+                    onAccept(TCPConnection(acceptedFD: client, loop: loop, onClose: closed))
+                }
+            case .wouldBlock:
+                return
+            case .outOfResources:
+                gate.exhausted()
+                scheduleRetry()
+            }
+        }
+        pause()
+    }
+
+    /// Suspends the source: a level-triggered listening socket with a pending connection would otherwise
+    /// fire again at once (the spin seen at EMFILE).
+    private func pause() {
+        guard !stopped, let reason = gate.pauseReason else { return }
+        if !suspended {
+            suspended = true
+            source.suspend()
+        }
+        if gate.shouldReportPause() { onPause?(reason, gate.open) }
+    }
+
+    private func resumeIfOpen() {
+        guard gate.isOpen, suspended, !stopped else { return }
+        suspended = false
+        source.resume()
+        // Edge-style reporting (FIELD-NOTES): a resumed source does not report connections that arrived
+        // while it was suspended, so look once ourselves.
+        acceptPending()
+    }
+
+    private func scheduleRetry() {
+        guard !retryScheduled else { return }
+        retryScheduled = true
+        acceptQueue.asyncAfter(deadline: .now() + retryInterval) { [weak self] in
+            guard let self else { return }
+            retryScheduled = false
+            gate.retry()
+            resumeIfOpen()
+        }
+    }
+
+    private func connectionClosed() {
+        acceptQueue.async { [self] in
+            gate.closed()
+            resumeIfOpen()
         }
     }
 

@@ -53,11 +53,38 @@ struct AccessLog: Sendable {
 
     func recordRejected(method: String, target: String, status: Int, error: String, runtime: ProxyRuntime) {
         runtime.unmatchedMetrics.record(status: status, duration: .zero, upstreamDuration: nil, attempts: 0)
+        // Without the query (it can carry keys) and without `user:password@` of an absolute-form target.
         logger.info(
-            "\(method) \(RequestPlanner.pathOnly(target)) \(status)",
+            "\(method) \(LogRedaction.withoutUserInfo(RequestPlanner.pathOnly(target))) \(status)",
             metadata: [
                 LogKey.method: .string(method), LogKey.status: .string(String(status)),
                 LogKey.outcome: .string(error),
+            ])
+    }
+
+    /// A CONNECT tunnel is up (the 200 is on its way): `CONNECT host:port open`.
+    func recordTunnelOpen(host: String, port: Int) {
+        logger.info(
+            "CONNECT \(host):\(port) open",
+            metadata: [
+                LogKey.method: "CONNECT", LogKey.host: .string("\(host):\(port)"), LogKey.status: "200",
+                LogKey.outcome: "tunnel_open",
+            ])
+    }
+
+    /// A CONNECT tunnel ended: duration, bytes each way (`bytes_in` from the client) and why (`outcome`).
+    func recordTunnelClose(
+        host: String, port: Int, duration: Duration, bytesFromClient: Int, bytesToClient: Int, reason: String,
+        runtime: ProxyRuntime
+    ) {
+        runtime.unmatchedMetrics.record(status: 200, duration: duration, upstreamDuration: nil, attempts: 1)
+        logger.info(
+            "CONNECT \(host):\(port) 200 closed: \(reason)",
+            metadata: [
+                LogKey.method: "CONNECT", LogKey.host: .string("\(host):\(port)"), LogKey.status: "200",
+                LogKey.durationMs: .string(String(Self.milliseconds(duration))),
+                LogKey.bytesIn: .string(String(bytesFromClient)), LogKey.bytesOut: .string(String(bytesToClient)),
+                LogKey.outcome: .string(reason),
             ])
     }
 
@@ -68,11 +95,13 @@ struct AccessLog: Sendable {
 }
 
 extension AccessLog {
-    /// Header fields whose values never reach a log line, whatever their case.
-    static let redactedFields: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"]
+    /// Header fields whose values never reach a log line, whatever their case (`LogRedaction` adds every
+    /// credential-like name too).
+    static let redactedFields: Set<String> = LogRedaction.credentialFields
 
     /// For routes with `debug: true`: one line per attempt's request head and per response head, with the
-    /// values of credential-bearing fields (and of the connection's own credential header) redacted.
+    /// values of credential-bearing fields (listed or credential-like by name, and the connection's own
+    /// credential header), query values and user info redacted (`LogRedaction`).
     func debugHead(
         route: String, attempt: Int, direction: String, startLine: String, headers: HTTPHeaders,
         credentialHeader: String?
@@ -80,11 +109,12 @@ extension AccessLog {
         let secret = credentialHeader?.lowercased()
         let fields = headers.map { field -> String in
             let name = field.name.lowercased()
-            let hidden = Self.redactedFields.contains(name) || name == secret
-            return "\(field.name): \(hidden ? "<redacted>" : field.value)"
+            if LogRedaction.isCredentialField(name) || name == secret { return "\(field.name): \(LogRedaction.placeholder)" }
+            if LogRedaction.urlFields.contains(name) { return "\(field.name): \(LogRedaction.target(field.value))" }
+            return "\(field.name): \(field.value)"
         }
         logger.notice(
-            "debug \(direction) attempt \(attempt): \(startLine) | \(fields.joined(separator: " | "))",
+            "debug \(direction) attempt \(attempt): \(LogRedaction.startLine(startLine)) | \(fields.joined(separator: " | "))",
             metadata: [LogKey.route: .string(route), LogKey.attempts: .stringConvertible(attempt)])
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyHTTP
 
 /// The admin endpoints' answers, built from the server's current state. Never includes a secret or token.
 ///
@@ -20,8 +21,18 @@ struct AdminAPI {
     /// through a port-forward or SSH tunnel, which arrives on loopback, while probes and scrapers on a
     /// wildcard-bound admin listener (Kubernetes) reach the read-only endpoints.
     var peerIsLoopback = true
+    /// The request's header fields, for `ConsentRequestGuard` (cross-site and DNS-rebinding checks).
+    var requestHeaders = HTTPHeaders()
 
+    /// Answers one request. Every body except a consent redirect's (it carries the provider URL) has every
+    /// known secret value scrubbed (`SecretScrubber`): states and errors quote provider and config text.
     func respond(method: String, target: String, reply: @escaping @Sendable (Response) -> Void) {
+        let reply: @Sendable (Response) -> Void = { response in
+            guard response.status != 302 else { return reply(response) }
+            var scrubbed = response
+            scrubbed.body = SecretScrubber.shared.scrub(response.body)
+            reply(scrubbed)
+        }
         let path = RequestPlanner.pathOnly(target)
         let query = QueryString.parse(target)
         let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
@@ -38,6 +49,12 @@ struct AdminAPI {
         }
         if segments.count == 3, segments[0] == "connections", ["connect", "disconnect"].contains(segments[2]) {
             guard peerIsLoopback else { return reply(Self.loopbackOnly) }
+            if ["GET", "POST"].contains(method),
+                let refusal = ConsentRequestGuard(listenerHost: server.adminAddress?.host).refusal(
+                    method: method, headers: requestHeaders)
+            {
+                return reply(Self.error(403, "cross_site_refused", refusal))
+            }
             let endpoints = ConsentEndpoints(server: server)
             switch (method, segments[2]) {
             case ("GET", "connect"): return endpoints.connect(name: segments[1], reply: reply)

@@ -4,7 +4,11 @@ import LatchkeyNet
 
 /// A connection on the admin listener: small JSON endpoints for probes and operators.
 ///
-/// Endpoints: see `AdminAPI`.
+/// Endpoints: see `AdminAPI`. Bounded like a proxy client connection: the socket is read only while no
+/// decoded request waits, and the next request is answered only once the write buffer is below
+/// `ForwardExchange.highWaterMark` (a client pipelining `/metrics` without reading stalls itself, not the
+/// proxy). Closed after `idle_timeout_ms` without a request; the listener caps connections at
+/// `admin_max_connections`.
 final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to the stream's loop
     private let stream: TCPConnection
     private let server: ProxyServer
@@ -13,6 +17,10 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
     /// Requests waiting while an earlier one is answered (answers may be asynchronous; order must hold).
     private var waiting: [HTTPRequestHead] = []
     private var answering = false
+    /// `answerNext` is running its loop (answers given synchronously come back into it, not recursively).
+    private var pumping = false
+    private var closing = false
+    private var idleTimer: LoopTimer?
 
     init(stream: TCPConnection, server: ProxyServer) {
         self.stream = stream
@@ -22,17 +30,24 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
     func start() {
         stream.delegate = self
         stream.start()
+        armIdleTimer()
     }
 
     func streamDidBecomeReady(_ stream: any ByteStream) {}
 
     func stream(_ stream: any ByteStream, didRead bytes: [UInt8]) {
+        guard !closing else { return }
         let events: [HTTP1RequestEvent]
         do {
             events = try parser.feed(bytes)
         } catch {
+            closing = true
+            waiting.removeAll()
             self.stream.write(ProxyError(parseError: error).response(close: true))
+            // FIN after the answer; what the client still sends is read and dropped until it closes or the
+            // idle timer fires (closing with unread input would reset the connection and lose the answer).
             self.stream.shutdownWriting()
+            self.stream.setReadingPaused(false)
             return
         }
         for event in events {
@@ -48,15 +63,35 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
     }
 
     private func answerNext() {
-        guard !answering, !waiting.isEmpty else { return }
-        answering = true
-        answer(waiting.removeFirst())
+        defer { updateReading() }
+        guard !pumping else { return }
+        pumping = true
+        defer { pumping = false }
+        while !answering, !closing, !waiting.isEmpty, stream.pendingWriteBytes <= ForwardExchange.highWaterMark {
+            answering = true
+            idleTimer?.cancel()
+            answer(waiting.removeFirst())
+        }
+    }
+
+    /// Reads only while no decoded request waits: at most one read's worth of requests is held.
+    private func updateReading() {
+        if !closing { stream.setReadingPaused(!waiting.isEmpty) }
+    }
+
+    private func armIdleTimer() {
+        idleTimer?.cancel()
+        let timeout = Duration.milliseconds(server.runtime.configuration.limits.idleTimeoutMs)
+        idleTimer = stream.loop.schedule(after: timeout) { [self] in
+            if !answering { stream.close() }
+        }
     }
 
     private func answer(_ head: HTTPRequestHead) {
         let loop = stream.loop
         var api = AdminAPI(server: server)
         api.peerIsLoopback = stream.remoteAddress.map { UpstreamURL.isLoopbackHost($0.host) } ?? false
+        api.requestHeaders = head.headers
         api.respond(method: head.method, target: head.target) { [self] answer in
             loop.execute { self.send(answer, for: head) }
         }
@@ -75,15 +110,21 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
         if head.method != "HEAD" { bytes.append(contentsOf: answer.body.utf8) }
         stream.write(bytes)
         answering = false
+        armIdleTimer()
         if keepAlive {
             answerNext()
         } else {
+            closing = true
             waiting.removeAll()
             stream.shutdownWriting()
         }
     }
 
     func streamDidReachEOF(_ stream: any ByteStream) { self.stream.close() }
-    func streamDidDrainWrites(_ stream: any ByteStream) {}
-    func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {}
+    func streamDidDrainWrites(_ stream: any ByteStream) { answerNext() }
+    func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
+        idleTimer?.cancel()
+        idleTimer = nil
+        waiting.removeAll()
+    }
 }

@@ -3,6 +3,15 @@ import LatchkeyNet
 
 /// One accepted client connection: decodes requests strictly, runs them one at a time (pipelined requests
 /// wait their turn), and answers errors itself. Lives on its loop; owns its exchange or tunnel.
+///
+/// Bounded memory (RFC 9112 §9.3.2: a server may process pipelined requests one at a time): the socket is
+/// read only while nothing decoded waits in `queued`. While a request is answered, at most one read's worth
+/// of the next requests (64 KiB) is decoded and held; then reading stops until the answer is done. Before a
+/// new request starts, a write buffer above `ForwardExchange.highWaterMark` (a client that does not read its
+/// answers) must drain first. The exchange or tunnel pauses reading for its own back-pressure as well.
+///
+/// Timers: `header_timeout_ms` from accept and from the first byte of each later head until the head is
+/// complete (408, then close); `idle_timeout_ms` between requests.
 final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to `stream.loop`
     private let stream: TCPConnection
     private let server: ProxyServer
@@ -15,7 +24,10 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     private var closing = false
     private var clientReachedEOF = false
     private var idleTimer: LoopTimer?
+    private var headerTimer: LoopTimer?
     private var lingerTimer: LoopTimer?
+    /// The exchange or tunnel asked to stop reading (its sink is full).
+    private var pausedBySink = false
 
     init(stream: TCPConnection, server: ProxyServer, pool: UpstreamPool) {
         self.stream = stream
@@ -36,10 +48,23 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         stream.delegate = self
         stream.start()
         armIdleTimer()
+        armHeaderTimer()
     }
 
     func write(_ bytes: [UInt8]) { stream.write(bytes) }
-    func setReadingPaused(_ paused: Bool) { stream.setReadingPaused(paused) }
+
+    /// Back-pressure from the exchange or tunnel: stop (true) or resume (false) reading the client.
+    func setReadingPaused(_ paused: Bool) {
+        pausedBySink = paused
+        updateReading()
+    }
+
+    /// Reads only while nothing decoded is waiting and the sink has room; a closing connection reads (and
+    /// discards) until the linger ends.
+    private func updateReading() {
+        stream.setReadingPaused(!closing && (pausedBySink || !queued.isEmpty))
+    }
+
     func shutdownWriting() { stream.shutdownWriting() }
     func closeNow() { stream.close() }
 
@@ -61,9 +86,13 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
             return
         }
         processQueued()
+        if exchange == nil, tunnel == nil, !closing, headerTimer == nil, !parser.isAtMessageBoundary {
+            armHeaderTimer()  // the first bytes of a head: it must be complete within header_timeout_ms
+        }
     }
 
     private func processQueued() {
+        defer { updateReading() }
         while !queued.isEmpty, !closing, tunnel == nil {
             if let exchange {
                 if exchangeHasWholeRequest { return }  // the next request waits for this response
@@ -76,6 +105,8 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
                 }
                 continue
             }
+            // A client that does not read its answers: the next one waits until the last ones drained.
+            if stream.pendingWriteBytes > ForwardExchange.highWaterMark { return }
             guard case .head(let head, let framing) = queued.removeFirst() else { continue }
             begin(head, framing: framing)
         }
@@ -84,6 +115,8 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     private func begin(_ head: HTTPRequestHead, framing: HTTPBodyFraming) {
         idleTimer?.cancel()
         idleTimer = nil
+        headerTimer?.cancel()
+        headerTimer = nil
         let runtime = server.runtime
         let keepAlive = Self.wantsKeepAlive(head)
         switch RequestRewrite.plan(head, runtime: runtime) {
@@ -91,8 +124,9 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
             server.accessLog.recordRejected(
                 method: head.method, target: head.target, status: error.status, error: error.errorName, runtime: runtime)
             // A rejected request's body is not read: rather than skip an unknown amount of it, the connection
-            // closes after the answer (which stops this queue too).
-            let close = !keepAlive || framing != .none
+            // closes after the answer (which stops this queue too). So does a refused CONNECT: what follows it
+            // is tunnel data, not HTTP (RFC 9110 §9.3.6), and is discarded while the connection lingers.
+            let close = !keepAlive || framing != .none || head.method == "CONNECT"
             respond(error, close: close)
             if !close {
                 if case .end? = queued.first { queued.removeFirst() }
@@ -104,9 +138,16 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
                 return
             }
             if case .end? = queued.first { queued.removeFirst() }
-            let tunnel = Tunnel(client: self, host: host, port: port, loop: loop, connectTimeout: .seconds(10))
+            // The planner checked the name; the addresses it resolves to are checked again when connecting.
+            let destination = DestinationPolicy.passthrough(listenerIsLoopback: runtime.configuration.listen.isLoopback)
+            let tunnel = Tunnel(
+                client: self, host: host, port: port, loop: loop, connectTimeout: .seconds(10), log: server.accessLog,
+                runtime: runtime, admission: destination.admission(excluding: server.ownListeners))
             self.tunnel = tunnel
             tunnel.start()
+            // Bytes the client sent right behind the CONNECT (in the same read) belong to the tunnel.
+            let early = parser.takeTunnelBytes()
+            if !early.isEmpty { tunnel.clientSent(early) }
         case .forward(let plan):
             let exchange = ForwardExchange(
                 client: self, plan: plan, requestHead: head, framing: framing, pool: pool, keepAlive: keepAlive,
@@ -164,6 +205,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         let whole = requestComplete || exchangeHasWholeRequest
         exchangeHasWholeRequest = false
         respond(error, close: !whole || !exchange.clientWantsKeepAlive || clientReachedEOF || server.isDraining)
+        pausedBySink = false
         if !closing {
             armIdleTimer()
             processQueued()
@@ -182,7 +224,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
             closeGracefully()
             return
         }
-        stream.setReadingPaused(false)
+        pausedBySink = false
         armIdleTimer()
         processQueued()
     }
@@ -194,6 +236,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
 
     func tunnelFailed(_ error: ProxyError) {
         tunnel = nil
+        pausedBySink = false
         respond(error, close: true)
     }
 
@@ -203,6 +246,8 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         guard !closing else { return }
         closing = true
         idleTimer?.cancel()
+        headerTimer?.cancel()
+        queued.removeAll()
         stream.setReadingPaused(false)
         stream.shutdownWriting()
         lingerTimer = loop.schedule(after: .seconds(2)) { [self] in stream.close() }
@@ -214,6 +259,31 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         idleTimer = loop.schedule(after: timeout) { [self] in
             if exchange == nil, tunnel == nil { stream.close() }
         }
+        // Part of the next head arrived while the last request was answered: its time starts now.
+        if !parser.isAtMessageBoundary, !closing, queued.isEmpty { armHeaderTimer() }
+    }
+
+    /// `header_timeout_ms` for the head being received (slowloris: a head trickling in byte by byte would
+    /// otherwise hold the connection for the whole idle timeout).
+    private func armHeaderTimer() {
+        headerTimer?.cancel()
+        let timeout = Duration.milliseconds(server.runtime.configuration.limits.headerTimeoutMs)
+        headerTimer = loop.schedule(after: timeout) { [self] in headerTimedOut() }
+    }
+
+    private func headerTimedOut() {
+        headerTimer = nil
+        guard exchange == nil, tunnel == nil, !closing, queued.isEmpty else { return }
+        guard !parser.isAtMessageBoundary else {
+            stream.close()  // nothing of a request arrived: nothing to answer
+            return
+        }
+        let error = ProxyError(
+            .headerTimeout,
+            "the request head was not complete within \(server.runtime.configuration.limits.headerTimeoutMs) ms")
+        server.accessLog.recordRejected(
+            method: "-", target: "-", status: error.status, error: error.errorName, runtime: server.runtime)
+        respond(error, close: true)
     }
 
     // MARK: ByteStreamDelegate
@@ -239,10 +309,12 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     func streamDidDrainWrites(_ stream: any ByteStream) {
         exchange?.clientDidDrainWrites()
         tunnel?.clientDrained()
+        if exchange == nil, tunnel == nil, !queued.isEmpty { processQueued() }
     }
 
     func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
         idleTimer?.cancel()
+        headerTimer?.cancel()
         lingerTimer?.cancel()
         exchange?.cancel()
         exchange = nil

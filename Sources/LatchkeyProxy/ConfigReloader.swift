@@ -118,6 +118,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
             logger.warning("listen and admin addresses change only with a restart; keeping the current listeners")
         }
         for warning in configuration.warnings { logger.warning("\(warning)") }
+        for notice in configuration.notices { logger.notice("\(notice)") }
         server.replaceRuntime(runtime)
         RuntimeFactory.warmUp(runtime, logger: logger)
         // Secret files the new config added are taken as they are now; files it dropped are no longer watched.

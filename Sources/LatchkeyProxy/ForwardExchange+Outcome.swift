@@ -23,6 +23,11 @@ extension ForwardExchange {
             client.exchangeDidFinish(self, keepAlive: false, abort: true)
             return
         }
+        if case .network(let error) = failure, error.code == .destinationRefused {
+            // A policy answer, not a network fault: the same destination is refused on every attempt.
+            fail(proxyError(for: failure))
+            return
+        }
         let nothingSent = !headSent
         // A pooled connection the server closed while idle fails before any response byte; the request never
         // reached the application, so it goes again on a fresh connection (once, not counted as a retry).
@@ -49,7 +54,7 @@ extension ForwardExchange {
         guard case .network(let error) = failure else { return false }
         switch error.code {
         case .resolveFailed, .connectFailed, .connectTimeout, .tlsFailed: return true
-        case .reset, .ioFailed: return false
+        case .reset, .ioFailed, .destinationRefused: return false
         }
     }
 
@@ -112,6 +117,7 @@ extension ForwardExchange {
             case .tlsFailed: (code, detail) = (.upstreamTLSFailed, "TLS with \(target) failed: \(error.detail)")
             case .connectTimeout: (code, detail) = (.upstreamConnectTimeout, error.detail)
             case .resolveFailed, .connectFailed: (code, detail) = (.upstreamConnectFailed, error.detail)
+            case .destinationRefused: (code, detail) = (.destinationRefused, error.detail)
             case .reset, .ioFailed: (code, detail) = (.upstreamClosed, "\(target): \(error.detail)")
             }
         case .protocolError(let error):

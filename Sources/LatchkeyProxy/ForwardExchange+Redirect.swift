@@ -1,5 +1,6 @@
 import LatchkeyConfig
 import LatchkeyHTTP
+import LatchkeyNet
 
 extension ForwardExchange {
     /// Follows a redirect (RFC 9110 §15.4) by planning the new location like a fresh request from the client.
@@ -38,7 +39,13 @@ extension ForwardExchange {
         } else {
             let replanned = RequestRewrite.applyMethodRules(
                 to: RequestPlanner.plan(head, runtime: runtime), head: head, runtime: runtime)
-            guard case .forward(let planned) = replanned else { return false }
+            guard case .forward(var planned) = replanned else { return false }
+            if planned.route == nil {
+                // No route names this host: never to loopback, link-local or metadata addresses (checked on the
+                // name now, and on the resolved addresses when connecting), whatever passthrough would allow.
+                if DestinationPolicy.redirect.refusal(forHost: next.host) != nil { return false }
+                planned.endpoint.destination = DestinationPolicy.redirect
+            }
             nextPlan = planned
             sameConnection = planned.route?.settings.connection != nil
                 && planned.route?.settings.connection == originalPlan.connectionName

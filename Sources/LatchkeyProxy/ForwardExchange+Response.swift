@@ -14,6 +14,11 @@ extension ForwardExchange {
                 // RFC 9110 §15.2: a proxy forwards 1xx responses, except to HTTP/1.0 clients.
                 guard clientIsHTTP11 else { continue }
                 HTTP1Serializer.appendResponseHead(ResponseRewrite.interimHead(head), to: &output)
+                // An upstream may send any number of 1xx: they count against the client's write buffer too.
+                if client.pendingWriteBytes + output.count > Self.highWaterMark, !pausedUpstreamForDownload {
+                    pausedUpstreamForDownload = true
+                    upstream.stream.setReadingPaused(true)
+                }
             case .head(let head, let framing):
                 if let route = plan.route, route.settings.debug {
                     log.debugHead(

@@ -152,7 +152,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         do {
             fresh = try UpstreamConnection(
                 endpoint: plan.endpoint, tls: plan.tls, loop: loop, connectTimeout: plan.connectTimeout,
-                openGauge: pool.openConnections)
+                openGauge: pool.openConnections, ownListeners: pool.ownListeners)
         } catch {
             attemptFailed(.network(NetError(.tlsFailed, "\(error)")), connection: nil)
             return

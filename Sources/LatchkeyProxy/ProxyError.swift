@@ -1,3 +1,4 @@
+import LatchkeyConfig
 import LatchkeyHTTP
 
 /// Every failure the proxy reports to a client, mapped in exactly one place to a status, a
@@ -23,12 +24,21 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case tooManyRedirects = "too_many_redirects"
         case deadlineExceeded = "deadline_exceeded"
         case needsConsent = "needs_consent"
+        /// A path with an encoded delimiter, a backslash or a climb above the root (see `RequestPath`).
+        case invalidPath = "invalid_path"
+        /// The destination is one of the proxy's own listeners, or a loopback, link-local or metadata address
+        /// the request may not reach (see `DestinationPolicy`).
+        case destinationRefused = "destination_refused"
+        /// A CONNECT passthrough to a port not in `connect_ports`.
+        case connectPortRefused = "connect_port_refused"
         /// `Connection` names a framing, routing or proxy-written field (RFC 9110 §7.6.1).
         case connectionOptionRefused = "connection_option_refused"
         /// TRACE to a route that injects a credential (a TRACE-enabled upstream would echo it back).
         case traceRefused = "trace_refused"
         /// `Via` already names this proxy: forwarding again would loop (RFC 9110 §7.6.3).
         case forwardingLoop = "forwarding_loop"
+        /// The request head did not arrive whole within `limits.header_timeout_ms`.
+        case headerTimeout = "request_header_timeout"
     }
 
     public let code: Code
@@ -53,8 +63,11 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
 
     private static func defaultStatus(_ code: Code) -> Int {
         switch code {
-        case .badRequest, .connectionOptionRefused: 400
-        case .denied, .connectRefusedForRoute, .plaintextCredentials, .traceRefused: 403
+        case .badRequest, .invalidPath, .connectionOptionRefused: 400
+        case .headerTimeout: 408
+        case .denied, .connectRefusedForRoute, .plaintextCredentials, .destinationRefused, .connectPortRefused,
+            .traceRefused:
+            403
         case .forwardingLoop: 508
         case .noRoute: 404
         case .upstreamTimeout, .upstreamConnectTimeout, .credentialTimeout, .deadlineExceeded: 504
@@ -70,8 +83,10 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(code.rawValue): \(detail)" }
 
-    /// The JSON body: `{"error":..., "detail":..., "route":..., "connection":...}`.
+    /// The JSON body: `{"error":..., "detail":..., "route":..., "connection":...}`. The detail may quote
+    /// upstream or provider text: every known secret value is scrubbed from it (`SecretScrubber`).
     public func jsonBody() -> [UInt8] {
+        let detail = SecretScrubber.shared.scrub(detail)
         var json = "{\"error\":\(JSONString.quote(errorName)),\"detail\":\(JSONString.quote(detail))"
         if let route { json += ",\"route\":\(JSONString.quote(route))" }
         if let connection { json += ",\"connection\":\(JSONString.quote(connection))" }

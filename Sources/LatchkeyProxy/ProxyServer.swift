@@ -16,6 +16,8 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     }
 
     public let group: EventLoopGroup
+    /// The bound proxy and admin addresses, which no outgoing connection may reach.
+    public let ownListeners = OwnListeners()
     let logger: Logger
     let accessLog: AccessLog
     private let pools: [ObjectIdentifier: UpstreamPool]
@@ -41,7 +43,7 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         for loop in group.loops {
             pools[ObjectIdentifier(loop)] = UpstreamPool(
                 loop: loop, maxIdlePerEndpoint: limits.maxIdlePerUpstream, idleTimeout: .milliseconds(limits.idleTimeoutMs),
-                openConnections: runtime.metrics.upstreamConnectionsOpen)
+                openConnections: runtime.metrics.upstreamConnectionsOpen, ownListeners: ownListeners)
         }
         self.pools = pools
         var registries: [ObjectIdentifier: ClientRegistry] = [:]
@@ -52,8 +54,13 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     /// The runtime new requests use.
     public var runtime: ProxyRuntime { state.withLock { $0 } }
 
-    /// Installs a new runtime for requests that start from now on.
-    public func replaceRuntime(_ runtime: ProxyRuntime) { state.withLock { $0 = runtime } }
+    /// Installs a new runtime for requests that start from now on (and the new connection caps).
+    public func replaceRuntime(_ runtime: ProxyRuntime) {
+        state.withLock { $0 = runtime }
+        let limits = runtime.configuration.limits
+        proxyListener?.setMaxConnections(limits.maxConnections)
+        adminListener?.setMaxConnections(limits.adminMaxConnections)
+    }
 
     /// Number of open client connections.
     public var openClientCount: Int { openClients.withLock { $0 } }
@@ -61,19 +68,29 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     /// Binds both listeners and starts accepting.
     public func start() throws -> BoundAddresses {
         let configuration = runtime.configuration
-        let proxy = try TCPListener(host: configuration.listen.host, port: configuration.listen.port, group: group) {
-            [self] connection in
+        let limits = configuration.limits
+        let proxy = try TCPListener(
+            host: configuration.listen.host, port: configuration.listen.port, group: group,
+            maxConnections: limits.maxConnections
+        ) { [self] connection in
             accept(connection)
         }
+        proxy.onPause = { [self] reason, open in acceptPaused(listener: "proxy", reason: reason, open: open) }
         var admin: TCPListener?
         if let address = configuration.admin {
-            admin = try TCPListener(host: address.host, port: address.port, group: group) { [self] connection in
+            admin = try TCPListener(
+                host: address.host, port: address.port, group: group, maxConnections: limits.adminMaxConnections
+            ) { [self] connection in
                 AdminConnection(stream: connection, server: self).start()
             }
+            admin?.onPause = { [self] reason, open in acceptPaused(listener: "admin", reason: reason, open: open) }
         }
+        DescriptorBudget.warnIfShort(maxConnections: limits.maxConnections, logger: logger)
         proxyListener = proxy
         adminListener = admin
         adminAddress = admin?.localAddress
+        ownListeners.add(proxy.localAddress)
+        if let admin { ownListeners.add(admin.localAddress) }
         proxy.start()
         admin?.start()
         return BoundAddresses(proxy: proxy.localAddress, admin: admin?.localAddress)
@@ -83,6 +100,21 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     public func stopListening() {
         proxyListener?.stop()
         adminListener?.stop()
+    }
+
+    /// A listener stopped accepting (once per episode): at its cap, or out of descriptors.
+    private func acceptPaused(listener: String, reason: AcceptGate.PauseReason, open: Int) {
+        runtime.metrics.acceptPauses.increment([listener, reason.rawValue])
+        switch reason {
+        case .connectionCap:
+            logger.warning(
+                "\(listener) listener at its connection cap (\(open) open): new connections wait in the backlog until one closes",
+                metadata: [LogKey.outcome: "max_connections"])
+        case .outOfDescriptors:
+            logger.warning(
+                "\(listener) listener out of file descriptors (\(open) connections open): accepting paused, retrying as connections close",
+                metadata: [LogKey.outcome: "out_of_descriptors"])
+        }
     }
 
     private func accept(_ connection: TCPConnection) {

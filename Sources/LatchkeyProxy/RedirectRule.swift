@@ -1,3 +1,5 @@
+import LatchkeyHTTP
+
 /// Following a redirect (RFC 9110 §15.4) when a route has `max_redirects` > 0: which statuses are followed,
 /// with which method and body, and where the `Location` points. Pure; whether credentials go along (only to a
 /// route with the same connection) is decided by the caller, which knows the routes.
@@ -130,26 +132,10 @@ public enum RedirectRule {
         return removeDotSegments(path) + (query.map { "?" + $0 } ?? "")
     }
 
-    /// RFC 3986 §5.2.4, on "/"-separated segments; never climbs above the root.
+    /// RFC 3986 §5.2.4 (the one implementation, `RequestPath`); a Location never climbs above the root:
+    /// resolving a reference clamps, as the RFC says. The followed request is then planned like any other.
     static func removeDotSegments(_ path: String) -> String {
-        guard path.contains(".") else { return path }
-        let absolute = path.hasPrefix("/")
-        var output: [Substring] = []
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        for (index, segment) in segments.enumerated() {
-            if index == 0 && absolute { continue }  // the empty segment before the leading "/"
-            let isLast = index == segments.count - 1
-            switch segment {
-            case ".":
-                if isLast { output.append("") }
-            case "..":
-                if !output.isEmpty { output.removeLast() }
-                if isLast { output.append("") }
-            default:
-                output.append(segment)
-            }
-        }
-        return (absolute ? "/" : "") + output.joined(separator: "/")
+        RequestPath.removeDotSegments(path).path
     }
 }
 

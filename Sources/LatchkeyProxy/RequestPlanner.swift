@@ -1,6 +1,7 @@
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyHTTP
+import LatchkeyNet
 import LatchkeyTLS
 
 /// Where and how one request goes upstream.
@@ -10,6 +11,10 @@ public struct UpstreamEndpoint: Sendable, Hashable {
     public var port: Int
     /// Name for SNI and certificate verification (the host unless `tls.server_name` says otherwise).
     public var serverName: String
+
+    /// Which addresses the connection may reach (checked again after DNS); part of the pool key, so a
+    /// connection opened under one policy never serves a request under a stricter one.
+    public var destination: DestinationPolicy = .routed
 
     public var isTLS: Bool { scheme == "https" }
     public var authority: String { UpstreamURL.authority(host: host, port: port, scheme: scheme) }
@@ -59,25 +64,44 @@ public enum RequestPlanner {
             return planConnect(host: host, port: port, runtime: runtime)
         case .asterisk:
             return .reject(ProxyError(.badRequest, "the proxy does not answer OPTIONS *"))
-        case .absolute(let scheme, let host, let port, let path):
+        case .absolute(let scheme, let host, let port, let rawPath):
+            let path: String
+            do {
+                path = try RequestPath.normalize(rawPath)
+            } catch {
+                return .reject(ProxyError(.invalidPath, error.description))
+            }
             if let route = runtime.router.match(host: host, port: port, path: pathOnly(path), method: head.method),
                 let routeRuntime = runtime.routes[route.name]
             {
-                return planRoute(head, route: routeRuntime, requestScheme: scheme, host: host, port: port, path: path, runtime: runtime)
+                return planRoute(
+                    head, route: routeRuntime, requestScheme: scheme, host: host, port: port, path: path, rawPath: rawPath,
+                    runtime: runtime)
             }
             guard config.unmatched == .passthrough else {
                 return .reject(ProxyError(.denied, "no route matches \(host)\(pathOnly(path)) and unmatched requests are denied"))
             }
+            let destination = DestinationPolicy.passthrough(listenerIsLoopback: config.listen.isLoopback)
+            if let reason = destination.refusal(forHost: host) {
+                return .reject(ProxyError(.destinationRefused, "\(reason); requests that match no route may not reach it"))
+            }
             var rewritten = head
             rewritten.target = path
             rewriteCommonHeaders(&rewritten.headers, authority: UpstreamURL.authority(host: host, port: port, scheme: scheme))
-            let endpoint = UpstreamEndpoint(scheme: scheme, host: host, port: port, serverName: host)
+            var endpoint = UpstreamEndpoint(scheme: scheme, host: host, port: port, serverName: host)
+            endpoint.destination = destination
             return .forward(
                 ForwardPlan(
                     route: nil, endpoint: endpoint, tls: scheme == "https" ? runtime.defaultTLS : nil, head: rewritten,
                     timeout: passthroughTimeout, connectTimeout: passthroughConnectTimeout, clientHost: host,
-                    clientPath: pathOnly(path)))
-        case .origin(let path):
+                    clientPath: pathOnly(rawPath)))
+        case .origin(let rawPath):
+            let path: String
+            do {
+                path = try RequestPath.normalize(rawPath)
+            } catch {
+                return .reject(ProxyError(.invalidPath, error.description))
+            }
             guard let route = runtime.router.match(host: nil, port: 0, path: pathOnly(path), method: head.method),
                 let routeRuntime = runtime.routes[route.name]
             else {
@@ -88,29 +112,46 @@ public enum RequestPlanner {
                     ))
             }
             let hostHeader = head.headers.first("Host") ?? ""
-            return planRoute(head, route: routeRuntime, requestScheme: "http", host: hostHeader, port: 0, path: path, runtime: runtime)
+            return planRoute(
+                head, route: routeRuntime, requestScheme: "http", host: hostHeader, port: 0, path: path, rawPath: rawPath,
+                runtime: runtime)
         }
     }
 
+    /// CONNECT (RFC 9110 §9.3.6): refused for a host a credential route serves (found by the same `Router` as
+    /// every other request, so `api.example.:443` is `api.example:443`); else a passthrough tunnel, allowed only
+    /// with `unmatched: passthrough`, to a port in `connect_ports`, and never to a refused destination.
     private static func planConnect(host: String, port: Int, runtime: ProxyRuntime) -> RequestPlan {
-        let routed = runtime.configuration.routes.first { route in
-            guard let pattern = route.host, pattern.matches(host: host, port: port) else { return false }
-            return runtime.routes[route.name]?.injectsCredentials ?? false
+        let config = runtime.configuration
+        let routed = runtime.router.matchAuthority(host: host, port: port) { route in
+            runtime.routes[route.name]?.injectsCredentials ?? false
         }
         if let routed {
             let detail =
                 "\(host) has route \(routed.name) with connection \(routed.connection ?? ""): a CONNECT tunnel would hide the request from the proxy, so no credential could be injected. Call it over http:// (http://\(host)/...) and let the route's upstream: https://\(host) speak TLS; TLS interception is not supported yet."
             return .reject(ProxyError(.connectRefusedForRoute, detail, route: routed.name, connection: routed.connection))
         }
-        guard runtime.configuration.unmatched == .passthrough else {
+        guard config.unmatched == .passthrough else {
             return .reject(ProxyError(.denied, "CONNECT to \(host):\(port) matches no route and unmatched requests are denied"))
+        }
+        guard config.connectPorts.contains(port) else {
+            let allowed = config.connectPorts.map(String.init).joined(separator: ", ")
+            return .reject(
+                ProxyError(
+                    .connectPortRefused,
+                    "CONNECT to \(host):\(port) refused: port \(port) is not in connect_ports (\(allowed)); add it to connect_ports to allow tunnels to it"
+                ))
+        }
+        let destination = DestinationPolicy.passthrough(listenerIsLoopback: config.listen.isLoopback)
+        if let reason = destination.refusal(forHost: host) {
+            return .reject(ProxyError(.destinationRefused, "CONNECT to \(host):\(port) refused: \(reason)"))
         }
         return .tunnel(host: host, port: port)
     }
 
     private static func planRoute(
         _ head: HTTPRequestHead, route: ProxyRuntime.RouteRuntime, requestScheme: String, host: String, port: Int,
-        path: String, runtime: ProxyRuntime
+        path: String, rawPath: String, runtime: ProxyRuntime
     ) -> RequestPlan {
         let settings = route.settings
         let endpoint: UpstreamEndpoint
@@ -126,6 +167,16 @@ public enum RequestPlanner {
         } else {
             guard port != 0 else {
                 return .reject(ProxyError(.noRoute, "route \(settings.name) has no upstream", route: settings.name))
+            }
+            // Without `upstream` the client names the port; unless the route's host names one, only the scheme's
+            // default port gets the route (and its credential): another port on the same host is another service.
+            let defaultPort = requestScheme == "https" ? 443 : 80
+            guard settings.host?.port != nil || port == defaultPort else {
+                return .reject(
+                    ProxyError(
+                        .denied,
+                        "route \(settings.name) has no upstream and its host names no port, so it serves port \(defaultPort) only; name the port in host (\(host):\(port)) or set upstream",
+                        route: settings.name, connection: settings.connection))
             }
             endpoint = UpstreamEndpoint(
                 scheme: requestScheme, host: host, port: port, serverName: settings.tls.serverName ?? host)
@@ -149,7 +200,7 @@ public enum RequestPlanner {
             ForwardPlan(
                 route: route, endpoint: endpoint, tls: endpoint.isTLS ? route.tls : nil, head: rewritten,
                 timeout: .milliseconds(settings.timeoutMs), connectTimeout: .milliseconds(settings.connectTimeoutMs),
-                clientHost: host.isEmpty ? endpoint.host : host, clientPath: pathOnly(path)))
+                clientHost: host.isEmpty ? endpoint.host : host, clientPath: pathOnly(rawPath)))
     }
 
     /// Hop-by-hop fields (RFC 9110 §7.6.1) and Proxy-Authorization (meant for this proxy, never forwarded)

@@ -16,6 +16,8 @@ public enum RetryAfter {
         guard let epochSeconds = HTTPDate.parse(text, now: now) else { return nil }
         let interval = Double(epochSeconds) - now.timeIntervalSince1970
         guard interval > 0 else { return .zero }
+        // A date centuries ahead (year 9999) is more nanoseconds than Int64 holds: saturate like delay-seconds.
+        guard interval < Double(Int32.max) else { return .seconds(Int64(Int32.max)) }
         return .nanoseconds(Int64((interval * 1e9).rounded(.up)))
     }
 

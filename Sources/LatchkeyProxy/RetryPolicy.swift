@@ -34,24 +34,53 @@ public struct RetryPolicy: Sendable {
 
     public init(settings: RetrySettings, timeoutMs: Int, deadlineMs: Int?) {
         self.settings = settings
-        self.maxAttempts = max(0, settings.maxRetries) + 1
+        // Validation bounds every input (ConfigBounds); the arithmetic saturates anyway, so that no value a
+        // caller builds by hand can trap here.
+        self.maxAttempts = Self.saturating(max(0, settings.maxRetries), plus: 1)
         if let deadlineMs {
-            deadline = .milliseconds(deadlineMs)
+            deadline = min(.milliseconds(max(0, deadlineMs)), Self.maximumDeadline)
         } else {
-            var total = Duration.milliseconds(timeoutMs) * maxAttempts
-            if maxAttempts > 1 {
-                for retry in 1..<maxAttempts {
-                    total += Self.maximumDelay(beforeRetry: retry, settings: settings)
-                }
-            }
-            // A little slack per attempt, so that the last attempt's own timeout (a clearer 504: which upstream
-            // did not answer) fires before the overall deadline it would otherwise tie with.
-            deadline = total + Self.deadlineSlack * maxAttempts
+            // timeout × attempts + Σ largest delay before each retry + slack × attempts, in milliseconds.
+            // A little slack per attempt lets the last attempt's own timeout (a clearer 504: which upstream
+            // did not answer) fire before the overall deadline it would otherwise tie with.
+            let perAttempt = Self.saturating(max(0, timeoutMs), plus: Self.deadlineSlackMs)
+            let attempts = Self.saturating(perAttempt, times: maxAttempts)
+            let total = Self.saturating(attempts, plus: Self.totalDelayMs(retries: maxAttempts - 1, settings: settings))
+            deadline = min(.milliseconds(total), Self.maximumDeadline)
         }
     }
 
+    /// The longest deadline any settings give (a year): far above every configurable value, far below
+    /// where a duration in nanoseconds overflows `Int64`.
+    public static let maximumDeadline: Duration = .seconds(366 * 86_400)
+
+    /// Σ `maximumDelay(beforeRetry:)` for retries 1...`retries`, in milliseconds, saturating; closed form,
+    /// so a huge retry count costs nothing.
+    static func totalDelayMs(retries: Int, settings: RetrySettings) -> Int {
+        guard retries > 0 else { return 0 }
+        guard settings.exponentialBackoff else { return saturating(max(0, settings.delayMs), times: retries) }
+        // The bound doubles from `backoffBase` and stays at `backoffCap` once it gets there (retry 8).
+        var total = 0
+        let doubling = min(retries, 16)
+        for retry in 1...doubling { total += milliseconds(maximumDelay(beforeRetry: retry, settings: settings)) }
+        return saturating(total, plus: saturating(milliseconds(backoffCap), times: retries - doubling))
+    }
+
+    static func saturating(_ a: Int, plus b: Int) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
+    }
+
+    static func saturating(_ a: Int, times b: Int) -> Int {
+        let (product, overflow) = a.multipliedReportingOverflow(by: b)
+        return overflow ? .max : product
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int { Int(nanoseconds(duration) / 1_000_000) }
+
     /// Added per attempt to the default deadline.
-    public static let deadlineSlack: Duration = .milliseconds(100)
+    public static let deadlineSlack: Duration = .milliseconds(deadlineSlackMs)
+    static let deadlineSlackMs = 100
 
     /// Whether `outcome` is worth another attempt under this policy (not counting attempts, body replayability
     /// or deadline — the caller checks those).
@@ -104,8 +133,12 @@ public struct RetryPolicy: Sendable {
         return min(backoffCap, backoffBase * (1 << doublings))
     }
 
+    /// `duration` in nanoseconds, saturating at `Int64.max` / `.min`.
     static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (total, overflowSum) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowSum ? (whole < 0 ? .min : .max) : total
     }
 }

@@ -11,8 +11,11 @@ import LatchkeyConfig
 /// 3. then a route restricted by `methods` beats an unrestricted one;
 /// 4. then the route that comes first in the file.
 ///
-/// Path prefixes are compared case-sensitively on the raw request path (no percent-decoding or dot-segment
-/// removal; RFC 3986 §6.2.1). A prefix ending in "/" matches every path that starts with it; a prefix
+/// Path prefixes are compared case-sensitively on the normalised request path: `RequestPlanner` runs every
+/// request form through `RequestPath.normalize` first, which removes dot-segments (RFC 3986 §5.2.4), refuses
+/// a climb above the root, and refuses percent-encoded ".", "/" and "\" (`%2e`, `%2f`, `%5c`) and a raw "\",
+/// so `/ro/../admin` is matched (and forwarded) as `/admin`; no other percent-decoding is done (RFC 3986
+/// §6.2.2.2 treats other encodings as distinct). The same path goes upstream. A prefix ending in "/" matches every path that starts with it; a prefix
 /// without a trailing "/" matches the exact path, or the prefix followed by "/" or "?" — so `/v2` matches
 /// `/v2`, `/v2/x` and `/v2?q` but not `/v2x`. Hosts compare case-insensitively, ignoring a trailing dot.
 /// A nil host (an origin-form request in route mode) matches only routes without `host`.
@@ -83,6 +86,22 @@ public struct Router: Sendable {
             }
         }
         return first(in: hostless, port: port, path: path, method: method)
+    }
+
+    /// The most specific route with a `host` that serves `host:port` and satisfies `predicate`, ignoring
+    /// `path_prefix` and `methods`: what a CONNECT to that authority would hide from the proxy. Hosts are
+    /// normalised exactly as in `match` (case, trailing dot); routes without `host` are not considered.
+    public func matchAuthority(host: String, port: Int, where predicate: (RouteSettings) -> Bool) -> RouteSettings? {
+        var host = host.lowercased()
+        if host.hasSuffix(".") { host.removeLast() }
+        let ports = { (c: Candidate) in c.port == nil || c.port == port }
+        if let hit = exact[host]?.first(where: { ports($0) && predicate($0.route) }) { return hit.route }
+        return wildcards.first { candidate in
+            guard let suffix = candidate.suffix, host.utf8.count > suffix.utf8.count, host.hasSuffix(suffix) else {
+                return false
+            }
+            return ports(candidate) && predicate(candidate.route)
+        }?.route
     }
 
     private func first(in candidates: [Candidate], port: Int, path: String, method: String) -> RouteSettings? {

@@ -56,11 +56,13 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
 
     init(
         endpoint: UpstreamEndpoint, tls: TLSClientContext?, loop: EventLoop, connectTimeout: Duration,
-        openGauge: Gauge? = nil
+        openGauge: Gauge? = nil, ownListeners: OwnListeners? = nil
     ) throws(TLSError) {
         self.endpoint = endpoint
         self.openGauge = openGauge
-        let tcp = TCPConnection(connectingTo: endpoint.host, port: endpoint.port, loop: loop, connectTimeout: connectTimeout)
+        let tcp = TCPConnection(
+            connectingTo: endpoint.host, port: endpoint.port, loop: loop, connectTimeout: connectTimeout,
+            admission: ownListeners.map { endpoint.destination.admission(excluding: $0) })
         if endpoint.isTLS, let tls {
             stream = try TLSStream(underlying: tcp, context: tls, serverName: endpoint.serverName, peer: endpoint.authority)
         } else {

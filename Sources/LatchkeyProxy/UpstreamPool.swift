@@ -25,9 +25,15 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
 
     /// Upstream connections open from this process (the exchanges' connections count themselves in).
     let openConnections: Gauge?
+    /// The proxy's listeners, which no upstream connection may reach (nil in tests without a server).
+    let ownListeners: OwnListeners?
 
-    init(loop: EventLoop, maxIdlePerEndpoint: Int, idleTimeout: Duration, openConnections: Gauge? = nil) {
+    init(
+        loop: EventLoop, maxIdlePerEndpoint: Int, idleTimeout: Duration, openConnections: Gauge? = nil,
+        ownListeners: OwnListeners? = nil
+    ) {
         self.loop = loop
+        self.ownListeners = ownListeners
         self.openConnections = openConnections
         self.maxIdlePerEndpoint = maxIdlePerEndpoint
         self.idleTimeout = idleTimeout

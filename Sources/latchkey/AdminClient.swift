@@ -25,11 +25,13 @@ struct AdminClient {
         base = EndpointURL(scheme: "http", host: AdminAddress.reachableHost(admin.host), port: admin.port)
     }
 
+    /// Sends `method path` with `X-Latchkey-Admin: 1`, which the consent endpoints require of a POST
+    /// (a header a cross-site page cannot send without a CORS preflight).
     func send(_ method: String, _ path: String, timeout: Duration = .seconds(30)) throws -> TokenEndpointResponse {
         var url = base
         url.path = path
         let request = TokenEndpointRequest(
-            method: method, url: url, headers: [("Accept", "application/json")], body: [], tls: TLSSettings(), timeout: timeout)
+            method: method, url: url, headers: [("Accept", "application/json"), ("X-Latchkey-Admin", "1")], body: [], tls: TLSSettings(), timeout: timeout)
         let done = DispatchSemaphore(value: 0)
         let outcome = LockedBox<Result<TokenEndpointResponse, NetworkFailure>?>(nil)
         RuntimeFactory.tokenClient.send(request) { result in

@@ -31,7 +31,7 @@ struct ConnectCommand: ParsableCommand {
         guard start.status == 302, let location = start.headers.first(where: { $0.0.lowercased() == "location" })?.1 else {
             throw CLIError("the proxy could not start consent for \(name): \(String(decoding: start.body, as: UTF8.self))")
         }
-        Output.line("Open this URL in a browser and approve the access:\n\n  \(location)\n")
+        Output.unscrubbedLine("Open this URL in a browser and approve the access:\n\n  \(location)\n")
         Output.line("Waiting up to \(timeout) s for the provider to redirect back to the proxy...")
         let deadline = Date().addingTimeInterval(TimeInterval(timeout))
         while Date() < deadline {

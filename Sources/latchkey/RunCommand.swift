@@ -42,6 +42,7 @@ struct RunCommand: ParsableCommand {
         LoggingSystem.bootstrap { label in LatchkeyLogHandler(label: label, level: level, format: format) }
         let logger = Logger(label: "latchkey")
         for warning in configuration.warnings { logger.warning("\(warning)") }
+        for notice in configuration.notices { logger.notice("\(notice)") }
 
         let runtime: ProxyRuntime
         do {
@@ -153,14 +154,19 @@ final class SignalHandlers: Sendable {
 }
 
 /// Writes to stdout/stderr without touching the global `stdout`, which is not concurrency-safe.
+/// The CLI's output, every line with the known secret values of the loaded config scrubbed
+/// (`SecretScrubber`): `check` prints provider errors, which may echo a client secret.
 enum Output {
-    static func line(_ text: String) {
+    static func line(_ text: String) { unscrubbedLine(SecretScrubber.shared.scrub(text)) }
+
+    /// For the one line that must go out as is: the consent URL `connect` prints (it names the client).
+    static func unscrubbedLine(_ text: String) {
         let bytes = Array((text + "\n").utf8)
         bytes.withUnsafeBytes { _ = write(1, $0.baseAddress, $0.count) }
     }
 
     static func error(_ text: String) {
-        let bytes = Array((text + "\n").utf8)
+        let bytes = Array((SecretScrubber.shared.scrub(text) + "\n").utf8)
         bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
     }
 

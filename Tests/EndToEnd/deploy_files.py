@@ -10,6 +10,9 @@ from pathlib import Path
 from latchkey_e2e import REPO_ROOT, run_latchkey_cli
 
 DEPLOY = REPO_ROOT / "deploy"
+# Issue 9: the crash backtracer's setting in every deploy file: a stack trace, never a register dump
+# (a register can hold a secret).
+SWIFT_BACKTRACE = "enable=yes,interactive=no,registers=none,images=none"
 
 
 @dataclass

@@ -587,14 +587,16 @@ class LatchkeyLauncher:
 
     def start(self, config: str, env: dict | None = None, secrets: list[str] | None = None,
               wait_admin: bool | None = None, timeout: float = TIMEOUT,
-              args: list[str] | None = None, config_file: Path | None = None) -> LatchkeyProcess:
+              args: list[str] | None = None, config_file: Path | None = None,
+              preexec_fn=None) -> LatchkeyProcess:
         """Writes `config` (YAML; listen/admin default to 127.0.0.1:0), starts latchkey, waits
         for `proxy listening on HOST:PORT` (and `admin listening on HOST:PORT` unless the config
         says `admin: off`). Fails at once, with the output, if the process exits first.
 
         `env` adds environment variables (secrets referenced as ${NAME}); `secrets` lists
         values that must never appear in the log (env values are added automatically).
-        `config_file`: run with this existing file (e.g. a symlink) as is; `config` is then ignored."""
+        `config_file`: run with this existing file (e.g. a symlink) as is; `config` is then ignored.
+        `preexec_fn`: run in the child before exec (e.g. `resource.setrlimit` for a descriptor limit)."""
         binary = latchkey_binary()
         self._count += 1
         if config_file is not None:
@@ -610,7 +612,7 @@ class LatchkeyLauncher:
         proc = subprocess.Popen(
             [binary, "run", "--config", str(config_path), *(args or [])],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=clean_env({"SWIFT_BACKTRACE": "enable=no", **(env or {})}))
+            env=clean_env({"SWIFT_BACKTRACE": "enable=no", **(env or {})}), preexec_fn=preexec_fn)
         log.close()
         lk = LatchkeyProcess(proc, config_path, log_path, all_secrets)
         self.started.append(lk)
@@ -670,9 +672,14 @@ def write_file(path, text: str, atomic: bool = True) -> None:
             f.write(text)
 
 
-def admin_get(lk: "LatchkeyProcess", path: str, method: str = "GET", timeout: float = TIMEOUT) -> Reply:
-    """`METHOD http://ADMIN/PATH` straight to the admin listener (no proxy)."""
-    return via_requests(lk.admin_url + path, method=method, timeout=timeout)
+def admin_get(lk: "LatchkeyProcess", path: str, method: str = "GET", timeout: float = TIMEOUT,
+              headers: list[tuple[str, str]] | None = None) -> Reply:
+    """`METHOD http://ADMIN/PATH` straight to the admin listener (no proxy). A POST carries
+    `X-Latchkey-Admin: 1` unless `headers` are given: the consent endpoints refuse a POST without it
+    (issue 3, CSRF), as the latchkey CLI sends it."""
+    if headers is None and method == "POST":
+        headers = [("X-Latchkey-Admin", "1")]
+    return via_requests(lk.admin_url + path, method=method, timeout=timeout, headers=headers)
 
 
 def scrape_metrics(lk: "LatchkeyProcess") -> dict[str, list[tuple[dict, float]]]:

@@ -72,8 +72,10 @@ def test_tls_insecure_skip_verify_works_and_warns(latchkey, nginx_tls):
 
 
 def test_connect_tunnel_passthrough_for_unrouted_host(latchkey, nginx_tls, pki):
-    lk = latchkey("""
+    # connect_ports defaults to [443]; nginx listens on a port chosen at run time.
+    lk = latchkey(f"""
 unmatched: passthrough
+connect_ports: [{nginx_tls.tls_port}]
 routes: []
 """)
     reply = curl(f"https://localhost:{nginx_tls.tls_port}/through-tunnel", proxy=lk.proxy_url,

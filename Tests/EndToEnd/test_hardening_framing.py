@@ -256,26 +256,38 @@ def test_via_is_added_to_requests_and_responses(proxy, echo):
 
 @pytest.mark.parametrize("retry", ["", "    retry:\n      max_retries: 3\n      delay_ms: 10\n      retry_on_all_errors: true\n"])
 def test_route_to_the_proxy_itself_is_a_loop_after_one_hop(latchkey, retry):
-    port = free_port()
+    # A route straight to the proxy's own listener is refused by the config check and, at run time, by the
+    # own-listener destination check (test_core_boundaries.py). A loop through a second proxy is invisible to
+    # both, so Via is what stops it: A -> B -> A, where A finds its own pseudonym and answers 508.
+    port_a, port_b = free_port(), free_port()
     lk = latchkey(f"""
-listen: 127.0.0.1:{port}
+listen: 127.0.0.1:{port_a}
 routes:
   - name: self
     path_prefix: /self/
-    upstream: http://127.0.0.1:{port}
+    upstream: http://127.0.0.1:{port_b}
 {retry}""")
-    offset = lk.log_offset()
+    other = latchkey(f"""
+listen: 127.0.0.1:{port_b}
+routes:
+  - name: back
+    path_prefix: /self/
+    upstream: http://127.0.0.1:{port_a}
+""")
+    offset, other_offset = lk.log_offset(), other.log_offset()
     result = raw_exchange(lk.port, b"GET /self/x HTTP/1.1\r\nHost: lk\r\nConnection: close\r\n\r\n")
     assert result.status == 508, result.data
     body = json.loads(result.body)
     assert body["error"] == "forwarding_loop"
-    # Two hops in the access log: the client's request (logged last, once the answer is back) and the looped
-    # one, refused. A 508 is never retried, so retries add no hops.
+    # In A's access log: the client's request (logged last, once the answer is back) and the looped one,
+    # refused; B relayed once. A 508 is never retried, so retries add no hops.
     outer = lk.wait_for_log(r"GET lk/self/x 508 .*latchkey.route=self", after=offset)
+    other.wait_for_log(r"GET \S*/self/x 508 .*latchkey.route=back", after=other_offset)
     log = lk.log_text()[offset:]
     assert "latchkey.attempts=1 " in outer.group(0)
     assert len(re.findall(r"latchkey.outcome=forwarding_loop", log)) == 1, log
     assert len(re.findall(r" GET \S*/self/x ", log)) == 2, log
+    assert len(re.findall(r" GET \S*/self/x ", other.log_text()[other_offset:])) == 1
 
 
 # -- item 5: TRACE and Max-Forwards ---------------------------------------------------------------------

@@ -61,6 +61,10 @@ routes:
     host: c.local
     upstream: {echo_b.url}
     connection: other
+  # Names echo_b's loopback address without a connection: issue 9 forbids following a redirect to a
+  # loopback host no route names, and every peer here is on loopback.
+  - name: plain-b
+    host: 127.0.0.1:{echo_b.port}
   - name: no-follow
     host: zero.local
     upstream: {echo.url}
@@ -155,6 +159,7 @@ def test_other_route_with_the_same_connection_gets_credentials(lk, echo, echo_b)
 
 @pytest.mark.parametrize("form", ["absolute", "scheme-relative"])
 def test_unrouted_host_gets_no_credentials(lk, echo, echo_b, form):
+    """Another origin, served by a route without a connection (`plain-b`): followed, with no credential at all."""
     key, target = new_key(f"x-{form}"), new_key("x-target")
     where = f"//127.0.0.1:{echo_b.port}/echo/{target}"
     if form == "absolute":
@@ -172,6 +177,16 @@ def test_unrouted_host_gets_no_credentials(lk, echo, echo_b, form):
     assert BEARER not in text and CLIENT_SECRET not in text and OTHER not in text
     line = access_line(lk, 200, key, target)
     assert f"127.0.0.1:{echo_b.port}" in line, line
+
+
+def test_unnamed_loopback_host_is_not_followed(lk, echo):
+    """Issue 9: a Location on a loopback address no route names is handed back, not followed."""
+    key = new_key("lo")
+    where = f"http://localhost:{echo.port}/echo/{key}-target"
+    reply = get(lk, f"http://a.local/redirect/{key}?to={q(where)}&code=302")
+    assert reply.status == 302, reply.body
+    assert reply.header("Location") == where
+    assert hits(echo, f"{key}-target")["count"] == 0
 
 
 def test_route_with_another_connection_gets_no_credentials(lk, echo, echo_b):

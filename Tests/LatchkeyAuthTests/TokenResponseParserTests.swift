@@ -30,6 +30,15 @@ import Testing
         #expect(!error.description.contains("\"t\""))
     }
 
+    /// Issue 9: a lifetime no integer holds is clamped, not trapped on.
+    @Test func hugeExpiresInIsClamped() throws {
+        let limit = Duration.milliseconds(Int64(TokenResponseParser.maximumLifetimeSeconds * 1000))
+        for value: Any in [1e300, "1e300", Double(Int64.max), "9223372036854775807000"] {
+            let grant = try parse(200, ["access_token": "t", "token_type": "Bearer", "expires_in": value]).get()
+            #expect(grant.expiresIn == limit, "\(value)")
+        }
+    }
+
     @Test func providerErrorCarriesErrorAndDescription() {
         guard case .failure(let error) = parse(401, ["error": "invalid_client", "error_description": "Client authentication failed"])
         else { return #expect(Bool(false)) }

@@ -111,7 +111,7 @@ import Testing
     @Test func bodyBufferOver64MiB() {
         expectSingleError(
             Self.route("retry:\n  body_buffer_bytes: 67108865"), line: 4, column: 26,
-            keyPath: "routes[0].retry.body_buffer_bytes", message: "must be at most 67108864 (64 MiB)")
+            keyPath: "routes[0].retry.body_buffer_bytes", message: "must be at most 67108864 (allowed range 0 to 67108864)")
     }
 
     @Test func deadlineMustBePositive() {

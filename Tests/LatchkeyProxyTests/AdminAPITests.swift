@@ -23,6 +23,7 @@ import Testing
         let runtime = try makeRuntime(routes: [], connections: [])
         var api = AdminAPI(server: ProxyServer(runtime: runtime, logger: Logger(label: "test"), loopCount: 1))
         api.peerIsLoopback = peerIsLoopback
+        api.requestHeaders = ["Host": "127.0.0.1:9901", "X-Latchkey-Admin": "1"]
         return api
     }
 
@@ -47,6 +48,19 @@ import Testing
         let response = try #require(answer(try api(peerIsLoopback: true), "GET", "/connections/crm/connect"))
         #expect(response.status == 404)
         #expect(response.body.contains("no oauth2_authorization_code connection named crm"))
+    }
+
+    @Test func crossSiteConsentRequestsAreRefusedBeforeTheEndpoint() throws {
+        var api = try api(peerIsLoopback: true)
+        api.requestHeaders = ["Host": "evil.example:9901", "X-Latchkey-Admin": "1"]
+        for (method, target) in [("GET", "/connections/crm/connect"), ("POST", "/connections/crm/disconnect")] {
+            let response = try #require(answer(api, method, target))
+            #expect(response.status == 403)
+            #expect(response.body.contains("\"cross_site_refused\""))
+        }
+        api.requestHeaders = ["Host": "127.0.0.1:9901", "Content-Type": "text/plain"]
+        let post = try #require(answer(api, "POST", "/connections/crm/disconnect"))
+        #expect(post.status == 403 && post.body.contains("X-Latchkey-Admin"))
     }
 
     @Test func queryStringsDecodeFormEncoding() {

@@ -71,6 +71,26 @@ import struct Foundation.Date
             Self.policy(maxRetries: 10, exponential: true, timeoutMs: 1_000).deadline == .milliseconds(11_000 + 12_700 + 30_000 + 11 * 100))
     }
 
+    /// Issue 9: values validation would refuse (a policy built by hand) saturate instead of trapping, and
+    /// the deadline never passes `maximumDeadline`.
+    @Test func hugeValuesSaturate() {
+        let huge = Int.max
+        for exponential in [false, true] {
+            for (retries, delay, timeout, deadline) in [
+                (huge, 0, 1_000, nil), (huge, huge, huge, nil), (3, huge - 5, 1_000, nil), (0, 0, huge, nil), (0, 0, 1, Optional(huge)),
+            ] {
+                let p = Self.policy(maxRetries: retries, delayMs: delay, exponential: exponential, timeoutMs: timeout, deadlineMs: deadline)
+                #expect(p.maxAttempts >= 1)
+                #expect(p.deadline <= RetryPolicy.maximumDeadline && p.deadline > .zero)
+                _ = p.delay(beforeRetry: huge, retryAfter: nil, random: { 1 })
+                _ = p.maximumDelay(beforeRetry: huge)
+            }
+        }
+        #expect(Self.policy(maxRetries: huge, delayMs: 0, timeoutMs: 1_000).maxAttempts == Int.max)
+        #expect(RetryPolicy.nanoseconds(.seconds(Int64.max)) == Int64.max)
+        #expect(RetryPolicy.nanoseconds(.seconds(Int64.min)) == Int64.min)
+    }
+
     // MARK: delay
 
     @Test func fixedDelayIgnoresRandom() {
@@ -199,6 +219,13 @@ struct SplitMix64 {
     @Test func asctimeDate() {
         #expect(RetryAfter.parse("Sun Nov  6 08:49:47 1994", now: Self.example) == .seconds(10))
         #expect(RetryAfter.parse("Sun Nov 06 08:49:38 1994", now: Self.example) == .seconds(1))
+    }
+
+    /// Issue 9: a date centuries ahead saturates (it used to overflow Int64 nanoseconds and trap).
+    @Test func farFutureDateSaturates() {
+        #expect(RetryAfter.parse("Fri, 31 Dec 9999 23:59:59 GMT", now: Self.example) == .seconds(Int64(Int32.max)))
+        #expect(RetryAfter.parse("Fri Dec 31 23:59:59 9999", now: Self.example) == .seconds(Int64(Int32.max)))
+        #expect(RetryAfter.parse("99999999999999999999999", now: Self.example) == .seconds(Int64(Int32.max)))
     }
 
     @Test func pastDateIsZero() {

@@ -118,3 +118,21 @@ import Testing
         #expect(pick([]) == nil)
     }
 }
+
+@Suite struct RouterAuthorityTests {
+    let routes = [
+        RouteSettings(name: "exact", host: HostPattern(name: .exact("api.example")), pathPrefix: "/v1/", methods: ["GET"]),
+        RouteSettings(name: "wild", host: HostPattern(name: .wildcard(suffix: ".example.org"), port: 443)),
+        RouteSettings(name: "hostless", pathPrefix: "/"),
+    ]
+
+    @Test func matchesAuthorityIgnoringPathAndMethodsWithTheSameHostRules() {
+        let router = Router(routes: routes)
+        #expect(router.matchAuthority(host: "api.example", port: 443) { _ in true }?.name == "exact")
+        #expect(router.matchAuthority(host: "API.EXAMPLE.", port: 8443) { _ in true }?.name == "exact")
+        #expect(router.matchAuthority(host: "a.example.org.", port: 443) { _ in true }?.name == "wild")
+        #expect(router.matchAuthority(host: "a.example.org", port: 8443) { _ in true } == nil)
+        #expect(router.matchAuthority(host: "elsewhere", port: 443) { _ in true } == nil)
+        #expect(router.matchAuthority(host: "api.example", port: 443) { $0.name != "exact" } == nil)
+    }
+}

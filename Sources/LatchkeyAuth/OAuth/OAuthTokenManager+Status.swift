@@ -55,7 +55,8 @@ extension OAuthTokenManager {
     /// backoff, joining an attempt already in flight) and reports success or the provider's error —
     /// for `latchkey check`. The token is cached like any other. `completion` runs on the manager's queue.
     public func check(timeout: Duration? = nil, completion: @escaping @Sendable (Result<OAuthCheckResult, CredentialError>) -> Void) {
-        let timeout = timeout ?? .milliseconds(settings.timeoutMs * 3)
+        let tripled = settings.timeoutMs.multipliedReportingOverflow(by: 3)  // saturating: never trap on a number
+        let timeout = timeout ?? .milliseconds(tripled.overflow ? Int.max : tripled.partialValue)
         queue.async {
             self.enqueueFetch(for: .connectionDefault, timeout: timeout, forceAttempt: true) { result in
                 completion(

@@ -43,7 +43,9 @@ public struct SystemClock: TokenClock {
     {
         let item = DispatchWorkItem(block: work)
         let (seconds, attoseconds) = delay.components
-        let nanos = max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        // Saturating: a delay past Int64 nanoseconds (292 years) waits "forever" instead of trapping.
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let nanos = overflow ? (seconds < 0 ? 0 : Int64.max) : max(0, whole.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue)
         queue.asyncAfter(deadline: .now() + .nanoseconds(Int(nanos)), execute: item)
         return WorkItemCancellable(item: item)
     }

@@ -63,7 +63,9 @@ public struct TokenRequestBuilder: Sendable {
     /// base64-encoded as in RFC 7617.
     public static func basicAuthorization(clientID: String, secret: String) -> String {
         let userPass = FormURLEncoding.encode(clientID) + ":" + FormURLEncoding.encode(secret)
-        return "Basic " + Base64.encode(Array(userPass.utf8))
+        let encoded = Base64.encode(Array(userPass.utf8))
+        SecretScrubber.shared.register([encoded])  // a provider may echo the header back
+        return "Basic " + encoded
     }
 
     /// Credentials go to an endpoint only over TLS, on loopback, or with `allow_plaintext_credentials`.

@@ -59,18 +59,26 @@ public enum TokenResponseParser {
             guard number.doubleValue.isFinite else {
                 return .failure(CredentialError(.endpointUnavailable, connection: connection, detail: "expires_in is not a number"))
             }
-            expiresIn = .milliseconds(Int64(number.doubleValue * 1000))
+            expiresIn = Self.lifetime(seconds: number.doubleValue)
         case let text as String:
             guard let seconds = Double(text.trimmingCharacters(in: .whitespaces)), seconds.isFinite, seconds >= 0 else {
                 return .failure(CredentialError(.endpointUnavailable, connection: connection, detail: "expires_in is not a number"))
             }
-            expiresIn = .milliseconds(Int64(seconds * 1000))
+            expiresIn = Self.lifetime(seconds: seconds)
         default:
             return .failure(CredentialError(.endpointUnavailable, connection: connection, detail: "expires_in is not a number"))
         }
         if let e = expiresIn, e < .zero { expiresIn = .zero }
         let refreshToken = (json["refresh_token"] as? String).flatMap { $0.isEmpty ? nil : $0 }
         return .success(TokenGrant(accessToken: token, expiresIn: expiresIn, scope: json["scope"] as? String, refreshToken: refreshToken))
+    }
+
+    /// Longest token lifetime taken from `expires_in` (10 years); a larger value (1e300) is clamped, not
+    /// converted into an integer it does not fit.
+    public static let maximumLifetimeSeconds = 10 * 366 * 86_400.0
+
+    static func lifetime(seconds: Double) -> Duration {
+        .milliseconds(Int64((min(max(seconds, 0), maximumLifetimeSeconds) * 1000).rounded(.down)))
     }
 
     /// Provider text goes into logs and error responses: keep it short and printable.

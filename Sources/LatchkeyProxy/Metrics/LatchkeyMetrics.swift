@@ -18,6 +18,7 @@
 /// | `latchkey_config_reloads_total` | counter | result (`success`/`failure`) |
 /// | `latchkey_config_last_reload_success` | gauge (1/0) | — |
 /// | `latchkey_build_info` | gauge, always 1 | version |
+/// | `latchkey_listener_accept_pauses_total` | counter | listener (`proxy`/`admin`), reason (`max_connections`/`out_of_descriptors`) |
 public final class LatchkeyMetrics: Sendable {
     /// Route label for requests that matched no route (passthrough); `(` cannot occur in a route name.
     public static let unmatchedRoute = "(unmatched)"
@@ -42,6 +43,8 @@ public final class LatchkeyMetrics: Sendable {
     let upstreamRetries: CounterFamily
     let upstreamTLSHandshakes: CounterFamily
     let tokenFetches: CounterFamily
+    /// Times a listener stopped accepting (once per episode), by listener and reason.
+    let acceptPauses: CounterFamily
     private let tokenExpiry: GaugeFamily
     private let reloadSuccesses: Counter
     private let reloadFailures: Counter
@@ -88,6 +91,10 @@ public final class LatchkeyMetrics: Sendable {
         lastReloadSuccess.set(1)
         registry.gauge("latchkey_build_info", help: "Build information; always 1.", labels: ["version"])
             .child([version]).set(1)
+        acceptPauses = registry.counter(
+            "latchkey_listener_accept_pauses_total",
+            help: "Times a listener stopped accepting: at max_connections or out of file descriptors.",
+            labels: ["listener", "reason"])
     }
 
     /// The pre-resolved handle for one route: resolve it when the route table is built (start-up and

@@ -1,0 +1,134 @@
+import Foundation
+import Synchronization
+
+/// Replaces every known secret value in text that leaves the process: log lines, admin answers, error
+/// bodies sent to the app, `check` output, and text relayed from a provider (an `error_description` that
+/// echoes the client secret, a network error naming a `token_url` built from a secret).
+///
+/// One process-wide instance (`shared`), filled from each configuration as it loads (`register`). Values
+/// stay registered for the life of the process, so text produced under an older configuration (a request
+/// in flight across a reload, a stored error) is still scrubbed. Values shorter than `minimumLength` are
+/// not scrubbed (they would blank out ordinary words); each value is also matched percent-encoded and
+/// JSON-escaped, the forms it takes inside a URL or a JSON body. Thread-safe.
+public final class SecretScrubber: Sendable {
+    /// The scrubber every output boundary uses.
+    public static let shared = SecretScrubber()
+    /// What a secret is replaced with.
+    public static let replacement = "[redacted]"
+    /// Shorter values are not scrubbed.
+    public static let minimumLength = 4
+    /// Most distinct values kept (a reload adds a rotated secret; this bounds the list).
+    static let capacity = 4_096
+
+    /// Values to replace, longest first (so a value containing another is replaced whole), with a table
+    /// of their first bytes so that `scrub` passes over a text once.
+    private struct Values {
+        var strings: [String] = []
+        var bytes: [[UInt8]] = []
+        var firstBytes = [Bool](repeating: false, count: 256)
+    }
+
+    private let values = Mutex(Values())
+
+    public init() {}
+
+    /// Adds `secrets` (and their encoded forms) to the values scrubbed from now on.
+    public func register(_ secrets: some Sequence<String>) {
+        var forms: Set<String> = []
+        for secret in secrets where secret.count >= Self.minimumLength {
+            forms.insert(secret)
+            forms.insert(Self.percentEncoded(secret, keeping: "-._~", spaceAsPlus: false))  // RFC 3986 §2.3
+            forms.insert(Self.percentEncoded(secret, keeping: "*-._", spaceAsPlus: true))  // HTML forms
+            forms.insert(Self.jsonEscaped(secret))
+        }
+        guard !forms.isEmpty else { return }
+        values.withLock { current in
+            if forms.isSubset(of: current.strings) { return }
+            forms.formUnion(current.strings)
+            var next = Values()
+            next.strings = Array(forms.sorted { $0.utf8.count > $1.utf8.count }.prefix(Self.capacity))
+            next.bytes = next.strings.map { Array($0.utf8) }
+            for value in next.bytes { next.firstBytes[Int(value[0])] = true }
+            current = next
+        }
+    }
+
+    /// `text` with every registered value replaced by `replacement`. One pass over the text's bytes (a
+    /// table lookup per byte); returns `text` itself, without copying, when nothing matches.
+    public func scrub(_ text: String) -> String {
+        let current = values.withLock { $0 }
+        guard !current.bytes.isEmpty, !text.isEmpty else { return text }
+        guard let first = firstMatch(in: text, current) else { return text }
+        var result = text
+        for value in current.strings[first...] where result.contains(value) {
+            result = result.replacingOccurrences(of: value, with: Self.replacement)
+        }
+        return result
+    }
+
+    /// Whether `text` contains a registered value.
+    public func containsSecret(_ text: String) -> Bool {
+        firstMatch(in: text, values.withLock { $0 }) != nil
+    }
+
+    /// The index (in `values.strings`) of the longest registered value found in `text`, or nil.
+    private func firstMatch(in text: String, _ values: Values) -> Int? {
+        var text = text
+        return text.withUTF8 { haystack -> Int? in
+            var best: Int?
+            for position in haystack.indices where values.firstBytes[Int(haystack[position])] {
+                for (index, needle) in values.bytes.enumerated() where index < (best ?? .max) {
+                    guard needle.count <= haystack.count - position, needle[0] == haystack[position] else { continue }
+                    var matched = true
+                    for offset in 1..<needle.count where haystack[position + offset] != needle[offset] {
+                        matched = false
+                        break
+                    }
+                    if matched { best = index }
+                }
+                if best == 0 { break }
+            }
+            return best
+        }
+    }
+
+    /// `text` with every byte but ALPHA / DIGIT / `keeping` as `%XX` (upper-case hex).
+    private static func percentEncoded(_ text: String, keeping: String, spaceAsPlus: Bool) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        let kept = Set(keeping.utf8)
+        var out: [UInt8] = []
+        for byte in text.utf8 {
+            if (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || kept.contains(byte)
+            {
+                out.append(byte)
+            } else if byte == 0x20 && spaceAsPlus {
+                out.append(UInt8(ascii: "+"))
+            } else {
+                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The body of a JSON string holding `text` (RFC 8259 §7), without the quotes.
+    private static func jsonEscaped(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "/": out += "\\/"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}
+
+extension ProxyConfiguration {
+    /// Registers this configuration's secrets with `SecretScrubber.shared` (call once it has loaded).
+    public func registerSecrets(with scrubber: SecretScrubber = .shared) {
+        scrubber.register(sensitiveValues)
+    }
+}

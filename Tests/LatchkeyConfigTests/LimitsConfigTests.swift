@@ -1,0 +1,52 @@
+import Testing
+
+@testable import LatchkeyConfig
+
+/// `limits:` keys that bound descriptors and time (issue 9).
+@Suite struct LimitsConfigTests {
+    @Test func defaults() throws {
+        let limits = try parse("").limits
+        #expect(limits.maxConnections == 4096)
+        #expect(limits.adminMaxConnections == 64)
+        #expect(limits.headerTimeoutMs == 10_000)
+        #expect(limits.tunnelIdleTimeoutMs == 300_000)
+    }
+
+    @Test func everyKeySet() throws {
+        let limits = try parse(
+            """
+            limits:
+              max_connections: 100
+              admin_max_connections: 3
+              header_timeout_ms: 2_500
+              tunnel_idle_timeout_ms: 60000
+            """
+        ).limits
+        #expect(limits.maxConnections == 100)
+        #expect(limits.adminMaxConnections == 3)
+        #expect(limits.headerTimeoutMs == 2500)
+        #expect(limits.tunnelIdleTimeoutMs == 60000)
+    }
+
+    @Test(arguments: [
+        ("max_connections", "0", "must be greater than 0"),
+        ("max_connections", "1000001", "must be at most 1000000"),
+        ("admin_max_connections", "10001", "must be at most 10000"),
+        ("header_timeout_ms", "-5", "must be greater than 0"),
+        ("header_timeout_ms", "600001", "must be at most 600000"),
+        ("tunnel_idle_timeout_ms", "9223372036854775807", "must be at most 86400000"),
+        ("tunnel_idle_timeout_ms", "99999999999999999999", "must be at most 86400000 (allowed range 1 to 86400000)"),
+    ])
+    func outOfBoundsIsAnErrorAtTheKey(key: String, value: String, message: String) {
+        let found = errors("limits:\n  \(key): \(value)\n")
+        #expect(found.count == 1)
+        #expect(found.first?.keyPath == "limits.\(key)")
+        #expect(found.first?.line == 2)
+        #expect(found.first?.message.contains(message) == true, "\(found)")
+    }
+
+    @Test func misspeltKeySuggestsTheNewOne() {
+        let found = errors("limits:\n  max_conections: 10\n")
+        #expect(found.first?.suggestion?.contains("max_connections") == true, "\(found)")
+    }
+}

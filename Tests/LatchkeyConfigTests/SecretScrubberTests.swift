@@ -1,0 +1,51 @@
+import Testing
+
+@testable import LatchkeyConfig
+
+/// Issue 11: one scrubber for every boundary where text leaves the process.
+@Suite struct SecretScrubberTests {
+    @Test func replacesEveryRegisteredValueAndItsEncodings() {
+        let scrubber = SecretScrubber()
+        scrubber.register(["s3cr3t/+&= x", "tenant-key-42"])
+        let text =
+            "a s3cr3t/+&= x b s3cr3t%2F%2B%26%3D%20x c s3cr3t%2F%2B%26%3D+x d s3cr3t\\/+&= x e /tenant-key-42/token"
+        let scrubbed = scrubber.scrub(text)
+        #expect(scrubbed == "a [redacted] b [redacted] c [redacted] d [redacted] e /[redacted]/token")
+    }
+
+    @Test func longerValuesWinOverValuesTheyContain() {
+        let scrubber = SecretScrubber()
+        scrubber.register(["abcd", "abcdefgh"])
+        #expect(scrubber.scrub("xabcdefghx abcd") == "x[redacted]x [redacted]")
+    }
+
+    @Test func shortOrEmptyValuesAreNotScrubbed() {
+        let scrubber = SecretScrubber()
+        scrubber.register(["", "a", "abc"])
+        #expect(scrubber.scrub("a abc b") == "a abc b")
+    }
+
+    @Test func registeringAgainKeepsEarlierValues() {
+        let scrubber = SecretScrubber()
+        scrubber.register(["old-secret"])
+        scrubber.register(["new-secret"])
+        #expect(scrubber.scrub("old-secret new-secret") == "[redacted] [redacted]")
+        #expect(scrubber.containsSecret("x new-secret") && !scrubber.containsSecret("nothing"))
+    }
+
+    @Test func textWithoutSecretsIsUnchanged() {
+        let scrubber = SecretScrubber()
+        #expect(scrubber.scrub("plain") == "plain")
+        scrubber.register(["secret-value"])
+        #expect(scrubber.scrub("plain text") == "plain text")
+    }
+
+    @Test func aLoadedConfigRegistersItsSecrets() throws {
+        let scrubber = SecretScrubber()
+        let configuration = try parse(
+            "secrets:\n  tenant: {value: tenant-secret-9}\nconnections:\n  api: {type: bearer, token: \"${TOKEN}\"}\n",
+            environment: ["TOKEN": "bearer-token-value"])
+        configuration.registerSecrets(with: scrubber)
+        #expect(scrubber.scrub("tenant-secret-9 bearer-token-value") == "[redacted] [redacted]")
+    }
+}
