@@ -10,17 +10,24 @@ extension ConfigDecoder {
         "oauth2_client_credentials": [
             "type", "token_url", "discovery_url", "client_id", "client_secret", "client_auth", "private_key", "key_id",
             "signing_alg", "scopes", "audience", "token_params", "token_headers", "tls", "allow_plaintext_credentials",
-            "refresh_before_ms", "timeout_ms",
+            "refresh_before_ms", "timeout_ms", "client_assertion_file",
+        ],
+        "oauth2_jwt_bearer": [
+            "type", "token_url", "discovery_url", "client_id", "client_secret", "client_auth", "client_assertion_file",
+            "private_key", "key_id", "signing_alg", "service_account_file", "issuer", "subject", "audience", "claims",
+            "scopes", "token_params", "token_headers", "tls", "allow_plaintext_credentials", "refresh_before_ms",
+            "timeout_ms",
         ],
         "oauth2_authorization_code": [
             "type", "authorize_url", "token_url", "refresh_url", "revocation_url", "discovery_url", "client_id",
             "client_secret", "client_auth", "private_key", "key_id", "signing_alg", "scopes", "authorize_params",
             "token_params", "token_headers", "redirect_uri", "tls", "allow_plaintext_credentials", "refresh_before_ms",
-            "timeout_ms",
+            "timeout_ms", "client_assertion_file",
         ],
     ]
     static let connectionTypes = [
         "basic", "bearer", "api_key", "none", "oauth2_client_credentials", "oauth2_authorization_code",
+        "oauth2_jwt_bearer",
     ]
 
     /// Header names an `api_key` connection may not inject into: the message framing, the routing, the
@@ -91,6 +98,8 @@ extension ConfigDecoder {
             return ConnectionKind.none
         case "oauth2_authorization_code":
             return decodeAuthorizationCode(map).map { .oauth2AuthorizationCode($0) }
+        case "oauth2_jwt_bearer":
+            return decodeJWTBearer(map).map { .oauth2ClientCredentials($0) }
         default:
             return decodeOAuthClient(map, authorizationCode: false).map { .oauth2ClientCredentials($0) }
         }
@@ -129,32 +138,37 @@ extension ConfigDecoder {
     }
 
     /// `type: oauth2_client_credentials`, and the token-endpoint half of `oauth2_authorization_code`
-    /// (where `client_auth: none`, a public client, is allowed and is the default without secret or key).
-    func decodeOAuthClient(_ map: Fields, authorizationCode: Bool) -> OAuthClientSettings? {
+    /// (where `client_auth: none`, a public client, is allowed and is the default without secret or key),
+    /// and of `oauth2_jwt_bearer` (`jwtBearer`: the assertion is the grant, so `client_id` is optional,
+    /// client authentication defaults to `none`, and a `service_account_file` may supply the token URL).
+    func decodeOAuthClient(_ map: Fields, authorizationCode: Bool, jwtBearer: Bool = false) -> OAuthClientSettings? {
         var ok = true
         var settings = OAuthClientSettings(clientID: "")
         let tokenURL = endpointURL(map, "token_url")
         let discoveryURL = endpointURL(map, "discovery_url")
         settings.tokenURL = tokenURL?.url
         settings.discoveryURL = discoveryURL?.url
-        if map["token_url"] == nil && map["discovery_url"] == nil {
+        if map["token_url"] == nil && map["discovery_url"] == nil && !(jwtBearer && map["service_account_file"] != nil) {
             fail(map.node, map.path, "missing 'token_url' or 'discovery_url'")
             ok = false
         }
-        if let id = requiredString(map, "client_id") {
+        if let id = jwtBearer ? string(map, "client_id") : requiredString(map, "client_id") {
             if id.value.isEmpty { fail(id.node, id.path, "must not be empty") }
             checkHeaderSafe(id)
             settings.clientID = id.value
-        } else {
+        } else if !jwtBearer {
             ok = false
         }
-        let methods = OAuthClientAuthMethod.allCases.filter { authorizationCode || $0 != .none }
+        if jwtBearer { settings.clientAuth = .none }
+        let methods = OAuthClientAuthMethod.allCases.filter { authorizationCode || jwtBearer || $0 != .none }
         if let text = string(map, "client_auth"), let method = choice(text, in: methods.map(\.rawValue)) {
             settings.clientAuth = OAuthClientAuthMethod(rawValue: method)!
         } else if authorizationCode && map["client_auth"] == nil {
             // A public client unless a secret or key says otherwise.
             settings.clientAuth = map["client_secret"] != nil ? .clientSecretBasic : map["private_key"] != nil ? .privateKeyJWT : .none
         }
+        if map["client_auth"] == nil && map["client_assertion_file"] != nil { settings.clientAuth = .privateKeyJWT }
+        settings.clientAssertionFile = readableFile(map, "client_assertion_file")
         settings.clientSecret = reloadable(map, "client_secret", multiline: false)
         settings.privateKey = reloadable(map, "private_key", multiline: true)
         switch settings.clientAuth {
@@ -162,12 +176,28 @@ extension ConfigDecoder {
             if map["client_secret"] == nil {
                 fail(map.node, map.path, "missing 'client_secret' (required for client_auth \(settings.clientAuth.rawValue))")
             }
+        case .privateKeyJWT where jwtBearer:
+            if map["client_assertion_file"] == nil {
+                fail(map.node, map.path, "missing 'client_assertion_file' (client_auth private_key_jwt on oauth2_jwt_bearer)")
+            }
         case .privateKeyJWT:
-            if map["private_key"] == nil {
-                fail(map.node, map.path, "missing 'private_key' (required for client_auth private_key_jwt)")
+            if map["private_key"] == nil && map["client_assertion_file"] == nil {
+                fail(map.node, map.path, "missing 'private_key' or 'client_assertion_file' (required for client_auth private_key_jwt)")
+            } else if map["private_key"] != nil && map["client_assertion_file"] != nil {
+                fail(map.keyNode("client_assertion_file"), map.path("client_assertion_file"), "give 'private_key' or 'client_assertion_file', not both")
+            }
+        case .tlsClientAuth, .selfSignedTLSClientAuth:
+            // RFC 8705 §2: the TLS client certificate is the credential.
+            if settings.clientID.isEmpty {
+                fail(map.node, map.path, "missing 'client_id' (required for client_auth \(settings.clientAuth.rawValue))")
             }
         case .none:
             break
+        }
+        if map["client_assertion_file"] != nil && settings.clientAuth != .privateKeyJWT {
+            fail(
+                map.keyNode("client_assertion_file"), map.path("client_assertion_file"),
+                "'client_assertion_file' is sent only with client_auth private_key_jwt (this connection uses \(settings.clientAuth.rawValue))")
         }
         settings.keyID = string(map, "key_id")?.value
         if let alg = choice(map, "signing_alg", as: JWTSigningAlgorithm.self) { settings.signingAlgorithm = alg }
@@ -182,6 +212,11 @@ extension ConfigDecoder {
             return checkHeaderSafe(entry.value) ? (entry.key.value, entry.value.value) : nil
         }
         if let tls = decodeTLS(map, "tls") { settings.tls = tls }
+        if settings.clientAuth.isMutualTLS && (settings.tls.certFile == nil || settings.tls.keyFile == nil) {
+            fail(
+                map.node, map.path, "client_auth \(settings.clientAuth.rawValue) needs a client certificate",
+                suggestion: "set tls: {cert_file: ..., key_file: ...} on the connection (RFC 8705 §2)")
+        }
         settings.allowPlaintextCredentials = bool(map, "allow_plaintext_credentials") ?? false
         settings.refreshBeforeMs = int(map, "refresh_before_ms", in: ConfigBounds.refreshBeforeMs)
         if let timeout = int(map, "timeout_ms", in: ConfigBounds.timeoutMs) { settings.timeoutMs = timeout }

@@ -191,7 +191,8 @@ extension ConfigDecoder {
         return tls
     }
 
-    private func readableFile(_ map: Fields, _ key: String) -> String? {
+    /// An absolute file path that can be read now, or the path with an error reported at the value.
+    func readableFile(_ map: Fields, _ key: String) -> String? {
         guard let text = string(map, key) else { return nil }
         let path = absolutePath(text.value)
         do {

@@ -31,6 +31,14 @@ public enum OAuthClientAuthMethod: String, Sendable, CaseIterable {
     /// RFC 8414 §2 / RFC 7591 §2 `none`: a public client (authorization code with PKCE only): no client
     /// authentication, `client_id` in the form body. Not valid for client credentials.
     case none = "none"
+    /// RFC 8705 §2.1.1: PKI mutual TLS; the client certificate (`tls.cert_file`/`key_file`) presented at
+    /// the token endpoint authenticates the client; `client_id` in the form body, no secret.
+    case tlsClientAuth = "tls_client_auth"
+    /// RFC 8705 §2.2: mutual TLS with a self-signed certificate registered with the server.
+    case selfSignedTLSClientAuth = "self_signed_tls_client_auth"
+
+    /// The RFC 8705 methods: the client is authenticated by the TLS connection itself.
+    public var isMutualTLS: Bool { self == .tlsClientAuth || self == .selfSignedTLSClientAuth }
 }
 
 /// JWT signing algorithms supported for `private_key_jwt`.
@@ -72,6 +80,11 @@ public struct OAuthClientSettings: Sendable {
     public var refreshBeforeMs: Int?
     /// `timeout_ms:` per token request, default 10 000.
     public var timeoutMs: Int
+    /// `client_assertion_file:` a JWT read from this file on every token request and sent as the
+    /// `private_key_jwt` client assertion (RFC 7523 §2.2), e.g. a Kubernetes projected token.
+    public var clientAssertionFile: String?
+    /// `type: oauth2_jwt_bearer`: the RFC 7523 §2.1 grant instead of client credentials; nil otherwise.
+    public var jwtBearer: JWTBearerSettings?
 
     public init(
         tokenURL: EndpointURL? = nil, discoveryURL: EndpointURL? = nil, clientID: String,

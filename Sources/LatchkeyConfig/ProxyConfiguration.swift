@@ -141,7 +141,8 @@ public enum ConnectionKind: Sendable {
     case apiKey(key: SecretString, header: String, scheme: APIKeyScheme)
     /// `type: none`: strip client credentials, inject nothing.
     case none
-    /// `type: oauth2_client_credentials`: tokens from the token manager.
+    /// `type: oauth2_client_credentials`, and `type: oauth2_jwt_bearer` (`settings.jwtBearer` set):
+    /// tokens from the token manager.
     case oauth2ClientCredentials(OAuthClientSettings)
     /// `type: oauth2_authorization_code`: consent once, then refresh tokens (kept in `state_dir`).
     case oauth2AuthorizationCode(OAuthAuthorizationCodeSettings)
@@ -153,7 +154,7 @@ public enum ConnectionKind: Sendable {
         case .bearer: "bearer"
         case .apiKey: "api_key"
         case .none: "none"
-        case .oauth2ClientCredentials: "oauth2_client_credentials"
+        case .oauth2ClientCredentials(let settings): settings.jwtBearer == nil ? "oauth2_client_credentials" : "oauth2_jwt_bearer"
         case .oauth2AuthorizationCode: "oauth2_authorization_code"
         }
     }

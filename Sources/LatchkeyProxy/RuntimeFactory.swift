@@ -160,6 +160,7 @@ struct ConnectionFingerprint: Equatable {
             settings.audience ?? "", settings.tokenParams.map { "\($0.0)=\($0.1)" }.joined(separator: "&"),
             settings.tokenHeaders.map { "\($0.0)=\($0.1)" }.joined(separator: "&"), "\(settings.tls)",
             "\(settings.allowPlaintextCredentials)", "\(settings.refreshBeforeMs ?? -1)", "\(settings.timeoutMs)",
+            settings.clientAssertionFile ?? "", settings.jwtBearer.map { "\($0)" } ?? "",
         ]
     }
 }

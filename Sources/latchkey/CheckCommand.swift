@@ -77,9 +77,29 @@ struct CheckCommand: ParsableCommand {
         for manager in managers {
             guard let (ok, text) = lines.withLock({ $0[manager.connectionName] }) else { continue }
             Output.line(text)
+            for detail in discoveryLines(manager) { Output.line("  " + detail) }
             if !ok { failures += 1 }
         }
         return failures
+    }
+
+    /// What discovery found for `manager` (endpoints, `token_endpoint_auth_methods_supported`,
+    /// `scopes_supported`), one fact a line; empty when the connection does not use discovery.
+    static func discoveryLines(_ manager: OAuthTokenManager) -> [String] {
+        guard manager.usesDiscovery, let metadata = manager.discoveredMetadata() else { return [] }
+        var lines: [String] = []
+        if let issuer = metadata.issuer { lines.append("issuer: \(issuer)") }
+        if let plain = metadata.plainTokenEndpoint {
+            lines.append("token_endpoint: \(plain)")
+            lines.append("mtls token_endpoint (used): \(metadata.tokenEndpoint)")
+        } else {
+            lines.append("token_endpoint: \(metadata.tokenEndpoint)")
+        }
+        if let url = metadata.authorizationEndpoint { lines.append("authorization_endpoint: \(url)") }
+        if let url = metadata.revocationEndpoint { lines.append("revocation_endpoint: \(url)") }
+        lines.append("token_endpoint_auth_methods_supported: " + metadata.authMethodsSupported.joined(separator: " "))
+        lines.append("scopes_supported: " + (metadata.scopesSupported.map { $0.joined(separator: " ") } ?? "(not published)"))
+        return lines
     }
 }
 

@@ -1,13 +1,18 @@
+import Foundation
 import LatchkeyConfig
 import LatchkeyHTTP
 
-/// Builds the token request of RFC 6749 §4.4.2 (client credentials grant) with client authentication
-/// per §2.3.1 (`client_secret_basic`, `client_secret_post`) or RFC 7523 §2.2 (`private_key_jwt`).
+/// Builds the token request of RFC 6749 §4.4.2 (client credentials grant), or of RFC 7523 §2.1 (the JWT
+/// bearer grant, `type: oauth2_jwt_bearer`), with client authentication per §2.3.1
+/// (`client_secret_basic`, `client_secret_post`), RFC 7523 §2.2 (`private_key_jwt`, signed here or read
+/// from `client_assertion_file`) or RFC 8705 §2 (`tls_client_auth`, `self_signed_tls_client_auth`).
 ///
 /// Secrets are read through `ReloadableSecret.current()` on every call, so rotated secrets and keys are
 /// used on the next request. Host and Content-Length are the transport's job.
 public struct TokenRequestBuilder: Sendable {
     public static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    /// RFC 7523 §2.1 `grant_type`.
+    public static let jwtBearerGrantType = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
     public var connectionName: String
     public var settings: OAuthClientSettings
@@ -17,12 +22,16 @@ public struct TokenRequestBuilder: Sendable {
         self.settings = settings
     }
 
-    /// The client-credentials request to `tokenURL` for `parameters`. `now` is Unix seconds (for the JWT).
+    /// The client-credentials request (or, with `settings.jwtBearer`, the JWT bearer grant request) to
+    /// `tokenURL` for `parameters`. `now` is Unix seconds (for the JWT).
     /// Fails with `.misconfigured` when a needed secret is missing, the key cannot sign, or the endpoint
     /// would receive credentials in plaintext.
     public func makeRequest(tokenURL: EndpointURL, parameters: OAuthRequestParameters, now: Double)
         throws(CredentialError) -> TokenEndpointRequest
     {
+        if let jwtBearer = settings.jwtBearer {
+            return try makeJWTBearerRequest(jwtBearer, tokenURL: tokenURL, parameters: parameters, now: now)
+        }
         var form: [(String, String)] = [("grant_type", "client_credentials")]
         if !parameters.scopes.isEmpty { form.append(("scope", parameters.scopes.joined(separator: " "))) }
         if let audience = parameters.audience { form.append(("audience", audience)) }
@@ -49,9 +58,19 @@ public struct TokenRequestBuilder: Sendable {
         case .clientSecretPost:
             form += [("client_id", settings.clientID), ("client_secret", try secret())]
         case .privateKeyJWT:
-            form += [("client_assertion_type", Self.assertionType), ("client_assertion", try assertion(audience ?? endpoint, now))]
-        case .none:
+            let assertion: String
+            if let file = settings.clientAssertionFile {
+                assertion = try readAssertionFile(file)
+            } else {
+                assertion = try self.assertion(audience ?? endpoint, now)
+            }
+            form += [("client_assertion_type", Self.assertionType), ("client_assertion", assertion)]
+        case .tlsClientAuth, .selfSignedTLSClientAuth:
+            // RFC 8705 §2: the certificate in `settings.tls` authenticates; only client_id goes in the form.
             form.append(("client_id", settings.clientID))
+        case .none:
+            // A JWT bearer grant may carry no client identity at all (the assertion is the credential).
+            if !settings.clientID.isEmpty { form.append(("client_id", settings.clientID)) }
         }
         headers += settings.tokenHeaders
         return TokenEndpointRequest(
@@ -77,6 +96,48 @@ public struct TokenRequestBuilder: Sendable {
         throw CredentialError(
             .misconfigured, connection: connection,
             detail: "refusing to send client credentials to \(url) over plain HTTP (allow_plaintext_credentials is off)")
+    }
+
+    /// RFC 7523 §2.1: `grant_type` and the signed `assertion`; scopes as the `scope` parameter, or
+    /// only inside the assertion for a service-account key (Google's shape).
+    private func makeJWTBearerRequest(
+        _ jwtBearer: JWTBearerSettings, tokenURL: EndpointURL, parameters: OAuthRequestParameters, now: Double
+    ) throws(CredentialError) -> TokenEndpointRequest {
+        guard let key = settings.privateKey else {
+            throw CredentialError(.misconfigured, connection: connectionName, detail: "private_key is not set")
+        }
+        let jwt = JWTBearerAssertion(
+            settings: jwtBearer, audience: parameters.audience ?? jwtBearer.audience ?? tokenURL.description,
+            scopes: jwtBearer.scopesInAssertion ? parameters.scopes : [], keyID: settings.keyID,
+            algorithm: settings.signingAlgorithm)
+        let assertion: String
+        do {
+            assertion = try jwt.signed(privateKeyPEM: key.current().value, issuedAt: now)
+        } catch {
+            throw CredentialError(.misconfigured, connection: connectionName, detail: "jwt-bearer assertion: \(error)")
+        }
+        var form: [(String, String)] = [("grant_type", Self.jwtBearerGrantType), ("assertion", assertion)]
+        if !jwtBearer.scopesInAssertion && !parameters.scopes.isEmpty {
+            form.append(("scope", parameters.scopes.joined(separator: " ")))
+        }
+        form += parameters.tokenParams.map { ($0.name, $0.value) }
+        return try makeRequest(endpoint: tokenURL, form: form, now: now)
+    }
+
+    /// The client assertion from `client_assertion_file`, read afresh (a projected token is rotated in
+    /// place by the kubelet); surrounding whitespace dropped. The error never quotes the content.
+    private func readAssertionFile(_ path: String) throws(CredentialError) -> String {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw CredentialError(.misconfigured, connection: connectionName, detail: "client_assertion_file \(path) cannot be read")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard token.split(separator: ".", omittingEmptySubsequences: false).count == 3,
+            token.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7F })
+        else {
+            throw CredentialError(.misconfigured, connection: connectionName, detail: "client_assertion_file \(path) does not hold a compact JWT")
+        }
+        SecretScrubber.shared.register([token])
+        return token
     }
 
     private func secret() throws(CredentialError) -> String {
