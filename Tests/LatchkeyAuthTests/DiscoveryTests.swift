@@ -83,4 +83,59 @@ import Testing
 
 extension Result {
     var isFailure: Bool { if case .failure = self { true } else { false } }
+    var isSuccess: Bool { !isFailure }
+}
+
+/// RFC 8414 §3.3 issuer validation, RFC 8705 §5 aliases and `scopes_supported`.
+@Suite struct DiscoveryIssuerTests {
+    private func url(_ text: String) -> EndpointURL { Discovery.parseURL(text)! }
+
+    @Test func issuerMatchesEveryWellKnownForm() {
+        #expect(Discovery.issuerProblem("https://idp.example.com", fetchedFrom: url("https://idp.example.com/.well-known/openid-configuration")) == nil)
+        #expect(Discovery.issuerProblem("https://idp.example.com/", fetchedFrom: url("https://idp.example.com/.well-known/oauth-authorization-server")) == nil)
+        #expect(Discovery.issuerProblem("https://ex.com/realms/r1", fetchedFrom: url("https://ex.com/realms/r1/.well-known/openid-configuration")) == nil)
+        #expect(Discovery.issuerProblem("https://ex.com/issuer1", fetchedFrom: url("https://ex.com/.well-known/oauth-authorization-server/issuer1")) == nil)
+        #expect(Discovery.issuerProblem("http://127.0.0.1:8000/o", fetchedFrom: url("http://127.0.0.1:8000/o/.well-known/openid-configuration/")) == nil)
+        #expect(Discovery.issuerProblem("https://IDP.example.com", fetchedFrom: url("https://idp.example.com/.well-known/openid-configuration")) == nil)
+        #expect(Discovery.issuerProblem("https://b2c.example.com/t", fetchedFrom: url("https://b2c.example.com/t/.well-known/openid-configuration?p=B2C_1_x")) == nil)
+    }
+
+    @Test func issuerMismatchIsAClearError() throws {
+        let fetched = url("https://idp.example.com/tenant-a/.well-known/openid-configuration")
+        let problem = try #require(Discovery.issuerProblem("https://idp.example.com/tenant-b", fetchedFrom: fetched))
+        #expect(problem.contains("https://idp.example.com/tenant-b") && problem.contains("https://idp.example.com/tenant-a")
+            && problem.contains("RFC 8414 §3.3"))
+        #expect(Discovery.issuerProblem("https://evil.example.net", fetchedFrom: url("https://idp.example.com/.well-known/openid-configuration")) != nil)
+        #expect(Discovery.issuerProblem("http://idp.example.com", fetchedFrom: url("https://idp.example.com/.well-known/openid-configuration")) != nil)
+        #expect(Discovery.issuerProblem(nil, fetchedFrom: fetched)?.contains("no valid issuer") == true)
+        #expect(Discovery.issuerProblem("https://idp.example.com/tenant-a?x=1", fetchedFrom: fetched) != nil)
+    }
+
+    @Test func parseMetadataChecksTheIssuerOnlyWithTheFetchedURL() {
+        let body = FakeTokenClient.json200(["issuer": "https://other.example.com", "token_endpoint": "https://idp.example.com/token"]).body
+        #expect(Discovery.parseMetadata(body, clientAuth: .clientSecretBasic, connection: "c").isSuccess)
+        let fetched = url("https://idp.example.com/.well-known/openid-configuration")
+        guard case .failure(let error) = Discovery.parseMetadata(body, clientAuth: .clientSecretBasic, connection: "c", fetchedFrom: fetched) else {
+            Issue.record("a foreign issuer was accepted")
+            return
+        }
+        #expect(error.code == .misconfigured && error.detail.contains("does not match"))
+    }
+
+    @Test func mutualTLSClientsUseTheAliasesAndScopesAreKept() throws {
+        let body = FakeTokenClient.json200([
+            "issuer": "https://idp.example.com", "token_endpoint": "https://idp.example.com/token",
+            "revocation_endpoint": "https://idp.example.com/revoke", "scopes_supported": ["read", "write"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "tls_client_auth"],
+            "mtls_endpoint_aliases": ["token_endpoint": "https://mtls.idp.example.com/token/", "revocation_endpoint": "https://mtls.idp.example.com/revoke"],
+        ]).body
+        let mtls = try Discovery.parseMetadata(body, clientAuth: .tlsClientAuth, connection: "c").get()
+        #expect(mtls.tokenEndpoint.description == "https://mtls.idp.example.com/token/")
+        #expect(mtls.plainTokenEndpoint?.description == "https://idp.example.com/token")
+        #expect(mtls.revocationEndpoint?.description == "https://mtls.idp.example.com/revoke")
+        #expect(mtls.scopesSupported == ["read", "write"])
+        let plain = try Discovery.parseMetadata(body, clientAuth: .clientSecretBasic, connection: "c").get()
+        #expect(plain.tokenEndpoint.description == "https://idp.example.com/token" && plain.plainTokenEndpoint == nil)
+        #expect(Discovery.parseMetadata(body, clientAuth: .none, connection: "c", checkAuthMethod: false).isSuccess)
+    }
 }
