@@ -79,6 +79,31 @@ def jwt_client(client_id: str, public_key_path, scopes=("read", "write")) -> dic
             "auth_methods": ["private_key_jwt"]}
 
 
+#: RFC 7523 §2.1 grant type.
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def jwt_bearer_client(client_id: str, public_key_path, scopes=("read", "write"), issuer: str | None = None) -> dict:
+    """A client allowed the JWT bearer grant (RFC 7523 §2.1) whose assertions (`iss` = `issuer`, default
+    the client id) are verified with the public key at `public_key_path`; no client authentication."""
+    entry = {"client_id": client_id, "public_key_path": str(public_key_path), "scopes": list(scopes),
+             "auth_methods": ["none"], "grant_types": [JWT_BEARER_GRANT]}
+    if issuer:
+        entry["jwt_issuer"] = issuer
+    return entry
+
+
+def mtls_client(client_id: str, scopes=("read", "write"), subject_dn: str | None = None, cert_path=None) -> dict:
+    """An RFC 8705 client: `tls_client_auth` with `subject_dn` (as nginx writes $ssl_client_s_dn, e.g.
+    "CN=mtls-app"), or `self_signed_tls_client_auth` pinned to the certificate at `cert_path`."""
+    entry = {"client_id": client_id, "scopes": list(scopes)}
+    if subject_dn:
+        entry.update(tls_subject_dn=subject_dn, auth_methods=["tls_client_auth"])
+    else:
+        entry.update(tls_cert_path=str(cert_path), auth_methods=["self_signed_tls_client_auth"])
+    return entry
+
+
 def _indent(lines, prefix: str) -> str:
     out = []
     for item in lines:
@@ -92,10 +117,10 @@ def route(name: str, upstream: str, host: str = API_HOST, connection: str = "oau
     return f"  - name: {name}\n" + _indent(lines, "    ")
 
 
-def oauth_config(connection_lines, routes, top=(), name: str = "oauth") -> str:
+def oauth_config(connection_lines, routes, top=(), name: str = "oauth", kind: str = "oauth2_client_credentials") -> str:
     """A config with `unmatched: deny`, `top` lines (e.g. a `secrets:` block), one OAuth
-    connection `name` made of `connection_lines` (`type:` is added) and the `routes` entries."""
-    conn = _indent(["type: oauth2_client_credentials", *connection_lines], "    ")
+    connection `name` made of `connection_lines` (`type: KIND` is added) and the `routes` entries."""
+    conn = _indent([f"type: {kind}", *connection_lines], "    ")
     return "\n".join(["unmatched: deny", *top, "connections:", f"  {name}:", conn, "routes:", *routes]) + "\n"
 
 
@@ -368,6 +393,11 @@ class OAuthServer:
 
     def delay(self, ms: int):
         self._call("POST", "/_delay", {"ms": ms})
+
+    def set_metadata(self, **fields) -> dict:
+        """/_metadata: `mtls_base=URL` publishes RFC 8705 mtls_endpoint_aliases, `issuer=S` a (wrong)
+        issuer. Answers {"mtls_front_secret"}: the header value the TLS front must send."""
+        return self._call("POST", "/_metadata", fields)
 
     def revoke_on_issue(self, enabled: bool = True):
         self._call("POST", "/_revoke_on_issue", {"enabled": enabled})

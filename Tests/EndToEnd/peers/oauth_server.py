@@ -77,7 +77,7 @@ from dataclasses import dataclass, field
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, InvalidClientError, InvalidRequestError, grants
 from authlib.oauth2.rfc7009 import RevocationEndpoint
-from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion, JWTBearerGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import Flask, g, jsonify, redirect, request
 from joserfc import jwt
@@ -85,7 +85,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import import_key
 from werkzeug.serving import make_server
 
-ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth",
+                    "self_signed_tls_client_auth"]
 CODE_AUTH_METHODS = ALL_AUTH_METHODS + ["none"]  # public clients: PKCE alone
 CODE_LIFETIME = 300
 SIGNING_ALGS = ["RS256", "PS256", "ES256"]
@@ -103,6 +104,12 @@ class Client(ClientMixin):
     public_key_pem: str | None = None
     grant_types: list[str] = field(default_factory=lambda: ["client_credentials"])
     redirect_uris: list[str] = field(default_factory=list)
+    # RFC 8705 §2.1.2 tls_client_auth_subject_dn (as nginx's $ssl_client_s_dn writes it, RFC 2253)
+    tls_subject_dn: str | None = None
+    # RFC 8705 §2.2: the registered self-signed certificate (PEM)
+    tls_cert_pem: str | None = None
+    # RFC 7523 §3 item 1: the `iss` of this client's jwt-bearer grant assertions (default: client_id)
+    jwt_issuer: str | None = None
 
     def get_client_id(self):
         return self.client_id
@@ -212,6 +219,8 @@ class State:
         self.resource_requests: list[dict] = []
         self.codes: dict[str, AuthCode] = {}
         self.revocations: list[dict] = []
+        self.mtls_base: str | None = None
+        self.issuer_override: str | None = None
 
     def record(self, entry: dict):
         with self.lock:
@@ -280,6 +289,93 @@ class PrivateKeyJWTAuth(JWTBearerClientAssertion):
 
 # ---------------------------------------------------------------------------------------------
 # GRANTS
+
+
+# ---------------------------------------------------------------------------------------------
+# CLIENT AUTHENTICATION: mutual TLS (RFC 8705 §2), with the TLS terminated by nginx in front
+#
+# nginx (`ssl_verify_client optional_no_ca`, the run's CA as `ssl_client_certificate`) passes
+# $ssl_client_verify, $ssl_client_s_dn and $ssl_client_escaped_cert as X-SSL-Client-* headers, and
+# X-MTLS-Front: a secret only nginx and this server know, so a client talking to this server directly
+# cannot forge them.
+
+MTLS_FRONT_SECRET = secrets.token_urlsafe(16)
+
+
+def _pem_body(pem: str) -> str:
+    return "".join(ln for ln in pem.strip().splitlines() if not ln.startswith("-----"))
+
+
+def make_mtls_auth(method: str, state: State):
+    def authenticate(query_client, req):
+        headers = req.headers
+        if not secrets.compare_digest(headers.get("X-MTLS-Front", ""), MTLS_FRONT_SECRET):
+            return None  # not through the TLS front: no certificate was seen
+        client = query_client(req.form.get("client_id") or "")
+        if client is None or not client.check_endpoint_auth_method(method, "token"):
+            return None
+        verify = headers.get("X-SSL-Client-Verify", "")
+        if method == "tls_client_auth":
+            # §2.1: the chain verified against the trusted CA, and the subject DN registered for the client.
+            if verify == "SUCCESS" and client.tls_subject_dn and headers.get("X-SSL-Client-S-DN") == client.tls_subject_dn:
+                return client
+            return None
+        # §2.2: any certificate (the chain is not checked), but exactly the one registered.
+        import urllib.parse
+        presented = urllib.parse.unquote(headers.get("X-SSL-Client-Cert", ""))
+        if presented and client.tls_cert_pem and _pem_body(presented) == _pem_body(client.tls_cert_pem):
+            return client
+        return None
+    return authenticate
+
+
+# ---------------------------------------------------------------------------------------------
+# GRANT: JWT bearer (RFC 7523 §2.1), verified with the client's registered public key
+
+
+def make_jwt_bearer_grant(state: State, audiences_fn):
+    seen_jti: set[str] = set()
+
+    class JWTBearer(JWTBearerGrant):
+        def resolve_issuer_client(self, issuer):
+            with state.lock:
+                for c in state.clients.values():
+                    if self.GRANT_TYPE in c.grant_types and (c.jwt_issuer or c.client_id) == issuer:
+                        return c
+            return None
+
+        def resolve_client_public_key(self, client):
+            return import_key(client.public_key_pem)
+
+        def authenticate_user(self, subject):
+            return User(subject)
+
+        def has_granted_permission(self, client, user):
+            return True
+
+        def get_audiences(self):
+            return audiences_fn()
+
+        def process_assertion_claims(self, assertion):
+            claims = super().process_assertion_claims(assertion)
+            jti = claims.get("jti")
+            with state.lock:
+                if not jti or jti in seen_jti:
+                    raise InvalidRequestError("assertion jti missing or replayed")  # RFC 7523 §3 item 7
+                seen_jti.add(jti)
+            self._claims = claims
+            return claims
+
+        def create_token_response(self):
+            # Google's shape: scopes in the assertion's `scope` claim rather than the form.
+            scope = self.request.payload.scope or self._claims.get("scope")
+            if scope:
+                scope = self.request.client.get_allowed_scope(scope)
+            token = self.generate_token(scope=scope, user=self.request.user, include_refresh_token=False)
+            self.save_token(token)
+            return 200, token, self.TOKEN_RESPONSE_HEADER
+
+    return JWTBearer
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -412,6 +508,7 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
     app = Flask(__name__)
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
         "client_credentials": expires_in, "authorization_code": expires_in, "refresh_token": expires_in,
+        JWTBearerGrant.GRANT_TYPE: expires_in,
     }
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True  # refresh tokens for clients allowed the refresh_token grant
 
@@ -438,8 +535,11 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
         PrivateKeyJWTAuth.CLIENT_AUTH_METHOD,
         PrivateKeyJWTAuth(lambda: [token_endpoint(), public_url_fn()], state),
     )
+    for method in ("tls_client_auth", "self_signed_tls_client_auth"):
+        server.register_client_auth_method(method, make_mtls_auth(method, state))
     for grant in grants_to_register:
         server.register_grant(grant)
+    server.register_grant(make_jwt_bearer_grant(state, lambda: [token_endpoint(), public_url_fn()]))
     code_grant, refresh_grant = make_code_grants(state)
     server.register_grant(code_grant, [S256Only(required=True)])
     server.register_grant(refresh_grant)
@@ -507,6 +607,8 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
             form["client_secret"] = "<redacted>"
         if "client_assertion" in form:
             form["client_assertion"] = "<jwt>"
+        if "assertion" in form:
+            form["assertion"] = "<jwt>"
         for secret_field in ("refresh_token", "code", "code_verifier"):
             if secret_field in form:
                 form[secret_field] = form[secret_field][:6] + "..."
@@ -524,6 +626,12 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
         if request.form.get("client_assertion"):
             # unverified, for the tests' eyes: {alg, kid, typ} and {iss, sub, aud, ...}
             entry["assertion_header"], entry["assertion_claims"] = jwt_segments(request.form["client_assertion"])
+        if request.form.get("assertion"):  # the jwt-bearer grant's own assertion (RFC 7523 §2.1)
+            entry["grant_assertion_header"], entry["grant_assertion_claims"] = jwt_segments(request.form["assertion"])
+        if request.headers.get("X-MTLS-Front") == MTLS_FRONT_SECRET:
+            entry["tls_client_verify"] = request.headers.get("X-SSL-Client-Verify")
+            entry["tls_client_dn"] = request.headers.get("X-SSL-Client-S-DN")
+            entry["tls_client_cert"] = bool(request.headers.get("X-SSL-Client-Cert"))
         grant_type = form.get("grant_type") or "<none>"
         status = 0
         with state.lock:
@@ -565,8 +673,14 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
 
     def metadata():
         base = public_url_fn()
+        extra = {}
+        if state.mtls_base:  # RFC 8705 §5
+            extra["mtls_endpoint_aliases"] = {"token_endpoint": state.mtls_base + "/oauth/token"}
+        if state.issuer_override:
+            extra["issuer"] = state.issuer_override
         return jsonify(
-            issuer=base,
+            **extra,
+            **({} if state.issuer_override else {"issuer": base}),
             token_endpoint=base + "/oauth/token",
             token_endpoint_auth_methods_supported=advertised_auth_methods or CODE_AUTH_METHODS,
             authorization_endpoint=base + "/oauth/authorize",
@@ -574,7 +688,8 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
             revocation_endpoint_auth_methods_supported=CODE_AUTH_METHODS,
             code_challenge_methods_supported=["S256"],
             token_endpoint_auth_signing_alg_values_supported=SIGNING_ALGS,
-            grant_types_supported=[gt.GRANT_TYPE for gt in grants_to_register] + ["authorization_code", "refresh_token"],
+            grant_types_supported=[gt.GRANT_TYPE for gt in grants_to_register] + ["authorization_code", "refresh_token",
+                                                                                  JWTBearerGrant.GRANT_TYPE],
             scopes_supported=sorted({s for c in state.clients.values() for s in c.scopes}),
             response_types_supported=["code"],
         )
@@ -647,6 +762,17 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
             state.delay_grant_type = body.get("grant_type") or None
         return jsonify(ok=True)
 
+    @app.post("/_metadata")
+    def set_metadata():
+        """JSON {"mtls_base": URL} publishes mtls_endpoint_aliases; {"issuer": S} publishes a wrong issuer."""
+        body = request.get_json(force=True, silent=True) or {}
+        with state.lock:
+            if "mtls_base" in body:
+                state.mtls_base = body["mtls_base"] or None
+            if "issuer" in body:
+                state.issuer_override = body["issuer"] or None
+        return jsonify(ok=True, mtls_front_secret=MTLS_FRONT_SECRET)
+
     @app.post("/_revoke_on_issue")
     def revoke_on_issue():
         body = request.get_json(force=True, silent=True) or {}
@@ -688,6 +814,9 @@ def load_clients(args) -> dict[str, Client]:
                     public_key_pem=pem,
                     grant_types=list(c.get("grant_types", ["client_credentials"])),
                     redirect_uris=list(c.get("redirect_uris", [])),
+                    tls_subject_dn=c.get("tls_subject_dn"),
+                    tls_cert_pem=open(c["tls_cert_path"]).read() if c.get("tls_cert_path") else None,
+                    jwt_issuer=c.get("jwt_issuer"),
                 )
     for spec in args.client:
         client_id, secret, *rest = spec.split(":", 2)
