@@ -84,7 +84,7 @@ import Testing
         let first = try build(withFile)
         #expect(first.form("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
         #expect(first.form("client_assertion") == "aaa.bbb.ccc")
-        #expect(first.form("client_id") == nil && first.header("Authorization") == nil)
+        #expect(first.form("client_id") == "app" && first.header("Authorization") == nil)
         try "ddd.eee.fff".write(toFile: path, atomically: true, encoding: .utf8)  // the kubelet rotated it
         #expect(try build(withFile).form("client_assertion") == "ddd.eee.fff")
     }

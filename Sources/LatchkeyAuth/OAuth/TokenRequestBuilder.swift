@@ -61,6 +61,8 @@ public struct TokenRequestBuilder: Sendable {
             let assertion: String
             if let file = settings.clientAssertionFile {
                 assertion = try readAssertionFile(file)
+                // RFC 7521 §4.2 allows client_id alongside; Entra ID requires it for a federated assertion.
+                if !settings.clientID.isEmpty { form.append(("client_id", settings.clientID)) }
             } else {
                 assertion = try self.assertion(audience ?? endpoint, now)
             }
