@@ -89,8 +89,13 @@ public enum ConfigSummary {
         var details: [String] = []
         if let url = oauth.tokenURL { details.append("token_url=\(show(url.description))") }
         if let url = oauth.discoveryURL { details.append("discovery_url=\(show(url.description))") }
-        details.append("client_id=\(show(oauth.clientID))")
+        if let jwt = oauth.jwtBearer {
+            details.append("issuer=\(show(jwt.issuer)) subject=\(show(jwt.subject))")
+            if let file = jwt.serviceAccountFile { details.append("service_account_file=\(show(file))") }
+        }
+        if !oauth.clientID.isEmpty || oauth.jwtBearer == nil { details.append("client_id=\(show(oauth.clientID))") }
         details.append("client_auth=\(oauth.clientAuth.rawValue)")
+        if let file = oauth.clientAssertionFile { details.append("client_assertion_file=\(show(file))") }
         if oauth.clientAuth == .privateKeyJWT {
             details.append("signing_alg=\(oauth.signingAlgorithm.rawValue)")
             if let kid = oauth.keyID { details.append("key_id=\(show(kid))") }
