@@ -11,6 +11,8 @@ import LatchkeyHTTP
 /// used on the next request. Host and Content-Length are the transport's job.
 public struct TokenRequestBuilder: Sendable {
     public static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    /// A `client_assertion_file` larger than this is refused (a projected token is about 1 KiB).
+    public static let maxAssertionFileBytes = 64 * 1024
     /// RFC 7523 §2.1 `grant_type`.
     public static let jwtBearerGrantType = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -129,8 +131,10 @@ public struct TokenRequestBuilder: Sendable {
     /// The client assertion from `client_assertion_file`, read afresh (a projected token is rotated in
     /// place by the kubelet); surrounding whitespace dropped. The error never quotes the content.
     private func readAssertionFile(_ path: String) throws(CredentialError) -> String {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw CredentialError(.misconfigured, connection: connectionName, detail: "client_assertion_file \(path) cannot be read")
+        guard let data = FileManager.default.contents(atPath: path), data.count <= Self.maxAssertionFileBytes,
+            let text = String(data: data, encoding: .utf8)
+        else {
+            throw CredentialError(.misconfigured, connection: connectionName, detail: "client_assertion_file \(path) cannot be read (or is over 64 KiB)")
         }
         let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard token.split(separator: ".", omittingEmptySubsequences: false).count == 3,

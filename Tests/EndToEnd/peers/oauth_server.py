@@ -13,6 +13,10 @@ Usage:
   oauth_server.py --port 0 --code-client crm:secret:contacts.read,offline_access:http://127.0.0.1:9901/oauth/callback \\
                   --auto-approve alice
 
+Also in clients.json: "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"] with "public_key_path" and
+"jwt_issuer" (the JWT bearer grant, RFC 7523 §2.1); "tls_subject_dn" (tls_client_auth) or "tls_cert_path"
+(self_signed_tls_client_auth), checked from the headers an nginx TLS front sets (see make_mtls_auth).
+
 clients.json: [{"client_id": "app1", "client_secret": "s", "scopes": ["read"],
                 "auth_methods": ["client_secret_basic", "client_secret_post"]},
                {"client_id": "svc1", "public_key_path": "pub.pem", "scopes": ["read"],
@@ -46,6 +50,9 @@ Endpoints:
                                               with "grant_type": G only requests of that grant (e.g. refresh_token)
   POST /_revoke_on_issue                      JSON {"enabled": true}: every token is issued already revoked
   POST /_set_secret                           JSON {"client_id": ID, "client_secret": S}: rotate a secret
+  POST /_metadata                             JSON {"mtls_base": URL}: publish RFC 8705 mtls_endpoint_aliases;
+                                              {"issuer": S}: publish a wrong issuer (""/null: back to normal);
+                                              answers {"mtls_front_secret"} for the TLS front's X-MTLS-Front header
   GET  /_grants                               authorization-code state: codes pending, refresh tokens (valid /
                                               revoked, by prefix), revocations received, and every authorization
                                               request ("authorizations": client_id, redirect_uri, scope,
