@@ -65,6 +65,14 @@ import Testing
         #expect(claims["scope"] as? String == "read write")
     }
 
+    @Test func aRoutesAudienceOverrideSetsTheAssertionAudience() throws {
+        let settings = jwtBearer(JWTBearerSettings(issuer: "svc", audience: "https://configured.example.com"))
+        let request = try build(settings, key: CredentialKey(scopes: ["only"], audience: "https://route.example.com"))
+        let (_, claims, _) = try decode(try #require(request.form("assertion")))
+        #expect(claims["aud"] as? String == "https://route.example.com")
+        #expect(request.form("scope") == "only" && request.form("audience") == nil)
+    }
+
     @Test func jwtBearerWithClientSecretAuthenticatesTheClientToo() throws {
         var settings = jwtBearer(JWTBearerSettings(issuer: "app"), clientID: "app", scopes: [])
         settings.clientAuth = .clientSecretBasic

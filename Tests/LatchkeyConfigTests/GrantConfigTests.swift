@@ -70,6 +70,13 @@ import Testing
         #expect(delegated.jwtBearer?.subject == "admin@example.com" && delegated.jwtBearer?.issuer == "proxy@p.iam.gserviceaccount.com")
     }
 
+    @Test func summaryShowsTheAssertionIdentityAndNeverTheKey() throws {
+        let config = try parse("connections:\n  c:\n    type: oauth2_jwt_bearer\n    service_account_file: /keys/sa.json\n", files: Self.files)
+        let summary = ConfigSummary.render(config)
+        #expect(summary.contains("[oauth2_jwt_bearer]") && summary.contains("issuer=proxy@p.iam.gserviceaccount.com"))
+        #expect(summary.contains("service_account_file=/keys/sa.json") && !summary.contains("MIIE"))
+    }
+
     @Test func badServiceAccountFilesAreNamedWithoutTheirContent() {
         var files = Self.files
         files["/keys/bad.json"] = "{\"type\": \"service_account\", \"private_key\": \"-----BEGIN PRIVATE KEY-----SECRETBITS\"}"
