@@ -7,7 +7,7 @@ its `aud` (the token endpoint) and its `jti` (no replay). The upstream is the se
 import json
 
 from latchkey_e2e import run_latchkey_cli, wait_until
-from oauth_fixtures import JWT_BEARER_GRANT, api_get, jwt_bearer_client, oauth_config, route
+from oauth_fixtures import JWT_BEARER_GRANT, api_get, connection_entry, jwt_bearer_client, oauth_config, route
 
 SA_EMAIL = "latchkey-e2e@project-e2e.iam.gserviceaccount.com"
 
@@ -45,6 +45,9 @@ def test_jwt_bearer_grant_with_private_key(latchkey, oauth_server, oauth_keys):
     assert claims["iss"] == "svc-issuer" and claims["sub"] == "alice@example.com"
     assert claims["aud"] == srv.token_url and claims["tenant"] == "t1"
     assert claims["exp"] > claims["iat"] and claims["jti"]
+
+    entry = connection_entry(lk, "oauth")
+    assert entry["type"] == "oauth2_jwt_bearer", entry
 
     # Renewed like client credentials (4 s tokens): a new assertion, a new jti, the server accepts it.
     wait_until(lambda: sum(1 for r in grant_requests(srv) if r["status"] == 200) >= 2, what="a renewal by jwt-bearer")
