@@ -67,6 +67,15 @@ extension SigningKey {
         type: String, numbers: [(String, [UInt8])], group: String? = nil, publicPoint: [UInt8]? = nil,
         checkPair: Bool
     ) throws(SigningError) -> OpaquePointer {
+        // The builder keeps pointers, not copies: names, the group string and the point bytes must outlive
+        // `OSSL_PARAM_BLD_to_param`, and the names the parameter array (which points at them) too.
+        var owned: [UnsafeMutableRawPointer] = []
+        defer { owned.forEach { free($0) } }
+        func keep(_ text: String) -> UnsafeMutablePointer<CChar> {
+            let copy = strdup(text)!
+            owned.append(UnsafeMutableRawPointer(copy))
+            return copy
+        }
         guard let builder = OSSL_PARAM_BLD_new() else { throw SigningError("OSSL_PARAM_BLD_new failed") }
         defer { OSSL_PARAM_BLD_free(builder) }
         var bignums: [OpaquePointer] = []
@@ -75,11 +84,16 @@ extension SigningKey {
         for (name, bytes) in numbers {
             guard let bn = BN_bin2bn(bytes, Int32(bytes.count), nil) else { throw SigningError("BN_bin2bn failed") }
             bignums.append(bn)
-            ok = ok && OSSL_PARAM_BLD_push_BN(builder, name, bn) == 1
+            ok = ok && OSSL_PARAM_BLD_push_BN(builder, keep(name), bn) == 1
         }
-        if let group { ok = ok && OSSL_PARAM_BLD_push_utf8_string(builder, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) == 1 }
+        if let group {
+            ok = ok && OSSL_PARAM_BLD_push_utf8_string(builder, keep(OSSL_PKEY_PARAM_GROUP_NAME), keep(group), 0) == 1
+        }
         if let publicPoint {
-            ok = ok && OSSL_PARAM_BLD_push_octet_string(builder, OSSL_PKEY_PARAM_PUB_KEY, publicPoint, publicPoint.count) == 1
+            let buffer = malloc(publicPoint.count)!
+            owned.append(buffer)
+            buffer.copyMemory(from: publicPoint, byteCount: publicPoint.count)
+            ok = ok && OSSL_PARAM_BLD_push_octet_string(builder, keep(OSSL_PKEY_PARAM_PUB_KEY), buffer, publicPoint.count) == 1
         }
         guard ok, let params = OSSL_PARAM_BLD_to_param(builder) else {
             throw SigningError("cannot import the \(type) JWK: " + drainErrors())
