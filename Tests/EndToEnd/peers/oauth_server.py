@@ -92,7 +92,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from werkzeug.serving import make_server
 
-ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"]
 CODE_AUTH_METHODS = ALL_AUTH_METHODS + ["none"]  # public clients: PKCE alone
 CODE_LIFETIME = 300
 SIGNING_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
@@ -281,6 +281,13 @@ class PrivateKeyJWTAuth(JWTBearerClientAssertion):
         return import_key(client.public_key_pem)
 
     ALGORITHMS = SIGNING_ALGS
+
+    def __call__(self, query_client, request):
+        # private_key_jwt and client_secret_jwt both arrive as client_assertion: each handles its own algorithms.
+        header, _ = jwt_segments(request.form.get("client_assertion") or "")
+        if not isinstance(header, dict) or header.get("alg") not in self.ALGORITHMS:
+            return None
+        return super().__call__(query_client, request)
 
     def process_assertion_claims(self, assertion, resolve_key):
         # joserfc accepts only its "recommended" algorithms by default, which leaves out PS*, ES512, EdDSA.
