@@ -111,3 +111,35 @@ import Testing
         #expect(throws: SigningError.self) { try SigningKey(text: "just some text") }
     }
 }
+
+/// The load-time check (`OAuthClientKeyCheck`) and the assertion header with a certificate.
+@Suite struct OAuthClientKeyCheckTests {
+    private func settings(key: String, alg: JWTSigningAlgorithm, passphrase: String? = nil, certificate: String? = nil)
+        -> OAuthClientSettings
+    {
+        var settings = OAuthClientSettings(
+            clientID: "c", clientAuth: .privateKeyJWT, privateKey: ReloadableSecret(initial: SecretString(key)),
+            signingAlgorithm: alg)
+        settings.privateKeyPassphrase = passphrase.map { ReloadableSecret(initial: SecretString($0)) }
+        settings.certificate = certificate.map { ReloadableSecret(initial: SecretString($0)) }
+        settings.privateKeyPosition = ConfigPosition(file: "p.conf", line: 7, column: 18, keyPath: "connections.o.private_key")
+        settings.certificatePosition = ConfigPosition(file: "p.conf", line: 9, column: 18, keyPath: "connections.o.certificate")
+        return settings
+    }
+
+    @Test func namesFileLineAndKeyForEachProblem() {
+        #expect(OAuthClientKeyCheck.errors(in: settings(key: TestKeys.ec.privatePEM, alg: .es256), connection: "o").isEmpty)
+        let mismatch = OAuthClientKeyCheck.errors(in: settings(key: TestKeys.rsa.privatePEM, alg: .edDSA), connection: "o")
+        #expect(mismatch.map(\.description) == [
+            "p.conf:7:18: connections.o.private_key: EdDSA needs an Ed25519 private key, not an RSA 2048-bit key (signing_alg EdDSA)"
+        ])
+        let encrypted = TestKeys.reencode(TestKeys.rsa.privatePEM, traditional: true, passphrase: "the-pass-123")
+        let wrong = OAuthClientKeyCheck.errors(in: settings(key: encrypted, alg: .rs256, passphrase: "nope-nope-1"), connection: "o")
+        #expect(wrong.count == 1 && wrong[0].message.contains("wrong private_key_passphrase"))
+        #expect(!wrong[0].description.contains("nope-nope-1") && !wrong[0].description.contains("the-pass-123"))
+        #expect(OAuthClientKeyCheck.errors(in: settings(key: encrypted, alg: .rs256, passphrase: "the-pass-123"), connection: "o").isEmpty)
+        let badCertificate = OAuthClientKeyCheck.errors(
+            in: settings(key: TestKeys.rsa.privatePEM, alg: .rs256, certificate: "-----BEGIN CERTIFICATE-----\nxx\n"), connection: "o")
+        #expect(badCertificate.count == 1 && badCertificate[0].line == 9 && badCertificate[0].keyPath == "connections.o.certificate")
+    }
+}
