@@ -231,3 +231,24 @@ def test_key_problems_are_config_errors_naming_file_line_and_key(tmp_path, keys,
     assert message in output, output
     for marker in (pair.leak_markers if pair else []) + [PASSPHRASE, env["WRONG"], env["SHORT"]]:
         assert marker not in output
+
+
+def test_reload_to_a_key_that_does_not_fit_keeps_serving(latchkey, oauth_server, keys):
+    """A reload whose key fails the load-time check is refused like any config error (file:line: key),
+    and the proxy keeps serving with the previous key."""
+    pair = keys["ec-P-256-sec1"]
+    srv = oauth_server([{"client_id": "svc1", "public_key_path": str(pair.public), "auth_methods": ["private_key_jwt"]}])
+    conn, top = key_connection(srv, pair, "ES256")
+    lk = latchkey(oauth_config(conn, [route("api", srv.url)], top=top), secrets=pair.leak_markers)
+    lk.wait_for_log(r"connection oauth: Connected")
+    assert api_get(lk).status == 200
+
+    mark = lk.log_offset()
+    broken, top = key_connection(srv, keys["rsa-traditional-encrypted"], "RS256",
+                                 extra=["private_key_passphrase: not-the-passphrase-83"])
+    lk.rewrite_config(oauth_config(broken, [route("api", srv.url)], top=top))
+    lk.wait_for_log(r"configuration reload \(file change\) failed; still serving the previous configuration", after=mark)
+    log = lk.log_text()[mark:]
+    assert f"{lk.config_path}:" in log and "connections.oauth.private_key" in log and "wrong private_key_passphrase" in log
+    assert "not-the-passphrase-83" not in log and PASSPHRASE not in log
+    assert api_get(lk).status == 200
