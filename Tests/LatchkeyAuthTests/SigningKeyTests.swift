@@ -52,6 +52,18 @@ import Testing
         #expect(TestKeys.verify(message, signature: signature, publicPEM: publicPEM, algorithm: algorithm))
     }
 
+    @Test func aJWKKidIsTheAssertionKidUnlessKeyIDIsSet() throws {
+        var jwk = try #require(try JSONSerialization.jsonObject(with: Data(JWKFixtures.edJWK.utf8)) as? [String: Any])
+        jwk["kid"] = "jwk-kid-1"
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: jwk), as: UTF8.self)
+        let signer = AssertionSigner.privateKey(text: text, passphrase: nil, certificate: nil, thumbprint: .sha256)
+        for (keyID, expected) in [(nil, "jwk-kid-1"), ("configured", "configured")] as [(String?, String)] {
+            let token = try JWTAssertion(clientID: "c", audience: "a", keyID: keyID, algorithm: .edDSA).signed(with: signer, issuedAt: 0)
+            let header = try #require(Base64.decode(String(token.split(separator: ".")[0])))
+            #expect(String(decoding: header, as: UTF8.self).contains(#""kid":"\#(expected)""#))
+        }
+    }
+
     @Test func refusesPublicMismatchedAndMalformedJWKs() throws {
         var rsa = try #require(try JSONSerialization.jsonObject(with: Data(JWKFixtures.rsaJWK.utf8)) as? [String: Any])
         let privateD = try #require(rsa["d"] as? String)

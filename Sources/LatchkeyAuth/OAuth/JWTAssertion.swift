@@ -35,7 +35,7 @@ public struct JWTAssertion: Sendable {
     public func signed(with signer: AssertionSigner, issuedAt: Double, jti: String? = nil) throws -> String {
         let (members, key) = try signer.headerMembers()
         var header: [String: Any] = ["alg": algorithm.rawValue, "typ": "JWT"]
-        if let keyID { header["kid"] = keyID }
+        if let kid = keyID ?? key?.jwkKeyID { header["kid"] = kid }
         for (name, value) in members { header[name] = value }
         let iat = Int(issuedAt.rounded(.down))
         let claims: [String: Any] = [

@@ -5,7 +5,8 @@ extension SigningKey {
     /// Imports a private JWK (RFC 7517 §4, RFC 7518 §6.2.2 and §6.3.2, RFC 8037 §2): `kty` RSA (`n`, `e`,
     /// `d`, and the CRT members `p`, `q`, `dp`, `dq`, `qi` when present), EC (`crv` P-256/384/521, `x`,
     /// `y`, `d`) or OKP (`crv` Ed25519, `d`). A public JWK (no `d`) is refused; an RSA or EC key whose
-    /// public and private halves disagree is refused. Messages name members, never their values.
+    /// public and private halves disagree is refused. A `kid` member is kept (`jwkKeyID`). Messages name
+    /// members, never their values.
     convenience init(jwk text: String) throws(SigningError) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)),
             let jwk = object as? [String: Any]
@@ -32,7 +33,9 @@ extension SigningKey {
                     ("rsa-coefficient1", try member("qi")),
                 ]
             }
-            try self.init(takingOwnership: Self.fromData(type: "RSA", numbers: numbers, checkPair: jwk["p"] != nil))
+            try self.init(
+                takingOwnership: Self.fromData(type: "RSA", numbers: numbers, checkPair: jwk["p"] != nil),
+                jwkKeyID: jwk["kid"] as? String)
         case "EC":
             let crv = jwk["crv"] as? String ?? ""
             let widths = ["P-256": 32, "P-384": 48, "P-521": 66]
@@ -47,7 +50,7 @@ extension SigningKey {
             let key = try Self.fromData(
                 type: "EC", numbers: [(OSSL_PKEY_PARAM_PRIV_KEY, try member("d"))], group: crv,
                 publicPoint: [0x04] + x + y, checkPair: true)
-            self.init(takingOwnership: key)
+            self.init(takingOwnership: key, jwkKeyID: jwk["kid"] as? String)
         case "OKP":
             guard jwk["crv"] as? String == "Ed25519" else { throw SigningError("the OKP JWK's 'crv' must be Ed25519") }
             let d = try member("d")
@@ -55,7 +58,7 @@ extension SigningKey {
             guard let key = EVP_PKEY_new_raw_private_key(latchkey_EVP_PKEY_ED25519(), nil, d, d.count) else {
                 throw SigningError("cannot import the Ed25519 JWK: " + Self.drainErrors())
             }
-            self.init(takingOwnership: key)
+            self.init(takingOwnership: key, jwkKeyID: jwk["kid"] as? String)
         default:
             throw SigningError("the JWK's 'kty' must be RSA, EC or OKP")
         }

@@ -10,9 +10,14 @@ import LatchkeyConfig
 /// No error message ever contains key material or the passphrase.
 final class SigningKey {
     let key: OpaquePointer
+    /// The JWK's `kid`, used as the assertion's `kid` when `key_id` is not set.
+    let jwkKeyID: String?
 
     /// Takes ownership of an `EVP_PKEY`.
-    init(takingOwnership key: OpaquePointer) { self.key = key }
+    init(takingOwnership key: OpaquePointer, jwkKeyID: String? = nil) {
+        self.key = key
+        self.jwkKeyID = jwkKeyID
+    }
 
     /// Parses `text`: a JSON object is a JWK, anything else PEM. `passphrase` decrypts an encrypted PEM.
     convenience init(text: String, passphrase: String? = nil) throws(SigningError) {
