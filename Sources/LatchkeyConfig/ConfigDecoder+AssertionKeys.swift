@@ -8,7 +8,9 @@ extension ConfigDecoder {
     func decodeAssertionKeys(_ map: Fields, into settings: inout OAuthClientSettings) {
         let secretJWT = settings.clientAuth == .clientSecretJWT
         if secretJWT { settings.signingAlgorithm = .hs256 }
-        if let text = string(map, "signing_alg"), let alg = choice(text, in: JWTSigningAlgorithm.allCases.map(\.rawValue)) {
+        if let text = string(map, "signing_alg"),
+            let alg = choice(text, in: JWTSigningAlgorithm.allCases.map(\.rawValue))
+        {
             let algorithm = JWTSigningAlgorithm(rawValue: alg)!
             if algorithm.isHMAC != secretJWT {
                 let expected = secretJWT ? "HS256, HS384 or HS512" : "RS*, PS*, ES* or EdDSA"
@@ -20,12 +22,14 @@ extension ConfigDecoder {
             }
         }
         // RFC 7518 §3.2: an HMAC key at least as long as the hash output.
-        if secretJWT, let secret = settings.clientSecret?.initial.value, let minimum = settings.signingAlgorithm.hashLength,
+        if secretJWT, let secret = settings.clientSecret?.initial.value,
+            let minimum = settings.signingAlgorithm.hashLength,
             secret.utf8.count < minimum, let node = map["client_secret"]
         {
             fail(
                 node, map.path("client_secret"),
-                "client_secret is \(secret.utf8.count) bytes; \(settings.signingAlgorithm.rawValue) needs at least \(minimum) (RFC 7518 §3.2)")
+                "client_secret is \(secret.utf8.count) bytes; \(settings.signingAlgorithm.rawValue) needs at least \(minimum) (RFC 7518 §3.2)"
+            )
         }
         settings.privateKeyPassphrase = reloadable(map, "private_key_passphrase", multiline: false)
         settings.certificate = reloadable(map, "certificate", multiline: true)
@@ -46,7 +50,9 @@ extension ConfigDecoder {
             }
         }
         if map["assertion_audience"] != nil && !usesKey && !secretJWT, let node = map["assertion_audience"] {
-            fail(node, map.path("assertion_audience"), "'assertion_audience' applies only to private_key_jwt and client_secret_jwt")
+            fail(
+                node, map.path("assertion_audience"),
+                "'assertion_audience' applies only to private_key_jwt and client_secret_jwt")
         }
     }
 

@@ -14,7 +14,8 @@ import Testing
         for (keys, algorithm) in [(TestKeys.rsa, JWTSigningAlgorithm.ps384), (TestKeys.ecP384, .es384)] {
             let pem = TestKeys.reencode(keys.privatePEM, traditional: traditional, passphrase: passphrase)
             if traditional && passphrase == nil {
-                #expect(pem.contains("-----BEGIN RSA PRIVATE KEY-----") || pem.contains("-----BEGIN EC PRIVATE KEY-----"))
+                #expect(
+                    pem.contains("-----BEGIN RSA PRIVATE KEY-----") || pem.contains("-----BEGIN EC PRIVATE KEY-----"))
             }
             if !traditional && passphrase != nil { #expect(pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")) }
             if traditional && passphrase != nil { #expect(pem.contains("Proc-Type: 4,ENCRYPTED")) }
@@ -33,7 +34,8 @@ import Testing
                 Issue.record("expected failure")
             } catch {
                 let text = error.description
-                #expect(text.contains(passphrase == nil ? "set private_key_passphrase" : "wrong private_key_passphrase"))
+                #expect(
+                    text.contains(passphrase == nil ? "set private_key_passphrase" : "wrong private_key_passphrase"))
                 #expect(!text.contains("wrong-pass-99") && !text.contains("right-pass-77") && !text.contains(body))
             }
         }
@@ -58,7 +60,8 @@ import Testing
         let text = String(decoding: try JSONSerialization.data(withJSONObject: jwk), as: UTF8.self)
         let signer = AssertionSigner.privateKey(text: text, passphrase: nil, certificate: nil, thumbprint: .sha256)
         for (keyID, expected) in [(nil, "jwk-kid-1"), ("configured", "configured")] as [(String?, String)] {
-            let token = try JWTAssertion(clientID: "c", audience: "a", keyID: keyID, algorithm: .edDSA).signed(with: signer, issuedAt: 0)
+            let token = try JWTAssertion(clientID: "c", audience: "a", keyID: keyID, algorithm: .edDSA).signed(
+                with: signer, issuedAt: 0)
             let header = try #require(Base64.decode(String(token.split(separator: ".")[0])))
             #expect(String(decoding: header, as: UTF8.self).contains(#""kid":"\#(expected)""#))
         }
@@ -70,9 +73,11 @@ import Testing
         rsa["d"] = nil
         var ec = try #require(try JSONSerialization.jsonObject(with: Data(JWKFixtures.ec256JWK.utf8)) as? [String: Any])
         let ecD = try #require(ec["d"] as? String)
-        let otherEC = try #require(try JSONSerialization.jsonObject(with: Data(JWKFixtures.ec521JWK.utf8)) as? [String: Any])
+        let otherEC = try #require(
+            try JSONSerialization.jsonObject(with: Data(JWKFixtures.ec521JWK.utf8)) as? [String: Any])
         ec["crv"] = "P-521"
-        var swapped = try #require(try JSONSerialization.jsonObject(with: Data(JWKFixtures.ec256JWK.utf8)) as? [String: Any])
+        var swapped = try #require(
+            try JSONSerialization.jsonObject(with: Data(JWKFixtures.ec256JWK.utf8)) as? [String: Any])
         swapped["x"] = (otherEC["x"] as? String).map { String($0.prefix(43)) }  // right length, wrong point
         let cases: [(String, String)] = [
             (String(decoding: try JSONSerialization.data(withJSONObject: rsa), as: UTF8.self), "public key (no 'd')"),
@@ -114,8 +119,11 @@ import Testing
 
     @Test func hmacMatchesRFC4231TestCase2() throws {
         // RFC 4231 §4.3: key "Jefe", data "what do ya want for nothing?".
-        let mac = try AssertionSigner.hmac(Array("what do ya want for nothing?".utf8), secret: "Jefe", algorithm: .hs256)
-        #expect(mac.map { String(format: "%02x", $0) }.joined() == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        let mac = try AssertionSigner.hmac(
+            Array("what do ya want for nothing?".utf8), secret: "Jefe", algorithm: .hs256)
+        #expect(
+            mac.map { String(format: "%02x", $0) }.joined()
+                == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
         #expect(throws: SigningError.self) { try AssertionSigner.hmac([], secret: "Jefe", algorithm: .rs256) }
     }
 
@@ -134,24 +142,36 @@ import Testing
             signingAlgorithm: alg)
         settings.privateKeyPassphrase = passphrase.map { ReloadableSecret(initial: SecretString($0)) }
         settings.certificate = certificate.map { ReloadableSecret(initial: SecretString($0)) }
-        settings.privateKeyPosition = ConfigPosition(file: "p.conf", line: 7, column: 18, keyPath: "connections.o.private_key")
-        settings.certificatePosition = ConfigPosition(file: "p.conf", line: 9, column: 18, keyPath: "connections.o.certificate")
+        settings.privateKeyPosition = ConfigPosition(
+            file: "p.conf", line: 7, column: 18, keyPath: "connections.o.private_key")
+        settings.certificatePosition = ConfigPosition(
+            file: "p.conf", line: 9, column: 18, keyPath: "connections.o.certificate")
         return settings
     }
 
     @Test func namesFileLineAndKeyForEachProblem() {
-        #expect(OAuthClientKeyCheck.errors(in: settings(key: TestKeys.ec.privatePEM, alg: .es256), connection: "o").isEmpty)
-        let mismatch = OAuthClientKeyCheck.errors(in: settings(key: TestKeys.rsa.privatePEM, alg: .edDSA), connection: "o")
-        #expect(mismatch.map(\.description) == [
-            "p.conf:7:18: connections.o.private_key: EdDSA needs an Ed25519 private key, not an RSA 2048-bit key (signing_alg EdDSA)"
-        ])
+        #expect(
+            OAuthClientKeyCheck.errors(in: settings(key: TestKeys.ec.privatePEM, alg: .es256), connection: "o").isEmpty)
+        let mismatch = OAuthClientKeyCheck.errors(
+            in: settings(key: TestKeys.rsa.privatePEM, alg: .edDSA), connection: "o")
+        #expect(
+            mismatch.map(\.description) == [
+                "p.conf:7:18: connections.o.private_key: EdDSA needs an Ed25519 private key, not an RSA 2048-bit key (signing_alg EdDSA)"
+            ])
         let encrypted = TestKeys.reencode(TestKeys.rsa.privatePEM, traditional: true, passphrase: "the-pass-123")
-        let wrong = OAuthClientKeyCheck.errors(in: settings(key: encrypted, alg: .rs256, passphrase: "nope-nope-1"), connection: "o")
+        let wrong = OAuthClientKeyCheck.errors(
+            in: settings(key: encrypted, alg: .rs256, passphrase: "nope-nope-1"), connection: "o")
         #expect(wrong.count == 1 && wrong[0].message.contains("wrong private_key_passphrase"))
         #expect(!wrong[0].description.contains("nope-nope-1") && !wrong[0].description.contains("the-pass-123"))
-        #expect(OAuthClientKeyCheck.errors(in: settings(key: encrypted, alg: .rs256, passphrase: "the-pass-123"), connection: "o").isEmpty)
+        #expect(
+            OAuthClientKeyCheck.errors(
+                in: settings(key: encrypted, alg: .rs256, passphrase: "the-pass-123"), connection: "o"
+            ).isEmpty)
         let badCertificate = OAuthClientKeyCheck.errors(
-            in: settings(key: TestKeys.rsa.privatePEM, alg: .rs256, certificate: "-----BEGIN CERTIFICATE-----\nxx\n"), connection: "o")
-        #expect(badCertificate.count == 1 && badCertificate[0].line == 9 && badCertificate[0].keyPath == "connections.o.certificate")
+            in: settings(key: TestKeys.rsa.privatePEM, alg: .rs256, certificate: "-----BEGIN CERTIFICATE-----\nxx\n"),
+            connection: "o")
+        #expect(
+            badCertificate.count == 1 && badCertificate[0].line == 9
+                && badCertificate[0].keyPath == "connections.o.certificate")
     }
 }

@@ -10,10 +10,12 @@ public enum AssertionSigner: Sendable {
     /// `client_secret_jwt`: HMAC keyed with the client secret's UTF-8 bytes (RFC 7518 §3.2).
     case secret(String)
 
-    /// Extra JOSE header members and the signature of `signingInput` with `algorithm`.
-    /// A certificate whose public key is not the private key's is refused.
-    func headerMembers() throws(SigningError) -> (members: [(String, String)], key: SigningKey?) {
-        guard case .privateKey(let text, let passphrase, let certificatePEM, let thumbprint) = self else { return ([], nil) }
+    /// Parses the key material: the private key (nil for `.secret`) and the extra JOSE header members
+    /// (the certificate's thumbprints). A certificate whose public key is not the private key's is refused.
+    func load() throws(SigningError) -> (members: [(String, String)], key: SigningKey?) {
+        guard case .privateKey(let text, let passphrase, let certificatePEM, let thumbprint) = self else {
+            return ([], nil)
+        }
         let key = try SigningKey(text: text, passphrase: passphrase)
         guard let certificatePEM else { return ([], key) }
         let certificate = try ClientCertificate(pem: certificatePEM)
@@ -24,9 +26,12 @@ public enum AssertionSigner: Sendable {
     }
 
     /// HMAC-SHA-256/384/512 of `message` keyed with `secret` (RFC 7518 §3.2).
-    static func hmac(_ message: [UInt8], secret: String, algorithm: JWTSigningAlgorithm) throws(SigningError) -> [UInt8] {
+    static func hmac(_ message: [UInt8], secret: String, algorithm: JWTSigningAlgorithm) throws(SigningError) -> [UInt8]
+    {
         guard algorithm.isHMAC, let digest = SigningKey.digest(for: algorithm) else {
-            throw SigningError("\(algorithm.rawValue) is signed with a private key (client_auth: private_key_jwt), not the client secret")
+            throw SigningError(
+                "\(algorithm.rawValue) is signed with a private key (client_auth: private_key_jwt), not the client secret"
+            )
         }
         let key = Array(secret.utf8)
         var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))

@@ -3,8 +3,9 @@ import Foundation
 import LatchkeyConfig
 
 /// A client assertion for `private_key_jwt` and `client_secret_jwt` (RFC 7523 §2.2 and §3, OIDC Core §9):
-/// a JWT with `iss` = `sub` = client id, `aud` = the token endpoint URL (or `assertion_audience`), a random `jti`, `iat` and `exp`
-/// (`lifetime` after `iat`, at most 5 minutes), `kid` in the header when a key id is set.
+/// a JWT with `iss` = `sub` = client id, `aud` = the token endpoint URL (or `assertion_audience`), a
+/// random `jti`, `iat` and `exp` (`lifetime` after `iat`, at most 5 minutes), `kid` in the header when a
+/// key id is set (or the JWK has one), `x5t#S256` / `x5t` when a certificate is given.
 public struct JWTAssertion: Sendable {
     /// How long an assertion is valid; RFC 7523 leaves it to the server, and servers commonly refuse
     /// more than 5 minutes.
@@ -33,7 +34,7 @@ public struct JWTAssertion: Sendable {
     /// random bytes. With a certificate the header carries its thumbprint(s) (RFC 7515 §4.1.7–8).
     /// Throws a message safe to show (no key material, no secret).
     public func signed(with signer: AssertionSigner, issuedAt: Double, jti: String? = nil) throws -> String {
-        let (members, key) = try signer.headerMembers()
+        let (members, key) = try signer.load()
         var header: [String: Any] = ["alg": algorithm.rawValue, "typ": "JWT"]
         if let kid = keyID ?? key?.jwkKeyID { header["kid"] = kid }
         for (name, value) in members { header[name] = value }
@@ -44,11 +45,13 @@ public struct JWTAssertion: Sendable {
         ]
         let signingInput = try Self.segment(header) + "." + Self.segment(claims)
         let signature: [UInt8]
-        switch signer {
-        case .privateKey:
-            signature = try key!.sign(Array(signingInput.utf8), algorithm: algorithm)
-        case .secret(let secret):
+        switch (signer, key) {
+        case (.secret(let secret), _):
             signature = try AssertionSigner.hmac(Array(signingInput.utf8), secret: secret, algorithm: algorithm)
+        case (.privateKey, let key?):
+            signature = try key.sign(Array(signingInput.utf8), algorithm: algorithm)
+        case (.privateKey, nil):
+            throw SigningError("no private key")  // `load()` returns one for `.privateKey`
         }
         return signingInput + "." + Base64.encodeURLSafe(signature)
     }

@@ -96,7 +96,10 @@ extension SigningKey {
             let buffer = malloc(publicPoint.count)!
             owned.append(buffer)
             buffer.copyMemory(from: publicPoint, byteCount: publicPoint.count)
-            ok = ok && OSSL_PARAM_BLD_push_octet_string(builder, keep(OSSL_PKEY_PARAM_PUB_KEY), buffer, publicPoint.count) == 1
+            ok =
+                ok
+                && OSSL_PARAM_BLD_push_octet_string(builder, keep(OSSL_PKEY_PARAM_PUB_KEY), buffer, publicPoint.count)
+                    == 1
         }
         guard ok, let params = OSSL_PARAM_BLD_to_param(builder) else {
             throw SigningError("cannot import the \(type) JWK: " + drainErrors())

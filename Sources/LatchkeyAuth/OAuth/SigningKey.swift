@@ -45,11 +45,15 @@ final class SigningKey {
             guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return nil }
             defer { BIO_free(bio) }
             guard let passphrase else { return PEM_read_bio_PrivateKey(bio, nil, readPassphrase, nil) }
-            return passphrase.withCString { PEM_read_bio_PrivateKey(bio, nil, readPassphrase, UnsafeMutableRawPointer(mutating: $0)) }
+            return passphrase.withCString {
+                PEM_read_bio_PrivateKey(bio, nil, readPassphrase, UnsafeMutableRawPointer(mutating: $0))
+            }
         }
         guard let parsed else {
             let reason = Self.drainErrors()
-            if encrypted { throw SigningError("cannot decrypt the private key (wrong private_key_passphrase?): " + reason) }
+            if encrypted {
+                throw SigningError("cannot decrypt the private key (wrong private_key_passphrase?): " + reason)
+            }
             throw SigningError("cannot read the private key PEM: " + reason)
         }
         self.init(takingOwnership: parsed)
@@ -65,7 +69,8 @@ final class SigningKey {
         case .rs256, .rs384, .rs512, .ps256, .ps384, .ps512:
             guard type == EVP_PKEY_RSA else { return "\(algorithm.rawValue) needs an RSA private key, not \(typeName)" }
             let bits = EVP_PKEY_get_bits(key)
-            return bits < 2048 ? "\(algorithm.rawValue) needs an RSA key of at least 2048 bits (RFC 7518 §3.3), not \(bits)" : nil
+            return bits < 2048
+                ? "\(algorithm.rawValue) needs an RSA key of at least 2048 bits (RFC 7518 §3.3), not \(bits)" : nil
         case .es256, .es384, .es512:
             let curve = Self.curve(for: algorithm)
             guard type == EVP_PKEY_EC, curveName == curve.name else {
@@ -75,7 +80,8 @@ final class SigningKey {
         case .edDSA:
             return type == latchkey_EVP_PKEY_ED25519() ? nil : "EdDSA needs an Ed25519 private key, not \(typeName)"
         case .hs256, .hs384, .hs512:
-            return "\(algorithm.rawValue) is signed with the client secret (client_auth: client_secret_jwt), not a private key"
+            return
+                "\(algorithm.rawValue) is signed with the client secret (client_auth: client_secret_jwt), not a private key"
         }
     }
 
