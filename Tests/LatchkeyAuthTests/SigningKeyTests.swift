@@ -67,6 +67,20 @@ import Testing
         }
     }
 
+    @Test func jwkWithoutCRTMembersAndJWKAlgAndUse() throws {
+        var jwk = try #require(try JSONSerialization.jsonObject(with: Data(JWKFixtures.rsaJWK.utf8)) as? [String: Any])
+        for name in ["p", "q", "dp", "dq", "qi"] { jwk[name] = nil }
+        jwk["alg"] = "PS256"
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: jwk), as: UTF8.self)
+        let key = try SigningKey(text: text)
+        let signature = try key.sign(message, algorithm: .ps256)
+        #expect(TestKeys.verify(message, signature: signature, publicPEM: JWKFixtures.rsaPublicPEM, algorithm: .ps256))
+        #expect(key.problem(with: .rs256) == "the JWK is for PS256 (its 'alg'), not RS256")
+        jwk["use"] = "enc"
+        let encryption = String(decoding: try JSONSerialization.data(withJSONObject: jwk), as: UTF8.self)
+        #expect(throws: SigningError.self) { try SigningKey(text: encryption) }
+    }
+
     @Test func refusesPublicMismatchedAndMalformedJWKs() throws {
         var rsa = try #require(try JSONSerialization.jsonObject(with: Data(JWKFixtures.rsaJWK.utf8)) as? [String: Any])
         let privateD = try #require(rsa["d"] as? String)

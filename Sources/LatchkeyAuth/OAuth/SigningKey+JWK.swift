@@ -5,7 +5,8 @@ extension SigningKey {
     /// Imports a private JWK (RFC 7517 §4, RFC 7518 §6.2.2 and §6.3.2, RFC 8037 §2): `kty` RSA (`n`, `e`,
     /// `d`, and the CRT members `p`, `q`, `dp`, `dq`, `qi` when present), EC (`crv` P-256/384/521, `x`,
     /// `y`, `d`) or OKP (`crv` Ed25519, `d`). A public JWK (no `d`) is refused; an RSA or EC key whose
-    /// public and private halves disagree is refused. A `kid` member is kept (`jwkKeyID`). Messages name
+    /// public and private halves disagree is refused. A `kid` member is kept (`jwkKeyID`), an `alg` member binds the key to that
+    /// algorithm, a `use` other than `sig` is refused. Messages name
     /// members, never their values.
     convenience init(jwk text: String) throws(SigningError) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)),
@@ -17,6 +18,9 @@ extension SigningKey {
                 throw SigningError("the \(kty) JWK has no valid '\(name)' member (base64url)")
             }
             return bytes
+        }
+        if let use = jwk["use"] as? String, use != "sig" {
+            throw SigningError("the JWK is for '\(use)', not signing ('use' must be 'sig' when present, RFC 7517 §4.2)")
         }
         guard jwk["d"] != nil else { throw SigningError("the JWK is a public key (no 'd'); a private JWK is needed") }
         ERR_clear_error()
@@ -35,7 +39,7 @@ extension SigningKey {
             }
             try self.init(
                 takingOwnership: Self.fromData(type: "RSA", numbers: numbers, checkPair: jwk["p"] != nil),
-                jwkKeyID: jwk["kid"] as? String)
+                jwkKeyID: jwk["kid"] as? String, jwkAlgorithm: jwk["alg"] as? String)
         case "EC":
             let crv = jwk["crv"] as? String ?? ""
             let widths = ["P-256": 32, "P-384": 48, "P-521": 66]
@@ -50,7 +54,7 @@ extension SigningKey {
             let key = try Self.fromData(
                 type: "EC", numbers: [(OSSL_PKEY_PARAM_PRIV_KEY, try member("d"))], group: crv,
                 publicPoint: [0x04] + x + y, checkPair: true)
-            self.init(takingOwnership: key, jwkKeyID: jwk["kid"] as? String)
+            self.init(takingOwnership: key, jwkKeyID: jwk["kid"] as? String, jwkAlgorithm: jwk["alg"] as? String)
         case "OKP":
             guard jwk["crv"] as? String == "Ed25519" else { throw SigningError("the OKP JWK's 'crv' must be Ed25519") }
             let d = try member("d")
@@ -58,7 +62,7 @@ extension SigningKey {
             guard let key = EVP_PKEY_new_raw_private_key(latchkey_EVP_PKEY_ED25519(), nil, d, d.count) else {
                 throw SigningError("cannot import the Ed25519 JWK: " + Self.drainErrors())
             }
-            self.init(takingOwnership: key, jwkKeyID: jwk["kid"] as? String)
+            self.init(takingOwnership: key, jwkKeyID: jwk["kid"] as? String, jwkAlgorithm: jwk["alg"] as? String)
         default:
             throw SigningError("the JWK's 'kty' must be RSA, EC or OKP")
         }

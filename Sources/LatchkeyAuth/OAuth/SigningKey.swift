@@ -12,11 +12,14 @@ final class SigningKey {
     let key: OpaquePointer
     /// The JWK's `kid`, used as the assertion's `kid` when `key_id` is not set.
     let jwkKeyID: String?
+    /// The JWK's `alg` (RFC 7517 §4.4): when present, the only algorithm this key may sign with.
+    let jwkAlgorithm: String?
 
     /// Takes ownership of an `EVP_PKEY`.
-    init(takingOwnership key: OpaquePointer, jwkKeyID: String? = nil) {
+    init(takingOwnership key: OpaquePointer, jwkKeyID: String? = nil, jwkAlgorithm: String? = nil) {
         self.key = key
         self.jwkKeyID = jwkKeyID
+        self.jwkAlgorithm = jwkAlgorithm
     }
 
     /// Parses `text`: a JSON object is a JWK, anything else PEM. `passphrase` decrypts an encrypted PEM.
@@ -62,8 +65,12 @@ final class SigningKey {
     deinit { EVP_PKEY_free(key) }
 
     /// Whether this key can sign with `algorithm`; nil when it can, else why not (RFC 7518 §3.3: RSA keys
-    /// of at least 2048 bits; §3.4: the curve fixed by the algorithm; RFC 8037 §3.1: Ed25519 for EdDSA).
+    /// of at least 2048 bits; §3.4: the curve fixed by the algorithm; RFC 8037 §3.1: Ed25519 for EdDSA; a JWK's
+    /// own `alg`, when it has one).
     func problem(with algorithm: JWTSigningAlgorithm) -> String? {
+        if let jwkAlgorithm, jwkAlgorithm != algorithm.rawValue {
+            return "the JWK is for \(jwkAlgorithm) (its 'alg'), not \(algorithm.rawValue)"
+        }
         let type = EVP_PKEY_get_base_id(key)
         switch algorithm {
         case .rs256, .rs384, .rs512, .ps256, .ps384, .ps512:
