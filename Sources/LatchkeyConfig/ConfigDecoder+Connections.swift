@@ -10,19 +10,21 @@ extension ConfigDecoder {
         "oauth2_client_credentials": [
             "type", "token_url", "discovery_url", "client_id", "client_secret", "client_auth", "private_key", "key_id",
             "signing_alg", "scopes", "audience", "token_params", "token_headers", "tls", "allow_plaintext_credentials",
-            "refresh_before_ms", "timeout_ms", "client_assertion_file",
+            "refresh_before_ms", "timeout_ms", "private_key_passphrase", "certificate", "certificate_thumbprint",
+            "assertion_audience", "client_assertion_file",
         ],
         "oauth2_jwt_bearer": [
             "type", "token_url", "discovery_url", "client_id", "client_secret", "client_auth", "client_assertion_file",
-            "private_key", "key_id", "signing_alg", "service_account_file", "issuer", "subject", "audience", "claims",
-            "scopes", "token_params", "token_headers", "tls", "allow_plaintext_credentials", "refresh_before_ms",
-            "timeout_ms",
+            "private_key", "private_key_passphrase", "key_id", "signing_alg", "service_account_file", "issuer", "subject",
+            "audience", "claims", "scopes", "token_params", "token_headers", "tls", "allow_plaintext_credentials",
+            "refresh_before_ms", "timeout_ms",
         ],
         "oauth2_authorization_code": [
             "type", "authorize_url", "token_url", "refresh_url", "revocation_url", "discovery_url", "client_id",
             "client_secret", "client_auth", "private_key", "key_id", "signing_alg", "scopes", "authorize_params",
             "token_params", "token_headers", "redirect_uri", "tls", "allow_plaintext_credentials", "refresh_before_ms",
-            "timeout_ms", "client_assertion_file",
+            "timeout_ms", "private_key_passphrase", "certificate", "certificate_thumbprint", "assertion_audience",
+            "client_assertion_file",
         ],
     ]
     static let connectionTypes = [
@@ -159,7 +161,10 @@ extension ConfigDecoder {
         } else if !jwtBearer {
             ok = false
         }
-        if jwtBearer { settings.clientAuth = .none }
+        if jwtBearer {
+            settings.clientAuth = .none
+            settings.jwtBearer = JWTBearerSettings(issuer: "")  // completed by decodeJWTBearer
+        }
         let methods = OAuthClientAuthMethod.allCases.filter { authorizationCode || jwtBearer || $0 != .none }
         if let text = string(map, "client_auth"), let method = choice(text, in: methods.map(\.rawValue)) {
             settings.clientAuth = OAuthClientAuthMethod(rawValue: method)!
@@ -172,7 +177,7 @@ extension ConfigDecoder {
         settings.clientSecret = reloadable(map, "client_secret", multiline: false)
         settings.privateKey = reloadable(map, "private_key", multiline: true)
         switch settings.clientAuth {
-        case .clientSecretBasic, .clientSecretPost:
+        case .clientSecretBasic, .clientSecretPost, .clientSecretJWT:
             if map["client_secret"] == nil {
                 fail(map.node, map.path, "missing 'client_secret' (required for client_auth \(settings.clientAuth.rawValue))")
             }
@@ -200,7 +205,7 @@ extension ConfigDecoder {
                 "'client_assertion_file' is sent only with client_auth private_key_jwt (this connection uses \(settings.clientAuth.rawValue))")
         }
         settings.keyID = string(map, "key_id")?.value
-        if let alg = choice(map, "signing_alg", as: JWTSigningAlgorithm.self) { settings.signingAlgorithm = alg }
+        decodeAssertionKeys(map, into: &settings)
         settings.scopes = stringList(map, "scopes", spaceSeparated: true)?.map(\.value) ?? []
         settings.audience = string(map, "audience")?.value
         settings.tokenParams = stringMap(map, "token_params")?.map { ($0.key.value, $0.value.value) } ?? []
@@ -254,7 +259,7 @@ extension ConfigDecoder {
 
     /// An optional secret kept re-readable: `current()` re-resolves the template as written, so a
     /// rotated secret file is picked up; a value that no longer resolves or is unsafe falls back.
-    private func reloadable(_ map: Fields, _ key: String, multiline: Bool) -> ReloadableSecret? {
+    func reloadable(_ map: Fields, _ key: String, multiline: Bool) -> ReloadableSecret? {
         guard let text = string(map, key) else { return nil }
         sensitiveValues.insert(text.value)
         guard checkHeaderSafe(text, multiline: multiline) else { return nil }

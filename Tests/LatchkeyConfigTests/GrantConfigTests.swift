@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import LatchkeyConfig
@@ -125,5 +126,24 @@ import Testing
         let settings = try connection(base + "    tls: {cert_file: /certs/c.pem, key_file: /certs/c.key}\n")
         #expect(settings.clientAuth.rawValue == method && settings.clientAuth.isMutualTLS)
         #expect(settings.tls.certFile == "/certs/c.pem" && settings.clientSecret == nil)
+    }
+}
+
+/// The connection blocks of docs/configuration.md's "Providers" section load as written.
+@Suite struct ProviderDocsTests {
+    @Test func providersSectionParses() throws {
+        let docs = URL(fileURLWithPath: Fixture.examplePath).deletingLastPathComponent().appendingPathComponent("docs/configuration.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let section = try #require(text.components(separatedBy: "## Providers").last)
+        let yaml = try #require(section.components(separatedBy: "```yaml\n").dropFirst().first?.components(separatedBy: "```").first)
+        let secrets = ["entra_key", "entra_cert", "django_secret", "keycloak_secret", "auth0_secret", "okta_key", "salesforce_key"]
+        let top = "secrets:\n" + secrets.map { "  \($0): {value: placeholder-\($0)}\n" }.joined()
+        let files = [
+            "/var/run/secrets/tokens/entra": "a.b.c",
+            "/run/secrets/google-sa.json": GrantConfigTests.serviceAccount,
+        ]
+        let config = try parse(top + yaml, files: files)
+        #expect(config.connections.map(\.name) == ["graph", "graph-federated", "django", "keycloak", "auth0", "okta", "google", "salesforce"])
+        #expect(config.connections.map(\.kind.typeName).filter { $0 == "oauth2_jwt_bearer" }.count == 2)
     }
 }

@@ -40,14 +40,15 @@ public struct JWTBearerAssertion: Sendable {
         return claims
     }
 
-    /// Builds and signs the compact JWS. Throws a message safe to show (no key material).
-    public func signed(privateKeyPEM: String, issuedAt: Double, jti: String? = nil) throws -> String {
+    /// Builds and signs the compact JWS with `privateKey` (any form `SigningKey(text:passphrase:)` reads).
+    /// Throws a message safe to show (no key material).
+    public func signed(privateKeyPEM: String, passphrase: String? = nil, issuedAt: Double, jti: String? = nil) throws -> String {
         var header: [String: Any] = ["alg": algorithm.rawValue, "typ": "JWT"]
         if let keyID { header["kid"] = keyID }
         var claims = claims(issuedAt: issuedAt)
         claims["jti"] = try jti ?? JWTAssertion.randomJTI()
         let signingInput = try Self.segment(header) + "." + Self.segment(claims)
-        let key = try SigningKey(pem: privateKeyPEM)
+        let key = try SigningKey(text: privateKeyPEM, passphrase: passphrase)
         let signature = try key.sign(Array(signingInput.utf8), algorithm: algorithm)
         return signingInput + "." + Base64.encodeURLSafe(signature)
     }

@@ -5,7 +5,8 @@ import LatchkeyHTTP
 /// Builds the token request of RFC 6749 §4.4.2 (client credentials grant), or of RFC 7523 §2.1 (the JWT
 /// bearer grant, `type: oauth2_jwt_bearer`), with client authentication per §2.3.1
 /// (`client_secret_basic`, `client_secret_post`), RFC 7523 §2.2 (`private_key_jwt`, signed here or read
-/// from `client_assertion_file`) or RFC 8705 §2 (`tls_client_auth`, `self_signed_tls_client_auth`).
+/// from `client_assertion_file`; `client_secret_jwt`) or RFC 8705 §2 (`tls_client_auth`,
+/// `self_signed_tls_client_auth`).
 ///
 /// Secrets are read through `ReloadableSecret.current()` on every call, so rotated secrets and keys are
 /// used on the next request. Host and Content-Length are the transport's job.
@@ -59,9 +60,9 @@ public struct TokenRequestBuilder: Sendable {
             headers.append(("Authorization", Self.basicAuthorization(clientID: settings.clientID, secret: try secret())))
         case .clientSecretPost:
             form += [("client_id", settings.clientID), ("client_secret", try secret())]
-        case .privateKeyJWT:
+        case .privateKeyJWT, .clientSecretJWT:
             let assertion: String
-            if let file = settings.clientAssertionFile {
+            if settings.clientAuth == .privateKeyJWT, let file = settings.clientAssertionFile {
                 assertion = try readAssertionFile(file)
                 // RFC 7521 §4.2 allows client_id alongside; Entra ID requires it for a federated assertion.
                 if !settings.clientID.isEmpty { form.append(("client_id", settings.clientID)) }
@@ -116,7 +117,8 @@ public struct TokenRequestBuilder: Sendable {
             algorithm: settings.signingAlgorithm)
         let assertion: String
         do {
-            assertion = try jwt.signed(privateKeyPEM: key.current().value, issuedAt: now)
+            assertion = try jwt.signed(
+                privateKeyPEM: key.current().value, passphrase: settings.privateKeyPassphrase?.current().value, issuedAt: now)
         } catch {
             throw CredentialError(.misconfigured, connection: connectionName, detail: "jwt-bearer assertion: \(error)")
         }
@@ -153,15 +155,24 @@ public struct TokenRequestBuilder: Sendable {
         return secret.current().value
     }
 
+    /// The signed client assertion; its `aud` is `assertion_audience` when set, else the token endpoint.
     private func assertion(_ tokenURL: EndpointURL, _ now: Double) throws(CredentialError) -> String {
-        guard let key = settings.privateKey else {
-            throw CredentialError(.misconfigured, connection: connectionName, detail: "private_key is not set")
+        let signer: AssertionSigner
+        if settings.clientAuth == .clientSecretJWT {
+            signer = .secret(try secret())
+        } else {
+            guard let key = settings.privateKey else {
+                throw CredentialError(.misconfigured, connection: connectionName, detail: "private_key is not set")
+            }
+            signer = .privateKey(
+                text: key.current().value, passphrase: settings.privateKeyPassphrase?.current().value,
+                certificate: settings.certificate?.current().value, thumbprint: settings.certificateThumbprint)
         }
         let jwt = JWTAssertion(
-            clientID: settings.clientID, audience: tokenURL.description, keyID: settings.keyID,
-            algorithm: settings.signingAlgorithm)
+            clientID: settings.clientID, audience: settings.assertionAudience ?? tokenURL.description,
+            keyID: settings.keyID, algorithm: settings.signingAlgorithm)
         do {
-            return try jwt.signed(privateKeyPEM: key.current().value, issuedAt: now)
+            return try jwt.signed(with: signer, issuedAt: now)
         } catch {
             throw CredentialError(.misconfigured, connection: connectionName, detail: "client assertion: \(error)")
         }
