@@ -65,6 +65,29 @@ import Testing
         #expect(claims["scope"] as? String == "read write")
     }
 
+    @Test func jwtBearerSignsWithAnEncryptedKeyAndItsPassphrase() throws {
+        var settings = jwtBearer(JWTBearerSettings(issuer: "svc"), scopes: [])
+        settings.privateKey = ReloadableSecret(
+            initial: SecretString(TestKeys.reencode(TestKeys.ec.privatePEM, traditional: false, passphrase: "pass-phrase-1")))
+        settings.privateKeyPassphrase = ReloadableSecret(initial: SecretString("pass-phrase-1"))
+        settings.signingAlgorithm = .es256
+        let (header, _, parts) = try decode(try #require(try build(settings).form("assertion")))
+        #expect(header["alg"] as? String == "ES256")
+        let signature = try #require(Base64.decode(String(parts[2])))
+        #expect(TestKeys.verify(Array((parts[0] + "." + parts[1]).utf8), signature: signature, publicPEM: TestKeys.ec.publicPEM, algorithm: .es256))
+        settings.privateKeyPassphrase = ReloadableSecret(initial: SecretString("wrong"))
+        #expect(throws: CredentialError.self) { try build(settings) }
+    }
+
+    @Test func aJWTBearerKeyIsCheckedAtLoad() {
+        var settings = jwtBearer(JWTBearerSettings(issuer: "svc"))
+        #expect(OAuthClientKeyCheck.errors(in: settings, connection: "c").isEmpty)
+        settings.signingAlgorithm = .es256  // an RSA key cannot sign ES256
+        #expect(!OAuthClientKeyCheck.errors(in: settings, connection: "c").isEmpty)
+        settings.privateKey = ReloadableSecret(initial: SecretString("not a key"))
+        #expect(OAuthClientKeyCheck.errors(in: settings, connection: "c").first?.keyPath == "connections.c.private_key")
+    }
+
     @Test func aRoutesAudienceOverrideSetsTheAssertionAudience() throws {
         let settings = jwtBearer(JWTBearerSettings(issuer: "svc", audience: "https://configured.example.com"))
         let request = try build(settings, key: CredentialKey(scopes: ["only"], audience: "https://route.example.com"))

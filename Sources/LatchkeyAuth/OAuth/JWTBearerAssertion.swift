@@ -4,7 +4,7 @@ import LatchkeyConfig
 /// The authorization grant of RFC 7523 §2.1 (`type: oauth2_jwt_bearer`): a JWT the proxy signs with the
 /// connection's key, carrying `iss`, `sub`, `aud` (§3 items 1–3), `iat`, `exp` (§3 item 4, `lifetime`
 /// after `iat`), a random `jti` (§3 item 7), an optional space-separated `scope` (Google's service-account
-/// flow) and the configured extra claims; `kid` in the header when a key id is set.
+/// flow) and the configured extra claims; `kid` in the header from `key_id` or the JWK's own `kid`.
 public struct JWTBearerAssertion: Sendable {
     /// How long an assertion is valid. Google accepts up to an hour, Salesforce three minutes; the
     /// shortest common value keeps a leaked assertion useless soonest.
@@ -43,12 +43,12 @@ public struct JWTBearerAssertion: Sendable {
     /// Builds and signs the compact JWS with `privateKey` (any form `SigningKey(text:passphrase:)` reads).
     /// Throws a message safe to show (no key material).
     public func signed(privateKeyPEM: String, passphrase: String? = nil, issuedAt: Double, jti: String? = nil) throws -> String {
+        let key = try SigningKey(text: privateKeyPEM, passphrase: passphrase)
         var header: [String: Any] = ["alg": algorithm.rawValue, "typ": "JWT"]
-        if let keyID { header["kid"] = keyID }
+        if let kid = keyID ?? key.jwkKeyID { header["kid"] = kid }  // a private JWK's kid unless key_id is set
         var claims = claims(issuedAt: issuedAt)
         claims["jti"] = try jti ?? JWTAssertion.randomJTI()
         let signingInput = try Self.segment(header) + "." + Self.segment(claims)
-        let key = try SigningKey(text: privateKeyPEM, passphrase: passphrase)
         let signature = try key.sign(Array(signingInput.utf8), algorithm: algorithm)
         return signingInput + "." + Base64.encodeURLSafe(signature)
     }
