@@ -9,13 +9,13 @@ extension ConfigDecoder {
         "oauth2_client_credentials": [
             "type", "token_url", "discovery_url", "client_id", "client_secret", "client_auth", "private_key", "key_id",
             "signing_alg", "scopes", "audience", "token_params", "token_headers", "tls", "allow_plaintext_credentials",
-            "refresh_before_ms", "timeout_ms",
+            "refresh_before_ms", "timeout_ms", "token_wait_ms",
         ],
         "oauth2_authorization_code": [
             "type", "authorize_url", "token_url", "refresh_url", "revocation_url", "discovery_url", "client_id",
             "client_secret", "client_auth", "private_key", "key_id", "signing_alg", "scopes", "authorize_params",
             "token_params", "token_headers", "redirect_uri", "tls", "allow_plaintext_credentials", "refresh_before_ms",
-            "timeout_ms",
+            "timeout_ms", "token_wait_ms",
         ],
     ]
     static let connectionTypes = [
@@ -184,6 +184,7 @@ extension ConfigDecoder {
         settings.allowPlaintextCredentials = bool(map, "allow_plaintext_credentials") ?? false
         settings.refreshBeforeMs = int(map, "refresh_before_ms", in: ConfigBounds.refreshBeforeMs)
         if let timeout = int(map, "timeout_ms", in: ConfigBounds.timeoutMs) { settings.timeoutMs = timeout }
+        if let wait = int(map, "token_wait_ms", in: ConfigBounds.tokenWaitMs) { settings.tokenWaitMs = wait }
         for endpoint in [tokenURL, discoveryURL].compactMap({ $0 })
         where !endpoint.url.isTLS && !endpoint.url.isLoopback && !settings.allowPlaintextCredentials {
             fail(

@@ -70,6 +70,9 @@ public struct OAuthClientSettings: Sendable {
     public var refreshBeforeMs: Int?
     /// `timeout_ms:` per token request, default 10 000.
     public var timeoutMs: Int
+    /// `token_wait_ms:` how long a request with no usable token waits for one (through transient token
+    /// endpoint failures) before it fails; default 10 000, and never longer than the route's timeout.
+    public var tokenWaitMs: Int
 
     public init(
         tokenURL: UpstreamURL? = nil, discoveryURL: UpstreamURL? = nil, clientID: String,
@@ -77,7 +80,7 @@ public struct OAuthClientSettings: Sendable {
         privateKey: ReloadableSecret? = nil, keyID: String? = nil, signingAlgorithm: JWTSigningAlgorithm = .rs256,
         scopes: [String] = [], audience: String? = nil, tokenParams: [(String, String)] = [],
         tokenHeaders: [(String, String)] = [], tls: TLSSettings = TLSSettings(), allowPlaintextCredentials: Bool = false,
-        refreshBeforeMs: Int? = nil, timeoutMs: Int = 10_000
+        refreshBeforeMs: Int? = nil, timeoutMs: Int = 10_000, tokenWaitMs: Int = 10_000
     ) {
         self.tokenURL = tokenURL
         self.discoveryURL = discoveryURL
@@ -95,5 +98,6 @@ public struct OAuthClientSettings: Sendable {
         self.allowPlaintextCredentials = allowPlaintextCredentials
         self.refreshBeforeMs = refreshBeforeMs
         self.timeoutMs = timeoutMs
+        self.tokenWaitMs = tokenWaitMs
     }
 }
