@@ -8,10 +8,10 @@ connections show in the token metrics like client credentials."""
 import time
 import uuid
 
-from latchkey_e2e import header_values, via_requests, wait_until
+from latchkey_e2e import closed_port, header_values, via_requests, wait_until
 from latchkey_e2e import metric_sum as value
 from latchkey_e2e import scrape_metrics as scrape
-from oauth_fixtures import api_get, client, oauth_config, route
+from oauth_fixtures import api_get, client, connection_entry, oauth_config, route
 
 SECRET = "e2e-oauth-lifecycle-secret-91c4e2"
 WRONG = "e2e-oauth-lifecycle-wrong-0b7d55"
@@ -71,6 +71,22 @@ def test_permanent_refusal_fails_fast_and_is_not_retried_in_a_loop(latchkey, oau
     assert stats["token_requests"] == 1, [(r["status"], r.get("error")) for r in stats["last_requests"]]
     assert echo.stats()["requests"].get(path, 0) == 0
     lk.wait_for_log(r"OAuth token request refused")
+    entry = connection_entry(lk, "oauth")
+    assert entry["last_error_kind"] == "permanent" and "invalid_client" in entry["last_error"], entry
+
+
+def test_the_wait_never_outlasts_the_routes_deadline(latchkey, echo):
+    """token_wait_ms is 10 s by default; a route with deadline_ms 1500 answers within its deadline."""
+    port = closed_port()
+    routes = [route("api", echo.url, extra=["deadline_ms: 1500"])]
+    lk = latchkey(oauth_config(conn_lines(f"http://127.0.0.1:{port}/oauth/token"), routes), env=ENV)
+    started = time.monotonic()
+    reply = api_get(lk, path=f"/deadline-{uuid.uuid4().hex}", timeout=30)
+    elapsed = time.monotonic() - started
+    assert reply.status in (502, 504), reply.body
+    assert elapsed < 4, f"{elapsed:.1f}s with deadline_ms 1500"
+    entry = connection_entry(lk, "oauth")
+    assert entry["last_error_kind"] == "transient", entry
 
 
 def test_upstream_401s_are_counted_per_route(latchkey, echo):
@@ -120,4 +136,5 @@ def test_authorization_code_connection_has_token_metrics(authcode):
                10, "a failed refresh counted")
     entry = rig.entry()
     assert entry["token_fetch_failed"] >= 1 and "temporarily_unavailable" in entry.get("last_error", ""), entry
+    assert entry["last_error_kind"] == "transient", entry
     assert value(scrape(lk), "latchkey_upstream_unauthorized_total", route="crm") >= 1
