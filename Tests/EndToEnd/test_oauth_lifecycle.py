@@ -138,3 +138,21 @@ def test_authorization_code_connection_has_token_metrics(authcode):
     assert entry["token_fetch_failed"] >= 1 and "temporarily_unavailable" in entry.get("last_error", ""), entry
     assert entry["last_error_kind"] == "transient", entry
     assert value(scrape(lk), "latchkey_upstream_unauthorized_total", route="crm") >= 1
+
+
+def test_a_herd_of_cold_scopes_opens_at_most_four_token_requests(latchkey, oauth_server, echo):
+    """Ten routes with their own scopes on one connection, all cold at start (warm-up fetches every
+    key at once) against a slow token endpoint: never more than 4 token requests at once, and every
+    route gets its token."""
+    scopes = [f"s{i}" for i in range(10)]
+    srv = oauth_server([client("app1", SECRET, scopes=tuple(scopes))])
+    srv.delay(400)
+    routes = [route(f"r{i}", echo.url, host=f"h{i}.test", extra=[f"scopes: [{s}]"]) for i, s in enumerate(scopes)]
+    lk = latchkey(oauth_config(conn_lines(srv.token_url), routes), env=ENV)
+    wait_until(lambda: srv.stats()["token_requests_ok"] >= 11, 20, "a token for each of the 11 keys")
+    stats = srv.stats()
+    assert 2 <= stats["token_requests_max_in_flight"] <= 4, stats["token_requests_max_in_flight"]
+    for i in range(10):
+        reply = api_get(lk, path=f"/herd/{i}", host=f"h{i}.test")
+        assert reply.status == 200, reply.body
+    assert srv.stats()["token_requests"] == 11  # the warm-up's tokens, nothing more

@@ -207,6 +207,7 @@ class State:
         self.delay_grant_type: str | None = None
         self.received_by_grant: dict[str, int] = {}
         self.in_flight_by_grant: dict[str, int] = {}
+        self.max_in_flight = 0  # most token requests being answered at once (since start or _reset)
         self.authorizations: list[dict] = []
         self.codes_issued = 0
         self.codes_exchanged = 0
@@ -239,6 +240,7 @@ class State:
                 "received_by_grant": dict(self.received_by_grant),
                 "token_requests_in_flight": sum(self.in_flight_by_grant.values()),
                 "in_flight_by_grant": dict(self.in_flight_by_grant),
+                "token_requests_max_in_flight": self.max_in_flight,
                 "tokens_issued": len(self.tokens),
                 "tokens_valid": sum(1 for t in self.tokens.values() if t.is_valid(time.time())),
             }
@@ -539,6 +541,7 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
             delay_ms = state.delay_ms if state.delay_grant_type in (None, grant_type) else 0
             state.received_by_grant[grant_type] = state.received_by_grant.get(grant_type, 0) + 1
             state.in_flight_by_grant[grant_type] = state.in_flight_by_grant.get(grant_type, 0) + 1
+            state.max_in_flight = max(state.max_in_flight, sum(state.in_flight_by_grant.values()))
         try:
             return answer_token_request(entry, form, failing, status, delay_ms)
         finally:
@@ -623,6 +626,7 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
             state.requests.clear()
             state.resource_requests.clear()
             state.received_by_grant.clear()
+            state.max_in_flight = 0
             state.fail_count = 0
             state.fail_until = 0.0
             state.fail_retry_after = None
