@@ -36,7 +36,7 @@ let package = Package(
         ),
         .target(name: "LatchkeyTLS", dependencies: ["COpenSSL", "LatchkeyNet"]),
         .target(name: "LatchkeyHTTP", dependencies: ["CNGHTTP2"]),
-        .target(name: "LatchkeyConfig", dependencies: ["Yams"]),
+        .target(name: "LatchkeyConfig", dependencies: ["Yams", "LatchkeyHTTP"]),
         .target(
             name: "LatchkeyAuth",
             dependencies: [
@@ -54,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "latchkey",
             dependencies: [
-                "LatchkeyProxy", "LatchkeyConfig", "LatchkeyAuth",
+                "LatchkeyProxy", "LatchkeyConfig", "LatchkeyAuth", "LatchkeyHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -64,11 +64,11 @@ let package = Package(
         .testTarget(name: "LatchkeyHTTPTests", dependencies: ["LatchkeyHTTP"], exclude: ["FuzzCorpus"]),
         .testTarget(
             name: "LatchkeyConfigTests",
-            dependencies: ["LatchkeyConfig"],
+            dependencies: ["LatchkeyConfig", "LatchkeyHTTP"],
             exclude: ["FuzzCorpus"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "COpenSSL"]),
+        .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "LatchkeyHTTP", "COpenSSL"]),
         .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"]),
         .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP"]),
         .executableTarget(name: "LatchkeyConfigFuzz", dependencies: ["LatchkeyConfig"]),

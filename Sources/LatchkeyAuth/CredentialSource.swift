@@ -1,4 +1,5 @@
 import LatchkeyConfig
+import LatchkeyHTTP
 
 /// A header to put on an outbound request. Its value is a secret; `description` is redacted.
 public struct InjectedCredential: Sendable, Equatable, CustomStringConvertible {
@@ -103,8 +104,8 @@ extension CredentialSource {
 public struct TokenEndpointRequest: Sendable {
     /// "POST" for token requests, "GET" for discovery.
     public var method: String
-    /// Scheme, host, port; `basePath` holds the path (and query, if any).
-    public var url: UpstreamURL
+    /// The endpoint; its `requestTarget` (path and query exactly as written) is what is sent.
+    public var url: EndpointURL
     /// Header fields, in order (Content-Type, Authorization, token_headers, ...).
     public var headers: [(String, String)]
     public var body: [UInt8]
@@ -112,7 +113,7 @@ public struct TokenEndpointRequest: Sendable {
     public var tls: TLSSettings
     public var timeout: Duration
 
-    public init(method: String, url: UpstreamURL, headers: [(String, String)], body: [UInt8], tls: TLSSettings, timeout: Duration) {
+    public init(method: String, url: EndpointURL, headers: [(String, String)], body: [UInt8], tls: TLSSettings, timeout: Duration) {
         self.method = method
         self.url = url
         self.headers = headers

@@ -1,4 +1,5 @@
 import Foundation
+import LatchkeyHTTP
 import Yams
 
 extension ConfigDecoder {
@@ -7,18 +8,14 @@ extension ConfigDecoder {
     func decodeAuthorizationCode(_ map: Fields) -> OAuthAuthorizationCodeSettings? {
         let client = decodeOAuthClient(map, authorizationCode: true)
         var settings = OAuthAuthorizationCodeSettings(client: client ?? OAuthClientSettings(clientID: ""))
-        if let text = string(map, "authorize_url") {
-            if Self.isAbsoluteHTTPURL(text.value) {
-                settings.authorizeURL = text.value
-            } else {
-                fail(text.node, text.path, "expected an absolute http:// or https:// URL")
-            }
-        } else if map["discovery_url"] == nil {
+        if let endpoint = endpointURL(map, "authorize_url") {
+            settings.authorizeURL = endpoint.url
+        } else if map["authorize_url"] == nil && map["discovery_url"] == nil {
             fail(map.node, map.path, "missing 'authorize_url' or 'discovery_url'")
         }
         let allowPlaintext = client?.allowPlaintextCredentials ?? false
         for key in ["refresh_url", "revocation_url"] {
-            guard let endpoint = url(map, key) else { continue }
+            guard let endpoint = endpointURL(map, key) else { continue }
             if key == "refresh_url" { settings.refreshURL = endpoint.url } else { settings.revocationURL = endpoint.url }
             if !endpoint.url.isTLS && !endpoint.url.isLoopback && !allowPlaintext {
                 fail(
@@ -32,10 +29,13 @@ extension ConfigDecoder {
             fail(map["authorize_params"], map.path("authorize_params") + ".\(name)", "set by Latchkey; remove it")
         }
         if let text = string(map, "redirect_uri") {
-            if Self.isAbsoluteHTTPURL(text.value) && !text.value.contains("#") {
+            // Sent as written (it must match the registration byte for byte); parsed only to refuse what
+            // RFC 6749 §3.1.2 forbids (a fragment) and what the endpoint parser refuses everywhere.
+            do throws(ValueProblem) {
+                _ = try EndpointURL.parseForConfig(text.value)
                 settings.redirectURI = text.value
-            } else {
-                fail(text.node, text.path, "expected an absolute http:// or https:// URL without a fragment (RFC 6749 §3.1.2)")
+            } catch {
+                fail(text.node, text.path, error.message + " (RFC 6749 §3.1.2)")
             }
         }
         return client == nil ? nil : settings
@@ -70,13 +70,5 @@ extension ConfigDecoder {
                 "missing '\(key)' (required because connection '\(first.name)' is oauth2_authorization_code: refresh tokens are kept encrypted in state_dir)"
             )
         }
-    }
-
-    /// `http(s)://host...` with a host, no user info.
-    static func isAbsoluteHTTPURL(_ text: String) -> Bool {
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-            scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty, components.user == nil
-        else { return false }
-        return true
     }
 }

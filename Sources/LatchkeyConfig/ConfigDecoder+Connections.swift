@@ -1,3 +1,4 @@
+import LatchkeyHTTP
 import Yams
 
 extension ConfigDecoder {
@@ -132,8 +133,8 @@ extension ConfigDecoder {
     func decodeOAuthClient(_ map: Fields, authorizationCode: Bool) -> OAuthClientSettings? {
         var ok = true
         var settings = OAuthClientSettings(clientID: "")
-        let tokenURL = url(map, "token_url")
-        let discoveryURL = url(map, "discovery_url")
+        let tokenURL = endpointURL(map, "token_url")
+        let discoveryURL = endpointURL(map, "discovery_url")
         settings.tokenURL = tokenURL?.url
         settings.discoveryURL = discoveryURL?.url
         if map["token_url"] == nil && map["discovery_url"] == nil {
@@ -195,7 +196,18 @@ extension ConfigDecoder {
         return ok ? settings : nil
     }
 
-    /// A URL value, or nil (reported) when it does not parse.
+    /// An endpoint URL value kept exactly as written (trailing '/', query), or nil (reported) when it does not parse.
+    func endpointURL(_ map: Fields, _ key: String) -> (url: EndpointURL, text: ScalarValue)? {
+        guard let text = string(map, key) else { return nil }
+        do throws(ValueProblem) {
+            return (try EndpointURL.parseForConfig(text.value), text)
+        } catch {
+            fail(text.node, text.path, error.message)
+            return nil
+        }
+    }
+
+    /// A route `upstream` URL value, or nil (reported) when it does not parse.
     func url(_ map: Fields, _ key: String) -> (url: UpstreamURL, text: ScalarValue)? {
         guard let text = string(map, key) else { return nil }
         do throws(ValueProblem) {

@@ -38,7 +38,7 @@ public enum ConfigSummary {
             case .oauth2ClientCredentials(let oauth):
                 details = oauthDetails(oauth, show)
             case .oauth2AuthorizationCode(let code):
-                if let url = code.authorizeURL { details.append("authorize_url=\(show(url))") }
+                if let url = code.authorizeURL { details.append("authorize_url=\(show(url.description))") }
                 details += oauthDetails(code.client, show)
                 if let url = code.refreshURL { details.append("refresh_url=\(show(url.description))") }
                 if let url = code.revocationURL { details.append("revocation_url=\(show(url.description))") }

@@ -1,3 +1,5 @@
+import LatchkeyHTTP
+
 /// `type: oauth2_authorization_code` (RFC 6749 §4.1 with PKCE, RFC 7636): a person grants consent once
 /// through the admin listener; Latchkey keeps the refresh token (encrypted, in `state_dir`) and renews
 /// access tokens with it (§6).
@@ -11,19 +13,19 @@ public struct OAuthAuthorizationCodeSettings: Sendable {
     public var client: OAuthClientSettings
     /// `authorize_url:` the authorization endpoint (§3.1), as written (may carry a query); nil when it
     /// comes from discovery.
-    public var authorizeURL: String?
+    public var authorizeURL: EndpointURL?
     /// `refresh_url:` where refresh_token grants go; nil = the token endpoint.
-    public var refreshURL: UpstreamURL?
+    public var refreshURL: EndpointURL?
     /// `revocation_url:` RFC 7009 endpoint; nil = from discovery when there, else no revocation.
-    public var revocationURL: UpstreamURL?
+    public var revocationURL: EndpointURL?
     /// `authorize_params:` extra query parameters on the authorization request, in file order.
     public var authorizeParams: [(String, String)]
     /// `redirect_uri:` nil = the admin listener's `/oauth/callback`.
     public var redirectURI: String?
 
     public init(
-        client: OAuthClientSettings, authorizeURL: String? = nil, refreshURL: UpstreamURL? = nil,
-        revocationURL: UpstreamURL? = nil, authorizeParams: [(String, String)] = [], redirectURI: String? = nil
+        client: OAuthClientSettings, authorizeURL: EndpointURL? = nil, refreshURL: EndpointURL? = nil,
+        revocationURL: EndpointURL? = nil, authorizeParams: [(String, String)] = [], redirectURI: String? = nil
     ) {
         self.client = client
         self.authorizeURL = authorizeURL

@@ -1,3 +1,5 @@
+import LatchkeyHTTP
+
 /// A secret that can be read again, so a rotated secret file is picked up without a restart.
 ///
 /// `current()` re-resolves the original template (`{{secret:NAME}}`, `${ENV}`) and re-reads secret
@@ -40,10 +42,10 @@ public enum JWTSigningAlgorithm: String, Sendable, CaseIterable {
 
 /// `type: oauth2_client_credentials` (RFC 6749 §4.4).
 public struct OAuthClientSettings: Sendable {
-    /// `token_url:`; nil when it is to be found by discovery.
-    public var tokenURL: UpstreamURL?
+    /// `token_url:`, path and query used exactly as written; nil when it is to be found by discovery.
+    public var tokenURL: EndpointURL?
     /// `discovery_url:` an issuer (well-known paths are appended) or a full `.well-known` URL.
-    public var discoveryURL: UpstreamURL?
+    public var discoveryURL: EndpointURL?
     public var clientID: String
     /// `client_secret:`; required for the client_secret_* methods.
     public var clientSecret: ReloadableSecret?
@@ -75,7 +77,7 @@ public struct OAuthClientSettings: Sendable {
     public var tokenWaitMs: Int
 
     public init(
-        tokenURL: UpstreamURL? = nil, discoveryURL: UpstreamURL? = nil, clientID: String,
+        tokenURL: EndpointURL? = nil, discoveryURL: EndpointURL? = nil, clientID: String,
         clientSecret: ReloadableSecret? = nil, clientAuth: OAuthClientAuthMethod = .clientSecretBasic,
         privateKey: ReloadableSecret? = nil, keyID: String? = nil, signingAlgorithm: JWTSigningAlgorithm = .rs256,
         scopes: [String] = [], audience: String? = nil, tokenParams: [(String, String)] = [],

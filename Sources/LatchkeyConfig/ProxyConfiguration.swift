@@ -1,3 +1,4 @@
+import LatchkeyHTTP
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -270,7 +271,9 @@ public struct HostPattern: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// An absolute http(s) URL naming an upstream origin and an optional base path.
+/// A route's `upstream`: an origin and an optional base path that forwarded paths are appended to. Parsed
+/// as an `EndpointURL` (the one URL parser); the base path then follows the route joining rule (no query;
+/// a trailing '/' dropped, since the forwarded path brings its own).
 public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
     /// "http" or "https".
     public var scheme: String
@@ -293,11 +296,10 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
     /// `host` or `host:port` when the port is not the scheme's default, brackets for IPv6.
     public var authority: String { Self.authority(host: host, port: port, scheme: scheme) }
 
-    /// The authority (RFC 3986 §3.2) for `host`, `port` and `scheme`: brackets for an IPv6 literal, the port
-    /// left out when it is the scheme's default. The one place every layer builds Host values and URLs with.
+    /// The authority (RFC 3986 §3.2) for `host`, `port` and `scheme`; see `EndpointURL.authority(host:port:scheme:)`,
+    /// the one place every layer builds Host values and URLs with.
     public static func authority(host: String, port: Int, scheme: String) -> String {
-        let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
-        return port == (scheme == "https" ? 443 : 80) ? h : "\(h):\(port)"
+        EndpointURL.authority(host: host, port: port, scheme: scheme)
     }
 
     public var description: String { "\(scheme)://\(authority)\(basePath)" }
@@ -369,4 +371,9 @@ public struct RetrySettings: Sendable, Equatable {
         self.retryOnAllErrors = retryOnAllErrors
         self.bodyBufferBytes = bodyBufferBytes
     }
+}
+
+extension EndpointURL {
+    /// Whether the host is a loopback address or name (see `UpstreamURL.isLoopbackHost(_:)`).
+    public var isLoopback: Bool { UpstreamURL.isLoopbackHost(host) }
 }

@@ -1,3 +1,5 @@
+import LatchkeyHTTP
+
 /// Why a listen address, host pattern or URL was rejected. Messages never quote the value: it may have
 /// come from a secret, and a URL may carry user info.
 struct ValueProblem: Error {
@@ -92,33 +94,24 @@ extension HostPattern {
 }
 
 extension UpstreamURL {
-    /// Parses an absolute `http(s)://host[:port][/base/path]` URL. Query, fragment and user info are
-    /// rejected (credentials belong in a connection); a trailing '/' on the path is dropped.
+    /// Parses a route's `upstream` with the endpoint URL parser, then applies the route rule: a query is
+    /// refused (forwarded requests bring their own), and a trailing '/' on the base path is dropped.
     static func parse(_ text: String) throws(ValueProblem) -> UpstreamURL {
-        guard let separator = text.range(of: "://") else {
-            throw ValueProblem("expected an absolute http:// or https:// URL")
-        }
-        let scheme = text[..<separator.lowerBound].lowercased()
-        guard scheme == "http" || scheme == "https" else {
-            throw ValueProblem("unsupported URL scheme; expected http or https")
-        }
-        let rest = text[separator.upperBound...]
-        if rest.contains("?") { throw ValueProblem("URL must not have a query ('?...')") }
-        if rest.contains("#") { throw ValueProblem("URL must not have a fragment ('#...')") }
-        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
-        let authority = String(rest[..<slash])
-        if authority.contains("@") {
-            throw ValueProblem("URL must not contain user info; put credentials in a connection")
-        }
-        guard !authority.isEmpty else { throw ValueProblem("URL has no host") }
-        let (rawHost, rawPort) = try ValueParsing.hostAndPort(authority.lowercased())
-        guard ValueParsing.isIPv6(rawHost) || ValueParsing.isHostName(rawHost) else {
-            throw ValueProblem("invalid host name in URL")
-        }
-        let port = try rawPort.map { (p: Substring) throws(ValueProblem) in try ValueParsing.port(p, allowZero: false) }
-        var path = String(rest[slash...])
-        if path.contains(where: { $0 == " " || $0.isNewline }) { throw ValueProblem("URL path contains whitespace") }
+        let url = try EndpointURL.parseForConfig(text)
+        if url.query != nil { throw ValueProblem("an upstream URL must not have a query ('?...')") }
+        var path = url.path
         while path.hasSuffix("/") { path.removeLast() }
-        return UpstreamURL(scheme: scheme, host: rawHost, port: port ?? (scheme == "https" ? 443 : 80), basePath: path)
+        return UpstreamURL(scheme: url.scheme, host: url.host, port: url.port, basePath: path)
+    }
+}
+
+extension EndpointURL {
+    /// `EndpointURL.parse(_:)` with its refusal as a `ValueProblem`.
+    static func parseForConfig(_ text: String) throws(ValueProblem) -> EndpointURL {
+        do throws(EndpointURL.ParseError) {
+            return try EndpointURL.parse(text)
+        } catch {
+            throw ValueProblem(error.message)
+        }
     }
 }

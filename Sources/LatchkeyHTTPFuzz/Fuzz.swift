@@ -33,11 +33,23 @@ func fuzzOne(_ data: UnsafeRawBufferPointer) {
     }
 
     checkChunkedRoundTrip(input)
+    checkEndpointURL(input)
 
     let methods = input.count > 1 && input[1] & 1 == 1 ? ["HEAD", "GET"] : ["GET", "CONNECT"]
     let responseWhole = responseOutcome([input], methods: methods, limits: limits)
     let responseHalves = responseOutcome([Array(input[..<split]), Array(input[split...])], methods: methods, limits: limits)
     check(responseWhole == responseHalves, "response parser: whole \(responseWhole) != split at \(split) \(responseHalves)")
+}
+
+/// Whatever `EndpointURL.parse` accepts yields a request-target that cannot break the request line (no
+/// space, control byte or '#') and a description that parses back to the same URL.
+func checkEndpointURL(_ input: [UInt8]) {
+    guard let url = try? EndpointURL.parse(String(decoding: input, as: UTF8.self)) else { return }
+    check(
+        url.requestTarget.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "#") },
+        "endpoint URL request-target has a byte that breaks the request line: \(url.requestTarget.utf8.map { $0 })")
+    check(url.requestTarget.hasPrefix("/"), "endpoint URL request-target is not origin-form")
+    check((try? EndpointURL.parse(url.description)) == url, "endpoint URL does not round-trip: \(url)")
 }
 
 /// A body announced with Content-Length delivers exactly that many bytes before `.end`.

@@ -149,7 +149,7 @@ struct ConnectionFingerprint: Equatable {
         case .oauth2AuthorizationCode(let settings):
             parts += ["oauth2_authorization_code"] + Self.parts(of: settings.client)
             parts += [
-                settings.authorizeURL ?? "", settings.refreshURL?.description ?? "",
+                settings.authorizeURL?.description ?? "", settings.refreshURL?.description ?? "",
                 settings.revocationURL?.description ?? "", settings.redirectURI ?? "",
                 settings.authorizeParams.map { "\($0.0)=\($0.1)" }.joined(separator: "&"),
             ]

@@ -85,7 +85,8 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
     }
 
     func upstreamDidBecomeReady(_ upstream: UpstreamConnection) {
-        var head = HTTPRequestHead(method: request.method, target: request.url.basePath.isEmpty ? "/" : request.url.basePath)
+        // The path and query exactly as configured or published (a trailing '/', a query such as `?p=policy`).
+        var head = HTTPRequestHead(method: request.method, target: request.url.requestTarget)
         head.headers.add(name: "Host", value: request.url.authority)
         for (name, value) in request.headers { head.headers.add(name: name, value: value) }
         if request.method != "GET" || !request.body.isEmpty {

@@ -2,12 +2,13 @@ import Dispatch
 import Foundation
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyHTTP
 import LatchkeyProxy
 
 /// Talks to a running proxy's admin listener (for `connect` and `disconnect`), through the proxy's own
 /// HTTP client.
 struct AdminClient {
-    let base: UpstreamURL
+    let base: EndpointURL
 
     /// The admin listener named by the config file (only `admin:` is read: an operator's shell need not have
     /// the service's secrets); it must have a fixed port.
@@ -21,14 +22,14 @@ struct AdminClient {
         guard let admin, admin.port != 0 else {
             throw CLIError("the config has no admin listener with a fixed port (admin: HOST:PORT); the running proxy is reached through it")
         }
-        base = UpstreamURL(scheme: "http", host: AdminAddress.reachableHost(admin.host), port: admin.port)
+        base = EndpointURL(scheme: "http", host: AdminAddress.reachableHost(admin.host), port: admin.port)
     }
 
     /// Sends `method path` with `X-Latchkey-Admin: 1`, which the consent endpoints require of a POST
     /// (a header a cross-site page cannot send without a CORS preflight).
     func send(_ method: String, _ path: String, timeout: Duration = .seconds(30)) throws -> TokenEndpointResponse {
         var url = base
-        url.basePath = path
+        url.path = path
         let request = TokenEndpointRequest(
             method: method, url: url, headers: [("Accept", "application/json"), ("X-Latchkey-Admin", "1")], body: [], tls: TLSSettings(), timeout: timeout)
         let done = DispatchSemaphore(value: 0)

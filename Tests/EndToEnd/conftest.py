@@ -12,7 +12,7 @@ import pytest
 
 from latchkey_e2e import PKI, EchoUpstream, LatchkeyLauncher, Nginx, raw_request  # noqa: F401
 
-pytest_plugins = ["oauth_fixtures"]  # oauth_keys, oauth_server (the OAuth 2.0 tests)
+pytest_plugins = ["oauth_fixtures", "dot_fixtures"]  # oauth_keys, oauth_server (Authlib); dot_server (django-oauth-toolkit)
 
 
 @pytest.fixture(scope="session")

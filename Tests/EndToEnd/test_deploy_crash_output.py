@@ -8,7 +8,8 @@ import signal
 import subprocess
 
 from deploy_files import DEPLOY, SWIFT_BACKTRACE, dockerfile_stages, unit_file
-from latchkey_e2e import REPO_ROOT, TIMEOUT, clean_env, latchkey_binary, wait_until, write_file
+from latchkey_e2e import (
+    REPO_ROOT, TIMEOUT, clean_env, latchkey_binary, skip_under_sanitizer, wait_until, write_file)
 
 
 def test_systemd_unit_sets_it():
@@ -59,12 +60,14 @@ def crash_report(tmp_path, backtrace: str) -> str:
     return out.read_text(errors="replace")
 
 
+@skip_under_sanitizer
 def test_the_setting_keeps_registers_out_of_a_real_crash(tmp_path):
     report = crash_report(tmp_path, SWIFT_BACKTRACE)
     assert "crashed" in report, report[-3000:]  # a backtrace still helps whoever debugs the crash
     assert "Registers" not in report and "rax" not in report, report[-3000:]
 
 
+@skip_under_sanitizer
 def test_without_it_the_backtracer_would_dump_registers(tmp_path):
     """The control: the runtime's default does print registers (so the test above can fail)."""
     report = crash_report(tmp_path, "enable=yes,interactive=no")

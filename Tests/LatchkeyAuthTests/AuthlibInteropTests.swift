@@ -2,6 +2,7 @@ import Foundation
 import LatchkeyAuth
 import LatchkeyConfig
 import Logging
+import LatchkeyHTTP
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -36,8 +37,8 @@ struct AuthlibInteropTests {
         return await withCheckedContinuation { c in manager.check { c.resume(returning: $0) } }
     }
 
-    var base: UpstreamURL { Discovery.parseURL(env["LATCHKEY_OAUTH_SERVER"]!)! }
-    var tokenURL: UpstreamURL { var u = base; u.basePath = "/oauth/token"; return u }
+    var base: EndpointURL { Discovery.parseURL(env["LATCHKEY_OAUTH_SERVER"]!)! }
+    var tokenURL: EndpointURL { var u = base; u.path = "/oauth/token"; return u }
 
     @Test(arguments: [OAuthClientAuthMethod.clientSecretBasic, .clientSecretPost])
     func clientSecret(method: OAuthClientAuthMethod) async throws {

@@ -1,22 +1,23 @@
 import Foundation
 import LatchkeyConfig
 import Logging
+import LatchkeyHTTP
 import Testing
 
 @testable import LatchkeyAuth
 
 /// The authorization-code source on a manual clock, an in-memory token endpoint and a real state dir.
 @Suite struct AuthorizationCodeSourceTests {
-    static let tokenURL = UpstreamURL(scheme: "https", host: "idp.example.com", port: 443, basePath: "/token")
-    static let revokeURL = UpstreamURL(scheme: "https", host: "idp.example.com", port: 443, basePath: "/revoke")
+    static let tokenURL = EndpointURL(scheme: "https", host: "idp.example.com", port: 443, path: "/token")
+    static let revokeURL = EndpointURL(scheme: "https", host: "idp.example.com", port: 443, path: "/revoke")
     static let key = [UInt8](repeating: 9, count: 32)
 
-    static func settings() -> OAuthAuthorizationCodeSettings {
+    static func settings(authorizeURL: String = "https://idp.example.com/authorize") -> OAuthAuthorizationCodeSettings {
         OAuthAuthorizationCodeSettings(
             client: OAuthClientSettings(
                 tokenURL: tokenURL, clientID: "latchkey", clientSecret: ReloadableSecret(initial: SecretString("s")),
                 scopes: ["contacts.read", "offline_access"]),
-            authorizeURL: "https://idp.example.com/authorize", revocationURL: revokeURL,
+            authorizeURL: try! EndpointURL.parse(authorizeURL), revocationURL: revokeURL,
             authorizeParams: [("prompt", "consent")])
     }
 
@@ -30,11 +31,26 @@ import Testing
             store = try StateFileStore(directory: NSTemporaryDirectory() + "latchkey-src-\(UUID().uuidString)", key: AuthorizationCodeSourceTests.key)
             states = AuthorizationStateStore(clock: clock)
         }
-        func make() -> AuthorizationCodeSource {
+        func make(settings: OAuthAuthorizationCodeSettings = AuthorizationCodeSourceTests.settings()) -> AuthorizationCodeSource {
             AuthorizationCodeSource(
-                name: "crm", settings: AuthorizationCodeSourceTests.settings(), client: client, store: store, pendingAuthorizations: states,
+                name: "crm", settings: settings, client: client, store: store, pendingAuthorizations: states,
                 clock: clock, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), random: { 0 })
         }
+    }
+
+    /// Issue 10 §1: the authorization endpoint keeps its trailing '/' and its own query; ours is appended.
+    @Test(arguments: [
+        ("http://127.0.0.1:8000/o/authorize/", "http://127.0.0.1:8000/o/authorize/?response_type=code&"),
+        ("https://b2c.example/t/oauth2/v2.0/authorize?p=B2C_1_policy", "https://b2c.example/t/oauth2/v2.0/authorize?p=B2C_1_policy&response_type=code&"),
+        ("https://idp.example/authorize?", "https://idp.example/authorize?response_type=code&"),
+        ("https://idp.example/authorize?a=1&", "https://idp.example/authorize?a=1&response_type=code&"),
+    ])
+    func authorizationURLKeepsTheEndpointAsWritten(_ endpoint: String, _ prefix: String) async throws {
+        let fixture = try Fixture(client: FakeTokenClient(responder: { _, _ in .success(TokenEndpointResponse(status: 500, headers: [], body: [])) }))
+        defer { try? FileManager.default.removeItem(atPath: fixture.store.directory) }
+        let source = fixture.make(settings: Self.settings(authorizeURL: endpoint))
+        let redirect = try await Self.await { source.authorizationURL(defaultRedirectURI: "http://127.0.0.1:9901/oauth/callback", completion: $0) }.get()
+        #expect(redirect.url.hasPrefix(prefix), "\(redirect.url)")
     }
 
     static func await<T: Sendable>(_ start: (@escaping @Sendable (T) -> Void) -> Void) async -> T {

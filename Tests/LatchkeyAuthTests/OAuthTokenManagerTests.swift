@@ -2,13 +2,14 @@ import Foundation
 import LatchkeyConfig
 import Logging
 import Synchronization
+import LatchkeyHTTP
 import Testing
 
 @testable import LatchkeyAuth
 
 /// The token manager on a manual clock and an in-memory token endpoint: no sleeping anywhere.
 @Suite struct OAuthTokenManagerTests {
-    static let tokenURL = UpstreamURL(scheme: "https", host: "idp.example.com", port: 443, basePath: "/token")
+    static let tokenURL = EndpointURL(scheme: "https", host: "idp.example.com", port: 443, path: "/token")
 
     static func settings(_ change: (inout OAuthClientSettings) -> Void = { _ in }) -> OAuthClientSettings {
         var s = OAuthClientSettings(tokenURL: tokenURL, clientID: "id", clientSecret: ReloadableSecret(initial: SecretString("s")))
@@ -364,7 +365,7 @@ import Testing
 
     @Test func discoveryFillsTheTokenURL() async throws {
         let client = FakeTokenClient(responder: { request, index in
-            switch request.url.basePath {
+            switch request.url.requestTarget {
             case "/.well-known/oauth-authorization-server/tenant":
                 return .success(TokenEndpointResponse(status: 404, headers: [], body: []))
             case "/tenant/.well-known/openid-configuration":
@@ -376,7 +377,7 @@ import Testing
         })
         let settings = Self.settings {
             $0.tokenURL = nil
-            $0.discoveryURL = UpstreamURL(scheme: "https", host: "idp.example.com", port: 443, basePath: "/tenant")
+            $0.discoveryURL = EndpointURL(scheme: "https", host: "idp.example.com", port: 443, path: "/tenant")
         }
         let manager = Self.make(client, ManualClock(), settings: settings)
         let result = await withCheckedContinuation { c in manager.check { c.resume(returning: $0) } }
@@ -384,7 +385,7 @@ import Testing
         #expect(check.tokenURL.description == "https://idp.example.com/tenant/token")
         #expect(check.expiresIn == .seconds(3600))
         #expect(client.requests.map(\.method) == ["GET", "GET", "POST"])
-        #expect(client.requests[2].url.basePath == "/tenant/token")
+        #expect(client.requests[2].url.requestTarget == "/tenant/token")
         // Discovery is remembered.
         let t1 = try #require(try await Self.fetch(manager).get())
         manager.invalidate(t1, for: .connectionDefault)
@@ -396,7 +397,7 @@ import Testing
         let client = FakeTokenClient(responder: { _, _ in .failure(NetworkFailure(reason: "connection refused")) })
         let settings = Self.settings {
             $0.tokenURL = nil
-            $0.discoveryURL = UpstreamURL(scheme: "https", host: "idp.example.com", port: 443)
+            $0.discoveryURL = EndpointURL(scheme: "https", host: "idp.example.com", port: 443)
         }
         let clock = ManualClock()
         let manager = Self.make(client, clock, settings: settings)
@@ -418,7 +419,7 @@ import Testing
 
     @Test func plaintextTokenEndpointIsRefusedAtRunTime() async {
         let client = FakeTokenClient(responder: Self.counting())
-        let settings = Self.settings { $0.tokenURL = UpstreamURL(scheme: "http", host: "idp.example.com", port: 80, basePath: "/token") }
+        let settings = Self.settings { $0.tokenURL = EndpointURL(scheme: "http", host: "idp.example.com", port: 80, path: "/token") }
         let manager = Self.make(client, ManualClock(), settings: settings)
         guard case .failure(let error) = await Self.fetch(manager) else { return #expect(Bool(false)) }
         #expect(error.code == .misconfigured)

@@ -1,11 +1,13 @@
+import Foundation
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyHTTP
 import Testing
 
 @Suite struct TokenRequestBuilderTests {
-    static let tokenURL = UpstreamURL(scheme: "https", host: "idp.example.com", port: 443, basePath: "/oauth2/token")
+    static let tokenURL = EndpointURL(scheme: "https", host: "idp.example.com", port: 443, path: "/oauth2/token")
 
-    private func build(_ settings: OAuthClientSettings, key: CredentialKey = .connectionDefault, url: UpstreamURL = tokenURL) throws
+    private func build(_ settings: OAuthClientSettings, key: CredentialKey = .connectionDefault, url: EndpointURL = tokenURL) throws
         -> TokenEndpointRequest
     {
         try TokenRequestBuilder(connectionName: "c", settings: settings)
@@ -52,9 +54,9 @@ import Testing
 
     @Test func plaintextNonLoopbackIsRefused() throws {
         let settings = OAuthClientSettings(clientID: "id", clientSecret: ReloadableSecret(initial: SecretString("s")))
-        let plain = UpstreamURL(scheme: "http", host: "idp.example.com", port: 80, basePath: "/token")
+        let plain = EndpointURL(scheme: "http", host: "idp.example.com", port: 80, path: "/token")
         #expect(throws: CredentialError.self) { try build(settings, url: plain) }
-        _ = try build(settings, url: UpstreamURL(scheme: "http", host: "127.0.0.1", port: 8080, basePath: "/token"))
+        _ = try build(settings, url: EndpointURL(scheme: "http", host: "127.0.0.1", port: 8080, path: "/token"))
         var allowed = settings
         allowed.allowPlaintextCredentials = true
         _ = try build(allowed, url: plain)
@@ -63,5 +65,26 @@ import Testing
     @Test func missingSecretIsMisconfigured() {
         let settings = OAuthClientSettings(clientID: "id")
         #expect(throws: CredentialError.self) { try build(settings) }
+    }
+
+    /// Issue 10 §1: the token URL is used exactly as written; its query is not a place for grant parameters,
+    /// and a private_key_jwt `aud` is the URL as written (trailing '/' and query included).
+    @Test func tokenURLWithTrailingSlashAndQueryIsUsedAsWritten() throws {
+        let url = try EndpointURL.parse("https://login.example.com/tenant/oauth2/v2.0/token/?api-version=2.0")
+        let settings = OAuthClientSettings(
+            clientID: "id", clientSecret: ReloadableSecret(initial: SecretString("s")), clientAuth: .clientSecretPost,
+            scopes: ["a"])
+        let request = try build(settings, url: url)
+        #expect(request.url.requestTarget == "/tenant/oauth2/v2.0/token/?api-version=2.0")
+        #expect(request.url == url)
+        #expect(request.formPairs.map { "\($0.0)=\($0.1)" } == ["grant_type=client_credentials", "scope=a", "client_id=id", "client_secret=s"])
+
+        let jwt = OAuthClientSettings(
+            clientID: "id", clientAuth: .privateKeyJWT, privateKey: ReloadableSecret(initial: SecretString(TestKeys.ec.privatePEM)),
+            signingAlgorithm: .es256)
+        let assertion = try #require(try build(jwt, url: url).form("client_assertion"))
+        let payload = try #require(Base64.decode(String(assertion.split(separator: ".")[1])))
+        let claims = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
+        #expect(claims["aud"] as? String == "https://login.example.com/tenant/oauth2/v2.0/token/?api-version=2.0")
     }
 }

@@ -1,3 +1,4 @@
+import LatchkeyHTTP
 import Testing
 
 @testable import LatchkeyConfig
@@ -29,7 +30,7 @@ import Testing
             Issue.record("wrong kind")
             return
         }
-        #expect(settings.authorizeURL == "https://crm.example/oauth/authorize?tenant=7")
+        #expect(settings.authorizeURL?.description == "https://crm.example/oauth/authorize?tenant=7")
         #expect(settings.client.tokenURL?.description == "https://crm.example/oauth/token")
         #expect(settings.refreshURL?.description == "https://crm.example/oauth/refresh")
         #expect(settings.revocationURL?.description == "https://crm.example/oauth/revoke")

@@ -1,4 +1,5 @@
 import Foundation
+import LatchkeyHTTP
 import Testing
 
 @testable import LatchkeyConfig
@@ -52,7 +53,7 @@ import Testing
             Issue.record("gogift is not oauth2")
             return
         }
-        #expect(oauth.tokenURL == UpstreamURL(scheme: "https", host: "auth.gogift.example", port: 443, basePath: "/oauth/token"))
+        #expect(oauth.tokenURL == EndpointURL(scheme: "https", host: "auth.gogift.example", port: 443, path: "/oauth/token"))
         #expect(oauth.discoveryURL == nil)
         #expect(oauth.clientID == "latchkey-prod")
         #expect(oauth.clientSecret?.current().value == "gogift-client-secret-literal")

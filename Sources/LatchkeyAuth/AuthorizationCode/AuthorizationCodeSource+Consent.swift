@@ -1,5 +1,6 @@
 import Dispatch
 import LatchkeyConfig
+import LatchkeyHTTP
 import Logging
 
 /// The start of a consent: send the operator's browser to `url`.
@@ -50,7 +51,7 @@ extension AuthorizationCodeSource {
         }
     }
 
-    private func makeRedirect(endpoint: String, defaultRedirectURI: String) -> Result<AuthorizationRedirect, CredentialError> {
+    private func makeRedirect(endpoint: EndpointURL, defaultRedirectURI: String) -> Result<AuthorizationRedirect, CredentialError> {
         let redirectURI = settings.redirectURI ?? defaultRedirectURI
         let pkce: PKCE
         let state: String
@@ -66,8 +67,9 @@ extension AuthorizationCodeSource {
         if !settings.client.scopes.isEmpty { query.append(("scope", settings.client.scopes.joined(separator: " "))) }
         query += [("state", state), ("code_challenge", pkce.challenge), ("code_challenge_method", PKCE.method)]
         query += settings.authorizeParams
-        let separator = endpoint.contains("?") ? (endpoint.hasSuffix("?") || endpoint.hasSuffix("&") ? "" : "&") : "?"
-        return .success(AuthorizationRedirect(url: endpoint + separator + FormURLEncoding.encode(query), state: state))
+        // The endpoint's own query is kept as written; ours is appended to it (RFC 6749 §3.1).
+        let separator = endpoint.query.map { $0.isEmpty || $0.hasSuffix("&") ? "" : "&" } ?? "?"
+        return .success(AuthorizationRedirect(url: endpoint.description + separator + FormURLEncoding.encode(query), state: state))
     }
 
     /// The callback (`GET /oauth/callback?code&state`): checks and consumes `state`, exchanges `code`
@@ -109,7 +111,7 @@ extension AuthorizationCodeSource {
     }
 
     private func exchange(
-        code: String, pending: PendingAuthorization, tokenURL: UpstreamURL,
+        code: String, pending: PendingAuthorization, tokenURL: EndpointURL,
         completion: @escaping @Sendable (Result<AuthorizationOutcome, CredentialError>) -> Void
     ) {
         var form: [(String, String)] = [
@@ -137,7 +139,7 @@ extension AuthorizationCodeSource {
     }
 
     /// Stores the new grant (disk first), then publishes its access token. On `queue`.
-    private func connect(with token: TokenGrant, tokenURL: UpstreamURL, sentAt: MonotonicInstant) -> AuthorizationOutcome {
+    private func connect(with token: TokenGrant, tokenURL: EndpointURL, sentAt: MonotonicInstant) -> AuthorizationOutcome {
         generation += 1
         lastProblem = nil
         consentedAt = clock.wallClock()

@@ -1,5 +1,6 @@
 import Dispatch
 import LatchkeyConfig
+import LatchkeyHTTP
 import Logging
 
 /// What `disconnect` did. Holds no token.
@@ -71,7 +72,7 @@ extension AuthorizationCodeSource {
 
     /// `revocation_url`, else the discovered `revocation_endpoint`; with the token endpoint (the JWT
     /// audience). On `queue`.
-    func revocationEndpoint(_ completion: @escaping @Sendable (UpstreamURL?, UpstreamURL?) -> Void) {
+    func revocationEndpoint(_ completion: @escaping @Sendable (EndpointURL?, EndpointURL?) -> Void) {
         if let configured = settings.revocationURL, let tokenURL = settings.client.tokenURL {
             return completion(configured, tokenURL)
         }
@@ -82,7 +83,7 @@ extension AuthorizationCodeSource {
         }
     }
 
-    func revoke(_ token: String, at endpoint: UpstreamURL, audience: UpstreamURL?, completion: @escaping @Sendable (String?) -> Void) {
+    func revoke(_ token: String, at endpoint: EndpointURL, audience: EndpointURL?, completion: @escaping @Sendable (String?) -> Void) {
         let request: TokenEndpointRequest
         do throws(CredentialError) {
             request = try engine.builder.makeRequest(

@@ -1,12 +1,13 @@
 import Dispatch
 import LatchkeyConfig
+import LatchkeyHTTP
 import Logging
 
 // The refresh_token grant (RFC 6749 §6) behind the token manager's renewals. Runs on `queue`.
 extension AuthorizationCodeSource {
     /// One renewal: POST grant_type=refresh_token to `refresh_url` (default: the token endpoint), then
     /// `handleRefresh` persists a rotated refresh token before the manager publishes the access token.
-    func refresh(tokenURL: UpstreamURL, completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void) {
+    func refresh(tokenURL: EndpointURL, completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void) {
         dispatchPrecondition(condition: .onQueue(queue))
         guard state == .connected, let grant else {
             if state == .connected {
@@ -31,7 +32,7 @@ extension AuthorizationCodeSource {
     }
 
     private func handleRefresh(
-        _ result: Result<TokenGrant, CredentialError>, generation: UInt64, tokenURL: UpstreamURL,
+        _ result: Result<TokenGrant, CredentialError>, generation: UInt64, tokenURL: EndpointURL,
         completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void
     ) {
         guard generation == self.generation else {

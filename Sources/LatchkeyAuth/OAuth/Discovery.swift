@@ -1,5 +1,6 @@
 import Foundation
 import LatchkeyConfig
+import LatchkeyHTTP
 
 /// Authorization server metadata discovery (RFC 8414, OpenID Connect Discovery 1.0).
 ///
@@ -10,13 +11,13 @@ import LatchkeyConfig
 public struct Discovery: Sendable {
     /// What discovery found.
     public struct Metadata: Sendable, Equatable {
-        public var tokenEndpoint: UpstreamURL
+        public var tokenEndpoint: EndpointURL
         /// `token_endpoint_auth_methods_supported`; RFC 8414 §2: absent means `client_secret_basic`.
         public var authMethodsSupported: [String]
         /// `authorization_endpoint` as published (may carry a query).
-        public var authorizationEndpoint: String?
+        public var authorizationEndpoint: EndpointURL?
         /// `revocation_endpoint` (RFC 7009, RFC 8414 §2).
-        public var revocationEndpoint: UpstreamURL?
+        public var revocationEndpoint: EndpointURL?
         /// `code_challenge_methods_supported` (RFC 8414 §2); nil when not published.
         public var codeChallengeMethods: [String]?
     }
@@ -29,11 +30,16 @@ public struct Discovery: Sendable {
         self.settings = settings
     }
 
-    /// The metadata URLs to try for `url`, in order.
-    public static func candidateURLs(for url: UpstreamURL) -> [UpstreamURL] {
-        if url.basePath.contains("/.well-known/") { return [url] }
-        let path = url.basePath.hasSuffix("/") ? String(url.basePath.dropLast()) : url.basePath
-        func with(_ p: String) -> UpstreamURL { UpstreamURL(scheme: url.scheme, host: url.host, port: url.port, basePath: p) }
+    /// The metadata URLs to try for `url`, in order. A URL whose path contains `/.well-known/` is the document
+    /// itself, used exactly as written (a trailing '/' and a query kept). For an issuer, the well-known names
+    /// are placed around the issuer's path (a trailing '/' on it ignored, RFC 8414 §3.1) and its query, if
+    /// any, is kept on every candidate.
+    public static func candidateURLs(for url: EndpointURL) -> [EndpointURL] {
+        if url.path.contains("/.well-known/") { return [url] }
+        let path = url.path.hasSuffix("/") ? String(url.path.dropLast()) : url.path
+        func with(_ p: String) -> EndpointURL {
+            EndpointURL(scheme: url.scheme, host: url.host, port: url.port, path: p, query: url.query)
+        }
         var result = [
             with("/.well-known/oauth-authorization-server" + path), with(path + "/.well-known/openid-configuration"),
         ]
@@ -48,8 +54,15 @@ public struct Discovery: Sendable {
         guard let json = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
             return .failure(CredentialError(.endpointUnavailable, connection: connection, detail: "discovery document is not a JSON object"))
         }
-        guard let text = json["token_endpoint"] as? String, let endpoint = parseURL(text) else {
-            return .failure(CredentialError(.misconfigured, connection: connection, detail: "discovery document has no usable token_endpoint"))
+        guard let text = json["token_endpoint"] as? String else {
+            return .failure(CredentialError(.misconfigured, connection: connection, detail: "discovery document has no token_endpoint"))
+        }
+        let endpoint: EndpointURL
+        do throws(EndpointURL.ParseError) {
+            endpoint = try EndpointURL.parse(text)
+        } catch {
+            // The parser's message never quotes the URL.
+            return .failure(CredentialError(.misconfigured, connection: connection, detail: "discovery document's token_endpoint is unusable: \(error.message)"))
         }
         let methods = (json["token_endpoint_auth_methods_supported"] as? [String]) ?? ["client_secret_basic"]
         guard methods.contains(clientAuth.rawValue) else {
@@ -61,21 +74,15 @@ public struct Discovery: Sendable {
         return .success(
             Metadata(
                 tokenEndpoint: endpoint, authMethodsSupported: methods,
-                authorizationEndpoint: (json["authorization_endpoint"] as? String).flatMap { parseURL($0) == nil ? nil : $0 },
+                authorizationEndpoint: (json["authorization_endpoint"] as? String).flatMap(parseURL),
                 revocationEndpoint: (json["revocation_endpoint"] as? String).flatMap(parseURL),
                 codeChallengeMethods: json["code_challenge_methods_supported"] as? [String]))
     }
 
-    /// An absolute http(s) URL as an `UpstreamURL` (path and query kept in `basePath`); nil otherwise.
-    public static func parseURL(_ text: String) -> UpstreamURL? {
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-            scheme == "http" || scheme == "https", var host = components.host, !host.isEmpty
-        else { return nil }
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        var path = components.percentEncodedPath
-        if let query = components.percentEncodedQuery { path += "?" + query }
-        return UpstreamURL(
-            scheme: scheme, host: host.lowercased(), port: components.port ?? (scheme == "https" ? 443 : 80), basePath: path)
+    /// An endpoint URL read from a metadata document, exactly as the provider wrote it; nil when it is not
+    /// a valid absolute http(s) URL (`EndpointURL.parse(_:)`, the same parser as for config).
+    public static func parseURL(_ text: String) -> EndpointURL? {
+        try? EndpointURL.parse(text)
     }
 
     /// Tries each candidate in turn (a 404 or an unreachable URL moves on), then reports the first
@@ -90,7 +97,7 @@ public struct Discovery: Sendable {
     }
 
     private func attempt(
-        _ remaining: ArraySlice<UpstreamURL>, client: any TokenEndpointClient, failures: [String],
+        _ remaining: ArraySlice<EndpointURL>, client: any TokenEndpointClient, failures: [String],
         completion: @escaping @Sendable (Result<Metadata, CredentialError>) -> Void
     ) {
         guard let url = remaining.first else {

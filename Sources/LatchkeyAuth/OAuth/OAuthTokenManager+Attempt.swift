@@ -1,5 +1,6 @@
 import Dispatch
 import LatchkeyConfig
+import LatchkeyHTTP
 import Logging
 
 // Fetching, single flight, renewal and backoff. Everything here runs on `queue`.
@@ -96,7 +97,7 @@ extension OAuthTokenManager {
 
     /// The client-credentials grant (RFC 6749 §4.4.2) for `key`.
     private func requestClientCredentials(
-        for key: CredentialKey, tokenURL: UpstreamURL, completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void
+        for key: CredentialKey, tokenURL: EndpointURL, completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void
     ) {
         let request: TokenEndpointRequest
         do throws(CredentialError) {
@@ -109,7 +110,7 @@ extension OAuthTokenManager {
     }
 
     /// The token endpoint: configured, already discovered, or discovered now (one discovery at a time).
-    func resolveTokenURL(_ completion: @escaping @Sendable (Result<UpstreamURL, CredentialError>) -> Void) {
+    func resolveTokenURL(_ completion: @escaping @Sendable (Result<EndpointURL, CredentialError>) -> Void) {
         if let url = settings.tokenURL { return completion(.success(url)) }
         resolveDiscovery { completion($0.map(\.tokenEndpoint)) }
     }

@@ -1,5 +1,6 @@
 import Dispatch
 import LatchkeyConfig
+import LatchkeyHTTP
 
 /// Counters per key; their names match the metrics (`token_requested`, `token_fetched`,
 /// `token_fetch_failed`) and double as a test contract.
@@ -24,7 +25,7 @@ public struct OAuthKeyStatus: Sendable {
 /// What `check` reports on success (no token).
 public struct OAuthCheckResult: Sendable {
     /// The token endpoint used (configured or discovered).
-    public var tokenURL: UpstreamURL
+    public var tokenURL: EndpointURL
     public var expiresIn: Duration?
     /// The scope the server says it granted, when it says.
     public var grantedScope: String?
@@ -61,7 +62,7 @@ extension OAuthTokenManager {
                 completion(
                     result.map { token in
                         OAuthCheckResult(
-                            tokenURL: self.settings.tokenURL ?? self.discovered?.tokenEndpoint ?? UpstreamURL(scheme: "https", host: "", port: 443),
+                            tokenURL: self.settings.tokenURL ?? self.discovered?.tokenEndpoint ?? EndpointURL(scheme: "https", host: "", port: 443),
                             expiresIn: token.lifetime, grantedScope: token.scope)
                     })
             }

@@ -1,5 +1,6 @@
 import Dispatch
 import LatchkeyConfig
+import LatchkeyHTTP
 import Logging
 import Synchronization
 
@@ -48,7 +49,7 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     /// How an attempt obtains a token once the token endpoint is known; nil = the client-credentials
     /// grant. Another grant's source (authorization code: the refresh_token grant) sets it right after
     /// init, before the manager is shared. Called on `queue`; its completion may run on any queue.
-    var acquire: (@Sendable (_ key: CredentialKey, _ tokenURL: UpstreamURL, _ completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void) -> Void)?
+    var acquire: (@Sendable (_ key: CredentialKey, _ tokenURL: EndpointURL, _ completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void) -> Void)?
     /// Failures that no retry can cure (e.g. needs consent): no background retry is scheduled. Set
     /// like `acquire`.
     var isPermanentFailure: (@Sendable (CredentialError) -> Bool)?

@@ -1,4 +1,5 @@
 import LatchkeyConfig
+import LatchkeyHTTP
 
 /// Builds the token request of RFC 6749 §4.4.2 (client credentials grant) with client authentication
 /// per §2.3.1 (`client_secret_basic`, `client_secret_post`) or RFC 7523 §2.2 (`private_key_jwt`).
@@ -19,7 +20,7 @@ public struct TokenRequestBuilder: Sendable {
     /// The client-credentials request to `tokenURL` for `parameters`. `now` is Unix seconds (for the JWT).
     /// Fails with `.misconfigured` when a needed secret is missing, the key cannot sign, or the endpoint
     /// would receive credentials in plaintext.
-    public func makeRequest(tokenURL: UpstreamURL, parameters: OAuthRequestParameters, now: Double)
+    public func makeRequest(tokenURL: EndpointURL, parameters: OAuthRequestParameters, now: Double)
         throws(CredentialError) -> TokenEndpointRequest
     {
         var form: [(String, String)] = [("grant_type", "client_credentials")]
@@ -34,7 +35,7 @@ public struct TokenRequestBuilder: Sendable {
     /// refresh (RFC 6749 §6) and revocation (RFC 7009 §2.1) endpoints alike. A public client
     /// (`client_auth: none`) sends `client_id` in the form (§2.3, §4.1.3). The JWT assertion's `aud`
     /// is `audience` (default `endpoint`): the token endpoint, also when revoking.
-    public func makeRequest(endpoint: UpstreamURL, form grantForm: [(String, String)], audience: UpstreamURL? = nil, now: Double)
+    public func makeRequest(endpoint: EndpointURL, form grantForm: [(String, String)], audience: EndpointURL? = nil, now: Double)
         throws(CredentialError) -> TokenEndpointRequest
     {
         try Self.checkTransport(endpoint, settings: settings, connection: connectionName)
@@ -69,7 +70,7 @@ public struct TokenRequestBuilder: Sendable {
 
     /// Credentials go to an endpoint only over TLS, on loopback, or with `allow_plaintext_credentials`.
     /// The config validator checks this already; this is the defensive second check.
-    public static func checkTransport(_ url: UpstreamURL, settings: OAuthClientSettings, connection: String)
+    public static func checkTransport(_ url: EndpointURL, settings: OAuthClientSettings, connection: String)
         throws(CredentialError)
     {
         if url.isTLS || url.isLoopback || settings.allowPlaintextCredentials { return }
@@ -85,7 +86,7 @@ public struct TokenRequestBuilder: Sendable {
         return secret.current().value
     }
 
-    private func assertion(_ tokenURL: UpstreamURL, _ now: Double) throws(CredentialError) -> String {
+    private func assertion(_ tokenURL: EndpointURL, _ now: Double) throws(CredentialError) -> String {
         guard let key = settings.privateKey else {
             throw CredentialError(.misconfigured, connection: connectionName, detail: "private_key is not set")
         }
