@@ -1,5 +1,6 @@
 import Foundation
 import LatchkeyConfig
+import LatchkeyHTTP
 import Testing
 
 @testable import LatchkeyAuth
@@ -59,7 +60,7 @@ import Testing
     @Test func networkFailuresThroughTheCallAreTransient() async {
         let client = FakeTokenClient(responder: { _, _ in .failure(NetworkFailure(reason: "connection refused")) })
         let request = TokenEndpointRequest(
-            method: "POST", url: UpstreamURL(scheme: "https", host: "idp", port: 443, basePath: "/t"), headers: [], body: [],
+            method: "POST", url: EndpointURL(scheme: "https", host: "idp", port: 443, path: "/t"), headers: [], body: [],
             tls: TLSSettings(), timeout: .seconds(1))
         let result = await withCheckedContinuation { c in
             TokenEndpointCall.send(request, client: client, connection: "c") { c.resume(returning: $0) }
