@@ -13,7 +13,8 @@ import Testing
             Issue.record("parsed as a token")
             return .permanent
         }
-        return TokenFailureKind.classify(status: status, headers: headers, error: error, now: Date(timeIntervalSince1970: 1e9))
+        return TokenFailureKind.classify(
+            status: status, headers: headers, error: error, now: Date(timeIntervalSince1970: 1e9))
     }
 
     @Test func busyAndBrokenEndpointsAreTransient() {
@@ -30,7 +31,9 @@ import Testing
 
     @Test func retryAfterIsReadOn429And503Only() {
         #expect(Self.kind(503, "", headers: [("Retry-After", "1")]) == .transient(retryAfter: .seconds(1)))
-        #expect(Self.kind(429, #"{"error":"slow_down"}"#, headers: [("retry-after", "7")]) == .transient(retryAfter: .seconds(7)))
+        #expect(
+            Self.kind(429, #"{"error":"slow_down"}"#, headers: [("retry-after", "7")])
+                == .transient(retryAfter: .seconds(7)))
         let date = "Sun, 09 Sep 2001 01:46:50 GMT"  // 10 s after `now`
         #expect(Self.kind(503, "", headers: [("Retry-After", date)]) == .transient(retryAfter: .seconds(10)))
         #expect(Self.kind(500, "", headers: [("Retry-After", "9")]) == .transient(retryAfter: nil))
@@ -51,7 +54,9 @@ import Testing
     }
 
     @Test func errorsMadeWithoutAResponseDefaultByCode() {
-        #expect(CredentialError(.endpointUnavailable, connection: "c", detail: "refused").kind == .transient(retryAfter: nil))
+        #expect(
+            CredentialError(.endpointUnavailable, connection: "c", detail: "refused").kind
+                == .transient(retryAfter: nil))
         #expect(CredentialError(.timeout, connection: "c", detail: "slow").kind == .transient(retryAfter: nil))
         #expect(CredentialError(.misconfigured, connection: "c", detail: "key").kind == .permanent)
         #expect(CredentialError(.needsConsent, connection: "c", detail: "consent").kind == .permanent)
@@ -60,7 +65,8 @@ import Testing
     @Test func networkFailuresThroughTheCallAreTransient() async {
         let client = FakeTokenClient(responder: { _, _ in .failure(NetworkFailure(reason: "connection refused")) })
         let request = TokenEndpointRequest(
-            method: "POST", url: EndpointURL(scheme: "https", host: "idp", port: 443, path: "/t"), headers: [], body: [],
+            method: "POST", url: EndpointURL(scheme: "https", host: "idp", port: 443, path: "/t"), headers: [],
+            body: [],
             tls: TLSSettings(), timeout: .seconds(1))
         let result = await withCheckedContinuation { c in
             TokenEndpointCall.send(request, client: client, connection: "c") { c.resume(returning: $0) }
