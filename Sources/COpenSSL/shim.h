@@ -17,6 +17,8 @@
 #include <openssl/ecdsa.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/param_build.h>
+#include <openssl/hmac.h>
 
 static inline long latchkey_BIO_pending(BIO *b) { return BIO_pending(b); }
 static inline long latchkey_SSL_set_tlsext_host_name(SSL *s, const char *name) {
@@ -42,6 +44,9 @@ static inline int latchkey_SSL_set_app_data(SSL *s, void *data) { return SSL_set
 // access; used by the auth tests to make throwaway keys.
 static inline EVP_PKEY *latchkey_EVP_RSA_gen(unsigned int bits) { return EVP_RSA_gen(bits); }
 static inline EVP_PKEY *latchkey_EVP_EC_gen(const char *curve) { return EVP_EC_gen(curve); }
+/// EVP_PKEY_KEYPAIR is built from OR-ed macros Swift cannot import.
+static inline int latchkey_EVP_PKEY_KEYPAIR(void) { return EVP_PKEY_KEYPAIR; }
+static inline int latchkey_EVP_PKEY_ED25519(void) { return EVP_PKEY_ED25519; }
 static inline long latchkey_BIO_get_mem_data(BIO *b, char **pp) { return BIO_get_mem_data(b, pp); }
 
 #endif

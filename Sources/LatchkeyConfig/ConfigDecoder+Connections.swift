@@ -10,13 +10,15 @@ extension ConfigDecoder {
         "oauth2_client_credentials": [
             "type", "token_url", "discovery_url", "client_id", "client_secret", "client_auth", "private_key", "key_id",
             "signing_alg", "scopes", "audience", "token_params", "token_headers", "tls", "allow_plaintext_credentials",
-            "refresh_before_ms", "timeout_ms", "token_wait_ms",
+            "refresh_before_ms", "timeout_ms", "private_key_passphrase", "certificate", "certificate_thumbprint",
+            "assertion_audience", "token_wait_ms",
         ],
         "oauth2_authorization_code": [
             "type", "authorize_url", "token_url", "refresh_url", "revocation_url", "discovery_url", "client_id",
             "client_secret", "client_auth", "private_key", "key_id", "signing_alg", "scopes", "authorize_params",
             "token_params", "token_headers", "redirect_uri", "tls", "allow_plaintext_credentials", "refresh_before_ms",
-            "timeout_ms", "token_wait_ms",
+            "timeout_ms", "private_key_passphrase", "certificate", "certificate_thumbprint", "assertion_audience",
+            "token_wait_ms",
         ],
     ]
     static let connectionTypes = [
@@ -158,7 +160,7 @@ extension ConfigDecoder {
         settings.clientSecret = reloadable(map, "client_secret", multiline: false)
         settings.privateKey = reloadable(map, "private_key", multiline: true)
         switch settings.clientAuth {
-        case .clientSecretBasic, .clientSecretPost:
+        case .clientSecretBasic, .clientSecretPost, .clientSecretJWT:
             if map["client_secret"] == nil {
                 fail(map.node, map.path, "missing 'client_secret' (required for client_auth \(settings.clientAuth.rawValue))")
             }
@@ -170,7 +172,7 @@ extension ConfigDecoder {
             break
         }
         settings.keyID = string(map, "key_id")?.value
-        if let alg = choice(map, "signing_alg", as: JWTSigningAlgorithm.self) { settings.signingAlgorithm = alg }
+        decodeAssertionKeys(map, into: &settings)
         settings.scopes = stringList(map, "scopes", spaceSeparated: true)?.map(\.value) ?? []
         settings.audience = string(map, "audience")?.value
         settings.tokenParams = stringMap(map, "token_params")?.map { ($0.key.value, $0.value.value) } ?? []
@@ -220,7 +222,7 @@ extension ConfigDecoder {
 
     /// An optional secret kept re-readable: `current()` re-resolves the template as written, so a
     /// rotated secret file is picked up; a value that no longer resolves or is unsafe falls back.
-    private func reloadable(_ map: Fields, _ key: String, multiline: Bool) -> ReloadableSecret? {
+    func reloadable(_ map: Fields, _ key: String, multiline: Bool) -> ReloadableSecret? {
         guard let text = string(map, key) else { return nil }
         sensitiveValues.insert(text.value)
         guard checkHeaderSafe(text, multiline: multiline) else { return nil }

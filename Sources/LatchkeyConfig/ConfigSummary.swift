@@ -91,9 +91,11 @@ public enum ConfigSummary {
         if let url = oauth.discoveryURL { details.append("discovery_url=\(show(url.description))") }
         details.append("client_id=\(show(oauth.clientID))")
         details.append("client_auth=\(oauth.clientAuth.rawValue)")
-        if oauth.clientAuth == .privateKeyJWT {
+        if oauth.clientAuth == .privateKeyJWT || oauth.clientAuth == .clientSecretJWT {
             details.append("signing_alg=\(oauth.signingAlgorithm.rawValue)")
             if let kid = oauth.keyID { details.append("key_id=\(show(kid))") }
+            if oauth.certificate != nil { details.append("certificate_thumbprint=\(oauth.certificateThumbprint.rawValue)") }
+            if let audience = oauth.assertionAudience { details.append("assertion_audience=\(show(audience))") }
         }
         if !oauth.scopes.isEmpty { details.append("scopes=\(show(oauth.scopes.joined(separator: " ")))") }
         if let audience = oauth.audience { details.append("audience=\(show(audience))") }

@@ -28,16 +28,73 @@ public enum OAuthClientAuthMethod: String, Sendable, CaseIterable {
     case clientSecretPost = "client_secret_post"
     /// RFC 7523 §2.2 / OIDC Core §9: a JWT assertion signed with the client's private key.
     case privateKeyJWT = "private_key_jwt"
+    /// RFC 7523 §2.2 / OIDC Core §9: a JWT assertion signed with HMAC keyed by the client secret.
+    case clientSecretJWT = "client_secret_jwt"
     /// RFC 8414 §2 / RFC 7591 §2 `none`: a public client (authorization code with PKCE only): no client
     /// authentication, `client_id` in the form body. Not valid for client credentials.
     case none = "none"
 }
 
-/// JWT signing algorithms supported for `private_key_jwt`.
+/// JWS algorithms (RFC 7518 §3.1, RFC 8037 §3.1) for client assertions: the asymmetric ones for
+/// `private_key_jwt`, the HMAC ones for `client_secret_jwt`.
 public enum JWTSigningAlgorithm: String, Sendable, CaseIterable {
     case rs256 = "RS256"
+    case rs384 = "RS384"
+    case rs512 = "RS512"
     case ps256 = "PS256"
+    case ps384 = "PS384"
+    case ps512 = "PS512"
     case es256 = "ES256"
+    case es384 = "ES384"
+    case es512 = "ES512"
+    case edDSA = "EdDSA"
+    case hs256 = "HS256"
+    case hs384 = "HS384"
+    case hs512 = "HS512"
+
+    /// HS256/384/512: keyed with the client secret (RFC 7518 §3.2).
+    public var isHMAC: Bool { self == .hs256 || self == .hs384 || self == .hs512 }
+
+    /// The SHA-2 output size in bytes (32, 48, 64); nil for EdDSA, which hashes internally.
+    public var hashLength: Int? {
+        switch self {
+        case .rs256, .ps256, .es256, .hs256: 32
+        case .rs384, .ps384, .es384, .hs384: 48
+        case .rs512, .ps512, .es512, .hs512: 64
+        case .edDSA: nil
+        }
+    }
+}
+
+/// Which certificate thumbprint a client assertion's JOSE header carries (RFC 7515 §4.1.7–8).
+public enum CertificateThumbprint: String, Sendable, CaseIterable {
+    /// `x5t#S256`, the SHA-256 thumbprint (default).
+    case sha256
+    /// `x5t`, the SHA-1 thumbprint only (older Microsoft Entra ID applications).
+    case sha1
+    /// Both headers.
+    case both
+}
+
+/// Where a value was written in the config, so a check made after decoding (one that needs OpenSSL,
+/// which the config module does not link) can still name file, line and key.
+public struct ConfigPosition: Sendable, Hashable {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var keyPath: String
+
+    public init(file: String, line: Int, column: Int, keyPath: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.keyPath = keyPath
+    }
+
+    /// A config error at this position; `message` must not contain key material.
+    public func error(_ message: String) -> ConfigError {
+        ConfigError(file: file, line: line, column: column, keyPath: keyPath, message: message)
+    }
 }
 
 /// `type: oauth2_client_credentials` (RFC 6749 §4.4).
@@ -75,6 +132,19 @@ public struct OAuthClientSettings: Sendable {
     /// `token_wait_ms:` how long a request with no usable token waits for one (through transient token
     /// endpoint failures) before it fails; default 10 000, and never longer than the route's timeout.
     public var tokenWaitMs: Int
+
+    // Client assertion keys (issue 10 §3): private_key forms, certificate thumbprints, audience.
+    /// `private_key_passphrase:` decrypts an encrypted PEM `private_key` (PKCS#8 or traditional).
+    public var privateKeyPassphrase: ReloadableSecret?
+    /// `certificate:` the client's PEM certificate for `private_key`; adds `x5t#S256` / `x5t`.
+    public var certificate: ReloadableSecret?
+    /// `certificate_thumbprint:` which thumbprint header(s) the assertion carries, default sha256.
+    public var certificateThumbprint: CertificateThumbprint = .sha256
+    /// `assertion_audience:` the assertion's `aud`, instead of the token endpoint URL.
+    public var assertionAudience: String?
+    /// Where `private_key` (`privateKeyPosition`) and `certificate` were written, for load-time key checks.
+    public var privateKeyPosition: ConfigPosition?
+    public var certificatePosition: ConfigPosition?
 
     public init(
         tokenURL: EndpointURL? = nil, discoveryURL: EndpointURL? = nil, clientID: String,

@@ -20,6 +20,10 @@ public enum RuntimeFactory {
     public static func makeRuntime(
         configuration: ProxyConfiguration, previous: ProxyRuntime? = nil, metrics: LatchkeyMetrics, logger: Logger
     ) throws -> ProxyRuntime {
+        // Key material (PEM/JWK, passphrase, certificate, signing_alg) is checked here, where OpenSSL is
+        // linked: run, check and reload all build a runtime right after loading the config.
+        let keyErrors = OAuthClientKeyCheck.errors(in: configuration)
+        if !keyErrors.isEmpty { throw ConfigErrors(errors: keyErrors) }
         var stateFiles: Result<StateFileStore, StateFileError>?
         let runtime = try ProxyRuntime(configuration: configuration, metrics: metrics) { connection in
             let fingerprint = ConnectionFingerprint(connection)
@@ -165,7 +169,8 @@ struct ConnectionFingerprint: Equatable {
             settings.audience ?? "", settings.tokenParams.map { "\($0.0)=\($0.1)" }.joined(separator: "&"),
             settings.tokenHeaders.map { "\($0.0)=\($0.1)" }.joined(separator: "&"), "\(settings.tls)",
             "\(settings.allowPlaintextCredentials)", "\(settings.refreshBeforeMs ?? -1)", "\(settings.timeoutMs)",
-            "\(settings.tokenWaitMs)",
+            settings.privateKeyPassphrase?.initial.value ?? "", settings.certificate?.initial.value ?? "",
+            settings.certificateThumbprint.rawValue, settings.assertionAudience ?? "", "\(settings.tokenWaitMs)",
         ]
     }
 }

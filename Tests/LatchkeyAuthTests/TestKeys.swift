@@ -14,7 +14,7 @@ enum TestKeys {
         return (pem { PEM_write_bio_PrivateKey($0, key, nil, nil, 0, nil, nil) }, pem { PEM_write_bio_PUBKEY($0, key) })
     }
 
-    private static func pem(_ write: (OpaquePointer?) -> Int32) -> String {
+    static func pem(_ write: (OpaquePointer?) -> Int32) -> String {
         let bio = BIO_new(BIO_s_mem())
         defer { BIO_free(bio) }
         precondition(write(bio) == 1)
@@ -23,7 +23,48 @@ enum TestKeys {
         return String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
     }
 
-    /// Verifies a JWS signature over `message` with a PEM public key (ES256: raw R||S back to DER first).
+    /// An Ed25519 key pair.
+    static let ed25519: (privatePEM: String, publicPEM: String) = {
+        let context = EVP_PKEY_CTX_new_id(latchkey_EVP_PKEY_ED25519(), nil)
+        defer { EVP_PKEY_CTX_free(context) }
+        var key: OpaquePointer?
+        precondition(EVP_PKEY_keygen_init(context) == 1 && EVP_PKEY_keygen(context, &key) == 1)
+        defer { EVP_PKEY_free(key) }
+        return (pem { PEM_write_bio_PrivateKey($0, key, nil, nil, 0, nil, nil) }, pem { PEM_write_bio_PUBKEY($0, key) })
+    }()
+
+    /// EC key pairs by curve name.
+    static let ecP384 = ec("P-384")
+    static let ecP521 = ec("P-521")
+    static func ec(_ curve: String) -> (privatePEM: String, publicPEM: String) {
+        let key = latchkey_EVP_EC_gen(curve)
+        defer { EVP_PKEY_free(key) }
+        return (pem { PEM_write_bio_PrivateKey($0, key, nil, nil, 0, nil, nil) }, pem { PEM_write_bio_PUBKEY($0, key) })
+    }
+
+    /// The PEM private key re-encoded: `traditional` (PKCS#1 / SEC1), optionally encrypted with `passphrase`
+    /// (AES-256-CBC; PKCS#8 `ENCRYPTED PRIVATE KEY`, or `Proc-Type: 4,ENCRYPTED` when traditional).
+    static func reencode(_ privatePEM: String, traditional: Bool, passphrase: String?) -> String {
+        let bytes = Array(privatePEM.utf8)
+        let key: OpaquePointer? = bytes.withUnsafeBytes { raw in
+            let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count))
+            defer { BIO_free(bio) }
+            return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
+        }
+        defer { EVP_PKEY_free(key) }
+        let cipher = passphrase == nil ? nil : EVP_aes_256_cbc()
+        return pem { bio in
+            (passphrase ?? "").withCString { pass in
+                let user = passphrase == nil ? nil : UnsafeMutableRawPointer(mutating: pass)
+                return traditional
+                    ? PEM_write_bio_PrivateKey_traditional(bio, key, cipher, nil, 0, nil, user)
+                    : PEM_write_bio_PKCS8PrivateKey(bio, key, cipher, nil, 0, nil, user)
+            }
+        }
+    }
+
+    /// Verifies a JWS signature over `message` with a PEM public key per RFC 7518 §3.3–3.5 / RFC 8037
+    /// (ECDSA: raw R||S back to DER first; PSS: salt as long as the hash).
     static func verify(_ message: [UInt8], signature: [UInt8], publicPEM: String, algorithm: JWTSigningAlgorithm) -> Bool {
         let bytes = Array(publicPEM.utf8)
         let key: OpaquePointer? = bytes.withUnsafeBytes { raw in
@@ -34,28 +75,36 @@ enum TestKeys {
         guard let key else { return false }
         defer { EVP_PKEY_free(key) }
         var signature = signature
-        if algorithm == .es256 {
-            guard signature.count == 64, let der = derECDSA(signature) else { return false }
+        let width = ["ES256": 32, "ES384": 48, "ES512": 66][algorithm.rawValue]
+        if let width {
+            guard signature.count == 2 * width, let der = derECDSA(signature, width: width) else { return false }
             signature = der
         }
+        let digest: OpaquePointer? =
+            switch algorithm.hashLength {
+            case 48: EVP_sha384()
+            case 64: EVP_sha512()
+            case 32: EVP_sha256()
+            default: nil
+            }
         let context = EVP_MD_CTX_new()
         defer { EVP_MD_CTX_free(context) }
         var keyContext: OpaquePointer?
-        guard EVP_DigestVerifyInit(context, &keyContext, EVP_sha256(), nil, key) == 1 else { return false }
-        if algorithm == .ps256 {
+        guard EVP_DigestVerifyInit(context, &keyContext, digest, nil, key) == 1 else { return false }
+        if algorithm.rawValue.hasPrefix("PS") {
             guard EVP_PKEY_CTX_set_rsa_padding(keyContext, RSA_PKCS1_PSS_PADDING) == 1,
-                EVP_PKEY_CTX_set_rsa_mgf1_md(keyContext, EVP_sha256()) == 1,
-                EVP_PKEY_CTX_set_rsa_pss_saltlen(keyContext, 32) == 1
+                EVP_PKEY_CTX_set_rsa_mgf1_md(keyContext, digest) == 1,
+                EVP_PKEY_CTX_set_rsa_pss_saltlen(keyContext, Int32(algorithm.hashLength!)) == 1
             else { return false }
         }
         return EVP_DigestVerify(context, signature, signature.count, message, message.count) == 1
     }
 
-    private static func derECDSA(_ raw: [UInt8]) -> [UInt8]? {
+    private static func derECDSA(_ raw: [UInt8], width: Int) -> [UInt8]? {
         guard let sig = ECDSA_SIG_new() else { return nil }
         defer { ECDSA_SIG_free(sig) }
-        let r = BN_bin2bn(raw, 32, nil)
-        let s = Array(raw[32...]).withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, 32, nil) }
+        let r = BN_bin2bn(raw, Int32(width), nil)
+        let s = Array(raw[width...]).withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32(width), nil) }
         guard ECDSA_SIG_set0(sig, r, s) == 1 else { return nil }
         var out: UnsafeMutablePointer<UInt8>?
         let length = i2d_ECDSA_SIG(sig, &out)

@@ -1,8 +1,9 @@
 import Foundation
-import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyHTTP
 import Testing
+
+@testable import LatchkeyAuth
 
 @Suite struct TokenRequestBuilderTests {
     static let tokenURL = EndpointURL(scheme: "https", host: "idp.example.com", port: 443, path: "/oauth2/token")
@@ -50,6 +51,26 @@ import Testing
         #expect(request.form("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
         #expect(request.form("client_assertion")?.split(separator: ".").count == 3)
         #expect(request.header("Authorization") == nil)
+    }
+
+    @Test func clientSecretJWTIsAnHMACAssertionWithTheConfiguredAudience() throws {
+        let secret = String(repeating: "s3cr3t-", count: 10)
+        var settings = OAuthClientSettings(
+            clientID: "id", clientSecret: ReloadableSecret(initial: SecretString(secret)), clientAuth: .clientSecretJWT,
+            signingAlgorithm: .hs384)
+        settings.assertionAudience = "https://idp.example.com"
+        let request = try build(settings)
+        #expect(request.form("client_assertion_type") == TokenRequestBuilder.assertionType)
+        #expect(request.form("client_secret") == nil && request.header("Authorization") == nil)
+        let parts = try #require(request.form("client_assertion")).split(separator: ".").map(String.init)
+        try #require(parts.count == 3)
+        let header = try #require(Base64.decode(parts[0]).map { String(decoding: $0, as: UTF8.self) })
+        let claims = try #require(Base64.decode(parts[1]).map { String(decoding: $0, as: UTF8.self) })
+        #expect(header.contains(#""alg":"HS384""#))
+        #expect(claims.contains(#""aud":"https://idp.example.com""#) && !claims.contains("oauth2/token"))
+        let mac = try AssertionSigner.hmac(Array("\(parts[0]).\(parts[1])".utf8), secret: secret, algorithm: .hs384)
+        #expect(Base64.encodeURLSafe(mac) == parts[2])
+        #expect(!request.body.isEmpty && !String(decoding: request.body, as: UTF8.self).contains(secret))
     }
 
     @Test func plaintextNonLoopbackIsRefused() throws {

@@ -2,7 +2,8 @@ import LatchkeyConfig
 import LatchkeyHTTP
 
 /// Builds the token request of RFC 6749 §4.4.2 (client credentials grant) with client authentication
-/// per §2.3.1 (`client_secret_basic`, `client_secret_post`) or RFC 7523 §2.2 (`private_key_jwt`).
+/// per §2.3.1 (`client_secret_basic`, `client_secret_post`) or RFC 7523 §2.2 (`private_key_jwt`,
+/// `client_secret_jwt`).
 ///
 /// Secrets are read through `ReloadableSecret.current()` on every call, so rotated secrets and keys are
 /// used on the next request. Host and Content-Length are the transport's job.
@@ -48,7 +49,7 @@ public struct TokenRequestBuilder: Sendable {
             headers.append(("Authorization", Self.basicAuthorization(clientID: settings.clientID, secret: try secret())))
         case .clientSecretPost:
             form += [("client_id", settings.clientID), ("client_secret", try secret())]
-        case .privateKeyJWT:
+        case .privateKeyJWT, .clientSecretJWT:
             form += [("client_assertion_type", Self.assertionType), ("client_assertion", try assertion(audience ?? endpoint, now))]
         case .none:
             form.append(("client_id", settings.clientID))
@@ -86,15 +87,24 @@ public struct TokenRequestBuilder: Sendable {
         return secret.current().value
     }
 
+    /// The signed client assertion; its `aud` is `assertion_audience` when set, else the token endpoint.
     private func assertion(_ tokenURL: EndpointURL, _ now: Double) throws(CredentialError) -> String {
-        guard let key = settings.privateKey else {
-            throw CredentialError(.misconfigured, connection: connectionName, detail: "private_key is not set")
+        let signer: AssertionSigner
+        if settings.clientAuth == .clientSecretJWT {
+            signer = .secret(try secret())
+        } else {
+            guard let key = settings.privateKey else {
+                throw CredentialError(.misconfigured, connection: connectionName, detail: "private_key is not set")
+            }
+            signer = .privateKey(
+                text: key.current().value, passphrase: settings.privateKeyPassphrase?.current().value,
+                certificate: settings.certificate?.current().value, thumbprint: settings.certificateThumbprint)
         }
         let jwt = JWTAssertion(
-            clientID: settings.clientID, audience: tokenURL.description, keyID: settings.keyID,
-            algorithm: settings.signingAlgorithm)
+            clientID: settings.clientID, audience: settings.assertionAudience ?? tokenURL.description,
+            keyID: settings.keyID, algorithm: settings.signingAlgorithm)
         do {
-            return try jwt.signed(privateKeyPEM: key.current().value, issuedAt: now)
+            return try jwt.signed(with: signer, issuedAt: now)
         } catch {
             throw CredentialError(.misconfigured, connection: connectionName, detail: "client assertion: \(error)")
         }

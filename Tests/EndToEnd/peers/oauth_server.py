@@ -3,7 +3,7 @@
 
 Built on Authlib's AuthorizationServer (authlib.integrations.flask_oauth2) with Flask; nothing
 about the protocol is hand-written here: client authentication (client_secret_basic,
-client_secret_post, private_key_jwt per RFC 7523) and the grants are Authlib's. This file only
+client_secret_post, private_key_jwt and client_secret_jwt per RFC 7523) and the grants are Authlib's. This file only
 supplies the in-memory models, a token store, request recording and a few test-control endpoints.
 
 Usage:
@@ -16,7 +16,12 @@ Usage:
 clients.json: [{"client_id": "app1", "client_secret": "s", "scopes": ["read"],
                 "auth_methods": ["client_secret_basic", "client_secret_post"]},
                {"client_id": "svc1", "public_key_path": "pub.pem", "scopes": ["read"],
-                "auth_methods": ["private_key_jwt"]}]
+                "auth_methods": ["private_key_jwt"]},
+               {"client_id": "svc2", "certificate_path": "cert.pem", "auth_methods": ["private_key_jwt"]},
+               {"client_id": "hs1", "client_secret": "...", "auth_methods": ["client_secret_jwt"]}]
+A client with "certificate_path" is verified with the certificate's key and must name it by x5t#S256 or
+x5t in the assertion header (as Entra ID does). Assertion algorithms: RS/PS/ES 256-512 and EdDSA for
+private_key_jwt, HS256/384/512 for client_secret_jwt (signatures verified by joserfc).
 
 Endpoints:
   POST /oauth/token                           token endpoint (Authlib): client_credentials, authorization_code
@@ -82,13 +87,16 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import Flask, g, jsonify, redirect, request
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import import_key
+from joserfc.jwk import OctKey, import_key
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from werkzeug.serving import make_server
 
-ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"]
 CODE_AUTH_METHODS = ALL_AUTH_METHODS + ["none"]  # public clients: PKCE alone
 CODE_LIFETIME = 300
-SIGNING_ALGS = ["RS256", "PS256", "ES256"]
+SIGNING_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+HMAC_ALGS = ["HS256", "HS384", "HS512"]
 
 # ---------------------------------------------------------------------------------------------
 # MODELS (in memory)
@@ -103,6 +111,8 @@ class Client(ClientMixin):
     public_key_pem: str | None = None
     grant_types: list[str] = field(default_factory=lambda: ["client_credentials"])
     redirect_uris: list[str] = field(default_factory=list)
+    # issue 10 §3: a registered certificate (its key verifies the assertion, its thumbprint must be in it)
+    certificate_pem: str | None = None
 
     def get_client_id(self):
         return self.client_id
@@ -271,16 +281,65 @@ class PrivateKeyJWTAuth(JWTBearerClientAssertion):
             return True
 
     def resolve_client_public_key(self, client):
+        if client.certificate_pem and not client.public_key_pem:
+            return import_key(certificate_public_key_pem(client.certificate_pem))
         return import_key(client.public_key_pem)
 
+    ALGORITHMS = SIGNING_ALGS
+
+    def __call__(self, query_client, request):
+        # private_key_jwt and client_secret_jwt both arrive as client_assertion: each handles its own algorithms.
+        header, _ = jwt_segments(request.form.get("client_assertion") or "")
+        if not isinstance(header, dict) or header.get("alg") not in self.ALGORITHMS:
+            return None
+        return super().__call__(query_client, request)
+
     def process_assertion_claims(self, assertion, resolve_key):
-        # joserfc accepts only its "recommended" algorithms by default, which leaves out PS256.
+        # joserfc accepts only its "recommended" algorithms by default, which leaves out PS*, ES512, EdDSA.
         try:
-            token = jwt.decode(assertion, resolve_key, algorithms=SIGNING_ALGS)
+            token = jwt.decode(assertion, resolve_key, algorithms=self.ALGORITHMS)
         except JoseError as e:
             raise InvalidClientError(description=e.description) from e
         self.verify_claims(token.claims)
+        check_certificate_thumbprint(self._state.clients.get(token.claims.get("sub")), token.header)
         return token.claims
+
+
+class ClientSecretJWTAuth(PrivateKeyJWTAuth):
+    """client_secret_jwt (RFC 7523 §2.2, OIDC Core §9): HS256/384/512 keyed with the client secret."""
+    CLIENT_AUTH_METHOD = "client_secret_jwt"
+    ALGORITHMS = HMAC_ALGS
+
+    def resolve_client_public_key(self, client):
+        return OctKey.import_key(client.client_secret or "")
+
+
+def certificate_public_key_pem(certificate_pem: str) -> str:
+    cert = x509.load_pem_x509_certificate(certificate_pem.encode())
+    return cert.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def certificate_thumbprint(certificate_pem: str, algorithm) -> str:
+    der = x509.load_pem_x509_certificate(certificate_pem.encode()).public_bytes(serialization.Encoding.DER)
+    digest = hashes.Hash(algorithm)
+    digest.update(der)
+    return base64.urlsafe_b64encode(digest.finalize()).rstrip(b"=").decode()
+
+
+def check_certificate_thumbprint(client, header: dict):
+    """As Microsoft Entra ID does for certificate credentials: a client registered with a certificate
+    must name it by `x5t#S256` (RFC 7515 §4.1.8) or `x5t` (§4.1.7), and every thumbprint given must match."""
+    if client is None or not client.certificate_pem:
+        return
+    given = {name: header[name] for name in ("x5t#S256", "x5t") if name in header}
+    if not given:
+        raise InvalidClientError(description="the assertion names no certificate (x5t#S256 or x5t)")
+    expected = {"x5t#S256": certificate_thumbprint(client.certificate_pem, hashes.SHA256()),
+                "x5t": certificate_thumbprint(client.certificate_pem, hashes.SHA1())}
+    for name, value in given.items():
+        if value != expected[name]:
+            raise InvalidClientError(description=f"{name} does not match the registered certificate")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,6 +501,10 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
     server.register_client_auth_method(
         PrivateKeyJWTAuth.CLIENT_AUTH_METHOD,
         PrivateKeyJWTAuth(lambda: [token_endpoint(), public_url_fn()], state),
+    )
+    server.register_client_auth_method(
+        ClientSecretJWTAuth.CLIENT_AUTH_METHOD,
+        ClientSecretJWTAuth(lambda: [token_endpoint(), public_url_fn()], state),
     )
     for grant in grants_to_register:
         server.register_grant(grant)
@@ -695,16 +758,20 @@ def load_clients(args) -> dict[str, Client]:
     if args.clients:
         with open(args.clients) as f:
             for c in json.load(f):
-                pem = None
+                pem = certificate = None
                 if c.get("public_key_path"):
                     with open(c["public_key_path"]) as k:
                         pem = k.read()
+                if c.get("certificate_path"):
+                    with open(c["certificate_path"]) as k:
+                        certificate = k.read()
                 clients[c["client_id"]] = Client(
                     client_id=c["client_id"],
                     client_secret=c.get("client_secret"),
                     scopes=list(c.get("scopes", [])),
-                    auth_methods=list(c.get("auth_methods") or (["private_key_jwt"] if pem else ["client_secret_basic", "client_secret_post"])),
+                    auth_methods=list(c.get("auth_methods") or (["private_key_jwt"] if pem or certificate else ["client_secret_basic", "client_secret_post"])),
                     public_key_pem=pem,
+                    certificate_pem=certificate,
                     grant_types=list(c.get("grant_types", ["client_credentials"])),
                     redirect_uris=list(c.get("redirect_uris", [])),
                 )
