@@ -55,11 +55,15 @@ public struct CredentialError: Error, Sendable, CustomStringConvertible {
     /// replaced (`SecretScrubber`): a provider may echo the client secret, a network error may name a
     /// `token_url` built from one. It goes to logs, `/connections`, `/readyz` and the app's 502 body.
     public let detail: String
+    /// Whether waiting and retrying can cure it (issue 10 §2); by default from `code` (transport and
+    /// timeout: transient; the rest: permanent), set from the HTTP status by `TokenEndpointCall`.
+    public var kind: TokenFailureKind
 
-    public init(_ code: Code, connection: String, detail: String) {
+    public init(_ code: Code, connection: String, detail: String, kind: TokenFailureKind? = nil) {
         self.code = code
         self.connection = connection
         self.detail = SecretScrubber.shared.scrub(detail)
+        self.kind = kind ?? .default(for: code)
     }
 
     public var description: String { "\(code.rawValue) (connection \(connection)): \(detail)" }

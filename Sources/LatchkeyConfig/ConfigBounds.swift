@@ -14,6 +14,8 @@ public enum ConfigBounds {
     public static let deadlineMs = 1...day
     public static let idleTimeoutMs = 1...day
     public static let refreshBeforeMs = 0...day
+    /// `token_wait_ms`: 0 = a request never waits for a token fetch (the route's timeout bounds it too).
+    public static let tokenWaitMs = 0...hour
     public static let delayMs = 0...hour
     public static let shutdownGraceMs = 0...hour
     public static let maxRetries = 0...100

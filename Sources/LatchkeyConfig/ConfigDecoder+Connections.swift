@@ -11,20 +11,20 @@ extension ConfigDecoder {
             "type", "token_url", "discovery_url", "client_id", "client_secret", "client_auth", "private_key", "key_id",
             "signing_alg", "scopes", "audience", "token_params", "token_headers", "tls", "allow_plaintext_credentials",
             "refresh_before_ms", "timeout_ms", "private_key_passphrase", "certificate", "certificate_thumbprint",
-            "assertion_audience", "client_assertion_file",
+            "assertion_audience", "token_wait_ms", "client_assertion_file",
         ],
         "oauth2_jwt_bearer": [
             "type", "token_url", "discovery_url", "client_id", "client_secret", "client_auth", "client_assertion_file",
             "private_key", "private_key_passphrase", "key_id", "signing_alg", "service_account_file", "issuer", "subject",
             "audience", "claims", "scopes", "token_params", "token_headers", "tls", "allow_plaintext_credentials",
-            "refresh_before_ms", "timeout_ms",
+            "refresh_before_ms", "timeout_ms", "token_wait_ms",
         ],
         "oauth2_authorization_code": [
             "type", "authorize_url", "token_url", "refresh_url", "revocation_url", "discovery_url", "client_id",
             "client_secret", "client_auth", "private_key", "key_id", "signing_alg", "scopes", "authorize_params",
             "token_params", "token_headers", "redirect_uri", "tls", "allow_plaintext_credentials", "refresh_before_ms",
             "timeout_ms", "private_key_passphrase", "certificate", "certificate_thumbprint", "assertion_audience",
-            "client_assertion_file",
+            "token_wait_ms", "client_assertion_file",
         ],
     ]
     static let connectionTypes = [
@@ -225,6 +225,7 @@ extension ConfigDecoder {
         settings.allowPlaintextCredentials = bool(map, "allow_plaintext_credentials") ?? false
         settings.refreshBeforeMs = int(map, "refresh_before_ms", in: ConfigBounds.refreshBeforeMs)
         if let timeout = int(map, "timeout_ms", in: ConfigBounds.timeoutMs) { settings.timeoutMs = timeout }
+        if let wait = int(map, "token_wait_ms", in: ConfigBounds.tokenWaitMs) { settings.tokenWaitMs = wait }
         for endpoint in [tokenURL, discoveryURL].compactMap({ $0 })
         where !endpoint.url.isTLS && !endpoint.url.isLoopback && !settings.allowPlaintextCredentials {
             fail(

@@ -137,6 +137,9 @@ public struct OAuthClientSettings: Sendable {
     public var refreshBeforeMs: Int?
     /// `timeout_ms:` per token request, default 10 000.
     public var timeoutMs: Int
+    /// `token_wait_ms:` how long a request with no usable token waits for one (through transient token
+    /// endpoint failures) before it fails; default 10 000, and never longer than the route's timeout.
+    public var tokenWaitMs: Int
     /// `client_assertion_file:` a JWT read from this file on every token request and sent as the
     /// `private_key_jwt` client assertion (RFC 7523 §2.2), e.g. a Kubernetes projected token.
     public var clientAssertionFile: String?
@@ -162,7 +165,7 @@ public struct OAuthClientSettings: Sendable {
         privateKey: ReloadableSecret? = nil, keyID: String? = nil, signingAlgorithm: JWTSigningAlgorithm = .rs256,
         scopes: [String] = [], audience: String? = nil, tokenParams: [(String, String)] = [],
         tokenHeaders: [(String, String)] = [], tls: TLSSettings = TLSSettings(), allowPlaintextCredentials: Bool = false,
-        refreshBeforeMs: Int? = nil, timeoutMs: Int = 10_000
+        refreshBeforeMs: Int? = nil, timeoutMs: Int = 10_000, tokenWaitMs: Int = 10_000
     ) {
         self.tokenURL = tokenURL
         self.discoveryURL = discoveryURL
@@ -180,5 +183,6 @@ public struct OAuthClientSettings: Sendable {
         self.allowPlaintextCredentials = allowPlaintextCredentials
         self.refreshBeforeMs = refreshBeforeMs
         self.timeoutMs = timeoutMs
+        self.tokenWaitMs = tokenWaitMs
     }
 }

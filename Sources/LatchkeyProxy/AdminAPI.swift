@@ -153,7 +153,11 @@ struct AdminAPI {
     {
         var fields: [String] = []
         if let expiresAt { fields.append("\"token_expires_in_seconds\":\(max(0, Int(expiresAt - now)))") }
-        if let lastError { fields.append("\"last_error\":\(JSONString.quote(lastError.detail))") }
+        if let lastError {
+            fields.append("\"last_error\":\(JSONString.quote(lastError.detail))")
+            // permanent: requests fail at once until the slow background retry succeeds (issue 10 §2).
+            fields.append("\"last_error_kind\":\"\(lastError.kind.isPermanent ? "permanent" : "transient")\"")
+        }
         fields.append(
             "\"token_requests\":\(counters.tokenRequested),\"token_fetched\":\(counters.tokenFetched),\"token_fetch_failed\":\(counters.tokenFetchFailed)"
         )

@@ -73,6 +73,7 @@ extension ForwardExchange {
         let status = head.status
         attemptHistory.append("attempt \(attemptNumber): \(status) from \(plan.endpoint.scheme)://\(plan.endpoint.authority)")
         let canReplay = replayable && requestComplete
+        if status == 401 { (plan.route?.metrics ?? runtime.unmatchedMetrics).recordUnauthorized() }
         if status == 401, injectsCredential, let route = plan.route, let source = route.source,
             source.renewsOnRejection, let rejected = credential
         {

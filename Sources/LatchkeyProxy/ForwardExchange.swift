@@ -116,7 +116,10 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
             connect()
             return
         }
-        source.fetchCredential(for: route.credentialKey, timeout: plan.timeout) { [self] result in
+        // The source waits at most its token_wait_ms, and never past this attempt's timeout or the
+        // exchange's deadline (issue 10 §2). Only on a cold cache, so the clock read is off the hot path.
+        let wait = min(plan.timeout, max(policy.deadline - elapsed, .milliseconds(1)))
+        source.fetchCredential(for: route.credentialKey, timeout: wait) { [self] result in
             loop.execute { self.credentialArrived(result) }
         }
     }

@@ -49,10 +49,12 @@ public enum RuntimeFactory {
                     return UnavailableCredentialSource(
                         error: CredentialError(.misconfigured, connection: connection.name, detail: "state_dir: \(error)"))
                 case .success(let store):
+                    let series = metrics.connection(connection.name)
                     return AuthorizationCodeSource(
                         name: connection.name, settings: settings, client: tokenClient, store: store,
                         pendingAuthorizations: pendingAuthorizations, logger: logger,
-                        consentHint: consentHint(configuration, connection: connection.name))
+                        consentHint: consentHint(configuration, connection: connection.name),
+                        fetchObserver: { series.recordTokenFetch(success: $0) })
                 }
             }
         }
@@ -61,10 +63,13 @@ public enum RuntimeFactory {
             var expiries: [String: Double] = [:]
             let now = Date().timeIntervalSince1970
             for (name, source) in runtime.sources {
-                guard let manager = source as? OAuthTokenManager,
-                    let expiresAt = manager.status(for: .connectionDefault).expiresAt
-                else { continue }
-                expiries[name] = expiresAt - now
+                let expiresAt: Double?
+                switch source {
+                case let manager as OAuthTokenManager: expiresAt = manager.status(for: .connectionDefault).expiresAt
+                case let code as AuthorizationCodeSource: expiresAt = code.status().accessTokenExpiresAt
+                default: expiresAt = nil
+                }
+                if let expiresAt { expiries[name] = expiresAt - now }
             }
             return expiries
         }
@@ -165,7 +170,7 @@ struct ConnectionFingerprint: Equatable {
             settings.tokenHeaders.map { "\($0.0)=\($0.1)" }.joined(separator: "&"), "\(settings.tls)",
             "\(settings.allowPlaintextCredentials)", "\(settings.refreshBeforeMs ?? -1)", "\(settings.timeoutMs)",
             settings.privateKeyPassphrase?.initial.value ?? "", settings.certificate?.initial.value ?? "",
-            settings.certificateThumbprint.rawValue, settings.assertionAudience ?? "",
+            settings.certificateThumbprint.rawValue, settings.assertionAudience ?? "", "\(settings.tokenWaitMs)",
             settings.clientAssertionFile ?? "", settings.jwtBearer.map { "\($0)" } ?? "",
         ]
     }

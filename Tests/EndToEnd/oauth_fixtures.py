@@ -388,8 +388,15 @@ class OAuthServer:
     def revoke_all(self) -> int:
         return self._call("POST", "/_revoke_all", {})["revoked"]
 
-    def fail(self, status: int = 503, count: int = 1):
-        self._call("POST", "/_fail", {"status": status, "count": count})
+    def fail(self, status: int = 503, count: int = 1, seconds: float = 0, retry_after=None, error=None):
+        """Fails the next `count` token requests, or (with `seconds`) every one for that long, with
+        `status` and `{"error": error or "temporarily_unavailable"}`; `retry_after` adds that header."""
+        body = {"status": status, "count": 0 if seconds else count, "seconds": seconds}
+        if retry_after is not None:
+            body["retry_after"] = retry_after
+        if error is not None:
+            body["error"] = error
+        self._call("POST", "/_fail", body)
 
     def delay(self, ms: int):
         self._call("POST", "/_delay", {"ms": ms})

@@ -34,6 +34,23 @@ import Testing
         }
     }
 
+    /// Starts a fetch, then moves the clock in `step`s (running timers: retries, the wait's end) until
+    /// it is answered. Returns the result and the manual time it took.
+    static func fetchAdvancing(
+        _ manager: OAuthTokenManager, _ clock: ManualClock, _ key: CredentialKey = .connectionDefault,
+        timeout: Duration = .seconds(30), step: Duration = .milliseconds(250)
+    ) -> (Result<InjectedCredential?, CredentialError>, Duration) {
+        let answer = Mutex<Result<InjectedCredential?, CredentialError>?>(nil)
+        let started = clock.now()
+        manager.fetchCredential(for: key, timeout: timeout) { r in answer.withLock { $0 = r } }
+        for _ in 0..<100_000 {
+            manager.waitUntilIdle()
+            if let result = answer.withLock({ $0 }) { return (result, clock.now() - started) }
+            clock.advance(by: step)
+        }
+        return (.failure(CredentialError(.timeout, connection: "test", detail: "never answered")), clock.now() - started)
+    }
+
     static func bearer(_ token: String) -> InjectedCredential {
         InjectedCredential(headerName: "Authorization", headerValue: SecretString("Bearer " + token))
     }
@@ -101,9 +118,10 @@ import Testing
         client.setResponder(nil)
         clock.advance(by: .milliseconds(1))
         #expect(client.requestCount == 2)
-        clock.advance(by: .milliseconds(2499))
+        // Never injected in its last quarter (the 5 s skew, cut to a quarter of a short lifetime).
+        clock.advance(by: .milliseconds(1249))
         #expect(Self.current(manager) == "Bearer t1")
-        clock.advance(by: .milliseconds(1))  // 5 s: expired, renewal still held
+        clock.advance(by: .milliseconds(1))  // 3.75 s: inside the skew, renewal still held
         #expect(Self.current(manager) == nil)
     }
 
@@ -135,34 +153,148 @@ import Testing
         #expect(manager.status(for: .connectionDefault).lastError == nil)
     }
 
-    @Test func noTokenFailsFastWithTheProviderErrorThenRetriesAfterShortBackoff() async throws {
+    // Issue 10 §2 replaces "no token: fail fast": permanent failures still fail at once, but are
+    // retried in the background on the slow schedule (30 s doubling to 5 min) instead of on demand.
+    @Test func permanentFailureFailsAtOnceThenRetriesSlowlyInTheBackground() async throws {
         let client = FakeTokenClient(responder: { _, _ in FakeTokenClient.providerError("invalid_client", "Client authentication failed") })
         let clock = ManualClock()
         let manager = Self.make(client, clock)
         let first = await Self.fetch(manager, timeout: .seconds(30))
         guard case .failure(let error) = first else { return #expect(Bool(false)) }
-        #expect(error.code == .providerError)
+        #expect(error.code == .providerError && error.kind == .permanent)
         #expect(error.detail == "invalid_client: Client authentication failed")
-        // Inside the cold backoff: the last error at once, no new request.
-        guard case .failure(let again) = await Self.fetch(manager) else { return #expect(Bool(false)) }
-        #expect(again.detail == error.detail)
+        // No loop: the last error at once, no new request, however often asked.
+        for _ in 0..<5 {
+            guard case .failure(let again) = await Self.fetch(manager) else { return #expect(Bool(false)) }
+            #expect(again.detail == error.detail)
+        }
         #expect(client.requestCount == 1)
-        clock.advance(by: .milliseconds(250))
-        client.setResponder(Self.counting())
-        #expect(try await Self.fetch(manager).get() == Self.bearer("t2"))
+        clock.advance(by: .milliseconds(29_999))
+        #expect(client.requestCount == 1)
+        clock.advance(by: .milliseconds(1))  // 30 s: the background retry, still refused
         #expect(client.requestCount == 2)
+        clock.advance(by: .milliseconds(59_999))  // then 60 s
+        #expect(client.requestCount == 2)
+        client.setResponder(Self.counting())
+        clock.advance(by: .milliseconds(1))
+        #expect(client.requestCount == 3)
+        #expect(Self.current(manager) == "Bearer t3")  // fixed meanwhile: served without a request waiting
+        #expect(try await Self.fetch(manager).get() == Self.bearer("t3"))
     }
 
-    @Test func unreachableEndpointFailsWaitersWithoutWaitingForTheTimeout() async {
+    @Test func permanentFailureBackoffCapsAtFiveMinutes() {
+        #expect(Backoff.refused.delay(failures: 1, random: 0) == .seconds(30))
+        #expect(Backoff.refused.delay(failures: 4, random: 0) == .seconds(240))
+        #expect(Backoff.refused.delay(failures: 50, random: 0) == .seconds(300))
+        #expect(Backoff.refused.delay(failures: 50, random: 0.99) >= .seconds(240))
+    }
+
+    @Test func transientFailuresAreRetriedWhileARequestWaitsHonouringRetryAfter() async throws {
         let client = FakeTokenClient()
         let clock = ManualClock()
         let manager = Self.make(client, clock)
-        let pending = Task { await Self.fetch(manager, timeout: .seconds(30)) }
-        while client.heldCount == 0 { await Task.yield() }
+        let answer = Mutex<Result<InjectedCredential?, CredentialError>?>(nil)
+        manager.fetchCredential(for: .connectionDefault, timeout: .seconds(30)) { r in answer.withLock { $0 = r } }
+        manager.waitUntilIdle()
         client.completeNext(.failure(NetworkFailure(reason: "connection refused")))
-        guard case .failure(let error) = await pending.value else { return #expect(Bool(false)) }
-        #expect(error.code == .endpointUnavailable && error.detail.contains("connection refused"))
-        #expect(clock.pendingTimers == 0)  // the waiter's timeout timer was cancelled
+        manager.waitUntilIdle()
+        #expect(answer.withLock { $0 } == nil)  // still waiting
+        clock.advance(by: .milliseconds(249))
+        #expect(client.requestCount == 1)
+        clock.advance(by: .milliseconds(1))  // backoff 250 ms
+        #expect(client.requestCount == 2)
+        let busy = TokenEndpointResponse(
+            status: 503, headers: [("Retry-After", "2")], body: Array(#"{"error":"temporarily_unavailable"}"#.utf8))
+        client.completeNext(.success(busy))
+        manager.waitUntilIdle()
+        clock.advance(by: .milliseconds(1999))  // the backoff says 500 ms; Retry-After says 2 s: never sooner
+        #expect(client.requestCount == 2)
+        clock.advance(by: .milliseconds(1))
+        #expect(client.requestCount == 3)
+        client.completeNext(FakeTokenClient.token("t1"))
+        manager.waitUntilIdle()
+        #expect(try #require(answer.withLock { $0 }).get() == Self.bearer("t1"))
+        #expect(manager.status(for: .connectionDefault).counters.tokenFetchFailed == 2)
+    }
+
+    @Test func theWaitEndsWithTheProvidersWordsAfterTokenWaitMs() throws {
+        let client = FakeTokenClient(responder: { _, _ in
+            FakeTokenClient.providerError("temporarily_unavailable", "maintenance", status: 503)
+        })
+        let clock = ManualClock()
+        let manager = Self.make(client, clock, settings: Self.settings { $0.tokenWaitMs = 1000 })
+        let (result, took) = Self.fetchAdvancing(manager, clock, step: .milliseconds(50))
+        guard case .failure(let error) = result else { return #expect(Bool(false)) }
+        #expect(error.code == .providerError && error.detail == "temporarily_unavailable: maintenance")
+        // Attempts at 0, 0.25 and 0.75 s; the next (1.75 s) is past the wait, so the request is answered
+        // then and there rather than held until 1 s.
+        #expect(client.requestCount == 3)
+        #expect(took == .milliseconds(750))
+        // A request whose wait would end before the retry at 1.75 s gets the last error at once ...
+        clock.advance(by: .milliseconds(50))
+        let (early, none) = Self.fetchAdvancing(manager, clock, timeout: .milliseconds(900))
+        #expect(none == .zero && (try? early.get()) == nil && client.requestCount == 3)
+        // ... one that can wait for it waits, and gets the retry's answer.
+        client.setResponder(Self.counting())
+        let (late, waited) = Self.fetchAdvancing(manager, clock, step: .milliseconds(50))
+        #expect(try late.get() == Self.bearer("t4") && waited == .milliseconds(950))
+    }
+
+    @Test func theWaitNeverOutlastsTheCallersTimeout() {
+        let client = FakeTokenClient()
+        let clock = ManualClock()
+        let manager = Self.make(client, clock)  // token_wait_ms 10 s
+        let (result, took) = Self.fetchAdvancing(manager, clock, timeout: .seconds(2), step: .milliseconds(100))
+        guard case .failure(let error) = result else { return #expect(Bool(false)) }
+        #expect(error.code == .timeout && took == .seconds(2))
+    }
+
+    @Test func tokenIsNeverInjectedInItsLastFiveSeconds() async throws {
+        let client = FakeTokenClient(responder: Self.counting())
+        let clock = ManualClock()
+        let manager = Self.make(client, clock, settings: Self.settings { $0.refreshBeforeMs = 0 })
+        _ = try await Self.fetch(manager).get()
+        client.setResponder(nil)
+        clock.advance(by: .milliseconds(3_594_999))
+        #expect(Self.current(manager) == "Bearer t1" && client.requestCount == 1)
+        clock.advance(by: .milliseconds(1))  // 3595 s: unusable, and renewed even though refresh_before_ms is 0
+        #expect(Self.current(manager) == nil)
+        #expect(client.requestCount == 2)
+    }
+
+    @Test func refusedRenewalKeepsServingTheValidTokenAndRetriesSlowly() async throws {
+        let client = FakeTokenClient(responder: Self.counting())
+        let clock = ManualClock()
+        let manager = Self.make(client, clock)
+        _ = try await Self.fetch(manager).get()
+        client.setResponder { _, _ in FakeTokenClient.providerError("invalid_client", "secret rotated", status: 401) }
+        clock.advance(by: .seconds(2880))  // renewal: refused
+        #expect(client.requestCount == 2 && Self.current(manager) == "Bearer t1")
+        clock.advance(by: .milliseconds(29_999))
+        #expect(client.requestCount == 2)
+        clock.advance(by: .milliseconds(1))
+        #expect(client.requestCount == 3 && Self.current(manager) == "Bearer t1")
+    }
+
+    @Test func aHerdOfColdKeysOpensAtMostFourTokenRequests() async throws {
+        let client = FakeTokenClient()
+        let clock = ManualClock()
+        let manager = Self.make(client, clock)
+        let results = Mutex<[String: Result<InjectedCredential?, CredentialError>]>([:])
+        let keys = (0..<10).map { CredentialKey(scopes: ["s\($0)"]) }
+        for key in keys {
+            manager.fetchCredential(for: key, timeout: .seconds(30)) { r in results.withLock { $0[key.scopes![0]] = r } }
+        }
+        manager.waitUntilIdle()
+        #expect(client.heldCount == OAuthTokenManager.maxConcurrentRequests)
+        for n in 1...10 {
+            client.completeNext(FakeTokenClient.token("t\(n)"))
+            manager.waitUntilIdle()
+            #expect(client.heldCount <= 4)
+        }
+        #expect(client.requestCount == 10)
+        #expect(results.withLock { $0.count } == 10)
+        #expect(results.withLock { $0.values.allSatisfy { (try? $0.get()) != nil } })
     }
 
     @Test func fetchTimesOutThenTheLateTokenIsCached() async throws {
@@ -267,10 +399,14 @@ import Testing
             $0.tokenURL = nil
             $0.discoveryURL = EndpointURL(scheme: "https", host: "idp.example.com", port: 443)
         }
-        let manager = Self.make(client, ManualClock(), settings: settings)
-        guard case .failure(let error) = await Self.fetch(manager) else { return #expect(Bool(false)) }
+        let clock = ManualClock()
+        let manager = Self.make(client, clock, settings: settings)
+        // Transient: retried while the request waits (three attempts of two well-known URLs each in 1 s).
+        guard case .failure(let error) = Self.fetchAdvancing(manager, clock, timeout: .seconds(1)).0 else {
+            return #expect(Bool(false))
+        }
         #expect(error.detail.hasPrefix("discovery failed: https://idp.example.com/.well-known/oauth-authorization-server: connection refused"))
-        #expect(client.requestCount == 2)
+        #expect(client.requestCount == 6)
     }
 
     @Test func checkReportsTheProviderError() async {

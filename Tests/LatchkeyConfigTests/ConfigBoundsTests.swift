@@ -31,6 +31,7 @@ import Testing
         (route("retry: {body_buffer_bytes: VALUE}"), "routes[0].retry.body_buffer_bytes", ConfigBounds.bodyBufferBytes),
         (oauth("timeout_ms: VALUE"), "connections.c.timeout_ms", ConfigBounds.timeoutMs),
         (oauth("refresh_before_ms: VALUE"), "connections.c.refresh_before_ms", ConfigBounds.refreshBeforeMs),
+        (oauth("token_wait_ms: VALUE"), "connections.c.token_wait_ms", ConfigBounds.tokenWaitMs),
     ]
 
     static func route(_ setting: String) -> String { "routes:\n  - host: a.example\n    \(setting)" }
@@ -65,6 +66,13 @@ import Testing
             #expect(error.keyPath == key.keyPath, "\(error)")
             #expect(error.message.contains(range), "\(key.keyPath) = \(value): \(error)")
         }
+    }
+
+    @Test func tokenWaitDefaultsToTenSecondsAndIsRead() throws {
+        let config = try parse(Self.oauth("token_wait_ms: 2500"))
+        guard case .oauth2ClientCredentials(let settings) = config.connections[0].kind else { return #expect(Bool(false)) }
+        #expect(settings.tokenWaitMs == 2500)
+        #expect(OAuthClientSettings(clientID: "x").tokenWaitMs == 10_000)
     }
 
     @Test func theIssuesValues() {

@@ -14,6 +14,8 @@ extension MetricsTests {
             route.recordTLSHandshake(resumed: false)
             route.recordTLSHandshake(resumed: true)
             route.recordTLSHandshake(resumed: true)
+            route.recordUnauthorized()
+            route.recordUnauthorized()
             let text = metrics.render()
             for line in [
                 #"latchkey_requests_total{route="partner-api",connection="partner",status_class="1xx"} 0"#,
@@ -31,6 +33,7 @@ extension MetricsTests {
                 #"latchkey_upstream_retries_total{route="partner-api"} 2"#,
                 #"latchkey_upstream_tls_handshakes_total{route="partner-api",resumed="false"} 1"#,
                 #"latchkey_upstream_tls_handshakes_total{route="partner-api",resumed="true"} 2"#,
+                #"latchkey_upstream_unauthorized_total{route="partner-api"} 2"#,
                 #"latchkey_build_info{version="1.2.3"} 1"#,
                 "latchkey_config_last_reload_success 1",
             ] {
@@ -96,7 +99,7 @@ extension MetricsTests {
                     "latchkey_requests_total", "latchkey_request_duration_seconds",
                     "latchkey_upstream_duration_seconds", "latchkey_upstream_attempts_total",
                     "latchkey_upstream_retries_total", "latchkey_upstream_tls_handshakes_total",
-                    "latchkey_token_fetches_total", "latchkey_token_expiry_seconds",
+                    "latchkey_upstream_unauthorized_total", "latchkey_token_fetches_total", "latchkey_token_expiry_seconds",
                     "latchkey_client_connections_open", "latchkey_upstream_connections_open",
                     "latchkey_config_reloads_total", "latchkey_config_last_reload_success", "latchkey_build_info",
                     "latchkey_listener_accept_pauses_total",

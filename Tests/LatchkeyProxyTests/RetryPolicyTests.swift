@@ -4,6 +4,7 @@ import Testing
 import struct Foundation.Date
 
 @testable import LatchkeyProxy
+@testable import LatchkeyHTTP
 
 /// RetryPolicy: retryable outcomes in both modes, the delay schedule (fixed, exponential with full jitter,
 /// Retry-After) and the default deadline.

@@ -77,10 +77,13 @@ public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendabl
     ///   - pendingAuthorizations: the one `state` store shared by every authorization-code connection.
     ///   - consentHint: how to start consent, quoted in the `needs_consent` error (e.g. the admin URL
     ///     `http://127.0.0.1:9901/connections/crm/connect`); default names the admin endpoint.
+    ///   - fetchObserver: told the outcome of every refresh (true: an access token came back), for the
+    ///     `latchkey_token_fetches_total` metric, as for client credentials.
     public init(
         name: String, settings: OAuthAuthorizationCodeSettings, client: any TokenEndpointClient, store: StateFileStore,
         pendingAuthorizations: AuthorizationStateStore, clock: any TokenClock = SystemClock(), logger: Logger,
-        consentHint: String? = nil, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+        consentHint: String? = nil, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        fetchObserver: (@Sendable (Bool) -> Void)? = nil
     ) {
         connectionName = name
         self.settings = settings
@@ -91,7 +94,8 @@ public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendabl
         self.logger = logger
         self.logger[metadataKey: LogKey.connection] = "\(name)"
         self.consentHint = consentHint ?? "GET /connections/\(name)/connect on the admin listener"
-        engine = OAuthTokenManager(name: name, settings: settings.client, client: client, clock: clock, logger: logger, random: random)
+        engine = OAuthTokenManager(name: name, settings: settings.client, client: client, clock: clock, logger: logger, random: random,
+            fetchObserver: fetchObserver)
         engine.isPermanentFailure = { $0.code == .needsConsent }
         engine.acquire = { [weak self] key, tokenURL, completion in
             guard let self else { return completion(.failure(CredentialError(.needsConsent, connection: name, detail: "shut down"))) }

@@ -16,9 +16,12 @@ public struct Backoff: Sendable, Equatable {
 
     /// Background renewal retries: 1 s doubling to 30 s.
     public static let renewal = Backoff(base: .seconds(1), cap: .seconds(30))
-    /// The gate for a cold cache after a failed attempt: requests inside it fail fast with the last
-    /// error instead of hammering the endpoint; 250 ms doubling to 5 s.
+    /// Retries of a transient failure while requests wait for a first token (within `token_wait_ms`):
+    /// 250 ms doubling to 5 s, so a 10 s wait makes about six attempts.
     public static let coldCache = Backoff(base: .milliseconds(250), cap: .seconds(5))
+    /// Background retries after a permanent failure (`invalid_client`, 400/401, ...): 30 s doubling to
+    /// 5 min. Requests meanwhile fail at once with the provider's words.
+    public static let refused = Backoff(base: .seconds(30), cap: .seconds(300))
 
     /// The delay before the next attempt after `failures` consecutive failures; `random` in `0..<1`.
     public func delay(failures: Int, random: Double) -> Duration {

@@ -5,8 +5,10 @@ import Logging
 
 // Fetching, single flight, renewal and backoff. Everything here runs on `queue`.
 extension OAuthTokenManager {
-    /// Serves `completion` from the cache, fails fast inside the cold backoff, or joins (or starts) the
-    /// attempt in flight with a timeout. `forceAttempt` (for `check`) ignores the cache and the backoff.
+    /// Serves `completion` from the cache, fails at once while the last failure was permanent, or
+    /// waits for the attempt in flight or the next retry (starting one when none is due later) for up
+    /// to `min(timeout, token_wait_ms)`. `forceAttempt` (for `check`) ignores the cache, the backoff and
+    /// the refusal, and is answered by the first attempt's outcome.
     func enqueueFetch(
         for key: CredentialKey, timeout: Duration, forceAttempt: Bool,
         completion: @escaping @Sendable (Result<CachedToken, CredentialError>) -> Void
@@ -18,38 +20,79 @@ extension OAuthTokenManager {
             completion(.success(token))
             return
         }
-        if !forceAttempt, !state.inFlight, let notBefore = state.notBefore, now < notBefore, let error = state.lastError {
-            completion(.failure(error))
+        if !forceAttempt, state.refused, !state.inFlight, let error = state.lastError {
+            completion(.failure(error))  // permanent: no loop; the slow background retry is scheduled
+            return
+        }
+        let wait = forceAttempt ? timeout : min(timeout, .milliseconds(settings.tokenWaitMs))
+        if !forceAttempt, !state.inFlight, let retryAt = state.retryAt, now + wait <= retryAt, let error = state.lastError {
+            completion(.failure(error))  // the wait would end before the next attempt (backoff, Retry-After)
             return
         }
         nextWaiterID += 1
         let id = nextWaiterID
-        let timer = clock.schedule(after: timeout, on: queue) { [weak self] in self?.waiterTimedOut(key: key, id: id, timeout: timeout) }
-        state.waiters[id] = Waiter(completion: completion, timeout: timer)
+        let timer = clock.schedule(after: wait, on: queue) { [weak self] in self?.waiterTimedOut(key: key, id: id, wait: wait) }
+        state.waiters[id] = Waiter(completion: completion, timeout: timer, deadline: now + wait, oneShot: forceAttempt)
         states[key] = state
-        if !state.inFlight { startAttempt(for: key) }
+        guard !state.inFlight else { return }
+        if !forceAttempt, let retryAt = state.retryAt, now < retryAt {
+            // Inside the backoff (or a Retry-After): wait for the retry rather than hammer the endpoint.
+            if state.timer == nil { scheduleRetry(key, after: retryAt - now) }
+            return
+        }
+        startAttempt(for: key)
     }
 
-    private func waiterTimedOut(key: CredentialKey, id: UInt64, timeout: Duration) {
+    /// A waiter's `token_wait_ms` is over: it gets the last attempt's error (the provider's words, a 502)
+    /// or, when no attempt has finished yet, a timeout (a 504).
+    private func waiterTimedOut(key: CredentialKey, id: UInt64, wait: Duration) {
         guard let waiter = states[key]?.waiters.removeValue(forKey: id) else { return }
-        let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        if let error = states[key]?.lastError { return waiter.completion(.failure(error)) }
+        let ms = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
         waiter.completion(.failure(CredentialError(.timeout, connection: connectionName, detail: "no token within \(ms) ms")))
     }
 
-    /// Starts the one token request for `key` (discovering the endpoint first if needed).
+    /// Starts the one token request for `key`, or queues it while `maxConcurrentRequests` are in flight.
     func startAttempt(for key: CredentialKey) {
         states[key, default: KeyState()].inFlight = true
+        states[key]!.retryAt = nil
+        states[key]!.timer?.cancel()
+        states[key]!.timer = nil
+        if activeAttempts < Self.maxConcurrentRequests {
+            launchAttempt(for: key)
+        } else {
+            queuedAttempts.append(key)
+        }
+    }
+
+    /// Sends the token request for `key` (discovering the endpoint first if needed).
+    private func launchAttempt(for key: CredentialKey) {
+        activeAttempts += 1
         states[key]!.counters.tokenRequested += 1
         resolveTokenURL { [self] result in
             switch result {
             case .failure(let error):
-                finish(key, .failure(error), sentAt: clock.now())
+                finish(key, .failure(error), sentAt: clock.now(), fromAttempt: true)
             case .success(let url):
                 let sentAt = clock.now()
                 let acquire = self.acquire ?? { [self] key, url, completion in requestClientCredentials(for: key, tokenURL: url, completion: completion) }
-                acquire(key, url) { parsed in self.onQueue { self.finish(key, parsed, sentAt: sentAt) } }
+                acquire(key, url) { parsed in self.onQueue { self.finish(key, parsed, sentAt: sentAt, fromAttempt: true) } }
             }
         }
+    }
+
+    /// A slot came free: launch the oldest queued attempt whose key still wants one.
+    private func launchQueuedAttempts() {
+        while activeAttempts < Self.maxConcurrentRequests, !queuedAttempts.isEmpty {
+            let key = queuedAttempts.removeFirst()
+            if states[key]?.inFlight == true { launchAttempt(for: key) }
+        }
+    }
+
+    /// The renewal or retry timer for `key`, replacing any other.
+    private func scheduleRetry(_ key: CredentialKey, after delay: Duration) {
+        states[key]?.timer?.cancel()
+        states[key]?.timer = clock.schedule(after: delay, on: queue) { [weak self] in self?.renew(key) }
     }
 
     /// The client-credentials grant (RFC 6749 §4.4.2) for `key`.
@@ -101,66 +144,128 @@ extension OAuthTokenManager {
         }
     }
 
-    /// Records the outcome of an attempt, schedules the next renewal or retry, and answers the waiters.
-    func finish(_ key: CredentialKey, _ result: Result<TokenGrant, CredentialError>, sentAt: MonotonicInstant) {
+    /// Records the outcome of an attempt (`fromAttempt`; false for `install`), schedules the next
+    /// renewal or retry, and answers the waiters that this outcome settles.
+    func finish(_ key: CredentialKey, _ result: Result<TokenGrant, CredentialError>, sentAt: MonotonicInstant, fromAttempt: Bool) {
         dispatchPrecondition(condition: .onQueue(queue))
+        if fromAttempt { activeAttempts -= 1 }
+        defer { if fromAttempt { launchQueuedAttempts() } }
         guard var state = states[key] else { return }
         let now = clock.now()
         state.inFlight = false
         state.timer?.cancel()
         state.timer = nil
+        var answered: [Waiter]
         let outcome: Result<CachedToken, CredentialError>
         switch result {
         case .success(let grant):
-            let credential = InjectedCredential(headerName: "Authorization", headerValue: SecretString(AuthScheme.bearer(grant.accessToken)))
-            let expiresAt = grant.expiresIn.map { sentAt + $0 }
-            let token = CachedToken(
-                credential: credential, expiresAt: expiresAt,
-                wallExpiresAt: expiresAt.map { clock.wallClock() + ($0 - now).seconds }, lifetime: grant.expiresIn, scope: grant.scope)
-            state.token = token
-            state.counters.tokenFetched += 1
-            fetchObserver?(true)
-            state.consecutiveFailures = 0
-            state.lastError = nil
-            state.notBefore = nil
-            if let lifetime = grant.expiresIn {
-                let delay = RefreshSchedule.renewalDelay(
-                    lifetime: lifetime, configuredRefreshBefore: settings.refreshBeforeMs.map { .milliseconds($0) }, random: random())
-                let remaining = max(sentAt + delay - now, .zero)
-                state.timer = clock.schedule(after: remaining, on: queue) { [weak self] in self?.renew(key) }
-            }
-            published.withLock { $0[key] = PublishedToken(credential: credential, expiresAt: expiresAt) }
-            logger.debug("OAuth token fetched", metadata: [LogKey.expiresIn: "\(grant.expiresIn.map { "\($0)" } ?? "none")"])
+            let token = cache(grant, in: &state, key: key, sentAt: sentAt, now: now)
+            answered = Array(state.waiters.values)
+            state.waiters = [:]
             outcome = .success(token)
         case .failure(let error):
-            state.counters.tokenFetchFailed += 1
-            fetchObserver?(false)
-            state.consecutiveFailures += 1
-            state.lastError = error
-            let permanent = isPermanentFailure?(error) ?? false
-            if let token = state.token, token.isUsable(at: now) {
-                // Keep serving the valid token; retry in the background (unless no retry can help).
-                let delay = Backoff.renewal.delay(failures: state.consecutiveFailures, random: random())
-                if !permanent { state.timer = clock.schedule(after: delay, on: queue) { [weak self] in self?.renew(key) } }
-                logger.warning(
-                    "OAuth token renewal failed; still serving the cached token",
-                    metadata: [LogKey.error: "\(error.code.rawValue): \(error.detail)", LogKey.retryIn: "\(delay)"])
-            } else {
-                state.token = nil
-                published.withLock { $0[key] = nil }
-                let delay = Backoff.coldCache.delay(failures: state.consecutiveFailures, random: random())
-                state.notBefore = now + delay
-                logger.warning("OAuth token request failed", metadata: [LogKey.error: "\(error.code.rawValue): \(error.detail)"])
-            }
+            answered = recordFailure(error, in: &state, key: key, now: now)
             outcome = .failure(error)
         }
-        let waiters = state.waiters.values
-        state.waiters = [:]
         states[key] = state
-        for waiter in waiters {
+        for waiter in answered {
             waiter.timeout?.cancel()
             waiter.completion(outcome)
         }
+    }
+
+    /// Caches and publishes `grant` and schedules its renewal.
+    private func cache(_ grant: TokenGrant, in state: inout KeyState, key: CredentialKey, sentAt: MonotonicInstant, now: MonotonicInstant)
+        -> CachedToken
+    {
+        let credential = InjectedCredential(headerName: "Authorization", headerValue: SecretString(AuthScheme.bearer(grant.accessToken)))
+        let expiresAt = grant.expiresIn.map { sentAt + $0 }
+        let usableUntil = grant.expiresIn.map { sentAt + ($0 - Self.expirySkew(lifetime: $0)) }
+        let token = CachedToken(
+            credential: credential, expiresAt: expiresAt, usableUntil: usableUntil,
+            wallExpiresAt: expiresAt.map { clock.wallClock() + ($0 - now).seconds }, lifetime: grant.expiresIn, scope: grant.scope)
+        state.token = token
+        state.counters.tokenFetched += 1
+        fetchObserver?(true)
+        state.consecutiveFailures = 0
+        state.lastError = nil
+        state.retryAt = nil
+        state.refused = false
+        if let lifetime = grant.expiresIn {
+            let delay = RefreshSchedule.renewalDelay(
+                lifetime: lifetime, configuredRefreshBefore: settings.refreshBeforeMs.map { .milliseconds($0) }, random: random())
+            // Renew before the token stops being injected, whatever refresh_before_ms says.
+            let renewAt = min(sentAt + delay, usableUntil ?? sentAt + delay)
+            let remaining = max(renewAt - now, RefreshSchedule.minimumDelay)
+            state.timer = clock.schedule(after: remaining, on: queue) { [weak self] in self?.renew(key) }
+        }
+        published.withLock { $0[key] = PublishedToken(credential: credential, usableUntil: usableUntil) }
+        logger.debug("OAuth token fetched", metadata: [LogKey.expiresIn: "\(grant.expiresIn.map { "\($0)" } ?? "none")"])
+        return token
+    }
+
+    /// Records a failed attempt, schedules what comes next, and returns the waiters to fail now: all of
+    /// them on a permanent failure; on a transient one only `check`'s and those whose wait ends before
+    /// the retry (the rest wait for it).
+    private func recordFailure(_ error: CredentialError, in state: inout KeyState, key: CredentialKey, now: MonotonicInstant)
+        -> [Waiter]
+    {
+        state.counters.tokenFetchFailed += 1
+        fetchObserver?(false)
+        state.consecutiveFailures += 1
+        state.lastError = error
+        let terminal = isPermanentFailure?(error) ?? false  // e.g. needs consent: no retry at all
+        let permanent = terminal || error.kind.isPermanent
+        var retryAfter = Duration.zero
+        if case .transient(let asked?) = error.kind { retryAfter = min(asked, Self.maximumRetryAfter) }
+        let failures = state.consecutiveFailures
+        let message = "\(error.code.rawValue): \(error.detail)"
+        if let token = state.token, token.isUsable(at: now) {
+            // Keep serving the valid token; retry in the background (unless no retry can help).
+            let delay = permanent ? Backoff.refused.delay(failures: failures, random: random())
+                : max(Backoff.renewal.delay(failures: failures, random: random()), retryAfter)
+            if !terminal {
+                state.retryAt = now + delay
+                state.timer = clock.schedule(after: delay, on: queue) { [weak self] in self?.renew(key) }
+            }
+            logger.warning(
+                "OAuth token renewal failed; still serving the cached token",
+                metadata: [LogKey.error: "\(message)", LogKey.retryIn: "\(delay)"])
+            return takeWaiters(from: &state) { _ in true }
+        }
+        state.token = nil
+        published.withLock { $0[key] = nil }
+        if permanent {
+            // No loop: every waiter fails now; a slow background retry may find the problem fixed.
+            state.refused = true
+            let delay = Backoff.refused.delay(failures: failures, random: random())
+            if !terminal {
+                state.retryAt = now + delay
+                state.timer = clock.schedule(after: delay, on: queue) { [weak self] in self?.renew(key) }
+            }
+            logger.warning("OAuth token request refused", metadata: [LogKey.error: "\(message)", LogKey.retryIn: "\(terminal ? "never" : "\(delay)")"])
+            return takeWaiters(from: &state) { _ in true }
+        }
+        state.refused = false
+        let delay = max(Backoff.coldCache.delay(failures: failures, random: random()), retryAfter)
+        let retryAt = now + delay
+        state.retryAt = retryAt
+        let failed = takeWaiters(from: &state) { $0.oneShot || $0.deadline <= retryAt }
+        if !state.waiters.isEmpty {
+            state.timer = clock.schedule(after: delay, on: queue) { [weak self] in self?.renew(key) }
+        }
+        logger.warning("OAuth token request failed", metadata: [LogKey.error: "\(message)", LogKey.retryIn: "\(delay)"])
+        return failed
+    }
+
+    /// Removes and returns the waiters matching `predicate`.
+    private func takeWaiters(from state: inout KeyState, where predicate: (Waiter) -> Bool) -> [Waiter] {
+        var taken: [Waiter] = []
+        for (id, waiter) in state.waiters where predicate(waiter) {
+            taken.append(waiter)
+            state.waiters[id] = nil
+        }
+        return taken
     }
 
     /// Takes a token obtained outside an attempt (the authorization-code exchange) as if an attempt
@@ -168,7 +273,7 @@ extension OAuthTokenManager {
     func install(_ grant: TokenGrant, for key: CredentialKey, sentAt: MonotonicInstant) {
         dispatchPrecondition(condition: .onQueue(queue))
         states[key, default: KeyState()].counters.tokenRequested += 1
-        finish(key, .success(grant), sentAt: sentAt)
+        finish(key, .success(grant), sentAt: sentAt, fromAttempt: false)
     }
 
     /// Forgets every token and timer and fails the waiting fetches with `error` (disconnect). On `queue`.
@@ -177,6 +282,7 @@ extension OAuthTokenManager {
         published.withLock { $0 = [:] }
         let old = states
         states = [:]
+        queuedAttempts = []
         for state in old.values {
             state.timer?.cancel()
             for waiter in state.waiters.values {
@@ -186,9 +292,15 @@ extension OAuthTokenManager {
         }
     }
 
-    /// The renewal (or retry) timer fired: start an attempt unless one is running.
+    /// The renewal (or retry) timer fired: start an attempt unless one is running — or, for a key with
+    /// no token after a transient failure, only when requests are waiting (otherwise the next request
+    /// starts it).
     private func renew(_ key: CredentialKey) {
-        guard let state = states[key], !state.inFlight else { return }
+        guard var state = states[key], !state.inFlight else { return }
+        state.timer = nil
+        states[key] = state
+        // A token that has just aged into its skew still gets its renewal.
+        if state.token == nil, !state.refused, state.waiters.isEmpty { return }
         startAttempt(for: key)
     }
 }

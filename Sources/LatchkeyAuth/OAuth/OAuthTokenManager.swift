@@ -8,6 +8,14 @@ import Synchronization
 /// them per `CredentialKey`, renews them in the background before expiry, and fetches each key at most
 /// once at a time (single flight).
 ///
+/// Lifecycle (issue 10 §2): a request that finds no usable token waits for the fetch in flight for up
+/// to `token_wait_ms` (never longer than the caller's own timeout); transient failures are retried
+/// meanwhile with backoff and jitter (`Backoff.coldCache`, never sooner than a `Retry-After`), and only
+/// when the wait is over does the request get the last error. Permanent failures (`TokenFailureKind`)
+/// fail every waiter at once and are retried in the background on `Backoff.refused`. A token is served
+/// until `expirySkew` before its expiry, also while the endpoint is down. At most
+/// `maxConcurrentRequests` token requests per connection are in flight; further keys queue.
+///
 /// Concurrency: every piece of mutable state (`states`, discovery results, timers) belongs to one
 /// serial queue, `queue`; all timers fire on it and all client callbacks hop onto it. The one exception
 /// is `published`, a `Mutex`-protected copy of the usable tokens, so that `currentCredential` — called
@@ -48,6 +56,18 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     /// The tokens `currentCredential` may hand out, with their expiry. Written only on `queue`.
     let published = Mutex<[CredentialKey: PublishedToken]>([:])
     var nextWaiterID: UInt64 = 0
+    /// Token requests launched and not yet finished. Queue-confined.
+    var activeAttempts = 0
+    /// Keys whose attempt waits for a free slot, oldest first. Queue-confined.
+    var queuedAttempts: [CredentialKey] = []
+
+    /// At most this many token requests per connection at once: a herd of cold keys (per-route scopes
+    /// or audiences) on one connection queues behind them instead of opening one request each.
+    public static let maxConcurrentRequests = 4
+    /// A token is not injected in its last 5 s (see `expirySkew(lifetime:)`).
+    public static let expirySkew = Duration.seconds(5)
+    /// The longest `Retry-After` honoured; a longer one is cut to this (5 min, the slow retry's cap).
+    public static let maximumRetryAfter = Duration.seconds(300)
 
     /// - Parameters:
     ///   - name: the connection's name (for errors and logs).
@@ -87,8 +107,9 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     }
 
     /// A token for `key`: the cached one, or the result of the single token request in flight for the
-    /// key (started if none is). Fails with `.timeout` after `timeout`, or at once with the last error
-    /// while a failed attempt's short backoff lasts. `completion` runs once, on the manager's queue.
+    /// key (started if none is). Waits at most `min(timeout, token_wait_ms)` through transient failures,
+    /// then fails with the last error (or `.timeout` when no attempt has finished); fails at once while
+    /// the last failure was permanent. `completion` runs once, on the manager's queue.
     public func fetchCredential(
         for key: CredentialKey, timeout: Duration,
         completion: @escaping @Sendable (Result<InjectedCredential?, CredentialError>) -> Void

@@ -12,6 +12,7 @@
 /// | `latchkey_upstream_duration_seconds` | histogram (to the response head) | route |
 /// | `latchkey_upstream_attempts_total`, `latchkey_upstream_retries_total` | counter | route |
 /// | `latchkey_upstream_tls_handshakes_total` | counter | route, resumed (`true`/`false`) |
+/// | `latchkey_upstream_unauthorized_total` | counter (upstream 401s) | route |
 /// | `latchkey_token_fetches_total` | counter | connection, result (`success`/`failure`) |
 /// | `latchkey_token_expiry_seconds` | gauge, computed at scrape | connection |
 /// | `latchkey_client_connections_open`, `latchkey_upstream_connections_open` | gauge | — |
@@ -42,6 +43,7 @@ public final class LatchkeyMetrics: Sendable {
     let upstreamAttempts: CounterFamily
     let upstreamRetries: CounterFamily
     let upstreamTLSHandshakes: CounterFamily
+    let upstreamUnauthorized: CounterFamily
     let tokenFetches: CounterFamily
     /// Times a listener stopped accepting (once per episode), by listener and reason.
     let acceptPauses: CounterFamily
@@ -70,6 +72,9 @@ public final class LatchkeyMetrics: Sendable {
             "latchkey_upstream_tls_handshakes_total",
             help: "TLS handshakes with upstreams, by whether an earlier session was resumed.",
             labels: ["route", "resumed"])
+        upstreamUnauthorized = registry.counter(
+            "latchkey_upstream_unauthorized_total",
+            help: "Upstream responses with status 401 (a credential the provider rejects), by route.", labels: ["route"])
         tokenFetches = registry.counter(
             "latchkey_token_fetches_total", help: "Token endpoint requests, by connection and result.",
             labels: ["connection", "result"])

@@ -12,6 +12,7 @@ public final class RouteMetrics: Sendable {
     private let retries: Counter
     private let fullTLSHandshakes: Counter
     private let resumedTLSHandshakes: Counter
+    private let unauthorized: Counter
 
     init(metrics: LatchkeyMetrics, route: String, connection: String) {
         self.route = route
@@ -23,6 +24,13 @@ public final class RouteMetrics: Sendable {
         retries = metrics.upstreamRetries.child([route])
         fullTLSHandshakes = metrics.upstreamTLSHandshakes.child([route, "false"])
         resumedTLSHandshakes = metrics.upstreamTLSHandshakes.child([route, "true"])
+        unauthorized = metrics.upstreamUnauthorized.child([route])
+    }
+
+    /// Counts one upstream response with status 401, per attempt (a 401 replayed with a new token and
+    /// rejected again counts twice): a credential the provider rejects shows here. Any thread.
+    public func recordUnauthorized() {
+        unauthorized.increment()
     }
 
     /// Records one completed TLS handshake with an upstream. Any thread.

@@ -224,10 +224,14 @@ class State:
         self.requests: list[dict] = []
         self.fail_status = 0
         self.fail_count = 0
+        self.fail_until = 0.0  # time.time() before which every token request fails (fail_status)
+        self.fail_retry_after: str | None = None  # Retry-After sent with injected failures
+        self.fail_error = "temporarily_unavailable"
         self.delay_ms = 0
         self.delay_grant_type: str | None = None
         self.received_by_grant: dict[str, int] = {}
         self.in_flight_by_grant: dict[str, int] = {}
+        self.max_in_flight = 0  # most token requests being answered at once (since start or _reset)
         self.authorizations: list[dict] = []
         self.codes_issued = 0
         self.codes_exchanged = 0
@@ -262,6 +266,7 @@ class State:
                 "received_by_grant": dict(self.received_by_grant),
                 "token_requests_in_flight": sum(self.in_flight_by_grant.values()),
                 "in_flight_by_grant": dict(self.in_flight_by_grant),
+                "token_requests_max_in_flight": self.max_in_flight,
                 "tokens_issued": len(self.tokens),
                 "tokens_valid": sum(1 for t in self.tokens.values() if t.is_valid(time.time())),
             }
@@ -707,13 +712,14 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
         with state.lock:
             if request.form.get("code_verifier"):
                 state.code_verifiers.append(request.form["code_verifier"])
-            failing = state.fail_count > 0
+            failing = state.fail_count > 0 or time.time() < state.fail_until
             if failing:
-                state.fail_count -= 1
+                state.fail_count = max(0, state.fail_count - 1)
                 status = state.fail_status
             delay_ms = state.delay_ms if state.delay_grant_type in (None, grant_type) else 0
             state.received_by_grant[grant_type] = state.received_by_grant.get(grant_type, 0) + 1
             state.in_flight_by_grant[grant_type] = state.in_flight_by_grant.get(grant_type, 0) + 1
+            state.max_in_flight = max(state.max_in_flight, sum(state.in_flight_by_grant.values()))
         try:
             return answer_token_request(entry, form, failing, status, delay_ms)
         finally:
@@ -726,7 +732,10 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
         if failing:
             entry.update(status=status, client_id=None, auth_method=None)
             state.record(entry)
-            return jsonify(error="temporarily_unavailable", error_description="injected failure"), status
+            with state.lock:
+                error, retry_after = state.fail_error, state.fail_retry_after
+            headers = {"Retry-After": retry_after} if retry_after is not None else {}
+            return jsonify(error=error, error_description="injected failure"), status, headers
         response = server.create_token_response()
         entry.update(
             status=response.status_code,
@@ -802,7 +811,11 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
             state.requests.clear()
             state.resource_requests.clear()
             state.received_by_grant.clear()
+            state.max_in_flight = 0
             state.fail_count = 0
+            state.fail_until = 0.0
+            state.fail_retry_after = None
+            state.fail_error = "temporarily_unavailable"
             state.delay_ms = 0
             state.delay_grant_type = None
             state.revoke_on_issue = False
@@ -819,9 +832,15 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
     @app.post("/_fail")
     def fail():
         body = request.get_json(force=True, silent=True) or {}
+        # {"status": 503, "count": N} fails the next N token requests; {"seconds": S} every request for the
+        # next S seconds; "retry_after" adds that Retry-After header, "error" replaces the error code.
         with state.lock:
             state.fail_status = int(body.get("status", 503))
-            state.fail_count = int(body.get("count", 1))
+            seconds = float(body.get("seconds", 0))
+            state.fail_count = int(body.get("count", 0 if seconds > 0 else 1))
+            state.fail_until = time.time() + seconds if seconds > 0 else 0.0
+            state.fail_retry_after = str(body["retry_after"]) if "retry_after" in body else None
+            state.fail_error = str(body.get("error", "temporarily_unavailable"))
         return jsonify(ok=True)
 
     @app.post("/_delay")
