@@ -165,7 +165,11 @@ extension ConfigDecoder {
             settings.clientAuth = .none
             settings.jwtBearer = JWTBearerSettings(issuer: "")  // completed by decodeJWTBearer
         }
-        let methods = OAuthClientAuthMethod.allCases.filter { authorizationCode || jwtBearer || $0 != .none }
+        // A jwt-bearer grant signs its own assertion with `signing_alg`; client_secret_jwt would need a second,
+        // HMAC algorithm for the client assertion, so the two are not combined.
+        let methods = OAuthClientAuthMethod.allCases.filter {
+            (authorizationCode || jwtBearer || $0 != .none) && !(jwtBearer && $0 == .clientSecretJWT)
+        }
         if let text = string(map, "client_auth"), let method = choice(text, in: methods.map(\.rawValue)) {
             settings.clientAuth = OAuthClientAuthMethod(rawValue: method)!
         } else if authorizationCode && map["client_auth"] == nil {

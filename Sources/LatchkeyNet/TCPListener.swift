@@ -66,17 +66,19 @@ public final class TCPListener: @unchecked Sendable {  // mutable state only tou
 
     /// Stops accepting and closes the listening socket. Established connections are unaffected.
     public func stop() {
-        acceptQueue.sync {
-            guard !stopped else { return }
-            stopped = true
-            source.cancel()
-            // An inactive source never runs its cancel handler (which closes the socket), and releasing
-            // one traps, as does releasing a suspended one: activate or resume it after cancelling.
-            if !started { source.activate() }
-            if suspended {
-                suspended = false
-                source.resume()
-            }
+        acceptQueue.sync { stopOnQueue() }
+    }
+
+    private func stopOnQueue() {
+        guard !stopped else { return }
+        stopped = true
+        source.cancel()
+        // An inactive source never runs its cancel handler (which closes the socket), and releasing
+        // one traps, as does releasing a suspended one: activate or resume it after cancelling.
+        if !started { source.activate() }
+        if suspended {
+            suspended = false
+            source.resume()
         }
     }
 
@@ -152,5 +154,7 @@ public final class TCPListener: @unchecked Sendable {  // mutable state only tou
         }
     }
 
-    deinit { stop() }
+    /// Not `stop()`: the last reference may go inside a block running on `acceptQueue`, where a `sync` onto
+    /// it would trap; in `deinit` no other reference exists, so the state is this thread's alone.
+    deinit { stopOnQueue() }
 }

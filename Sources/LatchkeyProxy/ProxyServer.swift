@@ -89,8 +89,10 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         proxyListener = proxy
         adminListener = admin
         adminAddress = admin?.localAddress
-        ownListeners.add(proxy.localAddress)
-        if let admin { ownListeners.add(admin.localAddress) }
+        for listeners in [ownListeners, RuntimeFactory.tokenClient.ownListeners] {
+            listeners.add(proxy.localAddress)
+            if let admin { listeners.add(admin.localAddress) }
+        }
         proxy.start()
         admin?.start()
         return BoundAddresses(proxy: proxy.localAddress, admin: admin?.localAddress)
@@ -119,7 +121,10 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
 
     private func accept(_ connection: TCPConnection) {
         let id = ObjectIdentifier(connection.loop)
-        guard let pool = pools[id], let registry = registries[id] else { return }
+        guard let pool = pools[id], let registry = registries[id] else {
+            connection.close()  // never dropped unclosed: that would leak its descriptor and its slot in the cap
+            return
+        }
         openClients.withLock { $0 += 1 }
         runtime.metrics.clientConnectionsOpen.increment()
         let client = ClientConnection(stream: connection, server: self, pool: pool)

@@ -12,6 +12,9 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
     public static let maxResponseBytes = 1 << 20
     private let loop: EventLoop
     private let contexts = Mutex<[TLSClientConfiguration: TLSClientContext]>([:])
+    /// The proxy's own listeners (added by `ProxyServer` when it binds them): token, discovery and
+    /// revocation requests never connect to them, whatever a discovery document names.
+    public let ownListeners = OwnListeners()
 
     public init(loop: EventLoop) { self.loop = loop }
 
@@ -31,8 +34,11 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
             tls = nil
         }
         let loop = self.loop
+        let ownListeners = self.ownListeners
         loop.execute {
-            OneShotExchange(request: request, tls: tls, loop: loop, completion: completion).start()
+            OneShotExchange(
+                request: request, tls: tls, loop: loop, ownListeners: ownListeners, completion: completion
+            ).start()
         }
     }
 
@@ -49,6 +55,7 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
     private let request: TokenEndpointRequest
     private let tls: TLSClientContext?
     private let loop: EventLoop
+    private let ownListeners: OwnListeners
     private var completion: (@Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void)?
     private var connection: UpstreamConnection?
     private var timer: LoopTimer?
@@ -57,12 +64,13 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
     private var body: [UInt8] = []
 
     init(
-        request: TokenEndpointRequest, tls: TLSClientContext?, loop: EventLoop,
+        request: TokenEndpointRequest, tls: TLSClientContext?, loop: EventLoop, ownListeners: OwnListeners,
         completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
     ) {
         self.request = request
         self.tls = tls
         self.loop = loop
+        self.ownListeners = ownListeners
         self.completion = completion
     }
 
@@ -75,7 +83,8 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
             finish(.failure(NetworkFailure(reason: "no response from \(url.scheme)://\(url.authority) within \(request.timeout)", isTimeout: true)))
         }
         do {
-            let connection = try UpstreamConnection(endpoint: endpoint, tls: tls, loop: loop, connectTimeout: request.timeout)
+            let connection = try UpstreamConnection(
+                endpoint: endpoint, tls: tls, loop: loop, connectTimeout: request.timeout, ownListeners: ownListeners)
             self.connection = connection
             connection.handler = self
             connection.start()

@@ -386,3 +386,33 @@ routes:
     result = forward(lk, f"http://localhost:{echo.port}/echo/{key}")
     assert result.status == 200, result.data
     assert header_values(hits(echo, key)["attempts"][0], "Authorization") == [f"Bearer {BEARER}"]
+
+
+def test_token_endpoint_on_an_own_listener_is_never_connected(latchkey, echo):
+    """The token client checks destinations too: a token_url (or one a discovery document publishes) that
+    names the proxy's own admin listener is refused before any connect, so the client credentials never
+    reach it and the consent endpoint behind it is never called."""
+    admin_port = free_port()
+    secret = "e2e-own-listener-client-secret-71"
+    lk = latchkey(f"""
+admin: 127.0.0.1:{admin_port}
+connections:
+  selfish:
+    type: oauth2_client_credentials
+    token_url: http://127.0.0.1:{admin_port}/connections/selfish/disconnect
+    client_id: app
+    client_secret: ${{E2E_SELF_SECRET}}
+    token_wait_ms: 500
+routes:
+  - name: api
+    path_prefix: /api/
+    strip_prefix: true
+    upstream: http://127.0.0.1:{echo.port}
+    connection: selfish
+""", env={"E2E_SELF_SECRET": secret})
+    result = origin(lk, "/api/echo/x")
+    assert result.status in (502, 504), result.data
+    body = error_of(result)
+    assert body["connection"] == "selfish", body
+    assert "own listeners" in body["detail"], body
+    assert secret not in result.data.decode(errors="replace")

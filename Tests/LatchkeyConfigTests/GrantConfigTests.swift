@@ -97,6 +97,9 @@ import Testing
             .contains { $0.hasPrefix("connections.c.claims.exp") && $0.contains("set by the proxy") })
         #expect(messages("    type: oauth2_jwt_bearer\n    service_account_file: /keys/sa.json\n    private_key: k\n")
             .contains { $0.contains("supplies the key") })
+        // The grant's own assertion uses signing_alg; an HMAC client assertion beside it is refused.
+        #expect(messages("    type: oauth2_jwt_bearer\n    token_url: https://idp.example.com/token\n    issuer: x\n    private_key: k\n    client_id: a\n    client_secret: s\n    client_auth: client_secret_jwt\n")
+            .contains { $0.hasPrefix("connections.c.client_auth") && $0.contains("invalid value 'client_secret_jwt'") })
         // A key of another type is refused with the type named.
         #expect(messages("    type: oauth2_client_credentials\n    token_url: https://idp.example.com/token\n    client_id: a\n    client_secret: s\n    issuer: x\n")
             .contains { $0.contains("issuer") })

@@ -144,7 +144,8 @@ public struct TokenRequestBuilder: Sendable {
         else {
             throw CredentialError(.misconfigured, connection: connectionName, detail: "client_assertion_file \(path) does not hold a compact JWT")
         }
-        SecretScrubber.shared.register([token])
+        // Not registered with the scrubber: a projected token rotates hourly and the scrubber never forgets,
+        // so each new one would crowd out the config's own (long-lived) secrets.
         return token
     }
 
