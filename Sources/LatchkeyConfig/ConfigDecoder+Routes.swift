@@ -1,3 +1,4 @@
+import LatchkeyHTTP
 import Yams
 
 extension ConfigDecoder {
@@ -56,7 +57,8 @@ extension ConfigDecoder {
                 fail(
                     prefix.node, prefix.path,
                     "must be a normalised path: requests are matched after '.' and '..' segments are removed, and "
-                        + "paths with %2e, %2f, %5c or '\\' are refused, so this prefix could never match")
+                        + "paths with %2e, '\\' or an encoded '/' beside a dot-segment are refused, so this prefix "
+                        + "could never match")
             } else {
                 route.pathPrefix = prefix.value
             }
@@ -115,18 +117,9 @@ extension ConfigDecoder {
         return route
     }
 
-    /// Whether `path` is what request paths look like after `RequestPath.normalize` (LatchkeyHTTP): no "." or
-    /// ".." segment (with or without ";" parameters), no encoded ".", "/" or "\\", no raw "\\".
-    static func isNormalisedPath(_ path: String) -> Bool {
-        let lower = path.lowercased()
-        guard !lower.contains("%2e"), !lower.contains("%2f"), !lower.contains("%5c"), !lower.contains("\\") else {
-            return false
-        }
-        return !path.split(separator: "/").contains { segment in
-            let name = segment.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            return name == "." || name == ".."
-        }
-    }
+    /// Whether `path` is what request paths look like after `RequestPath.normalize`: the one rule, so a prefix
+    /// is accepted exactly when a request with that path could match it.
+    static func isNormalisedPath(_ path: String) -> Bool { (try? RequestPath.normalize(path)) == path }
 
     /// Per-route `scopes`, `audience`, `token_params`: only for oauth2 connections.
     private func decodeOverrides(_ map: Fields, into route: inout RouteSettings, connection: ConnectionSettings?) {

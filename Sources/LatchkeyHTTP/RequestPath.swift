@@ -6,9 +6,12 @@
 /// 2. A path that would climb above the root (`/..`, `/a/../../b`) is refused rather than clamped to "/".
 ///    RFC 3986 §5.2.4 clamps, but a client that names a resource above the root is probing or broken; for a
 ///    proxy that injects credentials no request whose meaning depends on who normalises it may go upstream.
-/// 3. Percent-encoded ".", "/" and "\" (`%2e`, `%2f`, `%5c`, any case) are refused: an upstream or CDN that
-///    decodes them would see segments (or dot-segments) the router never saw. "." is unreserved and never
-///    needs encoding (RFC 3986 §2.3); an encoded "/" is ambiguous by design (§2.2).
+/// 3. A percent-encoded "." (`%2e`, any case) is refused: "." is unreserved and never needs encoding
+///    (RFC 3986 §2.3), so an encoded one only hides a dot-segment from the router. An encoded "/" or "\"
+///    (`%2f`, `%5c`) is data inside a segment and passes (APIs such as GitLab's `projects/group%2Fproject`
+///    and npm's `@scope%2fname` need it), unless an upstream or CDN that decodes it would then see a
+///    dot-segment: `..%2fadmin`, `x%2f..`, `x%5c.%5cy` are refused. In other words, the path read with every
+///    `%2f`/`%5c` decoded has no dot-segment the router did not see.
 /// 4. A raw "\" is refused: it is not allowed in a URI path (RFC 3986 §3.3) and some servers treat it as "/".
 /// 5. A "." or ".." segment with parameters (`/..;/admin`, `/.;x/`) is refused: RFC 3986 calls it an ordinary
 ///    segment, but servlet containers drop the parameters and then treat it as a dot-segment.
@@ -23,7 +26,7 @@ public enum RequestPath {
         public var description: String {
             switch self {
             case .encodedDelimiter:
-                "the path contains a percent-encoded '.', '/' or '\\' (%2e, %2f, %5c), which the proxy does not forward"
+                "the path contains a percent-encoded '.' (%2e), or an encoded '/' or '\\' (%2f, %5c) beside a '.' or '..' segment, which the proxy does not forward"
             case .backslash: "the path contains '\\', which is not allowed in a URI path (RFC 3986 §3.3)"
             case .aboveRoot: "the path climbs above the root with '..' (RFC 3986 §5.2.4)"
             case .dotSegmentWithParameters:
@@ -39,29 +42,47 @@ public enum RequestPath {
         var twoBack: UInt8 = 0
         var oneBack: UInt8 = 0
         var dots = 0  // dots so far in the current segment while it holds only dots, else -1
+        var dotsBeforeEscape = 0  // `dots` as it was before the last "%"
+        var afterEncodedSlash = false  // the current (part of a) segment follows a %2f or %5c
         for byte in pathAndQuery.utf8 {
             if byte == UInt8(ascii: "?") { break }
             if byte == UInt8(ascii: "\\") { throw .backslash }
             if twoBack == UInt8(ascii: "%") {
                 let low = byte | 0x20
-                if (oneBack == UInt8(ascii: "2") && (low == UInt8(ascii: "e") || low == UInt8(ascii: "f")))
+                if oneBack == UInt8(ascii: "2") && low == UInt8(ascii: "e") { throw .encodedDelimiter }
+                if (oneBack == UInt8(ascii: "2") && low == UInt8(ascii: "f"))
                     || (oneBack == UInt8(ascii: "5") && low == UInt8(ascii: "c"))
                 {
-                    throw .encodedDelimiter
+                    // Decoded, this is a separator: what came before it in the segment must not be a dot-segment,
+                    // and what follows is checked as a segment of its own.
+                    if dotsBeforeEscape == 1 || dotsBeforeEscape == 2 { throw .encodedDelimiter }
+                    afterEncodedSlash = true
+                    twoBack = 0
+                    oneBack = 0
+                    dots = 0
+                    continue
                 }
             }
+            if byte == UInt8(ascii: "%") { dotsBeforeEscape = dots }
             twoBack = oneBack
             oneBack = byte
             if byte == UInt8(ascii: "/") {
-                if dots == 1 || dots == 2 { needsRewrite = true }
+                if dots == 1 || dots == 2 {
+                    if afterEncodedSlash { throw .encodedDelimiter }
+                    needsRewrite = true
+                }
                 dots = 0
+                afterEncodedSlash = false
             } else if byte == UInt8(ascii: ";"), dots == 1 || dots == 2 {
                 throw .dotSegmentWithParameters
             } else if dots >= 0 {
                 dots = byte == UInt8(ascii: ".") ? dots + 1 : -1
             }
         }
-        if dots == 1 || dots == 2 { needsRewrite = true }
+        if dots == 1 || dots == 2 {
+            if afterEncodedSlash { throw .encodedDelimiter }
+            needsRewrite = true
+        }
         guard needsRewrite else { return pathAndQuery }
         let query = pathAndQuery.firstIndex(of: "?")
         let path = query.map { String(pathAndQuery[..<$0]) } ?? pathAndQuery

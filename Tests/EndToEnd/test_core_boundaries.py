@@ -104,6 +104,18 @@ def test_dot_segments_cannot_escape_the_path_prefix(latchkey, echo):
     assert header_values(seen["attempts"][0], "Authorization") == [f"Bearer {BEARER}"]
 
 
+def test_encoded_slash_inside_a_segment_is_forwarded_as_is(latchkey, echo):
+    """GitLab's `projects/group%2Fproject` and npm's `@scope%2fname` need an encoded '/' inside a segment: it
+    goes upstream untouched, with the credential, as long as decoding it reveals no dot-segment."""
+    lk = latchkey(boundary_config(echo), env=ENV)
+    key = new_key("slash")
+    result = origin(lk, f"/bear/{key}/group%2Fmy.project")
+    assert result.status == 200, result.data
+    seen = json.loads(result.body)
+    assert seen["path"] == f"/echo/{key}/group%2Fmy.project", seen
+    assert header_values(seen, "Authorization") == [f"Bearer {BEARER}"]
+
+
 @pytest.mark.parametrize("target", [
     "/bear/%2e%2e/flaky/{key}", "/bear/%2E%2E/flaky/{key}", "/bear/.%2e/flaky/{key}", "/bear/x%2f..%2f{key}",
     "/bear/x%5c..%5c{key}", "/bear/x\\..\\{key}", "/bear/../../{key}", "/bear/..;/flaky/{key}",

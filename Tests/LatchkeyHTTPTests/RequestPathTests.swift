@@ -49,6 +49,13 @@ import Testing
         ("/x?%2f", "/x?%2f"),
         ("/a%20b/%41", "/a%20b/%41"),  // other encodings are left alone
         ("/a;v=1/..b;x/...;y", "/a;v=1/..b;x/...;y"),  // parameters on ordinary segments are fine
+        // An encoded '/' or '\' is data inside a segment (GitLab, npm scoped packages), as long as decoding it
+        // reveals no dot-segment.
+        ("/api/v4/projects/group%2Fproject", "/api/v4/projects/group%2Fproject"),
+        ("/npm/@scope%2fname", "/npm/@scope%2fname"),
+        ("/p/group%2Fmy.project%2F.hidden%2F...x", "/p/group%2Fmy.project%2F.hidden%2F...x"),
+        ("/a%5cb", "/a%5cb"),
+        ("/a/../group%2Fproject", "/group%2Fproject"),
     ])
     func normalizes(_ input: String, _ expected: String) throws {
         #expect(try RequestPath.normalize(input) == expected)
@@ -58,10 +65,12 @@ import Testing
         ("/bear/%2e%2e/x", RequestPath.Refusal.encodedDelimiter),
         ("/bear/%2E%2E/x", .encodedDelimiter),
         ("/bear/.%2e/x", .encodedDelimiter),
-        ("/a%2fb", .encodedDelimiter),
-        ("/a%2Fb", .encodedDelimiter),
-        ("/a%5cb", .encodedDelimiter),
+        ("/a/..%2fb", .encodedDelimiter),
+        ("/a/x%2F..", .encodedDelimiter),
+        ("/a/x%2f../b", .encodedDelimiter),
+        ("/a/x%2f.%2fb", .encodedDelimiter),
         ("/a%5C..%5Cb", .encodedDelimiter),
+        ("/a/x%5c..;/b", .dotSegmentWithParameters),
         ("/a\\..\\b", .backslash),
         ("/..", .aboveRoot),
         ("/../admin", .aboveRoot),
