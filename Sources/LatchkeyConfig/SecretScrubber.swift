@@ -23,6 +23,8 @@ public final class SecretScrubber: Sendable {
     /// Values to replace, longest first (so a value containing another is replaced whole), with a table
     /// of their first bytes so that `scrub` passes over a text once.
     private struct Values {
+        /// Every registered form, oldest first: at `capacity` the oldest go, never a secret just rotated in.
+        var registered: [String] = []
         var strings: [String] = []
         var bytes: [[UInt8]] = []
         var firstBytes = [Bool](repeating: false, count: 256)
@@ -39,14 +41,20 @@ public final class SecretScrubber: Sendable {
             forms.insert(secret)
             forms.insert(Self.percentEncoded(secret, keeping: "-._~", spaceAsPlus: false))  // RFC 3986 §2.3
             forms.insert(Self.percentEncoded(secret, keeping: "*-._", spaceAsPlus: true))  // HTML forms
-            forms.insert(Self.jsonEscaped(secret))
+            // Inside a JSON string: as this process writes it (`JSONString`, "/" kept, control characters
+            // escaped) and with "/" as "\/" as many providers write it.
+            let json = String(JSONString.quote(secret).dropFirst().dropLast())
+            forms.insert(json)
+            forms.insert(json.replacingOccurrences(of: "/", with: "\\/"))
         }
         guard !forms.isEmpty else { return }
         values.withLock { current in
-            if forms.isSubset(of: current.strings) { return }
-            forms.formUnion(current.strings)
+            let known = Set(current.registered)
+            let added = forms.subtracting(known).sorted()
+            if added.isEmpty { return }
             var next = Values()
-            next.strings = Array(forms.sorted { $0.utf8.count > $1.utf8.count }.prefix(Self.capacity))
+            next.registered = Array((current.registered + added).suffix(Self.capacity))
+            next.strings = next.registered.sorted { $0.utf8.count > $1.utf8.count }
             next.bytes = next.strings.map { Array($0.utf8) }
             for value in next.bytes { next.firstBytes[Int(value[0])] = true }
             current = next
@@ -109,20 +117,6 @@ public final class SecretScrubber: Sendable {
             }
         }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// The body of a JSON string holding `text` (RFC 8259 §7), without the quotes.
-    private static func jsonEscaped(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "/": out += "\\/"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 }
 

@@ -1,3 +1,4 @@
+import LatchkeyConfig
 import LatchkeyAuth
 
 /// The admin endpoints of authorization-code consent (RFC 6749 §4.1 with PKCE, RFC 7636):

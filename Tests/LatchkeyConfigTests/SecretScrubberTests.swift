@@ -13,6 +13,27 @@ import Testing
         #expect(scrubbed == "a [redacted] b [redacted] c [redacted] d [redacted] e /[redacted]/token")
     }
 
+    @Test func jsonFormsAreTheOnesWrittenOut() {
+        // A secret with '/', '"' and a line break (a PEM key): scrubbed in a JSON string as this process
+        // writes it (JSONString: '/' kept, "\n" escaped) and with '/' escaped as providers often write it.
+        let secret = "k/e\"y\nline-2"
+        let scrubber = SecretScrubber()
+        scrubber.register([secret])
+        let written = JSONString.quote("before \(secret) after")
+        #expect(scrubber.scrub(written) == "\"before [redacted] after\"")
+        let providers = written.replacingOccurrences(of: "/", with: "\\/")
+        #expect(scrubber.scrub(providers) == "\"before [redacted] after\"")
+    }
+
+    @Test func atCapacityTheOldestValuesGoNeverTheNewest() {
+        let scrubber = SecretScrubber()
+        scrubber.register((0..<SecretScrubber.capacity).map { "old-value-\($0 + 10_000)" })
+        scrubber.register(["rotated-secret-now"])
+        #expect(scrubber.scrub("x rotated-secret-now x") == "x [redacted] x")
+        #expect(scrubber.scrub("old-value-10000") == "old-value-10000")  // the oldest made room
+        #expect(scrubber.scrub("old-value-14095") == "[redacted]")
+    }
+
     @Test func longerValuesWinOverValuesTheyContain() {
         let scrubber = SecretScrubber()
         scrubber.register(["abcd", "abcdefgh"])
