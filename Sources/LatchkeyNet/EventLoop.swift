@@ -169,8 +169,12 @@ public final class EventLoopGroup: Sendable {
     /// queues advance it.
     private let cursor = Atomic<Int>(0)
 
-    /// Creates `count` loops (at least one).
-    public init(count: Int, label: String = "latchkey.loop") {
+    /// How the loops wait for events.
+    public let backend: EventLoopBackend
+
+    /// Creates `count` loops (at least one) on `backend`.
+    public init(count: Int, backend: EventLoopBackend = .platformDefault, label: String = "latchkey.loop") {
+        self.backend = backend
         loops = (0..<max(1, count)).map { EventLoop(label: "\(label).\($0)") }
     }
 
