@@ -1,8 +1,11 @@
 import LatchkeyHTTP
 import LatchkeyNet
 
-/// One accepted client connection: decodes requests strictly, runs them one at a time (pipelined requests
-/// wait their turn), and answers errors itself. Lives on its loop; owns its exchange or tunnel.
+/// One accepted client connection speaking HTTP/1.1 over any `ByteStream` (TCP today; TLS for interception):
+/// decodes requests strictly, runs them one at a time (pipelined requests wait their turn), and answers
+/// errors itself. It is the client-side adapter of its exchange (`ExchangeClient`, in
+/// `ClientConnection+Exchange.swift`: response framing is written there). Lives on its loop; owns its
+/// exchange or tunnel.
 ///
 /// Bounded memory (RFC 9112 §9.3.2: a server may process pipelined requests one at a time): the socket is
 /// read only while nothing decoded waits in `queued`. While a request is answered, at most one read's worth
@@ -13,23 +16,32 @@ import LatchkeyNet
 /// Timers: `header_timeout_ms` from accept and from the first byte of each later head until the head is
 /// complete (408, then close); `idle_timeout_ms` between requests.
 final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to `stream.loop`
-    private let stream: TCPConnection
+    let stream: any ByteStream
     private let server: ProxyServer
     private let pool: UpstreamPool
     private var parser: HTTP1RequestParser
     private var queued: [HTTP1RequestEvent] = []
-    private var exchange: ForwardExchange?
-    private var exchangeHasWholeRequest = false
+    var exchange: ForwardExchange?
+    var exchangeHasWholeRequest = false
     private var tunnel: Tunnel?
     private var closing = false
-    private var clientReachedEOF = false
+    var isClosing: Bool { closing }
+    var clientReachedEOF = false
     private var idleTimer: LoopTimer?
     private var headerTimer: LoopTimer?
     private var lingerTimer: LoopTimer?
     /// The exchange or tunnel asked to stop reading (its sink is full).
-    private var pausedBySink = false
+    var pausedBySink = false
+    /// The current request: whether the client asked to keep the connection, and speaks HTTP/1.1.
+    var requestKeepsAlive = false
+    var requestIsHTTP11 = true
+    /// The current response: re-chunked to the client, and whether the connection stays open after it.
+    var responseChunked = false
+    var responseKeepsAlive = false
+    /// Response bytes held until the exchange flushes (everything one upstream read produced, one write).
+    var responseOutput: [UInt8] = []
 
-    init(stream: TCPConnection, server: ProxyServer, pool: UpstreamPool) {
+    init(stream: any ByteStream, server: ProxyServer, pool: UpstreamPool) {
         self.stream = stream
         self.server = server
         self.pool = pool
@@ -42,7 +54,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
 
     var loop: EventLoop { stream.loop }
     var serverIsDraining: Bool { server.isDraining }
-    var pendingWriteBytes: Int { stream.pendingWriteBytes }
+    var pendingWriteBytes: Int { stream.pendingWriteBytes + responseOutput.count }
 
     func start() {
         stream.delegate = self
@@ -91,7 +103,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         }
     }
 
-    private func processQueued() {
+    func processQueued() {
         defer { updateReading() }
         while !queued.isEmpty, !closing, tunnel == nil {
             if let exchange {
@@ -149,9 +161,11 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
             let early = parser.takeTunnelBytes()
             if !early.isEmpty { tunnel.clientSent(early) }
         case .forward(let plan):
+            requestKeepsAlive = keepAlive
+            requestIsHTTP11 = head.version == .http1_1
             let exchange = ForwardExchange(
-                client: self, plan: plan, requestHead: head, framing: framing, pool: pool, keepAlive: keepAlive,
-                log: server.accessLog, runtime: runtime)
+                client: self, plan: plan, requestHead: head, framing: framing, pool: pool, log: server.accessLog,
+                runtime: runtime)
             self.exchange = exchange
             exchangeHasWholeRequest = false
             exchange.start()
@@ -192,41 +206,10 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
 
     // MARK: Answers and completion
 
-    private func respond(_ error: ProxyError, close: Bool) {
+    func respond(_ error: ProxyError, close: Bool) {
+        flushResponse()
         stream.write(error.response(close: close))
         if close { closeGracefully() }
-    }
-
-    func exchangeDidFail(_ exchange: ForwardExchange, error: ProxyError, requestComplete: Bool) {
-        guard exchange === self.exchange else { return }
-        self.exchange = nil
-        // Keep the connection only when the whole request was read: otherwise the rest of its body would
-        // be taken for the next request.
-        let whole = requestComplete || exchangeHasWholeRequest
-        exchangeHasWholeRequest = false
-        respond(error, close: !whole || !exchange.clientWantsKeepAlive || clientReachedEOF || server.isDraining)
-        pausedBySink = false
-        if !closing {
-            armIdleTimer()
-            processQueued()
-        }
-    }
-
-    func exchangeDidFinish(_ exchange: ForwardExchange, keepAlive: Bool, abort: Bool) {
-        guard exchange === self.exchange else { return }
-        self.exchange = nil
-        exchangeHasWholeRequest = false
-        if abort {
-            stream.close()
-            return
-        }
-        if !keepAlive || clientReachedEOF || server.isDraining {
-            closeGracefully()
-            return
-        }
-        pausedBySink = false
-        armIdleTimer()
-        processQueued()
     }
 
     /// Shutdown: an idle connection closes now; one with a request in flight closes after its response.
@@ -242,7 +225,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
 
     /// Sends what is queued, then FIN; keeps reading (and discarding) briefly so that a client still
     /// sending does not get a reset that destroys the response (RFC 9112 §9.6).
-    private func closeGracefully() {
+    func closeGracefully() {
         guard !closing else { return }
         closing = true
         idleTimer?.cancel()
@@ -253,7 +236,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         lingerTimer = loop.schedule(after: .seconds(2)) { [self] in stream.close() }
     }
 
-    private func armIdleTimer() {
+    func armIdleTimer() {
         idleTimer?.cancel()
         let timeout = Duration.milliseconds(server.runtime.configuration.limits.idleTimeoutMs)
         idleTimer = loop.schedule(after: timeout) { [self] in

@@ -1,0 +1,80 @@
+import LatchkeyHTTP
+
+/// HTTP/1.1 as the client side of an exchange: the response head rewritten for the client (`ResponseRewrite`),
+/// its body re-chunked where needed, and whether the connection carries another request afterwards.
+extension ClientConnection: ExchangeClient {
+    func sendInterimResponse(_ head: HTTPResponseHead) {
+        // RFC 9110 §15.2: a proxy forwards 1xx responses, except to HTTP/1.0 clients.
+        guard requestIsHTTP11 else { return }
+        HTTP1Serializer.appendResponseHead(ResponseRewrite.interimHead(head), to: &responseOutput)
+    }
+
+    func sendResponseHead(_ upstreamHead: HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String) {
+        var (head, delivery) = ResponseRewrite.clientHead(
+            upstreamHead, framing: framing, requestMethod: requestMethod, clientIsHTTP11: requestIsHTTP11)
+        responseChunked = delivery == .chunked
+        // During a graceful shutdown the connection closes after this response, and the response says so
+        // (RFC 9112 §9.6: `Connection: close`), so clients do not send another request into a closing socket.
+        responseKeepsAlive = requestKeepsAlive && delivery != .untilClose && !serverIsDraining
+        if !responseKeepsAlive { head.headers.add(name: "Connection", value: "close") }
+        responseOutput.reserveCapacity(512)
+        HTTP1Serializer.appendResponseHead(head, to: &responseOutput)
+    }
+
+    func sendResponseBody(_ chunk: [UInt8]) {
+        if responseChunked {
+            HTTP1Serializer.appendChunk(chunk, to: &responseOutput)
+        } else if responseOutput.isEmpty {
+            responseOutput = chunk
+        } else {
+            responseOutput.append(contentsOf: chunk)
+        }
+    }
+
+    func sendResponseEnd() {
+        if responseChunked { HTTP1Serializer.appendLastChunk(to: &responseOutput) }
+    }
+
+    func flushResponse() {
+        guard !responseOutput.isEmpty else { return }
+        stream.write(responseOutput)
+        responseOutput = []
+    }
+
+    func exchangeDidFail(_ exchange: ForwardExchange, error: ProxyError, requestComplete: Bool) {
+        guard exchange === self.exchange else { return }
+        self.exchange = nil
+        // Keep the connection only when the whole request was read: otherwise the rest of its body would
+        // be taken for the next request.
+        let whole = requestComplete || exchangeHasWholeRequest
+        exchangeHasWholeRequest = false
+        respond(error, close: !whole || !requestKeepsAlive || clientReachedEOF || serverIsDraining)
+        pausedBySink = false
+        if !isClosing {
+            armIdleTimer()
+            processQueued()
+        }
+    }
+
+    func exchangeDidFinish(_ exchange: ForwardExchange, closeConnection: Bool) {
+        guard exchange === self.exchange else { return }
+        flushResponse()
+        self.exchange = nil
+        exchangeHasWholeRequest = false
+        if closeConnection || !responseKeepsAlive || clientReachedEOF || serverIsDraining {
+            closeGracefully()
+            return
+        }
+        pausedBySink = false
+        armIdleTimer()
+        processQueued()
+    }
+
+    func exchangeDidAbort(_ exchange: ForwardExchange) {
+        guard exchange === self.exchange else { return }
+        flushResponse()
+        self.exchange = nil
+        exchangeHasWholeRequest = false
+        stream.close()
+    }
+}

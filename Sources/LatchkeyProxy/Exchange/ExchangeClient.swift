@@ -1,0 +1,31 @@
+import LatchkeyHTTP
+
+/// The client side of one exchange, as the driver (`ForwardExchange`) sees it: the request came from it
+/// (the adapter feeds `clientBody`/`clientEnd`), the response goes to it. `ClientConnection` (HTTP/1.1 over
+/// any `ByteStream`: TCP today, TLS for interception) is the adapter today; an HTTP/2 stream can be another.
+///
+/// Response bytes may be held by the adapter until `flushResponse`, so that everything one upstream read
+/// produced leaves in one write. Every method is called on the adapter's loop.
+protocol ExchangeClient: AnyObject {
+    /// Response bytes not yet handed to the kernel, including those held until `flushResponse`.
+    var pendingWriteBytes: Int { get }
+    /// Stops (true) or resumes (false) reading the request: the upstream cannot take more yet.
+    func setReadingPaused(_ paused: Bool)
+    /// An interim (1xx) response (RFC 9110 §15.2); the adapter drops it where its protocol cannot carry it.
+    func sendInterimResponse(_ head: HTTPResponseHead)
+    /// The final response head; `framing` is how the upstream delimited the body, `requestMethod` what it
+    /// answered (HEAD and 304 keep `Content-Length`).
+    func sendResponseHead(_ head: HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String)
+    func sendResponseBody(_ chunk: [UInt8])
+    func sendResponseEnd()
+    /// Writes what the adapter holds.
+    func flushResponse()
+    /// The response is complete. `closeConnection`: the request body was not read to its end, so nothing
+    /// more on this connection can be understood.
+    func exchangeDidFinish(_ exchange: ForwardExchange, closeConnection: Bool)
+    /// The response was cut off after part of it was sent: the only honest signal left is to close.
+    func exchangeDidAbort(_ exchange: ForwardExchange)
+    /// No response byte was sent: the adapter answers with `error`. `requestComplete`: the whole request was
+    /// read (otherwise its rest would be taken for the next request).
+    func exchangeDidFail(_ exchange: ForwardExchange, error: ProxyError, requestComplete: Bool)
+}

@@ -1,0 +1,64 @@
+import LatchkeyHTTP
+
+extension ExchangeMachine {
+    /// Decides, before anything reaches the client, what a final response head means: an unsolicited 101
+    /// (refused), a 401 with a renewable credential (replayed once), a redirect to follow, a retryable status,
+    /// or the response to pass on.
+    mutating func responseHead(_ head: HTTPResponseHead, framing: HTTPBodyFraming, now: Instant) -> Action {
+        let status = head.status
+        if status == 101 {
+            // RFC 9110 §15.2.2: a server switches protocols only when the request asked to, and the proxy never
+            // forwards Upgrade (hop-by-hop). An unsolicited 101 leaves the connection speaking something else:
+            // it is closed, and the client gets a 502.
+            return fail(
+                errorWithHistory(
+                    ProxyError(
+                        .upstreamProtocolError,
+                        "\(plan.endpoint.scheme)://\(plan.endpoint.authority) answered 101 Switching Protocols to a request that asked for no upgrade (the proxy does not forward Upgrade)",
+                        route: plan.routeName, connection: plan.connectionName)))
+        }
+        noteAttempt("\(status) from \(plan.endpoint.scheme)://\(plan.endpoint.authority)")
+        let canReplay = body.replayable && requestComplete
+        if status == 401, injectsCredential, let source = plan.route?.source, source.renewsOnRejection,
+            let rejected = credential
+        {
+            // RFC 6750 §3.1: the token was rejected. It is dropped either way, so the next request gets a new
+            // one; this request is replayed with a new token once, when its body was kept. Never a loop.
+            rejectedCredential = rejected
+            if !replayedAfterRejection, canReplay {
+                replayedAfterRejection = true
+                body.rewind()
+                headDeadline = nil
+                return beginAttempt(now: now)
+            }
+        }
+        let redirect = RedirectRule.follow(status: status, method: plan.head.method)
+        if policy.maxRedirects > redirectsFollowed, let location = head.headers.first("Location"), let redirect {
+            // 307/308 need the body again; when it was not kept, the client gets the 3xx.
+            if !(redirect.keepsBody && !canReplay && requestFraming != .none),
+                let action = followRedirect(to: location, method: redirect.method, keepsBody: redirect.keepsBody, now: now)
+            {
+                return action
+            }
+        } else if policy.maxRedirects > 0, redirectsFollowed >= policy.maxRedirects, redirect != nil,
+            head.headers.contains("Location")
+        {
+            return fail(
+                ProxyError(
+                    .tooManyRedirects,
+                    "stopped after \(redirectsFollowed) redirects (max_redirects \(policy.maxRedirects)); \(history.joined(separator: "; "))",
+                    route: originalPlan.routeName, connection: originalPlan.connectionName))
+        }
+        if policy.isRetryable(.status(status), redirectFollowed: false), canReplay {
+            let retryAfter =
+                RetryAfter.applies(toStatus: status)
+                ? head.headers.first("Retry-After").flatMap { RetryAfter.parse($0, now: wallClock()) } : nil
+            if scheduleRetry(retryAfter: retryAfter, now: now) { return .waitToRetry }
+        }
+        headDeadline = nil
+        upstreamDuration = upstreamStartedAt.map { now - $0 }
+        phase = .responding
+        responseStatus = status
+        return .startResponse(head, framing)
+    }
+}

@@ -1,0 +1,292 @@
+import Foundation
+import LatchkeyAuth
+import LatchkeyHTTP
+
+/// The decisions of one forwarded exchange, as a value type: which attempt runs, when it gives up, whether it
+/// goes again (retry, stale pooled connection, 401 replay, redirect), what of the request body is kept for
+/// that, and when either side must stop reading (back-pressure).
+///
+/// It knows requests and responses as heads, body chunks and ends; it knows nothing of HTTP/1 framing,
+/// parsers, sockets, timers or queues. The driver (`ForwardExchange`) feeds it one `Event` at a time with
+/// the current instant and carries out the returned `Action`; besides the action it reads three standing
+/// wishes after every event: `wakeup` (when to deliver `.timer`), `clientReadingPaused` and
+/// `upstreamReadingPaused`. Time is only what the events carry, randomness (backoff jitter) and the wall
+/// clock (an HTTP-date `Retry-After`) are injected: tests step it on a manual clock.
+///
+/// Contract for the driver: every action except `.none`, `.sendRequest`, `.sendBody`, `.sendEnd`,
+/// `.forwardInterim`, `.startResponse` and `.forwardBody` means "the current upstream connection, if any,
+/// is no longer wanted" (`.finishResponse` says whether it may be reused).
+struct ExchangeMachine {
+    typealias Instant = ContinuousClock.Instant
+
+    /// Where the exchange stands.
+    enum Phase: Equatable {
+        /// Before `.start`.
+        case idle
+        /// The route's credential source was asked and has not answered yet.
+        case awaitingCredential
+        /// An upstream connection was asked for; the request head is not sent yet.
+        case connecting
+        /// The request head went upstream; no final response head yet.
+        case awaitingResponse
+        /// Between attempts, until the instant.
+        case waitingToRetry(until: Instant)
+        /// A final response head was passed to the client: no going back.
+        case responding
+        /// Answered, failed or cancelled. Further events are ignored.
+        case finished
+    }
+
+    /// What happened. Events that do not apply in the current phase are ignored (`.none`).
+    enum Event {
+        /// The request head was planned: begin the first attempt.
+        case start
+        /// The credential for this attempt (`nil`: inject nothing).
+        case credentialReady(InjectedCredential?)
+        case credentialFailed(CredentialError)
+        /// The upstream connection asked for by `.connect` can take the request.
+        case upstreamReady
+        /// A request body chunk from the client; `upstreamBacklog` is what the upstream has not yet written.
+        case requestBody([UInt8], upstreamBacklog: Int)
+        /// The request is complete (trailers, if any, went with the body).
+        case requestEnd
+        /// The upstream's write buffer drained.
+        case upstreamDrained
+        /// The client's write buffer drained.
+        case clientDrained
+        /// A 1xx response; `clientBacklog` is what the client has not yet been sent.
+        case responseInterim(HTTPResponseHead, clientBacklog: Int)
+        /// A final response head with the body framing the upstream announced (passed on, never read here).
+        case responseHead(HTTPResponseHead, HTTPBodyFraming)
+        case responseBody([UInt8], clientBacklog: Int)
+        case responseEnd
+        /// The current upstream connection failed or closed before the response completed. `stale`: it came
+        /// from the pool and not one response byte arrived (the server had closed it while idle).
+        case upstreamFailed(UpstreamFailure, stale: Bool)
+        /// `wakeup` passed.
+        case timer
+        /// The client went away.
+        case clientClosed
+    }
+
+    /// What the driver does next. One per event; standing wishes are properties (see the type's contract).
+    enum Action {
+        case none
+        /// Ask the route's credential source (at most `timeout`), then deliver `.credentialReady`/`.credentialFailed`.
+        case lookUpCredential(timeout: Duration)
+        /// Take a pooled connection to `plan.endpoint` or open one, then deliver `.upstreamReady` (or a failure).
+        case connect
+        /// Send the request head (built from `plan.head`, `credential` and `requestFraming`) with these body
+        /// chunks, and the end of the request when `end`.
+        case sendRequest(body: [[UInt8]], end: Bool)
+        case sendBody([UInt8])
+        case sendEnd
+        /// Wait for `.timer` (the current upstream is dropped).
+        case waitToRetry
+        case forwardInterim(HTTPResponseHead)
+        case startResponse(HTTPResponseHead, HTTPBodyFraming)
+        case forwardBody([UInt8])
+        /// The response is complete. `reuseUpstream`: the whole request went up, so the connection may go back
+        /// to the pool (if the response allows). `closeClient`: the answer came before the whole request body,
+        /// whose rest is still on its way, so the client connection cannot carry another request.
+        case finishResponse(reuseUpstream: Bool, closeClient: Bool)
+        /// Answer the client with this error (no response byte was sent). `requestComplete`: the whole
+        /// request was read from the client.
+        case fail(ProxyError, requestComplete: Bool)
+        /// Part of the response already reached the client; cut it off (close the client connection).
+        case abortResponse
+        /// The client is gone: drop everything.
+        case cancelled
+    }
+
+    /// Above this many bytes waiting for a side, the other side stops being read.
+    static let highWaterMark = 256 * 1024
+
+    // MARK: Inputs fixed at start
+
+    let originalPlan: ForwardPlan
+    /// The request head as the client sent it (a redirect to another origin is planned from it).
+    let requestHead: HTTPRequestHead
+    let policy: ExchangePolicy
+    /// The runtime the request started with: a followed redirect is planned against it.
+    let runtime: ProxyRuntime
+    /// Backoff jitter in [0, 1).
+    let random: () -> Double
+    /// The wall clock, for an HTTP-date `Retry-After`.
+    let wallClock: () -> Date
+
+    // MARK: State (the driver reads it, only the machine's own facets write it)
+
+    var phase: Phase = .idle
+    /// The plan of the current attempt (a followed redirect replaces it).
+    var plan: ForwardPlan
+    /// The body framing as sent upstream (a redirect to GET drops the body).
+    var requestFraming: HTTPBodyFraming
+    /// This attempt's credential, once looked up.
+    var credential: InjectedCredential?
+    /// Whether the current plan carries the route's credential (false after a redirect to another origin).
+    var injectsCredential = true
+    /// A credential the upstream rejected (401) that the driver must invalidate; see `takeRejectedCredential`.
+    var rejectedCredential: InjectedCredential?
+
+    var body = ExchangeBody()
+    var requestComplete = false
+    var requestFullySent = false
+
+    var attemptNumber = 0
+    var retriesUsed = 0
+    var redirectsFollowed = 0
+    var replayedAfterRejection = false
+    var staleConnectionRetried = false
+    /// One line per attempt and redirect, for the error detail of a failure after more than one attempt.
+    var history: [String] = []
+
+    var startedAt: Instant?
+    var upstreamStartedAt: Instant?
+    var upstreamDuration: Duration?
+    /// The current attempt must have a response head by then.
+    var headDeadline: Instant?
+    var responseStatus = 0
+    var requestBytes = 0
+    var responseBytes = 0
+
+    /// Standing wish: stop reading the client (the upstream, or the bytes waiting for it, are above the mark).
+    var clientReadingPaused = false
+    /// Standing wish: stop reading the upstream (the client's write buffer is above the mark).
+    var upstreamReadingPaused = false
+
+    init(
+        plan: ForwardPlan, requestHead: HTTPRequestHead, framing: HTTPBodyFraming, runtime: ProxyRuntime,
+        random: @escaping () -> Double = { Double.random(in: 0..<1) }, wallClock: @escaping () -> Date = { Date() }
+    ) {
+        self.originalPlan = plan
+        self.plan = plan
+        self.requestHead = requestHead
+        self.requestFraming = framing
+        self.runtime = runtime
+        self.policy = plan.route?.policy ?? ExchangePolicy.passthrough
+        self.random = random
+        self.wallClock = wallClock
+        body.limit = policy.bodyBufferBytes
+        if framing == .none { requestComplete = true }
+    }
+
+    /// When the driver must deliver `.timer`: the head timeout, the end of a retry wait or the overall deadline,
+    /// whichever comes first; nil once a response is under way or the exchange is over.
+    var wakeup: Instant? {
+        switch phase {
+        case .idle, .responding, .finished: return nil
+        case .waitingToRetry(let until): return min(until, overallDeadline ?? until)
+        case .awaitingCredential, .connecting, .awaitingResponse:
+            guard let headDeadline else { return overallDeadline }
+            return min(headDeadline, overallDeadline ?? headDeadline)
+        }
+    }
+
+    var overallDeadline: Instant? { startedAt.map { $0 + policy.deadline } }
+
+    /// Whether the request head of the current attempt went upstream.
+    var headSent: Bool { phase == .awaitingResponse || phase == .responding }
+
+    /// A credential the upstream answered 401 to, once: the driver tells the source to forget it.
+    mutating func takeRejectedCredential() -> InjectedCredential? {
+        defer { rejectedCredential = nil }
+        return rejectedCredential
+    }
+
+    // MARK: Events
+
+    mutating func event(_ event: Event, now: Instant) -> Action {
+        if phase == .finished { return .none }
+        switch event {
+        case .start:
+            guard phase == .idle else { return .none }
+            startedAt = now
+            return beginAttempt(now: now)
+        case .credentialReady(let value):
+            guard phase == .awaitingCredential else { return .none }
+            credential = value
+            return connect(now: now)
+        case .credentialFailed(let error):
+            guard phase == .awaitingCredential else { return .none }
+            return fail(credentialError(error))
+        case .upstreamReady:
+            guard phase == .connecting else { return .none }
+            return sendRequest()
+        case .requestBody(let chunk, let backlog):
+            return requestBody(chunk, upstreamBacklog: backlog)
+        case .requestEnd:
+            requestComplete = true
+            guard headSent else { return .none }
+            requestFullySent = true
+            return .sendEnd
+        case .upstreamDrained:
+            clientReadingPaused = false
+            return .none
+        case .clientDrained:
+            upstreamReadingPaused = false
+            return .none
+        case .responseInterim(let head, let backlog):
+            guard phase == .awaitingResponse else { return .none }
+            // An upstream may send any number of 1xx: they count against the client's write buffer too.
+            if backlog > Self.highWaterMark { upstreamReadingPaused = true }
+            return .forwardInterim(head)
+        case .responseHead(let head, let framing):
+            guard phase == .awaitingResponse else { return .none }
+            return responseHead(head, framing: framing, now: now)
+        case .responseBody(let chunk, let backlog):
+            guard phase == .responding else { return .none }
+            responseBytes += chunk.count
+            if backlog + chunk.count > Self.highWaterMark { upstreamReadingPaused = true }
+            return .forwardBody(chunk)
+        case .responseEnd:
+            guard phase == .responding else { return .none }
+            phase = .finished
+            return .finishResponse(reuseUpstream: requestFullySent && requestComplete, closeClient: !requestComplete)
+        case .upstreamFailed(let failure, let stale):
+            guard phase == .connecting || phase == .awaitingResponse || phase == .responding else { return .none }
+            return attemptFailed(failure, stale: stale, now: now)
+        case .timer:
+            return timer(now: now)
+        case .clientClosed:
+            phase = .finished
+            return .cancelled
+        }
+    }
+
+    // MARK: Request body
+
+    private mutating func requestBody(_ chunk: [UInt8], upstreamBacklog: Int) -> Action {
+        requestBytes += chunk.count
+        body.received(chunk)
+        guard headSent else {
+            // Until the upstream takes the head the chunks wait here (bounded by pausing the client).
+            body.hold(chunk)
+            if body.unsentBytes > Self.highWaterMark { clientReadingPaused = true }
+            return .none
+        }
+        if upstreamBacklog + chunk.count > Self.highWaterMark { clientReadingPaused = true }
+        return .sendBody(chunk)
+    }
+
+    private mutating func sendRequest() -> Action {
+        phase = .awaitingResponse
+        let chunks = body.takeUnsent()
+        requestFullySent = requestComplete
+        // What waited here is now the upstream's to write; its drain (or the next chunk) decides again.
+        clientReadingPaused = false
+        return .sendRequest(body: chunks, end: requestComplete)
+    }
+
+    // MARK: Endings
+
+    /// Answers the client with `error` (before any response byte was sent).
+    mutating func fail(_ error: ProxyError) -> Action {
+        phase = .finished
+        headDeadline = nil
+        return .fail(error, requestComplete: requestComplete)
+    }
+
+    /// Adds `attempt N: detail` to the history the error details are built from.
+    mutating func noteAttempt(_ detail: String) { history.append("attempt \(attemptNumber): \(detail)") }
+}

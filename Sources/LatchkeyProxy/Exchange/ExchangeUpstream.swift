@@ -1,0 +1,27 @@
+import LatchkeyHTTP
+
+/// The upstream side of one exchange, as the driver (`ForwardExchange`) sees it: one request out, one
+/// response in. `UpstreamConnection` (HTTP/1.1 over TCP or TLS) is the adapter today; an HTTP/2 stream can
+/// be another. Framing on the wire is the adapter's business: `framing` says how the body is delimited as
+/// planned (`RequestRewrite` wrote the matching fields), an HTTP/2 stream would ignore it.
+///
+/// Every method is called on the adapter's loop. Writes after `close` are dropped.
+protocol ExchangeUpstream: AnyObject {
+    /// Sends the request head, then `body`, then the end of the request when `end`, in one write.
+    func sendRequest(_ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool)
+    /// Sends one more body chunk of the request under way.
+    func sendBody(_ chunk: [UInt8], framing: HTTPBodyFraming)
+    /// Ends the request under way (an HTTP/1 chunked body gets its last chunk).
+    func sendEnd(framing: HTTPBodyFraming)
+    /// Request bytes accepted but not yet handed to the kernel (back-pressure for the client side).
+    var pendingRequestBytes: Int { get }
+    /// Stops (true) or resumes (false) reading the response: the client cannot take more yet.
+    func setResponseReadingPaused(_ paused: Bool)
+    /// Whether the connection could carry another request once this response (`head`, `framing`) is complete.
+    func allowsReuse(after head: HTTPResponseHead, framing: HTTPBodyFraming) -> Bool
+    /// Whether it came from the pool and failed before one byte of the current response arrived (the server
+    /// had closed it while idle: the request never reached the application).
+    var failedBeforeAnyResponseByte: Bool { get }
+    /// Drops the connection (its response, if any, is not wanted).
+    func abandon()
+}

@@ -1,0 +1,50 @@
+import LatchkeyHTTP
+
+/// What the current upstream connection reports, turned into machine events. Reports from a connection the
+/// exchange already let go of are ignored.
+extension ForwardExchange {
+    func upstreamDidBecomeReady(_ upstream: UpstreamConnection) {
+        if let resumed = upstream.resumedTLSSession {
+            (plan.route?.metrics ?? runtime.unmatchedMetrics).recordTLSHandshake(resumed: resumed)
+        }
+        guard upstream === self.upstream else { return }
+        handle(.upstreamReady)
+    }
+
+    /// Everything one read produced goes to the client in one write: a small response (head, body and end in
+    /// one read) costs one `send` instead of three.
+    func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
+        defer { client.flushResponse() }
+        for event in events {
+            guard upstream === self.upstream, machine.phase != .finished else { return }
+            switch event {
+            case .informational(let head):
+                handle(.responseInterim(head, clientBacklog: client.pendingWriteBytes))
+            case .head(let head, let framing):
+                if let route = plan.route, route.settings.debug {
+                    log.debugHead(
+                        route: route.settings.name, attempt: machine.attemptNumber, direction: "response",
+                        startLine: "\(head.status) \(head.reason)", headers: head.headers,
+                        credentialHeader: machine.credential?.headerName)
+                }
+                if head.status == 401 { (plan.route?.metrics ?? runtime.unmatchedMetrics).recordUnauthorized() }
+                handle(.responseHead(head, framing))
+            case .body(let chunk):
+                handle(.responseBody(chunk, clientBacklog: client.pendingWriteBytes))
+            case .end:
+                handle(.responseEnd)
+            }
+        }
+    }
+
+    func upstreamDidDrainWrites(_ upstream: UpstreamConnection) {
+        guard upstream === self.upstream else { return }
+        handle(.upstreamDrained)
+    }
+
+    func upstream(_ upstream: UpstreamConnection, didFail failure: UpstreamFailure) {
+        guard upstream === self.upstream else { return }
+        self.upstream = nil
+        handle(.upstreamFailed(failure, stale: upstream.failedBeforeAnyResponseByte))
+    }
+}

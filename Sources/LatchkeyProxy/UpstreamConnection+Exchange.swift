@@ -1,0 +1,57 @@
+import LatchkeyHTTP
+
+/// HTTP/1.1 as the upstream side of an exchange: framing written here (RFC 9112 §6, §7.1).
+extension UpstreamConnection: ExchangeUpstream {
+    func sendRequest(_ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(1024 + body.reduce(0) { $0 + $1.count + 12 })
+        HTTP1Serializer.appendRequestHead(head, to: &bytes)
+        beginRequest(method: head.method)
+        for chunk in body { Self.encode(chunk, framing: framing, into: &bytes) }
+        if end, framing == .chunked { HTTP1Serializer.appendLastChunk(to: &bytes) }
+        write(bytes)
+    }
+
+    func sendBody(_ chunk: [UInt8], framing: HTTPBodyFraming) {
+        guard framing == .chunked else {
+            if case .contentLength = framing { write(chunk) }
+            return
+        }
+        var bytes: [UInt8] = []
+        HTTP1Serializer.appendChunk(chunk, to: &bytes)
+        write(bytes)
+    }
+
+    func sendEnd(framing: HTTPBodyFraming) {
+        guard framing == .chunked else { return }
+        var bytes: [UInt8] = []
+        HTTP1Serializer.appendLastChunk(to: &bytes)
+        write(bytes)
+    }
+
+    private static func encode(_ chunk: [UInt8], framing: HTTPBodyFraming, into bytes: inout [UInt8]) {
+        switch framing {
+        case .chunked: HTTP1Serializer.appendChunk(chunk, to: &bytes)
+        case .contentLength: bytes.append(contentsOf: chunk)
+        case .none, .untilClose: break  // a body dropped by a redirect to GET
+        }
+    }
+
+    var pendingRequestBytes: Int { stream.pendingWriteBytes }
+
+    func setResponseReadingPaused(_ paused: Bool) { stream.setReadingPaused(paused) }
+
+    /// RFC 9112 §9.3: HTTP/1.1 persists unless the response lists "close"; HTTP/1.0 and a body delimited by
+    /// closing end with the connection.
+    func allowsReuse(after head: HTTPResponseHead, framing: HTTPBodyFraming) -> Bool {
+        guard head.version == .http1_1, framing != .untilClose else { return false }
+        return !head.headers.listElements(for: "Connection").contains { $0.lowercased() == "close" }
+    }
+
+    var failedBeforeAnyResponseByte: Bool { requestCount > 1 && !receivedBytesForCurrentRequest }
+
+    func abandon() {
+        handler = nil
+        close()
+    }
+}
