@@ -164,8 +164,8 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
             requestKeepsAlive = keepAlive
             requestIsHTTP11 = head.version == .http1_1
             let exchange = ForwardExchange(
-                client: self, plan: plan, requestHead: head, framing: framing, pool: pool, log: server.accessLog,
-                runtime: runtime)
+                client: self, plan: plan, requestHead: head, framing: framing, upstreams: pool, loop: loop,
+                log: server.accessLog, runtime: runtime)
             self.exchange = exchange
             exchangeHasWholeRequest = false
             exchange.start()

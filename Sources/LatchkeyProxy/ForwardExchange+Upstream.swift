@@ -16,7 +16,7 @@ extension ForwardExchange {
     func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
         defer { client.flushResponse() }
         for event in events {
-            guard upstream === self.upstream, machine.phase != .finished else { return }
+            guard upstream === self.upstream, machine.state != .finished else { return }
             switch event {
             case .informational(let head):
                 handle(.responseInterim(head, clientBacklog: client.pendingWriteBytes))

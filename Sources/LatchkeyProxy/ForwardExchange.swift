@@ -3,27 +3,28 @@ import LatchkeyHTTP
 import LatchkeyNet
 
 /// The driver of one forwarded exchange: feeds what the client side, the upstream side, the credential
-/// source and its one timer report into `ExchangeMachine`, and carries out the machine's actions. It decides
+/// source and its one timer report into `ExchangeStateMachine`, and carries out the machine's actions. It decides
 /// nothing itself: retries, replays, redirects, deadlines and back-pressure are the machine's.
 ///
 /// Lives on the client connection's loop. The client side is an `ExchangeClient`, the upstream side an
-/// `ExchangeUpstream` (today `UpstreamConnection`, taken from or returned to the loop's `UpstreamPool`).
+/// `ExchangeUpstream` from an `ExchangeUpstreamSource` (today `UpstreamConnection`s from the loop's
+/// `UpstreamPool`, whose events arrive through `UpstreamConnectionHandler`).
 final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  // confined to `loop`
     /// Above this many bytes waiting for a side, the other side stops being read (tunnels and the admin API
     /// use the same mark).
-    static let highWaterMark = ExchangeMachine.highWaterMark
+    static let highWaterMark = ExchangeStateMachine.highWaterMark
 
     /// Strong on purpose: the client may close while a response is mid-stream, and the exchange must still be
     /// able to call it safely (writes to a closed stream are dropped). The client breaks the cycle by
     /// dropping its exchange when it finishes or closes.
     let client: any ExchangeClient
-    let pool: UpstreamPool
+    let upstreams: any ExchangeUpstreamSource
     let loop: EventLoop
     let log: AccessLog
-    var machine: ExchangeMachine
+    var machine: ExchangeStateMachine
 
     /// The current attempt's upstream connection.
-    var upstream: UpstreamConnection?
+    var upstream: (any ExchangeUpstream)?
     /// Whether the current response lets its connection carry another request.
     var upstreamReusable = true
     /// The one timer, armed for `machine.wakeup`.
@@ -35,13 +36,13 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     init(
         client: any ExchangeClient, plan: ForwardPlan, requestHead: HTTPRequestHead, framing: HTTPBodyFraming,
-        pool: UpstreamPool, log: AccessLog, runtime: ProxyRuntime
+        upstreams: any ExchangeUpstreamSource, loop: EventLoop, log: AccessLog, runtime: ProxyRuntime
     ) {
         self.client = client
-        self.pool = pool
-        self.loop = pool.loop
+        self.upstreams = upstreams
+        self.loop = loop
         self.log = log
-        machine = ExchangeMachine(plan: plan, requestHead: requestHead, framing: framing, runtime: runtime)
+        machine = ExchangeStateMachine(plan: plan, requestHead: requestHead, framing: framing, runtime: runtime)
     }
 
     func start() { handle(.start) }
@@ -50,8 +51,8 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     /// Feeds `event`, carries out the action (which may produce the next event at once: a credential at hand,
     /// a pooled connection), then applies the machine's standing wishes.
-    func handle(_ event: ExchangeMachine.Event) {
-        var next: ExchangeMachine.Event? = event
+    func handle(_ event: ExchangeStateMachine.Event) {
+        var next: ExchangeStateMachine.Event? = event
         while let event = next {
             let action = machine.event(event, now: .now)
             if let rejected = machine.takeRejectedCredential(), let route = machine.plan.route {
@@ -76,7 +77,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     // MARK: Actions out
 
-    private func perform(_ action: ExchangeMachine.Action) -> ExchangeMachine.Event? {
+    private func perform(_ action: ExchangeStateMachine.Action) -> ExchangeStateMachine.Event? {
         switch action {
         case .none:
             return nil
@@ -105,8 +106,8 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
             client.sendResponseEnd()
             if let upstream {
                 self.upstream = nil
-                if reuseUpstream, upstreamReusable, !upstream.isClosed {
-                    pool.release(upstream, tls: machine.plan.tls)
+                if reuseUpstream, upstreamReusable {
+                    upstreams.release(upstream, plan: machine.plan)
                 } else {
                     upstream.abandon()
                 }
@@ -130,7 +131,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     }
 
     /// The credential at hand is used at once; otherwise the source is asked and answers on any queue.
-    private func lookUpCredential(timeout: Duration) -> ExchangeMachine.Event? {
+    private func lookUpCredential(timeout: Duration) -> ExchangeStateMachine.Event? {
         guard let route = machine.plan.route, let source = route.source else { return .credentialReady(nil) }
         if let ready = source.currentCredential(for: route.credentialKey) { return .credentialReady(ready) }
         source.fetchCredential(for: route.credentialKey, timeout: timeout) { [self] result in
@@ -145,25 +146,17 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     }
 
     /// A pooled connection is ready at once; a new one reports through `UpstreamConnectionHandler`.
-    private func connect() -> ExchangeMachine.Event? {
-        let plan = machine.plan
-        if let pooled = pool.takeIdle(endpoint: plan.endpoint, tls: plan.tls) {
-            upstream = pooled
-            pooled.handler = self
-            return .upstreamReady
+    private func connect() -> ExchangeStateMachine.Event? {
+        switch upstreams.upstream(for: machine.plan, handler: self) {
+        case .failure(let failure):
+            return .upstreamFailed(failure, stale: false)
+        case .success(let (upstream, ready)):
+            // Held before it starts: a connection that fails at once must still be recognised as this one.
+            self.upstream = upstream
+            if ready { return .upstreamReady }
+            upstream.start()
+            return nil
         }
-        let fresh: UpstreamConnection
-        do {
-            fresh = try UpstreamConnection(
-                endpoint: plan.endpoint, tls: plan.tls, loop: loop, connectTimeout: plan.connectTimeout,
-                openGauge: pool.openConnections, ownListeners: pool.ownListeners)
-        } catch {
-            return .upstreamFailed(.network(NetError(.tlsFailed, "\(error)")), stale: false)
-        }
-        upstream = fresh
-        fresh.handler = self
-        fresh.start()
-        return nil
     }
 
     private func sendRequest(body: [[UInt8]], end: Bool) {
@@ -193,7 +186,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     /// Pauses and the timer follow the machine's wishes; once it is finished, the client (which may already
     /// run its next exchange) is left alone.
     private func applyWishes() {
-        if machine.phase != .finished {
+        if machine.state != .finished {
             if machine.clientReadingPaused != clientPaused {
                 clientPaused = machine.clientReadingPaused
                 client.setReadingPaused(clientPaused)

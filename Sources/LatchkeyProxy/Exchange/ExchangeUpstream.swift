@@ -7,6 +7,8 @@ import LatchkeyHTTP
 ///
 /// Every method is called on the adapter's loop. Writes after `close` are dropped.
 protocol ExchangeUpstream: AnyObject {
+    /// Begins connecting (a new upstream from `ExchangeUpstreamSource`); reports through its handler.
+    func start()
     /// Sends the request head, then `body`, then the end of the request when `end`, in one write.
     func sendRequest(_ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool)
     /// Sends one more body chunk of the request under way.
@@ -24,4 +26,17 @@ protocol ExchangeUpstream: AnyObject {
     var failedBeforeAnyResponseByte: Bool { get }
     /// Drops the connection (its response, if any, is not wanted).
     func abandon()
+}
+
+/// Where the driver gets its upstream side from and gives it back: the loop's `UpstreamPool` for HTTP/1.1.
+protocol ExchangeUpstreamSource: AnyObject {
+    /// An upstream for `plan` reporting to `handler`: a pooled one that can take the request at once
+    /// (`ready`), or a new one the driver must `start` (it reports ready or failed later). A failure to
+    /// even set one up (an unusable TLS server name) comes back as `.failure`.
+    func upstream(
+        for plan: ForwardPlan, handler: any UpstreamConnectionHandler
+    ) -> Result<(upstream: any ExchangeUpstream, ready: Bool), UpstreamFailure>
+    /// The exchange is done with `upstream` and its response allowed reuse: keep it for the next request to
+    /// the same endpoint, or close it.
+    func release(_ upstream: any ExchangeUpstream, plan: ForwardPlan)
 }

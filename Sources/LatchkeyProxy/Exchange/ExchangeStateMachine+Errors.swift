@@ -1,6 +1,6 @@
 import LatchkeyAuth
 
-extension ExchangeMachine {
+extension ExchangeStateMachine {
     /// After more than one attempt (or a redirect) the detail is the whole story, one entry per attempt.
     func errorWithHistory(_ error: ProxyError) -> ProxyError {
         guard attemptNumber > 1 || redirectsFollowed > 0 else { return error }

@@ -5,9 +5,9 @@ import Testing
 @testable import LatchkeyProxy
 
 /// Back-pressure as standing wishes: stop reading a side while the other side's buffer is above the mark.
-@Suite struct ExchangeMachineBackPressureTests {
-    typealias Harness = ExchangeMachineHarness
-    static let mark = ExchangeMachine.highWaterMark
+@Suite struct ExchangeStateMachineBackPressureTests {
+    typealias Harness = ExchangeStateMachineHarness
+    static let mark = ExchangeStateMachine.highWaterMark
 
     @Test func bodyHeldBeforeTheUpstreamIsReadyPausesTheClientAtTheMark() {
         var h = Harness(method: "POST", framing: .chunked)

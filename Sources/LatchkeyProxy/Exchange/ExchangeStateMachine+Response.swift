@@ -1,6 +1,6 @@
 import LatchkeyHTTP
 
-extension ExchangeMachine {
+extension ExchangeStateMachine {
     /// Decides, before anything reaches the client, what a final response head means: an unsolicited 101
     /// (refused), a 401 with a renewable credential (replayed once), a redirect to follow, a retryable status,
     /// or the response to pass on.
@@ -17,7 +17,8 @@ extension ExchangeMachine {
                         "\(plan.endpoint.scheme)://\(plan.endpoint.authority) answered 101 Switching Protocols to a request that asked for no upgrade (the proxy does not forward Upgrade)",
                         route: plan.routeName, connection: plan.connectionName)))
         }
-        noteAttempt("\(status) from \(plan.endpoint.scheme)://\(plan.endpoint.authority)")
+        // The history line of this attempt is written only when the head does not go to the client: a response
+        // passed on needs no story, so the common case builds no string.
         let canReplay = body.replayable && requestComplete
         if status == 401, injectsCredential, let source = plan.route?.source, source.renewsOnRejection,
             let rejected = credential
@@ -26,16 +27,18 @@ extension ExchangeMachine {
             // one; this request is replayed with a new token once, when its body was kept. Never a loop.
             rejectedCredential = rejected
             if !replayedAfterRejection, canReplay {
+                noteStatus(status)
                 replayedAfterRejection = true
                 body.rewind()
                 headDeadline = nil
                 return beginAttempt(now: now)
             }
         }
-        let redirect = RedirectRule.follow(status: status, method: plan.head.method)
+        let redirect = (300...399).contains(status) ? RedirectRule.follow(status: status, method: plan.head.method) : nil
         if policy.maxRedirects > redirectsFollowed, let location = head.headers.first("Location"), let redirect {
             // 307/308 need the body again; when it was not kept, the client gets the 3xx.
             if !(redirect.keepsBody && !canReplay && requestFraming != .none),
+                noteStatus(status),
                 let action = followRedirect(to: location, method: redirect.method, keepsBody: redirect.keepsBody, now: now)
             {
                 return action
@@ -43,6 +46,7 @@ extension ExchangeMachine {
         } else if policy.maxRedirects > 0, redirectsFollowed >= policy.maxRedirects, redirect != nil,
             head.headers.contains("Location")
         {
+            noteStatus(status)
             return fail(
                 ProxyError(
                     .tooManyRedirects,
@@ -53,12 +57,24 @@ extension ExchangeMachine {
             let retryAfter =
                 RetryAfter.applies(toStatus: status)
                 ? head.headers.first("Retry-After").flatMap { RetryAfter.parse($0, now: wallClock()) } : nil
-            if scheduleRetry(retryAfter: retryAfter, now: now) { return .waitToRetry }
+            if scheduleRetry(retryAfter: retryAfter, now: now) {
+                noteStatus(status)
+                return .waitToRetry
+            }
         }
         headDeadline = nil
         upstreamDuration = upstreamStartedAt.map { now - $0 }
-        phase = .responding
+        state = .responding
         responseStatus = status
         return .startResponse(head, framing)
+    }
+
+    /// `attempt N: STATUS from ORIGIN`, once per attempt (a redirect that cannot be followed may have written
+    /// it already). Always true, so that it can sit in a condition list.
+    @discardableResult
+    private mutating func noteStatus(_ status: Int) -> Bool {
+        let line = "attempt \(attemptNumber): \(status) from \(plan.endpoint.scheme)://\(plan.endpoint.authority)"
+        if history.last != line { history.append(line) }
+        return true
     }
 }

@@ -6,8 +6,8 @@ import Testing
 @testable import LatchkeyProxy
 
 /// The head timeout, the overall deadline and the credential wait, on the manual clock.
-@Suite struct ExchangeMachineDeadlineTests {
-    typealias Harness = ExchangeMachineHarness
+@Suite struct ExchangeStateMachineDeadlineTests {
+    typealias Harness = ExchangeStateMachineHarness
 
     @Test func noResponseHeadWithinTheTimeoutIsA504() {
         var h = Harness()

@@ -2,7 +2,7 @@ import LatchkeyAuth
 import LatchkeyHTTP
 import LatchkeyNet
 
-extension ExchangeMachine {
+extension ExchangeStateMachine {
     // MARK: Attempts
 
     /// Starts an attempt: a fresh credential lookup (a token renewed meanwhile is used), then the upstream.
@@ -11,7 +11,7 @@ extension ExchangeMachine {
         credential = nil
         requestFullySent = false
         guard injectsCredential, plan.route?.source != nil else { return connect(now: now) }
-        phase = .awaitingCredential
+        state = .awaitingCredential
         // The source waits at most its token_wait_ms, and never past this attempt's timeout or the exchange's
         // deadline (issue 10 §2).
         let left = (overallDeadline ?? now) - now
@@ -20,7 +20,7 @@ extension ExchangeMachine {
 
     /// Asks for the upstream connection; the head timeout of this attempt runs from here.
     mutating func connect(now: Instant) -> Action {
-        phase = .connecting
+        state = .connecting
         headDeadline = now + plan.timeout
         upstreamStartedAt = now
         return .connect
@@ -39,9 +39,9 @@ extension ExchangeMachine {
     /// answer the client (or cut off a response already under way).
     mutating func attemptFailed(_ failure: UpstreamFailure, stale: Bool, now: Instant) -> Action {
         headDeadline = nil
-        if phase == .responding {
+        if state == .responding {
             // Part of the response is already with the client: the only honest signal left is to cut it off.
-            phase = .finished
+            state = .finished
             return .abortResponse
         }
         if case .network(let error) = failure, error.code == .destinationRefused {
@@ -83,7 +83,7 @@ extension ExchangeMachine {
             return headTimedOut(now: now)
         }
         if let deadline, deadline <= now { return deadlineExpired() }
-        if case .waitingToRetry(let until) = phase, until <= now { return beginAttempt(now: now) }
+        if case .waitingToRetry(let until) = state, until <= now { return beginAttempt(now: now) }
         return .none  // early (the driver's timer is coarse): the driver arms it again for `wakeup`
     }
 
@@ -101,7 +101,7 @@ extension ExchangeMachine {
     }
 
     private mutating func deadlineExpired() -> Action {
-        if case .waitingToRetry = phase {
+        if case .waitingToRetry = state {
         } else {
             noteAttempt("no response from \(plan.endpoint.scheme)://\(plan.endpoint.authority) before the deadline")
         }
@@ -122,7 +122,7 @@ extension ExchangeMachine {
         if headSent { body.rewind() }
         headDeadline = nil
         retriesUsed += 1
-        phase = .waitingToRetry(until: now + delay)
+        state = .waitingToRetry(until: now + delay)
         return true
     }
 }

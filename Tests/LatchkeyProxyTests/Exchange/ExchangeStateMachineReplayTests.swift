@@ -6,8 +6,8 @@ import Testing
 @testable import LatchkeyProxy
 
 /// The 401 replay with a renewed credential (RFC 6750 §3.1) and the stale pooled-connection retry.
-@Suite struct ExchangeMachineReplayTests {
-    typealias Harness = ExchangeMachineHarness
+@Suite struct ExchangeStateMachineReplayTests {
+    typealias Harness = ExchangeStateMachineHarness
 
     @Test func a401WithARenewableCredentialIsReplayedOnceWithAFreshLookup() {
         var h = Harness(renewing: true)

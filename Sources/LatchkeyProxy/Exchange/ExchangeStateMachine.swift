@@ -10,17 +10,19 @@ import LatchkeyHTTP
 /// parsers, sockets, timers or queues. The driver (`ForwardExchange`) feeds it one `Event` at a time with
 /// the current instant and carries out the returned `Action`; besides the action it reads three standing
 /// wishes after every event: `wakeup` (when to deliver `.timer`), `clientReadingPaused` and
-/// `upstreamReadingPaused`. Time is only what the events carry, randomness (backoff jitter) and the wall
-/// clock (an HTTP-date `Retry-After`) are injected: tests step it on a manual clock.
+/// `upstreamReadingPaused`; and before carrying out the action, `takeRejectedCredential()` (a token the
+/// upstream answered 401 to, which the source must forget before the replay looks one up). Time is only the
+/// instant each event comes with; randomness (backoff jitter) and the wall clock (an HTTP-date `Retry-After`)
+/// are injected: tests step it on a manual clock.
 ///
 /// Contract for the driver: every action except `.none`, `.sendRequest`, `.sendBody`, `.sendEnd`,
 /// `.forwardInterim`, `.startResponse` and `.forwardBody` means "the current upstream connection, if any,
 /// is no longer wanted" (`.finishResponse` says whether it may be reused).
-struct ExchangeMachine {
+struct ExchangeStateMachine {
     typealias Instant = ContinuousClock.Instant
 
     /// Where the exchange stands.
-    enum Phase: Equatable {
+    enum State: Equatable {
         /// Before `.start`.
         case idle
         /// The route's credential source was asked and has not answered yet.
@@ -37,7 +39,7 @@ struct ExchangeMachine {
         case finished
     }
 
-    /// What happened. Events that do not apply in the current phase are ignored (`.none`).
+    /// What happened. Events that do not apply in the current state are ignored (`.none`).
     enum Event {
         /// The request head was planned: begin the first attempt.
         case start
@@ -117,7 +119,7 @@ struct ExchangeMachine {
 
     // MARK: State (the driver reads it, only the machine's own facets write it)
 
-    var phase: Phase = .idle
+    var state: State = .idle
     /// The plan of the current attempt (a followed redirect replaces it).
     var plan: ForwardPlan
     /// The body framing as sent upstream (a redirect to GET drops the body).
@@ -174,7 +176,7 @@ struct ExchangeMachine {
     /// When the driver must deliver `.timer`: the head timeout, the end of a retry wait or the overall deadline,
     /// whichever comes first; nil once a response is under way or the exchange is over.
     var wakeup: Instant? {
-        switch phase {
+        switch state {
         case .idle, .responding, .finished: return nil
         case .waitingToRetry(let until): return min(until, overallDeadline ?? until)
         case .awaitingCredential, .connecting, .awaitingResponse:
@@ -186,7 +188,7 @@ struct ExchangeMachine {
     var overallDeadline: Instant? { startedAt.map { $0 + policy.deadline } }
 
     /// Whether the request head of the current attempt went upstream.
-    var headSent: Bool { phase == .awaitingResponse || phase == .responding }
+    var headSent: Bool { state == .awaitingResponse || state == .responding }
 
     /// A credential the upstream answered 401 to, once: the driver tells the source to forget it.
     mutating func takeRejectedCredential() -> InjectedCredential? {
@@ -197,21 +199,21 @@ struct ExchangeMachine {
     // MARK: Events
 
     mutating func event(_ event: Event, now: Instant) -> Action {
-        if phase == .finished { return .none }
+        if state == .finished { return .none }
         switch event {
         case .start:
-            guard phase == .idle else { return .none }
+            guard state == .idle else { return .none }
             startedAt = now
             return beginAttempt(now: now)
         case .credentialReady(let value):
-            guard phase == .awaitingCredential else { return .none }
+            guard state == .awaitingCredential else { return .none }
             credential = value
             return connect(now: now)
         case .credentialFailed(let error):
-            guard phase == .awaitingCredential else { return .none }
+            guard state == .awaitingCredential else { return .none }
             return fail(credentialError(error))
         case .upstreamReady:
-            guard phase == .connecting else { return .none }
+            guard state == .connecting else { return .none }
             return sendRequest()
         case .requestBody(let chunk, let backlog):
             return requestBody(chunk, upstreamBacklog: backlog)
@@ -227,29 +229,29 @@ struct ExchangeMachine {
             upstreamReadingPaused = false
             return .none
         case .responseInterim(let head, let backlog):
-            guard phase == .awaitingResponse else { return .none }
+            guard state == .awaitingResponse else { return .none }
             // An upstream may send any number of 1xx: they count against the client's write buffer too.
             if backlog > Self.highWaterMark { upstreamReadingPaused = true }
             return .forwardInterim(head)
         case .responseHead(let head, let framing):
-            guard phase == .awaitingResponse else { return .none }
+            guard state == .awaitingResponse else { return .none }
             return responseHead(head, framing: framing, now: now)
         case .responseBody(let chunk, let backlog):
-            guard phase == .responding else { return .none }
+            guard state == .responding else { return .none }
             responseBytes += chunk.count
             if backlog + chunk.count > Self.highWaterMark { upstreamReadingPaused = true }
             return .forwardBody(chunk)
         case .responseEnd:
-            guard phase == .responding else { return .none }
-            phase = .finished
+            guard state == .responding else { return .none }
+            state = .finished
             return .finishResponse(reuseUpstream: requestFullySent && requestComplete, closeClient: !requestComplete)
         case .upstreamFailed(let failure, let stale):
-            guard phase == .connecting || phase == .awaitingResponse || phase == .responding else { return .none }
+            guard state == .connecting || state == .awaitingResponse || state == .responding else { return .none }
             return attemptFailed(failure, stale: stale, now: now)
         case .timer:
             return timer(now: now)
         case .clientClosed:
-            phase = .finished
+            state = .finished
             return .cancelled
         }
     }
@@ -270,7 +272,7 @@ struct ExchangeMachine {
     }
 
     private mutating func sendRequest() -> Action {
-        phase = .awaitingResponse
+        state = .awaitingResponse
         let chunks = body.takeUnsent()
         requestFullySent = requestComplete
         // What waited here is now the upstream's to write; its drain (or the next chunk) decides again.
@@ -282,7 +284,7 @@ struct ExchangeMachine {
 
     /// Answers the client with `error` (before any response byte was sent).
     mutating func fail(_ error: ProxyError) -> Action {
-        phase = .finished
+        state = .finished
         headDeadline = nil
         return .fail(error, requestComplete: requestComplete)
     }

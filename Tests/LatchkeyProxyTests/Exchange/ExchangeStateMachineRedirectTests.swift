@@ -5,8 +5,8 @@ import Testing
 
 /// Redirect following (RFC 9110 §15.4): same origin keeps the credential, elsewhere drops it, the limit, and
 /// 303 → GET without body.
-@Suite struct ExchangeMachineRedirectTests {
-    typealias Harness = ExchangeMachineHarness
+@Suite struct ExchangeStateMachineRedirectTests {
+    typealias Harness = ExchangeStateMachineHarness
 
     @Test func aRelativeLocationStaysWithTheRouteAndItsCredential() {
         var h = Harness { $0.maxRedirects = 3 }

@@ -22,11 +22,11 @@ final class RenewingCredentialSource: CredentialSource, @unchecked Sendable {  /
     var renewsOnRejection: Bool { true }
 }
 
-/// Steps an `ExchangeMachine` one event at a time on a manual clock: no sockets, no timers, no sleeps.
-struct ExchangeMachineHarness {
+/// Steps an `ExchangeStateMachine` one event at a time on a manual clock: no sockets, no timers, no sleeps.
+struct ExchangeStateMachineHarness {
     static let token = InjectedCredential(headerName: "Authorization", headerValue: SecretString("Bearer t"))
 
-    var machine: ExchangeMachine
+    var machine: ExchangeStateMachine
     let start = ContinuousClock.now
     var now: ContinuousClock.Instant
 
@@ -67,32 +67,32 @@ struct ExchangeMachineHarness {
             fatalError("the test request must be forwarded")
         }
         now = start
-        machine = ExchangeMachine(
+        machine = ExchangeStateMachine(
             plan: plan, requestHead: head, framing: framing, runtime: runtime, random: { jitter },
             wallClock: { wallClock })
     }
 
-    mutating func step(_ event: ExchangeMachine.Event) -> ExchangeMachine.Action {
+    mutating func step(_ event: ExchangeStateMachine.Event) -> ExchangeStateMachine.Action {
         machine.event(event, now: now)
     }
 
     mutating func advance(_ duration: Duration) { now = now + duration }
 
     /// `.start`, the credential and the connection: the request head is about to go out.
-    mutating func startAndConnect() -> ExchangeMachine.Action {
+    mutating func startAndConnect() -> ExchangeStateMachine.Action {
         _ = step(.start)
         _ = step(.credentialReady(Self.token))
         return step(.upstreamReady)
     }
 
     /// Starts and sends the request, then answers with `status`.
-    mutating func answer(_ status: Int, _ fields: [(String, String)] = []) -> ExchangeMachine.Action {
+    mutating func answer(_ status: Int, _ fields: [(String, String)] = []) -> ExchangeStateMachine.Action {
         step(.responseHead(HTTPResponseHead(status: status, headers: HTTPHeaders(fields)), .contentLength(0)))
     }
 }
 
 /// Action names, so that tests can compare without caring for payloads.
-extension ExchangeMachine.Action {
+extension ExchangeStateMachine.Action {
     var name: String {
         switch self {
         case .none: "none"

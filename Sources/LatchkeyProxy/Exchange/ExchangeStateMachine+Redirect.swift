@@ -2,7 +2,7 @@ import LatchkeyConfig
 import LatchkeyHTTP
 import LatchkeyNet
 
-extension ExchangeMachine {
+extension ExchangeStateMachine {
     /// Follows a redirect (RFC 9110 §15.4) by planning the new location like a fresh request from the client.
     ///
     /// The credential goes along only when the new location is served by a route with the same connection;
