@@ -15,11 +15,12 @@ extension ForwardExchange {
     /// one read) costs one `send` instead of three.
     func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
         defer { client.flushResponse() }
+        let now = ContinuousClock.now  // one reading for everything this read produced
         for event in events {
             guard upstream === self.upstream, machine.state != .finished else { return }
             switch event {
             case .informational(let head):
-                handle(.responseInterim(head, clientBacklog: client.pendingWriteBytes))
+                handle(.responseInterim(head, clientBacklog: client.pendingWriteBytes), now: now)
             case .head(let head, let framing):
                 if let route = plan.route, route.settings.debug {
                     log.debugHead(
@@ -28,11 +29,11 @@ extension ForwardExchange {
                         credentialHeader: machine.credential?.headerName)
                 }
                 if head.status == 401 { (plan.route?.metrics ?? runtime.unmatchedMetrics).recordUnauthorized() }
-                handle(.responseHead(head, framing))
+                handle(.responseHead(head, framing), now: now)
             case .body(let chunk):
-                handle(.responseBody(chunk, clientBacklog: client.pendingWriteBytes))
+                handle(.responseBody(chunk, clientBacklog: client.pendingWriteBytes), now: now)
             case .end:
-                handle(.responseEnd)
+                handle(.responseEnd, now: now)
             }
         }
     }

@@ -50,18 +50,19 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     // MARK: Events in
 
     /// Feeds `event`, carries out the action (which may produce the next event at once: a credential at hand,
-    /// a pooled connection), then applies the machine's standing wishes.
-    func handle(_ event: ExchangeStateMachine.Event) {
+    /// a pooled connection), then applies the machine's standing wishes. Events that follow from each other
+    /// at once share one reading of the clock (`now`; the caller may pass one it read for a whole batch).
+    func handle(_ event: ExchangeStateMachine.Event, now: ContinuousClock.Instant = .now) {
         var next: ExchangeStateMachine.Event? = event
         while let event = next {
-            let action = machine.event(event, now: .now)
+            let action = machine.event(event, now: now)
             if let rejected = machine.takeRejectedCredential(), let route = machine.plan.route {
                 // Before the next lookup, so that the replay cannot get the rejected token back.
                 route.source?.invalidate(rejected, for: route.credentialKey)
             }
             next = perform(action)
         }
-        applyWishes()
+        applyWishes(now: now)
     }
 
     func clientBody(_ chunk: [UInt8]) {
@@ -185,7 +186,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     /// Pauses and the timer follow the machine's wishes; once it is finished, the client (which may already
     /// run its next exchange) is left alone.
-    private func applyWishes() {
+    private func applyWishes(now: ContinuousClock.Instant) {
         if machine.state != .finished {
             if machine.clientReadingPaused != clientPaused {
                 clientPaused = machine.clientReadingPaused
@@ -202,7 +203,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         timer = nil
         timerDeadline = wakeup
         guard let wakeup else { return }
-        timer = loop.schedule(after: wakeup - .now) { [self] in
+        timer = loop.schedule(after: wakeup - now) { [self] in
             timer = nil
             timerDeadline = nil
             handle(.timer)
