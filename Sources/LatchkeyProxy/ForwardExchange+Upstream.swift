@@ -15,16 +15,16 @@ extension ForwardExchange {
     /// one read) costs one `send` instead of three.
     func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
         defer { client.flushResponse() }
-        let now = ContinuousClock.now  // one reading for everything this read produced
+        let now = ExchangeInstant.now  // one reading for everything this read produced
         for event in events {
-            guard upstream === self.upstream, machine.state != .finished else { return }
+            guard upstream === self.upstream, !machine.wishes.finished else { return }
             switch event {
             case .informational(let head):
                 handle(.responseInterim(head, clientBacklog: client.pendingWriteBytes), now: now)
             case .head(let head, let framing):
-                if let route = plan.route, route.settings.debug {
+                if machine.plan.route?.settings.debug == true {
                     log.debugHead(
-                        route: route.settings.name, attempt: machine.attemptNumber, direction: "response",
+                        route: plan.routeName ?? "-", attempt: machine.attemptNumber, direction: "response",
                         startLine: "\(head.status) \(head.reason)", headers: head.headers,
                         credentialHeader: machine.credential?.headerName)
                 }

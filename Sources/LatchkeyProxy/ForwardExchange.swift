@@ -29,7 +29,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     var upstreamReusable = true
     /// The one timer, armed for `machine.wakeup`.
     private var timer: LoopTimer?
-    private var timerDeadline: ContinuousClock.Instant?
+    private var timerDeadline: ExchangeInstant?
     /// The pauses carried out so far (the machine's wishes are applied when they change).
     private var clientPaused = false
     private var upstreamPaused = false
@@ -52,7 +52,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     /// Feeds `event`, carries out the action (which may produce the next event at once: a credential at hand,
     /// a pooled connection), then applies the machine's standing wishes. Events that follow from each other
     /// at once share one reading of the clock (`now`; the caller may pass one it read for a whole batch).
-    func handle(_ event: ExchangeStateMachine.Event, now: ContinuousClock.Instant = .now) {
+    func handle(_ event: ExchangeStateMachine.Event, now: ExchangeInstant = .now) {
         var next: ExchangeStateMachine.Event? = event
         while let event = next {
             let action = machine.event(event, now: now)
@@ -108,7 +108,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
             if let upstream {
                 self.upstream = nil
                 if reuseUpstream, upstreamReusable {
-                    upstreams.release(upstream, plan: machine.plan)
+                    upstreams.release(upstream, tls: machine.plan.tls)
                 } else {
                     upstream.abandon()
                 }
@@ -133,9 +133,11 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     /// The credential at hand is used at once; otherwise the source is asked and answers on any queue.
     private func lookUpCredential(timeout: Duration) -> ExchangeStateMachine.Event? {
-        guard let route = machine.plan.route, let source = route.source else { return .credentialReady(nil) }
-        if let ready = source.currentCredential(for: route.credentialKey) { return .credentialReady(ready) }
-        source.fetchCredential(for: route.credentialKey, timeout: timeout) { [self] result in
+        guard let source = machine.plan.route?.source, let key = machine.plan.route?.credentialKey else {
+            return .credentialReady(nil)
+        }
+        if let ready = source.currentCredential(for: key) { return .credentialReady(ready) }
+        source.fetchCredential(for: key, timeout: timeout) { [self] result in
             loop.execute {
                 switch result {
                 case .success(let value): self.handle(.credentialReady(value))
@@ -148,7 +150,10 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     /// A pooled connection is ready at once; a new one reports through `UpstreamConnectionHandler`.
     private func connect() -> ExchangeStateMachine.Event? {
-        switch upstreams.upstream(for: machine.plan, handler: self) {
+        let result = upstreams.upstream(
+            endpoint: machine.plan.endpoint, tls: machine.plan.tls, connectTimeout: machine.plan.connectTimeout,
+            handler: self)
+        switch result {
         case .failure(let failure):
             return .upstreamFailed(failure, stale: false)
         case .success(let (upstream, ready)):
@@ -162,14 +167,14 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     private func sendRequest(body: [[UInt8]], end: Bool) {
         guard let upstream else { return }
-        let plan = machine.plan
         let credential = machine.injectsCredential ? machine.credential : nil
         let head = RequestRewrite.upstreamHead(
-            plan.head, credential: credential, framing: machine.requestFraming,
+            machine.plan.head, credential: credential, framing: machine.requestFraming,
             receivedVersion: machine.requestHead.version)
-        if let route = plan.route, route.settings.debug {
+        if machine.plan.route?.settings.debug == true {
+            let plan = machine.plan
             log.debugHead(
-                route: route.settings.name, attempt: machine.attemptNumber, direction: "request",
+                route: plan.routeName ?? "-", attempt: machine.attemptNumber, direction: "request",
                 startLine: "\(head.method) \(plan.endpoint.scheme)://\(plan.endpoint.authority)\(head.target)",
                 headers: head.headers, credentialHeader: machine.credential?.headerName)
         }
@@ -186,23 +191,23 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     /// Pauses and the timer follow the machine's wishes; once it is finished, the client (which may already
     /// run its next exchange) is left alone.
-    private func applyWishes(now: ContinuousClock.Instant) {
-        if machine.state != .finished {
-            if machine.clientReadingPaused != clientPaused {
-                clientPaused = machine.clientReadingPaused
+    private func applyWishes(now: ExchangeInstant) {
+        let wishes = machine.wishes
+        if !wishes.finished {
+            if wishes.clientReadingPaused != clientPaused {
+                clientPaused = wishes.clientReadingPaused
                 client.setReadingPaused(clientPaused)
             }
-            if machine.upstreamReadingPaused != upstreamPaused, let upstream {
-                upstreamPaused = machine.upstreamReadingPaused
+            if wishes.upstreamReadingPaused != upstreamPaused, let upstream {
+                upstreamPaused = wishes.upstreamReadingPaused
                 upstream.setResponseReadingPaused(upstreamPaused)
             }
         }
-        let wakeup = machine.wakeup
-        guard wakeup != timerDeadline else { return }
+        guard wishes.wakeup != timerDeadline else { return }
         timer?.cancel()
         timer = nil
-        timerDeadline = wakeup
-        guard let wakeup else { return }
+        timerDeadline = wishes.wakeup
+        guard let wakeup = wishes.wakeup else { return }
         timer = loop.schedule(after: wakeup - now) { [self] in
             timer = nil
             timerDeadline = nil
@@ -212,11 +217,12 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     // MARK: Access log facts
 
-    var plan: ForwardPlan { machine.plan }
-    var originalPlan: ForwardPlan { machine.originalPlan }
+    // Read in place (`_read`): the access log takes a few fields, and a getter would copy the whole plan.
+    var plan: ForwardPlan { _read { yield machine.plan } }
+    var originalPlan: ForwardPlan { _read { yield machine.originalPlan } }
     var runtime: ProxyRuntime { machine.runtime }
     var method: String { machine.requestHead.method }
-    var elapsed: Duration { machine.startedAt.map { ContinuousClock.now - $0 } ?? .zero }
+    var elapsed: Duration { machine.startedAt.map { ExchangeInstant.now - $0 } ?? .zero }
     var upstreamElapsed: Duration? { machine.upstreamDuration }
     var bytesFromClient: Int { machine.requestBytes }
     var bytesToClient: Int { machine.responseBytes }

@@ -1,17 +1,19 @@
 import LatchkeyNet
+import LatchkeyTLS
 
 /// The pool as the exchange's source of HTTP/1.1 upstream connections.
 extension UpstreamPool: ExchangeUpstreamSource {
     func upstream(
-        for plan: ForwardPlan, handler: any UpstreamConnectionHandler
+        endpoint: UpstreamEndpoint, tls: TLSClientContext?, connectTimeout: Duration,
+        handler: any UpstreamConnectionHandler
     ) -> Result<(upstream: any ExchangeUpstream, ready: Bool), UpstreamFailure> {
-        if let pooled = takeIdle(endpoint: plan.endpoint, tls: plan.tls) {
+        if let pooled = takeIdle(endpoint: endpoint, tls: tls) {
             pooled.handler = handler
             return .success((pooled, true))
         }
         do {
             let fresh = try UpstreamConnection(
-                endpoint: plan.endpoint, tls: plan.tls, loop: loop, connectTimeout: plan.connectTimeout,
+                endpoint: endpoint, tls: tls, loop: loop, connectTimeout: connectTimeout,
                 openGauge: openConnections, ownListeners: ownListeners)
             fresh.handler = handler
             return .success((fresh, false))
@@ -20,12 +22,12 @@ extension UpstreamPool: ExchangeUpstreamSource {
         }
     }
 
-    func release(_ upstream: any ExchangeUpstream, plan: ForwardPlan) {
+    func release(_ upstream: any ExchangeUpstream, tls: TLSClientContext?) {
         // Only this pool's own kind comes back here; anything else (or a closed one) is not kept.
         guard let connection = upstream as? UpstreamConnection, !connection.isClosed else {
             upstream.abandon()
             return
         }
-        release(connection, tls: plan.tls)
+        release(connection, tls: tls)
     }
 }

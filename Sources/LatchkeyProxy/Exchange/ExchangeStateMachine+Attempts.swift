@@ -96,8 +96,8 @@ extension ExchangeStateMachine {
         if policy.isRetryable(.timedOut), body.replayable || !wasSent, scheduleRetry(retryAfter: nil, now: now) {
             return .waitToRetry
         }
-        return fail(
-            errorWithHistory(ProxyError(.upstreamTimeout, detail, route: plan.routeName, connection: plan.connectionName)))
+        let error = ProxyError(.upstreamTimeout, detail, route: plan.routeName, connection: plan.connectionName)
+        return fail(errorWithHistory(error))
     }
 
     private mutating func deadlineExpired() -> Action {
@@ -105,7 +105,8 @@ extension ExchangeStateMachine {
         } else {
             noteAttempt("no response from \(plan.endpoint.scheme)://\(plan.endpoint.authority) before the deadline")
         }
-        let detail = "deadline of \(AccessLog.milliseconds(policy.deadline)) ms passed after \(attemptNumber) attempt(s)"
+        let milliseconds = AccessLog.milliseconds(policy.deadline)
+        let detail = "deadline of \(milliseconds) ms passed after \(attemptNumber) attempt(s)"
         return fail(
             ProxyError(
                 .deadlineExceeded, ([detail] + history).joined(separator: "; "),

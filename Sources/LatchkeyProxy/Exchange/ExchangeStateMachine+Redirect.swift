@@ -12,7 +12,8 @@ extension ExchangeStateMachine {
         let current = plan.endpoint
         guard
             let next = RedirectRule.resolve(
-                location: location, scheme: current.scheme, host: current.host, port: current.port, path: plan.head.target)
+                location: location, scheme: current.scheme, host: current.host, port: current.port,
+                path: plan.head.target)
         else { return nil }
         let authority = UpstreamURL.authority(host: next.host, port: next.port, scheme: next.scheme)
         var nextPlan: ForwardPlan

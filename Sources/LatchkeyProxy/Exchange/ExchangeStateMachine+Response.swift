@@ -34,12 +34,14 @@ extension ExchangeStateMachine {
                 return beginAttempt(now: now)
             }
         }
-        let redirect = (300...399).contains(status) ? RedirectRule.follow(status: status, method: plan.head.method) : nil
+        let redirect =
+            (300...399).contains(status) ? RedirectRule.follow(status: status, method: plan.head.method) : nil
         if policy.maxRedirects > redirectsFollowed, let location = head.headers.first("Location"), let redirect {
             // 307/308 need the body again; when it was not kept, the client gets the 3xx.
             if !(redirect.keepsBody && !canReplay && requestFraming != .none),
                 noteStatus(status),
-                let action = followRedirect(to: location, method: redirect.method, keepsBody: redirect.keepsBody, now: now)
+                let action = followRedirect(
+                    to: location, method: redirect.method, keepsBody: redirect.keepsBody, now: now)
             {
                 return action
             }

@@ -8,9 +8,9 @@ import LatchkeyHTTP
 ///
 /// It knows requests and responses as heads, body chunks and ends; it knows nothing of HTTP/1 framing,
 /// parsers, sockets, timers or queues. The driver (`ForwardExchange`) feeds it one `Event` at a time with
-/// the current instant and carries out the returned `Action`; besides the action it reads three standing
-/// wishes after every event: `wakeup` (when to deliver `.timer`), `clientReadingPaused` and
-/// `upstreamReadingPaused`; and before carrying out the action, `takeRejectedCredential()` (a token the
+/// the current instant and carries out the returned `Action`; besides the action it reads the standing
+/// `wishes` after every event: `wakeup` (when to deliver `.timer`), `clientReadingPaused`,
+/// `upstreamReadingPaused` and `finished`; and before carrying out the action, `takeRejectedCredential()` (a token the
 /// upstream answered 401 to, which the source must forget before the replay looks one up). Time is only the
 /// instant each event comes with; randomness (backoff jitter) and the wall clock (an HTTP-date `Retry-After`)
 /// are injected: tests step it on a manual clock.
@@ -19,7 +19,7 @@ import LatchkeyHTTP
 /// `.forwardInterim`, `.startResponse` and `.forwardBody` means "the current upstream connection, if any,
 /// is no longer wanted" (`.finishResponse` says whether it may be reused).
 struct ExchangeStateMachine {
-    typealias Instant = ContinuousClock.Instant
+    typealias Instant = ExchangeInstant
 
     /// Where the exchange stands.
     enum State: Equatable {
@@ -152,10 +152,29 @@ struct ExchangeStateMachine {
     var requestBytes = 0
     var responseBytes = 0
 
-    /// Standing wish: stop reading the client (the upstream, or the bytes waiting for it, are above the mark).
-    var clientReadingPaused = false
-    /// Standing wish: stop reading the upstream (the client's write buffer is above the mark).
-    var upstreamReadingPaused = false
+    /// What the driver keeps true after each event. Stored, not computed: a driver holding the machine in a
+    /// class reads a stored field in place, where calling a computed property would copy the whole machine.
+    struct Wishes: Equatable {
+        /// When to deliver `.timer`; nil: no timer.
+        var wakeup: Instant?
+        /// Stop reading the client (the upstream, or the bytes waiting for it, are above the mark).
+        var clientReadingPaused = false
+        /// Stop reading the upstream (the client's write buffer is above the mark).
+        var upstreamReadingPaused = false
+        /// The exchange is over: leave both sides alone (the client may already run its next exchange).
+        var finished = false
+    }
+
+    /// Updated at the end of every `event`.
+    var wishes = Wishes()
+    var clientReadingPaused: Bool {
+        get { wishes.clientReadingPaused }
+        set { wishes.clientReadingPaused = newValue }
+    }
+    var upstreamReadingPaused: Bool {
+        get { wishes.upstreamReadingPaused }
+        set { wishes.upstreamReadingPaused = newValue }
+    }
 
     init(
         plan: ForwardPlan, requestHead: HTTPRequestHead, framing: HTTPBodyFraming, runtime: ProxyRuntime,
@@ -173,9 +192,12 @@ struct ExchangeStateMachine {
         if framing == .none { requestComplete = true }
     }
 
-    /// When the driver must deliver `.timer`: the head timeout, the end of a retry wait or the overall deadline,
-    /// whichever comes first; nil once a response is under way or the exchange is over.
-    var wakeup: Instant? {
+    /// When the driver must deliver `.timer` (`wishes.wakeup`).
+    var wakeup: Instant? { wishes.wakeup }
+
+    /// The head timeout, the end of a retry wait or the overall deadline, whichever comes first; nil once a
+    /// response is under way or the exchange is over.
+    private var nextWakeup: Instant? {
         switch state {
         case .idle, .responding, .finished: return nil
         case .waitingToRetry(let until): return min(until, overallDeadline ?? until)
@@ -199,6 +221,13 @@ struct ExchangeStateMachine {
     // MARK: Events
 
     mutating func event(_ event: Event, now: Instant) -> Action {
+        let action = apply(event, now: now)
+        wishes.wakeup = nextWakeup
+        wishes.finished = state == .finished
+        return action
+    }
+
+    private mutating func apply(_ event: Event, now: Instant) -> Action {
         if state == .finished { return .none }
         switch event {
         case .start:

@@ -1,4 +1,5 @@
 import LatchkeyHTTP
+import LatchkeyTLS
 
 /// The upstream side of one exchange, as the driver (`ForwardExchange`) sees it: one request out, one
 /// response in. `UpstreamConnection` (HTTP/1.1 over TCP or TLS) is the adapter today; an HTTP/2 stream can
@@ -30,13 +31,14 @@ protocol ExchangeUpstream: AnyObject {
 
 /// Where the driver gets its upstream side from and gives it back: the loop's `UpstreamPool` for HTTP/1.1.
 protocol ExchangeUpstreamSource: AnyObject {
-    /// An upstream for `plan` reporting to `handler`: a pooled one that can take the request at once
-    /// (`ready`), or a new one the driver must `start` (it reports ready or failed later). A failure to
-    /// even set one up (an unusable TLS server name) comes back as `.failure`.
+    /// An upstream for `endpoint` (with `tls` for https) reporting to `handler`: a pooled one that can take
+    /// the request at once (`ready`), or a new one the driver must `start` (it reports ready or failed later,
+    /// within `connectTimeout`). A failure to even set one up (an unusable TLS server name) is `.failure`.
     func upstream(
-        for plan: ForwardPlan, handler: any UpstreamConnectionHandler
+        endpoint: UpstreamEndpoint, tls: TLSClientContext?, connectTimeout: Duration,
+        handler: any UpstreamConnectionHandler
     ) -> Result<(upstream: any ExchangeUpstream, ready: Bool), UpstreamFailure>
     /// The exchange is done with `upstream` and its response allowed reuse: keep it for the next request to
-    /// the same endpoint, or close it.
-    func release(_ upstream: any ExchangeUpstream, plan: ForwardPlan)
+    /// the same endpoint (and `tls`), or close it.
+    func release(_ upstream: any ExchangeUpstream, tls: TLSClientContext?)
 }

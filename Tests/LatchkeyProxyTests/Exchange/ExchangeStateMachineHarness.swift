@@ -27,8 +27,8 @@ struct ExchangeStateMachineHarness {
     static let token = InjectedCredential(headerName: "Authorization", headerValue: SecretString("Bearer t"))
 
     var machine: ExchangeStateMachine
-    let start = ContinuousClock.now
-    var now: ContinuousClock.Instant
+    let start = ExchangeInstant(nanoseconds: 1_000_000_000_000)
+    var now: ExchangeInstant
 
     /// A route `api` for `api.example` (upstream http://127.0.0.1:8089) with a bearer connection whose
     /// source renews on rejection when `renewing`, and a route `other` for `other.example` with another
