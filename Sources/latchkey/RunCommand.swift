@@ -52,7 +52,10 @@ struct RunCommand: ParsableCommand {
             Output.error("latchkey: cannot start: \(error)")
             throw ExitCode(2)
         }
-        let server = ProxyServer(runtime: runtime, logger: logger)
+        let loops = EventLoopPlan(workers: configuration.workers, eventLoop: configuration.eventLoop, budget: .current())
+        let server = ProxyServer(runtime: runtime, logger: logger, loopCount: loops.count, backend: loops.backend)
+        logger.notice("\(loops.summary)")
+        if let warning = loops.warning { logger.warning("\(warning)") }
         let reloader = ConfigReloader(path: config, server: server, logger: logger)
         server.reloader = reloader
         reloader.onReloadStart = { SystemdNotifier.notify("RELOADING=1") }
