@@ -36,7 +36,7 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     /// `workers:` and `event_loop:` and the CPUs the process may use.
     public init(runtime: ProxyRuntime, logger: Logger, loopCount: Int, backend: EventLoopBackend = .platformDefault) {
         group = EventLoopGroup(count: loopCount, backend: backend)
-        runtime.metrics.recordEventLoops(count: group.loops.count, backend: backend.rawValue)
+        runtime.metrics.recordEventLoops(count: group.loops.count, backend: group.backend.rawValue)  // as running
         self.logger = logger
         accessLog = AccessLog(logger: logger)
         state = Mutex(runtime)
