@@ -209,9 +209,18 @@ import Testing
         #expect(CPUBudget(affinityCPUs: 0, onlineCPUs: 0, quota: nil).cpus == 1)
     }
 
-    @Test func thisProcessHasABudget() {
+    @Test func thisProcessHasABudget() throws {
         let budget = CPUBudget.current()
         #expect(budget.cpus >= 1)
-        #expect(budget.affinityCPUs != nil)  // Linux: sched_getaffinity through the shim
+        // The shim's sched_getaffinity count agrees with the kernel's own listing, e.g. "0-1,4,6-7".
+        let status = try #require(CPUBudget.readSmallFile("/proc/self/status"))
+        let list = try #require(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") })
+        let ranges = list.split(separator: "\t").last.map { $0.split(separator: ",") } ?? []
+        let listed = ranges.reduce(0) { total, range in
+            let bounds = range.split(separator: "-").compactMap { Int($0.trimmingPrefix(" ")) }
+            return total + (bounds.count == 2 ? bounds[1] - bounds[0] + 1 : 1)
+        }
+        #expect(budget.affinityCPUs == listed)
+        #expect(budget.cpus <= listed)
     }
 }
