@@ -44,17 +44,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Metric families and their exposition; knows nothing of the data path that records into it.
+        .target(name: "LatchkeyMetrics"),
         .target(
             name: "LatchkeyProxy",
             dependencies: [
-                "LatchkeyNet", "LatchkeyTLS", "LatchkeyHTTP", "LatchkeyAuth", "LatchkeyConfig",
+                "LatchkeyNet", "LatchkeyTLS", "LatchkeyHTTP", "LatchkeyAuth", "LatchkeyConfig", "LatchkeyMetrics",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "latchkey",
             dependencies: [
-                "LatchkeyProxy", "LatchkeyConfig", "LatchkeyAuth", "LatchkeyHTTP",
+                "LatchkeyProxy", "LatchkeyConfig", "LatchkeyAuth", "LatchkeyHTTP", "LatchkeyMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,6 +71,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "LatchkeyHTTP", "COpenSSL"]),
+        .testTarget(name: "LatchkeyMetricsTests", dependencies: ["LatchkeyMetrics"]),
         .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"]),
         .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP"]),
         .executableTarget(name: "LatchkeyConfigFuzz", dependencies: ["LatchkeyConfig"]),

@@ -2,6 +2,7 @@ import Foundation
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyHTTP
+import LatchkeyMetrics
 
 /// The admin endpoints' answers, built from the server's current state. Never includes a secret or token.
 ///

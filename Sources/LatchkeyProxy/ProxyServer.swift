@@ -1,5 +1,6 @@
 import Dispatch
 import LatchkeyConfig
+import LatchkeyMetrics
 import LatchkeyNet
 import Logging
 import Synchronization

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyMetrics
 import LatchkeyNet
 import Logging
 

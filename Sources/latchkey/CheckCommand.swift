@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyMetrics
 import LatchkeyProxy
 import Logging
 import Synchronization

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import LatchkeyConfig
+import LatchkeyMetrics
 import LatchkeyProxy
 import Logging
 
