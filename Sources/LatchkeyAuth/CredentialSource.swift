@@ -70,7 +70,9 @@ public struct CredentialError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Produces the credential for one connection. Implementations: static credentials
-/// (basic, bearer, api_key, none) and the OAuth token manager.
+/// (basic, bearer, api_key, none), the OAuth token manager and the authorization-code source. Callers
+/// never cast to a concrete source: what the admin API, consent endpoints and `check` need is here
+/// (`sourceStatus`, `consent`, `providerCheck`).
 ///
 /// Thread-safety: all methods may be called from any queue.
 public protocol CredentialSource: AnyObject, Sendable {
@@ -94,10 +96,25 @@ public protocol CredentialSource: AnyObject, Sendable {
 
     /// Whether a 401 from the upstream can be cured by a new credential (OAuth tokens: yes; static: no).
     var renewsOnRejection: Bool { get }
+
+    /// What the source holds now, for the admin API, metrics and warm-up (default: `.fixed`). Call from any
+    /// queue except the source's own (it may wait on it), so not from a `fetchCredential` completion.
+    var sourceStatus: CredentialSourceStatus { get }
+
+    /// The consent operations, for a source whose grant a person gives (authorization code); nil (the
+    /// default) for the rest. The admin listener's consent endpoints reach a source only through this.
+    var consent: (any ConsentFlow)? { get }
+
+    /// `latchkey check`'s provider test, for a source that can fetch a token unattended (client
+    /// credentials, JWT bearer); nil (the default) for the rest.
+    var providerCheck: (any ProviderCheck)? { get }
 }
 
 extension CredentialSource {
     public var renewsOnRejection: Bool { false }
+    public var sourceStatus: CredentialSourceStatus { .fixed }
+    public var consent: (any ConsentFlow)? { nil }
+    public var providerCheck: (any ProviderCheck)? { nil }
 }
 
 /// One HTTP request to a token or discovery endpoint.

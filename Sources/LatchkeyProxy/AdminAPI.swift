@@ -92,13 +92,14 @@ struct AdminAPI {
         var notReady: [String] = []
         var attention: [String] = []
         for connection in runtime.configuration.connections {
-            if let manager = runtime.sources[connection.name] as? OAuthTokenManager {
-                let status = manager.status(for: .connectionDefault)
+            switch runtime.sources[connection.name]?.sourceStatus ?? .fixed {
+            case .fixed:
+                continue
+            case .token(let status):
                 if status.hasToken || (status.fetchInFlight && status.lastError == nil) { continue }
                 let reason = status.lastError?.detail ?? "no token yet"
                 notReady.append("{\"connection\":\(JSONString.quote(connection.name)),\"reason\":\(JSONString.quote(reason))}")
-            } else if let source = runtime.sources[connection.name] as? AuthorizationCodeSource {
-                let status = source.status()
+            case .authorizationCode(let status):
                 guard status.state != .connected else { continue }
                 let reason = status.reason ?? status.state.name
                 attention.append(
@@ -125,14 +126,12 @@ struct AdminAPI {
             var fields = [
                 "\"name\":\(JSONString.quote(connection.name))", "\"type\":\(JSONString.quote(connection.kind.typeName))",
             ]
-            let source = runtime.sources[connection.name]
-            if let manager = source as? OAuthTokenManager {
-                let status = manager.status(for: .connectionDefault)
+            switch runtime.sources[connection.name]?.sourceStatus ?? .fixed {
+            case .token(let status):
                 let state = status.hasToken ? "connected" : (status.lastError != nil ? "error" : "connecting")
                 fields.append("\"state\":\"\(state)\"")
                 fields += Self.tokenFields(expiresAt: status.expiresAt, now: now, lastError: status.lastError, counters: status.counters)
-            } else if let code = source as? AuthorizationCodeSource {
-                let status = code.status()
+            case .authorizationCode(let status):
                 fields.append("\"state\":\"\(status.state.name)\"")
                 if let reason = status.reason { fields.append("\"reason\":\(JSONString.quote(reason))") }
                 if let scope = status.scope { fields.append("\"scope\":\(JSONString.quote(scope))") }
@@ -141,7 +140,7 @@ struct AdminAPI {
                 fields.append("\"connect_url\":\(JSONString.quote(connectURL(connection.name)))")
                 fields += Self.tokenFields(
                     expiresAt: status.accessTokenExpiresAt, now: now, lastError: status.lastError, counters: status.counters)
-            } else {
+            case .fixed:
                 fields.append("\"state\":\"static\"")
             }
             items.append("{" + fields.joined(separator: ",") + "}")

@@ -9,8 +9,9 @@ struct ConsentEndpoints {
 
     private var api: AdminAPI { AdminAPI(server: server) }
 
-    private func source(named name: String) -> AuthorizationCodeSource? {
-        server.runtime.sources[name] as? AuthorizationCodeSource
+    /// The consent operations of connection `name`; nil when it has none (not an authorization-code connection).
+    private func source(named name: String) -> (any ConsentFlow)? {
+        server.runtime.sources[name]?.consent
     }
 
     func connect(name: String, reply: @escaping @Sendable (AdminAPI.Response) -> Void) {

@@ -64,13 +64,7 @@ public enum RuntimeFactory {
             var expiries: [String: Double] = [:]
             let now = Date().timeIntervalSince1970
             for (name, source) in runtime.sources {
-                let expiresAt: Double?
-                switch source {
-                case let manager as OAuthTokenManager: expiresAt = manager.status(for: .connectionDefault).expiresAt
-                case let code as AuthorizationCodeSource: expiresAt = code.status().accessTokenExpiresAt
-                default: expiresAt = nil
-                }
-                if let expiresAt { expiries[name] = expiresAt - now }
+                if let expiresAt = source.sourceStatus.accessTokenExpiresAt { expiries[name] = expiresAt - now }
             }
             return expiries
         }
@@ -108,8 +102,8 @@ public enum RuntimeFactory {
                 keys[connection.name, default: []].insert(.connectionDefault)
             case .oauth2AuthorizationCode:
                 // Only a connection that holds a grant can fetch; one waiting for consent must not log errors.
-                if let source = runtime.sources[connection.name] as? AuthorizationCodeSource,
-                    source.status().state == .connected
+                if case .authorizationCode(let status)? = runtime.sources[connection.name]?.sourceStatus,
+                    status.state == .connected
                 {
                     keys[connection.name, default: []].insert(.connectionDefault)
                 }

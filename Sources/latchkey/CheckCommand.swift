@@ -53,41 +53,41 @@ struct CheckCommand: ParsableCommand {
 
     /// Fetches one token per OAuth connection, all at once; prints a line each; returns how many failed.
     static func checkOAuthConnections(_ runtime: ProxyRuntime) -> Int {
-        let managers = runtime.configuration.connections.compactMap { connection in
-            runtime.sources[connection.name] as? OAuthTokenManager
+        let checks = runtime.configuration.connections.compactMap { connection in
+            runtime.sources[connection.name]?.providerCheck.map { (name: connection.name, check: $0) }
         }
         let lines = Mutex<[String: (Bool, String)]>([:])
         let group = DispatchGroup()
-        for manager in managers {
+        for (name, check) in checks {
             group.enter()
-            manager.check { result in
+            check.check(timeout: nil) { result in
                 let line: (Bool, String)
                 switch result {
                 case .success(let outcome):
                     let expiry = outcome.expiresIn.map { " (token expires in \(AccessLogFormat.seconds($0)) s)" } ?? ""
-                    line = (true, "connection \(manager.connectionName): Connected to \(outcome.tokenURL)\(expiry)")
+                    line = (true, "connection \(name): Connected to \(outcome.tokenURL)\(expiry)")
                 case .failure(let error):
-                    line = (false, "connection \(manager.connectionName): error: \(error.detail)")
+                    line = (false, "connection \(name): error: \(error.detail)")
                 }
-                lines.withLock { $0[manager.connectionName] = line }
+                lines.withLock { $0[name] = line }
                 group.leave()
             }
         }
         group.wait()
         var failures = 0
-        for manager in managers {
-            guard let (ok, text) = lines.withLock({ $0[manager.connectionName] }) else { continue }
+        for (name, check) in checks {
+            guard let (ok, text) = lines.withLock({ $0[name] }) else { continue }
             Output.line(text)
-            for detail in discoveryLines(manager) { Output.line("  " + detail) }
+            for detail in discoveryLines(check) { Output.line("  " + detail) }
             if !ok { failures += 1 }
         }
         return failures
     }
 
-    /// What discovery found for `manager` (endpoints, `token_endpoint_auth_methods_supported`,
+    /// What discovery found for `check` (endpoints, `token_endpoint_auth_methods_supported`,
     /// `scopes_supported`), one fact a line; empty when the connection does not use discovery.
-    static func discoveryLines(_ manager: OAuthTokenManager) -> [String] {
-        guard manager.usesDiscovery, let metadata = manager.discoveredMetadata() else { return [] }
+    static func discoveryLines(_ check: any ProviderCheck) -> [String] {
+        guard let metadata = check.discoveryReport() else { return [] }
         var lines: [String] = []
         if let issuer = metadata.issuer { lines.append("issuer: \(issuer)") }
         if let plain = metadata.plainTokenEndpoint {
