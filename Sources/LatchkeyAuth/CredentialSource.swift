@@ -51,9 +51,10 @@ public struct CredentialError: Error, Sendable, CustomStringConvertible {
     public let code: Code
     /// The connection's name.
     public let connection: String
-    /// Human detail, e.g. the provider's `error: error_description`, with every known secret value
-    /// replaced (`SecretScrubber`): a provider may echo the client secret, a network error may name a
-    /// `token_url` built from one. It goes to logs, `/connections`, `/readyz` and the app's 502 body.
+    /// Human detail, e.g. the provider's `error: error_description`. It may quote provider text that echoes
+    /// a secret (a client secret in an `error_description`, a `token_url` built from one), so it leaves the
+    /// process only through a boundary that scrubs every known secret value (`SecretScrubber`): the log
+    /// handler, the admin API (`/connections`, `/readyz`), the app's error body and the CLI's output.
     public let detail: String
     /// Whether waiting and retrying can cure it (issue 10 §2); by default from `code` (transport and
     /// timeout: transient; the rest: permanent), set from the HTTP status by `TokenEndpointCall`.
@@ -62,7 +63,7 @@ public struct CredentialError: Error, Sendable, CustomStringConvertible {
     public init(_ code: Code, connection: String, detail: String, kind: TokenFailureKind? = nil) {
         self.code = code
         self.connection = connection
-        self.detail = SecretScrubber.shared.scrub(detail)
+        self.detail = detail
         self.kind = kind ?? .default(for: code)
     }
 

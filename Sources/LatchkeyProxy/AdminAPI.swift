@@ -16,7 +16,8 @@ struct AdminAPI {
         var headers: [(String, String)] = []
     }
 
-    let server: ProxyServer
+    let service: AdminService
+    private var server: ProxyServer { service.server }
     /// Whether the caller connected from a loopback address. The consent endpoints change what the proxy
     /// holds (start a grant, take one, revoke one), so they answer only locally: a person reaches them
     /// through a port-forward or SSH tunnel, which arrives on loopback, while probes and scrapers on a
@@ -31,7 +32,7 @@ struct AdminAPI {
         let reply: @Sendable (Response) -> Void = { response in
             guard response.status != 302 else { return reply(response) }
             var scrubbed = response
-            scrubbed.body = SecretScrubber.shared.scrub(response.body)
+            scrubbed.body = service.scrubber.scrub(response.body)
             reply(scrubbed)
         }
         let path = RequestPlanner.pathOnly(target)
@@ -45,7 +46,7 @@ struct AdminAPI {
             return reply(Response(status: 200, contentType: MetricsRegistry.contentType, body: server.runtime.metrics.render()))
         case ("GET", "/oauth/callback"):
             guard peerIsLoopback else { return reply(Self.loopbackOnly) }
-            return ConsentEndpoints(server: server).callback(query: query, reply: reply)
+            return ConsentEndpoints(service: service).callback(query: query, reply: reply)
         default: break
         }
         if segments.count == 3, segments[0] == "connections", ["connect", "disconnect"].contains(segments[2]) {
@@ -56,7 +57,7 @@ struct AdminAPI {
             {
                 return reply(Self.error(403, "cross_site_refused", refusal))
             }
-            let endpoints = ConsentEndpoints(server: server)
+            let endpoints = ConsentEndpoints(service: service)
             switch (method, segments[2]) {
             case ("GET", "connect"): return endpoints.connect(name: segments[1], reply: reply)
             case ("POST", "disconnect"): return endpoints.disconnect(name: segments[1], reply: reply)
@@ -110,7 +111,7 @@ struct AdminAPI {
         var body = "{\"status\":\"\(notReady.isEmpty ? "ready" : "not_ready")\""
         if !notReady.isEmpty { body += ",\"not_ready\":[\(notReady.joined(separator: ","))]" }
         if !attention.isEmpty { body += ",\"needs_attention\":[\(attention.joined(separator: ","))]" }
-        if let error = server.reloader?.status.lastError {
+        if let error = service.lastReloadError() {
             body += ",\"config_reload_error\":\(JSONString.quote(error))"
         }
         body += "}\n"

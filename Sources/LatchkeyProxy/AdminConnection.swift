@@ -11,7 +11,8 @@ import LatchkeyNet
 /// `admin_max_connections`.
 final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to the stream's loop
     private let stream: TCPConnection
-    private let server: ProxyServer
+    private let service: AdminService
+    private var server: ProxyServer { service.server }
     private var parser = HTTP1RequestParser()
     private var current: HTTPRequestHead?
     /// Requests waiting while an earlier one is answered (answers may be asynchronous; order must hold).
@@ -22,9 +23,9 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
     private var closing = false
     private var idleTimer: LoopTimer?
 
-    init(stream: TCPConnection, server: ProxyServer) {
+    init(stream: TCPConnection, service: AdminService) {
         self.stream = stream
-        self.server = server
+        self.service = service
     }
 
     func start() {
@@ -43,7 +44,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
         } catch {
             closing = true
             waiting.removeAll()
-            self.stream.write(ProxyError(parseError: error).response(close: true))
+            self.stream.write(ProxyError(parseError: error).response(close: true, scrubber: service.scrubber))
             // FIN after the answer; what the client still sends is read and dropped until it closes or the
             // idle timer fires (closing with unread input would reset the connection and lose the answer).
             self.stream.shutdownWriting()
@@ -89,7 +90,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
 
     private func answer(_ head: HTTPRequestHead) {
         let loop = stream.loop
-        var api = AdminAPI(server: server)
+        var api = AdminAPI(service: service)
         api.peerIsLoopback = stream.remoteAddress.map { UpstreamURL.isLoopbackHost($0.host) } ?? false
         api.requestHeaders = head.headers
         api.respond(method: head.method, target: head.target) { [self] answer in

@@ -22,6 +22,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
 
     private let path: String
     private let server: ProxyServer
+    private let factory: RuntimeFactory
     private let logger: Logger
     private let queue = DispatchQueue(label: "latchkey.reload")
     private let state = Mutex(Status())
@@ -32,9 +33,11 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
     public var onReloadStart: (@Sendable () -> Void)?
     public var onReload: (@Sendable (_ success: Bool) -> Void)?
 
-    public init(path: String, server: ProxyServer, logger: Logger) {
+    /// - Parameter factory: builds each new runtime (the one that built the running one).
+    public init(path: String, server: ProxyServer, factory: RuntimeFactory, logger: Logger) {
         self.path = path
         self.server = server
+        self.factory = factory
         self.logger = logger
     }
 
@@ -101,7 +104,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         defer { server.runtime.metrics.recordConfigReload(success: state.withLock { $0.lastError == nil }) }
         let configuration: ProxyConfiguration
         do {
-            configuration = try ConfigLoader.load(path: path)
+            configuration = try ConfigLoader.load(path: path, scrubber: factory.scrubber)
         } catch {
             // The error list is several `file:line:column: key: message` lines: they start on a line of their own.
             return reloadFailed(reason: reason, error: "\(error)", separator: "\n")
@@ -109,8 +112,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         let previous = server.runtime
         let runtime: ProxyRuntime
         do {
-            runtime = try RuntimeFactory.makeRuntime(
-                configuration: configuration, previous: previous, metrics: previous.metrics, logger: logger)
+            runtime = try factory.makeRuntime(configuration: configuration, previous: previous)
         } catch {
             return reloadFailed(reason: reason, error: "\(error)", separator: " ")
         }
@@ -120,7 +122,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         for warning in configuration.warnings { logger.warning("\(warning)") }
         for notice in configuration.notices { logger.notice("\(notice)") }
         server.replaceRuntime(runtime)
-        RuntimeFactory.warmUp(runtime, logger: logger)
+        factory.warmUp(runtime)
         // Secret files the new config added are taken as they are now; files it dropped are no longer watched.
         let paths = Set(watchedPaths())
         var next = identitiesBeforeLoad.filter { paths.contains($0.key) }

@@ -5,9 +5,10 @@ import LatchkeyAuth
 /// `GET /connections/NAME/connect` redirects to the provider, `GET /oauth/callback` completes the grant,
 /// `POST /connections/NAME/disconnect` revokes and forgets it.
 struct ConsentEndpoints {
-    let server: ProxyServer
+    let service: AdminService
+    private var server: ProxyServer { service.server }
 
-    private var api: AdminAPI { AdminAPI(server: server) }
+    private var api: AdminAPI { AdminAPI(service: service) }
 
     /// The consent operations of connection `name`; nil when it has none (not an authorization-code connection).
     private func source(named name: String) -> (any ConsentFlow)? {
@@ -33,7 +34,7 @@ struct ConsentEndpoints {
     }
 
     func callback(query: [String: String], reply: @escaping @Sendable (AdminAPI.Response) -> Void) {
-        guard let state = query["state"], let name = RuntimeFactory.pendingAuthorizations.connection(for: state),
+        guard let state = query["state"], let name = service.pendingAuthorizations.connection(for: state),
             let source = source(named: name)
         else {
             return reply(

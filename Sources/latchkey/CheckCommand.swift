@@ -3,6 +3,7 @@ import Dispatch
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyMetrics
+import LatchkeyNet
 import LatchkeyProxy
 import Logging
 import Synchronization
@@ -21,38 +22,44 @@ struct CheckCommand: ParsableCommand {
     var offline = false
 
     func run() throws {
+        // The composition root of `check`: its own scrubber, token client and consent store.
+        let scrubber = SecretScrubber()
+        let output = Output(scrubber: scrubber)
         let configuration: ProxyConfiguration
         do {
-            configuration = try ConfigLoader.load(path: config)
+            configuration = try ConfigLoader.load(path: config, scrubber: scrubber)
         } catch {
-            Output.error("\(error)")
+            output.error("\(error)")
             throw ExitCode(1)
         }
-        Output.line(ConfigSummary.render(configuration))
+        output.line(ConfigSummary.render(configuration))
         let runtime: ProxyRuntime
         do {
             var logger = Logger(label: "latchkey.check")
             logger.logLevel = .critical
-            runtime = try RuntimeFactory.makeRuntime(
-                configuration: configuration, metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
+            let factory = RuntimeFactory(
+                tokenClient: UpstreamHTTPClient(loop: EventLoop(label: "latchkey.token-client"), ownListeners: OwnListeners()),
+                pendingAuthorizations: AuthorizationStateStore(), scrubber: scrubber,
+                metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
+            runtime = try factory.makeRuntime(configuration: configuration)
         } catch {
-            Output.error("\(error)")
+            output.error("\(error)")
             throw ExitCode(1)
         }
         guard !offline else {
-            Output.line("configuration OK (token endpoints not contacted)")
+            output.line("configuration OK (token endpoints not contacted)")
             return
         }
-        let failures = Self.checkOAuthConnections(runtime)
+        let failures = Self.checkOAuthConnections(runtime, output: output)
         if failures > 0 {
-            Output.line("configuration OK, but \(failures) connection(s) failed")
+            output.line("configuration OK, but \(failures) connection(s) failed")
             throw ExitCode(1)
         }
-        Output.line("configuration OK")
+        output.line("configuration OK")
     }
 
     /// Fetches one token per OAuth connection, all at once; prints a line each; returns how many failed.
-    static func checkOAuthConnections(_ runtime: ProxyRuntime) -> Int {
+    static func checkOAuthConnections(_ runtime: ProxyRuntime, output: Output) -> Int {
         let checks = runtime.configuration.connections.compactMap { connection in
             runtime.sources[connection.name]?.providerCheck.map { (name: connection.name, check: $0) }
         }
@@ -77,8 +84,8 @@ struct CheckCommand: ParsableCommand {
         var failures = 0
         for (name, check) in checks {
             guard let (ok, text) = lines.withLock({ $0[name] }) else { continue }
-            Output.line(text)
-            for detail in discoveryLines(check) { Output.line("  " + detail) }
+            output.line(text)
+            for detail in discoveryLines(check) { output.line("  " + detail) }
             if !ok { failures += 1 }
         }
         return failures

@@ -15,7 +15,7 @@ import Testing
     @Test func staticAndUnavailableSourcesAreFixedWithNoConsentAndNothingToCheck() {
         let sources: [any CredentialSource] = [
             StaticCredentialSource(
-                settings: ConnectionSettings(name: "b", kind: .bearer(token: SecretString("t0k3n")))),
+                settings: ConnectionSettings(name: "b", kind: .bearer(token: SecretString("t0k3n"))), scrubber: SecretScrubber()),
             UnavailableCredentialSource(error: CredentialError(.misconfigured, connection: "u", detail: "state_dir")),
         ]
         for source in sources {
@@ -84,5 +84,18 @@ import Testing
         #expect(disconnected.stateFileProblem == nil)
         guard case .authorizationCode(let after) = source.sourceStatus else { return }
         #expect(after.state == .needsConsent)
+    }
+
+    /// Issue 11: a basic credential's base64 goes to the scrubber the source was given, and no other.
+    @Test func aBasicSourceRegistersItsHeaderWithItsOwnScrubber() throws {
+        let scrubber = SecretScrubber()
+        let bystander = SecretScrubber()
+        let source = StaticCredentialSource(
+            settings: ConnectionSettings(name: "p", kind: .basic(username: "svc", password: SecretString("pw-9f3k"))),
+            scrubber: scrubber)
+        let header = try #require(source.currentCredential(for: .connectionDefault) ?? nil).headerValue.value
+        let encoded = String(header.dropFirst("Basic ".count))
+        #expect(scrubber.containsSecret(encoded))
+        #expect(!bystander.containsSecret(encoded))
     }
 }
