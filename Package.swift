@@ -73,6 +73,7 @@ let package = Package(
         .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "LatchkeyHTTP", "COpenSSL"]),
         .testTarget(name: "LatchkeyMetricsTests", dependencies: ["LatchkeyMetrics"]),
         .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"]),
+        .testTarget(name: "latchkeyTests", dependencies: ["latchkey"]),
         .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP"]),
         .executableTarget(name: "LatchkeyConfigFuzz", dependencies: ["LatchkeyConfig"]),
     ],

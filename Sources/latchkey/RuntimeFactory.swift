@@ -4,6 +4,7 @@ import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyMetrics
 import LatchkeyNet
+import LatchkeyProxy
 import Logging
 
 /// Builds a `ProxyRuntime` with the credential source each connection type needs, wired to what the process

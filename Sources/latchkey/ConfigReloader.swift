@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import LatchkeyConfig
+import LatchkeyProxy
 import Logging
 import Synchronization
 
