@@ -53,10 +53,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The admin listener's endpoints (probes, metrics, consent), above the proxy it reports on.
+        .target(
+            name: "LatchkeyAdmin",
+            dependencies: [
+                "LatchkeyProxy", "LatchkeyNet", "LatchkeyHTTP", "LatchkeyAuth", "LatchkeyConfig", "LatchkeyMetrics",
+            ]
+        ),
         .executableTarget(
             name: "latchkey",
             dependencies: [
-                "LatchkeyProxy", "LatchkeyConfig", "LatchkeyAuth", "LatchkeyHTTP", "LatchkeyMetrics", "LatchkeyNet",
+                "LatchkeyAdmin", "LatchkeyProxy", "LatchkeyConfig", "LatchkeyAuth", "LatchkeyHTTP", "LatchkeyMetrics", "LatchkeyNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -73,6 +80,7 @@ let package = Package(
         .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "LatchkeyHTTP", "COpenSSL"]),
         .testTarget(name: "LatchkeyMetricsTests", dependencies: ["LatchkeyMetrics"]),
         .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"]),
+        .testTarget(name: "LatchkeyAdminTests", dependencies: ["LatchkeyAdmin"]),
         .testTarget(name: "latchkeyTests", dependencies: ["latchkey"]),
         .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP"]),
         .executableTarget(name: "LatchkeyConfigFuzz", dependencies: ["LatchkeyConfig"]),

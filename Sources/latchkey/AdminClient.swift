@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import LatchkeyAdmin
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyHTTP

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import LatchkeyAdmin
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyMetrics

@@ -1,5 +1,6 @@
 import LatchkeyConfig
 import LatchkeyAuth
+import LatchkeyProxy
 
 /// The admin endpoints of authorization-code consent (RFC 6749 §4.1 with PKCE, RFC 7636):
 /// `GET /connections/NAME/connect` redirects to the provider, `GET /oauth/callback` completes the grant,

@@ -3,6 +3,7 @@ import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyHTTP
 import LatchkeyMetrics
+import LatchkeyProxy
 
 /// The admin endpoints' answers, built from the server's current state. Never includes a secret or token.
 ///
@@ -35,7 +36,7 @@ struct AdminAPI {
             scrubbed.body = service.scrubber.scrub(response.body)
             reply(scrubbed)
         }
-        let path = RequestPlanner.pathOnly(target)
+        let path = HTTPRequestHead.pathOnly(target)
         let query = QueryString.parse(target)
         let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         switch (method, path) {

@@ -2,11 +2,12 @@ import Dispatch
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyNet
+import LatchkeyProxy
 import Logging
 import Synchronization
 import Testing
 
-@testable import LatchkeyProxy
+@testable import LatchkeyAdmin
 
 @Suite struct AdminAPITests {
     /// Calls the API and waits for its (possibly asynchronous) answer.
@@ -25,7 +26,9 @@ import Testing
         peerIsLoopback: Bool, scrubber: SecretScrubber = SecretScrubber(),
         lastReloadError: @escaping @Sendable () -> String? = { nil }
     ) throws -> AdminAPI {
-        let runtime = try makeRuntime(routes: [], connections: [])
+        let runtime = try ProxyRuntime(configuration: ProxyConfiguration(sourcePath: "test.conf")) { _ in
+            preconditionFailure("no connections")
+        }
         let server = ProxyServer(
             runtime: runtime, logger: Logger(label: "test"), scrubber: scrubber, ownListeners: OwnListeners(),
             loopCount: 1)

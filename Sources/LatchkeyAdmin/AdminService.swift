@@ -1,6 +1,7 @@
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyNet
+import LatchkeyProxy
 
 /// The admin listener's service: each connection accepted there becomes an `AdminConnection` answering
 /// from `AdminAPI`. What the endpoints read and reach is handed in by the composition root: the server

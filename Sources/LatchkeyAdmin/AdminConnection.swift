@@ -1,15 +1,17 @@
 import LatchkeyConfig
 import LatchkeyHTTP
 import LatchkeyNet
+import LatchkeyProxy
 
 /// A connection on the admin listener: small JSON endpoints for probes and operators.
 ///
 /// Endpoints: see `AdminAPI`. Bounded like a proxy client connection: the socket is read only while no
 /// decoded request waits, and the next request is answered only once the write buffer is below
-/// `ForwardExchange.highWaterMark` (a client pipelining `/metrics` without reading stalls itself, not the
-/// proxy). Closed after `idle_timeout_ms` without a request; the listener caps connections at
+/// `highWaterMark` (a client pipelining `/metrics` without reading stalls itself, not the proxy). Closed after `idle_timeout_ms` without a request; the listener caps connections at
 /// `admin_max_connections`.
 final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to the stream's loop
+    /// The write buffer above which no further request is answered (the proxy's exchanges use the same bound).
+    static let highWaterMark = 256 * 1024
     private let stream: TCPConnection
     private let service: AdminService
     private var server: ProxyServer { service.server }
@@ -68,7 +70,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
         guard !pumping else { return }
         pumping = true
         defer { pumping = false }
-        while !answering, !closing, !waiting.isEmpty, stream.pendingWriteBytes <= ForwardExchange.highWaterMark {
+        while !answering, !closing, !waiting.isEmpty, stream.pendingWriteBytes <= Self.highWaterMark {
             answering = true
             idleTimer?.cancel()
             answer(waiting.removeFirst())
@@ -99,7 +101,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
     }
 
     private func send(_ answer: AdminAPI.Response, for head: HTTPRequestHead) {
-        let keepAlive = ClientConnection.wantsKeepAlive(head)
+        let keepAlive = head.wantsKeepAlive
         var response = HTTPResponseHead(status: answer.status, reason: HTTPStatusReason.phrase(for: answer.status))
         response.headers.add(name: "Content-Type", value: answer.contentType)
         response.headers.add(name: "Content-Length", value: String(answer.body.utf8.count))
