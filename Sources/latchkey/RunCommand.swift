@@ -52,10 +52,11 @@ struct RunCommand: ParsableCommand {
         for notice in configuration.notices { logger.notice("\(notice)") }
 
         // One set of own listeners for the server and the token client: token requests never reach them.
+        // The token client's loop is a Dispatch one: token traffic is rare and needs no thread of its own.
         let ownListeners = OwnListeners()
         let pendingAuthorizations = AuthorizationStateStore()
         let factory = RuntimeFactory(
-            tokenClient: UpstreamHTTPClient(loop: EventLoop(label: "latchkey.token-client"), ownListeners: ownListeners),
+            tokenClient: UpstreamHTTPClient(loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: ownListeners),
             pendingAuthorizations: pendingAuthorizations, scrubber: scrubber,
             metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
         let runtime: ProxyRuntime
