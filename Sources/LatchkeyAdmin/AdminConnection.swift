@@ -7,10 +7,10 @@ import LatchkeyProxy
 ///
 /// Endpoints: see `AdminAPI`. Bounded like a proxy client connection: the socket is read only while no
 /// decoded request waits, and the next request is answered only once the write buffer is below
-/// `highWaterMark` (a client pipelining `/metrics` without reading stalls itself, not the proxy). Closed after `idle_timeout_ms` without a request; the listener caps connections at
-/// `admin_max_connections`.
+/// `highWaterMark` (a client pipelining `/metrics` without reading stalls itself, not the proxy). Closed
+/// after `idle_timeout_ms` without a request; the listener caps connections at `admin_max_connections`.
 final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to the stream's loop
-    /// The write buffer above which no further request is answered (the proxy's exchanges use the same bound).
+    /// The write buffer above which no further request is answered (as the proxy's exchanges bound theirs).
     static let highWaterMark = 256 * 1024
     private let stream: TCPConnection
     private let service: AdminService

@@ -8,11 +8,13 @@ public protocol ConsentFlow: AnyObject, Sendable {
     /// for this connection. `defaultRedirectURI` is the admin listener's callback, used unless the
     /// connection sets its own `redirect_uri`.
     func authorizationURL(
-        defaultRedirectURI: String, completion: @escaping @Sendable (Result<AuthorizationRedirect, CredentialError>) -> Void)
+        defaultRedirectURI: String,
+        completion: @escaping @Sendable (Result<AuthorizationRedirect, CredentialError>) -> Void)
 
     /// The provider redirected back with `code` for `state`: exchanges it and keeps the grant.
     func completeAuthorization(
-        code: String, state: String, completion: @escaping @Sendable (Result<AuthorizationOutcome, CredentialError>) -> Void)
+        code: String, state: String,
+        completion: @escaping @Sendable (Result<AuthorizationOutcome, CredentialError>) -> Void)
 
     /// The provider redirected back with `error` (RFC 6749 §4.1.2.1): consumes `state`, returns what to show.
     func rejectAuthorization(state: String, error: String, errorDescription: String?) -> CredentialError

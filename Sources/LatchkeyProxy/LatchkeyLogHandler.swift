@@ -29,7 +29,9 @@ public struct LatchkeyLogHandler: LogHandler {
     private let timestamp = Timestamp()
 
     /// - Parameter scrubber: the process's scrubber, applied to every line as it leaves.
-    public init(label: String, level: Logger.Level, format: Format, scrubber: SecretScrubber, fileDescriptor: Int32 = 2) {
+    public init(
+        label: String, level: Logger.Level, format: Format, scrubber: SecretScrubber, fileDescriptor: Int32 = 2
+    ) {
         self.label = label
         self.logLevel = level
         self.format = format

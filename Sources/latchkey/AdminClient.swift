@@ -12,7 +12,8 @@ import LatchkeyProxy
 struct AdminClient {
     let base: EndpointURL
     /// Its own client: the admin listener is exactly what the proxy's token client must never reach.
-    private let http = UpstreamHTTPClient(loop: EventLoop(label: "latchkey.admin-client", backend: .dispatch), ownListeners: OwnListeners())
+    private let http = UpstreamHTTPClient(
+        loop: EventLoop(label: "latchkey.admin-client", backend: .dispatch), ownListeners: OwnListeners())
 
     /// The admin listener named by the config file (only `admin:` is read: an operator's shell need not have
     /// the service's secrets); it must have a fixed port.

@@ -38,7 +38,8 @@ struct CheckCommand: ParsableCommand {
             var logger = Logger(label: "latchkey.check")
             logger.logLevel = .critical
             let factory = RuntimeFactory(
-                tokenClient: UpstreamHTTPClient(loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: OwnListeners()),
+                tokenClient: UpstreamHTTPClient(
+                    loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: OwnListeners()),
                 pendingAuthorizations: AuthorizationStateStore(), scrubber: scrubber,
                 metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
             runtime = try factory.makeRuntime(configuration: configuration)

@@ -46,7 +46,9 @@ struct RunCommand: ParsableCommand {
             output.error("latchkey: --log-format must be text or json")
             throw ExitCode(2)
         }
-        LoggingSystem.bootstrap { label in LatchkeyLogHandler(label: label, level: level, format: format, scrubber: scrubber) }
+        LoggingSystem.bootstrap { label in
+            LatchkeyLogHandler(label: label, level: level, format: format, scrubber: scrubber)
+        }
         let logger = Logger(label: "latchkey")
         for warning in configuration.warnings { logger.warning("\(warning)") }
         for notice in configuration.notices { logger.notice("\(notice)") }
@@ -56,7 +58,8 @@ struct RunCommand: ParsableCommand {
         let ownListeners = OwnListeners()
         let pendingAuthorizations = AuthorizationStateStore()
         let factory = RuntimeFactory(
-            tokenClient: UpstreamHTTPClient(loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: ownListeners),
+            tokenClient: UpstreamHTTPClient(
+                loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: ownListeners),
             pendingAuthorizations: pendingAuthorizations, scrubber: scrubber,
             metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
         let runtime: ProxyRuntime

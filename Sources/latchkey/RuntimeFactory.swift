@@ -73,8 +73,8 @@ public struct RuntimeFactory: Sendable {
                 case .success(let store):
                     let series = metrics.connection(connection.name)
                     return AuthorizationCodeSource(
-                        name: connection.name, settings: settings, client: tokenClient, scrubber: scrubber, store: store,
-                        pendingAuthorizations: pendingAuthorizations, logger: logger,
+                        name: connection.name, settings: settings, client: tokenClient, scrubber: scrubber,
+                        store: store, pendingAuthorizations: pendingAuthorizations, logger: logger,
                         consentHint: Self.consentHint(configuration, connection: connection.name),
                         fetchObserver: { series.recordTokenFetch(success: $0) })
                 }

@@ -97,8 +97,8 @@ public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendabl
         self.logger[metadataKey: LogKey.connection] = "\(name)"
         self.consentHint = consentHint ?? "GET /connections/\(name)/connect on the admin listener"
         engine = OAuthTokenManager(
-            name: name, settings: settings.client, client: client, scrubber: scrubber, clock: clock, logger: logger, random: random,
-            fetchObserver: fetchObserver)
+            name: name, settings: settings.client, client: client, scrubber: scrubber, clock: clock, logger: logger,
+            random: random, fetchObserver: fetchObserver)
         engine.isPermanentFailure = { $0.code == .needsConsent }
         engine.acquire = { [weak self] key, tokenURL, completion in
             guard let self else { return completion(.failure(CredentialError(.needsConsent, connection: name, detail: "shut down"))) }
