@@ -6,8 +6,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// Log lines as text or JSON, one `write(2)` each, to standard error, with every known secret value
-/// replaced (`SecretScrubber`).
+/// Log lines as text or JSON, one `write(2)` each, to standard error, with every secret value known to the
+/// process's `SecretScrubber` replaced.
 ///
 /// Written for the access log's volume: swift-log's `StreamLogHandler` formats a timestamp with `strftime`
 /// and locks a `FILE*` for every line, which cost a quarter of the proxy's throughput in `scripts/bench`.
@@ -24,11 +24,18 @@ public struct LatchkeyLogHandler: LogHandler {
     private let label: String
     private let format: Format
     private let fileDescriptor: Int32
+    private let scrubber: SecretScrubber
+    /// This handler's cache of the formatted second (copies of the handler share it).
+    private let timestamp = Timestamp()
 
-    public init(label: String, level: Logger.Level, format: Format, fileDescriptor: Int32 = 2) {
+    /// - Parameter scrubber: the process's scrubber, applied to every line as it leaves.
+    public init(
+        label: String, level: Logger.Level, format: Format, scrubber: SecretScrubber, fileDescriptor: Int32 = 2
+    ) {
         self.label = label
         self.logLevel = level
         self.format = format
+        self.scrubber = scrubber
         self.fileDescriptor = fileDescriptor
     }
 
@@ -38,50 +45,72 @@ public struct LatchkeyLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        let level = event.level
-        let message = event.message
         let explicit = event.metadata
-        // The common case (the access log) has no handler metadata: skip the merge and its copy.
+        // The common case has no handler metadata: skip the merge and its copy.
         var merged = explicit ?? [:]
         if !metadata.isEmpty { merged.merge(metadata) { explicitValue, _ in explicitValue } }
-        let keys = merged.keys.sorted()
+        let fields = merged.keys.sorted().map { key -> (key: String, value: String) in
+            let value = merged[key]!
+            if case .string(let string) = value { return (key, string) }
+            return (key, value.description)
+        }
+        Self.writeAll(line(level: event.level, message: event.message.description, sortedFields: fields), to: fileDescriptor)
+    }
+
+    /// Whether lines of `level` are written.
+    public func writes(_ level: Logger.Level) -> Bool { level >= logLevel }
+
+    /// Where lines go (standard error unless told otherwise).
+    public var descriptor: Int32 { fileDescriptor }
+
+    /// Whether `line(...)` alone gives what `log(event:)` would write: no handler metadata to merge in.
+    public var composesAlone: Bool { metadata.isEmpty }
+
+    /// One line, newline-terminated and scrubbed, exactly as `log(event:)` writes it for string metadata, from
+    /// fields already sorted by key. The access log calls this directly (no `Logger.Metadata` dictionary per
+    /// request) and batches the lines itself.
+    public func line(level: Logger.Level, message: String, sortedFields: [(key: String, value: String)]) -> [UInt8] {
         var out = ""
-        out.reserveCapacity(256)
+        out.reserveCapacity(320)
         switch format {
         case .text:
-            out += Timestamp.current()
+            out += timestamp.current()
             out += " "
             out += level.rawValue
             out += " "
-            out += message.description
-            for key in keys {
+            out += message
+            for (key, value) in sortedFields {
                 out += " "
                 out += key
                 out += "="
-                out += Self.textValue(merged[key]!)
+                out += Self.textValue(value)
             }
         case .json:
             out += "{\"time\":\""
-            out += Timestamp.current()
+            out += timestamp.current()
             out += "\",\"level\":\""
             out += level.rawValue
             out += "\",\"logger\":"
             out += JSONString.quote(label)
             out += ",\"message\":"
-            out += JSONString.quote(message.description)
-            for key in keys {
+            out += JSONString.quote(message)
+            for (key, value) in sortedFields {
                 out += ","
                 out += JSONString.quote(key)
                 out += ":"
-                out += JSONString.quote(merged[key]!.description)
+                out += JSONString.quote(value)
             }
             out += "}"
         }
         out += "\n"
         // The last boundary before a log line leaves the process: no known secret value gets through,
         // whatever text (provider, upstream, config) a message quotes.
-        var bytes = Array(SecretScrubber.shared.scrub(out).utf8)
-        bytes.withUnsafeMutableBytes { raw in
+        return Array(scrubber.scrub(out).utf8)
+    }
+
+    /// Writes all of `bytes` (one `write` unless the descriptor takes less), retrying on EINTR.
+    public static func writeAll(_ bytes: [UInt8], to fileDescriptor: Int32) {
+        bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let written = write(fileDescriptor, raw.baseAddress! + offset, raw.count - offset)
@@ -95,20 +124,19 @@ public struct LatchkeyLogHandler: LogHandler {
     }
 
     /// Values with spaces or quotes are quoted so that a line stays splittable on spaces.
-    private static func textValue(_ value: Logger.Metadata.Value) -> String {
-        let text: String
-        if case .string(let string) = value { text = string } else { text = value.description }
+    private static func textValue(_ text: String) -> String {
         // Bytes, not Characters: no grapheme breaking on the per-request path.
         let needsQuotes = text.isEmpty || text.utf8.contains { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x7F }
         return needsQuotes ? JSONString.quote(text) : text
     }
 }
 
-/// RFC 3339 UTC timestamps with millisecond precision, the seconds part formatted once per second.
-enum Timestamp {
-    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
+/// RFC 3339 UTC timestamps with millisecond precision, the seconds part formatted once per second. An
+/// instance per log handler (not a global), so that nothing mutable is shared beyond its owner.
+final class Timestamp: Sendable {
+    private let cache = Mutex<(second: Int, text: String)>((-1, ""))
 
-    static func current() -> String {
+    func current() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let second = now.tv_sec
@@ -127,7 +155,7 @@ enum Timestamp {
         return prefix + "." + pad3(milliseconds) + "Z"
     }
 
-    private static func pad2(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    private static func pad3(_ value: Int) -> String { value < 10 ? "00\(value)" : value < 100 ? "0\(value)" : "\(value)" }
-    private static func format4(_ value: Int) -> String { String(value) }
+    private func pad2(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    private func pad3(_ value: Int) -> String { value < 10 ? "00\(value)" : value < 100 ? "0\(value)" : "\(value)" }
+    private func format4(_ value: Int) -> String { String(value) }
 }

@@ -46,7 +46,9 @@ final class MemoryByteStream: ByteStream, @unchecked Sendable {  // used only on
             name: "api", host: HostPattern(name: .exact("api.example")),
             upstream: UpstreamURL(scheme: "http", host: "127.0.0.1", port: 1), timeoutMs: 2_000)
         let runtime = try makeRuntime(routes: [route], connections: [])
-        let server = ProxyServer(runtime: runtime, logger: Logger(label: "test"), loopCount: 1)
+        let server = ProxyServer(
+            runtime: runtime, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            scrubber: SecretScrubber(), ownListeners: OwnListeners(), loopCount: 1)
         let loop = server.group.loops[0]
         let stream = MemoryByteStream(loop: loop)
         let pool = UpstreamPool(loop: loop, maxIdlePerEndpoint: 0, idleTimeout: .seconds(1))

@@ -54,7 +54,7 @@ struct ExchangeStateMachineHarness {
             routes: [api, other])
         let runtime = try! ProxyRuntime(configuration: configuration) { settings -> any CredentialSource in
             renewing && settings.name == "api"
-                ? RenewingCredentialSource(connectionName: settings.name) : StaticCredentialSource(settings: settings)
+                ? RenewingCredentialSource(connectionName: settings.name) : StaticCredentialSource(settings: settings, scrubber: SecretScrubber())
         }
         var fields: [(String, String)] = [("Host", "api.example")]
         switch framing {
