@@ -252,16 +252,6 @@ public struct HostPattern: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Whether `host` (any case) and `port` match.
-    public func matches(host: String, port: Int) -> Bool {
-        if let wanted = self.port, wanted != port { return false }
-        let host = host.lowercased()
-        switch name {
-        case .exact(let exact): return host == exact
-        case .wildcard(let suffix): return host.count > suffix.count && host.hasSuffix(suffix)
-        }
-    }
-
     public var description: String {
         let base: String
         switch name {

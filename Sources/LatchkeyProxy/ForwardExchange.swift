@@ -176,7 +176,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     private func sendHead() {
         guard let upstream else { return }
         let head = RequestRewrite.upstreamHead(
-            plan.head, credential: injectsCredential ? credential : nil, framing: requestFraming,
+            base: plan.head, plan: plan, credential: injectsCredential ? credential : nil, framing: requestFraming,
             receivedVersion: requestHead.version)
         if let route = plan.route, route.settings.debug {
             log.debugHead(
