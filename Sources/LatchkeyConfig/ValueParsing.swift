@@ -1,4 +1,5 @@
 import LatchkeyHTTP
+import LatchkeyNet
 
 /// Why a listen address, host pattern or URL was rejected. Messages never quote the value: it may have
 /// come from a secret, and a URL may carry user info.
@@ -87,7 +88,7 @@ extension HostPattern {
     /// Whether every host this pattern matches is a loopback name or address.
     var isLoopback: Bool {
         switch name {
-        case .exact(let host): UpstreamURL.isLoopbackHost(host)
+        case .exact(let host): AddressScope.isLoopback(host: host)
         case .wildcard(let suffix): suffix == ".localhost" || suffix.hasSuffix(".localhost")
         }
     }

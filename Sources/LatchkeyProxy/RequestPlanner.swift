@@ -186,7 +186,7 @@ public enum RequestPlanner {
             endpoint = UpstreamEndpoint(
                 scheme: requestScheme, host: host, port: port, serverName: settings.tls.serverName ?? host)
         }
-        if route.injectsCredentials, !endpoint.isTLS, !UpstreamURL.isLoopbackHost(endpoint.host),
+        if route.injectsCredentials, !endpoint.isTLS, !AddressScope.isLoopback(host: endpoint.host),
             !settings.allowPlaintextCredentials
         {
             return .reject(
