@@ -7,7 +7,9 @@
 /// - an IPv6 literal without its brackets;
 /// - a reg-name or IPv4 address without **one** trailing dot: `api.example.com.` is the fully qualified
 ///   spelling of `api.example.com` (RFC 1034 §3.1), and a route, a credential or a refusal that applies to
-///   one applies to the other. Any other empty label (`a..b`, `.a`, `a..`, `.`) is malformed and refused.
+///   one applies to the other. Any other empty label (`a..b`, `.a`, `a..`, `.`) is refused: RFC 3986 would
+///   let it through as a reg-name, but no DNS name has one (RFC 1035 §3.1), and a second spelling is how a
+///   host slips past a rule written for the first (nginx refuses them in `Host` too).
 ///
 /// reg-name is limited to letters, digits, "-", ".", "_" and "~" (no percent-encoding). The port is the
 /// explicit one or `defaultPort`; without a default a port is required (CONNECT, RFC 9110 §9.3.6).
