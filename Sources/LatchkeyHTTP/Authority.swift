@@ -17,9 +17,25 @@ public enum Authority {
     /// Parses `bytes`; nil when malformed (userinfo, empty host or label, bad IPv6, empty or out-of-range port,
     /// stray bytes).
     public static func parse(_ bytes: ArraySlice<UInt8>, defaultPort: Int?) -> (host: String, port: Int)? {
+        parseBytes(bytes, defaultPort: defaultPort)
+    }
+
+    /// `parse(_:defaultPort:)` over a string, read in place (no copy of its bytes: a `Host` field is parsed on
+    /// every request).
+    public static func parse(_ text: String, defaultPort: Int?) -> (host: String, port: Int)? {
+        if let parsed = text.utf8.withContiguousStorageIfAvailable({ parseBytes($0, defaultPort: defaultPort) }) {
+            return parsed
+        }
+        return parseBytes(Array(text.utf8)[...], defaultPort: defaultPort)
+    }
+
+    /// The parser over any contiguous bytes with integer indices (an array slice, a string's UTF-8 storage).
+    private static func parseBytes<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, defaultPort: Int?)
+        -> (host: String, port: Int)? where Bytes.Index == Int
+    {
         guard !bytes.isEmpty else { return nil }
         let host: String
-        let afterHost: ArraySlice<UInt8>.Index
+        let afterHost: Int
         if bytes.first == UInt8(ascii: "[") {
             guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return nil }
             let literal = bytes[(bytes.startIndex + 1)..<close]
@@ -48,11 +64,6 @@ public enum Authority {
         return (host, port)
     }
 
-    /// `parse(_:defaultPort:)` over a string.
-    public static func parse(_ text: String, defaultPort: Int?) -> (host: String, port: Int)? {
-        parse(Array(text.utf8)[...], defaultPort: defaultPort)
-    }
-
     /// A host already split from its port (config, a resolved `Location`), canonical as above: an IPv6
     /// literal with or without brackets, or a reg-name/IPv4 address; nil when malformed.
     public static func canonicalHost(_ host: String) -> String? {
@@ -69,8 +80,8 @@ public enum Authority {
 
     /// A reg-name or IPv4 address lower-cased without one trailing dot; nil for an empty name, an empty
     /// label, or a byte outside the reg-name set.
-    private static func canonicalName(_ bytes: ArraySlice<UInt8>) -> String? {
-        var name = bytes
+    private static func canonicalName<Name: RandomAccessCollection<UInt8>>(_ bytes: Name) -> String? {
+        var name = bytes[...]
         if name.last == UInt8(ascii: ".") { name = name.dropLast() }
         guard !name.isEmpty, name.first != UInt8(ascii: "."), name.last != UInt8(ascii: "."), name.allSatisfy(isRegNameByte)
         else { return nil }
@@ -83,7 +94,7 @@ public enum Authority {
     }
 
     /// ASCII lower-casing on bytes: no `String` case mapping (which is Unicode-aware and allocates twice).
-    private static func lowercased(_ bytes: ArraySlice<UInt8>) -> String {
+    private static func lowercased<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
         if !bytes.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
             return String(decoding: bytes, as: UTF8.self)
         }
