@@ -3,12 +3,12 @@ import Dispatch
 import Glibc
 #endif
 
-/// A non-blocking TCP connection driven by Dispatch read and write sources on its loop's queue.
+/// A non-blocking TCP connection driven by its loop's readiness reports (see `FDWatch`).
 ///
 /// Created either from an accepted socket or as an outgoing connection (resolve, then try each
 /// address until one connects, all within `connectTimeout`). The file descriptor is closed only once
-/// the cancel handlers of both sources have run (FIELD-NOTES: closing earlier races the sources).
-public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined to `loop.queue`
+/// the loop's watch has let go of it.
+public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @unchecked Sendable {  // confined to `loop`
     public let loop: EventLoop
     public var delegate: (any ByteStreamDelegate)?
     public private(set) var pendingWriteBytes = 0
@@ -18,13 +18,13 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     private enum State { case idle, resolving, connecting, open, closed }
     private var state: State
     private var fd: Int32 = -1
-    private var readSource: DispatchSourceRead?
-    private var writeSource: DispatchSourceWrite?
     private var readingPaused = false
     private var reachedEOF = false
     private var shutdownAfterFlush = false
-    private var outbound: [[UInt8]] = []
+    /// Bytes accepted by `write` and not yet sent, from `outboundOffset` on.
+    private var outbound: [UInt8] = []
     private var outboundOffset = 0
+    private var flushScheduled = false
 
     private let connectHost: String
     private let connectPort: Int
@@ -73,7 +73,7 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
         loop.assertInLoop()
         switch state {
         case .open:
-            makeSources()
+            startWatching()
             updateReading()
             delegate?.streamDidBecomeReady(self)
         case .idle:
@@ -140,16 +140,16 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
             return
         }
         state = .connecting
-        makeSources()
+        startWatching()
         armWriting(true)
     }
 
-    /// The write source fired while connecting: the connect finished one way or the other.
+    /// Writable while connecting: the connect finished one way or the other.
     private func finishConnect() {
         let code = Socket.pendingError(fd)
         guard code == 0 else {
             lastConnectError = Socket.errnoText(code)
-            cancelSources()
+            stopWatching()
             fd = -1
             state = .resolving
             connectNextCandidate()
@@ -162,11 +162,11 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
         connectTimer?.cancel()
         connectTimer = nil
         state = .open
-        if closer == nil { makeSources() }
+        if watch == nil { startWatching() }
         updateReading()
-        armWriting(!outbound.isEmpty)
+        armWriting(false)
         delegate?.streamDidBecomeReady(self)
-        if state == .open, !outbound.isEmpty { flush() }
+        if state == .open, !outbound.isEmpty { flush() }  // what was written while connecting
     }
 
     private func connectTimedOut() {
@@ -174,63 +174,37 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
         fail(NetError(.connectTimeout, "connect to \(connectHost):\(connectPort) timed out after \(connectTimeout)"))
     }
 
-    // MARK: Sources
+    // MARK: Watching the descriptor
     //
-    // libdispatch on Linux reports readiness once per change (edge-style): data left unread after an event
-    // is not reported again, and a suspended source that is resumed does not re-report what arrived while it
-    // was suspended. So handlers drain until EAGAIN, and sources are never suspended: a source exists exactly
-    // while its direction is wanted (reading not paused; output pending or a connect in progress) and is
-    // cancelled otherwise; a fresh source reports the descriptor's current readiness. The descriptor is
-    // closed by `DescriptorCloser` once the connection and every source have let go of it.
+    // The loop reports readiness once per change (see `FDWatch`), so handlers drain until EAGAIN. Reading is
+    // wanted while the connection is open, not paused and before EOF; writing while output waits for room
+    // or a connect is in progress.
 
-    private var closer: DescriptorCloser?
+    private var watch: (any FDWatch)?
+    private var readWanted = false
+    private var writeWanted = false
 
-    private func makeSources() {
-        closer = DescriptorCloser(fd: fd)
+    private func startWatching() {
+        watch = loop.watch(fd: fd, handler: self)
     }
 
-    private func cancelSources() {
-        setReadSource(running: false)
-        setWriteSource(running: false)
-        if let closer { closer.release() } else if fd >= 0 { Glibc.close(fd) }
-        closer = nil
+    /// Stops watching and closes the descriptor (the watch closes it once it is safe to).
+    private func stopWatching() {
+        readWanted = false
+        writeWanted = false
+        if let watch { watch.close() } else if fd >= 0 { Glibc.close(fd) }
+        watch = nil
     }
 
     private func updateReading() {
-        setReadSource(running: state == .open && !readingPaused && !reachedEOF)
+        readWanted = state == .open && !readingPaused && !reachedEOF
+        watch?.setInterest(read: readWanted, write: writeWanted)
     }
 
-    /// Level-triggered write readiness: a source only while output is pending, or it spins.
     private func armWriting(_ want: Bool) {
-        setWriteSource(running: want)
-    }
-
-    private func setReadSource(running: Bool) {
-        if running, readSource == nil, let closer {
-            let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
-            closer.retain()
-            source.setEventHandler { [self] in handleReadable() }
-            source.setCancelHandler { closer.release() }
-            source.activate()
-            readSource = source
-        } else if !running, let source = readSource {
-            source.cancel()
-            readSource = nil
-        }
-    }
-
-    private func setWriteSource(running: Bool) {
-        if running, writeSource == nil, let closer {
-            let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
-            closer.retain()
-            source.setEventHandler { [self] in handleWritable() }
-            source.setCancelHandler { closer.release() }
-            source.activate()
-            writeSource = source
-        } else if !running, let source = writeSource {
-            source.cancel()
-            writeSource = nil
-        }
+        guard want != writeWanted else { return }
+        writeWanted = want
+        watch?.setInterest(read: readWanted, write: writeWanted)
     }
 
     // MARK: I/O
@@ -241,17 +215,17 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     ///
     /// Fairness: after `readsPerTurn` full reads the rest waits for a turn queued behind the loop's other work
     /// (timers, other connections); a peer sending as fast as it is read would otherwise hold the loop.
-    private func handleReadable() {
+    func descriptorIsReadable() {
         let buffer = loop.readBuffer
         var turns = Self.readsPerTurn
-        while state == .open, readSource != nil {
+        while state == .open, readWanted {
             let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if count > 0 {
                 delegate?.stream(self, didRead: Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
                 turns -= 1
                 if turns == 0 {
                     loop.execute { [self] in
-                        if state == .open, readSource != nil { handleReadable() }
+                        if state == .open, readWanted { descriptorIsReadable() }
                     }
                     return
                 }
@@ -273,7 +247,7 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     /// Reads (up to 64 KiB each) one readiness event may do before yielding the loop.
     static let readsPerTurn = 16
 
-    private func handleWritable() {
+    func descriptorIsWritable() {
         switch state {
         case .connecting: finishConnect()
         case .open: flush()
@@ -284,22 +258,48 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
     public func write(_ bytes: [UInt8]) {
         loop.assertInLoop()
         guard !bytes.isEmpty, state != .closed, !shutdownAfterFlush else { return }
-        outbound.append(bytes)
-        pendingWriteBytes += bytes.count
-        if state == .open {
-            if outbound.count == 1 { flush() } else { armWriting(true) }
+        if outbound.isEmpty {
+            outbound = bytes  // no copy: the caller's array is adopted
+            outboundOffset = 0
+        } else {
+            if outboundOffset >= Self.compactionThreshold {
+                outbound.removeFirst(outboundOffset)
+                outboundOffset = 0
+            }
+            outbound.append(contentsOf: bytes)
         }
+        pendingWriteBytes += bytes.count
+        scheduleFlush()
     }
 
+    /// Output is sent once per loop turn (epoll) or at once (Dispatch): a head and a body written in the
+    /// same turn leave in one `send`.
+    private func scheduleFlush() {
+        guard state == .open, !writeWanted, !flushScheduled else { return }
+        flushScheduled = true
+        loop.flushAtEndOfTurn(self)
+    }
+
+    func flushAtEndOfTurn() {
+        flushScheduled = false
+        if state == .open, !writeWanted { flush() }
+    }
+
+    /// Above this many bytes already sent from the front of `outbound`, appending first drops them.
+    private static let compactionThreshold = 64 * 1024
+    /// Output buffers up to this capacity are kept for the next message; larger ones are freed.
+    private static let retainedCapacity = 4 * 1024
+
     private func flush() {
-        while let first = outbound.first {
-            let remaining = first.count - outboundOffset
-            let sent = first.withUnsafeBytes { raw in
+        while outboundOffset < outbound.count {
+            let remaining = outbound.count - outboundOffset
+            let sent = outbound.withUnsafeBytes { raw in
                 send(fd, raw.baseAddress! + outboundOffset, remaining, Int32(MSG_NOSIGNAL))
             }
             if sent < 0 {
                 let code = errno
-                if code == EAGAIN || code == EWOULDBLOCK || code == EINTR {
+                if code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK {
                     armWriting(true)
                     return
                 }
@@ -307,15 +307,14 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
                 return
             }
             pendingWriteBytes -= sent
-            if sent == remaining {
-                outbound.removeFirst()
-                outboundOffset = 0
-            } else {
-                outboundOffset += sent
-                armWriting(true)
-                return
-            }
+            outboundOffset += sent
         }
+        if outbound.capacity <= Self.retainedCapacity {
+            outbound.removeAll(keepingCapacity: true)
+        } else {
+            outbound = []
+        }
+        outboundOffset = 0
         armWriting(false)
         if shutdownAfterFlush { Glibc.shutdown(fd, Int32(SHUT_WR)) }
         delegate?.streamDidDrainWrites(self)
@@ -336,6 +335,9 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
 
     public func close() {
         loop.assertInLoop()
+        // What was written in this turn has not been tried yet (the flush waits for the turn's end): try once,
+        // without waiting, as an immediate write would have.
+        if state == .open, flushScheduled, !writeWanted { flush() }
         finish(error: nil)
     }
 
@@ -346,7 +348,7 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
         state = .closed
         connectTimer?.cancel()
         connectTimer = nil
-        if fd >= 0 { cancelSources() }
+        if fd >= 0 { stopWatching() }
         fd = -1
         outbound.removeAll()
         pendingWriteBytes = 0
@@ -355,20 +357,5 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {  // confined
         let delegate = self.delegate
         self.delegate = nil
         delegate?.stream(self, didCloseWith: error)
-    }
-}
-
-/// Closes a descriptor once the connection and every source that used it have let go of it.
-private final class DescriptorCloser: @unchecked Sendable {  // retained/released only on the connection's queue
-    private let fd: Int32
-    private var users = 1
-
-    init(fd: Int32) { self.fd = fd }
-
-    func retain() { users += 1 }
-
-    func release() {
-        users -= 1
-        if users == 0 { Glibc.close(fd) }
     }
 }

@@ -1,4 +1,3 @@
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,24 +5,25 @@ import Glibc
 /// A listening TCP socket. Accepted connections are spread round-robin over an `EventLoopGroup`
 /// and handed to `onAccept` on their own loop, not yet started.
 ///
-/// Bounded (see `AcceptGate`): at `maxConnections` open connections, or when `accept` runs out of
-/// descriptors, the accept source is suspended (new connections wait in the backlog; nothing spins) and
-/// resumed when an accepted connection closes, or for descriptors after `retryInterval` at the latest.
-public final class TCPListener: @unchecked Sendable {  // mutable state only touched on `acceptQueue`
+/// The socket is watched by the group's first loop, which accepts; a connection for that loop starts there
+/// and then, with no hop, one for another loop hops over once. Bounded (see `AcceptGate`): at
+/// `maxConnections` open connections, or when `accept` runs out of descriptors, the listener stops watching
+/// for connections (they wait in the backlog; nothing spins) and looks again when an accepted connection
+/// closes, or for descriptors after `retryInterval` at the latest.
+public final class TCPListener: @unchecked Sendable {  // mutable state confined to `acceptLoop`
     /// The bound address (with the real port when 0 was asked for).
     public let localAddress: SocketAddress
-    /// Called on the accept queue once per pause episode (see `AcceptGate.shouldReportPause`).
+    /// Called on the accept loop once per pause episode (see `AcceptGate.shouldReportPause`).
     public var onPause: (@Sendable (AcceptGate.PauseReason, Int) -> Void)?
     /// How long accepting pauses after running out of descriptors before it tries again.
-    public var retryInterval: DispatchTimeInterval = .milliseconds(250)
+    public var retryInterval: Duration = .milliseconds(250)
     private let fd: Int32
-    private let acceptQueue: DispatchQueue
-    private let source: DispatchSourceRead
+    private let acceptLoop: EventLoop
     private let group: EventLoopGroup
     private let onAccept: @Sendable (TCPConnection) -> Void
+    private var watch: (any FDWatch)?
     private var gate: AcceptGate
-    private var suspended = false
-    private var retryScheduled = false
+    private var retryTimer: LoopTimer?
     private var started = false
     private var stopped = false
 
@@ -46,65 +46,65 @@ public final class TCPListener: @unchecked Sendable {  // mutable state only tou
         }
         self.fd = fd
         self.group = group
+        self.acceptLoop = group.loops[0]
         self.onAccept = onAccept
         self.gate = AcceptGate(maxConnections: maxConnections)
         self.localAddress = Socket.localAddress(fd) ?? address
-        self.acceptQueue = DispatchQueue(label: "latchkey.accept.\(port)")
-        self.source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
-        source.setEventHandler { [unowned self] in acceptPending() }
-        source.setCancelHandler { Glibc.close(fd) }
     }
 
     /// Starts accepting.
     public func start() {
-        acceptQueue.sync {
+        acceptLoop.runAndWait {
             guard !started, !stopped else { return }
             started = true
-            source.activate()
+            watch = acceptLoop.watch(fd: fd, handler: ListenerEvents(listener: self))
+            watch?.setInterest(read: true, write: false)
         }
     }
 
     /// Stops accepting and closes the listening socket. Established connections are unaffected.
     public func stop() {
-        acceptQueue.sync { stopOnQueue() }
+        acceptLoop.runAndWait { stopOnLoop() }
     }
 
-    private func stopOnQueue() {
+    private func stopOnLoop() {
         guard !stopped else { return }
         stopped = true
-        source.cancel()
-        // An inactive source never runs its cancel handler (which closes the socket), and releasing
-        // one traps, as does releasing a suspended one: activate or resume it after cancelling.
-        if !started { source.activate() }
-        if suspended {
-            suspended = false
-            source.resume()
+        retryTimer?.cancel()
+        retryTimer = nil
+        if let watch {
+            watch.close()  // closes the socket
+        } else {
+            Glibc.close(fd)
         }
+        watch = nil
     }
 
     /// A new connection cap, e.g. after a reload. Any thread.
     public func setMaxConnections(_ value: Int) {
-        acceptQueue.async { [self] in
+        acceptLoop.execute { [self] in
             gate.setMaxConnections(value)
             resumeIfOpen()
         }
     }
 
-    /// Open connections accepted here (read on the accept queue; for tests and metrics).
-    public var openConnections: Int { acceptQueue.sync { gate.open } }
+    /// Open connections accepted here (read on the accept loop; for tests and metrics).
+    public var openConnections: Int { acceptLoop.runAndWait { gate.open } }
 
-    // MARK: Accepting (on `acceptQueue`)
+    // MARK: Accepting (on `acceptLoop`)
 
-    private func acceptPending() {
+    fileprivate func acceptPending() {
         while gate.isOpen, !stopped {
             switch Socket.accept(fd) {
             case .accepted(let client):
                 gate.accepted()
                 let loop = group.next()
-                let onAccept = self.onAccept
                 let closed: @Sendable () -> Void = { [weak self] in self?.connectionClosed() }
-                loop.execute {
+                if loop === acceptLoop {
                     onAccept(TCPConnection(acceptedFD: client, loop: loop, onClose: closed))
+                } else {
+                    let onAccept = self.onAccept
+                    loop.execute { onAccept(TCPConnection(acceptedFD: client, loop: loop, onClose: closed)) }
                 }
             case .wouldBlock:
                 return
@@ -116,45 +116,68 @@ public final class TCPListener: @unchecked Sendable {  // mutable state only tou
         pause()
     }
 
-    /// Suspends the source: a level-triggered listening socket with a pending connection would otherwise
-    /// fire again at once (the spin seen at EMFILE).
+    /// Stops watching: a level-triggered report of a pending connection would otherwise repeat at once (the
+    /// spin seen at EMFILE).
     private func pause() {
         guard !stopped, let reason = gate.pauseReason else { return }
-        if !suspended {
-            suspended = true
-            source.suspend()
-        }
+        watch?.setInterest(read: false, write: false)
         if gate.shouldReportPause() { onPause?(reason, gate.open) }
     }
 
     private func resumeIfOpen() {
-        guard gate.isOpen, suspended, !stopped else { return }
-        suspended = false
-        source.resume()
-        // Edge-style reporting (FIELD-NOTES): a resumed source does not report connections that arrived
-        // while it was suspended, so look once ourselves.
-        acceptPending()
+        guard gate.isOpen, started, !stopped else { return }
+        // Turning reading back on reports the socket's current state: connections that arrived while paused
+        // are accepted then.
+        watch?.setInterest(read: true, write: false)
     }
 
     private func scheduleRetry() {
-        guard !retryScheduled else { return }
-        retryScheduled = true
-        acceptQueue.asyncAfter(deadline: .now() + retryInterval) { [weak self] in
+        guard retryTimer == nil else { return }
+        retryTimer = acceptLoop.schedule(after: retryInterval) { [weak self] in
             guard let self else { return }
-            retryScheduled = false
+            retryTimer = nil
             gate.retry()
             resumeIfOpen()
         }
     }
 
     private func connectionClosed() {
-        acceptQueue.async { [self] in
+        if acceptLoop.inLoop {
+            gate.closed()
+            resumeIfOpen()
+            return
+        }
+        acceptLoop.execute { [self] in
             gate.closed()
             resumeIfOpen()
         }
     }
 
-    /// Not `stop()`: the last reference may go inside a block running on `acceptQueue`, where a `sync` onto
-    /// it would trap; in `deinit` no other reference exists, so the state is this thread's alone.
-    deinit { stopOnQueue() }
+    /// The last reference may go on the accept loop itself or anywhere else; nothing else refers to the
+    /// listener then, so its state is this thread's alone.
+    deinit {
+        guard !stopped else { return }
+        guard let watch else {
+            Glibc.close(fd)
+            return
+        }
+        if acceptLoop.inLoop {
+            watch.close()
+        } else {
+            let handoff = UncheckedBox(watch)  // nothing else refers to it any more
+            acceptLoop.execute { handoff.value.close() }
+        }
+    }
+}
+
+/// Forwards the listening socket's readiness without keeping the listener alive: dropping the last
+/// reference to a listener that was never stopped still closes its socket (in `deinit`).
+private final class ListenerEvents: FDEventHandler {
+    weak var listener: TCPListener?
+
+    init(listener: TCPListener) { self.listener = listener }
+
+    func descriptorIsReadable() { listener?.acceptPending() }
+
+    func descriptorIsWritable() {}
 }

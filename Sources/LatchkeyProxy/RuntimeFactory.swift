@@ -9,7 +9,7 @@ import Logging
 public enum RuntimeFactory {
     /// One HTTP client for every token endpoint, on its own loop so token traffic never waits behind
     /// proxied traffic.
-    public static let tokenClient = UpstreamHTTPClient(loop: EventLoop(label: "latchkey.token-client"))
+    public static let tokenClient = UpstreamHTTPClient(loop: EventLoop(label: "latchkey.token-client", backend: .dispatch))
 
     /// The `state` values of consents in progress, for every authorization-code connection. Process-wide,
     /// so a consent started before a reload completes after it.

@@ -40,8 +40,8 @@ final class AcceptedBox: @unchecked Sendable {
 }
 
 @Suite struct TCPConnectionTests {
-    @Test func echoesOneMebibyteThroughARealSocket() throws {
-        let group = EventLoopGroup(count: 2)
+    @Test(arguments: EventLoopBackend.allCases) func echoesOneMebibyteThroughARealSocket(backend: EventLoopBackend) throws {
+        let group = EventLoopGroup(count: 2, backend: backend)
         let box = AcceptedBox()
         let listener = try TCPListener(host: "127.0.0.1", port: 0, group: group) { connection in
             let delegate = RecordingDelegate()
@@ -59,14 +59,14 @@ final class AcceptedBox: @unchecked Sendable {
         let delegate = RecordingDelegate()
         delegate.onEOF = { $0.close() }
         let payload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-        loop.queue.sync {
+        loop.runAndWait {
             client.delegate = delegate
             client.start()
             client.write(payload)
             client.shutdownWriting()
         }
         #expect(delegate.closed.wait(timeout: .now() + 30) == .success)
-        loop.queue.sync {
+        loop.runAndWait {
             #expect(delegate.ready)
             #expect(delegate.closeError == nil)
             #expect(delegate.received.count == payload.count)
@@ -74,21 +74,70 @@ final class AcceptedBox: @unchecked Sendable {
         }
     }
 
-    @Test func connectionRefusedIsReportedAsConnectFailed() throws {
+    /// Readiness is reported once per change: bytes that arrive while reading is paused must still be read
+    /// once it resumes (the edge came and went meanwhile), and the accepted side on another loop gets them.
+    @Test(arguments: EventLoopBackend.allCases) func bytesThatArriveWhileReadingIsPausedAreReadOnResume(backend: EventLoopBackend) throws {
+        let group = EventLoopGroup(count: 2, backend: backend)
+        let box = AcceptedBox()
+        let payload = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let listener = try TCPListener(host: "127.0.0.1", port: 0, group: group) { connection in
+            let delegate = RecordingDelegate()
+            connection.delegate = delegate
+            box.lock.withLock { $0.append(connection) }
+            connection.start()
+            connection.write(payload)
+            connection.shutdownWriting()
+        }
+        listener.start()
+        defer { listener.stop() }
+        let loop = group.loops[1]
+        let client = TCPConnection(connectingTo: "127.0.0.1", port: listener.localAddress.port, loop: loop, connectTimeout: .seconds(5))
+        let delegate = RecordingDelegate()
+        delegate.onEOF = { $0.close() }
+        loop.runAndWait {
+            client.delegate = delegate
+            client.start()
+            client.setReadingPaused(true)
+        }
+        #expect(delegate.becameReady.wait(timeout: .now() + 10) == .success)
+        // Wait until the peer has sent all it can into the paused socket: its write buffer stops shrinking.
+        let accepted = try #require(waitFor { box.lock.withLock { $0.first } })
+        _ = waitFor { accepted.loop.runAndWait { accepted.pendingWriteBytes < payload.count ? true : nil } }
+        loop.runAndWait {
+            #expect(delegate.received.isEmpty, "read while paused")
+            client.setReadingPaused(false)
+        }
+        #expect(delegate.closed.wait(timeout: .now() + 30) == .success)
+        loop.runAndWait {
+            #expect(delegate.received.count == payload.count)
+            #expect(delegate.received.elementsEqual(payload))
+        }
+    }
+
+    /// Polls `probe` (every 5 ms, up to 10 s) until it yields a value.
+    private func waitFor<T>(_ probe: () -> T?) -> T? {
+        for _ in 0..<2_000 {
+            if let value = probe() { return value }
+            usleep(5_000)
+        }
+        return nil
+    }
+
+    @Test(arguments: EventLoopBackend.allCases) func connectionRefusedIsReportedAsConnectFailed(backend: EventLoopBackend) throws {
         // A port held by a bound socket that never listens: connecting to it is refused (RST), and no
         // other test running in parallel can take it meanwhile (a stopped listener's port could be).
         let (holder, port) = try boundButNotListening()
         defer { close(holder) }
-        let group = EventLoopGroup(count: 1)
+        let group = EventLoopGroup(count: 1, backend: backend)
         let loop = group.loops[0]
         let client = TCPConnection(connectingTo: "127.0.0.1", port: port, loop: loop, connectTimeout: .seconds(5))
         let delegate = RecordingDelegate()
-        loop.queue.sync {
+        loop.runAndWait {
             client.delegate = delegate
             client.start()
         }
         #expect(delegate.closed.wait(timeout: .now() + 10) == .success)
-        loop.queue.sync {
+        loop.runAndWait {
             #expect(delegate.ready == false)
             #expect(delegate.closeError?.code == .connectFailed)
             #expect(delegate.closeError?.detail.contains("refused") == true, "\(String(describing: delegate.closeError))")
@@ -111,20 +160,20 @@ final class AcceptedBox: @unchecked Sendable {
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
-    @Test func unresolvableHostIsReportedAsResolveFailed() {
-        let loop = EventLoop(label: "test")
+    @Test(arguments: EventLoopBackend.allCases) func unresolvableHostIsReportedAsResolveFailed(backend: EventLoopBackend) {
+        let loop = EventLoop(label: "test", backend: backend)
         let client = TCPConnection(connectingTo: "no-such-host.invalid", port: 80, loop: loop, connectTimeout: .seconds(10))
         let delegate = RecordingDelegate()
-        loop.queue.sync {
+        loop.runAndWait {
             client.delegate = delegate
             client.start()
         }
         #expect(delegate.closed.wait(timeout: .now() + 15) == .success)
-        loop.queue.sync { #expect(delegate.closeError?.code == .resolveFailed) }
+        loop.runAndWait { #expect(delegate.closeError?.code == .resolveFailed) }
     }
 
-    @Test func listenerReportsTheKernelChosenPort() throws {
-        let listener = try TCPListener(host: "127.0.0.1", port: 0, group: EventLoopGroup(count: 1)) { _ in }
+    @Test(arguments: EventLoopBackend.allCases) func listenerReportsTheKernelChosenPort(backend: EventLoopBackend) throws {
+        let listener = try TCPListener(host: "127.0.0.1", port: 0, group: EventLoopGroup(count: 1, backend: backend)) { _ in }
         defer { listener.stop() }
         #expect(listener.localAddress.port > 0)
         #expect(listener.localAddress.host == "127.0.0.1")

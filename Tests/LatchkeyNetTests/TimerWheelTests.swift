@@ -10,10 +10,10 @@ import Testing
         let done = DispatchSemaphore(value: 0)
     }
 
-    @Test func timersFireInDeadlineOrderAndCancelledOnesNever() {
-        let loop = EventLoop(label: "timers")
+    @Test(arguments: EventLoopBackend.allCases) func timersFireInDeadlineOrderAndCancelledOnesNever(backend: EventLoopBackend) {
+        let loop = EventLoop(label: "timers", backend: backend)
         let fired = Fired()
-        loop.queue.sync {
+        loop.runAndWait {
             // Scheduled out of order; 2 and 4 are cancelled.
             var timers: [Int: LoopTimer] = [:]
             for (id, ms) in [(3, 60), (1, 20), (4, 70), (2, 40), (5, 90)] {
@@ -30,11 +30,11 @@ import Testing
         #expect(fired.order.withLock { $0 } == [1, 3, 5])
     }
 
-    @Test func aTimerNeverFiresEarly() {
-        let loop = EventLoop(label: "early")
+    @Test(arguments: EventLoopBackend.allCases) func aTimerNeverFiresEarly(backend: EventLoopBackend) {
+        let loop = EventLoop(label: "early", backend: backend)
         let done = DispatchSemaphore(value: 0)
         let elapsed = Mutex<Duration>(.zero)
-        loop.queue.sync {
+        loop.runAndWait {
             let start = ContinuousClock.now
             _ = loop.schedule(after: .milliseconds(50)) {
                 elapsed.withLock { $0 = ContinuousClock.now - start }
@@ -45,12 +45,12 @@ import Testing
         #expect(elapsed.withLock { $0 } >= .milliseconds(50))
     }
 
-    @Test func manyCancelledTimersDoNotKeepLiveOnesFromFiring() {
+    @Test(arguments: EventLoopBackend.allCases) func manyCancelledTimersDoNotKeepLiveOnesFromFiring(backend: EventLoopBackend) {
         // Thousands of armed-then-cancelled timeouts (the per-request pattern) trigger compaction; the live
         // timer scheduled among them must still fire.
-        let loop = EventLoop(label: "compact")
+        let loop = EventLoop(label: "compact", backend: backend)
         let done = DispatchSemaphore(value: 0)
-        loop.queue.sync {
+        loop.runAndWait {
             for _ in 0..<5_000 {
                 loop.schedule(after: .seconds(30)) {}.cancel()
             }
@@ -60,5 +60,49 @@ import Testing
             }
         }
         #expect(done.wait(timeout: .now() + 10) == .success)
+    }
+}
+
+/// What both backends promise through the `EventLoop` API, beyond timers.
+@Suite struct EventLoopBackendTests {
+    @Test(arguments: EventLoopBackend.allCases) func workFromAnotherThreadRunsOnTheLoopInOrder(backend: EventLoopBackend) {
+        let loop = EventLoop(label: "order", backend: backend)
+        #expect(loop.backend == backend)
+        #expect(!loop.inLoop)
+        let seen = Mutex<[Int]>([])
+        let done = DispatchSemaphore(value: 0)
+        for index in 0..<1_000 {
+            loop.execute {
+                precondition(loop.inLoop)
+                seen.withLock { $0.append(index) }
+                if index == 999 { done.signal() }
+            }
+        }
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(seen.withLock { $0 } == Array(0..<1_000))
+    }
+
+    @Test(arguments: EventLoopBackend.allCases) func workQueuedOnTheLoopRunsAfterTheCurrentWork(backend: EventLoopBackend) {
+        let loop = EventLoop(label: "later", backend: backend)
+        let seen = Mutex<[String]>([])
+        let done = DispatchSemaphore(value: 0)
+        loop.execute {
+            loop.execute {
+                seen.withLock { $0.append("queued") }
+                done.signal()
+            }
+            seen.withLock { $0.append("current") }
+        }
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(seen.withLock { $0 } == ["current", "queued"])
+    }
+
+    @Test(arguments: EventLoopBackend.allCases) func runAndWaitReturnsAndRethrows(backend: EventLoopBackend) {
+        struct Refused: Error {}
+        let loop = EventLoop(label: "wait", backend: backend)
+        #expect(loop.runAndWait { loop.inLoop })
+        #expect(throws: Refused.self) { try loop.runAndWait { () throws -> Int in throw Refused() } }
+        // Nested on the loop itself: runs in place instead of deadlocking.
+        #expect(loop.runAndWait { loop.runAndWait { 42 } } == 42)
     }
 }

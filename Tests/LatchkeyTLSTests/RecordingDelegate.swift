@@ -4,7 +4,7 @@ import LatchkeyNet
 /// An upper-layer delegate that records events and runs test hooks; all on the stream's loop.
 final class RecordingDelegate: ByteStreamDelegate, @unchecked Sendable {
     // @unchecked Sendable: mutated only on the loop; the test thread reads it after `finished` fires
-    // (via `loop.queue.sync`).
+    // (via `loop.runAndWait`).
     var received: [UInt8] = []
     var becameReady = false
     var reachedEOF = false

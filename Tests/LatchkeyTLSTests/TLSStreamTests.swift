@@ -25,7 +25,7 @@ import Testing
         let clientEvents = RecordingDelegate()
         let serverEvents = RecordingDelegate()
 
-        let (client, server) = try loop.queue.sync { () throws -> (TLSStream, TLSStream) in
+        let (client, server) = try loop.runAndWait { () throws -> (TLSStream, TLSStream) in
             let (a, b) = MemoryStream.makePair(on: loop)
             if clientUnderlyingIsReady { a.start() }  // as after a CONNECT exchange
             let client = try TLSStream(
@@ -52,7 +52,7 @@ import Testing
 
         #expect(clientEvents.waitUntilClosed())
         #expect(serverEvents.waitUntilClosed())
-        loop.queue.sync {
+        loop.runAndWait {
             #expect(clientEvents.becameReady && serverEvents.becameReady)
             #expect(serverEvents.received == toServer)
             #expect(clientEvents.received == toClient)
@@ -75,7 +75,7 @@ import Testing
         let clientEvents = RecordingDelegate()
         let serverEvents = RecordingDelegate()
 
-        try loop.queue.sync {
+        try loop.runAndWait {
             let (a, b) = MemoryStream.makePair(on: loop)
             let client = try TLSStream(underlying: a, context: clientContext, serverName: "localhost")
             let server = try TLSStream(underlying: b, context: serverContext)
@@ -88,7 +88,7 @@ import Testing
 
         #expect(clientEvents.waitUntilClosed())
         #expect(serverEvents.waitUntilClosed())
-        loop.queue.sync {
+        loop.runAndWait {
             #expect(!clientEvents.becameReady)
             #expect(serverEvents.received.isEmpty)  // nothing written before the handshake leaked
             let clientError = clientEvents.closeError
@@ -106,7 +106,7 @@ import Testing
         let clientEvents = RecordingDelegate()
         let plainServer = RecordingDelegate()
 
-        try loop.queue.sync {
+        try loop.runAndWait {
             let (a, b) = MemoryStream.makePair(on: loop)
             let client = try TLSStream(underlying: a, context: clientContext, serverName: "localhost")
             client.delegate = clientEvents
@@ -117,7 +117,7 @@ import Testing
         }
 
         #expect(clientEvents.waitUntilClosed())
-        loop.queue.sync {
+        loop.runAndWait {
             #expect(!clientEvents.becameReady)
             #expect(clientEvents.closeError == NetError(.tlsFailed, "TLS handshake failed: connection closed by peer"))
             #expect(plainServer.received.first == 0x16)  // a TLS handshake record did go out
@@ -132,7 +132,7 @@ import Testing
         let clientEvents = RecordingDelegate()
         let serverEvents = RecordingDelegate()
 
-        try loop.queue.sync {
+        try loop.runAndWait {
             let (a, b) = MemoryStream.makePair(on: loop)
             let client = try TLSStream(underlying: a, context: clientContext, serverName: "localhost")
             let server = try TLSStream(underlying: b, context: serverContext)
@@ -158,7 +158,7 @@ import Testing
 
         #expect(serverEvents.waitUntilClosed())
         #expect(clientEvents.waitUntilClosed())
-        loop.queue.sync {
+        loop.runAndWait {
             #expect(String(decoding: serverEvents.received, as: UTF8.self) == "last words")
             #expect(serverEvents.reachedEOF)
             #expect(serverEvents.closeError == nil)

@@ -1,9 +1,45 @@
 #ifndef LATCHKEY_SHIMS_H
 #define LATCHKEY_SHIMS_H
-// Libc calls Swift's Glibc module hides (they need _GNU_SOURCE), with a `latchkey_` prefix.
+// Libc calls Swift's Glibc module hides (they need _GNU_SOURCE) or imports awkwardly (packed or union
+// structs), with a `latchkey_` prefix.
+#include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC: the accepted socket is non-blocking from birth.
 int latchkey_accept_nonblocking(int fd, struct sockaddr *address, socklen_t *length);
+
+// epoll (Linux). `struct epoll_event` is packed on x86-64 and carries a union: these wrappers keep both
+// out of Swift. Each registration carries one 64-bit token.
+
+/// Readiness bits as epoll reports them.
+extern const uint32_t latchkey_epoll_in;
+extern const uint32_t latchkey_epoll_out;
+extern const uint32_t latchkey_epoll_err;
+extern const uint32_t latchkey_epoll_hup;
+extern const uint32_t latchkey_epoll_rdhup;
+
+/// epoll_create1(EPOLL_CLOEXEC); -1 where epoll does not exist.
+int latchkey_epoll_create(void);
+/// Registers `fd` edge-triggered for input, output and peer hang-up with `token`.
+int latchkey_epoll_add_edge(int epfd, int fd, uint64_t token);
+/// Removes `fd` from the set.
+int latchkey_epoll_remove(int epfd, int fd);
+/// epoll_wait into parallel arrays (at most 256 events); returns the count, or -1 with errno.
+int latchkey_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max_events, int timeout_ms);
+
+/// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); -1 where it does not exist.
+int latchkey_eventfd_create(void);
+/// Adds one to the eventfd counter (wakes a waiter).
+void latchkey_eventfd_signal(int fd);
+/// Resets the counter.
+void latchkey_eventfd_drain(int fd);
+
+/// Names the calling thread (at most 15 bytes are kept).
+void latchkey_set_thread_name(const char *name);
+
+/// writev(2) of `count` buffers with MSG_NOSIGNAL semantics (sendmsg), so a closed peer yields EPIPE,
+/// never SIGPIPE.
+long latchkey_sendv(int fd, const struct iovec *buffers, int count);
 
 #endif
