@@ -103,7 +103,17 @@ public enum RequestPlanner {
             } catch {
                 return .reject(ProxyError(.invalidPath, error.description))
             }
-            guard let route = runtime.router.match(host: nil, port: 0, path: pathOnly(path), method: head.method),
+            // The Host names the origin the client means (RFC 9110 §7.2), read in the one canonical spelling: a
+            // route whose `host` matches it applies as to an absolute-form request (virtual hosts, as in any
+            // gateway); else routes without `host` (route mode, where the Host names this proxy). A host route
+            // without `upstream` is skipped: its destination would come from the Host, which in route mode is
+            // this proxy's own address, and origin-form never made the proxy a transparent one.
+            let hostField = head.headers.first("Host") ?? ""
+            let authority = HostHeader.parse(hostField, defaultPort: 80)
+            guard
+                let route = runtime.router.match(
+                    host: authority?.host, port: authority?.port ?? 0, path: pathOnly(path), method: head.method,
+                    where: { $0.host == nil || $0.upstream != nil }),
                 let routeRuntime = runtime.routes[route.name]
             else {
                 return .reject(
@@ -112,13 +122,9 @@ public enum RequestPlanner {
                         "no route matches path \(pathOnly(path)); send absolute-form requests (use Latchkey as HTTP proxy) or add a route with path_prefix and upstream"
                     ))
             }
-            // The Host names this proxy (route mode), not a destination: it is only logged, in the one canonical
-            // spelling (`HostHeader`, as every other host), or as sent when it does not parse.
-            let hostField = head.headers.first("Host") ?? ""
-            let hostName = HostHeader.parse(hostField, defaultPort: 80)?.host ?? hostField
             return planRoute(
-                head, route: routeRuntime, requestScheme: "http", host: hostName, port: 0, path: path, rawPath: rawPath,
-                runtime: runtime)
+                head, route: routeRuntime, requestScheme: "http", host: authority?.host ?? hostField, port: 0,
+                path: path, rawPath: rawPath, runtime: runtime)
         }
     }
 

@@ -20,8 +20,8 @@ import LatchkeyHTTP
 /// without a trailing "/" matches the exact path, or the prefix followed by "/" or "?" — so `/v2` matches
 /// `/v2`, `/v2/x` and `/v2?q` but not `/v2x`. Hosts compare in their one canonical spelling (`Authority`:
 /// lower-cased, no brackets, no trailing dot), which request hosts get when parsed and route hosts here.
-/// A nil host (an origin-form request in route mode) matches only routes without `host`; a CONNECT (nil path)
-/// matches on host and port alone. One `match` serves every request form.
+/// A nil host (no `Host`) matches only routes without `host`; a CONNECT (nil path) matches on host and port
+/// alone. One `match` serves every request form.
 ///
 /// Routes are sorted by specificity once, at init; exact hosts are looked up in a dictionary, so a
 /// match costs one dictionary lookup plus a scan of the wildcard and host-less routes.
@@ -73,9 +73,8 @@ public struct Router: Sendable {
     ///
     /// - Parameters:
     ///   - host: the request's host, canonical as `Authority` makes it (lower-cased, no brackets, no trailing
-    ///     dot) — from the CONNECT authority or the absolute-form target; nil for an origin-form request in
-    ///     route mode (its `Host` names this proxy, not a destination), which then matches only routes
-    ///     without `host`.
+    ///     dot) — from the CONNECT authority, the absolute-form target or an origin-form request's `Host`;
+    ///     nil when the request names none (then only routes without `host` match).
     ///   - port: the request's port (the scheme default when none was given).
     ///   - path: the normalised path, optionally with its query; nil for a CONNECT tunnel, whose requests the
     ///     proxy cannot see: a route then matches on host and port alone (its `path_prefix` and `methods`

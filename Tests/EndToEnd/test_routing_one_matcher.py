@@ -1,7 +1,7 @@
 """Issue 11, one route matcher and one rewrite step: a host-matched route (its credential, its `methods`,
 and `unmatched: deny` behind it) applies to `LOCALHOST.` exactly as to `localhost`, whether the request is
-a CONNECT or an absolute-form request; an origin-form request is routed the same whatever its `Host`
-spelling; and every attempt's head comes from one rewrite step (client credentials and hop-by-hop fields
+a CONNECT, an absolute-form request or an origin-form request naming it in `Host`; route mode (a Host
+naming the proxy) is routed on the path; and every attempt's head comes from one rewrite step (client credentials and hop-by-hop fields
 out, the credential in, Host and one Via set), a retried attempt included.
 
 Requests are written by hand (raw sockets): curl and requests would normalise the host names under test.
@@ -33,6 +33,11 @@ routes:
   - name: local-get
     host: localhost:{echo.port}
     methods: [GET]
+    connection: bear
+  - name: vhost
+    host: api.example.com
+    methods: [GET]
+    upstream: http://127.0.0.1:{echo.port}/echo
     connection: bear
   - name: bear
     path_prefix: /bear/
@@ -113,10 +118,30 @@ def test_an_empty_label_is_malformed_not_another_spelling(lk, echo, spelling):
     assert hits(echo, key)["count"] == 0
 
 
-@pytest.mark.parametrize("host_field", ["127.0.0.1:{port}", "LOCALHOST.:{port}", "api.example.com."])
-def test_origin_form_is_routed_the_same_whatever_the_host_spelling(lk, echo, host_field):
+@pytest.mark.parametrize("host_field", ["api.example.com", "API.Example.COM.", "api.example.com.:80"])
+def test_origin_form_takes_the_host_route_whatever_the_host_spelling(lk, echo, host_field):
+    """Virtual hosts: an origin-form request whose Host a route names gets that route, its credential and its
+    methods, whatever the spelling; a POST (not in its methods) falls through to the routes without host."""
+    key = new_key("vhost")
+    result = raw_exchange(lk.port, f"GET /{key} HTTP/1.1\r\nHost: {host_field}\r\nConnection: close\r\n\r\n".encode())
+    assert result.status == 200, result.data
+    attempt = hits(echo, key)["attempts"][0]
+    assert attempt["path"] == f"/echo/{key}"
+    assert header_values(attempt, "Authorization") == [f"Bearer {BEARER}"]
+    assert header_values(attempt, "Host") == [f"127.0.0.1:{echo.port}"]
+    assert lk.wait_for_log(rf"GET api\.example\.com/{key} 200 .*latchkey\.route=vhost")
+    post = raw_exchange(lk.port, (f"POST /{key} HTTP/1.1\r\nHost: {host_field}\r\nContent-Length: 0\r\n"
+                                  "Connection: close\r\n\r\n").encode())
+    assert post.status == 404, post.data  # no route without host serves /<key>
+    assert hits(echo, key)["count"] == 1
+
+
+@pytest.mark.parametrize("host_field", ["127.0.0.1:{port}", "LOCALHOST.:{port}", "localhost:{echo_port}"])
+def test_origin_form_naming_the_proxy_is_routed_on_its_path(lk, echo, host_field):
+    """Route mode: the Host names the proxy; the host route without upstream (`localhost:PORT`) never takes
+    an origin-form request, so the path route does."""
     key = new_key("origin")
-    payload = (f"GET /bear/{key} HTTP/1.1\r\nHost: {host_field.format(port=lk.port)}\r\n"
+    payload = (f"GET /bear/{key} HTTP/1.1\r\nHost: {host_field.format(port=lk.port, echo_port=echo.port)}\r\n"
                f"Connection: close\r\n\r\n").encode()
     result = raw_exchange(lk.port, payload)
     assert result.status == 200, result.data

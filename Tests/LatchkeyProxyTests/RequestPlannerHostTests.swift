@@ -7,7 +7,8 @@ import Testing
 
 /// One route matcher and one host spelling for every request form (issue 11): a host-matched route — its
 /// credential, its `methods`, and `unmatched: deny` behind it — applies to `API.example.com.` exactly as to
-/// `api.example.com`, whether the request is a CONNECT, an absolute-form target or an origin-form one.
+/// `api.example.com`, whether the request is a CONNECT, an absolute-form target or an origin-form one (by its
+/// `Host`).
 @Suite struct RequestPlannerHostTests {
     let partner = ConnectionSettings(name: "partner", kind: .bearer(token: SecretString("s3cret-token")))
 
@@ -84,11 +85,32 @@ import Testing
     }
 
     @Test(arguments: ["api.example.com", "API.example.com.", "api.example.com.:80"])
-    func originFormIsRoutedTheSameWhateverTheHostSpelling(_ host: String) throws {
+    func originFormTakesTheHostRouteWhateverTheHostSpelling(_ host: String) throws {
+        let forward = try #require(forwardPlan(try plan("GET", "/demo/x", host: host)), "\(host)")
+        #expect(forward.routeName == "api")
+        #expect(forward.clientHost == "api.example.com")
+        #expect(written(forward).headers.values(for: "Host") == ["127.0.0.1:8089"])
+        // Its methods apply: a POST falls through to the routes without host.
+        let post = try #require(forwardPlan(try plan("POST", "/demo/x", host: host)), "\(host)")
+        #expect(post.routeName == "demo")
+    }
+
+    /// Route mode: the Host names this proxy, which no host route names, so routes without `host` serve it.
+    @Test(arguments: ["127.0.0.1:3128", "LOCALHOST.:3128", "[::1]:3128"])
+    func originFormNamingTheProxyIsRoutedOnItsPath(_ host: String) throws {
         let forward = try #require(forwardPlan(try plan("GET", "/demo/x", host: host)), "\(host)")
         #expect(forward.routeName == "demo")
-        #expect(forward.clientHost == "api.example.com")
-        #expect(written(forward).headers.values(for: "Host") == ["127.0.0.1:8090"])
+        #expect(forward.endpoint.port == 8090)
+        #expect(rejection(try plan("GET", "/elsewhere", host: host))?.code == .noRoute)
+    }
+
+    /// A host route without upstream never takes an origin-form request: its destination would come from the
+    /// Host, which in route mode is this proxy's own address.
+    @Test func originFormNeverTakesAHostRouteWithoutUpstream() throws {
+        for host in ["localhost", "LocalHost.", "localhost:3128", "leaky.example"] {
+            #expect(rejection(try plan("GET", "/x", host: host))?.code == .noRoute, "\(host)")
+            #expect(forwardPlan(try plan("GET", "/demo/x", host: host))?.routeName == "demo", "\(host)")
+        }
     }
 
     @Test func aTunnelGoesToTheCanonicalHost() throws {
