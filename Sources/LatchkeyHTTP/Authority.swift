@@ -57,7 +57,9 @@ public enum Authority {
         } else {
             guard bytes[afterHost] == UInt8(ascii: ":") else { return nil }
             let digits = bytes[(afterHost + 1)...]
-            guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                return nil
+            }
             port = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
             guard port >= 1 && port <= 65535 else { return nil }
         }
@@ -83,7 +85,8 @@ public enum Authority {
     private static func canonicalName<Name: RandomAccessCollection<UInt8>>(_ bytes: Name) -> String? {
         var name = bytes[...]
         if name.last == UInt8(ascii: ".") { name = name.dropLast() }
-        guard !name.isEmpty, name.first != UInt8(ascii: "."), name.last != UInt8(ascii: "."), name.allSatisfy(isRegNameByte)
+        guard !name.isEmpty, name.first != UInt8(ascii: "."), name.last != UInt8(ascii: "."),
+            name.allSatisfy(isRegNameByte)
         else { return nil }
         var previous: UInt8 = 0
         for byte in name {

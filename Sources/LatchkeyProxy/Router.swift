@@ -52,13 +52,16 @@ public struct Router: Sendable {
             var suffix: String?
             // Route hosts take the same canonical spelling as request hosts (`Authority`), so a lookup is a
             // plain comparison.
-            if case .wildcard(let s) = route.host?.name { suffix = "." + (Authority.canonicalHost(String(s.dropFirst())) ?? s.lowercased()) }
+            if case .wildcard(let s) = route.host?.name {
+                suffix = "." + (Authority.canonicalHost(String(s.dropFirst())) ?? String(s.dropFirst()).lowercased())
+            }
             let candidate = Candidate(
                 route: route, port: route.host?.port, suffix: suffix, prefix: route.pathPrefix,
                 prefixEndsWithSlash: route.pathPrefix?.hasSuffix("/") ?? false,
                 methods: route.methods.map { Set($0.map { $0.uppercased() }) })
             switch route.host?.name {
-            case .exact(let name): exact[Authority.canonicalHost(name) ?? name.lowercased(), default: []].append((candidate, index))
+            case .exact(let name):
+                exact[Authority.canonicalHost(name) ?? name.lowercased(), default: []].append((candidate, index))
             case .wildcard: wildcards.append((candidate, index))
             case nil: hostless.append((candidate, index))
             }
@@ -128,7 +131,8 @@ public struct Router: Sendable {
     /// Methods are tokens (RFC 9110 §9.1); routes compare them upper-cased. No new string for the usual
     /// upper-case method.
     private static func upperCased(_ method: String) -> String {
-        method.utf8.contains(where: { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }) ? method.uppercased() : method
+        let hasLowerCase = method.utf8.contains { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }
+        return hasLowerCase ? method.uppercased() : method
     }
 
     /// Most specific first: longer wildcard suffix, explicit port, longer prefix, methods, file order.

@@ -1,8 +1,8 @@
 """Issue 11, one route matcher and one rewrite step: a host-matched route (its credential, its `methods`,
 and `unmatched: deny` behind it) applies to `LOCALHOST.` exactly as to `localhost`, whether the request is
 a CONNECT, an absolute-form request or an origin-form request naming it in `Host`; route mode (a Host
-naming the proxy) is routed on the path; and every attempt's head comes from one rewrite step (client credentials and hop-by-hop fields
-out, the credential in, Host and one Via set), a retried attempt included.
+naming the proxy) is routed on the path; and every attempt's head comes from one rewrite step (client
+credentials and hop-by-hop fields out, the credential in, Host and one Via set), a retried attempt included.
 
 Requests are written by hand (raw sockets): curl and requests would normalise the host names under test.
 The echo upstream's keyed hits (/hits/<key>) prove what reached it.

@@ -85,7 +85,8 @@ import Testing
     @Test func everyFormGivesTheSameHost() {
         let spellings = ["api.example.com", "API.example.com.", "api.EXAMPLE.com."]
         for spelling in spellings {
-            #expect(RequestTarget.parse("\(spelling):443", method: "CONNECT") == .authority(host: "api.example.com", port: 443))
+            #expect(
+                RequestTarget.parse("\(spelling):443", method: "CONNECT") == .authority(host: "api.example.com", port: 443))
             #expect(
                 RequestTarget.parse("http://\(spelling)/x", method: "GET")
                     == .absolute(scheme: "http", host: "api.example.com", port: 80, path: "/x"))

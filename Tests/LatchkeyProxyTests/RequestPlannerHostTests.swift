@@ -55,7 +55,9 @@ import Testing
         let forward = try #require(forwardPlan(try plan("GET", target)), "\(target)")
         #expect(forward.routeName == "api")
         #expect(forward.clientHost == "api.example.com")
-        let sent = written(forward, credential: InjectedCredential(headerName: "Authorization", headerValue: SecretString("Bearer s3cret-token")))
+        let credential = InjectedCredential(
+            headerName: "Authorization", headerValue: SecretString("Bearer s3cret-token"))
+        let sent = written(forward, credential: credential)
         #expect(sent.headers.values(for: "Authorization") == ["Bearer s3cret-token"])
         #expect(sent.headers.values(for: "Host") == ["127.0.0.1:8089"])
     }

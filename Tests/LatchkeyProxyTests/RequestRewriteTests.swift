@@ -116,7 +116,8 @@ import Testing
                 ("Connection", "keep-alive, X-Hop"), ("X-Hop", "1"), ("Keep-Alive", "5"), ("X-Keep", "k"),
                 ("Content-Length", "3"),
             ])
-        let credential = InjectedCredential(headerName: "Authorization", headerValue: SecretString("Bearer s3cret-token"))
+        let credential = InjectedCredential(
+            headerName: "Authorization", headerValue: SecretString("Bearer s3cret-token"))
         let first = try upstreamHead(
             base, routed: true, credential: credential, framing: .contentLength(3), receivedVersion: .http1_1)
         let retry = try upstreamHead(

@@ -132,7 +132,8 @@ import Testing
 /// CONNECT goes through the same `match` as every other form: a nil path.
 @Suite struct RouterTunnelTests {
     let routes = [
-        RouteSettings(name: "exact", host: HostPattern(name: .exact("api.example")), pathPrefix: "/v1/", methods: ["GET"]),
+        RouteSettings(
+            name: "exact", host: HostPattern(name: .exact("api.example")), pathPrefix: "/v1/", methods: ["GET"]),
         RouteSettings(name: "wild", host: HostPattern(name: .wildcard(suffix: ".example.org"), port: 443)),
         RouteSettings(name: "hostless", pathPrefix: "/"),
     ]
