@@ -209,9 +209,11 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
 
     // MARK: I/O
 
-    /// Reads until the socket would block: libdispatch on Linux does not report data left unread after an
-    /// event again (seen here: a 1 MiB echo stalled at ~900 KB reading one slice per event). Stops early
-    /// when the delegate pauses reading or closes; a new source then reports what is left.
+    /// Reads until the socket would block: readiness is reported once per change (`FDWatch`), not again for
+    /// data left unread (seen with Dispatch: a 1 MiB echo stalled at ~900 KB reading one slice per event).
+    /// On epoll a short read already means the socket is empty (`FDWatch.shortReadDrains`), which saves the
+    /// read that would only say EAGAIN. Stops early when the delegate pauses reading or closes; turning
+    /// reading back on reports what is left.
     ///
     /// Fairness: after `readsPerTurn` full reads the rest waits for a turn queued behind the loop's other work
     /// (timers, other connections); a peer sending as fast as it is read would otherwise hold the loop.
@@ -221,7 +223,9 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
         while state == .open, readWanted {
             let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if count > 0 {
+                let drained = count < buffer.count && watch?.shortReadDrains == true
                 delegate?.stream(self, didRead: Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
+                if drained { return }
                 turns -= 1
                 if turns == 0 {
                     loop.execute { [self] in

@@ -78,6 +78,9 @@ private final class DispatchWatch: FDWatch, @unchecked Sendable {  // confined t
         self.closer = DescriptorCloser(fd: fd)
     }
 
+    /// libdispatch's reporting of later arrivals is not something to lean on: drain to EAGAIN.
+    var shortReadDrains: Bool { false }
+
     func setInterest(read: Bool, write: Bool) {
         setReadSource(running: read)
         setWriteSource(running: write)

@@ -209,6 +209,7 @@ private final class EpollWatch: FDWatch {  // confined to the driver's thread
     var wantRead = false
     var wantWrite = false
     var registrationFailed = false
+    private(set) var shortReadDrains = false
 
     init(fd: Int32, slot: Int, driver: EpollLoopDriver, handler: any FDEventHandler) {
         self.fd = fd
@@ -231,6 +232,8 @@ private final class EpollWatch: FDWatch {  // confined to the driver's thread
     func deliver(_ events: UInt32) {
         let failure = latchkey_epoll_err | latchkey_epoll_hup
         if wantRead, events & (latchkey_epoll_in | latchkey_epoll_rdhup | failure) != 0 {
+            // After a hang-up no further report comes: the handler must read on to EOF.
+            shortReadDrains = events & (latchkey_epoll_rdhup | failure) == 0
             handler?.descriptorIsReadable()
         }
         if wantWrite, events & (latchkey_epoll_out | failure) != 0 {
@@ -240,6 +243,7 @@ private final class EpollWatch: FDWatch {  // confined to the driver's thread
 
     /// A turn-on check: report what the handler wants; it reads or writes until EAGAIN.
     func deliverCheck() {
+        shortReadDrains = false
         if wantRead { handler?.descriptorIsReadable() }
         if wantWrite, registrationFailed { handler?.descriptorIsWritable() }
     }

@@ -28,6 +28,11 @@ protocol FDWatch: AnyObject {
     func setInterest(read: Bool, write: Bool)
     /// Stops watching, drops the handler and closes the descriptor once nothing can report on it any more.
     func close()
+    /// Inside `descriptorIsReadable`: whether a read that returned less than asked for has emptied the
+    /// socket, so the handler may stop without the extra read that would return EAGAIN. True only where
+    /// any later arrival is reported again and the report at hand carried no hang-up (epoll, edge-triggered);
+    /// a handler that stops early must have read everything that was there.
+    var shortReadDrains: Bool { get }
 }
 
 /// Something that batches its writes until the loop's turn ends (see `EventLoop.flushAtEndOfTurn`).
