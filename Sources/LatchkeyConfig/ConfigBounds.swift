@@ -26,6 +26,9 @@ public enum ConfigBounds {
     public static let maxRequestLineBytes = 1...(1 << 20)
     public static let maxHeaderBytes = 1...(16 << 20)
     public static let maxIdlePerUpstream = 0...10_000
+    /// `workers`: event loops. More than the CPUs the process may use only adds context switches; 64 is far
+    /// above any sidecar or gateway this proxy is meant for.
+    public static let workers = 1...64
     /// For a number read with only a minimum: still bounded, by `Int32.max` (24 days in milliseconds, 2 GiB),
     /// so that no derived arithmetic can overflow.
     public static let fallbackMaximum = Int(Int32.max)

@@ -15,6 +15,7 @@ public enum ConfigSummary {
         out.append("  unmatched: \(config.unmatched.rawValue)")
         out.append("  connect_ports: \(config.connectPorts.map(String.init).joined(separator: ", "))")
         out.append("  log:       \(config.logLevel), \(config.logFormat)")
+        out.append("  workers:   \(config.workers) (event_loop \(config.eventLoop.rawValue))")
         if let dir = config.stateDir { out.append("  state_dir: \(show(dir)) (state_key \(config.stateKey == nil ? "missing" : "set"))") }
         let l = config.limits
         out.append(

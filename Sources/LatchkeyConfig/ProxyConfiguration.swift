@@ -30,6 +30,10 @@ public struct ProxyConfiguration: Sendable {
     public var logFormat: String
     /// `shutdown_grace_ms:` how long in-flight requests may take to finish after SIGTERM; default 10 s.
     public var shutdownGraceMs: Int = 10_000
+    /// `workers:` how many event loops; default `auto` (the CPUs the process may use). Read at start only.
+    public var workers: WorkerCount = .auto
+    /// `event_loop:` the loops' event mechanism; default epoll on Linux. Read at start only.
+    public var eventLoop: EventLoopChoice = .platformDefault
     /// Absolute paths of the secret files the config reads (watched, so rotation needs no restart).
     public var secretFiles: [String] = []
     /// `state_dir:` where refresh tokens of authorization-code connections are kept (one encrypted file

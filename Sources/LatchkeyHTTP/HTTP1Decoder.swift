@@ -244,7 +244,9 @@ struct HTTP1Decoder: Sendable {
                 throw HTTP1ParseError(.tooManyHeaders, "more than \(limits.maxHeaderCount) field lines")
             }
             let field = try HTTP1FieldLine.parse(line)
-            if case .headerLines = state { headers.add(name: field.name, value: field.value) }
+            if case .headerLines = state {
+                headers.add(name: UnsafeRawBufferPointer(rebasing: line[field.name]), value: UnsafeRawBufferPointer(rebasing: line[field.value]))
+            }
         case .chunkSizeLine:
             let size = try HTTP1ChunkSizeLine.parse(line)
             if size == 0 {

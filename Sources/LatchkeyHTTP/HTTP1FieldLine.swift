@@ -1,7 +1,8 @@
 /// field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). Lines arrive without CRLF and
 /// already free of CR and NUL.
 enum HTTP1FieldLine {
-    static func parse(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (name: String, value: String) {
+    /// The name's and the trimmed value's ranges in `line`, once both are valid.
+    static func parse(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (name: Range<Int>, value: Range<Int>) {
         if HTTPField.isWhitespace(line[0]) {
             throw HTTP1ParseError(
                 .obsoleteLineFolding, "a field line starts with whitespace (obs-fold): \(HTTP1ParseError.quote(line))")
@@ -34,14 +35,12 @@ enum HTTP1FieldLine {
                     .invalidHeaderValue, "a field value contains a control byte: \(HTTP1ParseError.quote(line))")
             }
         }
-        let name = String(decoding: line[0..<colon], as: UTF8.self)
-        if ascii { return (name, String(decoding: valueBytes, as: UTF8.self)) }
-        // obs-text is kept only when it is valid UTF-8: String cannot carry other bytes unchanged,
-        // and a proxy must not silently rewrite what it forwards.
-        guard let value = String(validating: valueBytes, as: UTF8.self) else {
+        // obs-text is kept only when it is valid UTF-8: a field's value is handed out as a String, which
+        // cannot carry other bytes unchanged, and a proxy must not silently rewrite what it forwards.
+        if !ascii, String(validating: valueBytes, as: UTF8.self) == nil {
             throw HTTP1ParseError(
                 .invalidHeaderValue, "a field value is not valid UTF-8: \(HTTP1ParseError.quote(line))")
         }
-        return (name, value)
+        return (0..<colon, start..<end)
     }
 }

@@ -10,22 +10,24 @@ enum HTTP1Framing {
         var contentLengthFields = 0
         var transferEncoding: [Substring] = []
         var hasTransferEncoding = false
-        for field in headers {
-            if field.name.asciiCaseInsensitiveEquals("content-length") {
+        for index in headers.indices {
+            if headers.nameMatches(index, "content-length") {
                 contentLengthFields += 1
-                let elements = field.value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
-                for element in elements {
-                    let length = try parseContentLength(element)
-                    if contentLengthFields > 1 || elements.count > 1 {
-                        let which = contentLength == length ? "repeated" : "conflicting"
-                        throw HTTP1ParseError(
-                            .conflictingContentLength, "\(which) Content-Length values: \(HTTP1ParseError.quote(field.value.utf8))")
+                try headers.withValueBytes(at: index) { value throws(HTTP1ParseError) in
+                    let elements = value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
+                    for element in elements {
+                        let length = try parseContentLength(element)
+                        if contentLengthFields > 1 || elements.count > 1 {
+                            let which = contentLength == length ? "repeated" : "conflicting"
+                            throw HTTP1ParseError(
+                                .conflictingContentLength, "\(which) Content-Length values: \(HTTP1ParseError.quote(value))")
+                        }
+                        contentLength = length
                     }
-                    contentLength = length
                 }
-            } else if field.name.asciiCaseInsensitiveEquals("transfer-encoding") {
+            } else if headers.nameMatches(index, "transfer-encoding") {
                 hasTransferEncoding = true
-                transferEncoding += field.value.split(separator: ",", omittingEmptySubsequences: true)
+                transferEncoding += headers.value(at: index).split(separator: ",", omittingEmptySubsequences: true)
                     .map { $0.trimmingOWS() }.filter { !$0.isEmpty }
             }
         }
@@ -75,9 +77,9 @@ enum HTTP1Framing {
     /// proxy has no use for targets without an authority.
     static func checkHost(_ headers: HTTPHeaders, version: HTTPVersion) throws(HTTP1ParseError) {
         var host: String?
-        for field in headers where field.name.asciiCaseInsensitiveEquals("host") {
+        for index in headers.indices where headers.nameMatches(index, "host") {
             guard host == nil else { throw HTTP1ParseError(.multipleHost, "more than one Host field") }
-            host = field.value
+            host = headers.value(at: index)
         }
         guard let host else {
             if version == .http1_1 { throw HTTP1ParseError(.missingHost, "an HTTP/1.1 request without Host") }
@@ -88,7 +90,7 @@ enum HTTP1Framing {
         }
     }
 
-    private static func parseContentLength(_ element: Substring.UTF8View) throws(HTTP1ParseError) -> Int {
+    private static func parseContentLength(_ element: Slice<UnsafeBufferPointer<UInt8>>) throws(HTTP1ParseError) -> Int {
         var digits = element[...]
         while let first = digits.first, HTTPField.isWhitespace(first) { digits = digits.dropFirst() }
         while let last = digits.last, HTTPField.isWhitespace(last) { digits = digits.dropLast() }

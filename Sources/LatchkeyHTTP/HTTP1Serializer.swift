@@ -49,13 +49,16 @@ public enum HTTP1Serializer {
     }
 
     private static func appendFields(_ headers: HTTPHeaders, to buffer: inout [UInt8]) {
-        for field in headers {
-            assert(HTTPField.isValidName(field.name) && HTTPField.isValidValue(field.value), "invalid field \(field.name)")
-            buffer.append(contentsOf: field.name.utf8)
-            buffer.append(contentsOf: [UInt8(ascii: ":"), 0x20])
-            buffer.append(contentsOf: field.value.utf8)
-            buffer.append(contentsOf: [0x0D, 0x0A])
+        headers.forEachField { name, value in
+            assert(HTTPField.isValidName(name) && value.allSatisfy(HTTPField.isValueByte), "invalid field")
+            buffer.append(contentsOf: name)
+            buffer.append(UInt8(ascii: ":"))
+            buffer.append(0x20)
+            buffer.append(contentsOf: value)
+            buffer.append(0x0D)
+            buffer.append(0x0A)
         }
-        buffer.append(contentsOf: [0x0D, 0x0A])
+        buffer.append(0x0D)
+        buffer.append(0x0A)
     }
 }

@@ -36,10 +36,10 @@ extension HTTPHeaders {
     /// field named in `extra` (lowercase).
     public static func removeHopByHop(from headers: inout HTTPHeaders, alsoRemoving extra: [String] = []) {
         let named = headers.contains("connection") ? headers.listElements(for: "connection").map { String($0) } : []
-        headers.removeAll { field in
-            hopByHopFieldNames.contains { field.name.asciiCaseInsensitiveEquals($0) }
-                || named.contains { field.name.asciiCaseInsensitiveEquals($0) }
-                || extra.contains { field.name.asciiCaseInsensitiveEquals($0) }
+        headers.removeFields { name in
+            hopByHopFieldNames.contains { equalsIgnoringCase(name, $0) }
+                || named.contains { equalsIgnoringCase(name, $0) }
+                || extra.contains { equalsIgnoringCase(name, $0) }
         }
     }
 
@@ -53,9 +53,8 @@ extension HTTPHeaders {
     /// `Transfer-Encoding: chunked`, or neither for `.none` and `.untilClose`. The one place a forwarded
     /// message's framing is written, so no field the peer sent, and no `Connection` option, can unframe it.
     public mutating func setFraming(_ framing: HTTPBodyFraming) {
-        removeAll { field in
-            field.name.asciiCaseInsensitiveEquals("content-length")
-                || field.name.asciiCaseInsensitiveEquals("transfer-encoding")
+        removeFields { name in
+            Self.equalsIgnoringCase(name, "content-length") || Self.equalsIgnoringCase(name, "transfer-encoding")
         }
         switch framing {
         case .contentLength(let length): add(name: "Content-Length", value: String(length))

@@ -2,8 +2,14 @@
 ///
 /// A proxy must forward fields as it received them (RFC 9110 §5.3: order of same-named fields is
 /// significant), so this is a list, not a dictionary. Name comparisons are ASCII case-insensitive.
+///
+/// Storage is one byte buffer holding every name and value, plus a span (offsets and lengths) per field:
+/// a parsed head is two allocations however many fields it has, names are compared as bytes, and the
+/// serializer copies bytes straight out. `String`s exist only when a caller asks for one (`first`,
+/// `values`, iteration), which the forwarding path avoids. Removing a field drops its span; the bytes stay
+/// until the headers go, which is at most one message's worth.
 public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionaryLiteral {
-    /// One field line.
+    /// One field line, as `String`s (a copy: mutating it does not change the headers).
     public struct Field: Sendable, Equatable {
         public var name: String
         public var value: String
@@ -13,58 +19,71 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         }
     }
 
-    /// The fields in wire order.
-    public private(set) var fields: [Field] = []
+    /// Where one field's name and value lie in `bytes`.
+    struct Span: Sendable {
+        var nameStart: UInt32
+        var nameCount: UInt32
+        var valueStart: UInt32
+        var valueCount: UInt32
+    }
+
+    var bytes: [UInt8] = []
+    var spans: [Span] = []
 
     public init() {}
     public init(_ pairs: [(String, String)]) {
-        fields = pairs.map { Field(name: $0.0, value: $0.1) }
+        for (name, value) in pairs { add(name: name, value: value) }
     }
     public init(dictionaryLiteral elements: (String, String)...) { self.init(elements) }
 
-    public var count: Int { fields.count }
-    public func makeIterator() -> IndexingIterator<[Field]> { fields.makeIterator() }
-
-    /// Appends a field, keeping any existing ones of the same name.
-    public mutating func add(name: String, value: String) { fields.append(Field(name: name, value: value)) }
-
-    /// Replaces every field named `name` with one field holding `value`, at the first one's place.
-    public mutating func replaceOrAdd(name: String, value: String) {
-        guard let index = fields.firstIndex(where: { $0.name.asciiCaseInsensitiveEquals(name) }) else {
-            add(name: name, value: value)
-            return
-        }
-        fields[index].value = value
-        var position = fields.count - 1
-        while position > index {
-            if fields[position].name.asciiCaseInsensitiveEquals(name) { fields.remove(at: position) }
-            position -= 1
-        }
+    /// Room for a head of `fieldCount` fields totalling about `byteCount` bytes.
+    public mutating func reserveCapacity(fields fieldCount: Int, bytes byteCount: Int) {
+        spans.reserveCapacity(fieldCount)
+        bytes.reserveCapacity(byteCount)
     }
 
-    /// Removes every field named `name` (any case); returns how many were removed.
-    @discardableResult
-    public mutating func remove(name: String) -> Int {
-        let before = fields.count
-        fields.removeAll { $0.name.asciiCaseInsensitiveEquals(name) }
-        return before - fields.count
+    public var count: Int { spans.count }
+
+    /// The fields in wire order, as `String`s.
+    public var fields: [Field] { indices.map { Field(name: name(at: $0), value: value(at: $0)) } }
+
+    public func makeIterator() -> some IteratorProtocol<Field> {
+        indices.lazy.map { Field(name: name(at: $0), value: value(at: $0)) }.makeIterator()
     }
 
-    /// Removes every field whose name satisfies `predicate`.
-    public mutating func removeAll(where predicate: (Field) -> Bool) { fields.removeAll(where: predicate) }
+    var indices: Range<Int> { 0..<spans.count }
+
+    // MARK: Reading
+
+    /// The name of field `index` as it arrived (original case).
+    public func name(at index: Int) -> String {
+        let span = spans[index]
+        return String(decoding: bytes[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)], as: UTF8.self)
+    }
+
+    /// The value of field `index`.
+    public func value(at index: Int) -> String {
+        let span = spans[index]
+        return String(decoding: bytes[Int(span.valueStart)..<Int(span.valueStart + span.valueCount)], as: UTF8.self)
+    }
 
     /// The values of every field named `name`, in order.
     public func values(for name: String) -> [String] {
-        fields.lazy.filter { $0.name.asciiCaseInsensitiveEquals(name) }.map(\.value)
+        indices.filter { nameMatches($0, name) }.map { value(at: $0) }
     }
 
     /// The first value of a field named `name`.
     public func first(_ name: String) -> String? {
-        fields.first { $0.name.asciiCaseInsensitiveEquals(name) }?.value
+        firstIndex(of: name).map { value(at: $0) }
     }
 
     /// Whether any field is named `name`.
-    public func contains(_ name: String) -> Bool { first(name) != nil }
+    public func contains(_ name: String) -> Bool { firstIndex(of: name) != nil }
+
+    /// The index of the first field named `name`.
+    public func firstIndex(of name: String) -> Int? {
+        indices.first { nameMatches($0, name) }
+    }
 
     /// The comma-separated list elements across every `name` field, trimmed, empty ones dropped
     /// (RFC 9110 §5.6.1), e.g. the tokens of `Connection` or `Transfer-Encoding`.
@@ -72,6 +91,181 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         values(for: name).flatMap { $0.split(separator: ",") }
             .map { $0.trimmingOWS() }
             .filter { !$0.isEmpty }
+    }
+
+    /// Whether the list in the `name` fields has an element equal to `token` (ASCII case-insensitive),
+    /// e.g. `Connection: close`. Compares bytes; allocates nothing.
+    public func hasListElement(_ token: String, in name: String) -> Bool {
+        var found = false
+        forEachListElement(in: name) { element in
+            found = Self.equalsIgnoringCase(element, token)
+            return !found
+        }
+        return found
+    }
+
+    /// Calls `body` with each trimmed, non-empty list element of the `name` fields until it returns false.
+    func forEachListElement(in name: String, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
+        bytes.withUnsafeBufferPointer { storage in
+            for index in indices where nameMatches(index, name) {
+                let span = spans[index]
+                var start = Int(span.valueStart)
+                let end = start + Int(span.valueCount)
+                while start <= end {
+                    var stop = start
+                    while stop < end, storage[stop] != UInt8(ascii: ",") { stop += 1 }
+                    var first = start, last = stop
+                    while first < last, HTTPField.isWhitespace(storage[first]) { first += 1 }
+                    while last > first, HTTPField.isWhitespace(storage[last - 1]) { last -= 1 }
+                    if last > first, !body(UnsafeBufferPointer(rebasing: storage[first..<last])) { return }
+                    start = stop + 1
+                }
+            }
+        }
+    }
+
+    /// Calls `body` with each field's name and value bytes, in order.
+    public func forEachField(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Void) {
+        bytes.withUnsafeBufferPointer { storage in
+            for span in spans {
+                body(
+                    UnsafeBufferPointer(rebasing: storage[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)]),
+                    UnsafeBufferPointer(rebasing: storage[Int(span.valueStart)..<Int(span.valueStart + span.valueCount)]))
+            }
+        }
+    }
+
+    /// Calls `body` with the value bytes of field `index`.
+    func withValueBytes<T>(at index: Int, _ body: (UnsafeBufferPointer<UInt8>) throws(HTTP1ParseError) -> T) throws(HTTP1ParseError) -> T {
+        let span = spans[index]
+        let range = Int(span.valueStart)..<Int(span.valueStart + span.valueCount)
+        // withUnsafeBufferPointer does not carry typed throws through: hand the error out by hand.
+        let result: Result<T, HTTP1ParseError> = bytes.withUnsafeBufferPointer { storage in
+            do throws(HTTP1ParseError) {
+                return .success(try body(UnsafeBufferPointer(rebasing: storage[range])))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Whether field `index` is named `name` (ASCII case-insensitive).
+    public func nameMatches(_ index: Int, _ name: String) -> Bool {
+        let span = spans[index]
+        guard Int(span.nameCount) == name.utf8.count else { return false }
+        return bytes.withUnsafeBufferPointer { storage in
+            Self.equalsIgnoringCase(
+                UnsafeBufferPointer(rebasing: storage[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)]), name)
+        }
+    }
+
+    /// ASCII case-insensitive comparison of bytes with a string.
+    public static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ text: String) -> Bool {
+        let utf8 = text.utf8
+        guard bytes.count == utf8.count else { return false }
+        if let result = utf8.withContiguousStorageIfAvailable({ other in
+            for index in 0..<other.count where asciiLowercased(bytes[index]) != asciiLowercased(other[index]) {
+                return false
+            }
+            return true
+        }) {
+            return result
+        }
+        var index = 0
+        for byte in utf8 {
+            if asciiLowercased(bytes[index]) != asciiLowercased(byte) { return false }
+            index += 1
+        }
+        return true
+    }
+
+    @inline(__always)
+    static func asciiLowercased(_ byte: UInt8) -> UInt8 {
+        byte &- 0x41 < 26 ? byte | 0x20 : byte
+    }
+
+    // MARK: Changing
+
+    /// Appends a field, keeping any existing ones of the same name.
+    public mutating func add(name: String, value: String) {
+        let nameStart = bytes.count
+        bytes.append(contentsOf: name.utf8)
+        let valueStart = bytes.count
+        bytes.append(contentsOf: value.utf8)
+        spans.append(
+            Span(
+                nameStart: UInt32(nameStart), nameCount: UInt32(valueStart - nameStart), valueStart: UInt32(valueStart),
+                valueCount: UInt32(bytes.count - valueStart)))
+    }
+
+    /// Appends a field from raw bytes (the parser's path: the bytes were validated there).
+    mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        let nameStart = bytes.count
+        bytes.append(contentsOf: name)
+        let valueStart = bytes.count
+        bytes.append(contentsOf: value)
+        spans.append(
+            Span(
+                nameStart: UInt32(nameStart), nameCount: UInt32(name.count), valueStart: UInt32(valueStart),
+                valueCount: UInt32(value.count)))
+    }
+
+    /// Replaces every field named `name` with one field holding `value`, at the first one's place.
+    public mutating func replaceOrAdd(name: String, value: String) {
+        guard let index = firstIndex(of: name) else {
+            add(name: name, value: value)
+            return
+        }
+        let valueStart = bytes.count
+        bytes.append(contentsOf: value.utf8)
+        spans[index].valueStart = UInt32(valueStart)
+        spans[index].valueCount = UInt32(bytes.count - valueStart)
+        var position = spans.count - 1
+        while position > index {
+            if nameMatches(position, name) { spans.remove(at: position) }
+            position -= 1
+        }
+    }
+
+    /// Removes every field named `name` (any case); returns how many were removed.
+    @discardableResult
+    public mutating func remove(name: String) -> Int {
+        let before = spans.count
+        removeFields { Self.equalsIgnoringCase($0, name) }
+        return before - spans.count
+    }
+
+    /// Removes every field whose name bytes satisfy `predicate`. Allocates nothing.
+    public mutating func removeFields(named predicate: (UnsafeBufferPointer<UInt8>) -> Bool) {
+        let storage = bytes
+        storage.withUnsafeBufferPointer { buffer in
+            spans.removeAll { span in
+                predicate(UnsafeBufferPointer(rebasing: buffer[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)]))
+            }
+        }
+    }
+
+    /// Removes every field satisfying `predicate` (which sees `String`s: not for the forwarding path).
+    public mutating func removeAll(where predicate: (Field) -> Bool) {
+        var index = spans.count - 1
+        while index >= 0 {
+            if predicate(Field(name: name(at: index), value: value(at: index))) { spans.remove(at: index) }
+            index -= 1
+        }
+    }
+
+    public static func == (lhs: HTTPHeaders, rhs: HTTPHeaders) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        for index in lhs.indices {
+            let a = lhs.spans[index], b = rhs.spans[index]
+            guard lhs.bytes[Int(a.nameStart)..<Int(a.nameStart + a.nameCount)]
+                .elementsEqual(rhs.bytes[Int(b.nameStart)..<Int(b.nameStart + b.nameCount)]),
+                lhs.bytes[Int(a.valueStart)..<Int(a.valueStart + a.valueCount)]
+                    .elementsEqual(rhs.bytes[Int(b.valueStart)..<Int(b.valueStart + b.valueCount)])
+            else { return false }
+        }
+        return true
     }
 }
 

@@ -175,7 +175,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     /// an old extension the proxy does not offer).
     static func wantsKeepAlive(_ head: HTTPRequestHead) -> Bool {
         guard head.version == .http1_1 else { return false }
-        return !head.headers.listElements(for: "Connection").contains { $0.lowercased() == "close" }
+        return !head.headers.hasListElement("close", in: "Connection")
     }
 
     private func rejectMalformed(_ error: HTTP1ParseError) {

@@ -28,6 +28,8 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
     private var poller: DispatchSourceTimer?
     private var watched: [String: FileIdentity] = [:]
     private var pendingChange = false
+    /// `workers:` and `event_loop:` as the running loops were made from: a reload cannot change them.
+    private let startedLoops: (workers: WorkerCount, eventLoop: EventLoopChoice)
     /// Called before and after every reload attempt (systemd's RELOADING=1 / READY=1). Set before watching.
     public var onReloadStart: (@Sendable () -> Void)?
     public var onReload: (@Sendable (_ success: Bool) -> Void)?
@@ -36,6 +38,8 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         self.path = path
         self.server = server
         self.logger = logger
+        let configuration = server.runtime.configuration
+        startedLoops = (configuration.workers, configuration.eventLoop)
     }
 
     public var status: Status { state.withLock { $0 } }
@@ -116,6 +120,12 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         }
         if configuration.listen != previous.configuration.listen || configuration.admin != previous.configuration.admin {
             logger.warning("listen and admin addresses change only with a restart; keeping the current listeners")
+        }
+        if configuration.workers != startedLoops.workers || configuration.eventLoop != startedLoops.eventLoop {
+            let loops = server.group.loops.count
+            logger.warning(
+                "workers and event_loop change only with a restart; keeping \(loops) event loop\(loops == 1 ? "" : "s") (\(server.group.backend.rawValue))"
+            )
         }
         for warning in configuration.warnings { logger.warning("\(warning)") }
         for notice in configuration.notices { logger.notice("\(notice)") }

@@ -32,9 +32,11 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     private var proxyListener: TCPListener?
     private var adminListener: TCPListener?
 
-    /// Creates the server on `loopCount` event loops (default: one per core).
-    public init(runtime: ProxyRuntime, logger: Logger, loopCount: Int = System.coreCount) {
-        group = EventLoopGroup(count: loopCount)
+    /// Creates the server on `loopCount` event loops using `backend`; `EventLoopPlan` decides both from
+    /// `workers:` and `event_loop:` and the CPUs the process may use.
+    public init(runtime: ProxyRuntime, logger: Logger, loopCount: Int, backend: EventLoopBackend = .platformDefault) {
+        group = EventLoopGroup(count: loopCount, backend: backend)
+        runtime.metrics.recordEventLoops(count: group.loops.count, backend: group.backend.rawValue)  // as running
         self.logger = logger
         accessLog = AccessLog(logger: logger)
         state = Mutex(runtime)
@@ -172,19 +174,3 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
 final class ClientRegistry: @unchecked Sendable {  // confined to its loop
     var clients: [ObjectIdentifier: ClientConnection] = [:]
 }
-
-/// Facts about the machine.
-public enum System {
-    /// Active processor count, at least 1.
-    public static var coreCount: Int {
-        #if canImport(Glibc)
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        #else
-        return 2
-        #endif
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif

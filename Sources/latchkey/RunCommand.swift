@@ -52,7 +52,14 @@ struct RunCommand: ParsableCommand {
             Output.error("latchkey: cannot start: \(error)")
             throw ExitCode(2)
         }
-        let server = ProxyServer(runtime: runtime, logger: logger)
+        var loops = EventLoopPlan(workers: configuration.workers, eventLoop: configuration.eventLoop, budget: .current())
+        let server = ProxyServer(runtime: runtime, logger: logger, loopCount: loops.count, backend: loops.backend)
+        if server.group.backend != loops.backend {  // e.g. epoll_create1 refused (seccomp, out of descriptors)
+            logger.warning("event_loop: \(loops.backend.rawValue) could not be set up; the loops use \(server.group.backend.rawValue)")
+            loops.backend = server.group.backend
+        }
+        logger.notice("\(loops.summary)")
+        if let warning = loops.warning { logger.warning("\(warning)") }
         let reloader = ConfigReloader(path: config, server: server, logger: logger)
         server.reloader = reloader
         reloader.onReloadStart = { SystemdNotifier.notify("RELOADING=1") }

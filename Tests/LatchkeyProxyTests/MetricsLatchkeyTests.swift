@@ -102,7 +102,7 @@ extension MetricsTests {
                     "latchkey_upstream_unauthorized_total", "latchkey_token_fetches_total", "latchkey_token_expiry_seconds",
                     "latchkey_client_connections_open", "latchkey_upstream_connections_open",
                     "latchkey_config_reloads_total", "latchkey_config_last_reload_success", "latchkey_build_info",
-                    "latchkey_listener_accept_pauses_total",
+                    "latchkey_listener_accept_pauses_total", "latchkey_event_loops",
                 ])
         }
 

@@ -150,3 +150,34 @@ lk_trap_cleanup() {
 lk_vmhwm() {
     awk '/^VmHWM:/ {print $2; found=1} END {if (!found) print "-"}' "/proc/$1/status" 2>/dev/null || echo "-"
 }
+
+# lk_vmrss PID: resident set size now (VmRSS) in KiB, or "-".
+lk_vmrss() {
+    awk '/^VmRSS:/ {print $2; found=1} END {if (!found) print "-"}' "/proc/$1/status" 2>/dev/null || echo "-"
+}
+
+# lk_fd_count PID: open file descriptors of PID now, or "-".
+lk_fd_count() {
+    local n
+    n="$(ls "/proc/$1/fd" 2>/dev/null | wc -l)" && [ "$n" -gt 0 ] && echo "$n" || echo "-"
+}
+
+# lk_ctxt_switches PID: "VOLUNTARY INVOLUNTARY THREADS", context switches summed over the threads alive
+# now (/proc/PID/task/*/status). Threads that exited took their counts with them: compare two readings
+# of a process whose threads live throughout (event loops do).
+lk_ctxt_switches() {
+    cat "/proc/$1"/task/*/status 2>/dev/null | awk '
+        /^voluntary_ctxt_switches:/ {v += $2; t++}
+        /^nonvoluntary_ctxt_switches:/ {n += $2}
+        END {print v + 0, n + 0, t + 0}'
+}
+
+# lk_per_request BEFORE AFTER REQUESTS: context switches per request between two lk_ctxt_switches
+# readings ("voluntary+involuntary per request", two decimals), or "-".
+lk_per_request() {
+    local before="$1" after="$2" requests="$3"
+    [[ "$requests" =~ ^[0-9]+$ ]] && [ "$requests" -gt 0 ] || { echo "-"; return; }
+    awk -v b="$before" -v a="$after" -v r="$requests" 'BEGIN {
+        split(b, x, " "); split(a, y, " ");
+        printf "%.3f\n", ((y[1] - x[1]) + (y[2] - x[2])) / r }'
+}

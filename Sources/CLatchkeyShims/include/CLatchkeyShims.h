@@ -9,6 +9,10 @@
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC: the accepted socket is non-blocking from birth.
 int latchkey_accept_nonblocking(int fd, struct sockaddr *address, socklen_t *length);
 
+/// The number of CPUs in the calling thread's affinity mask (sched_getaffinity(2) and CPU_COUNT, both
+/// hidden from Swift), or -1 with errno set. Masks of more than 1024 CPUs are handled.
+int latchkey_affinity_cpu_count(void);
+
 // epoll (Linux). `struct epoll_event` is packed on x86-64 and carries a union: these wrappers keep both
 // out of Swift. Each registration carries one 64-bit token.
 

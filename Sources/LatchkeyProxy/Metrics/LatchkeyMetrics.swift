@@ -20,6 +20,7 @@
 /// | `latchkey_config_last_reload_success` | gauge (1/0) | — |
 /// | `latchkey_build_info` | gauge, always 1 | version |
 /// | `latchkey_listener_accept_pauses_total` | counter | listener (`proxy`/`admin`), reason (`max_connections`/`out_of_descriptors`) |
+/// | `latchkey_event_loops` | gauge, set at start | backend (`epoll`/`dispatch`) |
 public final class LatchkeyMetrics: Sendable {
     /// Route label for requests that matched no route (passthrough); `(` cannot occur in a route name.
     public static let unmatchedRoute = "(unmatched)"
@@ -51,6 +52,7 @@ public final class LatchkeyMetrics: Sendable {
     private let reloadSuccesses: Counter
     private let reloadFailures: Counter
     private let lastReloadSuccess: Gauge
+    private let eventLoops: GaugeFamily
 
     /// Registers every series; `version` becomes `latchkey_build_info{version}`.
     public init(version: String) {
@@ -100,6 +102,14 @@ public final class LatchkeyMetrics: Sendable {
             "latchkey_listener_accept_pauses_total",
             help: "Times a listener stopped accepting: at max_connections or out of file descriptors.",
             labels: ["listener", "reason"])
+        eventLoops = registry.gauge(
+            "latchkey_event_loops", help: "Event loops serving connections, by backend (workers, event_loop).",
+            labels: ["backend"])
+    }
+
+    /// Sets `latchkey_event_loops{backend}`; called once when the server creates its loops.
+    public func recordEventLoops(count: Int, backend: String) {
+        eventLoops.child([backend]).set(Int64(count))
     }
 
     /// The pre-resolved handle for one route: resolve it when the route table is built (start-up and
