@@ -44,17 +44,27 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Metric families and their exposition; knows nothing of the data path that records into it.
+        .target(name: "LatchkeyMetrics"),
         .target(
             name: "LatchkeyProxy",
             dependencies: [
-                "LatchkeyNet", "LatchkeyTLS", "LatchkeyHTTP", "LatchkeyAuth", "LatchkeyConfig",
+                "LatchkeyNet", "LatchkeyTLS", "LatchkeyHTTP", "LatchkeyAuth", "LatchkeyConfig", "LatchkeyMetrics",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The admin listener's endpoints (probes, metrics, consent), above the proxy it reports on.
+        .target(
+            name: "LatchkeyAdmin",
+            dependencies: [
+                "LatchkeyProxy", "LatchkeyNet", "LatchkeyHTTP", "LatchkeyAuth", "LatchkeyConfig", "LatchkeyMetrics",
             ]
         ),
         .executableTarget(
             name: "latchkey",
             dependencies: [
-                "LatchkeyProxy", "LatchkeyConfig", "LatchkeyAuth", "LatchkeyHTTP",
+                "LatchkeyAdmin", "LatchkeyProxy", "LatchkeyConfig", "LatchkeyAuth", "LatchkeyHTTP", "LatchkeyMetrics",
+                "LatchkeyNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,7 +79,10 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "LatchkeyHTTP", "COpenSSL"]),
+        .testTarget(name: "LatchkeyMetricsTests", dependencies: ["LatchkeyMetrics"]),
         .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"]),
+        .testTarget(name: "LatchkeyAdminTests", dependencies: ["LatchkeyAdmin"]),
+        .testTarget(name: "latchkeyTests", dependencies: ["latchkey"]),
         .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP"]),
         .executableTarget(name: "LatchkeyConfigFuzz", dependencies: ["LatchkeyConfig"]),
     ],

@@ -51,9 +51,10 @@ public struct CredentialError: Error, Sendable, CustomStringConvertible {
     public let code: Code
     /// The connection's name.
     public let connection: String
-    /// Human detail, e.g. the provider's `error: error_description`, with every known secret value
-    /// replaced (`SecretScrubber`): a provider may echo the client secret, a network error may name a
-    /// `token_url` built from one. It goes to logs, `/connections`, `/readyz` and the app's 502 body.
+    /// Human detail, e.g. the provider's `error: error_description`. It may quote provider text that echoes
+    /// a secret (a client secret in an `error_description`, a `token_url` built from one), so it leaves the
+    /// process only through a boundary that scrubs every known secret value (`SecretScrubber`): the log
+    /// handler, the admin API (`/connections`, `/readyz`), the app's error body and the CLI's output.
     public let detail: String
     /// Whether waiting and retrying can cure it (issue 10 §2); by default from `code` (transport and
     /// timeout: transient; the rest: permanent), set from the HTTP status by `TokenEndpointCall`.
@@ -62,7 +63,7 @@ public struct CredentialError: Error, Sendable, CustomStringConvertible {
     public init(_ code: Code, connection: String, detail: String, kind: TokenFailureKind? = nil) {
         self.code = code
         self.connection = connection
-        self.detail = SecretScrubber.shared.scrub(detail)
+        self.detail = detail
         self.kind = kind ?? .default(for: code)
     }
 
@@ -70,7 +71,9 @@ public struct CredentialError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Produces the credential for one connection. Implementations: static credentials
-/// (basic, bearer, api_key, none) and the OAuth token manager.
+/// (basic, bearer, api_key, none), the OAuth token manager and the authorization-code source. Callers
+/// never cast to a concrete source: what the admin API, consent endpoints and `check` need is here
+/// (`sourceStatus`, `consent`, `providerCheck`).
 ///
 /// Thread-safety: all methods may be called from any queue.
 public protocol CredentialSource: AnyObject, Sendable {
@@ -94,10 +97,25 @@ public protocol CredentialSource: AnyObject, Sendable {
 
     /// Whether a 401 from the upstream can be cured by a new credential (OAuth tokens: yes; static: no).
     var renewsOnRejection: Bool { get }
+
+    /// What the source holds now, for the admin API, metrics and warm-up (default: `.fixed`). Call from any
+    /// queue except the source's own (it may wait on it), so not from a `fetchCredential` completion.
+    var sourceStatus: CredentialSourceStatus { get }
+
+    /// The consent operations, for a source whose grant a person gives (authorization code); nil (the
+    /// default) for the rest. The admin listener's consent endpoints reach a source only through this.
+    var consent: (any ConsentFlow)? { get }
+
+    /// `latchkey check`'s provider test, for a source that can fetch a token unattended (client
+    /// credentials, JWT bearer); nil (the default) for the rest.
+    var providerCheck: (any ProviderCheck)? { get }
 }
 
 extension CredentialSource {
     public var renewsOnRejection: Bool { false }
+    public var sourceStatus: CredentialSourceStatus { .fixed }
+    public var consent: (any ConsentFlow)? { nil }
+    public var providerCheck: (any ProviderCheck)? { nil }
 }
 
 /// One HTTP request to a token or discovery endpoint.

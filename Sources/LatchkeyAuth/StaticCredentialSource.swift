@@ -5,19 +5,20 @@ public final class StaticCredentialSource: CredentialSource {
     public let connectionName: String
     private let credential: InjectedCredential?
 
-    /// Builds the header for `settings`. Precondition: `settings.kind` is a static kind.
-    public init(settings: ConnectionSettings) {
+    /// Builds the header for `settings`, registering with `scrubber` any form of the secret the config
+    /// does not hold as written (basic's base64). Precondition: `settings.kind` is a static kind.
+    public init(settings: ConnectionSettings, scrubber: SecretScrubber) {
         connectionName = settings.name
-        credential = Self.makeCredential(settings.kind)
+        credential = Self.makeCredential(settings.kind, scrubber: scrubber)
     }
 
     /// The header a static connection kind injects; nil for `none` (and for kinds that are not static).
-    public static func makeCredential(_ kind: ConnectionKind) -> InjectedCredential? {
+    public static func makeCredential(_ kind: ConnectionKind, scrubber: SecretScrubber) -> InjectedCredential? {
         switch kind {
         case .basic(let username, let password):
             // RFC 7617 §2: base64 of user-id ":" password, UTF-8.
             let encoded = Base64.encode(Array("\(username):\(password.value)".utf8))
-            SecretScrubber.shared.register([encoded])  // an upstream may echo the header back
+            scrubber.register([encoded])  // an upstream may echo the header back
             return InjectedCredential(headerName: "Authorization", headerValue: SecretString("Basic " + encoded))
         case .bearer(let token):
             return InjectedCredential(headerName: "Authorization", headerValue: SecretString(AuthScheme.bearer(token.value)))

@@ -7,9 +7,10 @@ import Yams
 /// column and key path. Secrets (`{{secret:NAME}}`) and environment variables (`${VAR}`) are resolved
 /// in every string value; messages name secrets, variables and files but never contain their values.
 public enum ConfigLoader {
-    /// Reads the file at `path` and parses it (see `parse`).
+    /// Reads the file at `path` and parses it (see `parse`), then registers its secret values with
+    /// `scrubber`, the process's, so that they are scrubbed from every output from then on.
     public static func load(
-        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+        path: String, scrubber: SecretScrubber, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigErrors) -> ProxyConfiguration {
         let text: String
         do {
@@ -21,7 +22,7 @@ public enum ConfigLoader {
             ])
         }
         let configuration = try parse(yaml: text, path: path, environment: environment)
-        configuration.registerSecrets()  // scrubbed from every output from now on (SecretScrubber)
+        configuration.registerSecrets(with: scrubber)
         return configuration
     }
 

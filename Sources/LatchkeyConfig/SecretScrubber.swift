@@ -5,14 +5,14 @@ import Synchronization
 /// bodies sent to the app, `check` output, and text relayed from a provider (an `error_description` that
 /// echoes the client secret, a network error naming a `token_url` built from a secret).
 ///
-/// One process-wide instance (`shared`), filled from each configuration as it loads (`register`). Values
-/// stay registered for the life of the process, so text produced under an older configuration (a request
-/// in flight across a reload, a stored error) is still scrubbed. Values shorter than `minimumLength` are
+/// One instance per process, made by the composition root (`latchkey run`, `check`) and handed to every
+/// boundary and to whatever registers values (the config loader, credential sources); never a global, so
+/// tests and a second server in one process each have their own. Values stay registered for the life of
+/// the instance, so text produced under an older configuration (a request in flight across a reload, a
+/// stored error) is still scrubbed. Values shorter than `minimumLength` are
 /// not scrubbed (they would blank out ordinary words); each value is also matched percent-encoded and
 /// JSON-escaped, the forms it takes inside a URL or a JSON body. Thread-safe.
 public final class SecretScrubber: Sendable {
-    /// The scrubber every output boundary uses.
-    public static let shared = SecretScrubber()
     /// What a secret is replaced with.
     public static let replacement = "[redacted]"
     /// Shorter values are not scrubbed.
@@ -121,8 +121,8 @@ public final class SecretScrubber: Sendable {
 }
 
 extension ProxyConfiguration {
-    /// Registers this configuration's secrets with `SecretScrubber.shared` (call once it has loaded).
-    public func registerSecrets(with scrubber: SecretScrubber = .shared) {
+    /// Registers this configuration's secrets with `scrubber` (`ConfigLoader.load` does, once it has loaded).
+    public func registerSecrets(with scrubber: SecretScrubber) {
         scrubber.register(sensitiveValues)
     }
 }

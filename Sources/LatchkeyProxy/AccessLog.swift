@@ -1,4 +1,5 @@
 import LatchkeyHTTP
+import LatchkeyMetrics
 import Logging
 
 /// Metadata keys, dotted and constant, so log pipelines can rely on them.

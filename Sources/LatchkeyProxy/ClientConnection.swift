@@ -193,7 +193,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     // MARK: Answers and completion
 
     private func respond(_ error: ProxyError, close: Bool) {
-        stream.write(error.response(close: close))
+        stream.write(error.response(close: close, scrubber: server.scrubber))
         if close { closeGracefully() }
     }
 

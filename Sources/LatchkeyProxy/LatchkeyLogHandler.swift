@@ -6,8 +6,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// Log lines as text or JSON, one `write(2)` each, to standard error, with every known secret value
-/// replaced (`SecretScrubber`).
+/// Log lines as text or JSON, one `write(2)` each, to standard error, with every secret value known to the
+/// process's `SecretScrubber` replaced.
 ///
 /// Written for the access log's volume: swift-log's `StreamLogHandler` formats a timestamp with `strftime`
 /// and locks a `FILE*` for every line, which cost a quarter of the proxy's throughput in `scripts/bench`.
@@ -24,11 +24,18 @@ public struct LatchkeyLogHandler: LogHandler {
     private let label: String
     private let format: Format
     private let fileDescriptor: Int32
+    private let scrubber: SecretScrubber
+    /// This handler's cache of the formatted second (copies of the handler share it).
+    private let timestamp = Timestamp()
 
-    public init(label: String, level: Logger.Level, format: Format, fileDescriptor: Int32 = 2) {
+    /// - Parameter scrubber: the process's scrubber, applied to every line as it leaves.
+    public init(
+        label: String, level: Logger.Level, format: Format, scrubber: SecretScrubber, fileDescriptor: Int32 = 2
+    ) {
         self.label = label
         self.logLevel = level
         self.format = format
+        self.scrubber = scrubber
         self.fileDescriptor = fileDescriptor
     }
 
@@ -49,7 +56,7 @@ public struct LatchkeyLogHandler: LogHandler {
         out.reserveCapacity(256)
         switch format {
         case .text:
-            out += Timestamp.current()
+            out += timestamp.current()
             out += " "
             out += level.rawValue
             out += " "
@@ -62,7 +69,7 @@ public struct LatchkeyLogHandler: LogHandler {
             }
         case .json:
             out += "{\"time\":\""
-            out += Timestamp.current()
+            out += timestamp.current()
             out += "\",\"level\":\""
             out += level.rawValue
             out += "\",\"logger\":"
@@ -80,7 +87,7 @@ public struct LatchkeyLogHandler: LogHandler {
         out += "\n"
         // The last boundary before a log line leaves the process: no known secret value gets through,
         // whatever text (provider, upstream, config) a message quotes.
-        var bytes = Array(SecretScrubber.shared.scrub(out).utf8)
+        var bytes = Array(scrubber.scrub(out).utf8)
         bytes.withUnsafeMutableBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -104,11 +111,12 @@ public struct LatchkeyLogHandler: LogHandler {
     }
 }
 
-/// RFC 3339 UTC timestamps with millisecond precision, the seconds part formatted once per second.
-enum Timestamp {
-    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
+/// RFC 3339 UTC timestamps with millisecond precision, the seconds part formatted once per second. An
+/// instance per log handler (not a global), so that nothing mutable is shared beyond its owner.
+final class Timestamp: Sendable {
+    private let cache = Mutex<(second: Int, text: String)>((-1, ""))
 
-    static func current() -> String {
+    func current() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let second = now.tv_sec
@@ -127,7 +135,7 @@ enum Timestamp {
         return prefix + "." + pad3(milliseconds) + "Z"
     }
 
-    private static func pad2(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    private static func pad3(_ value: Int) -> String { value < 10 ? "00\(value)" : value < 100 ? "0\(value)" : "\(value)" }
-    private static func format4(_ value: Int) -> String { String(value) }
+    private func pad2(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    private func pad3(_ value: Int) -> String { value < 10 ? "00\(value)" : value < 100 ? "0\(value)" : "\(value)" }
+    private func format4(_ value: Int) -> String { String(value) }
 }

@@ -84,9 +84,9 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(code.rawValue): \(detail)" }
 
     /// The JSON body: `{"error":..., "detail":..., "route":..., "connection":...}`. The detail may quote
-    /// upstream or provider text: every known secret value is scrubbed from it (`SecretScrubber`).
-    public func jsonBody() -> [UInt8] {
-        let detail = SecretScrubber.shared.scrub(detail)
+    /// upstream or provider text: every value known to `scrubber` (the process's) is scrubbed from it.
+    public func jsonBody(scrubber: SecretScrubber) -> [UInt8] {
+        let detail = scrubber.scrub(detail)
         var json = "{\"error\":\(JSONString.quote(errorName)),\"detail\":\(JSONString.quote(detail))"
         if let route { json += ",\"route\":\(JSONString.quote(route))" }
         if let connection { json += ",\"connection\":\(JSONString.quote(connection))" }
@@ -94,9 +94,9 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         return Array(json.utf8)
     }
 
-    /// A complete response: head plus JSON body. `close` adds `Connection: close`.
-    public func response(close: Bool) -> [UInt8] {
-        let body = jsonBody()
+    /// A complete response: head plus JSON body (scrubbed with `scrubber`). `close` adds `Connection: close`.
+    public func response(close: Bool, scrubber: SecretScrubber) -> [UInt8] {
+        let body = jsonBody(scrubber: scrubber)
         var head = HTTPResponseHead(status: status, reason: HTTPStatusReason.phrase(for: status))
         head.headers.add(name: "Content-Type", value: "application/json")
         head.headers.add(name: "Content-Length", value: String(body.count))

@@ -1,5 +1,6 @@
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyMetrics
 import LatchkeyTLS
 
 /// Everything the data path needs from one loaded configuration, built once and then read-only:

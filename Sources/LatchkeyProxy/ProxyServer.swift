@@ -1,5 +1,6 @@
 import Dispatch
 import LatchkeyConfig
+import LatchkeyMetrics
 import LatchkeyNet
 import Logging
 import Synchronization
@@ -16,8 +17,11 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     }
 
     public let group: EventLoopGroup
-    /// The bound proxy and admin addresses, which no outgoing connection may reach.
-    public let ownListeners = OwnListeners()
+    /// The bound proxy and admin addresses, which no outgoing connection may reach. The composition root
+    /// hands the token client the same instance, so token requests never reach them either.
+    public let ownListeners: OwnListeners
+    /// The process's scrubber: error bodies sent to clients quote upstream and provider text.
+    public let scrubber: SecretScrubber
     let logger: Logger
     let accessLog: AccessLog
     private let pools: [ObjectIdentifier: UpstreamPool]
@@ -27,17 +31,20 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     private let openClients = Mutex(0)
     /// The admin listener's bound address (after `start()`), for URLs it hands out (OAuth redirect URI).
     public private(set) var adminAddress: SocketAddress?
-    /// The reloader, for `/readyz` and metrics; set once before `start()`.
-    public var reloader: ConfigReloader?
     private var proxyListener: TCPListener?
     private var adminListener: TCPListener?
 
     /// Creates the server on `loopCount` event loops using `backend`; `EventLoopPlan` decides both from
     /// `workers:` and `event_loop:` and the CPUs the process may use.
-    public init(runtime: ProxyRuntime, logger: Logger, loopCount: Int, backend: EventLoopBackend = .platformDefault) {
+    public init(
+        runtime: ProxyRuntime, logger: Logger, scrubber: SecretScrubber, ownListeners: OwnListeners,
+        loopCount: Int, backend: EventLoopBackend = .platformDefault
+    ) {
         group = EventLoopGroup(count: loopCount, backend: backend)
         runtime.metrics.recordEventLoops(count: group.loops.count, backend: group.backend.rawValue)  // as running
         self.logger = logger
+        self.scrubber = scrubber
+        self.ownListeners = ownListeners
         accessLog = AccessLog(logger: logger)
         state = Mutex(runtime)
         let limits = runtime.configuration.limits
@@ -67,8 +74,9 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
     /// Number of open client connections.
     public var openClientCount: Int { openClients.withLock { $0 } }
 
-    /// Binds both listeners and starts accepting.
-    public func start() throws -> BoundAddresses {
+    /// Binds both listeners and starts accepting; connections on the admin listener (when the config has
+    /// one) go to `admin`.
+    public func start(admin adminHandler: any AdminConnectionHandler) throws -> BoundAddresses {
         let configuration = runtime.configuration
         let limits = configuration.limits
         let proxy = try TCPListener(
@@ -82,8 +90,8 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         if let address = configuration.admin {
             admin = try TCPListener(
                 host: address.host, port: address.port, group: group, maxConnections: limits.adminMaxConnections
-            ) { [self] connection in
-                AdminConnection(stream: connection, server: self).start()
+            ) { connection in
+                adminHandler.serve(connection)
             }
             admin?.onPause = { [self] reason, open in acceptPaused(listener: "admin", reason: reason, open: open) }
         }
@@ -91,10 +99,8 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         proxyListener = proxy
         adminListener = admin
         adminAddress = admin?.localAddress
-        for listeners in [ownListeners, RuntimeFactory.tokenClient.ownListeners] {
-            listeners.add(proxy.localAddress)
-            if let admin { listeners.add(admin.localAddress) }
-        }
+        ownListeners.add(proxy.localAddress)
+        if let admin { ownListeners.add(admin.localAddress) }
         proxy.start()
         admin?.start()
         return BoundAddresses(proxy: proxy.localAddress, admin: admin?.localAddress)

@@ -1,4 +1,5 @@
 import LatchkeyHTTP
+import LatchkeyMetrics
 import LatchkeyNet
 import LatchkeyTLS
 

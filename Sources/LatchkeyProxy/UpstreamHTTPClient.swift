@@ -12,11 +12,14 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
     public static let maxResponseBytes = 1 << 20
     private let loop: EventLoop
     private let contexts = Mutex<[TLSClientConfiguration: TLSClientContext]>([:])
-    /// The proxy's own listeners (added by `ProxyServer` when it binds them): token, discovery and
-    /// revocation requests never connect to them, whatever a discovery document names.
-    public let ownListeners = OwnListeners()
+    /// The proxy's own listeners (the `ProxyServer`'s instance, filled when it binds them): token,
+    /// discovery and revocation requests never connect to them, whatever a discovery document names.
+    public let ownListeners: OwnListeners
 
-    public init(loop: EventLoop) { self.loop = loop }
+    public init(loop: EventLoop, ownListeners: OwnListeners) {
+        self.loop = loop
+        self.ownListeners = ownListeners
+    }
 
     public func send(
         _ request: TokenEndpointRequest,

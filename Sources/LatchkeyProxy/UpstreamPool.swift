@@ -1,3 +1,4 @@
+import LatchkeyMetrics
 import LatchkeyNet
 import LatchkeyTLS
 

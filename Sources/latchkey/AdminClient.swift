@@ -1,14 +1,19 @@
 import Dispatch
 import Foundation
+import LatchkeyAdmin
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyHTTP
+import LatchkeyNet
 import LatchkeyProxy
 
 /// Talks to a running proxy's admin listener (for `connect` and `disconnect`), through the proxy's own
 /// HTTP client.
 struct AdminClient {
     let base: EndpointURL
+    /// Its own client: the admin listener is exactly what the proxy's token client must never reach.
+    private let http = UpstreamHTTPClient(
+        loop: EventLoop(label: "latchkey.admin-client", backend: .dispatch), ownListeners: OwnListeners())
 
     /// The admin listener named by the config file (only `admin:` is read: an operator's shell need not have
     /// the service's secrets); it must have a fixed port.
@@ -34,7 +39,7 @@ struct AdminClient {
             method: method, url: url, headers: [("Accept", "application/json"), ("X-Latchkey-Admin", "1")], body: [], tls: TLSSettings(), timeout: timeout)
         let done = DispatchSemaphore(value: 0)
         let outcome = LockedBox<Result<TokenEndpointResponse, NetworkFailure>?>(nil)
-        RuntimeFactory.tokenClient.send(request) { result in
+        http.send(request) { result in
             outcome.set(result)
             done.signal()
         }

@@ -2,6 +2,8 @@ import ArgumentParser
 import Dispatch
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyMetrics
+import LatchkeyNet
 import LatchkeyProxy
 import Logging
 import Synchronization
@@ -20,73 +22,80 @@ struct CheckCommand: ParsableCommand {
     var offline = false
 
     func run() throws {
+        // The composition root of `check`: its own scrubber, token client and consent store.
+        let scrubber = SecretScrubber()
+        let output = Output(scrubber: scrubber)
         let configuration: ProxyConfiguration
         do {
-            configuration = try ConfigLoader.load(path: config)
+            configuration = try ConfigLoader.load(path: config, scrubber: scrubber)
         } catch {
-            Output.error("\(error)")
+            output.error("\(error)")
             throw ExitCode(1)
         }
-        Output.line(ConfigSummary.render(configuration))
+        output.line(ConfigSummary.render(configuration))
         let runtime: ProxyRuntime
         do {
             var logger = Logger(label: "latchkey.check")
             logger.logLevel = .critical
-            runtime = try RuntimeFactory.makeRuntime(
-                configuration: configuration, metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
+            let factory = RuntimeFactory(
+                tokenClient: UpstreamHTTPClient(
+                    loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: OwnListeners()),
+                pendingAuthorizations: AuthorizationStateStore(), scrubber: scrubber,
+                metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
+            runtime = try factory.makeRuntime(configuration: configuration)
         } catch {
-            Output.error("\(error)")
+            output.error("\(error)")
             throw ExitCode(1)
         }
         guard !offline else {
-            Output.line("configuration OK (token endpoints not contacted)")
+            output.line("configuration OK (token endpoints not contacted)")
             return
         }
-        let failures = Self.checkOAuthConnections(runtime)
+        let failures = Self.checkOAuthConnections(runtime, output: output)
         if failures > 0 {
-            Output.line("configuration OK, but \(failures) connection(s) failed")
+            output.line("configuration OK, but \(failures) connection(s) failed")
             throw ExitCode(1)
         }
-        Output.line("configuration OK")
+        output.line("configuration OK")
     }
 
     /// Fetches one token per OAuth connection, all at once; prints a line each; returns how many failed.
-    static func checkOAuthConnections(_ runtime: ProxyRuntime) -> Int {
-        let managers = runtime.configuration.connections.compactMap { connection in
-            runtime.sources[connection.name] as? OAuthTokenManager
+    static func checkOAuthConnections(_ runtime: ProxyRuntime, output: Output) -> Int {
+        let checks = runtime.configuration.connections.compactMap { connection in
+            runtime.sources[connection.name]?.providerCheck.map { (name: connection.name, check: $0) }
         }
         let lines = Mutex<[String: (Bool, String)]>([:])
         let group = DispatchGroup()
-        for manager in managers {
+        for (name, check) in checks {
             group.enter()
-            manager.check { result in
+            check.check(timeout: nil) { result in
                 let line: (Bool, String)
                 switch result {
                 case .success(let outcome):
                     let expiry = outcome.expiresIn.map { " (token expires in \(AccessLogFormat.seconds($0)) s)" } ?? ""
-                    line = (true, "connection \(manager.connectionName): Connected to \(outcome.tokenURL)\(expiry)")
+                    line = (true, "connection \(name): Connected to \(outcome.tokenURL)\(expiry)")
                 case .failure(let error):
-                    line = (false, "connection \(manager.connectionName): error: \(error.detail)")
+                    line = (false, "connection \(name): error: \(error.detail)")
                 }
-                lines.withLock { $0[manager.connectionName] = line }
+                lines.withLock { $0[name] = line }
                 group.leave()
             }
         }
         group.wait()
         var failures = 0
-        for manager in managers {
-            guard let (ok, text) = lines.withLock({ $0[manager.connectionName] }) else { continue }
-            Output.line(text)
-            for detail in discoveryLines(manager) { Output.line("  " + detail) }
+        for (name, check) in checks {
+            guard let (ok, text) = lines.withLock({ $0[name] }) else { continue }
+            output.line(text)
+            for detail in discoveryLines(check) { output.line("  " + detail) }
             if !ok { failures += 1 }
         }
         return failures
     }
 
-    /// What discovery found for `manager` (endpoints, `token_endpoint_auth_methods_supported`,
+    /// What discovery found for `check` (endpoints, `token_endpoint_auth_methods_supported`,
     /// `scopes_supported`), one fact a line; empty when the connection does not use discovery.
-    static func discoveryLines(_ manager: OAuthTokenManager) -> [String] {
-        guard manager.usesDiscovery, let metadata = manager.discoveredMetadata() else { return [] }
+    static func discoveryLines(_ check: any ProviderCheck) -> [String] {
+        guard let metadata = check.discoveryReport() else { return [] }
         var lines: [String] = []
         if let issuer = metadata.issuer { lines.append("issuer: \(issuer)") }
         if let plain = metadata.plainTokenEndpoint {

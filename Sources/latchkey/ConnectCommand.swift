@@ -26,19 +26,21 @@ struct ConnectCommand: ParsableCommand {
 
     func run() throws {
         let client = try AdminClient(configPath: config)
+        // Only the admin address was read: no config secret is known here to scrub.
+        let output = Output(scrubber: SecretScrubber())
         let before = try client.connection(name)["consented_at"] as? Double
         let start = try client.send("GET", "/connections/\(name)/connect")
         guard start.status == 302, let location = start.headers.first(where: { $0.0.lowercased() == "location" })?.1 else {
             throw CLIError("the proxy could not start consent for \(name): \(String(decoding: start.body, as: UTF8.self))")
         }
         Output.unscrubbedLine("Open this URL in a browser and approve the access:\n\n  \(location)\n")
-        Output.line("Waiting up to \(timeout) s for the provider to redirect back to the proxy...")
+        output.line("Waiting up to \(timeout) s for the provider to redirect back to the proxy...")
         let deadline = Date().addingTimeInterval(TimeInterval(timeout))
         while Date() < deadline {
             let entry = try client.connection(name)
             // The consent this command started, not a refresh rotation: `consented_at` moves only on consent.
             if entry["state"] as? String == "connected", let consented = entry["consented_at"] as? Double, consented != before {
-                Output.line("Connected: \(name) (scope: \(entry["scope"] as? String ?? "-"))")
+                output.line("Connected: \(name) (scope: \(entry["scope"] as? String ?? "-"))")
                 return
             }
             Thread.sleep(forTimeInterval: 1)
@@ -64,6 +66,7 @@ struct DisconnectCommand: ParsableCommand {
         let response = try client.send("POST", "/connections/\(name)/disconnect")
         let text = String(decoding: response.body, as: UTF8.self)
         guard response.status == 200 else { throw CLIError("disconnect failed: \(text)") }
-        Output.line("Disconnected: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+        let output = Output(scrubber: SecretScrubber())  // only the admin address was read: nothing to scrub
+        output.line("Disconnected: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
     }
 }

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Dispatch
+import LatchkeyAdmin
+import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyMetrics
+import LatchkeyNet
 import LatchkeyProxy
 import Logging
 
@@ -24,62 +28,78 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
         SignalHandlers.blockHandledSignals()  // before any thread starts: see SignalHandlers
+        // The composition root: everything process-wide is made here, once, and handed down.
+        let scrubber = SecretScrubber()
+        let output = Output(scrubber: scrubber)
         let configuration: ProxyConfiguration
         do {
-            configuration = try ConfigLoader.load(path: config)
+            configuration = try ConfigLoader.load(path: config, scrubber: scrubber)
         } catch {
-            Output.error("latchkey: invalid configuration:\n\(error)")
+            output.error("latchkey: invalid configuration:\n\(error)")
             throw ExitCode(2)
         }
         guard let level = Logger.Level(rawValue: logLevel ?? configuration.logLevel) else {
-            Output.error("latchkey: --log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            output.error("latchkey: --log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
             throw ExitCode(2)
         }
         guard let format = LatchkeyLogHandler.Format(rawValue: logFormat ?? configuration.logFormat) else {
-            Output.error("latchkey: --log-format must be text or json")
+            output.error("latchkey: --log-format must be text or json")
             throw ExitCode(2)
         }
-        LoggingSystem.bootstrap { label in LatchkeyLogHandler(label: label, level: level, format: format) }
+        LoggingSystem.bootstrap { label in
+            LatchkeyLogHandler(label: label, level: level, format: format, scrubber: scrubber)
+        }
         let logger = Logger(label: "latchkey")
         for warning in configuration.warnings { logger.warning("\(warning)") }
         for notice in configuration.notices { logger.notice("\(notice)") }
 
+        // One set of own listeners for the server and the token client: token requests never reach them.
+        // The token client's loop is a Dispatch one: token traffic is rare and needs no thread of its own.
+        let ownListeners = OwnListeners()
+        let pendingAuthorizations = AuthorizationStateStore()
+        let factory = RuntimeFactory(
+            tokenClient: UpstreamHTTPClient(
+                loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: ownListeners),
+            pendingAuthorizations: pendingAuthorizations, scrubber: scrubber,
+            metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
         let runtime: ProxyRuntime
         do {
-            runtime = try RuntimeFactory.makeRuntime(
-                configuration: configuration, metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
+            runtime = try factory.makeRuntime(configuration: configuration)
         } catch {
-            Output.error("latchkey: cannot start: \(error)")
+            output.error("latchkey: cannot start: \(error)")
             throw ExitCode(2)
         }
         var loops = EventLoopPlan(workers: configuration.workers, eventLoop: configuration.eventLoop, budget: .current())
-        let server = ProxyServer(runtime: runtime, logger: logger, loopCount: loops.count, backend: loops.backend)
+        let server = ProxyServer(
+            runtime: runtime, logger: logger, scrubber: scrubber, ownListeners: ownListeners, loopCount: loops.count,
+            backend: loops.backend)
         if server.group.backend != loops.backend {  // e.g. epoll_create1 refused (seccomp, out of descriptors)
             logger.warning("event_loop: \(loops.backend.rawValue) could not be set up; the loops use \(server.group.backend.rawValue)")
             loops.backend = server.group.backend
         }
         logger.notice("\(loops.summary)")
         if let warning = loops.warning { logger.warning("\(warning)") }
-        let reloader = ConfigReloader(path: config, server: server, logger: logger)
-        server.reloader = reloader
+        let reloader = ConfigReloader(path: config, server: server, factory: factory, logger: logger)
+        let admin = AdminService(
+            server: server, pendingAuthorizations: pendingAuthorizations, lastReloadError: { reloader.status.lastError })
         reloader.onReloadStart = { SystemdNotifier.notify("RELOADING=1") }
         reloader.onReload = { _ in SystemdNotifier.notify("READY=1") }
         reloader.startWatching()
         let bound: ProxyServer.BoundAddresses
         do {
-            bound = try server.start()
+            bound = try server.start(admin: admin)
         } catch {
-            Output.error("latchkey: cannot start: \(error)")
+            output.error("latchkey: cannot start: \(error)")
             throw ExitCode(2)
         }
         // Printed whatever the log level: scripts, probes and tests wait for these two lines.
-        Output.error("proxy listening on \(bound.proxy)")
-        if let admin = bound.admin { Output.error("admin listening on \(admin)") }
+        output.error("proxy listening on \(bound.proxy)")
+        if let admin = bound.admin { output.error("admin listening on \(admin)") }
         logger.notice(
             "latchkey \(LatchkeyVersion.current) serving \(configuration.routes.count) routes, \(configuration.connections.count) connections from \(configuration.sourcePath)"
         )
 
-        RuntimeFactory.warmUp(runtime, logger: logger)
+        factory.warmUp(runtime)
 
         let signals = SignalHandlers(
             server: server, reloader: reloader, logger: logger, grace: .milliseconds(configuration.shutdownGraceMs))
@@ -161,10 +181,12 @@ final class SignalHandlers: Sendable {
 }
 
 /// Writes to stdout/stderr without touching the global `stdout`, which is not concurrency-safe.
-/// The CLI's output, every line with the known secret values of the loaded config scrubbed
-/// (`SecretScrubber`): `check` prints provider errors, which may echo a client secret.
-enum Output {
-    static func line(_ text: String) { unscrubbedLine(SecretScrubber.shared.scrub(text)) }
+/// The CLI's output, every line with the secret values known to `scrubber` (the command's, filled as it
+/// loads the config) scrubbed: `check` prints provider errors, which may echo a client secret.
+struct Output {
+    let scrubber: SecretScrubber
+
+    func line(_ text: String) { Self.unscrubbedLine(scrubber.scrub(text)) }
 
     /// For the one line that must go out as is: the consent URL `connect` prints (it names the client).
     static func unscrubbedLine(_ text: String) {
@@ -172,8 +194,8 @@ enum Output {
         bytes.withUnsafeBytes { _ = write(1, $0.baseAddress, $0.count) }
     }
 
-    static func error(_ text: String) {
-        let bytes = Array((SecretScrubber.shared.scrub(text) + "\n").utf8)
+    func error(_ text: String) {
+        let bytes = Array((scrubber.scrub(text) + "\n").utf8)
         bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
     }
 

@@ -33,7 +33,9 @@ struct AuthlibInteropTests {
     }
 
     func check(_ settings: OAuthClientSettings) async -> Result<OAuthCheckResult, CredentialError> {
-        let manager = OAuthTokenManager(name: "authlib", settings: settings, client: URLSessionTokenClient(), logger: Logger(label: "interop"))
+        let manager = OAuthTokenManager(
+            name: "authlib", settings: settings, client: URLSessionTokenClient(), scrubber: SecretScrubber(),
+            logger: Logger(label: "interop"))
         return await withCheckedContinuation { c in manager.check { c.resume(returning: $0) } }
     }
 

@@ -33,7 +33,8 @@ import Testing
         }
         func make(settings: OAuthAuthorizationCodeSettings = AuthorizationCodeSourceTests.settings()) -> AuthorizationCodeSource {
             AuthorizationCodeSource(
-                name: "crm", settings: settings, client: client, store: store, pendingAuthorizations: states,
+                name: "crm", settings: settings, client: client, scrubber: SecretScrubber(), store: store,
+                pendingAuthorizations: states,
                 clock: clock, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), random: { 0 })
         }
     }

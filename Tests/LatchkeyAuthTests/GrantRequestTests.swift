@@ -10,7 +10,7 @@ import Testing
     static let tokenURL = EndpointURL(scheme: "https", host: "oauth2.example.com", port: 443, path: "/token")
 
     private func build(_ settings: OAuthClientSettings, key: CredentialKey = .connectionDefault) throws -> TokenEndpointRequest {
-        try TokenRequestBuilder(connectionName: "c", settings: settings)
+        try TokenRequestBuilder(connectionName: "c", settings: settings, scrubber: SecretScrubber())
             .makeRequest(tokenURL: Self.tokenURL, parameters: OAuthRequestParameters(settings: settings, key: key), now: 1_700_000_000)
     }
 

@@ -18,7 +18,7 @@ import Testing
     }
 
     static func make(_ client: FakeTokenClient, _ clock: ManualClock, settings: OAuthClientSettings = settings()) -> OAuthTokenManager {
-        OAuthTokenManager(name: "idp", settings: settings, client: client, clock: clock, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), random: { 0 })
+        OAuthTokenManager(name: "idp", settings: settings, client: client, scrubber: SecretScrubber(), clock: clock, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), random: { 0 })
     }
 
     /// Sequential tokens t1, t2, ... with the given lifetime.

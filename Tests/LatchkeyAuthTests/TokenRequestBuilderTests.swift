@@ -11,7 +11,7 @@ import Testing
     private func build(_ settings: OAuthClientSettings, key: CredentialKey = .connectionDefault, url: EndpointURL = tokenURL) throws
         -> TokenEndpointRequest
     {
-        try TokenRequestBuilder(connectionName: "c", settings: settings)
+        try TokenRequestBuilder(connectionName: "c", settings: settings, scrubber: SecretScrubber())
             .makeRequest(tokenURL: url, parameters: OAuthRequestParameters(settings: settings, key: key), now: 1_700_000_000)
     }
 
@@ -107,5 +107,19 @@ import Testing
         let payload = try #require(Base64.decode(String(assertion.split(separator: ".")[1])))
         let claims = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
         #expect(claims["aud"] as? String == "https://login.example.com/tenant/oauth2/v2.0/token/?api-version=2.0")
+    }
+
+    /// Issue 11: the `client_secret_basic` header's base64 (which a provider may echo) is registered with the
+    /// builder's own scrubber, not a global one.
+    @Test func clientSecretBasicRegistersItsBase64WithTheInjectedScrubber() throws {
+        let settings = OAuthClientSettings(clientID: "app", clientSecret: ReloadableSecret(initial: SecretString("s3cr3t")))
+        let scrubber = SecretScrubber()
+        let bystander = SecretScrubber()
+        let request = try TokenRequestBuilder(connectionName: "c", settings: settings, scrubber: scrubber)
+            .makeRequest(tokenURL: Self.tokenURL, parameters: OAuthRequestParameters(settings: settings, key: .connectionDefault), now: 0)
+        let encoded = TokenRequestBuilder.basicCredentials(clientID: "app", secret: "s3cr3t")
+        #expect(request.header("Authorization") == "Basic " + encoded)
+        #expect(scrubber.scrub("echo: \(encoded)") == "echo: [redacted]")
+        #expect(!bystander.containsSecret(encoded))
     }
 }

@@ -9,7 +9,7 @@ import Testing
 
     @Test func fullConfigurationLoadsIntoTheModel() throws {
         let path = Fixture.path("full.yaml")
-        let config = try ConfigLoader.load(path: path, environment: Self.environment)
+        let config = try ConfigLoader.load(path: path, scrubber: SecretScrubber(), environment: Self.environment)
         let dir = (path as NSString).deletingLastPathComponent
 
         #expect(config.sourcePath == path)
@@ -104,7 +104,7 @@ import Testing
     }
 
     @Test func exampleFileLoads() throws {
-        let config = try ConfigLoader.load(path: Fixture.examplePath, environment: ["DEMO_TOKEN": "demo-123"])
+        let config = try ConfigLoader.load(path: Fixture.examplePath, scrubber: SecretScrubber(), environment: ["DEMO_TOKEN": "demo-123"])
         #expect(config.listen == ListenAddress(host: "127.0.0.1", port: 3128))
         #expect(config.admin == ListenAddress(host: "127.0.0.1", port: 9901))
         #expect(config.unmatched == .passthrough)
@@ -126,7 +126,7 @@ import Testing
 
     @Test func exampleFileNeedsDemoToken() {
         do {
-            _ = try ConfigLoader.load(path: Fixture.examplePath, environment: [:])
+            _ = try ConfigLoader.load(path: Fixture.examplePath, scrubber: SecretScrubber(), environment: [:])
             Issue.record("loaded without DEMO_TOKEN")
         } catch {
             #expect(error.errors.count == 1)
@@ -143,7 +143,7 @@ import Testing
 
     @Test func missingFileIsAnError() {
         do {
-            _ = try ConfigLoader.load(path: "/nonexistent/proxy.conf", environment: [:])
+            _ = try ConfigLoader.load(path: "/nonexistent/proxy.conf", scrubber: SecretScrubber(), environment: [:])
             Issue.record("loaded a missing file")
         } catch {
             #expect(error.description == "/nonexistent/proxy.conf: cannot read configuration file: no such file")
@@ -174,5 +174,15 @@ import Testing
         for host in ["128.0.0.1", "example.com", "::2", "localhost.example.com", "127.0.0", "10.0.0.1"] {
             #expect(!UpstreamURL(scheme: "http", host: host, port: 80).isLoopback, "\(host)")
         }
+    }
+
+    /// Issue 11: no process-wide scrubber; `load` registers the file's secrets with the one it is given, and
+    /// with no other.
+    @Test func loadRegistersTheSecretsWithTheGivenScrubberOnly() throws {
+        let scrubber = SecretScrubber()
+        let bystander = SecretScrubber()
+        _ = try ConfigLoader.load(path: Fixture.path("full.yaml"), scrubber: scrubber, environment: Self.environment)
+        #expect(scrubber.scrub("x partner-pw-123 x") == "x [redacted] x")
+        #expect(!bystander.containsSecret("partner-pw-123"))
     }
 }

@@ -5,7 +5,7 @@ import Testing
 @Suite struct ConfigSummaryTests {
     @Test func listsListenersConnectionsRoutesAndWarnings() throws {
         let config = try ConfigLoader.load(
-            path: Fixture.path("full.yaml"),
+            path: Fixture.path("full.yaml"), scrubber: SecretScrubber(),
             environment: ["PARTNER_PASSWORD": "pw-partner", "STRIPE_TOKEN": "tok-stripe", "ENVIRONMENT_NAME": "prod"])
         let summary = ConfigSummary.render(config)
         #expect(summary.contains("listen:    [::1]:0"))

@@ -14,7 +14,7 @@ import Testing
     @Test func typoSuggestsNearestKey() throws {
         let path = Fixture.path("typo.yaml")
         do {
-            _ = try ConfigLoader.load(path: path, environment: [:])
+            _ = try ConfigLoader.load(path: path, scrubber: SecretScrubber(), environment: [:])
             Issue.record("typo.yaml loaded")
         } catch {
             // pth_prefix is dropped as unknown, so the route has host and no error of its own.
@@ -42,7 +42,7 @@ import Testing
     @Test func allErrorsAreReportedTogether() throws {
         let path = Fixture.path("many-errors.yaml")
         do {
-            _ = try ConfigLoader.load(path: path, environment: [:])
+            _ = try ConfigLoader.load(path: path, scrubber: SecretScrubber(), environment: [:])
             Issue.record("many-errors.yaml loaded")
         } catch {
             let got = error.errors.map { "\($0.line):\($0.column) \($0.keyPath)" }

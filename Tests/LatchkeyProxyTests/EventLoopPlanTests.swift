@@ -1,4 +1,5 @@
 import LatchkeyConfig
+import LatchkeyMetrics
 import LatchkeyNet
 import Testing
 
@@ -49,9 +50,12 @@ import Testing
 
     @Test func theServerMakesThePlannedLoopsAndExportsThem() throws {
         let metrics = LatchkeyMetrics(version: "test")
-        let runtime = try RuntimeFactory.makeRuntime(
-            configuration: ProxyConfiguration(sourcePath: "test"), metrics: metrics, logger: .init(label: "test"))
-        let server = ProxyServer(runtime: runtime, logger: .init(label: "test"), loopCount: 3, backend: .dispatch)
+        let runtime = try ProxyRuntime(configuration: ProxyConfiguration(sourcePath: "test"), metrics: metrics) { _ in
+            preconditionFailure("no connections")
+        }
+        let server = ProxyServer(
+            runtime: runtime, logger: .init(label: "test"), scrubber: SecretScrubber(), ownListeners: OwnListeners(),
+            loopCount: 3, backend: .dispatch)
         #expect(server.group.loops.count == 3)
         #expect(server.group.backend == .dispatch)
         #expect(metrics.render().contains("latchkey_event_loops{backend=\"dispatch\"} 3\n"))

@@ -1,4 +1,5 @@
 import Foundation
+import LatchkeyConfig
 import Logging
 import Testing
 
@@ -6,11 +7,13 @@ import Testing
 
 @Suite struct LogHandlerTests {
     /// Logs one line through a handler writing into a pipe and returns what came out.
-    func capture(_ format: LatchkeyLogHandler.Format, _ body: (Logger) -> Void) throws -> String {
+    func capture(
+        _ format: LatchkeyLogHandler.Format, scrubber: SecretScrubber = SecretScrubber(), _ body: (Logger) -> Void
+    ) throws -> String {
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
         var logger = Logger(label: "test") { label in
-            LatchkeyLogHandler(label: label, level: .info, format: format, fileDescriptor: fds[1])
+            LatchkeyLogHandler(label: label, level: .info, format: format, scrubber: scrubber, fileDescriptor: fds[1])
         }
         logger[metadataKey: "latchkey.route"] = "r 1"
         body(logger)
@@ -42,5 +45,15 @@ import Testing
         #expect(out.contains("latchkey.route=\"r 1\""))
         #expect(out.contains("latchkey.status=200"))
         #expect(out.hasSuffix("\n"))
+    }
+
+    /// Issue 11: the handler scrubs with the scrubber it was given (the process's), not a global one.
+    @Test func linesAreScrubbedWithTheInjectedScrubber() throws {
+        let scrubber = SecretScrubber()
+        scrubber.register(["hunter2-secret"])
+        let scrubbed = try capture(.text, scrubber: scrubber) { $0.info("provider said hunter2-secret") }
+        #expect(scrubbed.contains("provider said [redacted]") && !scrubbed.contains("hunter2"))
+        let other = try capture(.text) { $0.info("provider said hunter2-secret") }
+        #expect(other.contains("hunter2-secret"))
     }
 }

@@ -29,7 +29,7 @@ import Testing
                     name: "ported", host: HostPattern(name: .exact("ported.example"), port: 8443), connection: "bear"),
             ])
         configuration.connectPorts = connectPorts
-        return try ProxyRuntime(configuration: configuration) { StaticCredentialSource(settings: $0) }
+        return try ProxyRuntime(configuration: configuration) { StaticCredentialSource(settings: $0, scrubber: SecretScrubber()) }
     }
 
     func plan(_ target: String, method: String = "GET", runtime: ProxyRuntime? = nil) throws -> RequestPlan {

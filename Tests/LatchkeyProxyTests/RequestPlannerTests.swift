@@ -13,7 +13,7 @@ func makeRuntime(
 ) throws -> ProxyRuntime {
     let configuration = ProxyConfiguration(
         sourcePath: "test.conf", unmatched: unmatched, connections: connections, routes: routes)
-    return try ProxyRuntime(configuration: configuration) { StaticCredentialSource(settings: $0) }
+    return try ProxyRuntime(configuration: configuration) { StaticCredentialSource(settings: $0, scrubber: SecretScrubber()) }
 }
 
 func forwardPlan(_ plan: RequestPlan) -> ForwardPlan? {
@@ -75,7 +75,7 @@ func rejection(_ plan: RequestPlan) -> ProxyError? {
         #expect(written(plan).headers.values(for: "Host") == ["api.partner.example"])
         #expect(written(plan).headers.first("X-Keep") == "1")
 
-        let credential = StaticCredentialSource.makeCredential(partner.kind)
+        let credential = StaticCredentialSource.makeCredential(partner.kind, scrubber: SecretScrubber())
         #expect(written(plan, credential: credential).headers.values(for: "authorization") == ["Basic c3ZjOnB3"])
     }
 
@@ -163,12 +163,21 @@ func rejection(_ plan: RequestPlan) -> ProxyError? {
 
     @Test func errorBodyIsJSONWithRouteConnectionAndHeader() throws {
         let error = ProxyError(.upstreamTimeout, "no \"answer\"", route: "r1", connection: "c1")
-        let response = String(decoding: error.response(close: true), as: UTF8.self)
+        let response = String(decoding: error.response(close: true, scrubber: SecretScrubber()), as: UTF8.self)
         #expect(response.hasPrefix("HTTP/1.1 504 Gateway Timeout\r\n"))
         #expect(response.contains("X-Latchkey-Error: upstream_timeout\r\n"))
         #expect(response.contains("Connection: close\r\n"))
         let body = try #require(response.components(separatedBy: "\r\n\r\n").last)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String])
         #expect(json == ["error": "upstream_timeout", "detail": "no \"answer\"", "route": "r1", "connection": "c1"])
+    }
+
+    /// Issue 11: a detail quoting provider text is scrubbed with the scrubber the caller hands in.
+    @Test func errorBodyDetailIsScrubbedWithTheGivenScrubber() throws {
+        let scrubber = SecretScrubber()
+        scrubber.register(["client-s3cret"])
+        let error = ProxyError(.credentialUnavailable, "invalid_client: bad secret client-s3cret", connection: "c1")
+        let response = String(decoding: error.response(close: false, scrubber: scrubber), as: UTF8.self)
+        #expect(response.contains("bad secret [redacted]") && !response.contains("client-s3cret"))
     }
 }

@@ -123,3 +123,11 @@ extension AuthorizationCodeSource {
         }
     }
 }
+
+extension AuthorizationCodeSource: ConsentFlow {
+    /// `status()`, for the admin API and metrics.
+    public var sourceStatus: CredentialSourceStatus { .authorizationCode(status()) }
+
+    /// The consent endpoints drive this source.
+    public var consent: (any ConsentFlow)? { self }
+}

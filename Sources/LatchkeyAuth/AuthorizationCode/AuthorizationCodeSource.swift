@@ -74,14 +74,16 @@ public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendabl
     /// (the file is left alone until the next explicit consent or disconnect).
     ///
     /// - Parameters:
+    ///   - scrubber: the process's scrubber, told the encoded secrets token requests carry.
     ///   - pendingAuthorizations: the one `state` store shared by every authorization-code connection.
     ///   - consentHint: how to start consent, quoted in the `needs_consent` error (e.g. the admin URL
     ///     `http://127.0.0.1:9901/connections/crm/connect`); default names the admin endpoint.
     ///   - fetchObserver: told the outcome of every refresh (true: an access token came back), for the
     ///     `latchkey_token_fetches_total` metric, as for client credentials.
     public init(
-        name: String, settings: OAuthAuthorizationCodeSettings, client: any TokenEndpointClient, store: StateFileStore,
-        pendingAuthorizations: AuthorizationStateStore, clock: any TokenClock = SystemClock(), logger: Logger,
+        name: String, settings: OAuthAuthorizationCodeSettings, client: any TokenEndpointClient,
+        scrubber: SecretScrubber, store: StateFileStore, pendingAuthorizations: AuthorizationStateStore,
+        clock: any TokenClock = SystemClock(), logger: Logger,
         consentHint: String? = nil, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         fetchObserver: (@Sendable (Bool) -> Void)? = nil
     ) {
@@ -94,8 +96,9 @@ public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendabl
         self.logger = logger
         self.logger[metadataKey: LogKey.connection] = "\(name)"
         self.consentHint = consentHint ?? "GET /connections/\(name)/connect on the admin listener"
-        engine = OAuthTokenManager(name: name, settings: settings.client, client: client, clock: clock, logger: logger, random: random,
-            fetchObserver: fetchObserver)
+        engine = OAuthTokenManager(
+            name: name, settings: settings.client, client: client, scrubber: scrubber, clock: clock, logger: logger,
+            random: random, fetchObserver: fetchObserver)
         engine.isPermanentFailure = { $0.code == .needsConsent }
         engine.acquire = { [weak self] key, tokenURL, completion in
             guard let self else { return completion(.failure(CredentialError(.needsConsent, connection: name, detail: "shut down"))) }

@@ -69,3 +69,16 @@ extension OAuthTokenManager {
         }
     }
 }
+
+extension OAuthTokenManager: ProviderCheck {
+    /// The connection's own key (`status(for: .connectionDefault)`).
+    public var sourceStatus: CredentialSourceStatus { .token(status(for: .connectionDefault)) }
+
+    /// A token manager can fetch unattended: `check` tests it.
+    public var providerCheck: (any ProviderCheck)? { self }
+
+    /// `discoveredMetadata()` when the connection finds its endpoints by discovery, else nil.
+    public func discoveryReport() -> Discovery.Metadata? {
+        usesDiscovery ? discoveredMetadata() : nil
+    }
+}

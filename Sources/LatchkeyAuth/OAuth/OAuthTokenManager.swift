@@ -73,10 +73,11 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     ///   - name: the connection's name (for errors and logs).
     ///   - settings: the connection's OAuth settings; `tokenURL` or `discoveryURL` must be set.
     ///   - client: how token and discovery requests reach the network.
+    ///   - scrubber: the process's scrubber, told the encoded secrets token requests carry.
     ///   - clock: monotonic + wall time and timers; tests pass a manual clock.
     ///   - random: uniform in `0..<1`, for jitter; tests pass a constant.
     public init(
-        name: String, settings: OAuthClientSettings, client: any TokenEndpointClient,
+        name: String, settings: OAuthClientSettings, client: any TokenEndpointClient, scrubber: SecretScrubber,
         clock: any TokenClock = SystemClock(), logger: Logger,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         fetchObserver: (@Sendable (Bool) -> Void)? = nil
@@ -89,7 +90,7 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
         self.logger = logger
         self.logger[metadataKey: LogKey.connection] = "\(name)"
         self.random = random
-        builder = TokenRequestBuilder(connectionName: name, settings: settings)
+        builder = TokenRequestBuilder(connectionName: name, settings: settings, scrubber: scrubber)
         queue = DispatchQueue(label: "latchkey.oauth.\(name)")
         queue.setSpecific(key: queueKey, value: true)
     }

@@ -19,10 +19,14 @@ public struct TokenRequestBuilder: Sendable {
 
     public var connectionName: String
     public var settings: OAuthClientSettings
+    /// The process's scrubber: the encoded forms of secrets this builder makes (a `client_secret_basic`
+    /// header's base64) are registered with it, since a provider may echo them back.
+    public let scrubber: SecretScrubber
 
-    public init(connectionName: String, settings: OAuthClientSettings) {
+    public init(connectionName: String, settings: OAuthClientSettings, scrubber: SecretScrubber) {
         self.connectionName = connectionName
         self.settings = settings
+        self.scrubber = scrubber
     }
 
     /// The client-credentials request (or, with `settings.jwtBearer`, the JWT bearer grant request) to
@@ -57,7 +61,9 @@ public struct TokenRequestBuilder: Sendable {
         ]
         switch settings.clientAuth {
         case .clientSecretBasic:
-            headers.append(("Authorization", Self.basicAuthorization(clientID: settings.clientID, secret: try secret())))
+            let credentials = Self.basicCredentials(clientID: settings.clientID, secret: try secret())
+            scrubber.register([credentials])  // a provider may echo the header back
+            headers.append(("Authorization", "Basic " + credentials))
         case .clientSecretPost:
             form += [("client_id", settings.clientID), ("client_secret", try secret())]
         case .privateKeyJWT, .clientSecretJWT:
@@ -86,10 +92,13 @@ public struct TokenRequestBuilder: Sendable {
     /// RFC 6749 §2.3.1: the client id and secret are each form-urlencoded, then joined by ":" and
     /// base64-encoded as in RFC 7617.
     public static func basicAuthorization(clientID: String, secret: String) -> String {
+        "Basic " + basicCredentials(clientID: clientID, secret: secret)
+    }
+
+    /// The base64 part of `basicAuthorization` (a secret in its own right).
+    public static func basicCredentials(clientID: String, secret: String) -> String {
         let userPass = FormURLEncoding.encode(clientID) + ":" + FormURLEncoding.encode(secret)
-        let encoded = Base64.encode(Array(userPass.utf8))
-        SecretScrubber.shared.register([encoded])  // a provider may echo the header back
-        return "Basic " + encoded
+        return Base64.encode(Array(userPass.utf8))
     }
 
     /// Credentials go to an endpoint only over TLS, on loopback, or with `allow_plaintext_credentials`.

@@ -1,25 +1,47 @@
 import Dispatch
 import Foundation
+import LatchkeyAdmin
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyMetrics
 import LatchkeyNet
+import LatchkeyProxy
 import Logging
 
-/// Builds a `ProxyRuntime` with the credential source each connection type needs.
-public enum RuntimeFactory {
-    /// One HTTP client for every token endpoint, on its own loop so token traffic never waits behind
-    /// proxied traffic.
-    public static let tokenClient = UpstreamHTTPClient(loop: EventLoop(label: "latchkey.token-client", backend: .dispatch))
+/// Builds a `ProxyRuntime` with the credential source each connection type needs, wired to what the process
+/// makes once and keeps across reloads: the token client, the consent `state` store, the scrubber, the
+/// metrics and the logger. The composition root makes one factory and hands it to the reloader; nothing
+/// here is global, so a test (or a second server) gets its own of each.
+public struct RuntimeFactory: Sendable {
+    /// The HTTP client for every token endpoint (an `UpstreamHTTPClient` on its own loop, so token traffic
+    /// never waits behind proxied traffic).
+    public let tokenClient: any TokenEndpointClient
+    /// The `state` values of consents in progress, for every authorization-code connection: one per process,
+    /// so a consent started before a reload completes after it (the admin listener reads it too).
+    public let pendingAuthorizations: AuthorizationStateStore
+    /// The process's scrubber, told the encoded secrets the credential sources make.
+    public let scrubber: SecretScrubber
+    /// The metrics every runtime records into.
+    public let metrics: LatchkeyMetrics
+    public let logger: Logger
 
-    /// The `state` values of consents in progress, for every authorization-code connection. Process-wide,
-    /// so a consent started before a reload completes after it.
-    public static let pendingAuthorizations = AuthorizationStateStore()
+    public init(
+        tokenClient: any TokenEndpointClient, pendingAuthorizations: AuthorizationStateStore, scrubber: SecretScrubber,
+        metrics: LatchkeyMetrics, logger: Logger
+    ) {
+        self.tokenClient = tokenClient
+        self.pendingAuthorizations = pendingAuthorizations
+        self.scrubber = scrubber
+        self.metrics = metrics
+        self.logger = logger
+    }
 
     /// Builds a runtime for `configuration`. Connections whose settings are unchanged from `previous` keep
     /// their credential source, and with it their cached tokens (a reload must not cost a token fetch).
-    public static func makeRuntime(
-        configuration: ProxyConfiguration, previous: ProxyRuntime? = nil, metrics: LatchkeyMetrics, logger: Logger
-    ) throws -> ProxyRuntime {
+    public func makeRuntime(configuration: ProxyConfiguration, previous: ProxyRuntime? = nil) throws -> ProxyRuntime {
+        let (tokenClient, pendingAuthorizations, scrubber, metrics, logger) = (
+            tokenClient, pendingAuthorizations, scrubber, metrics, logger
+        )
         // Key material (PEM/JWK, passphrase, certificate, signing_alg) is checked here, where OpenSSL is
         // linked: run, check and reload all build a runtime right after loading the config.
         let keyErrors = OAuthClientKeyCheck.errors(in: configuration)
@@ -34,14 +56,14 @@ public enum RuntimeFactory {
             }
             switch connection.kind {
             case .basic, .bearer, .apiKey, .none:
-                return StaticCredentialSource(settings: connection)
+                return StaticCredentialSource(settings: connection, scrubber: scrubber)
             case .oauth2ClientCredentials(let settings):
                 let series = metrics.connection(connection.name)
                 return OAuthTokenManager(
-                    name: connection.name, settings: settings, client: tokenClient, logger: logger,
+                    name: connection.name, settings: settings, client: tokenClient, scrubber: scrubber, logger: logger,
                     fetchObserver: { series.recordTokenFetch(success: $0) })
             case .oauth2AuthorizationCode(let settings):
-                if stateFiles == nil { stateFiles = openStateFiles(configuration) }
+                if stateFiles == nil { stateFiles = Self.openStateFiles(configuration) }
                 switch stateFiles! {
                 case .failure(let error):
                     // Fail closed: without its state files the connection cannot hold a grant.
@@ -51,9 +73,9 @@ public enum RuntimeFactory {
                 case .success(let store):
                     let series = metrics.connection(connection.name)
                     return AuthorizationCodeSource(
-                        name: connection.name, settings: settings, client: tokenClient, store: store,
-                        pendingAuthorizations: pendingAuthorizations, logger: logger,
-                        consentHint: consentHint(configuration, connection: connection.name),
+                        name: connection.name, settings: settings, client: tokenClient, scrubber: scrubber,
+                        store: store, pendingAuthorizations: pendingAuthorizations, logger: logger,
+                        consentHint: Self.consentHint(configuration, connection: connection.name),
                         fetchObserver: { series.recordTokenFetch(success: $0) })
                 }
             }
@@ -63,13 +85,7 @@ public enum RuntimeFactory {
             var expiries: [String: Double] = [:]
             let now = Date().timeIntervalSince1970
             for (name, source) in runtime.sources {
-                let expiresAt: Double?
-                switch source {
-                case let manager as OAuthTokenManager: expiresAt = manager.status(for: .connectionDefault).expiresAt
-                case let code as AuthorizationCodeSource: expiresAt = code.status().accessTokenExpiresAt
-                default: expiresAt = nil
-                }
-                if let expiresAt { expiries[name] = expiresAt - now }
+                if let expiresAt = source.sourceStatus.accessTokenExpiresAt { expiries[name] = expiresAt - now }
             }
             return expiries
         }
@@ -99,7 +115,8 @@ public enum RuntimeFactory {
     /// Fetches a first token (discovery included) for every OAuth connection and every distinct per-route
     /// override that has none yet, in the background, so the first request does not wait and problems show
     /// in the log at start (and after a reload that changed a connection).
-    public static func warmUp(_ runtime: ProxyRuntime, logger: Logger) {
+    public func warmUp(_ runtime: ProxyRuntime) {
+        let logger = logger
         var keys: [String: Set<CredentialKey>] = [:]
         for connection in runtime.configuration.connections {
             switch connection.kind {
@@ -107,8 +124,8 @@ public enum RuntimeFactory {
                 keys[connection.name, default: []].insert(.connectionDefault)
             case .oauth2AuthorizationCode:
                 // Only a connection that holds a grant can fetch; one waiting for consent must not log errors.
-                if let source = runtime.sources[connection.name] as? AuthorizationCodeSource,
-                    source.status().state == .connected
+                if case .authorizationCode(let status)? = runtime.sources[connection.name]?.sourceStatus,
+                    status.state == .connected
                 {
                     keys[connection.name, default: []].insert(.connectionDefault)
                 }

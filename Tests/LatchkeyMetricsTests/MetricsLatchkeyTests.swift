@@ -1,6 +1,6 @@
 import Testing
 
-@testable import LatchkeyProxy
+@testable import LatchkeyMetrics
 
 extension MetricsTests {
     /// Latchkey's own series: names, labels and the typed recording calls the data path uses.

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import LatchkeyProxy
+@testable import LatchkeyMetrics
 
 extension MetricsTests {
     /// Text format 0.0.4, compared as whole strings.

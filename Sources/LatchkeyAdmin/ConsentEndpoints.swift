@@ -1,16 +1,19 @@
 import LatchkeyConfig
 import LatchkeyAuth
+import LatchkeyProxy
 
 /// The admin endpoints of authorization-code consent (RFC 6749 §4.1 with PKCE, RFC 7636):
 /// `GET /connections/NAME/connect` redirects to the provider, `GET /oauth/callback` completes the grant,
 /// `POST /connections/NAME/disconnect` revokes and forgets it.
 struct ConsentEndpoints {
-    let server: ProxyServer
+    let service: AdminService
+    private var server: ProxyServer { service.server }
 
-    private var api: AdminAPI { AdminAPI(server: server) }
+    private var api: AdminAPI { AdminAPI(service: service) }
 
-    private func source(named name: String) -> AuthorizationCodeSource? {
-        server.runtime.sources[name] as? AuthorizationCodeSource
+    /// The consent operations of connection `name`; nil when it has none (not an authorization-code connection).
+    private func source(named name: String) -> (any ConsentFlow)? {
+        server.runtime.sources[name]?.consent
     }
 
     func connect(name: String, reply: @escaping @Sendable (AdminAPI.Response) -> Void) {
@@ -32,7 +35,7 @@ struct ConsentEndpoints {
     }
 
     func callback(query: [String: String], reply: @escaping @Sendable (AdminAPI.Response) -> Void) {
-        guard let state = query["state"], let name = RuntimeFactory.pendingAuthorizations.connection(for: state),
+        guard let state = query["state"], let name = service.pendingAuthorizations.connection(for: state),
             let source = source(named: name)
         else {
             return reply(

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import LatchkeyProxy
+@testable import LatchkeyMetrics
 
 extension MetricsTests {
     /// Bucket placement and the cumulative invariants Prometheus relies on.

@@ -1,17 +1,20 @@
 import LatchkeyConfig
 import LatchkeyHTTP
 import LatchkeyNet
+import LatchkeyProxy
 
 /// A connection on the admin listener: small JSON endpoints for probes and operators.
 ///
 /// Endpoints: see `AdminAPI`. Bounded like a proxy client connection: the socket is read only while no
 /// decoded request waits, and the next request is answered only once the write buffer is below
-/// `ForwardExchange.highWaterMark` (a client pipelining `/metrics` without reading stalls itself, not the
-/// proxy). Closed after `idle_timeout_ms` without a request; the listener caps connections at
-/// `admin_max_connections`.
+/// `highWaterMark` (a client pipelining `/metrics` without reading stalls itself, not the proxy). Closed
+/// after `idle_timeout_ms` without a request; the listener caps connections at `admin_max_connections`.
 final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to the stream's loop
+    /// The write buffer above which no further request is answered (as the proxy's exchanges bound theirs).
+    static let highWaterMark = 256 * 1024
     private let stream: TCPConnection
-    private let server: ProxyServer
+    private let service: AdminService
+    private var server: ProxyServer { service.server }
     private var parser = HTTP1RequestParser()
     private var current: HTTPRequestHead?
     /// Requests waiting while an earlier one is answered (answers may be asynchronous; order must hold).
@@ -22,9 +25,9 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
     private var closing = false
     private var idleTimer: LoopTimer?
 
-    init(stream: TCPConnection, server: ProxyServer) {
+    init(stream: TCPConnection, service: AdminService) {
         self.stream = stream
-        self.server = server
+        self.service = service
     }
 
     func start() {
@@ -43,7 +46,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
         } catch {
             closing = true
             waiting.removeAll()
-            self.stream.write(ProxyError(parseError: error).response(close: true))
+            self.stream.write(ProxyError(parseError: error).response(close: true, scrubber: service.scrubber))
             // FIN after the answer; what the client still sends is read and dropped until it closes or the
             // idle timer fires (closing with unread input would reset the connection and lose the answer).
             self.stream.shutdownWriting()
@@ -67,7 +70,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
         guard !pumping else { return }
         pumping = true
         defer { pumping = false }
-        while !answering, !closing, !waiting.isEmpty, stream.pendingWriteBytes <= ForwardExchange.highWaterMark {
+        while !answering, !closing, !waiting.isEmpty, stream.pendingWriteBytes <= Self.highWaterMark {
             answering = true
             idleTimer?.cancel()
             answer(waiting.removeFirst())
@@ -89,7 +92,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
 
     private func answer(_ head: HTTPRequestHead) {
         let loop = stream.loop
-        var api = AdminAPI(server: server)
+        var api = AdminAPI(service: service)
         api.peerIsLoopback = stream.remoteAddress.map(\.isLoopback) ?? false
         api.requestHeaders = head.headers
         api.respond(method: head.method, target: head.target) { [self] answer in
@@ -98,7 +101,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
     }
 
     private func send(_ answer: AdminAPI.Response, for head: HTTPRequestHead) {
-        let keepAlive = ClientConnection.wantsKeepAlive(head)
+        let keepAlive = head.wantsKeepAlive
         var response = HTTPResponseHead(status: answer.status, reason: HTTPStatusReason.phrase(for: answer.status))
         response.headers.add(name: "Content-Type", value: answer.contentType)
         response.headers.add(name: "Content-Length", value: String(answer.body.utf8.count))

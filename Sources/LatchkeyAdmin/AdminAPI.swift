@@ -2,6 +2,8 @@ import Foundation
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyHTTP
+import LatchkeyMetrics
+import LatchkeyProxy
 
 /// The admin endpoints' answers, built from the server's current state. Never includes a secret or token.
 ///
@@ -15,7 +17,8 @@ struct AdminAPI {
         var headers: [(String, String)] = []
     }
 
-    let server: ProxyServer
+    let service: AdminService
+    private var server: ProxyServer { service.server }
     /// Whether the caller connected from a loopback address. The consent endpoints change what the proxy
     /// holds (start a grant, take one, revoke one), so they answer only locally: a person reaches them
     /// through a port-forward or SSH tunnel, which arrives on loopback, while probes and scrapers on a
@@ -30,10 +33,10 @@ struct AdminAPI {
         let reply: @Sendable (Response) -> Void = { response in
             guard response.status != 302 else { return reply(response) }
             var scrubbed = response
-            scrubbed.body = SecretScrubber.shared.scrub(response.body)
+            scrubbed.body = service.scrubber.scrub(response.body)
             reply(scrubbed)
         }
-        let path = RequestPlanner.pathOnly(target)
+        let path = HTTPRequestHead.pathOnly(target)
         let query = QueryString.parse(target)
         let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         switch (method, path) {
@@ -44,7 +47,7 @@ struct AdminAPI {
             return reply(Response(status: 200, contentType: MetricsRegistry.contentType, body: server.runtime.metrics.render()))
         case ("GET", "/oauth/callback"):
             guard peerIsLoopback else { return reply(Self.loopbackOnly) }
-            return ConsentEndpoints(server: server).callback(query: query, reply: reply)
+            return ConsentEndpoints(service: service).callback(query: query, reply: reply)
         default: break
         }
         if segments.count == 3, segments[0] == "connections", ["connect", "disconnect"].contains(segments[2]) {
@@ -55,7 +58,7 @@ struct AdminAPI {
             {
                 return reply(Self.error(403, "cross_site_refused", refusal))
             }
-            let endpoints = ConsentEndpoints(server: server)
+            let endpoints = ConsentEndpoints(service: service)
             switch (method, segments[2]) {
             case ("GET", "connect"): return endpoints.connect(name: segments[1], reply: reply)
             case ("POST", "disconnect"): return endpoints.disconnect(name: segments[1], reply: reply)
@@ -91,13 +94,14 @@ struct AdminAPI {
         var notReady: [String] = []
         var attention: [String] = []
         for connection in runtime.configuration.connections {
-            if let manager = runtime.sources[connection.name] as? OAuthTokenManager {
-                let status = manager.status(for: .connectionDefault)
+            switch runtime.sources[connection.name]?.sourceStatus ?? .fixed {
+            case .fixed:
+                continue
+            case .token(let status):
                 if status.hasToken || (status.fetchInFlight && status.lastError == nil) { continue }
                 let reason = status.lastError?.detail ?? "no token yet"
                 notReady.append("{\"connection\":\(JSONString.quote(connection.name)),\"reason\":\(JSONString.quote(reason))}")
-            } else if let source = runtime.sources[connection.name] as? AuthorizationCodeSource {
-                let status = source.status()
+            case .authorizationCode(let status):
                 guard status.state != .connected else { continue }
                 let reason = status.reason ?? status.state.name
                 attention.append(
@@ -108,7 +112,7 @@ struct AdminAPI {
         var body = "{\"status\":\"\(notReady.isEmpty ? "ready" : "not_ready")\""
         if !notReady.isEmpty { body += ",\"not_ready\":[\(notReady.joined(separator: ","))]" }
         if !attention.isEmpty { body += ",\"needs_attention\":[\(attention.joined(separator: ","))]" }
-        if let error = server.reloader?.status.lastError {
+        if let error = service.lastReloadError() {
             body += ",\"config_reload_error\":\(JSONString.quote(error))"
         }
         body += "}\n"
@@ -124,14 +128,12 @@ struct AdminAPI {
             var fields = [
                 "\"name\":\(JSONString.quote(connection.name))", "\"type\":\(JSONString.quote(connection.kind.typeName))",
             ]
-            let source = runtime.sources[connection.name]
-            if let manager = source as? OAuthTokenManager {
-                let status = manager.status(for: .connectionDefault)
+            switch runtime.sources[connection.name]?.sourceStatus ?? .fixed {
+            case .token(let status):
                 let state = status.hasToken ? "connected" : (status.lastError != nil ? "error" : "connecting")
                 fields.append("\"state\":\"\(state)\"")
                 fields += Self.tokenFields(expiresAt: status.expiresAt, now: now, lastError: status.lastError, counters: status.counters)
-            } else if let code = source as? AuthorizationCodeSource {
-                let status = code.status()
+            case .authorizationCode(let status):
                 fields.append("\"state\":\"\(status.state.name)\"")
                 if let reason = status.reason { fields.append("\"reason\":\(JSONString.quote(reason))") }
                 if let scope = status.scope { fields.append("\"scope\":\(JSONString.quote(scope))") }
@@ -140,7 +142,7 @@ struct AdminAPI {
                 fields.append("\"connect_url\":\(JSONString.quote(connectURL(connection.name)))")
                 fields += Self.tokenFields(
                     expiresAt: status.accessTokenExpiresAt, now: now, lastError: status.lastError, counters: status.counters)
-            } else {
+            case .fixed:
                 fields.append("\"state\":\"static\"")
             }
             items.append("{" + fields.joined(separator: ",") + "}")

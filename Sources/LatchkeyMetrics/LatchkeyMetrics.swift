@@ -47,7 +47,7 @@ public final class LatchkeyMetrics: Sendable {
     let upstreamUnauthorized: CounterFamily
     let tokenFetches: CounterFamily
     /// Times a listener stopped accepting (once per episode), by listener and reason.
-    let acceptPauses: CounterFamily
+    public let acceptPauses: CounterFamily
     private let tokenExpiry: GaugeFamily
     private let reloadSuccesses: Counter
     private let reloadFailures: Counter

@@ -12,7 +12,7 @@ public enum AdminAddress {
 
     /// `http://host:port` for a listener bound to `host:port`, the port always written: the result goes
     /// into redirect URIs, which providers compare as strings.
-    static func baseURL(host: String, port: Int) -> String {
+    public static func baseURL(host: String, port: Int) -> String {
         let reachable = reachableHost(host)
         let bracketed = reachable.utf8.contains(UInt8(ascii: ":")) ? "[\(reachable)]" : reachable
         return "http://\(bracketed):\(port)"

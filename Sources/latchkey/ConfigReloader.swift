@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import LatchkeyConfig
+import LatchkeyProxy
 import Logging
 import Synchronization
 
@@ -22,6 +23,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
 
     private let path: String
     private let server: ProxyServer
+    private let factory: RuntimeFactory
     private let logger: Logger
     private let queue = DispatchQueue(label: "latchkey.reload")
     private let state = Mutex(Status())
@@ -34,9 +36,11 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
     public var onReloadStart: (@Sendable () -> Void)?
     public var onReload: (@Sendable (_ success: Bool) -> Void)?
 
-    public init(path: String, server: ProxyServer, logger: Logger) {
+    /// - Parameter factory: builds each new runtime (the one that built the running one).
+    public init(path: String, server: ProxyServer, factory: RuntimeFactory, logger: Logger) {
         self.path = path
         self.server = server
+        self.factory = factory
         self.logger = logger
         let configuration = server.runtime.configuration
         startedLoops = (configuration.workers, configuration.eventLoop)
@@ -105,7 +109,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         defer { server.runtime.metrics.recordConfigReload(success: state.withLock { $0.lastError == nil }) }
         let configuration: ProxyConfiguration
         do {
-            configuration = try ConfigLoader.load(path: path)
+            configuration = try ConfigLoader.load(path: path, scrubber: factory.scrubber)
         } catch {
             // The error list is several `file:line:column: key: message` lines: they start on a line of their own.
             return reloadFailed(reason: reason, error: "\(error)", separator: "\n")
@@ -113,8 +117,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         let previous = server.runtime
         let runtime: ProxyRuntime
         do {
-            runtime = try RuntimeFactory.makeRuntime(
-                configuration: configuration, previous: previous, metrics: previous.metrics, logger: logger)
+            runtime = try factory.makeRuntime(configuration: configuration, previous: previous)
         } catch {
             return reloadFailed(reason: reason, error: "\(error)", separator: " ")
         }
@@ -130,7 +133,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         for warning in configuration.warnings { logger.warning("\(warning)") }
         for notice in configuration.notices { logger.notice("\(notice)") }
         server.replaceRuntime(runtime)
-        RuntimeFactory.warmUp(runtime, logger: logger)
+        factory.warmUp(runtime)
         // Secret files the new config added are taken as they are now; files it dropped are no longer watched.
         let paths = Set(watchedPaths())
         var next = identitiesBeforeLoad.filter { paths.contains($0.key) }

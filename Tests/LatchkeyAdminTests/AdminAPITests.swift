@@ -1,10 +1,13 @@
 import Dispatch
+import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyNet
+import LatchkeyProxy
 import Logging
 import Synchronization
 import Testing
 
-@testable import LatchkeyProxy
+@testable import LatchkeyAdmin
 
 @Suite struct AdminAPITests {
     /// Calls the API and waits for its (possibly asynchronous) answer.
@@ -19,9 +22,19 @@ import Testing
         return box.withLock { $0 }
     }
 
-    func api(peerIsLoopback: Bool) throws -> AdminAPI {
-        let runtime = try makeRuntime(routes: [], connections: [])
-        var api = AdminAPI(server: ProxyServer(runtime: runtime, logger: Logger(label: "test"), loopCount: 1))
+    func api(
+        peerIsLoopback: Bool, scrubber: SecretScrubber = SecretScrubber(),
+        lastReloadError: @escaping @Sendable () -> String? = { nil }
+    ) throws -> AdminAPI {
+        let runtime = try ProxyRuntime(configuration: ProxyConfiguration(sourcePath: "test.conf")) { _ in
+            preconditionFailure("no connections")
+        }
+        let server = ProxyServer(
+            runtime: runtime, logger: Logger(label: "test"), scrubber: scrubber, ownListeners: OwnListeners(),
+            loopCount: 1)
+        var api = AdminAPI(
+            service: AdminService(
+                server: server, pendingAuthorizations: AuthorizationStateStore(), lastReloadError: lastReloadError))
         api.peerIsLoopback = peerIsLoopback
         api.requestHeaders = ["Host": "127.0.0.1:9901", "X-Latchkey-Admin": "1"]
         return api
@@ -66,5 +79,16 @@ import Testing
     @Test func queryStringsDecodeFormEncoding() {
         #expect(QueryString.parse("/cb?code=a%2Bb+c&state=x&state=y&empty=") == ["code": "a+b c", "state": "x", "empty": ""])
         #expect(QueryString.parse("/cb").isEmpty)
+    }
+
+    /// Issue 11: the reload status comes from the injected provider, and answers are scrubbed with the
+    /// server's scrubber (a reload error may quote a secret a provider echoed).
+    @Test func readinessShowsTheInjectedReloadErrorScrubbed() throws {
+        let scrubber = SecretScrubber()
+        scrubber.register(["tenant-s3cret"])
+        let api = try api(peerIsLoopback: true, scrubber: scrubber) { "proxy.conf:3:5: bad value tenant-s3cret" }
+        let response = try #require(answer(api, "GET", "/readyz"))
+        #expect(response.status == 200)
+        #expect(response.body.contains("\"config_reload_error\":\"proxy.conf:3:5: bad value [redacted]\""))
     }
 }

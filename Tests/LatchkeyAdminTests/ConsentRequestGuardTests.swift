@@ -1,7 +1,7 @@
 import LatchkeyHTTP
 import Testing
 
-@testable import LatchkeyProxy
+@testable import LatchkeyAdmin
 
 /// Issue 3: consent endpoints refuse cross-site requests and DNS rebinding (`ConsentRequestGuard`).
 @Suite struct ConsentRequestGuardTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import LatchkeyProxy
+@testable import LatchkeyMetrics
 
 /// The metrics suites (`swift test --filter MetricsTests`); each `Metrics*Tests.swift` file adds one.
 @Suite enum MetricsTests {

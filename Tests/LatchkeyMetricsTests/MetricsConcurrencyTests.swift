@@ -2,7 +2,7 @@ import Dispatch
 import Synchronization
 import Testing
 
-@testable import LatchkeyProxy
+@testable import LatchkeyMetrics
 
 extension MetricsTests {
     /// Lock-free children under contention: nothing lost, nothing torn, scrapes never crash.

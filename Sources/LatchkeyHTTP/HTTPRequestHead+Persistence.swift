@@ -1,0 +1,15 @@
+extension HTTPRequestHead {
+    /// Whether the connection stays open after this request's answer. RFC 9112 §9.3: HTTP/1.1 persists
+    /// unless "close" is listed in `Connection`; HTTP/1.0 closes (keep-alive for 1.0 is an old extension
+    /// Latchkey does not offer).
+    public var wantsKeepAlive: Bool {
+        guard version == .http1_1 else { return false }
+        return !headers.listElements(for: "Connection").contains { $0.lowercased() == "close" }
+    }
+
+    /// The path of an origin-form target without its query (`/a/b?x=1` → `/a/b`).
+    public static func pathOnly(_ target: String) -> String {
+        guard let query = target.firstIndex(of: "?") else { return target }
+        return String(target[..<query])
+    }
+}
