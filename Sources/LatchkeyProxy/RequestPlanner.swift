@@ -210,10 +210,8 @@ public enum RequestPlanner {
                 clientHost: host.isEmpty ? endpoint.host : host, clientPath: pathOnly(rawPath)))
     }
 
-    static func pathOnly(_ path: String) -> String {
-        guard let query = path.firstIndex(of: "?") else { return path }
-        return String(path[..<query])
-    }
+    /// `HTTPRequestHead.pathOnly`, the one rule (kept under this name for its callers in the proxy).
+    static func pathOnly(_ path: String) -> String { HTTPRequestHead.pathOnly(path) }
 
     static func strip(prefix: String, from path: String) -> String {
         guard path.hasPrefix(prefix) else { return path }
