@@ -34,7 +34,8 @@ enum HTTP1StartLine {
     static func parseStatusLine(
         _ line: UnsafeRawBufferPointer, limit: Int
     ) throws(HTTP1ParseError) -> (version: HTTPVersion, status: Int, reason: String) {
-        let malformed = HTTP1ParseError(.invalidStatusLine, "malformed status line: \(HTTP1ParseError.quote(line))")
+        // Built only when thrown: quoting the line costs more than parsing it.
+        var malformed: HTTP1ParseError { HTTP1ParseError(.invalidStatusLine, "malformed status line: \(HTTP1ParseError.quote(line))") }
         guard let firstSpace = line.firstIndex(of: space) else { throw malformed }
         let version = try parseVersion(line[0..<firstSpace], otherwise: .invalidStatusLine)
         let codeStart = firstSpace + 1

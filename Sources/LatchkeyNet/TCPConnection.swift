@@ -284,7 +284,7 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
         loop.flushAtEndOfTurn(self)
     }
 
-    func flushAtEndOfTurn() {
+    public func flushAtEndOfTurn() {
         flushScheduled = false
         if state == .open, !writeWanted { flush() }
     }

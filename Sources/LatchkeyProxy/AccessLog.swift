@@ -1,5 +1,6 @@
 import LatchkeyHTTP
 import LatchkeyMetrics
+import LatchkeyNet
 import Logging
 
 /// Metadata keys, dotted and constant, so log pipelines can rely on them.
@@ -25,31 +26,47 @@ public enum LogKey {
 /// keys), status, timings and bytes. Never a header value.
 struct AccessLog: Sendable {
     let logger: Logger
+    /// The batched path for the per-request line (nil: every line goes through `logger`).
+    private let lines: AccessLogLines?
+
+    init(logger: Logger, loops: [EventLoop] = []) {
+        self.logger = logger
+        self.lines = AccessLogLines(logger: logger, loops: loops)
+    }
 
     func record(exchange: ForwardExchange, status: Int, outcome: String) {
         let plan = exchange.originalPlan
         (plan.route?.metrics ?? exchange.runtime.unmatchedMetrics).record(
             status: status, duration: exchange.elapsed, upstreamDuration: exchange.upstreamElapsed,
             attempts: exchange.attempts)
+        if let lines, !lines.writesInfo { return }
         let path = plan.clientPath
-        var metadata: Logger.Metadata = [
-            LogKey.route: .string(plan.routeName ?? "-"),
-            LogKey.connection: .string(plan.connectionName ?? "-"),
-            LogKey.method: .string(exchange.method),
-            LogKey.host: .string(plan.clientHost),
-            LogKey.path: .string(path),
-            LogKey.status: .string(String(status)),
-            LogKey.upstream: .string("\(exchange.plan.endpoint.scheme)://\(exchange.plan.endpoint.authority)"),
-            LogKey.durationMs: .string(String(Self.milliseconds(exchange.elapsed))),
-            LogKey.bytesIn: .string(String(exchange.bytesFromClient)),
-            LogKey.bytesOut: .string(String(exchange.bytesToClient)),
-            LogKey.attempts: .string(String(exchange.attempts)),
-            LogKey.outcome: .string(outcome),
+        let message = "\(exchange.method) \(plan.clientHost)\(path) \(status)"
+        // Sorted by key, as the log handler orders metadata.
+        var fields: [(key: String, value: String)] = [
+            (LogKey.attempts, String(exchange.attempts)),
+            (LogKey.bytesIn, String(exchange.bytesFromClient)),
+            (LogKey.bytesOut, String(exchange.bytesToClient)),
+            (LogKey.connection, plan.connectionName ?? "-"),
+            (LogKey.durationMs, String(Self.milliseconds(exchange.elapsed))),
+            (LogKey.host, plan.clientHost),
+            (LogKey.method, exchange.method),
+            (LogKey.outcome, outcome),
+            (LogKey.path, path),
+            (LogKey.route, plan.routeName ?? "-"),
+            (LogKey.status, String(status)),
+            (LogKey.upstream, exchange.plan.endpoint.scheme + "://" + exchange.plan.endpoint.authority),
         ]
         if let upstream = exchange.upstreamElapsed {
-            metadata[LogKey.upstreamMs] = .string(String(Self.milliseconds(upstream)))
+            fields.append((LogKey.upstreamMs, String(Self.milliseconds(upstream))))
         }
-        logger.info("\(exchange.method) \(plan.clientHost)\(path) \(status)", metadata: metadata)
+        if let lines {
+            lines.info(message, sortedFields: fields, on: exchange.loop)
+        } else {
+            var metadata: Logger.Metadata = [:]
+            for (key, value) in fields { metadata[key] = .string(value) }
+            logger.info("\(message)", metadata: metadata)
+        }
     }
 
     func recordRejected(method: String, target: String, status: Int, error: String, runtime: ProxyRuntime) {

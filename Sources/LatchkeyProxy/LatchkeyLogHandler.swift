@@ -45,27 +45,45 @@ public struct LatchkeyLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        let level = event.level
-        let message = event.message
         let explicit = event.metadata
-        // The common case (the access log) has no handler metadata: skip the merge and its copy.
+        // The common case has no handler metadata: skip the merge and its copy.
         var merged = explicit ?? [:]
         if !metadata.isEmpty { merged.merge(metadata) { explicitValue, _ in explicitValue } }
-        let keys = merged.keys.sorted()
+        let fields = merged.keys.sorted().map { key -> (key: String, value: String) in
+            let value = merged[key]!
+            if case .string(let string) = value { return (key, string) }
+            return (key, value.description)
+        }
+        Self.writeAll(line(level: event.level, message: event.message.description, sortedFields: fields), to: fileDescriptor)
+    }
+
+    /// Whether lines of `level` are written.
+    public func writes(_ level: Logger.Level) -> Bool { level >= logLevel }
+
+    /// Where lines go (standard error unless told otherwise).
+    public var descriptor: Int32 { fileDescriptor }
+
+    /// Whether `line(...)` alone gives what `log(event:)` would write: no handler metadata to merge in.
+    public var composesAlone: Bool { metadata.isEmpty }
+
+    /// One line, newline-terminated and scrubbed, exactly as `log(event:)` writes it for string metadata, from
+    /// fields already sorted by key. The access log calls this directly (no `Logger.Metadata` dictionary per
+    /// request) and batches the lines itself.
+    public func line(level: Logger.Level, message: String, sortedFields: [(key: String, value: String)]) -> [UInt8] {
         var out = ""
-        out.reserveCapacity(256)
+        out.reserveCapacity(320)
         switch format {
         case .text:
             out += timestamp.current()
             out += " "
             out += level.rawValue
             out += " "
-            out += message.description
-            for key in keys {
+            out += message
+            for (key, value) in sortedFields {
                 out += " "
                 out += key
                 out += "="
-                out += Self.textValue(merged[key]!)
+                out += Self.textValue(value)
             }
         case .json:
             out += "{\"time\":\""
@@ -75,20 +93,24 @@ public struct LatchkeyLogHandler: LogHandler {
             out += "\",\"logger\":"
             out += JSONString.quote(label)
             out += ",\"message\":"
-            out += JSONString.quote(message.description)
-            for key in keys {
+            out += JSONString.quote(message)
+            for (key, value) in sortedFields {
                 out += ","
                 out += JSONString.quote(key)
                 out += ":"
-                out += JSONString.quote(merged[key]!.description)
+                out += JSONString.quote(value)
             }
             out += "}"
         }
         out += "\n"
         // The last boundary before a log line leaves the process: no known secret value gets through,
         // whatever text (provider, upstream, config) a message quotes.
-        var bytes = Array(scrubber.scrub(out).utf8)
-        bytes.withUnsafeMutableBytes { raw in
+        return Array(scrubber.scrub(out).utf8)
+    }
+
+    /// Writes all of `bytes` (one `write` unless the descriptor takes less), retrying on EINTR.
+    public static func writeAll(_ bytes: [UInt8], to fileDescriptor: Int32) {
+        bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let written = write(fileDescriptor, raw.baseAddress! + offset, raw.count - offset)
@@ -102,9 +124,7 @@ public struct LatchkeyLogHandler: LogHandler {
     }
 
     /// Values with spaces or quotes are quoted so that a line stays splittable on spaces.
-    private static func textValue(_ value: Logger.Metadata.Value) -> String {
-        let text: String
-        if case .string(let string) = value { text = string } else { text = value.description }
+    private static func textValue(_ text: String) -> String {
         // Bytes, not Characters: no grapheme breaking on the per-request path.
         let needsQuotes = text.isEmpty || text.utf8.contains { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x7F }
         return needsQuotes ? JSONString.quote(text) : text

@@ -45,7 +45,7 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         self.logger = logger
         self.scrubber = scrubber
         self.ownListeners = ownListeners
-        accessLog = AccessLog(logger: logger)
+        accessLog = AccessLog(logger: logger, loops: group.loops)
         state = Mutex(runtime)
         let limits = runtime.configuration.limits
         var pools: [ObjectIdentifier: UpstreamPool] = [:]

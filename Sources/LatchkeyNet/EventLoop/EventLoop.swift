@@ -102,7 +102,7 @@ public final class EventLoop: @unchecked Sendable {  // immutable; `readBuffer` 
 
     /// Asks `item.flushAtEndOfTurn()` to run once the loop has handled the events at hand (epoll), so that
     /// what several steps of one turn write goes out in one system call; right away on Dispatch.
-    func flushAtEndOfTurn(_ item: any EndOfTurnFlush) {
+    public func flushAtEndOfTurn(_ item: any EndOfTurnFlush) {
         driver.flushAtEndOfTurn(item)
     }
 }

@@ -36,6 +36,7 @@ protocol FDWatch: AnyObject {
 }
 
 /// Something that batches its writes until the loop's turn ends (see `EventLoop.flushAtEndOfTurn`).
-protocol EndOfTurnFlush: AnyObject {
+public protocol EndOfTurnFlush: AnyObject {
+    /// Called once per request for it, on the loop.
     func flushAtEndOfTurn()
 }

@@ -1,0 +1,73 @@
+import LatchkeyNet
+import Logging
+
+/// The access log's own path to standard error: one line per request composed without swift-log's metadata
+/// dictionary, and the lines of one loop turn written together in one `write` at the turn's end.
+///
+/// Used when the process logs through `LatchkeyLogHandler` with no handler metadata (the `run` command);
+/// otherwise (tests with other handlers) the access log goes through `Logger` as any other line does. Lines
+/// are the same either way: `LatchkeyLogHandler.line` formats both.
+final class AccessLogLines: Sendable {
+    private let handler: LatchkeyLogHandler
+    private let buffers: [ObjectIdentifier: LoopLogBuffer]
+
+    /// Nil unless `logger` writes through a `LatchkeyLogHandler` that composes lines alone.
+    init?(logger: Logger, loops: [EventLoop]) {
+        guard let handler = logger.handler as? LatchkeyLogHandler, handler.composesAlone else { return nil }
+        self.handler = handler
+        var buffers: [ObjectIdentifier: LoopLogBuffer] = [:]
+        for loop in loops { buffers[ObjectIdentifier(loop)] = LoopLogBuffer(loop: loop, descriptor: handler.descriptor) }
+        self.buffers = buffers
+    }
+
+    /// Whether info lines are written at all.
+    var writesInfo: Bool { handler.writes(.info) }
+
+    /// Queues one info line on `loop` (the caller runs on it).
+    func info(_ message: String, sortedFields: [(key: String, value: String)], on loop: EventLoop) {
+        let line = handler.line(level: .info, message: message, sortedFields: sortedFields)
+        guard let buffer = buffers[ObjectIdentifier(loop)] else {
+            LatchkeyLogHandler.writeAll(line, to: handler.descriptor)
+            return
+        }
+        buffer.append(line)
+    }
+}
+
+/// One loop's pending access-log lines. Written at the end of the loop's turn (at once on Dispatch), or as
+/// soon as they pass `flushBytes`, so a burst never holds much and a quiet loop never holds a line back.
+private final class LoopLogBuffer: EndOfTurnFlush, @unchecked Sendable {  // confined to `loop`
+    static let flushBytes = 32 * 1024
+
+    private let loop: EventLoop
+    private let descriptor: Int32
+    private var pending: [UInt8] = []
+    private var scheduled = false
+
+    init(loop: EventLoop, descriptor: Int32) {
+        self.loop = loop
+        self.descriptor = descriptor
+    }
+
+    func append(_ line: [UInt8]) {
+        loop.assertInLoop()
+        pending.append(contentsOf: line)
+        if pending.count >= Self.flushBytes {
+            flushAtEndOfTurn()
+        } else if !scheduled {
+            scheduled = true
+            loop.flushAtEndOfTurn(self)
+        }
+    }
+
+    func flushAtEndOfTurn() {
+        scheduled = false
+        guard !pending.isEmpty else { return }
+        LatchkeyLogHandler.writeAll(pending, to: descriptor)
+        if pending.capacity > 2 * Self.flushBytes {
+            pending = []
+        } else {
+            pending.removeAll(keepingCapacity: true)
+        }
+    }
+}
