@@ -4,7 +4,7 @@
 # harness's own latchkey.sh, plus the credential shape: BENCH_CREDENTIAL=bearer (a static token) or
 # oauth (client credentials against BENCH_OAUTH_TOKEN_URL, a token server that issues exactly
 # $BENCH_TOKEN, so the harness's check of the upstream's Authorization passes and the run measures the
-# cached-token path).
+# cached-token path). BENCH_EVENT_LOOP=dispatch measures the Dispatch backend instead of epoll.
 set -eu
 : "${LATCHKEY:?set LATCHKEY to the built latchkey binary}"
 conf=$BENCH_RUN_DIR/latchkey.yaml
@@ -23,6 +23,7 @@ case "${BENCH_CREDENTIAL:-bearer}" in
     *) echo "BENCH_CREDENTIAL must be bearer or oauth" >&2; exit 2 ;;
 esac
 cat >"$conf" <<YAML
+event_loop: ${BENCH_EVENT_LOOP:-epoll}
 listen: $BENCH_LISTEN
 admin: 127.0.0.1:$((BENCH_PORT + 1000))
 unmatched: deny
