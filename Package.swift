@@ -36,7 +36,7 @@ let package = Package(
         ),
         .target(name: "LatchkeyTLS", dependencies: ["COpenSSL", "LatchkeyNet"]),
         .target(name: "LatchkeyHTTP", dependencies: ["CNGHTTP2"]),
-        .target(name: "LatchkeyConfig", dependencies: ["Yams", "LatchkeyHTTP"]),
+        .target(name: "LatchkeyConfig", dependencies: ["Yams", "LatchkeyHTTP", "LatchkeyNet"]),
         .target(
             name: "LatchkeyAuth",
             dependencies: [

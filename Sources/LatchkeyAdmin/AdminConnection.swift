@@ -93,7 +93,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
     private func answer(_ head: HTTPRequestHead) {
         let loop = stream.loop
         var api = AdminAPI(service: service)
-        api.peerIsLoopback = stream.remoteAddress.map { UpstreamURL.isLoopbackHost($0.host) } ?? false
+        api.peerIsLoopback = stream.remoteAddress.map(\.isLoopback) ?? false
         api.requestHeaders = head.headers
         api.respond(method: head.method, target: head.target) { [self] answer in
             loop.execute { self.send(answer, for: head) }

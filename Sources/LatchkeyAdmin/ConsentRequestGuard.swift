@@ -1,5 +1,6 @@
 import LatchkeyConfig
 import LatchkeyHTTP
+import LatchkeyNet
 
 /// Keeps the state-changing consent endpoints (`GET /connections/NAME/connect`,
 /// `POST /connections/NAME/disconnect`) out of reach of a web page in the operator's browser: cross-site
@@ -44,27 +45,14 @@ struct ConsentRequestGuard {
     }
 
     /// Whether `hostField` (`host[:port]`, `[v6]:port`) names a loopback address, `localhost` or the bound host.
+    /// The field is read by the one `Host` parser (`HostHeader`), so the host is compared in its canonical
+    /// spelling (lower-cased, no brackets, no trailing dot); a field that does not parse names nothing.
     func isThisListener(_ hostField: String) -> Bool {
-        guard let host = Self.hostName(hostField.lowercased()) else { return false }
-        if UpstreamURL.isLoopbackHost(host) { return true }
-        guard let listenerHost = listenerHost?.lowercased(), listenerHost != "0.0.0.0", listenerHost != "::" else {
-            return false
-        }
+        guard let host = HostHeader.parse(hostField, defaultPort: 80)?.host else { return false }
+        if AddressScope.isLoopback(host: host) { return true }
+        guard let listenerHost = listenerHost.flatMap(Authority.canonicalHost), listenerHost != "0.0.0.0",
+            listenerHost != "::"
+        else { return false }
         return host == listenerHost
-    }
-
-    /// The host of a `Host` field (RFC 9110 §7.2: uri-host [":" port]), brackets kept off an IPv6 literal.
-    static func hostName(_ field: String) -> String? {
-        if field.hasPrefix("[") {
-            guard let close = field.firstIndex(of: "]") else { return nil }
-            let rest = field[field.index(after: close)...]
-            guard rest.isEmpty || (rest.hasPrefix(":") && rest.dropFirst().allSatisfy(\.isNumber)) else { return nil }
-            return String(field[field.index(after: field.startIndex)..<close])
-        }
-        let parts = field.split(separator: ":", omittingEmptySubsequences: false)
-        guard !parts[0].isEmpty, parts.count <= 2, parts.count == 1 || parts[1].allSatisfy(\.isNumber) else {
-            return nil
-        }
-        return String(parts[0])
     }
 }

@@ -1,3 +1,4 @@
+import LatchkeyNet
 import Yams
 
 /// Top-level rules about what the proxy may reach: `connect_ports`, the `unmatched` default for a
@@ -95,9 +96,9 @@ extension ConfigDecoder {
         let upstreamHost = normal(upstream.host)
         let listenerHost = normal(listener.host)
         let wildcard: Set<String> = ["0.0.0.0", "::", "0:0:0:0:0:0:0:0", ""]
-        let upstreamLocal = UpstreamURL.isLoopbackHost(upstreamHost) || wildcard.contains(upstreamHost)
+        let upstreamLocal = AddressScope.isLoopback(host: upstreamHost) || wildcard.contains(upstreamHost)
         if upstreamHost == listenerHost { return true }
         if wildcard.contains(listenerHost) { return upstreamLocal }
-        return upstreamLocal && UpstreamURL.isLoopbackHost(listenerHost)
+        return upstreamLocal && AddressScope.isLoopback(host: listenerHost)
     }
 }

@@ -1,9 +1,5 @@
 import LatchkeyHTTP
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import LatchkeyNet
 
 /// The validated configuration: plain values, checked in full, secrets resolved.
 ///
@@ -84,7 +80,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     }
     public var description: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)" }
     /// Whether only this host can reach the listener (127.0.0.0/8, ::1, localhost).
-    public var isLoopback: Bool { UpstreamURL.isLoopbackHost(host) }
+    public var isLoopback: Bool { AddressScope.isLoopback(host: host) }
 }
 
 /// Policy for requests that match no route.
@@ -256,16 +252,6 @@ public struct HostPattern: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Whether `host` (any case) and `port` match.
-    public func matches(host: String, port: Int) -> Bool {
-        if let wanted = self.port, wanted != port { return false }
-        let host = host.lowercased()
-        switch name {
-        case .exact(let exact): return host == exact
-        case .wildcard(let suffix): return host.count > suffix.count && host.hasSuffix(suffix)
-        }
-    }
-
     public var description: String {
         let base: String
         switch name {
@@ -309,26 +295,8 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(scheme)://\(authority)\(basePath)" }
 
-    /// Whether the host is a loopback address or name (127.0.0.0/8, ::1, localhost).
-    public var isLoopback: Bool { Self.isLoopbackHost(host) }
-
-    /// Accepts brackets around IPv6 literals and any spelling of ::1 (`0:0:0:0:0:0:0:1`) or an
-    /// IPv4-mapped loopback (`::ffff:127.0.0.1`), which the plain string comparison used to miss.
-    public static func isLoopbackHost(_ host: String) -> Bool {
-        var h = host.lowercased()
-        if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
-        if h.hasSuffix("."), !h.contains(":") { h.removeLast() }
-        if h == "localhost" || h.hasSuffix(".localhost") || h == "::1" { return true }
-        if h.contains(":") {
-            var address = in6_addr()
-            guard inet_pton(AF_INET6, h, &address) == 1 else { return false }
-            let bytes = withUnsafeBytes(of: &address) { Array($0) }
-            if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
-            return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
-        }
-        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
-    }
+    /// Whether the host is a loopback address or name (127.0.0.0/8, ::1, localhost): `AddressScope`'s rule.
+    public var isLoopback: Bool { AddressScope.isLoopback(host: host) }
 }
 
 /// Upstream TLS settings (`tls:`).
@@ -379,6 +347,6 @@ public struct RetrySettings: Sendable, Equatable {
 }
 
 extension EndpointURL {
-    /// Whether the host is a loopback address or name (see `UpstreamURL.isLoopbackHost(_:)`).
-    public var isLoopback: Bool { UpstreamURL.isLoopbackHost(host) }
+    /// Whether the host is a loopback address or name (127.0.0.0/8, ::1, localhost): `AddressScope`'s rule.
+    public var isLoopback: Bool { AddressScope.isLoopback(host: host) }
 }

@@ -1,4 +1,5 @@
 import LatchkeyHTTP
+import LatchkeyNet
 
 /// Why a listen address, host pattern or URL was rejected. Messages never quote the value: it may have
 /// come from a secret, and a URL may carry user info.
@@ -35,14 +36,8 @@ enum ValueParsing {
         }
     }
 
-    /// A DNS name or IPv4 literal: labels of letters, digits, '-' and '_' separated by single dots.
-    static func isHostName(_ host: String) -> Bool {
-        guard !host.isEmpty, host.count <= 253 else { return false }
-        return host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
-            !label.isEmpty && label.count <= 63
-                && label.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }
-        }
-    }
+    /// A DNS name or IPv4 literal: `EndpointURL.isHostName`, the one rule for host names written in config.
+    static func isHostName(_ host: String) -> Bool { EndpointURL.isHostName(host) }
 
     static func isIPv6(_ host: String) -> Bool {
         host.contains(":") && host.unicodeScalars.allSatisfy { $0.properties.isASCIIHexDigit || $0 == ":" || $0 == "." }
@@ -87,7 +82,7 @@ extension HostPattern {
     /// Whether every host this pattern matches is a loopback name or address.
     var isLoopback: Bool {
         switch name {
-        case .exact(let host): UpstreamURL.isLoopbackHost(host)
+        case .exact(let host): AddressScope.isLoopback(host: host)
         case .wildcard(let suffix): suffix == ".localhost" || suffix.hasSuffix(".localhost")
         }
     }

@@ -147,8 +147,10 @@ public struct EndpointURL: Sendable, Hashable, CustomStringConvertible {
         return (host, port)
     }
 
-    /// A DNS name or IPv4 literal: labels of letters, digits, '-' and '_' separated by single dots.
-    static func isHostName(_ host: String) -> Bool {
+    /// A DNS name or IPv4 literal: labels of letters, digits, '-' and '_' separated by single dots, each at
+    /// most 63 bytes, 253 in all (RFC 1035 §2.3.4). The one rule for host names written in config (URLs,
+    /// `listen`, route `host`, `tls.server_name`).
+    public static func isHostName(_ host: String) -> Bool {
         guard !host.isEmpty, host.utf8.count <= 253 else { return false }
         return host.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in
             !label.isEmpty && label.count <= 63

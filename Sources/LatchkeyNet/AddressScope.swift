@@ -2,7 +2,18 @@
 import Glibc
 #endif
 
-/// Where an address leads, for the proxy's destination rules (`DestinationPolicy`).
+/// Where an address leads, for the proxy's destination rules (`DestinationPolicy`); with `isLoopback(host:)`
+/// and `SocketAddress.isLoopback`, the one home of the loopback rule (127.0.0.0/8, ::1, `localhost`), which
+/// the config checks, the planner, the consent guard, the resolver and the destination rules all ask.
+///
+/// It answers two questions that err in opposite directions on purpose:
+/// - `scope`: where could a connection to this address land? For refusals, so it leans wide: the unspecified
+///   addresses (a connect to 0.0.0.0 reaches this host on Linux) and loopback carried in an IPv4-mapped or
+///   NAT64 address count as loopback.
+/// - `isLoopback`: is this certainly this host's loopback? For trust (plain-text credentials allowed, a
+///   listener kept private, a `Host` naming the admin listener), so it leans narrow: 127.0.0.0/8, ::1 and
+///   ::ffff:127.x only; not 0.0.0.0 or `::` (as a bind address they mean every interface), not NAT64 (a
+///   gateway elsewhere).
 public enum AddressScope: Sendable, Equatable {
     /// 127.0.0.0/8, ::1, and the unspecified addresses 0.0.0.0/8 and `::`, which a connect on Linux
     /// delivers to this host.
@@ -39,6 +50,18 @@ extension SocketAddress {
         return .other
     }
 
+    /// 127.0.0.0/8, ::1 or ::ffff:127.x (see `AddressScope` for why not the unspecified or NAT64 forms).
+    public var isLoopback: Bool {
+        switch self {
+        case .v4(let a):
+            return UInt32(bigEndian: a.sin_addr.s_addr) >> 24 == 127
+        case .v6(let a):
+            let bytes = withUnsafeBytes(of: a.sin6_addr) { Array($0) }
+            if bytes[0..<15].allSatisfy({ $0 == 0 }), bytes[15] == 1 { return true }  // ::1
+            return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
+        }
+    }
+
     static func scope(ipv6 bytes: [UInt8]) -> AddressScope {
         if bytes[0..<15].allSatisfy({ $0 == 0 }), bytes[15] <= 1 { return .loopback }  // :: and ::1
         if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {  // ::ffff:a.b.c.d
@@ -67,11 +90,33 @@ extension AddressScope {
     /// is known without DNS: an IP literal, `localhost` or `*.localhost` (RFC 6761 §6.3), a metadata name.
     /// nil for any other name (its scope is known only once resolved).
     public static func of(host: String) -> AddressScope? {
-        var name = host.lowercased()
-        if name.hasSuffix(".") { name.removeLast() }
+        let name = written(host)
         if let literal = SocketAddress(ipLiteral: name, port: 0) { return literal.scope }
-        if Resolver.isLocalhostName(name) { return .loopback }
+        if isLocalhostName(name) { return .loopback }
         if metadataNames.contains(name) { return .metadata }
         return nil
+    }
+
+    /// Whether `host` as written (any case, IPv6 with or without brackets, a trailing dot ignored) is certainly
+    /// this host's loopback: a loopback literal (`SocketAddress.isLoopback`) or a `localhost` name.
+    public static func isLoopback(host: String) -> Bool {
+        let name = written(host)
+        if let literal = SocketAddress(ipLiteral: name, port: 0) { return literal.isLoopback }
+        return isLocalhostName(name)
+    }
+
+    /// Whether `host` is `localhost` or a name under it (case-insensitive, a trailing dot ignored): RFC 6761
+    /// §6.3 lets them resolve only to loopback, so `Resolver` answers them without DNS.
+    public static func isLocalhostName(_ host: String) -> Bool {
+        let name = written(host)
+        return name == "localhost" || name.hasSuffix(".localhost")
+    }
+
+    /// Lower-cased, without brackets around an IPv6 literal, without one trailing dot.
+    private static func written(_ host: String) -> String {
+        var name = host.lowercased()
+        if name.hasPrefix("["), name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
+        if name.hasSuffix(".") { name.removeLast() }
+        return name
     }
 }

@@ -19,7 +19,7 @@ public enum Resolver {
             loop.execute { completion(.success([literal])) }
             return
         }
-        if isLocalhostName(host) {
+        if AddressScope.isLocalhostName(host) {
             let loopback = loopbackAddresses(port: port)
             loop.execute { completion(.success(loopback)) }
             return
@@ -28,13 +28,6 @@ public enum Resolver {
             let result = lookup(host: host, port: port)
             loop.execute { completion(result) }
         }
-    }
-
-    /// Whether `host` is `localhost` or a name under it (case-insensitive, a trailing dot ignored).
-    public static func isLocalhostName(_ host: String) -> Bool {
-        var name = host.lowercased()
-        if name.hasSuffix(".") { name.removeLast() }
-        return name == "localhost" || name.hasSuffix(".localhost")
     }
 
     /// 127.0.0.1 then ::1, what a `localhost` name resolves to.

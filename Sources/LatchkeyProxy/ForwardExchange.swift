@@ -169,7 +169,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         guard let upstream else { return }
         let credential = machine.injectsCredential ? machine.credential : nil
         let head = RequestRewrite.upstreamHead(
-            machine.plan.head, credential: credential, framing: machine.requestFraming,
+            base: plan.head, plan: plan, credential: credential, framing: machine.requestFraming,
             receivedVersion: machine.requestHead.version)
         if machine.plan.route?.settings.debug == true {
             let plan = machine.plan

@@ -73,8 +73,7 @@ public enum RedirectRule {
             newQuery = refQuery
         }
         if newPath.isEmpty { newPath = "/" }
-        var currentHost = host.lowercased()
-        if currentHost.hasPrefix("["), currentHost.hasSuffix("]") { currentHost = String(currentHost.dropFirst().dropLast()) }
+        let currentHost = Authority.canonicalHost(host) ?? host.lowercased()
         return (targetScheme, currentHost, port, newPath + (newQuery.map { "?" + $0 } ?? ""))
     }
 
@@ -86,39 +85,14 @@ public enum RedirectRule {
         return text.unicodeScalars.allSatisfy { isAlpha($0) || ("0"..."9").contains($0) || "+-.".unicodeScalars.contains($0) }
     }
 
-    /// authority = [ userinfo "@" ] host [ ":" port ]; userinfo is refused (it would smuggle credentials).
+    /// authority = [ userinfo "@" ] host [ ":" port ], read by the one authority parser (`Authority`), so the
+    /// host comes back in the same canonical spelling as a request's (lower-cased, no brackets, no trailing
+    /// dot) and the same-origin check compares like with like. Userinfo is refused (it would smuggle
+    /// credentials); "host:" means the default port (RFC 3986 §3.2.3).
     private static func parseAuthority(_ text: Substring, scheme: String) -> (host: String, port: Int)? {
-        guard !text.contains("@") else { return nil }
-        let defaultPort = scheme == "https" ? 443 : 80
-        var host: Substring
-        var portText: Substring?
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return nil }
-            host = text[text.index(after: text.startIndex)..<close]
-            let after = text[text.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else { return nil }
-                portText = after.dropFirst()
-            }
-            guard host.contains(":"), host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return nil }
-        } else {
-            if let colon = text.firstIndex(of: ":") {
-                host = text[..<colon]
-                portText = text[text.index(after: colon)...]
-            } else {
-                host = text
-            }
-            guard !host.contains(":"), !host.contains("[") else { return nil }
-        }
-        guard !host.isEmpty else { return nil }
-        var port = defaultPort
-        if let portText, !portText.isEmpty {  // "host:" means the default port (RFC 3986 §3.2.3)
-            guard portText.count <= 5, portText.allSatisfy({ ("0"..."9").contains($0) }), let p = Int(portText),
-                (1...65535).contains(p)
-            else { return nil }
-            port = p
-        }
-        return (host.lowercased(), port)
+        var bytes = Array(text.utf8)[...]
+        if bytes.last == UInt8(ascii: ":") { bytes = bytes.dropLast() }
+        return Authority.parse(bytes, defaultPort: scheme == "https" ? 443 : 80)
     }
 
     private static func splitQuery(_ text: String) -> (path: String, query: String?) {

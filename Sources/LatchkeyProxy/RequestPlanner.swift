@@ -26,7 +26,9 @@ public struct ForwardPlan: Sendable {
     public var route: ProxyRuntime.RouteRuntime?
     public var endpoint: UpstreamEndpoint
     public var tls: TLSClientContext?
-    /// The head to send, rewritten (hop-by-hop and client credentials removed, Host set), without credential.
+    /// The client's head with the upstream request-target (normalised, `strip_prefix` and the upstream's base
+    /// path applied) and the method rules applied (`Max-Forwards`). Its fields are still the client's:
+    /// `RequestRewrite.upstreamHead` makes the head of each attempt from it, the one rewrite step.
     public var head: HTTPRequestHead
     public var timeout: Duration
     public var connectTimeout: Duration
@@ -87,7 +89,6 @@ public enum RequestPlanner {
             }
             var rewritten = head
             rewritten.target = path
-            rewriteCommonHeaders(&rewritten.headers, authority: UpstreamURL.authority(host: host, port: port, scheme: scheme))
             var endpoint = UpstreamEndpoint(scheme: scheme, host: host, port: port, serverName: host)
             endpoint.destination = destination
             return .forward(
@@ -102,7 +103,17 @@ public enum RequestPlanner {
             } catch {
                 return .reject(ProxyError(.invalidPath, error.description))
             }
-            guard let route = runtime.router.match(host: nil, port: 0, path: pathOnly(path), method: head.method),
+            // The Host names the origin the client means (RFC 9110 §7.2), read in the one canonical spelling: a
+            // route whose `host` matches it applies as to an absolute-form request (virtual hosts, as in any
+            // gateway); else routes without `host` (route mode, where the Host names this proxy). A host route
+            // without `upstream` is skipped: its destination would come from the Host, which in route mode is
+            // this proxy's own address, and origin-form never made the proxy a transparent one.
+            let hostField = head.headers.first("Host") ?? ""
+            let authority = HostHeader.parse(hostField, defaultPort: 80)
+            guard
+                let route = runtime.router.match(
+                    host: authority?.host, port: authority?.port ?? 0, path: pathOnly(path), method: head.method,
+                    where: { $0.host == nil || $0.upstream != nil }),
                 let routeRuntime = runtime.routes[route.name]
             else {
                 return .reject(
@@ -111,19 +122,19 @@ public enum RequestPlanner {
                         "no route matches path \(pathOnly(path)); send absolute-form requests (use Latchkey as HTTP proxy) or add a route with path_prefix and upstream"
                     ))
             }
-            let hostHeader = head.headers.first("Host") ?? ""
             return planRoute(
-                head, route: routeRuntime, requestScheme: "http", host: hostHeader, port: 0, path: path, rawPath: rawPath,
-                runtime: runtime)
+                head, route: routeRuntime, requestScheme: "http", host: authority?.host ?? hostField, port: 0,
+                path: path, rawPath: rawPath, runtime: runtime)
         }
     }
 
-    /// CONNECT (RFC 9110 §9.3.6): refused for a host a credential route serves (found by the same `Router` as
-    /// every other request, so `api.example.:443` is `api.example:443`); else a passthrough tunnel, allowed only
+    /// CONNECT (RFC 9110 §9.3.6): refused for a host a credential route serves (found by the same
+    /// `Router.match` as every other request form, on the canonical host, so `API.example.:443` is
+    /// `api.example:443`); else a passthrough tunnel, allowed only
     /// with `unmatched: passthrough`, to a port in `connect_ports`, and never to a refused destination.
     private static func planConnect(host: String, port: Int, runtime: ProxyRuntime) -> RequestPlan {
         let config = runtime.configuration
-        let routed = runtime.router.matchAuthority(host: host, port: port) { route in
+        let routed = runtime.router.match(host: host, port: port, path: nil, method: "CONNECT") { route in
             runtime.routes[route.name]?.injectsCredentials ?? false
         }
         if let routed {
@@ -181,7 +192,7 @@ public enum RequestPlanner {
             endpoint = UpstreamEndpoint(
                 scheme: requestScheme, host: host, port: port, serverName: settings.tls.serverName ?? host)
         }
-        if route.injectsCredentials, !endpoint.isTLS, !UpstreamURL.isLoopbackHost(endpoint.host),
+        if route.injectsCredentials, !endpoint.isTLS, !AddressScope.isLoopback(host: endpoint.host),
             !settings.allowPlaintextCredentials
         {
             return .reject(
@@ -192,10 +203,6 @@ public enum RequestPlanner {
         }
         var rewritten = head
         rewritten.target = upstreamPath
-        rewriteCommonHeaders(&rewritten.headers, authority: endpoint.authority)
-        // RFC 9110 §11.6.2: Authorization belongs to the client's own credentials; on a routed request the
-        // proxy owns authentication, so every client-supplied copy goes, whatever its case or count.
-        rewritten.headers.remove(name: "Authorization")
         return .forward(
             ForwardPlan(
                 route: route, endpoint: endpoint, tls: endpoint.isTLS ? route.tls : nil, head: rewritten,
@@ -203,24 +210,8 @@ public enum RequestPlanner {
                 clientHost: host.isEmpty ? endpoint.host : host, clientPath: pathOnly(rawPath)))
     }
 
-    /// Hop-by-hop fields (RFC 9110 §7.6.1) and Proxy-Authorization (meant for this proxy, never forwarded)
-    /// go; Host is set to the upstream's authority (RFC 9112 §3.2.2: a proxy replaces it from the target).
-    static func rewriteCommonHeaders(_ headers: inout HTTPHeaders, authority: String) {
-        headers.removeHopByHop()
-        headers.remove(name: "Proxy-Authorization")
-        headers.replaceOrAdd(name: "Host", value: authority)
-    }
-
-    /// Puts the credential on a planned head: the injected header replaces any of the same name.
-    public static func inject(_ credential: InjectedCredential?, into head: inout HTTPRequestHead) {
-        guard let credential else { return }
-        head.headers.replaceOrAdd(name: credential.headerName, value: credential.headerValue.value)
-    }
-
-    static func pathOnly(_ path: String) -> String {
-        guard let query = path.firstIndex(of: "?") else { return path }
-        return String(path[..<query])
-    }
+    /// `HTTPRequestHead.pathOnly`, the one rule (kept under this name for its callers in the proxy).
+    static func pathOnly(_ path: String) -> String { HTTPRequestHead.pathOnly(path) }
 
     static func strip(prefix: String, from path: String) -> String {
         guard path.hasPrefix(prefix) else { return path }

@@ -110,17 +110,31 @@ enum RequestRewrite {
 
     // MARK: The head as written upstream
 
-    /// The head of one attempt exactly as it goes upstream: this proxy's own version (HTTP/1.1, whatever the
-    /// client spoke; RFC 9110 §6.2), the credential, this proxy's `Via` entry (naming the version the request
-    /// was received with), and, last, the framing from the parsed `framing`, so that no field the client
-    /// sent, no `Connection` option and no injected header can change where the body ends.
+    /// The head of one attempt exactly as it goes upstream — the one request-rewrite step, called once per
+    /// attempt (a retry, a 401 replay and a followed redirect each get a fresh head from their plan):
+    /// 1. the plan's request-target (normalised and mapped to the upstream by the planner), this proxy's own
+    ///    version (HTTP/1.1, whatever the client spoke; RFC 9110 §6.2);
+    /// 2. hop-by-hop fields go (RFC 9110 §7.6.1), and `Proxy-Authorization`, meant for this proxy
+    ///    (§11.7.2); on a routed request every client `Authorization` too, whatever its case or count: the
+    ///    proxy owns authentication there (§11.6.2). A request no route serves keeps the client's own;
+    /// 3. the credential, replacing any field of its name;
+    /// 4. `Host` from the upstream's authority (RFC 9112 §3.2.2: a proxy replaces it from the target);
+    /// 5. this proxy's `Via` entry, naming the version the request was received with (RFC 9110 §7.6.3);
+    /// 6. last, the framing from the parsed `framing` (`HTTPHeaders.setFraming`), so that no field the client
+    ///    sent, no `Connection` option and no injected header can change where the body ends.
+    ///
+    /// `base` is the plan's head (`plan.head`): the client's fields with the upstream target.
     static func upstreamHead(
-        _ planned: HTTPRequestHead, credential: InjectedCredential?, framing: HTTPBodyFraming,
+        base: HTTPRequestHead, plan: ForwardPlan, credential: InjectedCredential?, framing: HTTPBodyFraming,
         receivedVersion: HTTPVersion
     ) -> HTTPRequestHead {
-        var head = planned
+        var head = base
         head.version = .http1_1
-        RequestPlanner.inject(credential, into: &head)
+        head.headers.removeHopByHop()
+        head.headers.remove(name: "Proxy-Authorization")
+        if plan.route != nil { head.headers.remove(name: "Authorization") }
+        if let credential { head.headers.replaceOrAdd(name: credential.headerName, value: credential.headerValue.value) }
+        head.headers.replaceOrAdd(name: "Host", value: plan.endpoint.authority)
         head.headers.add(name: "Via", value: ViaField.value(receivedVersion: receivedVersion))
         head.headers.setFraming(framing)
         return head

@@ -1,4 +1,5 @@
 import LatchkeyConfig
+import LatchkeyHTTP
 
 /// Picks the route for a request: the most specific match wins.
 ///
@@ -17,8 +18,10 @@ import LatchkeyConfig
 /// so `/ro/../admin` is matched (and forwarded) as `/admin`; no other percent-decoding is done (RFC 3986
 /// §6.2.2.2 treats other encodings as distinct). The same path goes upstream. A prefix ending in "/" matches every path that starts with it; a prefix
 /// without a trailing "/" matches the exact path, or the prefix followed by "/" or "?" — so `/v2` matches
-/// `/v2`, `/v2/x` and `/v2?q` but not `/v2x`. Hosts compare case-insensitively, ignoring a trailing dot.
-/// A nil host (an origin-form request in route mode) matches only routes without `host`.
+/// `/v2`, `/v2/x` and `/v2?q` but not `/v2x`. Hosts compare in their one canonical spelling (`Authority`:
+/// lower-cased, no brackets, no trailing dot), which request hosts get when parsed and route hosts here.
+/// A nil host (no `Host`) matches only routes without `host`; a CONNECT (nil path) matches on host and port
+/// alone. One `match` serves every request form.
 ///
 /// Routes are sorted by specificity once, at init; exact hosts are looked up in a dictionary, so a
 /// match costs one dictionary lookup plus a scan of the wildcard and host-less routes.
@@ -47,13 +50,18 @@ public struct Router: Sendable {
         var hostless: [(Candidate, Int)] = []
         for (index, route) in routes.enumerated() {
             var suffix: String?
-            if case .wildcard(let s) = route.host?.name { suffix = s.lowercased() }
+            // Route hosts take the same canonical spelling as request hosts (`Authority`), so a lookup is a
+            // plain comparison.
+            if case .wildcard(let s) = route.host?.name {
+                suffix = "." + (Authority.canonicalHost(String(s.dropFirst())) ?? String(s.dropFirst()).lowercased())
+            }
             let candidate = Candidate(
                 route: route, port: route.host?.port, suffix: suffix, prefix: route.pathPrefix,
                 prefixEndsWithSlash: route.pathPrefix?.hasSuffix("/") ?? false,
                 methods: route.methods.map { Set($0.map { $0.uppercased() }) })
             switch route.host?.name {
-            case .exact(let name): exact[name.lowercased(), default: []].append((candidate, index))
+            case .exact(let name):
+                exact[Authority.canonicalHost(name) ?? name.lowercased(), default: []].append((candidate, index))
             case .wildcard: wildcards.append((candidate, index))
             case nil: hostless.append((candidate, index))
             }
@@ -63,60 +71,68 @@ public struct Router: Sendable {
         self.hostless = Self.sorted(hostless)
     }
 
-    /// The most specific route matching the request, or nil (then the unmatched policy applies).
+    /// The most specific route for a request, or nil (then the unmatched policy applies): the one matcher
+    /// for every request form.
     ///
     /// - Parameters:
-    ///   - host: the request's host (from the absolute-form target or `Host`), without port or brackets;
-    ///     nil for an origin-form request in route mode.
+    ///   - host: the request's host, canonical as `Authority` makes it (lower-cased, no brackets, no trailing
+    ///     dot) — from the CONNECT authority, the absolute-form target or an origin-form request's `Host`;
+    ///     nil when the request names none (then only routes without `host` match).
     ///   - port: the request's port (the scheme default when none was given).
-    ///   - path: the request target's path, optionally with its query.
+    ///   - path: the normalised path, optionally with its query; nil for a CONNECT tunnel, whose requests the
+    ///     proxy cannot see: a route then matches on host and port alone (its `path_prefix` and `methods`
+    ///     would constrain requests hidden inside the tunnel), and routes without `host` never match.
     ///   - method: the request method (compared upper-cased).
-    public func match(host: String?, port: Int, path: String, method: String) -> RouteSettings? {
-        let method = method.uppercased()
-        if var host {
-            host = host.lowercased()
-            if host.hasSuffix(".") { host.removeLast() }
-            if let routes = exact[host], let hit = first(in: routes, port: port, path: path, method: method) {
-                return hit
+    ///   - accepts: an extra condition on the route (CONNECT asks for a route that injects a credential); a
+    ///     route it refuses is skipped and the next most specific one is tried.
+    public func match(
+        host: String?, port: Int, path: String?, method: String,
+        where accepts: (RouteSettings) -> Bool = { _ in true }
+    ) -> RouteSettings? {
+        let method = Self.upperCased(method)
+        if let host {
+            if let routes = exact[host],
+                let hit = routes.first(where: { Self.matches($0, port: port, path: path, method: method, accepts) })
+            {
+                return hit.route
             }
             for candidate in wildcards {
-                guard let suffix = candidate.suffix, host.utf8.count > suffix.utf8.count, host.hasSuffix(suffix)
+                guard let suffix = candidate.suffix, host.utf8.count > suffix.utf8.count,
+                    host.utf8.suffix(suffix.utf8.count).elementsEqual(suffix.utf8)
                 else { continue }
-                if Self.matches(candidate, port: port, path: path, method: method) { return candidate.route }
+                if Self.matches(candidate, port: port, path: path, method: method, accepts) { return candidate.route }
             }
         }
-        return first(in: hostless, port: port, path: path, method: method)
+        guard path != nil else { return nil }
+        return hostless.first { Self.matches($0, port: port, path: path, method: method, accepts) }?.route
     }
 
-    /// The most specific route with a `host` that serves `host:port` and satisfies `predicate`, ignoring
-    /// `path_prefix` and `methods`: what a CONNECT to that authority would hide from the proxy. Hosts are
-    /// normalised exactly as in `match` (case, trailing dot); routes without `host` are not considered.
-    public func matchAuthority(host: String, port: Int, where predicate: (RouteSettings) -> Bool) -> RouteSettings? {
-        var host = host.lowercased()
-        if host.hasSuffix(".") { host.removeLast() }
-        let ports = { (c: Candidate) in c.port == nil || c.port == port }
-        if let hit = exact[host]?.first(where: { ports($0) && predicate($0.route) }) { return hit.route }
-        return wildcards.first { candidate in
-            guard let suffix = candidate.suffix, host.utf8.count > suffix.utf8.count, host.hasSuffix(suffix) else {
+    private static func matches(
+        _ c: Candidate, port: Int, path: String?, method: String, _ accepts: (RouteSettings) -> Bool
+    ) -> Bool {
+        if let wanted = c.port, wanted != port { return false }
+        if let path {
+            if let methods = c.methods, !methods.contains(method) { return false }
+            if let prefix = c.prefix, !Self.path(path, isUnder: prefix, endsWithSlash: c.prefixEndsWithSlash) {
                 return false
             }
-            return ports(candidate) && predicate(candidate.route)
-        }?.route
+        }
+        return accepts(c.route)
     }
 
-    private func first(in candidates: [Candidate], port: Int, path: String, method: String) -> RouteSettings? {
-        candidates.first { Self.matches($0, port: port, path: path, method: method) }?.route
-    }
-
-    private static func matches(_ c: Candidate, port: Int, path: String, method: String) -> Bool {
-        if let wanted = c.port, wanted != port { return false }
-        if let methods = c.methods, !methods.contains(method) { return false }
-        guard let prefix = c.prefix else { return true }
+    private static func path(_ path: String, isUnder prefix: String, endsWithSlash: Bool) -> Bool {
         guard path.utf8.starts(with: prefix.utf8) else { return false }
-        if c.prefixEndsWithSlash { return true }
+        if endsWithSlash { return true }
         // Segment boundary: exactly the prefix, or the prefix followed by "/" or "?".
         let rest = path.utf8.dropFirst(prefix.utf8.count)
         return rest.isEmpty || rest.first == UInt8(ascii: "/") || rest.first == UInt8(ascii: "?")
+    }
+
+    /// Methods are tokens (RFC 9110 §9.1); routes compare them upper-cased. No new string for the usual
+    /// upper-case method.
+    private static func upperCased(_ method: String) -> String {
+        let hasLowerCase = method.utf8.contains { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }
+        return hasLowerCase ? method.uppercased() : method
     }
 
     /// Most specific first: longer wildcard suffix, explicit port, longer prefix, methods, file order.

@@ -30,6 +30,20 @@ import Testing
         #expect(refusal("POST", [("Host", host), ("X-Latchkey-Admin", "1")])?.contains("Host") == true)
     }
 
+    /// The `Host` field is read by the one `Host` parser (`HostHeader`) and judged by the one loopback rule
+    /// (`AddressScope.isLoopback`): the canonical spelling counts, the unspecified address never does (a page
+    /// fetching http://0.0.0.0:PORT reaches this host, but it is not a name the operator types), and a field
+    /// the parser refuses names nothing.
+    @Test func theHostIsReadByTheOneParserAndTheOneLoopbackRule() {
+        for host in ["LOCALHOST.:9901", "127.0.0.1.:9901", "[::1]", "[0:0:0:0:0:0:0:1]:9901", "a.localhost:9901"] {
+            #expect(refusal("GET", [("Host", host)]) == nil, "\(host)")
+        }
+        #expect(refusal("GET", [("Host", "10.0.0.5.:9901")], listener: "10.0.0.5") == nil)
+        for host in ["0.0.0.0:9901", "[::]:9901", "127.0.0.1:99999", "localhost..:9901", "u@localhost:9901"] {
+            #expect(refusal("GET", [("Host", host)])?.contains("Host") == true, "\(host)")
+        }
+    }
+
     @Test func aMissingOrDuplicatedHostIsRefused() {
         #expect(refusal("GET", []) != nil)
         #expect(refusal("GET", [("Host", "127.0.0.1:9901"), ("Host", "evil.example")]) != nil)

@@ -12,6 +12,10 @@ import Testing
         ("http://10.0.0.1/", "GET", .absolute(scheme: "http", host: "10.0.0.1", port: 80, path: "/")),
         ("Example.com:443", "CONNECT", .authority(host: "example.com", port: 443)),
         ("[::1]:8080", "CONNECT", .authority(host: "::1", port: 8080)),
+        ("API.example.com.:443", "CONNECT", .authority(host: "api.example.com", port: 443)),
+        ("http://API.example.com.:80/x", "GET", .absolute(scheme: "http", host: "api.example.com", port: 80, path: "/x")),
+        ("https://api.example.com./", "GET", .absolute(scheme: "https", host: "api.example.com", port: 443, path: "/")),
+        ("http://127.0.0.1./", "GET", .absolute(scheme: "http", host: "127.0.0.1", port: 80, path: "/")),
         ("*", "OPTIONS", .asterisk),
     ])
     func parses(_ target: String, _ method: String, _ expected: RequestTarget) {
@@ -36,6 +40,11 @@ import Testing
         ("example.com", "CONNECT"),
         ("/path", "CONNECT"),
         ("user@example.com:443", "CONNECT"),
+        ("example.com..:443", "CONNECT"),
+        ("http://example.com../", "GET"),
+        ("http://a..b/", "GET"),
+        ("http://.example.com/", "GET"),
+        ("http://./", "GET"),
         ("example.com:443", "GET"),
         ("*", "GET"),
         ("/caf\u{E9}", "GET"),
@@ -50,8 +59,38 @@ import Testing
         #expect(HostHeader.parse("[::1]", defaultPort: 443)! == ("::1", 443))
         #expect(HostHeader.parse("[fe80::1]:1", defaultPort: 443)! == ("fe80::1", 1))
         #expect(HostHeader.parse("127.0.0.1:65535", defaultPort: 80)! == ("127.0.0.1", 65535))
-        for bad in ["", "a:", ":80", "a:b", "a:99999", "u@a", "a b", "a/b", "[::1", "::1", "a:80:80", "[::1]x"] {
+        #expect(HostHeader.parse("API.Example.com.:8080", defaultPort: 80)! == ("api.example.com", 8080))
+        #expect(HostHeader.parse("localhost.", defaultPort: 80)! == ("localhost", 80))
+        for bad in [
+            "", "a:", ":80", "a:b", "a:99999", "u@a", "a b", "a/b", "[::1", "::1", "a:80:80", "[::1]x", ".", "a..",
+            "a..b", ".a",
+        ] {
             #expect(HostHeader.parse(bad, defaultPort: 80) == nil, "\(bad)")
+        }
+    }
+}
+
+/// The one host normalisation: every form of a host gets one spelling.
+@Suite struct AuthorityTests {
+    @Test func canonicalHostIsLowerCasedUnbracketedWithoutOneTrailingDot() {
+        #expect(Authority.canonicalHost("API.Example.COM.") == "api.example.com")
+        #expect(Authority.canonicalHost("[2001:DB8::1]") == "2001:db8::1")
+        #expect(Authority.canonicalHost("2001:DB8::1") == "2001:db8::1")
+        #expect(Authority.canonicalHost("localhost") == "localhost")
+        for bad in ["", ".", "a..", "a..b", ".a", "a b", "a/b", "[zz::1]", "u@a"] {
+            #expect(Authority.canonicalHost(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func everyFormGivesTheSameHost() {
+        let spellings = ["api.example.com", "API.example.com.", "api.EXAMPLE.com."]
+        for spelling in spellings {
+            #expect(
+                RequestTarget.parse("\(spelling):443", method: "CONNECT") == .authority(host: "api.example.com", port: 443))
+            #expect(
+                RequestTarget.parse("http://\(spelling)/x", method: "GET")
+                    == .absolute(scheme: "http", host: "api.example.com", port: 80, path: "/x"))
+            #expect(HostHeader.parse(spelling, defaultPort: 80)! == ("api.example.com", 80))
         }
     }
 }

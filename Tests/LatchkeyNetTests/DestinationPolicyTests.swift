@@ -26,6 +26,26 @@ import Testing
         #expect(AddressScope.of(host: host) == scope)
     }
 
+    /// The one loopback rule, asked two ways: `scope` leans wide for refusals, `isLoopback` narrow for trust.
+    @Test func loopbackForTrustIsNarrowerThanLoopbackForRefusal() {
+        for host in [
+            "127.0.0.1", "127.1.2.3", "127.0.0.1.", "localhost", "LOCALHOST", "a.localhost", "localhost.", "::1",
+            "[::1]", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1",
+        ] {
+            #expect(AddressScope.isLoopback(host: host), "\(host)")
+            #expect(AddressScope.of(host: host) == .loopback, "\(host)")
+        }
+        // Refused as loopback destinations, but never trusted as this host's loopback.
+        for host in ["0.0.0.0", "::", "64:ff9b::127.0.0.1"] {
+            #expect(!AddressScope.isLoopback(host: host), "\(host)")
+            #expect(AddressScope.of(host: host) == .loopback, "\(host)")
+        }
+        let others = ["128.0.0.1", "example.com", "::2", "localhost.example.com", "127.0.0", "10.0.0.1", "notlocalhost"]
+        for host in others {
+            #expect(!AddressScope.isLoopback(host: host), "\(host)")
+        }
+    }
+
     @Test func policiesRefuseTheirScopes() throws {
         let metadata = try #require(SocketAddress(ipLiteral: "169.254.169.254", port: 80))
         let loopback = try #require(SocketAddress(ipLiteral: "127.0.0.1", port: 80))
@@ -64,7 +84,7 @@ import Testing
     /// RFC 6761 §6.3: `localhost` names resolve to loopback without asking DNS.
     @Test(arguments: ["localhost", "LOCALHOST", "api.localhost", "a.b.localhost."])
     func resolverAnswersLocalhostNamesLocally(_ name: String) throws {
-        #expect(Resolver.isLocalhostName(name))
+        #expect(AddressScope.isLocalhostName(name))
         let loop = EventLoopGroup(count: 1).loops[0]
         let answer = Mutex<[String]?>(nil)
         let done = DispatchSemaphore(value: 0)
@@ -77,8 +97,8 @@ import Testing
     }
 
     @Test func resolverLeavesOtherNamesToDNS() {
-        #expect(!Resolver.isLocalhostName("localhost.example.com"))
-        #expect(!Resolver.isLocalhostName("notlocalhost"))
+        #expect(!AddressScope.isLocalhostName("localhost.example.com"))
+        #expect(!AddressScope.isLocalhostName("notlocalhost"))
     }
 
     /// A connection whose every resolved address is refused fails with `destinationRefused`, before any

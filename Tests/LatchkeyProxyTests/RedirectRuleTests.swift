@@ -85,6 +85,16 @@ import Testing
         #expect(resolve("https://b.example/p?q#frag") == "https b.example 443 /p?q")
     }
 
+    /// The Location's host is read by the one authority parser: the same canonical spelling as a request's,
+    /// so a redirect to `HTTP://A.EXAMPLE.:80/x` is the same origin as `a.example:80`.
+    @Test func theLocationHostTakesTheCanonicalSpelling() {
+        #expect(resolve("HTTP://A.EXAMPLE.:80/x") == "http a.example 80 /x")
+        #expect(resolve("http://b.example.:/x") == "http b.example 80 /x")
+        #expect(resolve("/x", host: "A.Example.", port: 80) == "http a.example 80 /x")
+        #expect(resolve("http://b.example../x") == nil)
+        #expect(resolve("http://b%2eexample/x") == nil)
+    }
+
     @Test func ipv6() {
         #expect(resolve("http://[::1]:8080/x") == "http ::1 8080 /x")
         #expect(resolve("https://[2001:DB8::1]/x") == "https 2001:db8::1 443 /x")

@@ -53,43 +53,95 @@ import Testing
     @Test func connectionTEIsAllowedAndTEIsStillDropped() throws {
         let request = head("GET", "/ro/x", [("Connection", "TE"), ("TE", "trailers")])
         let forward = try #require(forwardPlan(try plan(request)))
-        #expect(!forward.head.headers.contains("TE"))
-        #expect(!forward.head.headers.contains("Connection"))
+        #expect(!written(forward).headers.contains("TE"))
+        #expect(!written(forward).headers.contains("Connection"))
     }
 
     // MARK: The head as written upstream (items 1, 7, 10)
 
-    @Test func framingComesFromTheParsedFramingOnly() {
+    /// `RequestRewrite.upstreamHead` over `base` for a plan to 127.0.0.1:8089, routed or not.
+    func upstreamHead(
+        _ base: HTTPRequestHead, routed: Bool = false, credential: InjectedCredential?, framing: HTTPBodyFraming,
+        receivedVersion: HTTPVersion
+    ) throws -> HTTPRequestHead {
+        let plan = ForwardPlan(
+            route: routed ? try runtime().routes["ro"] : nil,
+            endpoint: UpstreamEndpoint(scheme: "http", host: "127.0.0.1", port: 8089, serverName: "127.0.0.1"),
+            tls: nil, head: base, timeout: .seconds(1), connectTimeout: .seconds(1), clientHost: "lk")
+        return RequestRewrite.upstreamHead(
+            base: base, plan: plan, credential: credential, framing: framing, receivedVersion: receivedVersion)
+    }
+
+    @Test func framingComesFromTheParsedFramingOnly() throws {
         var planned = head("POST", "/x", [("Content-Length", "0005"), ("Transfer-Encoding", "chunked"), ("X-A", "1")])
         planned.headers.remove(name: "Host")
-        let written = RequestRewrite.upstreamHead(
+        let written = try upstreamHead(
             planned, credential: nil, framing: .contentLength(5), receivedVersion: .http1_1)
         #expect(written.headers.values(for: "Content-Length") == ["5"])
         #expect(!written.headers.contains("Transfer-Encoding"))
 
-        let chunked = RequestRewrite.upstreamHead(
+        let chunked = try upstreamHead(
             planned, credential: nil, framing: .chunked, receivedVersion: .http1_1)
         #expect(chunked.headers.values(for: "Transfer-Encoding") == ["chunked"])
         #expect(!chunked.headers.contains("Content-Length"))
 
-        let none = RequestRewrite.upstreamHead(planned, credential: nil, framing: .none, receivedVersion: .http1_1)
+        let none = try upstreamHead(planned, credential: nil, framing: .none, receivedVersion: .http1_1)
         #expect(!none.headers.contains("Transfer-Encoding") && !none.headers.contains("Content-Length"))
     }
 
-    @Test func anInjectedHeaderCannotOverrideTheFraming() {
+    @Test func anInjectedHeaderCannotOverrideTheFraming() throws {
         let credential = InjectedCredential(headerName: "Content-Length", headerValue: SecretString("99"))
-        let written = RequestRewrite.upstreamHead(
+        let written = try upstreamHead(
             head("POST", "/x", []), credential: credential, framing: .contentLength(3), receivedVersion: .http1_1)
         #expect(written.headers.values(for: "Content-Length") == ["3"])
     }
 
-    @Test func http10IsForwardedAsHTTP11WithViaNamingTheReceivedVersion() {
+    @Test func http10IsForwardedAsHTTP11WithViaNamingTheReceivedVersion() throws {
         let request = head("GET", "/x", [("Via", "1.1 other-proxy")], version: .http1_0)
-        let written = RequestRewrite.upstreamHead(request, credential: nil, framing: .none, receivedVersion: .http1_0)
+        let written = try upstreamHead(request, credential: nil, framing: .none, receivedVersion: .http1_0)
         #expect(written.version == .http1_1)
         #expect(written.headers.values(for: "Via") == ["1.1 other-proxy", "1.0 \(ViaField.pseudonym)"])
-        let from11 = RequestRewrite.upstreamHead(request, credential: nil, framing: .none, receivedVersion: .http1_1)
+        let from11 = try upstreamHead(request, credential: nil, framing: .none, receivedVersion: .http1_1)
         #expect(from11.headers.values(for: "Via").last == "1.1 \(ViaField.pseudonym)")
+    }
+
+    /// The one step, whole: client credentials and hop-by-hop fields out, the credential in, Host and Via set,
+    /// framing last — on a routed plan. Run per attempt on the same plan head, it gives the same head (no
+    /// second Via, no second credential).
+    @Test func oneStepWritesTheWholeUpstreamHead() throws {
+        let base = head(
+            "POST", "/ro/x",
+            [
+                ("authorization", "Bearer client-1"), ("AUTHORIZATION", "Basic x"), ("Proxy-Authorization", "Basic p"),
+                ("Connection", "keep-alive, X-Hop"), ("X-Hop", "1"), ("Keep-Alive", "5"), ("X-Keep", "k"),
+                ("Content-Length", "3"),
+            ])
+        let credential = InjectedCredential(
+            headerName: "Authorization", headerValue: SecretString("Bearer s3cret-token"))
+        let first = try upstreamHead(
+            base, routed: true, credential: credential, framing: .contentLength(3), receivedVersion: .http1_1)
+        let retry = try upstreamHead(
+            base, routed: true, credential: credential, framing: .contentLength(3), receivedVersion: .http1_1)
+        #expect(first == retry)
+        #expect(first.target == "/ro/x")
+        #expect(first.headers.values(for: "Authorization") == ["Bearer s3cret-token"])
+        for name in ["Proxy-Authorization", "Connection", "X-Hop", "Keep-Alive"] {
+            #expect(!first.headers.contains(name), "\(name)")
+        }
+        #expect(first.headers.values(for: "Host") == ["127.0.0.1:8089"])
+        #expect(first.headers.values(for: "Via") == ["1.1 \(ViaField.pseudonym)"])
+        #expect(first.headers.values(for: "X-Keep") == ["k"])
+        #expect(Array(first.headers).last?.name == "Content-Length")
+    }
+
+    /// A request no route serves keeps the client's own `Authorization` (it is the client's call), never its
+    /// `Proxy-Authorization` (meant for this proxy).
+    @Test func anUnroutedPlanKeepsTheClientsAuthorizationOnly() throws {
+        let base = head("GET", "/x", [("Authorization", "Bearer mine"), ("Proxy-Authorization", "Basic p")])
+        let sent = try upstreamHead(base, credential: nil, framing: .none, receivedVersion: .http1_1)
+        #expect(sent.headers.values(for: "Authorization") == ["Bearer mine"])
+        #expect(!sent.headers.contains("Proxy-Authorization"))
+        #expect(sent.headers.values(for: "Host") == ["127.0.0.1:8089"])
     }
 
     @Test func pseudonymIsRandomHexPerProcess() {

@@ -1,4 +1,5 @@
 import LatchkeyConfig
+import LatchkeyHTTP
 import Testing
 
 @testable import LatchkeyProxy
@@ -90,9 +91,18 @@ import Testing
 
     @Test func pathIsCaseSensitiveHostIsNot() {
         let routes = [route("r", host: "api.example.com", prefix: "/V2/")]
-        #expect(pick(routes, host: "API.Example.COM", path: "/V2/x") == "r")
-        #expect(pick(routes, host: "api.example.com.", path: "/V2/x") == "r")
+        #expect(pick(routes, host: canonical("API.Example.COM"), path: "/V2/x") == "r")
+        #expect(pick(routes, host: canonical("api.example.com."), path: "/V2/x") == "r")
         #expect(pick(routes, path: "/v2/x") == nil)
+    }
+
+    /// Request hosts reach the router in `Authority`'s canonical spelling; route hosts take the same one.
+    private func canonical(_ host: String) -> String? { Authority.parse(host, defaultPort: 443)?.host }
+
+    @Test func routeHostsTakeTheCanonicalSpellingToo() {
+        #expect(pick([route("r", host: "API.Example.com.")], host: canonical("api.example.com.")) == "r")
+        #expect(pick([route("w", host: "*.Example.COM")], host: canonical("A.EXAMPLE.COM.")) == "w")
+        #expect(pick([route("v6", host: "[2001:DB8::1]")], host: canonical("[2001:db8::1]")) == "v6")
     }
 
     @Test func nilHostMatchesOnlyHostlessRoutes() {
@@ -119,20 +129,37 @@ import Testing
     }
 }
 
-@Suite struct RouterAuthorityTests {
+/// CONNECT goes through the same `match` as every other form: a nil path.
+@Suite struct RouterTunnelTests {
     let routes = [
-        RouteSettings(name: "exact", host: HostPattern(name: .exact("api.example")), pathPrefix: "/v1/", methods: ["GET"]),
+        RouteSettings(
+            name: "exact", host: HostPattern(name: .exact("api.example")), pathPrefix: "/v1/", methods: ["GET"]),
         RouteSettings(name: "wild", host: HostPattern(name: .wildcard(suffix: ".example.org"), port: 443)),
         RouteSettings(name: "hostless", pathPrefix: "/"),
     ]
 
-    @Test func matchesAuthorityIgnoringPathAndMethodsWithTheSameHostRules() {
-        let router = Router(routes: routes)
-        #expect(router.matchAuthority(host: "api.example", port: 443) { _ in true }?.name == "exact")
-        #expect(router.matchAuthority(host: "API.EXAMPLE.", port: 8443) { _ in true }?.name == "exact")
-        #expect(router.matchAuthority(host: "a.example.org.", port: 443) { _ in true }?.name == "wild")
-        #expect(router.matchAuthority(host: "a.example.org", port: 8443) { _ in true } == nil)
-        #expect(router.matchAuthority(host: "elsewhere", port: 443) { _ in true } == nil)
-        #expect(router.matchAuthority(host: "api.example", port: 443) { $0.name != "exact" } == nil)
+    private func tunnel(_ authority: String, where accepts: (RouteSettings) -> Bool = { _ in true }) -> String? {
+        guard let (host, port) = Authority.parse(authority, defaultPort: nil) else { return "unparsed" }
+        return Router(routes: routes).match(host: host, port: port, path: nil, method: "CONNECT", where: accepts)?.name
+    }
+
+    @Test func aTunnelMatchesOnHostAndPortAloneWithTheSameHostRules() {
+        #expect(tunnel("api.example:443") == "exact")  // its path_prefix and methods constrain hidden requests
+        #expect(tunnel("API.EXAMPLE.:8443") == "exact")
+        #expect(tunnel("a.example.org.:443") == "wild")
+        #expect(tunnel("a.example.org:8443") == nil)
+        #expect(tunnel("elsewhere:443") == nil)  // routes without host never take a tunnel
+        #expect(tunnel("api.example..:443") == "unparsed")
+    }
+
+    @Test func aRefusedRouteGivesWayToTheNextMostSpecific() {
+        #expect(tunnel("api.example:443") { $0.name != "exact" } == nil)
+        let router = Router(routes: [
+            RouteSettings(name: "public", host: HostPattern(name: .exact("api.example")), pathPrefix: "/public/"),
+            RouteSettings(name: "secret", host: HostPattern(name: .exact("api.example")), connection: "c"),
+        ])
+        let hit = router.match(host: "api.example", port: 443, path: nil, method: "CONNECT") { $0.connection != nil }
+        #expect(hit?.name == "secret")
+        #expect(router.match(host: "api.example", port: 443, path: "/public/x", method: "GET")?.name == "public")
     }
 }

@@ -575,7 +575,7 @@ def claimed_client_id(req) -> str | None:
     return None
 
 
-def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_methods=None) -> Flask:
+def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_methods=None, fixed_access_token=None) -> Flask:
     app = Flask(__name__)
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
         "client_credentials": expires_in, "authorization_code": expires_in, "refresh_token": expires_in,
@@ -600,6 +600,9 @@ def create_app(state: State, expires_in: int, public_url_fn, advertised_auth_met
                 revoked=state.revoke_on_issue,
             )
 
+    if fixed_access_token:
+        # Every grant issues this one access token (the peer benchmark checks the exact bearer upstream).
+        app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = lambda *args, **kwargs: fixed_access_token
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
     token_endpoint = lambda: public_url_fn() + "/oauth/token"  # noqa: E731
     server.register_client_auth_method(
@@ -934,6 +937,7 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--expires-in", type=int, default=3600, help="access token lifetime in seconds")
+    parser.add_argument("--fixed-access-token", help="issue this access token on every grant (benchmarks)")
     parser.add_argument("--public-url", help="issuer / base URL as clients see it (e.g. behind a TLS front)")
     parser.add_argument("--clients", help="JSON file with a list of clients")
     parser.add_argument("--advertise-auth-methods", metavar="METHOD,METHOD",
@@ -951,7 +955,7 @@ def main(argv=None):
     holder = {}
     public_url = lambda: args.public_url or f"http://{args.host}:{holder['port']}"  # noqa: E731
     advertised = args.advertise_auth_methods.split(",") if args.advertise_auth_methods else None
-    app = create_app(state, args.expires_in, public_url, advertised)
+    app = create_app(state, args.expires_in, public_url, advertised, args.fixed_access_token)
     app.config["AUTO_APPROVE"] = args.auto_approve
     http = make_server(args.host, args.port, app, threaded=True)
     holder["port"] = http.server_port
