@@ -144,6 +144,9 @@ struct ExchangeStateMachine {
     var history: [String] = []
 
     var startedAt: Instant?
+    /// `startedAt` + the policy's deadline: no attempt or retry wait goes past it. Stored once at `.start`
+    /// (it is read on every event).
+    var overallDeadline: Instant?
     var upstreamStartedAt: Instant?
     var upstreamDuration: Duration?
     /// The current attempt must have a response head by then.
@@ -207,7 +210,6 @@ struct ExchangeStateMachine {
         }
     }
 
-    var overallDeadline: Instant? { startedAt.map { $0 + policy.deadline } }
 
     /// Whether the request head of the current attempt went upstream.
     var headSent: Bool { state == .awaitingResponse || state == .responding }
@@ -233,6 +235,7 @@ struct ExchangeStateMachine {
         case .start:
             guard state == .idle else { return .none }
             startedAt = now
+            overallDeadline = now + policy.deadline
             return beginAttempt(now: now)
         case .credentialReady(let value):
             guard state == .awaitingCredential else { return .none }
