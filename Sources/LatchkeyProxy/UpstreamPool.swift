@@ -43,10 +43,9 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     /// An idle connection for `endpoint`, most recently used first; nil when none.
     func takeIdle(endpoint: UpstreamEndpoint, tls: TLSClientContext?) -> UpstreamConnection? {
         let key = PoolKey(endpoint: endpoint, tls: tls.map(ObjectIdentifier.init))
-        while var list = idle[key], let entry = list.popLast() {
-            idle[key] = list.isEmpty ? nil : list
-            entry.timer.cancel()
-            entry.connection.onIdleClose = nil
+        // In place (`idle[key]?.…`): a copy of the list per request made this O(idle connections).
+        while let entry = idle[key]?.popLast() {
+            forget(entry)
             if !entry.connection.isClosed { return entry.connection }
         }
         return nil
@@ -54,6 +53,10 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
 
     /// Returns a connection whose last exchange completed cleanly. One that is not reusable (bytes after the
     /// response, a switched protocol, closed) is closed instead: it must never answer another request.
+    ///
+    /// The idle timer and the close hook hold the connection strongly, not weakly (a weak reference gives an
+    /// object a side table, and every retain and release of it then takes the slow path): `forget` breaks
+    /// both whenever the entry leaves the pool. The pool itself lives as long as its loop.
     func release(_ connection: UpstreamConnection, tls: TLSClientContext?) {
         guard connection.isReusable, maxIdlePerEndpoint > 0 else {
             connection.close()
@@ -61,31 +64,30 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
         }
         let key = PoolKey(endpoint: connection.endpoint, tls: tls.map(ObjectIdentifier.init))
         connection.handler = nil
-        let timer = loop.schedule(after: idleTimeout) { [weak self, weak connection] in
-            guard let self, let connection else { return }
+        let timer = loop.schedule(after: idleTimeout) { [unowned self] in
             self.remove(connection, key: key)
             connection.close()
         }
-        connection.onIdleClose = { [weak self, weak connection] in
-            guard let self, let connection else { return }
-            self.remove(connection, key: key)
-        }
-        var list = idle[key] ?? []
-        list.append(Idle(connection: connection, timer: timer))
-        if list.count > maxIdlePerEndpoint {
-            let oldest = list.removeFirst()
-            oldest.timer.cancel()
-            oldest.connection.onIdleClose = nil
+        connection.onIdleClose = { [unowned self] in self.remove(connection, key: key) }
+        idle[key, default: []].append(Idle(connection: connection, timer: timer))
+        if let count = idle[key]?.count, count > maxIdlePerEndpoint, let oldest = idle[key]?.removeFirst() {
+            forget(oldest)
             oldest.connection.close()
         }
-        idle[key] = list
+    }
+
+    /// Cancels the entry's timer and close hook, which hold its connection.
+    private func forget(_ entry: Idle) {
+        entry.timer.cancel()
+        entry.connection.onIdleClose = nil
     }
 
     private func remove(_ connection: UpstreamConnection, key: PoolKey) {
-        guard var list = idle[key], let index = list.firstIndex(where: { $0.connection === connection }) else { return }
-        list[index].timer.cancel()
-        list.remove(at: index)
-        idle[key] = list.isEmpty ? nil : list
+        guard let index = idle[key]?.firstIndex(where: { $0.connection === connection }),
+            let entry = idle[key]?.remove(at: index)
+        else { return }
+        forget(entry)
+        if idle[key]?.isEmpty == true { idle[key] = nil }
     }
 
     /// Closes every idle connection (shutdown, reload of limits).
@@ -93,8 +95,7 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
         let all = idle.values.flatMap { $0 }
         idle.removeAll()
         for entry in all {
-            entry.timer.cancel()
-            entry.connection.onIdleClose = nil
+            forget(entry)
             entry.connection.close()
         }
     }
