@@ -7,11 +7,17 @@ import LatchkeyTLS
 /// One pool per loop: a connection is only ever used on the loop that created it, so the pool needs
 /// no lock and reuse never hops queues. Idle connections are closed after `idleTimeout`, on EOF, and
 /// beyond `maxIdlePerEndpoint` (oldest first).
+///
+/// Expiry is one sweep timer per pool, armed for the oldest idle connection, not a timer per release:
+/// every request returns its connection here, and a timer each was an allocation and two heap operations
+/// per request. Lists are oldest first, so a sweep drops from the front.
 final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     private struct Idle {
         let connection: UpstreamConnection
-        let timer: LoopTimer
+        let since: ContinuousClock.Instant
     }
+
+    private var sweep: LoopTimer?
 
     let loop: EventLoop
     var maxIdlePerEndpoint: Int
@@ -54,9 +60,9 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     /// Returns a connection whose last exchange completed cleanly. One that is not reusable (bytes after the
     /// response, a switched protocol, closed) is closed instead: it must never answer another request.
     ///
-    /// The idle timer and the close hook hold the connection strongly, not weakly (a weak reference gives an
-    /// object a side table, and every retain and release of it then takes the slow path): `forget` breaks
-    /// both whenever the entry leaves the pool. The pool itself lives as long as its loop.
+    /// The close hook holds the connection strongly, not weakly (a weak reference gives an object a side
+    /// table, and every retain and release of it then takes the slow path): `forget` breaks the cycle
+    /// whenever the entry leaves the pool. The pool itself lives as long as its loop.
     func release(_ connection: UpstreamConnection, tls: TLSClientContext?) {
         guard connection.isReusable, maxIdlePerEndpoint > 0 else {
             connection.close()
@@ -64,22 +70,44 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
         }
         let key = PoolKey(endpoint: connection.endpoint, tls: tls.map(ObjectIdentifier.init))
         connection.handler = nil
-        let timer = loop.schedule(after: idleTimeout) { [unowned self] in
-            self.remove(connection, key: key)
-            connection.close()
-        }
         connection.onIdleClose = { [unowned self] in self.remove(connection, key: key) }
-        idle[key, default: []].append(Idle(connection: connection, timer: timer))
+        idle[key, default: []].append(Idle(connection: connection, since: .now))
         if let count = idle[key]?.count, count > maxIdlePerEndpoint, let oldest = idle[key]?.removeFirst() {
             forget(oldest)
             oldest.connection.close()
         }
+        if sweep == nil { armSweep(after: idleTimeout) }
     }
 
-    /// Cancels the entry's timer and close hook, which hold its connection.
+    /// Drops the entry's close hook, which holds its connection.
     private func forget(_ entry: Idle) {
-        entry.timer.cancel()
         entry.connection.onIdleClose = nil
+    }
+
+    private func armSweep(after delay: Duration) {
+        sweep = loop.schedule(after: delay) { [unowned self] in
+            sweep = nil
+            closeExpired()
+        }
+    }
+
+    /// Closes the connections idle for `idleTimeout` or longer, and arms the sweep for the next one due.
+    private func closeExpired() {
+        let now = ContinuousClock.now
+        var nextDue: ContinuousClock.Instant?
+        for key in Array(idle.keys) {
+            while let oldest = idle[key]?.first, now - oldest.since >= idleTimeout {
+                idle[key]?.removeFirst()
+                forget(oldest)
+                oldest.connection.close()
+            }
+            if idle[key]?.isEmpty == true { idle[key] = nil }
+            if let oldest = idle[key]?.first {
+                let due = oldest.since + idleTimeout
+                nextDue = min(nextDue ?? due, due)
+            }
+        }
+        if let nextDue { armSweep(after: max(nextDue - now, .milliseconds(1))) }
     }
 
     private func remove(_ connection: UpstreamConnection, key: PoolKey) {
@@ -94,6 +122,8 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     func closeAll() {
         let all = idle.values.flatMap { $0 }
         idle.removeAll()
+        sweep?.cancel()
+        sweep = nil
         for entry in all {
             forget(entry)
             entry.connection.close()
