@@ -21,13 +21,23 @@ public final class SecretScrubber: Sendable {
     static let capacity = 4_096
 
     /// Values to replace, longest first (so a value containing another is replaced whole), with a table
-    /// of their first bytes so that `scrub` passes over a text once.
-    private struct Values {
+    /// of their first bytes so that `scrub` passes over a text once. Immutable once published: a scrub
+    /// takes the current snapshot with one retain.
+    private final class Values: Sendable {
         /// Every registered form, oldest first: at `capacity` the oldest go, never a secret just rotated in.
-        var registered: [String] = []
-        var strings: [String] = []
-        var bytes: [[UInt8]] = []
-        var firstBytes = [Bool](repeating: false, count: 256)
+        let registered: [String]
+        let strings: [String]
+        let bytes: [[UInt8]]
+        let firstBytes: [Bool]
+
+        init(registered: [String] = []) {
+            self.registered = registered
+            strings = registered.sorted { $0.utf8.count > $1.utf8.count }
+            bytes = strings.map { Array($0.utf8) }
+            var firstBytes = [Bool](repeating: false, count: 256)
+            for value in bytes { firstBytes[Int(value[0])] = true }
+            self.firstBytes = firstBytes
+        }
     }
 
     private let values = Mutex(Values())
@@ -52,12 +62,7 @@ public final class SecretScrubber: Sendable {
             let known = Set(current.registered)
             let added = forms.subtracting(known).sorted()
             if added.isEmpty { return }
-            var next = Values()
-            next.registered = Array((current.registered + added).suffix(Self.capacity))
-            next.strings = next.registered.sorted { $0.utf8.count > $1.utf8.count }
-            next.bytes = next.strings.map { Array($0.utf8) }
-            for value in next.bytes { next.firstBytes[Int(value[0])] = true }
-            current = next
+            current = Values(registered: Array((current.registered + added).suffix(Self.capacity)))
         }
     }
 
@@ -66,7 +71,8 @@ public final class SecretScrubber: Sendable {
     public func scrub(_ text: String) -> String {
         let current = values.withLock { $0 }
         guard !current.bytes.isEmpty, !text.isEmpty else { return text }
-        guard let first = firstMatch(in: text, current) else { return text }
+        var text = text
+        guard let first = text.withUTF8({ firstMatch(in: $0, current) }) else { return text }
         var result = text
         for value in current.strings[first...] where result.contains(value) {
             result = result.replacingOccurrences(of: value, with: Self.replacement)
@@ -74,30 +80,38 @@ public final class SecretScrubber: Sendable {
         return result
     }
 
-    /// Whether `text` contains a registered value.
-    public func containsSecret(_ text: String) -> Bool {
-        firstMatch(in: text, values.withLock { $0 }) != nil
+    /// `scrub` for UTF-8 bytes (a log line as written): returns `bytes` itself, without copying, when
+    /// nothing matches.
+    public func scrub(_ bytes: [UInt8]) -> [UInt8] {
+        let current = values.withLock { $0 }
+        guard !current.bytes.isEmpty, !bytes.isEmpty else { return bytes }
+        guard bytes.withUnsafeBufferPointer({ firstMatch(in: $0, current) }) != nil else { return bytes }
+        return Array(scrub(String(decoding: bytes, as: UTF8.self)).utf8)
     }
 
-    /// The index (in `values.strings`) of the longest registered value found in `text`, or nil.
-    private func firstMatch(in text: String, _ values: Values) -> Int? {
+    /// Whether `text` contains a registered value.
+    public func containsSecret(_ text: String) -> Bool {
         var text = text
-        return text.withUTF8 { haystack -> Int? in
-            var best: Int?
-            for position in haystack.indices where values.firstBytes[Int(haystack[position])] {
-                for (index, needle) in values.bytes.enumerated() where index < (best ?? .max) {
-                    guard needle.count <= haystack.count - position, needle[0] == haystack[position] else { continue }
-                    var matched = true
-                    for offset in 1..<needle.count where haystack[position + offset] != needle[offset] {
-                        matched = false
-                        break
-                    }
-                    if matched { best = index }
+        let current = values.withLock { $0 }
+        return text.withUTF8 { firstMatch(in: $0, current) } != nil
+    }
+
+    /// The index (in `values.strings`) of the longest registered value found in `haystack`, or nil.
+    private func firstMatch(in haystack: UnsafeBufferPointer<UInt8>, _ values: Values) -> Int? {
+        var best: Int?
+        for position in haystack.indices where values.firstBytes[Int(haystack[position])] {
+            for (index, needle) in values.bytes.enumerated() where index < (best ?? .max) {
+                guard needle.count <= haystack.count - position, needle[0] == haystack[position] else { continue }
+                var matched = true
+                for offset in 1..<needle.count where haystack[position + offset] != needle[offset] {
+                    matched = false
+                    break
                 }
-                if best == 0 { break }
+                if matched { best = index }
             }
-            return best
+            if best == 0 { break }
         }
+        return best
     }
 
     /// `text` with every byte but ALPHA / DIGIT / `keeping` as `%XX` (upper-case hex).

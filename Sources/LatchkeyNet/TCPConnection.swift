@@ -78,10 +78,10 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
             delegate?.streamDidBecomeReady(self)
         case .idle:
             state = .resolving
-            connectTimer = loop.schedule(after: connectTimeout) { [weak self] in self?.connectTimedOut() }
-            Resolver.resolve(host: connectHost, port: connectPort, on: loop) { [weak self] result in
-                self?.resolved(result)
-            }
+            // Strong captures, not weak (a weak reference puts every retain and release of this connection on
+            // the slow path): the timer is cancelled once connected or closed, and the resolver answers once.
+            connectTimer = loop.schedule(after: connectTimeout) { [self] in connectTimedOut() }
+            Resolver.resolve(host: connectHost, port: connectPort, on: loop) { [self] result in resolved(result) }
         default:
             break
         }

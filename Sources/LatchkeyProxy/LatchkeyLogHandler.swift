@@ -70,42 +70,43 @@ public struct LatchkeyLogHandler: LogHandler {
     /// fields already sorted by key. The access log calls this directly (no `Logger.Metadata` dictionary per
     /// request) and batches the lines itself.
     public func line(level: Logger.Level, message: String, sortedFields: [(key: String, value: String)]) -> [UInt8] {
-        var out = ""
-        out.reserveCapacity(320)
+        // Bytes, not String appends: this runs once per request.
+        var out: [UInt8] = []
+        out.reserveCapacity(384)
         switch format {
         case .text:
-            out += timestamp.current()
-            out += " "
-            out += level.rawValue
-            out += " "
-            out += message
+            timestamp.append(to: &out)
+            out.append(0x20)
+            out.append(contentsOf: level.rawValue.utf8)
+            out.append(0x20)
+            out.append(contentsOf: message.utf8)
             for (key, value) in sortedFields {
-                out += " "
-                out += key
-                out += "="
-                out += Self.textValue(value)
+                out.append(0x20)
+                out.append(contentsOf: key.utf8)
+                out.append(UInt8(ascii: "="))
+                Self.appendTextValue(value, to: &out)
             }
         case .json:
-            out += "{\"time\":\""
-            out += timestamp.current()
-            out += "\",\"level\":\""
-            out += level.rawValue
-            out += "\",\"logger\":"
-            out += JSONString.quote(label)
-            out += ",\"message\":"
-            out += JSONString.quote(message)
+            out.append(contentsOf: #"{"time":""#.utf8)
+            timestamp.append(to: &out)
+            out.append(contentsOf: #"","level":""#.utf8)
+            out.append(contentsOf: level.rawValue.utf8)
+            out.append(contentsOf: #"","logger":"#.utf8)
+            JSONString.appendQuoted(label, to: &out)
+            out.append(contentsOf: #","message":"#.utf8)
+            JSONString.appendQuoted(message, to: &out)
             for (key, value) in sortedFields {
-                out += ","
-                out += JSONString.quote(key)
-                out += ":"
-                out += JSONString.quote(value)
+                out.append(UInt8(ascii: ","))
+                JSONString.appendQuoted(key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                JSONString.appendQuoted(value, to: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
-        out += "\n"
+        out.append(0x0A)
         // The last boundary before a log line leaves the process: no known secret value gets through,
         // whatever text (provider, upstream, config) a message quotes.
-        return Array(scrubber.scrub(out).utf8)
+        return scrubber.scrub(out)
     }
 
     /// Writes all of `bytes` (one `write` unless the descriptor takes less), retrying on EINTR.
@@ -123,39 +124,66 @@ public struct LatchkeyLogHandler: LogHandler {
         }
     }
 
-    /// Values with spaces or quotes are quoted so that a line stays splittable on spaces.
-    private static func textValue(_ text: String) -> String {
-        // Bytes, not Characters: no grapheme breaking on the per-request path.
-        let needsQuotes = text.isEmpty || text.utf8.contains { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x7F }
-        return needsQuotes ? JSONString.quote(text) : text
+    /// `textValue(text)` appended as bytes.
+    private static func appendTextValue(_ text: String, to out: inout [UInt8]) {
+        if needsQuotes(text) { JSONString.appendQuoted(text, to: &out) } else { out.append(contentsOf: text.utf8) }
+    }
+
+    private static func needsQuotes(_ text: String) -> Bool {
+        text.isEmpty || text.utf8.contains { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x7F }
     }
 }
 
 /// RFC 3339 UTC timestamps with millisecond precision, the seconds part formatted once per second. An
 /// instance per log handler (not a global), so that nothing mutable is shared beyond its owner.
 final class Timestamp: Sendable {
-    private let cache = Mutex<(second: Int, text: String)>((-1, ""))
+    /// The formatted second, as bytes, and which second it is.
+    private let cache = Mutex<(second: Int, prefix: [UInt8])>((-1, []))
 
     func current() -> String {
+        var out: [UInt8] = []
+        append(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `2026-12-03T19:05:01.123Z` appended to `out`; the part up to the seconds comes from the cache.
+    func append(to out: inout [UInt8]) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let second = now.tv_sec
         let milliseconds = Int(now.tv_nsec / 1_000_000)
-        let prefix = cache.withLock { cached -> String in
-            if cached.second == second { return cached.text }
-            var time = second
-            var parts = tm()
-            gmtime_r(&time, &parts)
-            let text = String(format4(Int(parts.tm_year) + 1900)) + "-" + pad2(Int(parts.tm_mon) + 1) + "-"
-                + pad2(Int(parts.tm_mday)) + "T" + pad2(Int(parts.tm_hour)) + ":" + pad2(Int(parts.tm_min)) + ":"
-                + pad2(Int(parts.tm_sec))
-            cached = (second, text)
-            return text
+        cache.withLock { cached in
+            if cached.second != second {
+                var time = second
+                var parts = tm()
+                gmtime_r(&time, &parts)
+                var prefix: [UInt8] = []
+                prefix.append(contentsOf: String(Int(parts.tm_year) + 1900).utf8)
+                for (separator, value) in [
+                    ("-", Int(parts.tm_mon) + 1), ("-", Int(parts.tm_mday)), ("T", Int(parts.tm_hour)),
+                    (":", Int(parts.tm_min)), (":", Int(parts.tm_sec)),
+                ] {
+                    prefix.append(contentsOf: separator.utf8)
+                    Self.appendDigits(value, count: 2, to: &prefix)
+                }
+                cached = (second, prefix)
+            }
+            out.append(contentsOf: cached.prefix)
         }
-        return prefix + "." + pad3(milliseconds) + "Z"
+        out.append(UInt8(ascii: "."))
+        Self.appendDigits(milliseconds, count: 3, to: &out)
+        out.append(UInt8(ascii: "Z"))
     }
 
-    private func pad2(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    private func pad3(_ value: Int) -> String { value < 10 ? "00\(value)" : value < 100 ? "0\(value)" : "\(value)" }
-    private func format4(_ value: Int) -> String { String(value) }
+    /// `value` in decimal with leading zeros to `count` digits.
+    private static func appendDigits(_ value: Int, count: Int, to out: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<count { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            out.append(UInt8(0x30 + (rest / divisor) % 10))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
 }

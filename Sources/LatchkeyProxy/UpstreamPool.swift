@@ -7,11 +7,17 @@ import LatchkeyTLS
 /// One pool per loop: a connection is only ever used on the loop that created it, so the pool needs
 /// no lock and reuse never hops queues. Idle connections are closed after `idleTimeout`, on EOF, and
 /// beyond `maxIdlePerEndpoint` (oldest first).
+///
+/// Expiry is one sweep timer per pool, armed for the oldest idle connection, not a timer per release:
+/// every request returns its connection here, and a timer each was an allocation and two heap operations
+/// per request. Lists are oldest first, so a sweep drops from the front.
 final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     private struct Idle {
         let connection: UpstreamConnection
-        let timer: LoopTimer
+        let since: ContinuousClock.Instant
     }
+
+    private var sweep: LoopTimer?
 
     let loop: EventLoop
     var maxIdlePerEndpoint: Int
@@ -43,10 +49,9 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     /// An idle connection for `endpoint`, most recently used first; nil when none.
     func takeIdle(endpoint: UpstreamEndpoint, tls: TLSClientContext?) -> UpstreamConnection? {
         let key = PoolKey(endpoint: endpoint, tls: tls.map(ObjectIdentifier.init))
-        while var list = idle[key], let entry = list.popLast() {
-            idle[key] = list.isEmpty ? nil : list
-            entry.timer.cancel()
-            entry.connection.onIdleClose = nil
+        // In place (`idle[key]?.…`): a copy of the list per request made this O(idle connections).
+        while let entry = idle[key]?.popLast() {
+            forget(entry)
             if !entry.connection.isClosed { return entry.connection }
         }
         return nil
@@ -54,6 +59,10 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
 
     /// Returns a connection whose last exchange completed cleanly. One that is not reusable (bytes after the
     /// response, a switched protocol, closed) is closed instead: it must never answer another request.
+    ///
+    /// The close hook holds the connection strongly, not weakly (a weak reference gives an object a side
+    /// table, and every retain and release of it then takes the slow path): `forget` breaks the cycle
+    /// whenever the entry leaves the pool. The pool itself lives as long as its loop.
     func release(_ connection: UpstreamConnection, tls: TLSClientContext?) {
         guard connection.isReusable, maxIdlePerEndpoint > 0 else {
             connection.close()
@@ -61,40 +70,62 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
         }
         let key = PoolKey(endpoint: connection.endpoint, tls: tls.map(ObjectIdentifier.init))
         connection.handler = nil
-        let timer = loop.schedule(after: idleTimeout) { [weak self, weak connection] in
-            guard let self, let connection else { return }
-            self.remove(connection, key: key)
-            connection.close()
-        }
-        connection.onIdleClose = { [weak self, weak connection] in
-            guard let self, let connection else { return }
-            self.remove(connection, key: key)
-        }
-        var list = idle[key] ?? []
-        list.append(Idle(connection: connection, timer: timer))
-        if list.count > maxIdlePerEndpoint {
-            let oldest = list.removeFirst()
-            oldest.timer.cancel()
-            oldest.connection.onIdleClose = nil
+        connection.onIdleClose = { [unowned self] in self.remove(connection, key: key) }
+        idle[key, default: []].append(Idle(connection: connection, since: .now))
+        if let count = idle[key]?.count, count > maxIdlePerEndpoint, let oldest = idle[key]?.removeFirst() {
+            forget(oldest)
             oldest.connection.close()
         }
-        idle[key] = list
+        if sweep == nil { armSweep(after: idleTimeout) }
+    }
+
+    /// Drops the entry's close hook, which holds its connection.
+    private func forget(_ entry: Idle) {
+        entry.connection.onIdleClose = nil
+    }
+
+    private func armSweep(after delay: Duration) {
+        sweep = loop.schedule(after: delay) { [unowned self] in
+            sweep = nil
+            closeExpired()
+        }
+    }
+
+    /// Closes the connections idle for `idleTimeout` or longer, and arms the sweep for the next one due.
+    private func closeExpired() {
+        let now = ContinuousClock.now
+        var nextDue: ContinuousClock.Instant?
+        for key in Array(idle.keys) {
+            while let oldest = idle[key]?.first, now - oldest.since >= idleTimeout {
+                idle[key]?.removeFirst()
+                forget(oldest)
+                oldest.connection.close()
+            }
+            if idle[key]?.isEmpty == true { idle[key] = nil }
+            if let oldest = idle[key]?.first {
+                let due = oldest.since + idleTimeout
+                nextDue = min(nextDue ?? due, due)
+            }
+        }
+        if let nextDue { armSweep(after: max(nextDue - now, .milliseconds(1))) }
     }
 
     private func remove(_ connection: UpstreamConnection, key: PoolKey) {
-        guard var list = idle[key], let index = list.firstIndex(where: { $0.connection === connection }) else { return }
-        list[index].timer.cancel()
-        list.remove(at: index)
-        idle[key] = list.isEmpty ? nil : list
+        guard let index = idle[key]?.firstIndex(where: { $0.connection === connection }),
+            let entry = idle[key]?.remove(at: index)
+        else { return }
+        forget(entry)
+        if idle[key]?.isEmpty == true { idle[key] = nil }
     }
 
     /// Closes every idle connection (shutdown, reload of limits).
     func closeAll() {
         let all = idle.values.flatMap { $0 }
         idle.removeAll()
+        sweep?.cancel()
+        sweep = nil
         for entry in all {
-            entry.timer.cancel()
-            entry.connection.onIdleClose = nil
+            forget(entry)
             entry.connection.close()
         }
     }

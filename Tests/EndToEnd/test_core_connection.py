@@ -101,3 +101,31 @@ def test_one_client_connection_many_requests(proxy):
     finally:
         conn.close()
     assert len(set(ids)) <= 2, f"upstream connections not reused: {ids}"
+
+
+def test_idle_upstream_connections_close_after_the_idle_timeout_and_reconnect(latchkey, echo):
+    """Issue 11: pooled connections expire by one sweep per pool (no timer per request); each idles out,
+    the open-connections gauge falls to zero, and the next request connects afresh."""
+    from latchkey_e2e import metric_sum, scrape_metrics, wait_until
+    lk = latchkey(f"""
+limits:
+  idle_timeout_ms: 400
+connections:
+  svc: {{type: bearer, token: "{BEARER}"}}
+routes:
+  - {{name: idle, path_prefix: /idle, strip_prefix: true, upstream: "{echo.url}", connection: svc}}
+""")
+    ids = []
+    for burst in range(2):
+        sessions = [requests_session(None) for _ in range(3)]
+        try:
+            for session in sessions:  # each request's upstream connection goes back to the pool
+                r = session.get(f"http://127.0.0.1:{lk.port}/idle/{burst}", timeout=20)
+                assert r.status_code == 200
+                ids.append(r.json()["connection_id"])
+        finally:
+            for session in sessions:
+                session.close()
+        wait_until(lambda: metric_sum(scrape_metrics(lk), "latchkey_upstream_connections_open") == 0,
+                   what="the pooled upstream connections to idle out")
+    assert len(set(ids[3:]) & set(ids[:3])) == 0, f"an expired upstream connection was used again: {ids}"
