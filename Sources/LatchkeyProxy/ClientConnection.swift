@@ -130,7 +130,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         headerTimer?.cancel()
         headerTimer = nil
         let runtime = server.runtime
-        let keepAlive = Self.wantsKeepAlive(head)
+        let keepAlive = head.wantsKeepAlive
         switch RequestRewrite.plan(head, runtime: runtime) {
         case .reject(let error):
             server.accessLog.recordRejected(
@@ -183,13 +183,6 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
                 armIdleTimer()
             }
         }
-    }
-
-    /// RFC 9112 §9.3: HTTP/1.1 persists unless "close" is listed; HTTP/1.0 closes (keep-alive for 1.0 is
-    /// an old extension the proxy does not offer).
-    static func wantsKeepAlive(_ head: HTTPRequestHead) -> Bool {
-        guard head.version == .http1_1 else { return false }
-        return !head.headers.hasListElement("close", in: "Connection")
     }
 
     private func rejectMalformed(_ error: HTTP1ParseError) {

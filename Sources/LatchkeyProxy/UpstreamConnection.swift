@@ -30,7 +30,10 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     let endpoint: UpstreamEndpoint
     let stream: any ByteStream
     var loop: EventLoop { stream.loop }
-    weak var handler: (any UpstreamConnectionHandler)?
+    /// The exchange using this connection. Strong, not weak (a weak reference sends every retain and release
+    /// of the exchange down the runtime's slow path): whoever lets go of the connection clears it — the pool
+    /// on release, `abandon`/`close`, and a failure, which hands the handler its last event first.
+    var handler: (any UpstreamConnectionHandler)?
     /// Set when the connection can carry another request after the current one.
     private(set) var isReady = false
     private(set) var isClosed = false
