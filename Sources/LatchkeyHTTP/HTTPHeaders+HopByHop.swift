@@ -35,12 +35,24 @@ extension HTTPHeaders {
     /// Removes the hop-by-hop fields from `headers` (see `hopByHopFieldNames`), and in the same pass every
     /// field named in `extra` (lowercase).
     public static func removeHopByHop(from headers: inout HTTPHeaders, alsoRemoving extra: [String] = []) {
-        let named = headers.contains("connection") ? headers.listElements(for: "connection").map { String($0) } : []
+        let nominates = headers.contains("connection")
+        let view = headers  // the options are read from the fields as they were, while spans are dropped
         headers.removeFields { name in
             hopByHopFieldNames.contains { equalsIgnoringCase(name, $0) }
-                || named.contains { equalsIgnoringCase(name, $0) }
                 || extra.contains { equalsIgnoringCase(name, $0) }
+                || (nominates && view.connectionNominates(name))
         }
+    }
+
+    /// Whether a `Connection` option equals `name` (ASCII case-insensitive); compares bytes.
+    private func connectionNominates(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        var found = false
+        forEachListElement(in: "connection") { option in
+            found = option.count == name.count
+                && zip(option, name).allSatisfy { Self.asciiLowercased($0) == Self.asciiLowercased($1) }
+            return !found
+        }
+        return found
     }
 
     /// Removes the hop-by-hop fields and the `extra` ones (see `removeHopByHop(from:alsoRemoving:)`).
