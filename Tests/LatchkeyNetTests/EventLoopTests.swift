@@ -3,7 +3,7 @@ import LatchkeyNet
 import Synchronization
 import Testing
 
-@Suite struct TimerWheelTests {
+@Suite struct LoopTimerTests {
     /// Records which timers fired, in order.
     final class Fired: Sendable {
         let order = Mutex<[Int]>([])
