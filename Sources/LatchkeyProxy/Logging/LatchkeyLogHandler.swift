@@ -140,12 +140,6 @@ final class Timestamp: Sendable {
     /// The formatted second, as bytes, and which second it is.
     private let cache = Mutex<(second: Int, prefix: [UInt8])>((-1, []))
 
-    func current() -> String {
-        var out: [UInt8] = []
-        append(to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// `2026-12-03T19:05:01.123Z` appended to `out`; the part up to the seconds comes from the cache.
     func append(to out: inout [UInt8]) {
         var now = timespec()
