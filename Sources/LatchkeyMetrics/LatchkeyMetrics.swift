@@ -21,6 +21,7 @@
 /// | `latchkey_build_info` | gauge, always 1 | version |
 /// | `latchkey_listener_accept_pauses_total` | counter | listener (`proxy`/`admin`), reason (`max_connections`/`out_of_descriptors`) |
 /// | `latchkey_event_loops` | gauge, set at start | backend (`epoll`/`dispatch`) |
+/// | `latchkey_intercept_*` | see `InterceptionMetrics` | result |
 public final class LatchkeyMetrics: Sendable {
     /// Route label for requests that matched no route (passthrough); `(` cannot occur in a route name.
     public static let unmatchedRoute = "(unmatched)"
@@ -37,6 +38,8 @@ public final class LatchkeyMetrics: Sendable {
     public let clientConnectionsOpen: Gauge
     /// Open upstream connections (pooled or in use): `increment()` on connect, `decrement()` on close.
     public let upstreamConnectionsOpen: Gauge
+    /// Intercepted CONNECTs and their leaf certificates.
+    public let interception: InterceptionMetrics
 
     let requests: CounterFamily
     let requestDuration: HistogramFamily
@@ -105,6 +108,7 @@ public final class LatchkeyMetrics: Sendable {
         eventLoops = registry.gauge(
             "latchkey_event_loops", help: "Event loops serving connections, by backend (workers, event_loop).",
             labels: ["backend"])
+        interception = InterceptionMetrics(registry: registry)
     }
 
     /// Sets `latchkey_event_loops{backend}`; called once when the server creates its loops.

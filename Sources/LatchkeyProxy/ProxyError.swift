@@ -39,6 +39,11 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case forwardingLoop = "forwarding_loop"
         /// The request head did not arrive whole within `limits.header_timeout_ms`.
         case headerTimeout = "request_header_timeout"
+        /// Inside an intercepted CONNECT tunnel, a request whose `Host` (or absolute-form authority) names
+        /// another host or port than the CONNECT did (RFC 9110 §15.5.20).
+        case misdirectedRequest = "misdirected_request"
+        /// No leaf certificate could be made for an intercepted CONNECT's host.
+        case interceptionFailed = "interception_failed"
     }
 
     public let code: Code
@@ -69,10 +74,11 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
             .traceRefused:
             403
         case .forwardingLoop: 508
+        case .misdirectedRequest: 421
         case .noRoute: 404
         case .upstreamTimeout, .upstreamConnectTimeout, .credentialTimeout, .deadlineExceeded: 504
         case .upstreamConnectFailed, .upstreamTLSFailed, .upstreamProtocolError, .upstreamClosed,
-            .credentialUnavailable, .tooManyRedirects, .needsConsent:
+            .credentialUnavailable, .tooManyRedirects, .needsConsent, .interceptionFailed:
             502
         case .shuttingDown: 503
         }
@@ -124,6 +130,7 @@ public enum HTTPStatusReason {
         case 408: "Request Timeout"
         case 414: "URI Too Long"
         case 417: "Expectation Failed"
+        case 421: "Misdirected Request"
         case 431: "Request Header Fields Too Large"
         case 501: "Not Implemented"
         case 502: "Bad Gateway"

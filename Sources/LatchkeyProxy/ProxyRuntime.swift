@@ -35,14 +35,20 @@ public final class ProxyRuntime: Sendable {
     public let metrics: LatchkeyMetrics
     /// Series for requests that matched no route.
     let unmatchedMetrics: RouteMetrics
+    /// Mints the leaf certificates of intercepted CONNECTs; nil when `intercept` is not configured (a CONNECT
+    /// to a credential route is then refused). A reload that keeps `intercept` unchanged keeps the authority
+    /// (and its leaf cache); an intercepted connection keeps the TLS context it was given until it closes.
+    public let interception: InterceptionAuthority?
 
     /// Builds the runtime. `makeSource` creates the credential source of each connection (static ones
-    /// by default; the server passes a factory that also knows OAuth). Throws on TLS files that fail to load.
+    /// by default; the server passes a factory that also knows OAuth). `interception` is built by the caller
+    /// from `configuration.intercept` (it holds the CA key). Throws on TLS files that fail to load.
     public init(
         configuration: ProxyConfiguration, metrics: LatchkeyMetrics = LatchkeyMetrics(version: "unknown"),
-        makeSource: (ConnectionSettings) throws -> any CredentialSource
+        interception: InterceptionAuthority? = nil, makeSource: (ConnectionSettings) throws -> any CredentialSource
     ) throws {
         self.configuration = configuration
+        self.interception = interception
         self.metrics = metrics
         unmatchedMetrics = metrics.route(LatchkeyMetrics.unmatchedRoute, connection: nil)
         router = Router(routes: configuration.routes)

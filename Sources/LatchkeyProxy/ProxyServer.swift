@@ -141,6 +141,14 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         if isDraining { client.drain() }
     }
 
+    /// An intercepted CONNECT: `intercepting` (over TLS) takes the place of `plain` (the connection that received
+    /// the CONNECT) in the loop's registry; it is the same client connection for the count and the metrics.
+    func handOff(from plain: ClientConnection, to intercepting: ClientConnection) {
+        let registry = registries[ObjectIdentifier(plain.loop)]
+        registry?.clients[ObjectIdentifier(plain)] = nil
+        registry?.clients[ObjectIdentifier(intercepting)] = intercepting
+    }
+
     func clientClosed(_ client: ClientConnection) {
         registries[ObjectIdentifier(client.loop)]?.clients[ObjectIdentifier(client)] = nil
         openClients.withLock { $0 -= 1 }

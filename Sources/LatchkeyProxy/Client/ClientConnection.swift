@@ -15,15 +15,25 @@ import LatchkeyNet
 ///
 /// Timers: `header_timeout_ms` from accept and from the first byte of each later head until the head is
 /// complete (408, then close); `idle_timeout_ms` between requests.
+///
+/// Interception (`ClientConnection+Intercept.swift`): an intercepted CONNECT hands the socket over to a new
+/// `ClientConnection` over a server `TLSStream`, with `interceptedOrigin` set; that one plans every request
+/// with `RequestPlanner.planIntercepted`.
 final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to `stream.loop`
     let stream: any ByteStream
-    private let server: ProxyServer
-    private let pool: UpstreamPool
+    let server: ProxyServer
+    let pool: UpstreamPool
     private var parser: HTTP1RequestParser
     private var queued: [HTTP1RequestEvent] = []
     var exchange: ForwardExchange?
     var exchangeHasWholeRequest = false
-    private var tunnel: Tunnel?
+    /// A CONNECT tunnel, or an intercepted CONNECT waiting for its leaf certificate (`InterceptionHandoff`).
+    var tunnel: (any ClientTunnel)?
+    /// Set on the connection that serves an intercepted CONNECT's TLS stream: the host and port every request
+    /// must name. Nil on a connection accepted from the listener.
+    let interceptedOrigin: InterceptedOrigin?
+    /// Intercepted: the TLS handshake with the client completed.
+    var interceptionEstablished = false
     private var closing = false
     var isClosing: Bool { closing }
     var clientReachedEOF = false
@@ -41,10 +51,11 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     /// Response bytes held until the exchange flushes (everything one upstream read produced, one write).
     var responseOutput: [UInt8] = []
 
-    init(stream: any ByteStream, server: ProxyServer, pool: UpstreamPool) {
+    init(stream: any ByteStream, server: ProxyServer, pool: UpstreamPool, interceptedOrigin: InterceptedOrigin? = nil) {
         self.stream = stream
         self.server = server
         self.pool = pool
+        self.interceptedOrigin = interceptedOrigin
         let limits = server.runtime.configuration.limits
         var parserLimits = HTTP1Limits()
         parserLimits.maxRequestLineBytes = limits.maxRequestLineBytes
@@ -82,7 +93,9 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
 
     // MARK: Reading
 
-    func streamDidBecomeReady(_ stream: any ByteStream) {}
+    func streamDidBecomeReady(_ stream: any ByteStream) {
+        if interceptedOrigin != nil { interceptedHandshakeDidComplete() }
+    }
 
     func stream(_ stream: any ByteStream, didRead bytes: [UInt8]) {
         if let tunnel {
@@ -131,10 +144,17 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         headerTimer = nil
         let runtime = server.runtime
         let keepAlive = head.wantsKeepAlive
-        switch RequestRewrite.plan(head, runtime: runtime) {
+        switch RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin) {
         case .reject(let error):
-            server.accessLog.recordRejected(
-                method: head.method, target: head.target, status: error.status, error: error.errorName, runtime: runtime)
+            if let interceptedOrigin {
+                server.accessLog.recordInterceptedRejected(
+                    origin: interceptedOrigin, method: head.method, target: head.target, status: error.status,
+                    error: error.errorName, runtime: runtime)
+            } else {
+                server.accessLog.recordRejected(
+                    method: head.method, target: head.target, status: error.status, error: error.errorName,
+                    runtime: runtime)
+            }
             // A rejected request's body is not read: rather than skip an unknown amount of it, the connection
             // closes after the answer (which stops this queue too). So does a refused CONNECT: what follows it
             // is tunnel data, not HTTP (RFC 9110 §9.3.6), and is discarded while the connection lingers.
@@ -160,6 +180,14 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
             // Bytes the client sent right behind the CONNECT (in the same read) belong to the tunnel.
             let early = parser.takeTunnelBytes()
             if !early.isEmpty { tunnel.clientSent(early) }
+        case .intercept(let origin):
+            guard framing == .none else {
+                respond(ProxyError(.badRequest, "CONNECT must not carry a body"), close: true)
+                return
+            }
+            if case .end? = queued.first { queued.removeFirst() }
+            // Bytes right behind the CONNECT are the start of the client's TLS handshake.
+            beginInterception(origin, runtime: runtime, early: parser.takeTunnelBytes())
         case .forward(let plan):
             requestKeepsAlive = keepAlive
             requestIsHTTP11 = head.version == .http1_1
@@ -289,6 +317,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     }
 
     func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
+        if interceptedOrigin != nil, !interceptionEstablished { interceptedHandshakeDidFail(error) }
         idleTimer?.cancel()
         headerTimer?.cancel()
         lingerTimer?.cancel()

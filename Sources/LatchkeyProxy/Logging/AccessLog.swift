@@ -60,6 +60,7 @@ struct AccessLog: Sendable {
         if let upstream = exchange.upstreamElapsed {
             fields.append((LogKey.upstreamMs, String(Self.milliseconds(upstream))))
         }
+        if plan.intercepted { fields.insert((LogKey.intercepted, "true"), at: 6) }  // sorted: after host
         if let lines {
             lines.info(message, sortedFields: fields, on: exchange.loop)
         } else {

@@ -19,6 +19,8 @@ public struct ForwardPlan: Sendable {
     /// The request's host and path (without query) as the client named them, for the access log.
     public var clientHost: String
     public var clientPath: String = "/"
+    /// Received inside an intercepted CONNECT tunnel (marked in the access log).
+    public var intercepted = false
 
     public var routeName: String? { route?.settings.name }
     public var connectionName: String? { route?.settings.connection }
@@ -28,6 +30,9 @@ public struct ForwardPlan: Sendable {
 public enum RequestPlan: Sendable {
     case forward(ForwardPlan)
     case tunnel(host: String, port: Int)
+    /// A CONNECT the proxy intercepts: `200`, then TLS terminated with a leaf for the host, then each request
+    /// inside planned by `RequestPlanner.planIntercepted`.
+    case intercept(InterceptedOrigin)
     case reject(ProxyError)
     /// The proxy answers itself and forwards nothing (a TRACE or OPTIONS with `Max-Forwards: 0`).
     case respond(LocalResponse)
@@ -44,42 +49,13 @@ public enum RequestPlanner {
         guard let target = RequestTarget.parse(head.target, method: head.method) else {
             return .reject(ProxyError(.badRequest, "invalid request-target"))
         }
-        let config = runtime.configuration
         switch target {
         case .authority(let host, let port):
             return planConnect(host: host, port: port, runtime: runtime)
         case .asterisk:
             return .reject(ProxyError(.badRequest, "the proxy does not answer OPTIONS *"))
         case .absolute(let scheme, let host, let port, let rawPath):
-            let path: String
-            do {
-                path = try RequestPath.normalize(rawPath)
-            } catch {
-                return .reject(ProxyError(.invalidPath, error.description))
-            }
-            if let route = runtime.router.match(host: host, port: port, path: pathOnly(path), method: head.method),
-                let routeRuntime = runtime.routes[route.name]
-            {
-                return planRoute(
-                    head, route: routeRuntime, requestScheme: scheme, host: host, port: port, path: path, rawPath: rawPath,
-                    runtime: runtime)
-            }
-            guard config.unmatched == .passthrough else {
-                return .reject(ProxyError(.denied, "no route matches \(host)\(pathOnly(path)) and unmatched requests are denied"))
-            }
-            let destination = DestinationPolicy.passthrough(listenerIsLoopback: config.listen.isLoopback)
-            if let reason = destination.refusal(forHost: host) {
-                return .reject(ProxyError(.destinationRefused, "\(reason); requests that match no route may not reach it"))
-            }
-            var rewritten = head
-            rewritten.target = path
-            var endpoint = UpstreamEndpoint(scheme: scheme, host: host, port: port, serverName: host)
-            endpoint.destination = destination
-            return .forward(
-                ForwardPlan(
-                    route: nil, endpoint: endpoint, tls: scheme == "https" ? runtime.defaultTLS : nil, head: rewritten,
-                    timeout: passthroughTimeout, connectTimeout: passthroughConnectTimeout, clientHost: host,
-                    clientPath: pathOnly(rawPath)))
+            return planAbsolute(head, scheme: scheme, host: host, port: port, rawPath: rawPath, runtime: runtime)
         case .origin(let rawPath):
             let path: String
             do {
@@ -112,19 +88,73 @@ public enum RequestPlanner {
         }
     }
 
-    /// CONNECT (RFC 9110 §9.3.6): refused for a host a credential route serves (found by the same
-    /// `Router.match` as every other request form, on the canonical host, so `API.example.:443` is
-    /// `api.example:443`); else a passthrough tunnel, allowed only
-    /// with `unmatched: passthrough`, to a port in `connect_ports`, and never to a refused destination.
+    /// An absolute-form request (and, from `planIntercepted`, a request inside an intercepted tunnel): the
+    /// route whose host, path and method match and which `accepts` allows, else the unmatched policy.
+    static func planAbsolute(
+        _ head: HTTPRequestHead, scheme: String, host: String, port: Int, rawPath: String, runtime: ProxyRuntime,
+        accepts: (RouteSettings) -> Bool = { _ in true }
+    ) -> RequestPlan {
+        let config = runtime.configuration
+        let path: String
+        do {
+            path = try RequestPath.normalize(rawPath)
+        } catch {
+            return .reject(ProxyError(.invalidPath, error.description))
+        }
+        if let route = runtime.router.match(
+            host: host, port: port, path: pathOnly(path), method: head.method, where: accepts),
+            let routeRuntime = runtime.routes[route.name]
+        {
+            return planRoute(
+                head, route: routeRuntime, requestScheme: scheme, host: host, port: port, path: path, rawPath: rawPath,
+                runtime: runtime)
+        }
+        guard config.unmatched == .passthrough else {
+            return .reject(ProxyError(.denied, "no route matches \(host)\(pathOnly(path)) and unmatched requests are denied"))
+        }
+        let destination = DestinationPolicy.passthrough(listenerIsLoopback: config.listen.isLoopback)
+        if let reason = destination.refusal(forHost: host) {
+            return .reject(ProxyError(.destinationRefused, "\(reason); requests that match no route may not reach it"))
+        }
+        var rewritten = head
+        rewritten.target = path
+        var endpoint = UpstreamEndpoint(scheme: scheme, host: host, port: port, serverName: host)
+        endpoint.destination = destination
+        return .forward(
+            ForwardPlan(
+                route: nil, endpoint: endpoint, tls: scheme == "https" ? runtime.defaultTLS : nil, head: rewritten,
+                timeout: passthroughTimeout, connectTimeout: passthroughConnectTimeout, clientHost: host,
+                clientPath: pathOnly(rawPath)))
+    }
+
+    /// CONNECT (RFC 9110 §9.3.6) to a host a credential route serves (found by the same `Router.match` as
+    /// every other request form, on the canonical host, so `API.example.:443` is `api.example:443`):
+    /// - the route says `intercept: false`: an opaque tunnel without credential (pinned clients), to a port in
+    ///   `connect_ports` or the port the route's host names, whatever `unmatched` says (the route asked for it);
+    /// - `intercept` is configured: `.intercept`, the proxy terminates TLS and sees every request inside;
+    /// - else refused (403), with advice naming the `intercept` key.
+    ///
+    /// Any other CONNECT is a passthrough tunnel, allowed only with `unmatched: passthrough`, to a port in
+    /// `connect_ports`, and never to a refused destination.
     private static func planConnect(host: String, port: Int, runtime: ProxyRuntime) -> RequestPlan {
         let config = runtime.configuration
-        let routed = runtime.router.match(host: host, port: port, path: nil, method: "CONNECT") { route in
-            runtime.routes[route.name]?.injectsCredentials ?? false
-        }
-        if let routed {
-            let detail =
-                "\(host) has route \(routed.name) with connection \(routed.connection ?? ""): a CONNECT tunnel would hide the request from the proxy, so no credential could be injected. Call it over http:// (http://\(host)/...) and let the route's upstream: https://\(host) speak TLS; TLS interception is not supported yet."
-            return .reject(ProxyError(.connectRefusedForRoute, detail, route: routed.name, connection: routed.connection))
+        if let routed = connectRoute(host: host, port: port, runtime: runtime) {
+            if !routed.intercept {
+                guard config.connectPorts.contains(port) || routed.host?.port == port else {
+                    return .reject(
+                        ProxyError(
+                            .connectPortRefused,
+                            "CONNECT to \(host):\(port) refused: route \(routed.name) tunnels (intercept: false) but port \(port) is not in connect_ports; add it to connect_ports or name it in the route's host",
+                            route: routed.name, connection: routed.connection))
+                }
+                return .tunnel(host: host, port: port)
+            }
+            guard runtime.interception != nil else {
+                let detail =
+                    "\(host) has route \(routed.name) with connection \(routed.connection ?? ""): a CONNECT tunnel would hide the request from the proxy, so no credential could be injected. Configure the top-level intercept key (intercept: ca_cert, ca_key; see docs/interception.md) so the proxy terminates TLS for routed hosts, or call it over http:// (http://\(host)/...) and let the route's upstream: https://\(host) speak TLS."
+                return .reject(ProxyError(.connectRefusedForRoute, detail, route: routed.name, connection: routed.connection))
+            }
+            return .intercept(InterceptedOrigin(host: host, port: port))
         }
         guard config.unmatched == .passthrough else {
             return .reject(ProxyError(.denied, "CONNECT to \(host):\(port) matches no route and unmatched requests are denied"))

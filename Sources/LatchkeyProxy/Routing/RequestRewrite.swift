@@ -9,15 +9,23 @@ enum RequestRewrite {
     /// Plans a request from a client: `refusal(for:pseudonym:)`, then `RequestPlanner.plan`, then
     /// `applyMethodRules`. `OPTIONS *` with `Max-Forwards: 0` asks about this proxy itself and gets a 200
     /// (RFC 9110 §9.3.7); any other `OPTIONS *` is refused by the planner. A followed redirect skips the
-    /// refusals (its head was checked here) but not the method rules.
-    static func plan(_ head: HTTPRequestHead, runtime: ProxyRuntime, pseudonym: String = ViaField.pseudonym)
-        -> RequestPlan
-    {
+    /// refusals (its head was checked here) but not the method rules. Inside an intercepted tunnel
+    /// (`origin` set) `RequestPlanner.planIntercepted` plans instead of `RequestPlanner.plan`.
+    static func plan(
+        _ head: HTTPRequestHead, runtime: ProxyRuntime, pseudonym: String = ViaField.pseudonym,
+        origin: InterceptedOrigin? = nil
+    ) -> RequestPlan {
         if let refusal = refusal(for: head, pseudonym: pseudonym) { return .reject(refusal) }
         if head.method == "OPTIONS", head.target == "*", maxForwards(head.headers) == .some(.some(0)) {
             return .respond(LocalResponse(status: 200))
         }
-        return applyMethodRules(to: RequestPlanner.plan(head, runtime: runtime), head: head, runtime: runtime)
+        let planned =
+            if let origin {
+                RequestPlanner.planIntercepted(head, origin: origin, runtime: runtime)
+            } else {
+                RequestPlanner.plan(head, runtime: runtime)
+            }
+        return applyMethodRules(to: planned, head: head, runtime: runtime)
     }
 
     // MARK: Before routing
