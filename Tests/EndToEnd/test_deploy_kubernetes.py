@@ -16,6 +16,7 @@ import pytest
 from oauth_fixtures import client
 
 from deploy_files import DEPLOY, dockerfile_stages, help_text, option_names
+from intercept_helpers import InterceptCA
 from latchkey_e2e import TIMEOUT, closed_port, run_latchkey_cli, wait_until
 
 yaml = pytest.importorskip("yaml", reason="PyYAML missing: add PyYAML to Tests/EndToEnd/requirements.txt")
@@ -37,7 +38,8 @@ def manifests() -> dict[str, dict]:
     for resource in kustomization["resources"]:
         doc = load(resource)
         assert {"apiVersion", "kind", "metadata"} <= doc.keys(), resource
-        found[doc["kind"]] = doc
+        found.setdefault(doc["kind"], doc)  # the first of each kind (configmap.yaml, secret.yaml)
+        found[doc["metadata"]["name"]] = doc
     listed = set(kustomization["resources"])
     on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == on_disk, f"kustomization.yaml lists {listed}, the folder holds {on_disk}"
@@ -187,7 +189,34 @@ def test_app_proxy_variables_point_at_the_listener(app, proxy_conf):
     for name in ("NO_PROXY", "no_proxy"):
         bypass = env[name].split(",")
         assert {"localhost", "127.0.0.1", ".svc"} <= set(bypass), bypass
-    assert "HTTPS_PROXY" not in env and "https_proxy" not in env, "CONNECT to routed hosts is refused"
+    # https:// calls go through the proxy too: it intercepts CONNECTs to routed hosts (`intercept:`).
+    assert "intercept" in proxy_conf
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        assert env.get(name) == f"http://{host}:{port}", f"{name}={env.get(name)} but listen: {proxy_conf['listen']}"
+
+
+def test_interception_ca_key_is_in_the_sidecar_only_and_the_app_trusts_the_certificate(manifests, pod, sidecar, app,
+                                                                                     proxy_conf):
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    intercept = proxy_conf["intercept"]
+    folder = posixpath.dirname(intercept["ca_key"])
+    assert posixpath.dirname(intercept["ca_cert"]) == folder
+    mount = {m["mountPath"]: m for m in sidecar["volumeMounts"]}[folder]
+    secret = manifests[volumes[mount["name"]]["secret"]["secretName"]]
+    assert secret["kind"] == "Secret"
+    for path in (intercept["ca_cert"], intercept["ca_key"]):
+        assert posixpath.basename(path) in secret["stringData"], path
+    assert volumes[mount["name"]]["secret"]["defaultMode"] == 0o440
+    # The app: no Secret at all (checked above for every Secret volume), the certificate from a ConfigMap.
+    env = env_of(app)
+    app_mounts = {m["mountPath"]: m for m in app["volumeMounts"]}
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
+        path = env[name]
+        mount = app_mounts[posixpath.dirname(path)]
+        configmap = manifests[volumes[mount["name"]]["configMap"]["name"]]
+        assert configmap["kind"] == "ConfigMap" and posixpath.basename(path) in configmap["data"], name
+        assert "key" not in posixpath.basename(path)
+    assert "BEGIN" not in json_text(manifests), "no real key or certificate in the example manifests"
 
 
 def test_app_route_mode_urls_name_a_route(app, proxy_conf):
@@ -202,13 +231,26 @@ def test_app_route_mode_urls_name_a_route(app, proxy_conf):
 
 # -- the config, checked and run by the real binary ------------------------------------------------
 
+def json_text(manifests: dict) -> str:
+    import json
+    return json.dumps(manifests)
+
+
 def localized(proxy_conf_text: str, proxy_conf: dict, secrets_dir, secret: dict) -> str:
-    """proxy.conf with its Secret folder moved to `secrets_dir`, the files written from the Secret."""
+    """proxy.conf with its Secret folder moved to `secrets_dir`, the files written from the Secret, and the
+    interception CA's folder moved to a CA made in the run next to it (the Secret holds placeholders)."""
     folders = {posixpath.dirname(p) for p in secret_files(proxy_conf)}
     assert len(folders) == 1, folders
     for key, value in secret["stringData"].items():
         (secrets_dir / key).write_text(value + "\n")
-    return proxy_conf_text.replace(folders.pop() + "/", f"{secrets_dir}/")
+    text = proxy_conf_text.replace(folders.pop() + "/", f"{secrets_dir}/")
+    if "intercept" in proxy_conf:
+        ca_dir = secrets_dir.parent / "intercept-ca"
+        ca = InterceptCA.create(ca_dir)
+        ca.cert.rename(ca_dir / posixpath.basename(proxy_conf["intercept"]["ca_cert"]))
+        ca.key.rename(ca_dir / posixpath.basename(proxy_conf["intercept"]["ca_key"]))
+        text = text.replace(posixpath.dirname(proxy_conf["intercept"]["ca_key"]) + "/", f"{ca_dir}/")
+    return text
 
 
 def test_configmap_proxy_conf_passes_check_offline(tmp_path, manifests, proxy_conf_text, proxy_conf):
