@@ -49,4 +49,16 @@ static inline int latchkey_EVP_PKEY_KEYPAIR(void) { return EVP_PKEY_KEYPAIR; }
 static inline int latchkey_EVP_PKEY_ED25519(void) { return EVP_PKEY_ED25519; }
 static inline long latchkey_BIO_get_mem_data(BIO *b, char **pp) { return BIO_get_mem_data(b, pp); }
 
+// Interception (see LatchkeyTLS/Interception): the SNI callback that refuses another host's name,
+// chain certificates for a signing CA that is not a root, and the string-type flag for X509_NAME.
+typedef int (*latchkey_servername_callback)(SSL *, int *, void *);
+static inline long latchkey_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, latchkey_servername_callback cb) {
+    return SSL_CTX_set_tlsext_servername_callback(ctx, cb);
+}
+static inline long latchkey_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x) { return SSL_CTX_add1_chain_cert(ctx, x); }
+static inline long latchkey_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *x) {
+    return SSL_CTX_add_extra_chain_cert(ctx, x);
+}
+static inline int latchkey_MBSTRING_ASC(void) { return MBSTRING_ASC; }
+
 #endif

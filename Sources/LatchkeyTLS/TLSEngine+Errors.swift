@@ -4,6 +4,13 @@ extension TLSEngine {
     /// Explains a failed handshake. Certificate problems are reported from the verification result
     /// (what users need to fix), everything else from the error queue (peer alerts, versions, ...).
     func handshakeError() -> TLSError {
+        if let refused = refusedServerName {
+            ERR_clear_error()
+            return TLSError(
+                .serverNameMismatch,
+                "TLS handshake refused: the client asked for server name '\(refused)', "
+                    + "but this connection is for '\(requiredServerName ?? "?")'")
+        }
         let verifyResult = SSL_get_verify_result(ssl)
         guard verifyResult != Int(X509_V_OK) else {
             return OpenSSLErrorQueue.error(.handshake, "TLS handshake failed", fallback: "connection closed by peer")

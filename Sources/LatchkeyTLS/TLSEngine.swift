@@ -15,6 +15,10 @@ public final class TLSEngine {
     public let role: Role
     /// The name or IP literal the client asked for (SNI / verification); `nil` for servers.
     public let serverName: String?
+    /// Servers: the only SNI accepted (normalized, lower case), or `nil` for any.
+    public let requiredServerName: String?
+    /// Servers: the SNI a client sent that did not match `requiredServerName` (printable, bounded).
+    public internal(set) var refusedServerName: String?
     /// True once `handshake()` has returned `.complete`.
     public private(set) var isHandshakeComplete = false
 
@@ -44,6 +48,7 @@ public final class TLSEngine {
         (ssl, networkToSSL, sslToNetwork) = try Self.makeSession(context.context)
         role = .client
         self.serverName = name
+        requiredServerName = nil
         contextOwner = context
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 1)
         // Keyed by the verification name as well: a session is only offered to the name it was checked for.
@@ -57,15 +62,38 @@ public final class TLSEngine {
         }
     }
 
-    /// A server session.
-    public init(context: TLSServerContext) throws(TLSError) {
+    /// A server session presenting `context`'s certificate.
+    ///
+    /// With `requiredServerName` (a host name or IP literal, `[v6]` brackets and a trailing dot
+    /// allowed), a client whose SNI names any other host fails the handshake with a fatal
+    /// `unrecognized_name` alert (RFC 6066 §3) and the engine reports `.serverNameMismatch`. The
+    /// comparison is ASCII case-insensitive and ignores a trailing dot. A ClientHello without SNI is
+    /// accepted: clients send none for IP literals, and the layer above still checks every request's
+    /// `Host`. `nil` accepts any name.
+    public init(context: TLSServerContext, requiredServerName: String? = nil) throws(TLSError) {
+        let required = requiredServerName.map { Self.normalize($0).lowercased() }
+        if let required, required.isEmpty { throw TLSError(.configuration, "empty required server name") }
         (ssl, networkToSSL, sslToNetwork) = try Self.makeSession(context.context)
         role = .server
         serverName = nil
+        self.requiredServerName = required
         contextOwner = context
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 1)
         resumption = nil
         SSL_set_accept_state(ssl)
+        if let identity = context.identity {
+            // A minted leaf on a shared SSL_CTX: set on this SSL only (references are counted, not copied).
+            ERR_clear_error()
+            guard SSL_use_certificate(ssl, identity.certificate.pointer) == 1,
+                SSL_use_PrivateKey(ssl, identity.key.pointer) == 1
+            else {
+                throw OpenSSLErrorQueue.error(.configuration, "cannot use the minted certificate")
+            }
+        }
+        if required != nil {
+            // Unretained: the SSL is freed in this engine's deinit, so it never outlives the engine.
+            _ = latchkey_SSL_set_app_data(ssl, Unmanaged.passUnretained(self).toOpaque())
+        }
     }
 
     deinit {

@@ -12,6 +12,8 @@ public struct TLSError: Error, Sendable, Hashable, CustomStringConvertible {
         case certificateVerification = "certificate_verification"
         /// The peer's certificate is valid but not for the name or IP address we asked for.
         case hostnameMismatch = "hostname_mismatch"
+        /// A server refused the handshake: the client's SNI named another host than the one required.
+        case serverNameMismatch = "server_name_mismatch"
         /// The handshake failed for another reason: protocol version, cipher, peer alert, ...
         case handshake
         /// A TLS record could not be processed after the handshake.

@@ -52,11 +52,15 @@ public final class TLSStream: ByteStream, ByteStreamDelegate {
             underlyingIsReady: underlyingIsReady)
     }
 
-    /// A server TLS stream.
+    /// A server TLS stream; with `requiredServerName`, a client whose SNI names another host fails
+    /// the handshake (see `TLSEngine.init(context:requiredServerName:)`).
     public convenience init(
-        underlying: any ByteStream, context: TLSServerContext, underlyingIsReady: Bool = false
+        underlying: any ByteStream, context: TLSServerContext, requiredServerName: String? = nil,
+        underlyingIsReady: Bool = false
     ) throws(TLSError) {
-        self.init(underlying: underlying, engine: try TLSEngine(context: context), underlyingIsReady: underlyingIsReady)
+        self.init(
+            underlying: underlying, engine: try TLSEngine(context: context, requiredServerName: requiredServerName),
+            underlyingIsReady: underlyingIsReady)
     }
 
     // MARK: ByteStream

@@ -1,0 +1,29 @@
+import COpenSSL
+
+/// A memory `BIO`, owned: freed in `deinit`. Reading BIOs copy their input, so the bytes need not
+/// outlive the call that made them.
+final class MemoryBIO {
+    let pointer: OpaquePointer
+
+    /// An empty BIO to write into.
+    init() { pointer = BIO_new(BIO_s_mem())! }
+
+    /// A BIO holding a copy of `bytes`, to read from.
+    convenience init(reading bytes: [UInt8]) throws(TLSError) {
+        self.init()
+        guard bytes.isEmpty || bytes.withUnsafeBytes({ BIO_write(pointer, $0.baseAddress, Int32($0.count)) }) > 0
+        else {
+            throw OpenSSLErrorQueue.error(.configuration, "cannot buffer PEM input")
+        }
+    }
+
+    deinit { BIO_free(pointer) }
+
+    /// Everything written so far.
+    var contents: [UInt8] {
+        var data: UnsafeMutablePointer<CChar>? = nil
+        let length = latchkey_BIO_get_mem_data(pointer, &data)
+        guard let data, length > 0 else { return [] }
+        return Array(UnsafeRawBufferPointer(start: data, count: Int(length)))
+    }
+}
