@@ -80,11 +80,13 @@ let package = Package(
         ),
         .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "LatchkeyHTTP", "COpenSSL"]),
         .testTarget(name: "LatchkeyMetricsTests", dependencies: ["LatchkeyMetrics"]),
-        .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"]),
+        .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"], exclude: ["InterceptFuzzCorpus"]),
         .testTarget(name: "LatchkeyAdminTests", dependencies: ["LatchkeyAdmin"]),
         .testTarget(name: "latchkeyTests", dependencies: ["latchkey"]),
         .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP"]),
         .executableTarget(name: "LatchkeyConfigFuzz", dependencies: ["LatchkeyConfig"]),
+        .executableTarget(
+            name: "LatchkeyInterceptFuzz", dependencies: ["LatchkeyProxy", "LatchkeyTLS", "LatchkeyHTTP", "LatchkeyConfig", "LatchkeyAuth"]),
     ],
     swiftLanguageModes: [.v6]
 )
