@@ -4,7 +4,6 @@
 //
 // Seeds: Tests/LatchkeyProxyTests/InterceptFuzzCorpus (real ClientHellos with the origin's SNI, another
 // host's, a trailing dot, none, TLS 1.2 only; and plain HTTP where TLS was expected).
-import Foundation
 import LatchkeyConfig
 import LatchkeyHTTP
 import LatchkeyAuth
@@ -13,27 +12,31 @@ import LatchkeyTLS
 
 let origin = InterceptedOrigin(host: "api.fuzz", port: 443)
 
-/// A throwaway CA (openssl CLI, once per process, in a temporary directory) and the leaf context for the origin.
-let authority: InterceptionAuthority = {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-intercept-fuzz-\(getpid())")
-    try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let openssl = Process()
-    openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-    openssl.currentDirectoryURL = directory
-    openssl.arguments = [
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key",
-        "-out", "ca.crt", "-days", "2", "-subj", "/CN=Latchkey fuzz CA",
-        "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-    ]
-    openssl.standardOutput = FileHandle.nullDevice
-    openssl.standardError = FileHandle.nullDevice
-    try! openssl.run()
-    openssl.waitUntilExit()
-    let certificate = try! Data(contentsOf: directory.appendingPathComponent("ca.crt"))
-    let key = try! Data(contentsOf: directory.appendingPathComponent("ca.key"))
-    try? FileManager.default.removeItem(at: directory)
-    return try! InterceptionAuthority(certificatePEM: Array(certificate), keyPEM: Array(key), leafValidity: .seconds(3600))
-}()
+/// A CA made for this harness only (not a secret: it signs nothing but the fuzzer's leaf, valid for 100 years
+/// so the harness never expires). Embedded rather than made at start: `Foundation.Process` leaks under LSan.
+let caCertificatePEM = """
+-----BEGIN CERTIFICATE-----
+MIIByTCCAXCgAwIBAgIUTWwBsDAQobOnTjI91Zi7Vwd9ZPgwCgYIKoZIzj0EAwIw
+MDEuMCwGA1UEAwwlTGF0Y2hrZXkgZnV6eiBoYXJuZXNzIENBIChub3Qgc2VjcmV0
+KTAgFw0yNjEyMDQwMDExMDFaGA8yMTI2MTExMDAwMTEwMVowMDEuMCwGA1UEAwwl
+TGF0Y2hrZXkgZnV6eiBoYXJuZXNzIENBIChub3Qgc2VjcmV0KTBZMBMGByqGSM49
+AgEGCCqGSM49AwEHA0IABIT0d6UF5SRDUmcLMm8dqqXpIwtT/S3zSPA5VMm64EqK
+IZQPGa+K5dAKaK20o5hkgpB4wcc5A54eVfg2p5uueiCjZjBkMB0GA1UdDgQWBBRR
+vXVs6TvLkKFbveSH7SxxvhBleTAfBgNVHSMEGDAWgBRRvXVs6TvLkKFbveSH7Sxx
+vhBleTASBgNVHRMBAf8ECDAGAQH/AgEAMA4GA1UdDwEB/wQEAwIBBjAKBggqhkjO
+PQQDAgNHADBEAiBoDb6wNttpjC97NiKyR+cHQ+AkstMKYuy8uigRMJoVtwIgezMS
+D4EesfR/oLmTuZZQp5bHL95UZTE0qa8XepLs4Zc=
+-----END CERTIFICATE-----
+"""
+let caKeyPEM = """
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg3TQg0kiUnTSPFza6
+zYcN9GOD3Ia+r1REJm1Gv7K1R2qhRANCAASE9HelBeUkQ1JnCzJvHaql6SMLU/0t
+80jwOVTJuuBKiiGUDxmviuXQCmittKOYZIKQeMHHOQOeHlX4Nqebrnog
+-----END PRIVATE KEY-----
+"""
+let authority = try! InterceptionAuthority(
+    certificatePEM: Array(caCertificatePEM.utf8), keyPEM: Array(caKeyPEM.utf8), leafValidity: .seconds(3600))
 let context = try! authority.context(forHost: origin.host)
 
 /// Routes for the origin (`fuzz`) and another host (`other`, whose credential must never be used here).

@@ -21,7 +21,7 @@ import Testing
         pinned.intercept = pinnedIntercept
         return [
             RouteSettings(
-                name: "partner", host: HostPattern(name: .exact("api.partner.example")), connection: "partner",
+                name: "partner", host: HostPattern(name: .exact("api.partner.example")), pathPrefix: "/v1", connection: "partner",
                 upstream: UpstreamURL(scheme: "https", host: "api.partner.example", port: 443)),
             RouteSettings(
                 name: "other", host: HostPattern(name: .exact("other.example")), connection: "other",
