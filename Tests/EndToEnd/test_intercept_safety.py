@@ -8,13 +8,14 @@ keyed hit counts proving what did (or did not) reach the upstream:
 
 import json
 import re
+import socket
 import ssl
 import urllib.request
 
 import pytest
 
 from intercept_helpers import (BEARER, ENV, OTHER_BEARER, InterceptCA, connect, intercept_config, intercepted_tls,
-                               read_rest, request)
+                               read_rest, request, tls_context)
 from latchkey_e2e import metric_sum, scrape_metrics
 
 
@@ -175,3 +176,56 @@ def test_inner_path_without_a_host_route_follows_unmatched(latchkey, echo, ca):
         assert status == 200
     assert hits(echo, "icept-hostless") == []
     assert authorization(hits(echo, "icept-api")[0]) == [f"Bearer {BEARER}"]
+
+
+def test_client_hello_sent_right_behind_the_connect_is_kept(proxy, echo, ca):
+    # Some clients send their ClientHello without waiting for the 200: those bytes belong to the TLS layer.
+    context = tls_context(ca.cert)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="api.test")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    hello = outgoing.read()
+    s = socket.create_connection(("127.0.0.1", proxy.port), timeout=20)
+    with s:
+        s.sendall(b"CONNECT api.test:443 HTTP/1.1\r\nHost: api.test:443\r\n\r\n" + hello)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        incoming.write(rest)
+
+        def pump(action):
+            while True:
+                try:
+                    result = action()
+                    s.sendall(outgoing.read())
+                    return result
+                except ssl.SSLWantReadError:
+                    s.sendall(outgoing.read())
+                    incoming.write(s.recv(65536))
+
+        pump(tls.do_handshake)
+        pump(lambda: tls.write(b"GET /echo/icept-early HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n"))
+        response = pump(lambda: tls.read(65536))
+    assert response.startswith(b"HTTP/1.1 200"), response
+    assert authorization(hits(echo, "icept-early")[0]) == [f"Bearer {BEARER}"]
+
+
+def test_ip_literal_connect_without_sni(latchkey, echo, ca):
+    lk = latchkey(intercept_config(ca, f"""
+    - name: byip
+      host: 127.0.0.1:8443
+      upstream: http://127.0.0.1:{echo.port}
+      connection: svc
+    """), env=ENV)
+    # No SNI for an IP literal (RFC 6066 §3); the leaf carries the address as an IP SAN, and Host is checked.
+    with intercepted_tls(lk.port, "127.0.0.1:8443", ca.cert) as s:
+        assert s.getpeercert()["subjectAltName"] == (("IP Address", "127.0.0.1"),)
+        status, _, _ = request(s, "GET", "/echo/icept-ip", "127.0.0.1:8443")
+        assert status == 200
+        status, _, _ = request(s, "GET", "/echo/icept-ip-bad", "127.0.0.1")  # port 443: another origin
+        assert status == 421
+    assert authorization(hits(echo, "icept-ip")[0]) == [f"Bearer {BEARER}"]
+    assert hits(echo, "icept-ip-bad") == []
