@@ -88,6 +88,17 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         stream.setReadingPaused(!closing && (pausedBySink || !queued.isEmpty))
     }
 
+    /// An intercepted CONNECT handed the socket to a connection over TLS: this one must never touch it again
+    /// (no timer, no answer), and is dropped by everything that held it.
+    func detachAfterHandoff() {
+        closing = true
+        idleTimer?.cancel()
+        headerTimer?.cancel()
+        lingerTimer?.cancel()
+        queued.removeAll()
+        tunnel = nil
+    }
+
     func shutdownWriting() { stream.shutdownWriting() }
     func closeNow() { stream.close() }
 

@@ -97,7 +97,7 @@ final class InterceptionHandoff: ClientTunnel, @unchecked Sendable {  // confine
         let intercepted = ClientConnection(
             stream: tls, server: client.server, pool: client.pool, interceptedOrigin: origin)
         client.server.handOff(from: client, to: intercepted)
-        client.tunnel = nil  // the plain connection is done: nothing refers to it once this returns
+        client.detachAfterHandoff()  // the plain connection is done: nothing refers to it once this returns
         intercepted.start()  // takes over the socket's events and begins the handshake
         socket.setReadingPaused(false)
         if !held.isEmpty {
@@ -105,6 +105,7 @@ final class InterceptionHandoff: ClientTunnel, @unchecked Sendable {  // confine
             held = []
             tls.stream(socket, didRead: bytes)
         }
+        if intercepted.serverIsDraining { intercepted.drain() }
     }
 
     private func leafFailed(_ reason: String) {
