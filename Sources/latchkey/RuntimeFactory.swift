@@ -6,6 +6,7 @@ import LatchkeyConfig
 import LatchkeyMetrics
 import LatchkeyNet
 import LatchkeyProxy
+import LatchkeyTLS
 import Logging
 
 /// Builds a `ProxyRuntime` with the credential source each connection type needs, wired to what the process
@@ -46,6 +47,8 @@ public struct RuntimeFactory: Sendable {
         // linked: run, check and reload all build a runtime right after loading the config.
         let keyErrors = OAuthClientKeyCheck.errors(in: configuration)
         if !keyErrors.isEmpty { throw ConfigErrors(errors: keyErrors) }
+        // The interception CA likewise: its key must fit its certificate, which must be a usable CA.
+        if let intercept = configuration.intercept { _ = try InterceptionAuthority.make(from: intercept) }
         var stateFiles: Result<StateFileStore, StateFileError>?
         let runtime = try ProxyRuntime(configuration: configuration, metrics: metrics) { connection in
             let fingerprint = ConnectionFingerprint(connection)
