@@ -64,7 +64,7 @@ let package = Package(
             name: "latchkey",
             dependencies: [
                 "LatchkeyAdmin", "LatchkeyProxy", "LatchkeyConfig", "LatchkeyAuth", "LatchkeyHTTP", "LatchkeyMetrics",
-                "LatchkeyNet",
+                "LatchkeyNet", "LatchkeyTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,7 +80,8 @@ let package = Package(
         ),
         .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "LatchkeyHTTP", "COpenSSL"]),
         .testTarget(name: "LatchkeyMetricsTests", dependencies: ["LatchkeyMetrics"]),
-        .testTarget(name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy"], exclude: ["InterceptFuzzCorpus"]),
+        .testTarget(
+            name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy", "LatchkeyTLS"], exclude: ["InterceptFuzzCorpus"]),
         .testTarget(name: "LatchkeyAdminTests", dependencies: ["LatchkeyAdmin"]),
         .testTarget(name: "latchkeyTests", dependencies: ["latchkey"]),
         .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP"]),

@@ -3,7 +3,7 @@ import Yams
 extension ConfigDecoder {
     static let topLevelKeys = [
         "listen", "admin", "unmatched", "log_level", "log_format", "limits", "secrets", "connections", "routes",
-        "shutdown_grace_ms", "state_dir", "state_key", "connect_ports", "workers", "event_loop",
+        "shutdown_grace_ms", "state_dir", "state_key", "connect_ports", "workers", "event_loop", "intercept",
     ]
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     static let logFormats = ["text", "json"]
@@ -50,6 +50,8 @@ extension ConfigDecoder {
         decodeEventLoops(top, into: &configuration)
         configuration.connections = decodeConnections(top["connections"])
         configuration.routes = decodeRoutes(top["routes"], connections: configuration.connections)
+        configuration.intercept = decodeIntercept(top["intercept"])
+        if top["intercept"] == nil { warnAboutRouteIntercept(top["routes"], configuration.routes) }
         decodeState(top, into: &configuration)
         if let ports = decodeConnectPorts(top) { configuration.connectPorts = ports }
         applyUnmatchedDefault(top, to: &configuration)

@@ -5,7 +5,7 @@ extension ConfigDecoder {
     static let routeKeys = [
         "name", "host", "path_prefix", "methods", "connection", "upstream", "strip_prefix", "timeout_ms",
         "connect_timeout_ms", "allow_plaintext_credentials", "tls", "scopes", "audience", "token_params",
-        "retry", "deadline_ms", "max_redirects", "debug",
+        "retry", "deadline_ms", "max_redirects", "debug", "intercept",
     ]
     static let tlsKeys = ["ca_file", "insecure_skip_verify", "cert_file", "key_file", "server_name"]
 
@@ -103,6 +103,7 @@ extension ConfigDecoder {
                     "certificate verification is disabled for route '\(route.name)'; anyone on the path can read the credentials")
             }
         }
+        route.intercept = bool(map, "intercept") ?? true
         decodeOverrides(map, into: &route, connection: connection)
         decodeRetryAndRedirects(map, into: &route)
 
@@ -196,5 +197,20 @@ extension ConfigDecoder {
             fail(text.node, text.path, "cannot read \(name): \(reason)")
         }
         return path
+    }
+
+    /// `intercept: false` on a route does nothing without a top-level `intercept:` block (such CONNECTs
+    /// are tunnelled or refused anyway): say so, it is probably a forgotten block.
+    func warnAboutRouteIntercept(_ node: Node?, _ routes: [RouteSettings]) {
+        guard let node, case .sequence(let sequence) = node else { return }
+        for (index, item) in sequence.enumerated() {
+            guard case .mapping(let mapping) = item,
+                let value = mapping.first(where: { $0.key.string == "intercept" })?.value,
+                value.string?.lowercased() == "false"
+            else { continue }
+            warn(
+                value, "routes[\(index)].intercept",
+                "has no effect without a top-level 'intercept:' block (CONNECTs are not intercepted at all)")
+        }
     }
 }

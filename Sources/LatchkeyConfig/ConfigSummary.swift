@@ -17,6 +17,15 @@ public enum ConfigSummary {
         out.append("  log:       \(config.logLevel), \(config.logFormat)")
         out.append("  workers:   \(config.workers) (event_loop \(config.eventLoop.rawValue))")
         if let dir = config.stateDir { out.append("  state_dir: \(show(dir)) (state_key \(config.stateKey == nil ? "missing" : "set"))") }
+        if let intercept = config.intercept {
+            let certificate = intercept.caCertificateFile.map(show) ?? "inline"
+            let key = intercept.caKeyFile.map { "ca_key=\(show($0))" } ?? "ca_key=<secret>"
+            let seconds = intercept.leafValidity.components.seconds
+            let validity = seconds % 3600 == 0 ? "\(seconds / 3600)h" : seconds % 60 == 0 ? "\(seconds / 60)m" : "\(seconds)s"
+            out.append("  intercept: ca_cert=\(certificate) \(key) leaf_validity=\(validity)")
+        } else {
+            out.append("  intercept: off (CONNECTs to routed hosts are refused)")
+        }
         let l = config.limits
         out.append(
             "  limits:    request line \(l.maxRequestLineBytes) B, headers \(l.maxHeaderBytes) B, "
@@ -70,6 +79,7 @@ public enum ConfigSummary {
             if let deadline = route.deadlineMs { line += " deadline=\(deadline)ms" }
             if route.maxRedirects > 0 { line += " max_redirects=\(route.maxRedirects)" }
             if route.debug { line += " debug" }
+            if !route.intercept { line += " intercept=false" }
             if let scopes = route.scopes { line += " scopes=\(show(scopes.joined(separator: " ")))" }
             if let audience = route.audience { line += " audience=\(show(audience))" }
             if let params = route.tokenParams { line += " token_params=\(params.keys.sorted().joined(separator: ","))" }

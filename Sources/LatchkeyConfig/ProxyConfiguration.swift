@@ -42,6 +42,9 @@ public struct ProxyConfiguration: Sendable {
     /// `state_key:` base64 of exactly 32 bytes, the AES-256-GCM key of the state files; required with
     /// `state_dir`. The base64 text as written (resolved), checked at load.
     public var stateKey: SecretString?
+    /// `intercept:` the CA for terminating TLS of CONNECTs to routed hosts; nil (the default) answers
+    /// such a CONNECT 403 as before.
+    public var intercept: InterceptSettings?
     /// Non-fatal findings (e.g. `insecure_skip_verify: true`), each `file:line:column: key.path: message`.
     /// `latchkey check` prints them and `run` logs them at warning level.
     public var warnings: [String] = []
@@ -210,6 +213,10 @@ public struct RouteSettings: Sendable {
     public var maxRedirects: Int = 0
     /// `debug:` log each attempt's request and response lines and headers (credentials redacted).
     public var debug: Bool = false
+    /// `intercept:` with a top-level `intercept:` block, whether a CONNECT to this route's host is
+    /// intercepted (default true). `false` tunnels it opaquely and injects nothing (for clients that
+    /// pin certificates).
+    public var intercept: Bool = true
     /// Line of the route in the config file.
     public var line: Int
 

@@ -6,6 +6,7 @@ import LatchkeyConfig
 import LatchkeyMetrics
 import LatchkeyNet
 import LatchkeyProxy
+import LatchkeyTLS
 import Logging
 
 /// Builds a `ProxyRuntime` with the credential source each connection type needs, wired to what the process
@@ -46,8 +47,22 @@ public struct RuntimeFactory: Sendable {
         // linked: run, check and reload all build a runtime right after loading the config.
         let keyErrors = OAuthClientKeyCheck.errors(in: configuration)
         if !keyErrors.isEmpty { throw ConfigErrors(errors: keyErrors) }
+        // The interception CA likewise: its key must fit its certificate, which must be a usable CA. A reload
+        // that leaves `intercept:` as it was keeps the running authority (and its cached leaves); a changed one
+        // gets a new authority, and open intercepted connections keep the leaf context they were given.
+        let interception: InterceptionAuthority?
+        if let intercept = configuration.intercept {
+            if let previous, previous.configuration.intercept == intercept, let running = previous.interception {
+                interception = running
+            } else {
+                interception = try InterceptionAuthority.make(from: intercept)
+            }
+        } else {
+            interception = nil
+        }
         var stateFiles: Result<StateFileStore, StateFileError>?
-        let runtime = try ProxyRuntime(configuration: configuration, metrics: metrics) { connection in
+        let runtime = try ProxyRuntime(configuration: configuration, metrics: metrics, interception: interception) {
+            connection in
             let fingerprint = ConnectionFingerprint(connection)
             if let previous, let old = previous.configuration.connection(named: connection.name),
                 ConnectionFingerprint(old) == fingerprint, let source = previous.sources[connection.name]
