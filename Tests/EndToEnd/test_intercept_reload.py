@@ -11,7 +11,7 @@ import pytest
 
 from intercept_helpers import BEARER, ENV, InterceptCA, connect, intercept_config, intercepted_tls, read_rest, request
 
-RELOADED = r"configuration reloaded \(file changed\)"
+RELOADED = r"configuration reloaded \(file change\)"
 
 
 def routes(echo, intercept: bool = True) -> str:
