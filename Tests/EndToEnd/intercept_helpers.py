@@ -21,6 +21,11 @@ class InterceptCA:
     cert: Path
     key: Path
 
+    @property
+    def key_secrets(self) -> list[str]:
+        """The key's base64 lines: pass as `secrets=` so the teardown scan fails the test if any is logged."""
+        return [line for line in self.key.read_text().splitlines() if line and not line.startswith("-----")]
+
     @classmethod
     def create(cls, d: Path, name: str = "Latchkey E2E Interception CA") -> "InterceptCA":
         d.mkdir(parents=True, exist_ok=True)

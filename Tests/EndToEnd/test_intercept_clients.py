@@ -35,7 +35,7 @@ def proxy(latchkey, nginx_tls, pki, ca):
       host: localhost:{nginx_tls.tls_port}
       connection: svc
       intercept: false
-    """), env=ENV)
+    """), env=ENV, secrets=ca.key_secrets)
 
 
 def test_curl_through_https_proxy(proxy, ca):

@@ -48,7 +48,7 @@ def authorization(attempt: dict) -> list[str]:
 
 @pytest.fixture
 def proxy(latchkey, echo, ca):
-    return latchkey(intercept_config(ca, routes(echo)), env=ENV)
+    return latchkey(intercept_config(ca, routes(echo)), env=ENV, secrets=ca.key_secrets)
 
 
 def test_inner_request_gets_the_credential_and_loses_its_own(proxy, echo, ca):
