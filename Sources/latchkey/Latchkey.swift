@@ -7,7 +7,7 @@ struct Latchkey: ParsableCommand {
         commandName: "latchkey",
         abstract: "An authenticating forward proxy: apps call APIs through it, it injects the credentials.",
         version: LatchkeyVersion.current,
-        subcommands: [RunCommand.self, CheckCommand.self, ConnectCommand.self, DisconnectCommand.self]
+        subcommands: [RunCommand.self, CheckCommand.self, ConnectCommand.self, DisconnectCommand.self, CACommand.self]
     )
 }
 

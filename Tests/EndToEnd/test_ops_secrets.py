@@ -8,7 +8,7 @@ import base64
 import signal
 import uuid
 
-from latchkey_e2e import admin_get, basic_value, header_values, via_requests, write_file
+from latchkey_e2e import admin_get, basic_value, header_values, run_latchkey_cli, via_requests, write_file
 from oauth_fixtures import api_get, client
 
 OAUTH_SECRET = f"e2e-ops-session-oauth-{uuid.uuid4().hex}"
@@ -19,9 +19,12 @@ BEARER_2 = f"e2e-ops-session-bearer2-{uuid.uuid4().hex}"
 CLIENT_SENT = f"e2e-ops-session-client-cred-{uuid.uuid4().hex}"
 
 
-def session_config(echo, srv, bearer_file, extra: str = "") -> str:
+def session_config(echo, srv, bearer_file, ca_dir, extra: str = "") -> str:
     return f"""
 unmatched: deny
+intercept:
+  ca_cert: {ca_dir}/ca.crt
+  ca_key: {ca_dir}/ca.key
 secrets:
   bearer_token: {{file: {bearer_file}}}
 connections:
@@ -63,8 +66,11 @@ def test_no_secret_in_any_output_of_a_session(latchkey, echo, oauth_server, tmp_
     srv = oauth_server([client("app1", OAUTH_SECRET)])
     bearer_file = tmp_path / "bearer"
     bearer_file.write_text(BEARER_1 + "\n")
+    ca_dir = tmp_path / "ca"  # the interception CA's key (issue 12) is a secret like the others
+    assert run_latchkey_cli(["ca", "init", "--out", str(ca_dir)]).returncode == 0
+    ca_key_lines = [line for line in (ca_dir / "ca.key").read_text().splitlines() if not line.startswith("-----")]
     env = {"OPS_PASSWORD": PASSWORD, "OPS_API_KEY": API_KEY, "OPS_OAUTH_SECRET": OAUTH_SECRET}
-    lk = latchkey(session_config(echo, srv, bearer_file), env=env,
+    lk = latchkey(session_config(echo, srv, bearer_file, ca_dir), env=env,
                   secrets=[BEARER_1, BEARER_2, CLIENT_SENT], args=["--log-level", "trace"])
     lk.wait_for_log(r"connection oauth: Connected")
     admin_bodies: list[bytes] = []
@@ -100,13 +106,13 @@ def test_no_secret_in_any_output_of_a_session(latchkey, echo, oauth_server, tmp_
     assert traffic() == [f"Bearer {BEARER_2}"]
 
     mark = lk.log_offset()
-    lk.rewrite_config(session_config(echo, srv, bearer_file, "bogus_top_level: 1\n"))
+    lk.rewrite_config(session_config(echo, srv, bearer_file, ca_dir, "bogus_top_level: 1\n"))
     lk.proc.send_signal(signal.SIGHUP)
     lk.wait_for_log(r"configuration reload \(SIGHUP\) failed", after=mark)
     for path in ("/readyz", "/connections", "/metrics"):
         admin(path)
     mark = lk.log_offset()
-    lk.rewrite_config(session_config(echo, srv, bearer_file))
+    lk.rewrite_config(session_config(echo, srv, bearer_file, ca_dir))
     lk.proc.send_signal(signal.SIGHUP)
     lk.wait_for_log(r"configuration reloaded \(SIGHUP\)", after=mark)
     traffic()
@@ -121,7 +127,7 @@ def test_no_secret_in_any_output_of_a_session(latchkey, echo, oauth_server, tmp_
     assert b"debug request attempt 1:" in output  # the debug heads were logged (redacted)
     tokens = srv.tokens()
     assert tokens, "the authorization server issued no token"
-    values = [OAUTH_SECRET, PASSWORD, API_KEY, BEARER_1, BEARER_2, CLIENT_SENT, *tokens]
+    values = [OAUTH_SECRET, PASSWORD, API_KEY, BEARER_1, BEARER_2, CLIENT_SENT, *tokens, *ca_key_lines]
     encoded = [base64.b64encode(f"svc:{PASSWORD}".encode()).decode(),
                base64.b64encode(f"app1:{OAUTH_SECRET}".encode()).decode()]
     haystacks = {"process output": output, **{f"admin response {i}": b for i, b in enumerate(admin_bodies)}}

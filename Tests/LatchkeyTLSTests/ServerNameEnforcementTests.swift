@@ -1,3 +1,4 @@
+import COpenSSL
 import LatchkeyNet
 import Testing
 
@@ -181,5 +182,33 @@ import Testing
                 privateKeyPEM: certificates.bytes(certificates.clientKey))
         }
         #expect(error?.reason.contains("does not match") == true)
+    }
+}
+
+/// An interception CA that is an intermediate: its chain goes to clients, which trust only the root.
+@Suite struct IntermediateInterceptionCATests {
+    @Test func leavesOfAnIntermediateVerifyAgainstTheRootAlone() throws {
+        let certificates = try TestCertificates.shared
+        let root = try X509Certificate.parseAll(pem: certificates.bytes(certificates.caFile), what: "root")[0]
+        let rootKey = try PrivateKey(pem: certificates.bytes(certificates.path("ca.key")), what: "root key")
+        let key = try PrivateKey.generateP256()
+        let builder = try CertificateBuilder()
+        try builder.setRandomSerial()
+        try builder.setValidity(notBefore: time(nil) - 60, notAfter: time(nil) + 86400)
+        try builder.setSubject(commonName: "Intermediate interception CA")
+        try builder.setIssuer(root)
+        try builder.setPublicKey(of: key)
+        try builder.addExtension(NID_basic_constraints, "critical,CA:TRUE,pathlen:0", issuer: root)
+        try builder.addExtension(NID_key_usage, "critical,keyCertSign", issuer: root)
+        try builder.addExtension(NID_subject_key_identifier, "hash", issuer: root)
+        try builder.addExtension(NID_authority_key_identifier, "keyid", issuer: root)
+        let intermediate = try builder.sign(with: rootKey)
+
+        let authority = try InterceptionAuthority(
+            certificatePEM: intermediate.pem, keyPEM: key.pkcs8PEM, leafValidity: .seconds(3600))
+        let client = try TLSEngine(
+            context: TLSClientContext(configuration: .init(caFile: certificates.caFile)), serverName: "api.example")
+        let server = try TLSEngine(context: authority.context(forHost: "api.example"), requiredServerName: "api.example")
+        #expect(EnginePair(client: client, server: server).handshake() == (.complete, .complete))
     }
 }

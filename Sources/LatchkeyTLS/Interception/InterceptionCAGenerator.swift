@@ -42,3 +42,19 @@ public enum InterceptionCAGenerator {
         return (certificate.pem, key.pkcs8PEM)
     }
 }
+
+extension InterceptionCAGenerator {
+    /// "AB:CD:…", the SHA-256 fingerprint of the first certificate in `certificatePEM` (what
+    /// `openssl x509 -noout -fingerprint -sha256` prints), for people comparing what they trust.
+    public static func sha256Fingerprint(certificatePEM: [UInt8]) throws(TLSError) -> String {
+        let certificate = try X509Certificate.parseAll(pem: certificatePEM, what: "the certificate")[0]
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        guard X509_digest(certificate.pointer, EVP_sha256(), &digest, &length) == 1 else {
+            throw OpenSSLErrorQueue.error(.configuration, "cannot compute the certificate fingerprint")
+        }
+        let hex = Array("0123456789ABCDEF".utf8)
+        return digest.prefix(Int(length)).map { String(decoding: [hex[Int($0 >> 4)], hex[Int($0 & 0xF)]], as: UTF8.self) }
+            .joined(separator: ":")
+    }
+}
