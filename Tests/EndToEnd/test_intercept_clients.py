@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from intercept_helpers import BEARER, ENV, InterceptCA, intercept_config
-from latchkey_e2e import TIMEOUT, clean_env, curl, requests_session
+from latchkey_e2e import TIMEOUT, clean_env, curl, requests_session, run_latchkey_cli
 
 NODE = shutil.which("node") or "/usr/bin/node"
 NODE_CLIENT = Path(__file__).parent / "peers" / "node_https_proxy_client.js"
@@ -20,7 +20,11 @@ NODE_CLIENT = Path(__file__).parent / "peers" / "node_https_proxy_client.js"
 
 @pytest.fixture(scope="module")
 def ca(tmp_path_factory):
-    return InterceptCA.create(tmp_path_factory.mktemp("intercept-ca"))
+    # Made by the binary itself, as the docs tell users to (`latchkey ca init`).
+    out = tmp_path_factory.mktemp("intercept-ca") / "ca"
+    done = run_latchkey_cli(["ca", "init", "--out", str(out), "--name", "Latchkey E2E Interception CA"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    return InterceptCA(out / "ca.crt", out / "ca.key")
 
 
 @pytest.fixture
