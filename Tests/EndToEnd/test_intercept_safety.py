@@ -229,3 +229,25 @@ def test_ip_literal_connect_without_sni(latchkey, echo, ca):
         assert status == 421
     assert authorization(hits(echo, "icept-ip")[0]) == [f"Bearer {BEARER}"]
     assert hits(echo, "icept-ip-bad") == []
+
+
+def test_plain_http_where_tls_was_expected_closes_and_nothing_goes_upstream(proxy, echo):
+    s, head = connect(proxy.port, "api.test:443")
+    with s:
+        assert head.startswith(b"HTTP/1.1 200"), head
+        s.sendall(b"GET /echo/icept-plain HTTP/1.1\r\nHost: api.test\r\n\r\n")
+        answer = read_rest(s, head)
+    assert not answer.startswith(b"HTTP/"), answer  # at most a TLS alert, never an HTTP answer
+    proxy.wait_for_log(r"CONNECT api\.test:443 intercepted: TLS handshake failed")
+    assert hits(echo, "icept-plain") == []
+
+
+def test_a_silent_client_is_closed_after_the_header_timeout(latchkey, echo, ca):
+    # The handshake and the first head share limits.header_timeout_ms: a client that sends nothing after the
+    # 200 cannot hold the connection (or a TLS session) open.
+    lk = latchkey(intercept_config(ca, routes(echo), extra="limits:\n  header_timeout_ms: 300\n"), env=ENV)
+    s, head = connect(lk.port, "api.test:443")
+    with s:
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert s.recv(1) == b""  # closed by the proxy, not by us
+    lk.wait_for_log(r"CONNECT api\.test:443 intercepted: TLS handshake failed")
