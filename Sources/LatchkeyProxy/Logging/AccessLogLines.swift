@@ -42,7 +42,7 @@ private final class LoopLogBuffer: EndOfTurnFlush, @unchecked Sendable {  // con
 
     private let loop: EventLoop
     private let descriptor: Int32
-    private var pending: [UInt8] = []
+    @exclusivity(unchecked) private var pending: [UInt8] = []
     private var scheduled = false
 
     init(loop: EventLoop, descriptor: Int32) {

@@ -22,7 +22,7 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     let loop: EventLoop
     var maxIdlePerEndpoint: Int
     var idleTimeout: Duration
-    private var idle: [PoolKey: [Idle]] = [:]
+    @exclusivity(unchecked) private var idle: [PoolKey: [Idle]] = [:]
 
     /// Endpoint plus the TLS context identity: the same host with other TLS settings is another pool.
     struct PoolKey: Hashable {
