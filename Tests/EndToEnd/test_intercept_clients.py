@@ -15,6 +15,8 @@ from intercept_helpers import BEARER, ENV, InterceptCA, intercept_config
 from latchkey_e2e import TIMEOUT, clean_env, curl, requests_session, run_latchkey_cli
 
 NODE = shutil.which("node") or "/usr/bin/node"
+JAVA, KEYTOOL = shutil.which("java"), shutil.which("keytool")
+JAVA_CLIENT = Path(__file__).parent / "peers" / "JavaHttpsProxyClient.java"
 NODE_CLIENT = Path(__file__).parent / "peers" / "node_https_proxy_client.js"
 
 
@@ -98,6 +100,24 @@ def test_node_without_the_ca_is_refused_by_node(proxy):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "UNABLE_TO_VERIFY_LEAF_SIGNATURE" in done.stdout or "SELF_SIGNED" in done.stdout, done.stdout
     proxy.wait_for_log(r"CONNECT api\.test:443 intercepted: TLS handshake failed")
+
+
+@pytest.mark.skipif(not (JAVA and KEYTOOL), reason="java/keytool not installed")
+def test_java_through_https_proxy(proxy, ca, tmp_path):
+    # As docs/interception.md says: the CA imported with keytool into a trust store the JVM is pointed at.
+    store = tmp_path / "truststore.p12"
+    done = subprocess.run([KEYTOOL, "-importcert", "-noprompt", "-alias", "latchkey", "-file", str(ca.cert),
+                           "-keystore", str(store), "-storetype", "PKCS12", "-storepass", "changeit"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run([JAVA, f"-Djavax.net.ssl.trustStore={store}", "-Djavax.net.ssl.trustStorePassword=changeit",
+                           str(JAVA_CLIENT), str(proxy.port), "https://api.test/java?x=1"],
+                          capture_output=True, text=True, timeout=120, env=clean_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    status, _, body = done.stdout.partition("\n")
+    assert status == "STATUS 200", done.stdout
+    seen = json.loads(body)
+    assert seen["authorization"] == f"Bearer {BEARER}" and seen["uri"] == "/java?x=1"
 
 
 def test_curl_without_the_ca_is_refused_by_curl(proxy):
