@@ -245,6 +245,9 @@ struct HTTP1Decoder: Sendable {
             }
             let field = try HTTP1FieldLine.parse(line)
             if case .headerLines = state {
+                // Room for a typical head at once: growing from empty field by field reallocated both
+                // buffers several times per message.
+                if headers.count == 0 { headers.reserveCapacity(fields: 16, bytes: 512) }
                 headers.add(name: UnsafeRawBufferPointer(rebasing: line[field.name]), value: UnsafeRawBufferPointer(rebasing: line[field.value]))
             }
         case .chunkSizeLine:
