@@ -49,6 +49,8 @@ public final class ProxyRuntime: Sendable {
     public let configuration: ProxyConfiguration
     public let router: Router
     public let routes: [String: RouteRuntime]
+    /// The same routes in file order: `Router.matchIndex` answers a position in this list.
+    public let routesInFileOrder: [RouteRuntime]
     public let sources: [String: any CredentialSource]
     /// System-trust TLS context for passthrough https and routes without `tls:` settings.
     public let defaultTLS: TLSClientContext
@@ -82,6 +84,7 @@ public final class ProxyRuntime: Sendable {
         self.defaultTLS = defaultTLS
         var contexts: [TLSClientConfiguration: TLSClientContext] = [TLSSettings().clientConfiguration: defaultTLS]
         var routes: [String: RouteRuntime] = [:]
+        var routesInFileOrder: [RouteRuntime] = []
         for route in configuration.routes {
             let tlsConfiguration = route.tls.clientConfiguration
             let context: TLSClientContext
@@ -102,13 +105,16 @@ public final class ProxyRuntime: Sendable {
             case nil, .some(.none): injects = false
             default: injects = true
             }
-            routes[route.name] = RouteRuntime(
+            let runtime = RouteRuntime(
                 settings: route, source: source,
                 credentialKey: CredentialKey(scopes: route.scopes, audience: route.audience, tokenParams: route.tokenParams),
                 injectsCredentials: injects, tls: context, policy: ExchangePolicy(route: route),
                 metrics: metrics.route(route.name, connection: route.connection))
+            routes[route.name] = runtime
+            routesInFileOrder.append(runtime)
         }
         self.routes = routes
+        self.routesInFileOrder = routesInFileOrder
     }
 }
 

@@ -91,8 +91,7 @@ struct LogLine {
             bytes.append(UInt8(ascii: "="))
             quoted =
                 (first.isEmpty && second.isEmpty && third.isEmpty)
-                || Self.needsQuotes(first.utf8, orEmpty: false) || Self.needsQuotes(second.utf8, orEmpty: false)
-                || Self.needsQuotes(third.utf8, orEmpty: false)
+                || Self.needsQuotes(first) || Self.needsQuotes(second) || Self.needsQuotes(third)
         case .json:
             bytes.append(UInt8(ascii: ","))
             JSONString.appendQuoted(key, to: &bytes)
@@ -113,7 +112,11 @@ struct LogLine {
     }
 
     /// A field with a string value.
-    mutating func field(_ key: String, _ value: String) { field(key, value.utf8) }
+    mutating func field(_ key: String, _ value: String) {
+        // Through the contiguous bytes: the quoting check over a `String.UTF8View` cost more than the rest.
+        if let done: Void = value.utf8.withContiguousStorageIfAvailable({ field(key, $0) }) { return done }
+        field(key, Array(value.utf8))
+    }
 
     /// A field with a decimal value (never quoted in text; a JSON string, like every value).
     mutating func field(_ key: String, _ value: Int) {
@@ -149,9 +152,18 @@ struct LogLine {
 
     /// Text values are quoted when empty or when they hold a space, control character, `"` or `=`, so that
     /// `key=value` pairs split unambiguously.
-    private static func needsQuotes(_ value: some Collection<UInt8>, orEmpty: Bool = true) -> Bool {
-        (orEmpty && value.isEmpty) || value.contains { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x7F }
+    private static func needsQuotes(_ value: some Collection<UInt8>) -> Bool {
+        value.isEmpty || value.contains(where: needsQuoting)
     }
+
+    /// Whether a non-empty part of a joined value holds a byte that needs quotes.
+    private static func needsQuotes(_ part: String) -> Bool {
+        part.utf8.withContiguousStorageIfAvailable { $0.contains(where: needsQuoting) }
+            ?? part.utf8.contains(where: needsQuoting)
+    }
+
+    @inline(__always)
+    private static func needsQuoting(_ byte: UInt8) -> Bool { byte <= 0x20 || byte == 0x22 || byte == 0x3D || byte == 0x7F }
 
     /// `value` in decimal, without a `String` in between.
     static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
