@@ -89,6 +89,19 @@ public final class SecretScrubber: Sendable {
         return Array(scrub(String(decoding: bytes, as: UTF8.self)).utf8)
     }
 
+    /// `scrub` for the bytes of `bytes` from `start` on (a log line just appended to a batch), in place:
+    /// nothing is copied when nothing matches, which is every line but a leaking one.
+    public func scrub(_ bytes: inout [UInt8], from start: Int) {
+        let current = values.withLock { $0 }
+        guard !current.bytes.isEmpty, start < bytes.count else { return }
+        let found = bytes.withUnsafeBufferPointer { whole in
+            firstMatch(in: UnsafeBufferPointer(rebasing: whole[start...]), current)
+        }
+        guard found != nil else { return }
+        let scrubbed = scrub(Array(bytes[start...]))
+        bytes.replaceSubrange(start..., with: scrubbed)
+    }
+
     /// Whether `text` contains a registered value.
     public func containsSecret(_ text: String) -> Bool {
         var text = text
@@ -98,20 +111,23 @@ public final class SecretScrubber: Sendable {
 
     /// The index (in `values.strings`) of the longest registered value found in `haystack`, or nil.
     private func firstMatch(in haystack: UnsafeBufferPointer<UInt8>, _ values: Values) -> Int? {
-        var best: Int?
-        for position in haystack.indices where values.firstBytes[Int(haystack[position])] {
-            for (index, needle) in values.bytes.enumerated() where index < (best ?? .max) {
-                guard needle.count <= haystack.count - position, needle[0] == haystack[position] else { continue }
-                var matched = true
-                for offset in 1..<needle.count where haystack[position + offset] != needle[offset] {
-                    matched = false
-                    break
+        // The table through a buffer pointer: this loop runs once per byte of every log line.
+        values.firstBytes.withUnsafeBufferPointer { firstBytes in
+            var best: Int?
+            for position in haystack.indices where firstBytes[Int(haystack[position])] {
+                for (index, needle) in values.bytes.enumerated() where index < (best ?? .max) {
+                    guard needle.count <= haystack.count - position, needle[0] == haystack[position] else { continue }
+                    var matched = true
+                    for offset in 1..<needle.count where haystack[position + offset] != needle[offset] {
+                        matched = false
+                        break
+                    }
+                    if matched { best = index }
                 }
-                if matched { best = index }
+                if best == 0 { break }
             }
-            if best == 0 { break }
+            return best
         }
-        return best
     }
 
     /// `text` with every byte but ALPHA / DIGIT / `keeping` as `%XX` (upper-case hex).

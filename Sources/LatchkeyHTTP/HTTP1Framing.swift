@@ -11,7 +11,8 @@ enum HTTP1Framing {
         var transferEncoding: [Substring] = []
         var hasTransferEncoding = false
         for index in headers.indices {
-            if headers.nameMatches(index, "content-length") {
+            let known = headers.spans[index].known
+            if known == .contentLength {
                 contentLengthFields += 1
                 try headers.withValueBytes(at: index) { value throws(HTTP1ParseError) in
                     let elements = value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
@@ -25,7 +26,7 @@ enum HTTP1Framing {
                         contentLength = length
                     }
                 }
-            } else if headers.nameMatches(index, "transfer-encoding") {
+            } else if known == .transferEncoding {
                 hasTransferEncoding = true
                 transferEncoding += headers.value(at: index).split(separator: ",", omittingEmptySubsequences: true)
                     .map { $0.trimmingOWS() }.filter { !$0.isEmpty }
@@ -77,7 +78,7 @@ enum HTTP1Framing {
     /// proxy has no use for targets without an authority.
     static func checkHost(_ headers: HTTPHeaders, version: HTTPVersion) throws(HTTP1ParseError) {
         var host: String?
-        for index in headers.indices where headers.nameMatches(index, "host") {
+        for index in headers.indices where headers.spans[index].known == .host {
             guard host == nil else { throw HTTP1ParseError(.multipleHost, "more than one Host field") }
             host = headers.value(at: index)
         }

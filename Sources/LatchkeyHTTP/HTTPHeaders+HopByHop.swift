@@ -26,7 +26,7 @@ extension HTTPHeaders {
     /// The first `Connection` option that names a protected field (see `protectedConnectionOptions`),
     /// or nil. Costs nothing when there is no `Connection` field.
     public func firstProtectedConnectionOption() -> Substring? {
-        guard contains("connection") else { return nil }
+        guard firstIndex(of: .connection) != nil else { return nil }
         return listElements(for: "connection").first { option in
             Self.protectedConnectionOptions.contains { String(option).asciiCaseInsensitiveEquals($0) }
         }
@@ -35,24 +35,33 @@ extension HTTPHeaders {
     /// Removes the hop-by-hop fields from `headers` (see `hopByHopFieldNames`), and in the same pass every
     /// field named in `extra` (lowercase).
     public static func removeHopByHop(from headers: inout HTTPHeaders, alsoRemoving extra: [String] = []) {
-        let nominates = headers.contains("connection")
-        let view = headers  // the options are read from the fields as they were, while spans are dropped
-        headers.removeFields { name in
-            hopByHopFieldNames.contains { equalsIgnoringCase(name, $0) }
-                || extra.contains { equalsIgnoringCase(name, $0) }
-                || (nominates && view.connectionNominates(name))
+        // The `Connection` options, read once as offsets into the fields' bytes as they were (a response
+        // nearly always has `Connection: keep-alive`); options that name a field hop-by-hop anyway are
+        // skipped, so the usual case collects nothing and allocates nothing.
+        var nominated: [Range<Int>] = []
+        if headers.firstIndex(of: .connection) != nil {
+            headers.bytes.withUnsafeBufferPointer { storage in
+                headers.forEachListElement(in: "connection") { option in
+                    if !KnownFieldName(option).isHopByHop {
+                        let start = option.baseAddress! - storage.baseAddress!
+                        nominated.append(start..<start + option.count)
+                    }
+                    return true
+                }
+            }
         }
-    }
-
-    /// Whether a `Connection` option equals `name` (ASCII case-insensitive); compares bytes.
-    private func connectionNominates(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
-        var found = false
-        forEachListElement(in: "connection") { option in
-            found = option.count == name.count
-                && zip(option, name).allSatisfy { Self.asciiLowercased($0) == Self.asciiLowercased($1) }
-            return !found
+        let storage = headers.bytes  // the options' bytes stay valid while spans are dropped
+        headers.removeSpans { span, name in
+            if span.known.isHopByHop { return true }
+            if !extra.isEmpty, extra.contains(where: { equalsIgnoringCase(name, $0) }) { return true }
+            guard !nominated.isEmpty else { return false }
+            return storage.withUnsafeBufferPointer { bytes in
+                nominated.contains { range in
+                    range.count == name.count
+                        && zip(bytes[range], name).allSatisfy { asciiLowercased($0) == asciiLowercased($1) }
+                }
+            }
         }
-        return found
     }
 
     /// Removes the hop-by-hop fields and the `extra` ones (see `removeHopByHop(from:alsoRemoving:)`).
@@ -65,9 +74,7 @@ extension HTTPHeaders {
     /// `Transfer-Encoding: chunked`, or neither for `.none` and `.untilClose`. The one place a forwarded
     /// message's framing is written, so no field the peer sent, and no `Connection` option, can unframe it.
     public mutating func setFraming(_ framing: HTTPBodyFraming) {
-        removeFields { name in
-            Self.equalsIgnoringCase(name, "content-length") || Self.equalsIgnoringCase(name, "transfer-encoding")
-        }
+        spans.removeAll { $0.known == .contentLength || $0.known == .transferEncoding }
         switch framing {
         case .contentLength(let length): add(name: "Content-Length", value: String(length))
         case .chunked: add(name: "Transfer-Encoding", value: "chunked")

@@ -19,12 +19,14 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         }
     }
 
-    /// Where one field's name and value lie in `bytes`.
+    /// Where one field's name and value lie in `bytes`, and which name it is when the proxy knows it.
     struct Span: Sendable {
         var nameStart: UInt32
         var nameCount: UInt32
         var valueStart: UInt32
         var valueCount: UInt32
+        /// Recognised once, when the field is added; lookups by a known name compare this alone.
+        var known: KnownFieldName
     }
 
     var bytes: [UInt8] = []
@@ -69,7 +71,8 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
 
     /// The values of every field named `name`, in order.
     public func values(for name: String) -> [String] {
-        indices.filter { nameMatches($0, name) }.map { value(at: $0) }
+        let known = KnownFieldName(name)
+        return indices.filter { matches($0, name, known) }.map { value(at: $0) }
     }
 
     /// The first value of a field named `name`.
@@ -82,7 +85,14 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
 
     /// The index of the first field named `name`.
     public func firstIndex(of name: String) -> Int? {
-        indices.first { nameMatches($0, name) }
+        let known = KnownFieldName(name)
+        if known != .other { return firstIndex(of: known) }
+        return indices.first { matches($0, name, known) }
+    }
+
+    /// The index of the first field with the known name `known`.
+    func firstIndex(of known: KnownFieldName) -> Int? {
+        spans.firstIndex { $0.known == known }
     }
 
     /// The comma-separated list elements across every `name` field, trimmed, empty ones dropped
@@ -106,8 +116,9 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
 
     /// Calls `body` with each trimmed, non-empty list element of the `name` fields until it returns false.
     func forEachListElement(in name: String, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
+        let known = KnownFieldName(name)
         bytes.withUnsafeBufferPointer { storage in
-            for index in indices where nameMatches(index, name) {
+            for index in indices where matches(index, name, known) {
                 let span = spans[index]
                 var start = Int(span.valueStart)
                 let end = start + Int(span.valueCount)
@@ -152,7 +163,15 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
 
     /// Whether field `index` is named `name` (ASCII case-insensitive).
     public func nameMatches(_ index: Int, _ name: String) -> Bool {
+        matches(index, name, KnownFieldName(name))
+    }
+
+    /// `nameMatches` with the name's identity worked out once by the caller, for a loop over the fields.
+    @inline(__always)
+    func matches(_ index: Int, _ name: String, _ known: KnownFieldName) -> Bool {
         let span = spans[index]
+        // A known name matches exactly the fields recognised as it; an unknown one never matches those.
+        if known != .other || span.known != .other { return span.known == known }
         guard Int(span.nameCount) == name.utf8.count else { return false }
         return bytes.withUnsafeBufferPointer { storage in
             Self.equalsIgnoringCase(
@@ -196,7 +215,7 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         spans.append(
             Span(
                 nameStart: UInt32(nameStart), nameCount: UInt32(valueStart - nameStart), valueStart: UInt32(valueStart),
-                valueCount: UInt32(bytes.count - valueStart)))
+                valueCount: UInt32(bytes.count - valueStart), known: KnownFieldName(name)))
     }
 
     /// Appends a field from raw bytes (the parser's path: the bytes were validated there).
@@ -208,12 +227,14 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         spans.append(
             Span(
                 nameStart: UInt32(nameStart), nameCount: UInt32(name.count), valueStart: UInt32(valueStart),
-                valueCount: UInt32(value.count)))
+                valueCount: UInt32(value.count), known: KnownFieldName(name.assumingMemoryBound(to: UInt8.self))))
     }
 
     /// Replaces every field named `name` with one field holding `value`, at the first one's place.
     public mutating func replaceOrAdd(name: String, value: String) {
-        guard let index = firstIndex(of: name) else {
+        let known = KnownFieldName(name)
+        guard let index = known != .other ? firstIndex(of: known) : indices.first(where: { matches($0, name, known) })
+        else {
             add(name: name, value: value)
             return
         }
@@ -223,7 +244,7 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         spans[index].valueCount = UInt32(bytes.count - valueStart)
         var position = spans.count - 1
         while position > index {
-            if nameMatches(position, name) { spans.remove(at: position) }
+            if matches(position, name, known) { spans.remove(at: position) }
             position -= 1
         }
     }
@@ -232,8 +253,23 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
     @discardableResult
     public mutating func remove(name: String) -> Int {
         let before = spans.count
-        removeFields { Self.equalsIgnoringCase($0, name) }
+        let known = KnownFieldName(name)
+        if known != .other {
+            spans.removeAll { $0.known == known }
+        } else {
+            removeFields { Self.equalsIgnoringCase($0, name) }
+        }
         return before - spans.count
+    }
+
+    /// Removes every field whose span satisfies `predicate`, which also gets the name bytes.
+    mutating func removeSpans(_ predicate: (Span, UnsafeBufferPointer<UInt8>) -> Bool) {
+        let storage = bytes
+        storage.withUnsafeBufferPointer { buffer in
+            spans.removeAll { span in
+                predicate(span, UnsafeBufferPointer(rebasing: buffer[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)]))
+            }
+        }
     }
 
     /// Removes every field whose name bytes satisfy `predicate`. Allocates nothing.

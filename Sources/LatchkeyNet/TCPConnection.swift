@@ -16,14 +16,14 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
     public private(set) var remoteAddress: SocketAddress?
 
     private enum State { case idle, resolving, connecting, open, closed }
-    private var state: State
+    @exclusivity(unchecked) private var state: State
     private var fd: Int32 = -1
     private var readingPaused = false
     private var reachedEOF = false
     private var shutdownAfterFlush = false
     /// Bytes accepted by `write` and not yet sent, from `outboundOffset` on.
-    private var outbound: [UInt8] = []
-    private var outboundOffset = 0
+    @exclusivity(unchecked) private var outbound: [UInt8] = []
+    @exclusivity(unchecked) private var outboundOffset = 0
     private var flushScheduled = false
 
     private let connectHost: String

@@ -8,8 +8,9 @@ import LatchkeyTLS
 ///
 /// A request holds on to the runtime it started with, so a reload never changes a request midway.
 public final class ProxyRuntime: Sendable {
-    /// Per-route data resolved at build time.
-    public struct RouteRuntime: Sendable {
+    /// Per-route data resolved at build time. A class: every request's plan holds its route, and a struct
+    /// this size made each copy of a plan a dozen retains.
+    public final class RouteRuntime: Sendable {
         public let settings: RouteSettings
         /// The connection's credential source; nil when the route names no connection.
         public let source: (any CredentialSource)?
@@ -23,6 +24,26 @@ public final class ProxyRuntime: Sendable {
         let policy: ExchangePolicy
         /// This route's pre-resolved metric series.
         let metrics: RouteMetrics
+        /// The endpoint of the route's `upstream` (nil without one: the request names it), built once.
+        let upstreamEndpoint: UpstreamEndpoint?
+
+        init(
+            settings: RouteSettings, source: (any CredentialSource)?, credentialKey: CredentialKey,
+            injectsCredentials: Bool, tls: TLSClientContext, policy: ExchangePolicy, metrics: RouteMetrics
+        ) {
+            self.settings = settings
+            self.source = source
+            self.credentialKey = credentialKey
+            self.injectsCredentials = injectsCredentials
+            self.tls = tls
+            self.policy = policy
+            self.metrics = metrics
+            upstreamEndpoint = settings.upstream.map { upstream in
+                UpstreamEndpoint(
+                    scheme: upstream.scheme, host: upstream.host, port: upstream.port,
+                    serverName: settings.tls.serverName ?? upstream.host)
+            }
+        }
     }
 
     public let configuration: ProxyConfiguration

@@ -1,4 +1,4 @@
-import LatchkeyHTTP
+@testable import LatchkeyHTTP
 import Testing
 
 /// `HTTPHeaders` keeps names and values as bytes with a span per field: the String views, byte views and
@@ -35,5 +35,43 @@ import Testing
         #expect(headers.fields.map(\.name) == ["A", "B", "Transfer-Encoding"])
         headers.setFraming(.contentLength(7))
         #expect(headers == ["A": "1", "B": "2", "Content-Length": "7"])
+    }
+}
+
+/// `KnownFieldName`: the names the proxy looks up are recognised once, in any case; near misses (same
+/// length, one byte off) and every other name stay `.other` and are still found by bytes.
+@Suite struct KnownFieldNameTests {
+    @Test(arguments: [
+        ("Host", KnownFieldName.host), ("CONNECTION", .connection), ("content-length", .contentLength),
+        ("Transfer-Encoding", .transferEncoding), ("Keep-Alive", .keepAlive), ("Proxy-Connection", .proxyConnection),
+        ("TE", .te), ("Trailer", .trailer), ("Upgrade", .upgrade), ("Authorization", .authorization),
+        ("Proxy-Authorization", .proxyAuthorization), ("Proxy-Authenticate", .proxyAuthenticate), ("Via", .via),
+        ("Max-Forwards", .maxForwards), ("Location", .location), ("Expect", .expect),
+        ("Hosts", .other), ("Hust", .other), ("Content-Lengtx", .other), ("Keep_Alive", .other), ("X-Via", .other),
+        ("", .other), ("Authorizatioñ", .other),
+    ])
+    func namesAreRecognisedInAnyCase(name: String, known: KnownFieldName) {
+        #expect(KnownFieldName(name) == known)
+    }
+
+    @Test func lookupsFindKnownAndOtherNamesAlike() {
+        var headers = HTTPHeaders([("hOsT", "a"), ("X-Custom", "1"), ("Via", "1.1 x"), ("x-custom", "2")])
+        #expect(headers.first("Host") == "a")
+        #expect(headers.values(for: "X-CUSTOM") == ["1", "2"])
+        #expect(headers.contains("via"))
+        #expect(!headers.contains("Hos"))
+        headers.replaceOrAdd(name: "x-Custom", value: "3")
+        #expect(headers.values(for: "x-custom") == ["3"])
+        #expect(headers.remove(name: "VIA") == 1)
+        #expect(headers.fields.map(\.name) == ["hOsT", "X-Custom"])
+    }
+
+    @Test func connectionOptionsAreRemovedInAnyCaseAndOnlyTheyAre() {
+        var headers = HTTPHeaders([
+            ("Connection", "keep-alive, X-Hop"), ("connection", "  x-other-HOP ,close"), ("x-hop", "1"),
+            ("X-Other-Hop", "2"), ("X-Hopper", "3"), ("Keep-Alive", "timeout=5"), ("Host", "a"),
+        ])
+        headers.removeHopByHop(alsoRemoving: ["x-extra"])
+        #expect(headers.fields.map(\.name) == ["X-Hopper", "Host"])
     }
 }

@@ -21,9 +21,13 @@ import Testing
         #expect(lines.writesInfo)
         loop.runAndWait {
             for index in 0..<3 {
-                lines.info(
-                    "GET /s3cret-in-path/\(index) 200",
-                    sortedFields: [("latchkey.path", "/a b"), ("latchkey.status", "200")], on: loop)
+                lines.info(on: loop) { line in
+                    line.message("GET /s3cret-in-path/")
+                    line.message(index)
+                    line.message(" 200")
+                    line.field("latchkey.path", "/a b")
+                    line.field("latchkey.status", 200)
+                }
             }
         }
         // The turn ends after runAndWait's work returns: wait for the bytes, then close to read to the end.

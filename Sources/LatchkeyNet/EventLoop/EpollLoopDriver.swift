@@ -27,12 +27,12 @@ final class EpollLoopDriver: LoopDriver, @unchecked Sendable {  // loop state co
     private let wakePending = Atomic<Bool>(false)
 
     // Loop-confined state.
-    private var watches: [EpollWatch?] = []
-    private var generations: [UInt32] = []
-    private var freeSlots: [Int] = []
-    private var localWork: [@Sendable () -> Void] = []
-    private var readChecks: [EpollWatch] = []
-    private var flushes: [any EndOfTurnFlush] = []
+    @exclusivity(unchecked) private var watches: [EpollWatch?] = []
+    @exclusivity(unchecked) private var generations: [UInt32] = []
+    @exclusivity(unchecked) private var freeSlots: [Int] = []
+    @exclusivity(unchecked) private var localWork: [@Sendable () -> Void] = []
+    @exclusivity(unchecked) private var readChecks: [EpollWatch] = []
+    @exclusivity(unchecked) private var flushes: [any EndOfTurnFlush] = []
 
     private static let wakeToken = UInt64.max
     private static let maxEvents: Int32 = 256

@@ -30,7 +30,7 @@ public final class LoopTimer: @unchecked Sendable {  // only touched on the owni
 /// system call, no dictionary and no wake-up: a cancelled timer stays in the heap, inert, until it comes
 /// due, or until cancelled ones dominate and the heap is compacted.
 final class TimerHeap: @unchecked Sendable {  // confined to its loop
-    private var heap: [LoopTimer] = []
+    @exclusivity(unchecked) private var heap: [LoopTimer] = []
     private var cancelled = 0
 
     /// Timers armed and neither fired nor cancelled.

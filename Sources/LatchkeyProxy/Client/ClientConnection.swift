@@ -19,8 +19,8 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     let stream: any ByteStream
     private let server: ProxyServer
     private let pool: UpstreamPool
-    private var parser: HTTP1RequestParser
-    private var queued: [HTTP1RequestEvent] = []
+    @exclusivity(unchecked) private var parser: HTTP1RequestParser
+    @exclusivity(unchecked) private var queued: [HTTP1RequestEvent] = []
     var exchange: ForwardExchange?
     var exchangeHasWholeRequest = false
     private var tunnel: Tunnel?
@@ -39,7 +39,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     var responseChunked = false
     var responseKeepsAlive = false
     /// Response bytes held until the exchange flushes (everything one upstream read produced, one write).
-    var responseOutput: [UInt8] = []
+    @exclusivity(unchecked) var responseOutput: [UInt8] = []
 
     init(stream: any ByteStream, server: ProxyServer, pool: UpstreamPool) {
         self.stream = stream

@@ -21,7 +21,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     let upstreams: any ExchangeUpstreamSource
     let loop: EventLoop
     let log: AccessLog
-    var machine: ExchangeStateMachine
+    @exclusivity(unchecked) var machine: ExchangeStateMachine
 
     /// The current attempt's upstream connection.
     var upstream: (any ExchangeUpstream)?

@@ -39,33 +39,43 @@ struct AccessLog: Sendable {
         (plan.route?.metrics ?? exchange.runtime.unmatchedMetrics).record(
             status: status, duration: exchange.elapsed, upstreamDuration: exchange.upstreamElapsed,
             attempts: exchange.attempts)
-        if let lines, !lines.writesInfo { return }
-        let path = plan.clientPath
-        let message = "\(exchange.method) \(plan.clientHost)\(path) \(status)"
-        // Sorted by key, as the log handler orders metadata.
-        var fields: [(key: String, value: String)] = [
-            (LogKey.attempts, String(exchange.attempts)),
-            (LogKey.bytesIn, String(exchange.bytesFromClient)),
-            (LogKey.bytesOut, String(exchange.bytesToClient)),
-            (LogKey.connection, plan.connectionName ?? "-"),
-            (LogKey.durationMs, String(Self.milliseconds(exchange.elapsed))),
-            (LogKey.host, plan.clientHost),
-            (LogKey.method, exchange.method),
-            (LogKey.outcome, outcome),
-            (LogKey.path, path),
-            (LogKey.route, plan.routeName ?? "-"),
-            (LogKey.status, String(status)),
-            (LogKey.upstream, exchange.plan.endpoint.scheme + "://" + exchange.plan.endpoint.authority),
-        ]
-        if let upstream = exchange.upstreamElapsed {
-            fields.append((LogKey.upstreamMs, String(Self.milliseconds(upstream))))
-        }
         if let lines {
-            lines.info(message, sortedFields: fields, on: exchange.loop)
+            guard lines.writesInfo else { return }
+            lines.info(on: exchange.loop) { line in Self.compose(exchange, status: status, outcome: outcome, into: &line) }
         } else {
-            var metadata: Logger.Metadata = [:]
-            for (key, value) in fields { metadata[key] = .string(value) }
-            logger.info("\(message)", metadata: metadata)
+            var line = MetadataLine()
+            Self.compose(exchange, status: status, outcome: outcome, into: &line)
+            logger.info("\(line.message)", metadata: line.metadata)
+        }
+    }
+
+    /// The request's line: `METHOD host/path status`, then the fields sorted by key (the order the log
+    /// handler gives metadata). Generic over where the line goes, so both paths write the same fields.
+    private static func compose(
+        _ exchange: ForwardExchange, status: Int, outcome: String, into line: inout some AccessLogLine
+    ) {
+        let plan = exchange.originalPlan
+        let endpoint = exchange.plan.endpoint
+        line.message(exchange.method)
+        line.message(" ")
+        line.message(plan.clientHost)
+        line.message(plan.clientPath)
+        line.message(" ")
+        line.message(status)
+        line.field(LogKey.attempts, exchange.attempts)
+        line.field(LogKey.bytesIn, exchange.bytesFromClient)
+        line.field(LogKey.bytesOut, exchange.bytesToClient)
+        line.field(LogKey.connection, plan.connectionName ?? "-")
+        line.field(LogKey.durationMs, milliseconds(exchange.elapsed))
+        line.field(LogKey.host, plan.clientHost)
+        line.field(LogKey.method, exchange.method)
+        line.field(LogKey.outcome, outcome)
+        line.field(LogKey.path, plan.clientPath)
+        line.field(LogKey.route, plan.routeName ?? "-")
+        line.field(LogKey.status, status)
+        line.field(LogKey.upstream, endpoint.scheme, "://", endpoint.authority)
+        if let upstream = exchange.upstreamElapsed {
+            line.field(LogKey.upstreamMs, milliseconds(upstream))
         }
     }
 
@@ -109,6 +119,31 @@ struct AccessLog: Sendable {
     static func milliseconds(_ duration: Duration) -> Int {
         let (seconds, attoseconds) = duration.components
         return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+/// Where an access-log line is composed: the batched bytes (`LogLine`) or a `Logger` call (`MetadataLine`).
+protocol AccessLogLine {
+    mutating func message(_ text: String)
+    mutating func message(_ value: Int)
+    mutating func field(_ key: String, _ value: String)
+    mutating func field(_ key: String, _ value: Int)
+    mutating func field(_ key: String, _ first: String, _ second: String, _ third: String)
+}
+
+extension LogLine: AccessLogLine {}
+
+/// The access-log line as a message and `Logger.Metadata`, for loggers other than `LatchkeyLogHandler`.
+struct MetadataLine: AccessLogLine {
+    var message = ""
+    var metadata: Logger.Metadata = [:]
+
+    mutating func message(_ text: String) { message += text }
+    mutating func message(_ value: Int) { message += String(value) }
+    mutating func field(_ key: String, _ value: String) { metadata[key] = .string(value) }
+    mutating func field(_ key: String, _ value: Int) { metadata[key] = .string(String(value)) }
+    mutating func field(_ key: String, _ first: String, _ second: String, _ third: String) {
+        metadata[key] = .string(first + second + third)
     }
 }
 

@@ -23,14 +23,15 @@ final class AccessLogLines: Sendable {
     /// Whether info lines are written at all.
     var writesInfo: Bool { handler.writes(.info) }
 
-    /// Queues one info line on `loop` (the caller runs on it).
-    func info(_ message: String, sortedFields: [(key: String, value: String)], on loop: EventLoop) {
-        let line = handler.line(level: .info, message: message, sortedFields: sortedFields)
+    /// Composes one info line straight into `loop`'s batch (the caller runs on `loop`); see `LogLine`.
+    func info(on loop: EventLoop, _ compose: (inout LogLine) -> Void) {
         guard let buffer = buffers[ObjectIdentifier(loop)] else {
+            var line: [UInt8] = []
+            handler.appendLine(level: .info, to: &line, compose)
             LatchkeyLogHandler.writeAll(line, to: handler.descriptor)
             return
         }
-        buffer.append(line)
+        buffer.append { pending in handler.appendLine(level: .info, to: &pending, compose) }
     }
 }
 
@@ -41,7 +42,7 @@ private final class LoopLogBuffer: EndOfTurnFlush, @unchecked Sendable {  // con
 
     private let loop: EventLoop
     private let descriptor: Int32
-    private var pending: [UInt8] = []
+    @exclusivity(unchecked) private var pending: [UInt8] = []
     private var scheduled = false
 
     init(loop: EventLoop, descriptor: Int32) {
@@ -49,9 +50,10 @@ private final class LoopLogBuffer: EndOfTurnFlush, @unchecked Sendable {  // con
         self.descriptor = descriptor
     }
 
-    func append(_ line: [UInt8]) {
+    /// Lets `write` append one line to the batch in place.
+    func append(_ write: (inout [UInt8]) -> Void) {
         loop.assertInLoop()
-        pending.append(contentsOf: line)
+        write(&pending)
         if pending.count >= Self.flushBytes {
             flushAtEndOfTurn()
         } else if !scheduled {

@@ -67,46 +67,28 @@ public struct LatchkeyLogHandler: LogHandler {
     public var composesAlone: Bool { metadata.isEmpty }
 
     /// One line, newline-terminated and scrubbed, exactly as `log(event:)` writes it for string metadata, from
-    /// fields already sorted by key. The access log calls this directly (no `Logger.Metadata` dictionary per
-    /// request) and batches the lines itself.
+    /// fields already sorted by key.
     public func line(level: Logger.Level, message: String, sortedFields: [(key: String, value: String)]) -> [UInt8] {
-        // Bytes, not String appends: this runs once per request.
         var out: [UInt8] = []
         out.reserveCapacity(384)
-        switch format {
-        case .text:
-            timestamp.append(to: &out)
-            out.append(0x20)
-            out.append(contentsOf: level.rawValue.utf8)
-            out.append(0x20)
-            out.append(contentsOf: message.utf8)
-            for (key, value) in sortedFields {
-                out.append(0x20)
-                out.append(contentsOf: key.utf8)
-                out.append(UInt8(ascii: "="))
-                Self.appendTextValue(value, to: &out)
-            }
-        case .json:
-            out.append(contentsOf: #"{"time":""#.utf8)
-            timestamp.append(to: &out)
-            out.append(contentsOf: #"","level":""#.utf8)
-            out.append(contentsOf: level.rawValue.utf8)
-            out.append(contentsOf: #"","logger":"#.utf8)
-            JSONString.appendQuoted(label, to: &out)
-            out.append(contentsOf: #","message":"#.utf8)
-            JSONString.appendQuoted(message, to: &out)
-            for (key, value) in sortedFields {
-                out.append(UInt8(ascii: ","))
-                JSONString.appendQuoted(key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                JSONString.appendQuoted(value, to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
+        appendLine(level: level, to: &out) { line in
+            line.message(message)
+            for (key, value) in sortedFields { line.field(key, value) }
         }
-        out.append(0x0A)
+        return out
+    }
+
+    /// Composes one line at the end of `out` (`compose` adds the message parts, then the fields sorted by
+    /// key) and scrubs it there: the access log's per-request path, with no String or dictionary per field.
+    func appendLine(level: Logger.Level, to out: inout [UInt8], _ compose: (inout LogLine) -> Void) {
+        let start = out.count
+        var line = LogLine(format: format, label: label, level: level, timestamp: timestamp, appendingTo: out)
+        out = []
+        compose(&line)
+        out = line.finish()
         // The last boundary before a log line leaves the process: no known secret value gets through,
         // whatever text (provider, upstream, config) a message quotes.
-        return scrubber.scrub(out)
+        scrubber.scrub(&out, from: start)
     }
 
     /// Writes all of `bytes` (one `write` unless the descriptor takes less), retrying on EINTR.
@@ -122,15 +104,6 @@ public struct LatchkeyLogHandler: LogHandler {
                 offset += written
             }
         }
-    }
-
-    /// `textValue(text)` appended as bytes.
-    private static func appendTextValue(_ text: String, to out: inout [UInt8]) {
-        if needsQuotes(text) { JSONString.appendQuoted(text, to: &out) } else { out.append(contentsOf: text.utf8) }
-    }
-
-    private static func needsQuotes(_ text: String) -> Bool {
-        text.isEmpty || text.utf8.contains { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x7F }
     }
 }
 

@@ -73,8 +73,7 @@ public enum RequestPlanner {
             }
             var rewritten = head
             rewritten.target = path
-            var endpoint = UpstreamEndpoint(scheme: scheme, host: host, port: port, serverName: host)
-            endpoint.destination = destination
+            let endpoint = UpstreamEndpoint(scheme: scheme, host: host, port: port, serverName: host, destination: destination)
             return .forward(
                 ForwardPlan(
                     route: nil, endpoint: endpoint, tls: scheme == "https" ? runtime.defaultTLS : nil, head: rewritten,
@@ -154,10 +153,8 @@ public enum RequestPlanner {
         if settings.stripPrefix, let prefix = settings.pathPrefix {
             upstreamPath = strip(prefix: prefix, from: path)
         }
-        if let upstream = settings.upstream {
-            endpoint = UpstreamEndpoint(
-                scheme: upstream.scheme, host: upstream.host, port: upstream.port,
-                serverName: settings.tls.serverName ?? upstream.host)
+        if let upstream = settings.upstream, let routeEndpoint = route.upstreamEndpoint {
+            endpoint = routeEndpoint
             upstreamPath = upstream.basePath + upstreamPath
         } else {
             guard port != 0 else {

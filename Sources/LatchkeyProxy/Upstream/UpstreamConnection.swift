@@ -41,7 +41,7 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     var requestCount = 0
     /// Whether any response byte arrived for the current request (a stale pooled connection fails before).
     private(set) var receivedBytesForCurrentRequest = false
-    private var parser: HTTP1ResponseParser = {
+    @exclusivity(unchecked) private var parser: HTTP1ResponseParser = {
         var parser = HTTP1ResponseParser()
         parser.readsOnlyExpectedResponses = true
         return parser
@@ -51,8 +51,9 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     private(set) var hasLeftoverBytes = false
     /// Whether the connection may go back to the pool: open, and nothing but the last response was read.
     var isReusable: Bool { !isClosed && !hasLeftoverBytes && !parser.isTunneling }
-    /// The pool's hook while idle: EOF or data on an idle connection evicts it.
-    var onIdleClose: (() -> Void)?
+    /// While idle: the pool and list it sits in, so that EOF or data on an idle connection evicts it. A
+    /// value, not a closure: every request's release set it, and a closure each was an allocation.
+    var idleMembership: UpstreamPool.Membership?
 
     /// Throws when a TLS session cannot be set up for `endpoint` (e.g. an unusable server name).
     /// Counts this connection while it is open (metrics).
@@ -76,6 +77,13 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     }
 
     func start() { stream.start() }
+
+    /// Takes this idle connection out of its pool (it closed or misbehaved while idle).
+    private func leavePool() {
+        guard let membership = idleMembership else { return }
+        idleMembership = nil
+        membership.pool.remove(self, key: membership.key)
+    }
 
     /// For a TLS connection whose handshake completed: whether it resumed an earlier session.
     var resumedTLSSession: Bool? {
@@ -108,7 +116,7 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     func stream(_ stream: any ByteStream, didRead bytes: [UInt8]) {
         guard let handler else {
             // Bytes on an idle connection are a protocol violation: drop the connection.
-            onIdleClose?()
+            leavePool()
             close()
             return
         }
@@ -126,7 +134,7 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
 
     func streamDidReachEOF(_ stream: any ByteStream) {
         guard let handler else {
-            onIdleClose?()
+            leavePool()
             close()
             return
         }
@@ -149,8 +157,8 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
         isReady = false
         let handler = self.handler
         self.handler = nil
-        if handler == nil { onIdleClose?() }
-        onIdleClose = nil
+        if handler == nil { leavePool() }
+        idleMembership = nil
         handler?.upstream(self, didFail: error.map { .network($0) } ?? .closed)
     }
 }

@@ -2,17 +2,52 @@ import LatchkeyConfig
 import LatchkeyNet
 
 /// Where and how one request goes upstream.
+///
+/// Immutable but for `destination`. The authority (`host[:port]`, the Host field and the log name it) is
+/// formatted once, and the hash is the one computed at init plus `destination`: every request hashes its
+/// endpoint to find an idle connection, and hashing four Strings each time was a visible share of a
+/// request's cost.
 public struct UpstreamEndpoint: Sendable, Hashable {
-    public var scheme: String
-    public var host: String
-    public var port: Int
+    public let scheme: String
+    public let host: String
+    public let port: Int
     /// Name for SNI and certificate verification (the host unless `tls.server_name` says otherwise).
-    public var serverName: String
+    public let serverName: String
+    /// `host[:port]`: the port only when it is not the scheme's default; IPv6 literals in brackets.
+    public let authority: String
 
     /// Which addresses the connection may reach (checked again after DNS); part of the pool key, so a
     /// connection opened under one policy never serves a request under a stricter one.
-    public var destination: DestinationPolicy = .routed
+    public var destination: DestinationPolicy
+
+    private let addressHash: Int
+
+    public init(
+        scheme: String, host: String, port: Int, serverName: String, destination: DestinationPolicy = .routed
+    ) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.serverName = serverName
+        self.destination = destination
+        authority = UpstreamURL.authority(host: host, port: port, scheme: scheme)
+        var hasher = Hasher()
+        hasher.combine(scheme)
+        hasher.combine(host)
+        hasher.combine(port)
+        hasher.combine(serverName)
+        addressHash = hasher.finalize()
+    }
 
     public var isTLS: Bool { scheme == "https" }
-    public var authority: String { UpstreamURL.authority(host: host, port: port, scheme: scheme) }
+
+    public static func == (a: UpstreamEndpoint, b: UpstreamEndpoint) -> Bool {
+        a.addressHash == b.addressHash && a.port == b.port && a.destination == b.destination && a.host == b.host
+            && a.scheme == b.scheme && a.serverName == b.serverName
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(addressHash)
+        hasher.combine(destination)
+    }
 }

@@ -22,12 +22,18 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     let loop: EventLoop
     var maxIdlePerEndpoint: Int
     var idleTimeout: Duration
-    private var idle: [PoolKey: [Idle]] = [:]
+    @exclusivity(unchecked) private var idle: [PoolKey: [Idle]] = [:]
 
     /// Endpoint plus the TLS context identity: the same host with other TLS settings is another pool.
     struct PoolKey: Hashable {
         let endpoint: UpstreamEndpoint
         let tls: ObjectIdentifier?
+    }
+
+    /// Where an idle connection sits: held by the connection while it is in the pool.
+    struct Membership {
+        unowned let pool: UpstreamPool
+        let key: PoolKey
     }
 
     /// Upstream connections open from this process (the exchanges' connections count themselves in).
@@ -60,9 +66,8 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     /// Returns a connection whose last exchange completed cleanly. One that is not reusable (bytes after the
     /// response, a switched protocol, closed) is closed instead: it must never answer another request.
     ///
-    /// The close hook holds the connection strongly, not weakly (a weak reference gives an object a side
-    /// table, and every retain and release of it then takes the slow path): `forget` breaks the cycle
-    /// whenever the entry leaves the pool. The pool itself lives as long as its loop.
+    /// The pool's list holds the connection; the connection's `Membership` names the pool (unowned: the pool
+    /// lives as long as its loop) and the key, and `forget` ends it whenever the entry leaves the pool.
     func release(_ connection: UpstreamConnection, tls: TLSClientContext?) {
         guard connection.isReusable, maxIdlePerEndpoint > 0 else {
             connection.close()
@@ -70,18 +75,27 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
         }
         let key = PoolKey(endpoint: connection.endpoint, tls: tls.map(ObjectIdentifier.init))
         connection.handler = nil
-        connection.onIdleClose = { [unowned self] in self.remove(connection, key: key) }
-        idle[key, default: []].append(Idle(connection: connection, since: .now))
-        if let count = idle[key]?.count, count > maxIdlePerEndpoint, let oldest = idle[key]?.removeFirst() {
-            forget(oldest)
-            oldest.connection.close()
+        connection.idleMembership = Membership(pool: self, key: key)
+        let evicted: Idle? = modifyList(for: key) { list in
+            list.append(Idle(connection: connection, since: .now))
+            return list.count > maxIdlePerEndpoint ? list.removeFirst() : nil
+        }
+        if let evicted {
+            forget(evicted)
+            evicted.connection.close()
         }
         if sweep == nil { armSweep(after: idleTimeout) }
     }
 
-    /// Drops the entry's close hook, which holds its connection.
+    /// One lookup for a change to `key`'s list, made in place (a copy of the list per request made this
+    /// O(idle connections)).
+    private func modifyList<Result>(for key: PoolKey, _ change: (inout [Idle]) -> Result) -> Result {
+        change(&idle[key, default: []])
+    }
+
+    /// Ends the entry's membership (the connection no longer points back at the pool).
     private func forget(_ entry: Idle) {
-        entry.connection.onIdleClose = nil
+        entry.connection.idleMembership = nil
     }
 
     private func armSweep(after delay: Duration) {
@@ -110,7 +124,8 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
         if let nextDue { armSweep(after: max(nextDue - now, .milliseconds(1))) }
     }
 
-    private func remove(_ connection: UpstreamConnection, key: PoolKey) {
+    /// Removes an idle connection that closed or misbehaved (its membership's call).
+    func remove(_ connection: UpstreamConnection, key: PoolKey) {
         guard let index = idle[key]?.firstIndex(where: { $0.connection === connection }),
             let entry = idle[key]?.remove(at: index)
         else { return }

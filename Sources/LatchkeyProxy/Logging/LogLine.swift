@@ -1,0 +1,181 @@
+import LatchkeyConfig
+import Logging
+
+/// One log line composed in place at the end of a byte buffer, in text or JSON: the only place that knows
+/// the line format. `LatchkeyLogHandler` composes every line through it, and the access log appends its
+/// per-request line straight into its loop's batch, without Strings per field or a metadata dictionary.
+///
+/// A line is the prefix (time, level, and in JSON the logger's label), the message in parts, then fields
+/// in the order given (callers give them sorted by key, the order `log(event:)` uses for metadata), then
+/// the end. Every value is written as a string, as swift-log's string metadata would be.
+struct LogLine {
+    private let format: LatchkeyLogHandler.Format
+    /// The buffer the line is appended to (earlier lines of a batch stay in front of it).
+    var bytes: [UInt8]
+    private var inMessage = true
+
+    /// Starts a line at the end of `bytes`: everything up to the message.
+    init(
+        format: LatchkeyLogHandler.Format, label: String, level: Logger.Level, timestamp: Timestamp,
+        appendingTo bytes: consuming [UInt8]
+    ) {
+        self.format = format
+        self.bytes = bytes
+        switch format {
+        case .text:
+            timestamp.append(to: &self.bytes)
+            self.bytes.append(0x20)
+            self.bytes.append(contentsOf: level.rawValue.utf8)
+            self.bytes.append(0x20)
+        case .json:
+            self.bytes.append(contentsOf: #"{"time":""#.utf8)
+            timestamp.append(to: &self.bytes)
+            self.bytes.append(contentsOf: #"","level":""#.utf8)
+            self.bytes.append(contentsOf: level.rawValue.utf8)
+            self.bytes.append(contentsOf: #"","logger":"#.utf8)
+            JSONString.appendQuoted(label, to: &self.bytes)
+            self.bytes.append(contentsOf: #","message":""#.utf8)
+        }
+    }
+
+    /// Appends UTF-8 `text` to the message.
+    mutating func message(_ text: some Collection<UInt8>) {
+        precondition(inMessage, "message parts come before the fields")
+        switch format {
+        case .text: bytes.append(contentsOf: text)
+        case .json: JSONString.appendEscaped(text, to: &bytes)
+        }
+    }
+
+    /// Appends `text` to the message.
+    mutating func message(_ text: String) { message(text.utf8) }
+
+    /// Appends `value` in decimal to the message.
+    mutating func message(_ value: Int) {
+        precondition(inMessage, "message parts come before the fields")
+        Self.appendDecimal(value, to: &bytes)
+    }
+
+    /// A field `key` = `value` (text: ` key=value`, quoted when the value needs it; JSON: `,"key":"value"`).
+    mutating func field(_ key: String, _ value: some Collection<UInt8>) {
+        endMessage()
+        switch format {
+        case .text:
+            bytes.append(0x20)
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(UInt8(ascii: "="))
+            if Self.needsQuotes(value) {
+                bytes.append(UInt8(ascii: "\""))
+                JSONString.appendEscaped(value, to: &bytes)
+                bytes.append(UInt8(ascii: "\""))
+            } else {
+                bytes.append(contentsOf: value)
+            }
+        case .json:
+            bytes.append(UInt8(ascii: ","))
+            JSONString.appendQuoted(key, to: &bytes)
+            bytes.append(contentsOf: #":""#.utf8)
+            JSONString.appendEscaped(value, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        }
+    }
+
+    /// A field whose value is three strings joined (`scheme`, `://`, `authority`), without joining them first.
+    mutating func field(_ key: String, _ first: String, _ second: String, _ third: String) {
+        endMessage()
+        let quoted: Bool
+        switch format {
+        case .text:
+            bytes.append(0x20)
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(UInt8(ascii: "="))
+            quoted =
+                (first.isEmpty && second.isEmpty && third.isEmpty)
+                || Self.needsQuotes(first.utf8, orEmpty: false) || Self.needsQuotes(second.utf8, orEmpty: false)
+                || Self.needsQuotes(third.utf8, orEmpty: false)
+        case .json:
+            bytes.append(UInt8(ascii: ","))
+            JSONString.appendQuoted(key, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            quoted = true
+        }
+        if quoted {
+            bytes.append(UInt8(ascii: "\""))
+            JSONString.appendEscaped(first.utf8, to: &bytes)
+            JSONString.appendEscaped(second.utf8, to: &bytes)
+            JSONString.appendEscaped(third.utf8, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        } else {
+            bytes.append(contentsOf: first.utf8)
+            bytes.append(contentsOf: second.utf8)
+            bytes.append(contentsOf: third.utf8)
+        }
+    }
+
+    /// A field with a string value.
+    mutating func field(_ key: String, _ value: String) { field(key, value.utf8) }
+
+    /// A field with a decimal value (never quoted in text; a JSON string, like every value).
+    mutating func field(_ key: String, _ value: Int) {
+        endMessage()
+        switch format {
+        case .text:
+            bytes.append(0x20)
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(UInt8(ascii: "="))
+            Self.appendDecimal(value, to: &bytes)
+        case .json:
+            bytes.append(UInt8(ascii: ","))
+            JSONString.appendQuoted(key, to: &bytes)
+            bytes.append(contentsOf: #":""#.utf8)
+            Self.appendDecimal(value, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        }
+    }
+
+    /// Ends the line (newline included) and gives the buffer back.
+    consuming func finish() -> [UInt8] {
+        endMessage()
+        if format == .json { bytes.append(UInt8(ascii: "}")) }
+        bytes.append(0x0A)
+        return bytes
+    }
+
+    private mutating func endMessage() {
+        guard inMessage else { return }
+        inMessage = false
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+    }
+
+    /// Text values are quoted when empty or when they hold a space, control character, `"` or `=`, so that
+    /// `key=value` pairs split unambiguously.
+    private static func needsQuotes(_ value: some Collection<UInt8>, orEmpty: Bool = true) -> Bool {
+        (orEmpty && value.isEmpty) || value.contains { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x7F }
+    }
+
+    /// `value` in decimal, without a `String` in between.
+    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        if value < 0 {
+            out.append(UInt8(ascii: "-"))
+            appendDecimal(UInt(value.magnitude), to: &out)
+        } else {
+            appendDecimal(UInt(value), to: &out)
+        }
+    }
+
+    private static func appendDecimal(_ value: UInt, to out: inout [UInt8]) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                count += 1
+                buffer[buffer.count - count] = UInt8(0x30 + rest % 10)
+                rest /= 10
+            } while rest > 0
+            out.append(contentsOf: buffer[(buffer.count - count)...])
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import LatchkeyConfig
+import Logging
+import Testing
+
+@testable import LatchkeyProxy
+
+/// `LogLine`, the one place that knows the line format: both formats, quoting, numbers, and a line composed
+/// at the end of a batch (as the access log does) scrubbed without touching the lines before it.
+@Suite struct LogLineTests {
+    private func compose(
+        _ format: LatchkeyLogHandler.Format, scrubbing secrets: [String] = [], after earlier: [UInt8] = [],
+        _ body: (inout LogLine) -> Void
+    ) -> String {
+        let scrubber = SecretScrubber()
+        scrubber.register(secrets)
+        let handler = LatchkeyLogHandler(label: "latchkey", level: .info, format: format, scrubber: scrubber)
+        var out = earlier
+        handler.appendLine(level: .info, to: &out, body)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Drops the timestamp, which changes with the clock.
+    private func withoutTime(_ line: String, format: LatchkeyLogHandler.Format) -> String {
+        switch format {
+        case .text: return String(line.drop { $0 != " " }.dropFirst())
+        case .json: return "{" + String(line.drop { $0 != "," }.dropFirst())
+        }
+    }
+
+    @Test func textLineQuotesOnlyValuesThatNeedIt() {
+        let line = compose(.text) { line in
+            line.message("GET example.com/a 200")
+            line.field("a.int", -42)
+            line.field("b.empty", "")
+            line.field("c.space", "a b")
+            line.field("d.equals", "k=v")
+            line.field("e.plain", "/v1/items")
+            line.field("f.joined", "https", "://", "api.example:8443")
+            line.field("g.quote", #"say "hi""#)
+        }
+        #expect(
+            withoutTime(line, format: .text)
+                == #"info GET example.com/a 200 a.int=-42 b.empty="" c.space="a b" d.equals="k=v" e.plain=/v1/items f.joined=https://api.example:8443 g.quote="say \"hi\"""# + "\n")
+    }
+
+    @Test func jsonLineEscapesMessageAndWritesEveryValueAsAString() {
+        let line = compose(.json) { line in
+            line.message("GET ")
+            line.message("/a\"b\n")
+            line.message(" ")
+            line.message(200)
+            line.field("latchkey.status", 200)
+            line.field("latchkey.upstream", "http", "://", "h:1")
+            line.field("latchkey.path", "/\u{1}")
+        }
+        #expect(
+            withoutTime(line, format: .json)
+                == #"{"level":"info","logger":"latchkey","message":"GET /a\"b\n 200","latchkey.status":"200","latchkey.upstream":"http://h:1","latchkey.path":"/\u0001"}"# + "\n")
+    }
+
+    @Test func aLineAppendedToABatchIsScrubbedAndTheEarlierLinesAreLeftAlone() {
+        let earlier = Array("earlier line mentions tok-12345 as plain text\n".utf8)
+        let out = compose(.text, scrubbing: ["tok-12345"], after: earlier) { line in
+            line.message("GET /tok-12345 200")
+            line.field("latchkey.path", "/tok-12345")
+        }
+        #expect(out.hasPrefix("earlier line mentions tok-12345 as plain text\n"), "only the new line is scrubbed")
+        let added = out.dropFirst(earlier.count)
+        #expect(!added.contains("tok-12345"))
+        #expect(added.hasSuffix("info GET /[redacted] 200 latchkey.path=/[redacted]\n"))
+    }
+
+    @Test(arguments: [0, 7, 10, 99, 1_000, Int.max, Int.min + 1])
+    func decimalsMatchSwiftsOwn(value: Int) {
+        var out: [UInt8] = []
+        LogLine.appendDecimal(value, to: &out)
+        #expect(String(decoding: out, as: UTF8.self) == String(value))
+    }
+}
