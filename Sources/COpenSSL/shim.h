@@ -60,5 +60,8 @@ static inline long latchkey_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *x) 
     return SSL_CTX_add_extra_chain_cert(ctx, x);
 }
 static inline int latchkey_MBSTRING_ASC(void) { return MBSTRING_ASC; }
+static inline long latchkey_SSL_CTX_sess_set_cache_size(SSL_CTX *ctx, long size) {
+    return SSL_CTX_sess_set_cache_size(ctx, size);
+}
 
 #endif

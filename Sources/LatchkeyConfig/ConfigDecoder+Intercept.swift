@@ -55,7 +55,8 @@ extension ConfigDecoder {
         if secret { registerSensitive(pem) }
         let source = file.map { text.fromSecret ? "the file (its path comes from a secret)" : "'\($0)'" } ?? "the value"
         guard pem.contains("-----BEGIN") && pem.contains(kind + "-----") else {
-            fail(text.node, text.path, "\(source) is not PEM (expected -----BEGIN \(kind == "CERTIFICATE" ? "CERTIFICATE" : "... PRIVATE KEY")-----)")
+            let expected = kind == "CERTIFICATE" ? "CERTIFICATE" : "... PRIVATE KEY"
+            fail(text.node, text.path, "\(source) is not PEM (expected -----BEGIN \(expected)-----)")
             return nil
         }
         if secret && pem.contains("ENCRYPTED") {
@@ -77,7 +78,8 @@ extension ConfigDecoder {
 
     /// "30s", "90m", "24h", "7d" (one unsigned integer and one unit); nil otherwise.
     static func duration(_ text: String) -> Duration? {
-        guard let unit = text.last, let number = Int64(text.dropLast()), number >= 0, text.first.map { ("0"..."9").contains($0) } == true
+        guard let unit = text.last, let number = Int64(text.dropLast()), number >= 0,
+            text.first.map { ("0"..."9").contains($0) } == true
         else { return nil }
         let seconds: Int64
         switch unit {

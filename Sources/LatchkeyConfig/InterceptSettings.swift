@@ -30,7 +30,8 @@ public struct InterceptSettings: Sendable, Equatable {
     public init(
         caCertificatePEM: String, caKey: SecretString, leafValidity: Duration = defaultLeafValidity,
         caCertificateFile: String? = nil, caKeyFile: String? = nil,
-        caCertificatePosition: ConfigPosition = ConfigPosition(file: "", line: 0, column: 0, keyPath: "intercept.ca_cert"),
+        caCertificatePosition: ConfigPosition = ConfigPosition(
+            file: "", line: 0, column: 0, keyPath: "intercept.ca_cert"),
         caKeyPosition: ConfigPosition = ConfigPosition(file: "", line: 0, column: 0, keyPath: "intercept.ca_key")
     ) {
         self.caCertificatePEM = caCertificatePEM

@@ -15,6 +15,9 @@ final class ServerSSLContext: @unchecked Sendable {
     /// ALPN preference in wire format; read by the select callback, lives as long as `self`.
     private let alpnPreference: ALPNPreference?
 
+    /// Most sessions kept in OpenSSL's server-side session cache.
+    static let sessionCacheSize = 1024
+
     /// A context with our floor, the ALPN list and the server-name callback installed.
     init(alpnProtocols: [String], minimumVersion: TLSVersion) throws(TLSError) {
         let context = try SSLContextSetup.makeContext(method: TLS_server_method(), minimumVersion: minimumVersion)
@@ -31,6 +34,9 @@ final class ServerSSLContext: @unchecked Sendable {
             SSL_CTX_set_alpn_select_cb(context, alpnSelect, Unmanaged.passUnretained(alpnPreference).toOpaque())
         }
         _ = latchkey_SSL_CTX_set_tlsext_servername_callback(context, TLSEngine.serverNameCallback)
+        // Sessions kept for resumption by ID (TLS 1.2 clients without tickets): OpenSSL's default is
+        // 20,480; bound the memory a stream of new clients can pin (tickets need no server state).
+        _ = latchkey_SSL_CTX_sess_set_cache_size(context, Self.sessionCacheSize)
     }
 
     deinit { SSL_CTX_free(context) }

@@ -33,7 +33,9 @@ extension TLSEngine {
 
     /// The client's name as it may appear in an error or log: printable ASCII, at most 255 bytes.
     fileprivate static func printable(_ bytes: UnsafeRawBufferPointer) -> String {
-        let shown = bytes.prefix(255).map { (0x21...0x7E).contains($0) && $0 != UInt8(ascii: "'") ? $0 : UInt8(ascii: "?") }
+        let shown = bytes.prefix(255).map {
+            (0x21...0x7E).contains($0) && $0 != UInt8(ascii: "'") ? $0 : UInt8(ascii: "?")
+        }
         return String(decoding: shown, as: UTF8.self) + (bytes.count > 255 ? "…" : "")
     }
 }

@@ -48,7 +48,8 @@ struct CAInitCommand: ParsableCommand {
             }
             let ca = try InterceptionCAGenerator.generate(commonName: commonName, validityDays: days)
             let keyText = String(decoding: ca.keyPEM, as: UTF8.self)
-            scrubber.register([keyText] + keyText.split(separator: "\n").filter { !$0.hasPrefix("-----") }.map(String.init))
+            scrubber.register(
+                [keyText] + keyText.split(separator: "\n").filter { !$0.hasPrefix("-----") }.map(String.init))
             // The key first: a certificate without its key next to it would be useless.
             try CAFiles.write(ca.keyPEM, to: keyPath, mode: 0o600)
             try CAFiles.write(ca.certificatePEM, to: certificatePath, mode: 0o644)

@@ -1,7 +1,9 @@
 /// What `latchkey ca init` prints once the CA is written: where it is, the config block, and how each
 /// common runtime is made to trust it (docs/interception.md has the long form).
 enum CATrustInstructions {
-    static func render(certificatePath crt: String, keyPath key: String, commonName: String, days: Int, fingerprint: String)
+    static func render(
+        certificatePath crt: String, keyPath key: String, commonName: String, days: Int, fingerprint: String
+    )
         -> String
     {
         let years = days % 365 == 0 ? "\(days / 365) years" : "about \(days / 365) years"
@@ -23,8 +25,11 @@ enum CATrustInstructions {
               Node      NODE_EXTRA_CA_CERTS=\(crt)   (added to Node's own roots)
               Go        SSL_CERT_FILE=<bundle>
               Java      cp "$JAVA_HOME/lib/security/cacerts" latchkey-cacerts
-                        keytool -importcert -noprompt -alias latchkey-ca -file \(crt) -keystore latchkey-cacerts -storepass changeit
-                        JAVA_TOOL_OPTIONS="-Djavax.net.ssl.trustStore=$PWD/latchkey-cacerts -Djavax.net.ssl.trustStorePassword=changeit"
+                        keytool -importcert -noprompt -alias latchkey-ca -file \(crt) \\
+                          -keystore latchkey-cacerts -storepass changeit
+                        JAVA_TOOL_OPTIONS="-Djavax.net.ssl.trustStore=$PWD/latchkey-cacerts \\
+                          -Djavax.net.ssl.trustStorePassword=changeit \\
+                          -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=3128"   (Java ignores HTTPS_PROXY)
               .NET      the system store on Linux (below), or SSL_CERT_FILE=<bundle>
               Debian/Ubuntu system store (curl, Python's ssl, Go, .NET, ... all at once):
                         sudo cp \(crt) /usr/local/share/ca-certificates/latchkey-ca.crt && sudo update-ca-certificates

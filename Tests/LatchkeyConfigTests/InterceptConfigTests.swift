@@ -29,7 +29,9 @@ import Testing
         #expect(intercept.leafValidity == .seconds(86400))
         #expect(intercept.caCertificateFile == "/etc/latchkey/ca.crt")
         #expect(intercept.caKeyFile == "/etc/latchkey/ca.key")
-        #expect(intercept.caKeyPosition == ConfigPosition(file: "proxy.conf", line: 3, column: 11, keyPath: "intercept.ca_key"))
+        #expect(
+            intercept.caKeyPosition
+                == ConfigPosition(file: "proxy.conf", line: 3, column: 11, keyPath: "intercept.ca_key"))
         #expect(intercept.caCertificatePosition.line == 2)
         // Both files are watched: a CA rotated on disk reloads.
         #expect(configuration.secretFiles.contains("/etc/latchkey/ca.key"))
@@ -45,7 +47,8 @@ import Testing
         configuration.registerSecrets(with: scrubber)
         #expect(scrubber.scrub("leaked \(Self.keyBody) here") == "leaked [redacted] here")
         let summary = ConfigSummary.render(configuration)
-        #expect(summary.contains("intercept: ca_cert=/etc/latchkey/ca.crt ca_key=/etc/latchkey/ca.key leaf_validity=24h"))
+        #expect(
+            summary.contains("intercept: ca_cert=/etc/latchkey/ca.crt ca_key=/etc/latchkey/ca.key leaf_validity=24h"))
         #expect(!summary.contains(Self.keyBody))
     }
 
@@ -65,7 +68,9 @@ import Testing
         #expect(ConfigSummary.render(configuration).contains("ca_key=<secret>"))
     }
 
-    @Test(arguments: [("1h", 3600), ("90m", 5400), ("24h", 86400), ("7d", 604_800), ("30d", 2_592_000), ("3600s", 3600)])
+    @Test(arguments: [
+        ("1h", 3600), ("90m", 5400), ("24h", 86400), ("7d", 604_800), ("30d", 2_592_000), ("3600s", 3600),
+    ])
     func leafValidityTakesDurations(text: String, seconds: Int64) throws {
         let configuration = try parse(Self.block + "  leaf_validity: \(text)\n", files: Self.files)
         #expect(configuration.intercept?.leafValidity == .seconds(seconds))
@@ -90,7 +95,8 @@ import Testing
 
     @Test func missingKeyIsAnError() {
         expectSingleError(
-            "intercept:\n  ca_cert: /etc/latchkey/ca.crt\n", files: Self.files, line: 2, column: 3, keyPath: "intercept",
+            "intercept:\n  ca_cert: /etc/latchkey/ca.crt\n", files: Self.files, line: 2, column: 3,
+            keyPath: "intercept",
             message: "missing required key 'ca_key'")
     }
 
@@ -103,7 +109,9 @@ import Testing
     }
 
     @Test func encryptedKeyIsRefused() {
-        let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n"
+        let encrypted =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI\n"
+            + "-----END ENCRYPTED PRIVATE KEY-----\n"
         expectSingleError(
             Self.block, files: Self.files.merging(["/etc/latchkey/ca.key": encrypted]) { $1 }, line: 3, column: 11,
             keyPath: "intercept.ca_key", message: "encrypted key")
@@ -137,7 +145,9 @@ import Testing
     @Test func routeInterceptFalseWithoutTheBlockIsAWarning() throws {
         let configuration = try parse("routes:\n  - host: api.example\n    intercept: false\n")
         #expect(configuration.warnings.count == 1)
-        #expect(configuration.warnings.first?.contains("routes[0].intercept: has no effect without a top-level 'intercept:'") == true)
+        #expect(
+            configuration.warnings.first?.contains(
+                "routes[0].intercept: has no effect without a top-level 'intercept:'") == true)
     }
 
     /// The commented `intercept:` block of proxy.conf.example and the one in docs/configuration.md load as written.
@@ -151,7 +161,8 @@ import Testing
             .appendingPathComponent("docs/configuration.md")
         let text = try String(contentsOf: docs, encoding: .utf8)
         let section = try #require(text.components(separatedBy: "### `intercept`").dropFirst().first)
-        let yaml = try #require(section.components(separatedBy: "```yaml\n").dropFirst().first?.components(separatedBy: "```").first)
+        let yaml = try #require(
+            section.components(separatedBy: "```yaml\n").dropFirst().first?.components(separatedBy: "```").first)
         #expect(try parse(yaml, files: Self.files).intercept != nil)
     }
 }

@@ -6,7 +6,8 @@ import Testing
 
 /// The config-facing check of the interception CA: what OpenSSL finds is a ConfigError at the right key.
 @Suite struct InterceptionAuthoritySettingsTests {
-    static let certificatePosition = ConfigPosition(file: "proxy.conf", line: 2, column: 12, keyPath: "intercept.ca_cert")
+    static let certificatePosition = ConfigPosition(
+        file: "proxy.conf", line: 2, column: 12, keyPath: "intercept.ca_cert")
     static let keyPosition = ConfigPosition(file: "proxy.conf", line: 3, column: 11, keyPath: "intercept.ca_key")
 
     func settings(certificate: [UInt8], key: [UInt8]) -> InterceptSettings {
@@ -33,7 +34,9 @@ import Testing
         #expect(error?.errors.count == 1)
         #expect(only.keyPath == "intercept.ca_key" && only.line == 3)
         #expect(only.message.contains("does not belong to the CA certificate '/CN=test CA'"))
-        let keyLines = String(decoding: other.keyPEM, as: UTF8.self).split(separator: "\n").filter { !$0.hasPrefix("-----") }
+        let keyLines = String(decoding: other.keyPEM, as: UTF8.self).split(separator: "\n").filter {
+            !$0.hasPrefix("-----")
+        }
         #expect(keyLines.allSatisfy { !only.description.contains($0) })
     }
 
@@ -56,7 +59,8 @@ import Testing
         process.arguments = [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
             "-subj", "/CN=leaf", "-addext", "basicConstraints=critical,CA:FALSE",
-            "-keyout", directory.appendingPathComponent("k.pem").path, "-out", directory.appendingPathComponent("c.pem").path,
+            "-keyout", directory.appendingPathComponent("k.pem").path, "-out",
+            directory.appendingPathComponent("c.pem").path,
         ]
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -28,7 +28,8 @@ import Testing
         #expect(X509_verify(ca.x509, X509_get0_pubkey(ca.x509)) == 1)  // self-signed
         let authority = try InterceptionAuthority(
             certificatePEM: certificatePEM, keyPEM: keyPEM, leafValidity: .seconds(3600))
-        let leaf = try InspectedCertificate(pem: #require(authority.context(forHost: "api.example").mintedCertificatePEM))
+        let leaf = try InspectedCertificate(
+            pem: #require(authority.context(forHost: "api.example").mintedCertificatePEM))
         #expect(leaf.verify(trusting: file.path) == X509_V_OK)
         #expect(leaf.issuer == ca.subject)
     }
@@ -37,12 +38,16 @@ import Testing
         let one = try InterceptionCAGenerator.generate(commonName: "a")
         let two = try InterceptionCAGenerator.generate(commonName: "a")
         #expect(one.keyPEM != two.keyPEM)
-        #expect(try InspectedCertificate(pem: one.certificatePEM).serialHex != InspectedCertificate(pem: two.certificatePEM).serialHex)
+        #expect(
+            try InspectedCertificate(pem: one.certificatePEM).serialHex
+                != InspectedCertificate(pem: two.certificatePEM).serialHex)
     }
 
     @Test func refusesNamesAndValiditiesOutOfBounds() {
         #expect(throws: TLSError.self) { try InterceptionCAGenerator.generate(commonName: "") }
-        #expect(throws: TLSError.self) { try InterceptionCAGenerator.generate(commonName: String(repeating: "x", count: 65)) }
+        #expect(throws: TLSError.self) {
+            try InterceptionCAGenerator.generate(commonName: String(repeating: "x", count: 65))
+        }
         #expect(throws: TLSError.self) { try InterceptionCAGenerator.generate(commonName: "a", validityDays: 0) }
     }
 }

@@ -46,7 +46,10 @@ import Testing
             if step % 3 == 0 {
                 let expected = model.contains(key) ? key : nil
                 #expect(cache.value(forKey: key) == expected)
-                if expected != nil { model.removeAll { $0 == key }; model.insert(key, at: 0) }
+                if expected != nil {
+                    model.removeAll { $0 == key }
+                    model.insert(key, at: 0)
+                }
             } else {
                 let evicted = cache.insert(key, forKey: key)
                 if model.contains(key) {

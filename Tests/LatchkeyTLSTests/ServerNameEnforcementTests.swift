@@ -72,7 +72,8 @@ import Testing
     @Test func requiredNameIsNormalized() throws {
         let client = try TLSEngine(
             context: TLSClientContext(configuration: .init(caFile: certificates.caFile)), serverName: "api.example")
-        let server = try TLSEngine(context: authority.context(forHost: "api.example"), requiredServerName: "API.example.")
+        let server = try TLSEngine(
+            context: authority.context(forHost: "api.example"), requiredServerName: "API.example.")
         #expect(server.requiredServerName == "api.example")
         let steps = EnginePair(client: client, server: server).handshake()
         #expect(steps.server == .complete)
@@ -208,7 +209,8 @@ import Testing
             certificatePEM: intermediate.pem, keyPEM: key.pkcs8PEM, leafValidity: .seconds(3600))
         let client = try TLSEngine(
             context: TLSClientContext(configuration: .init(caFile: certificates.caFile)), serverName: "api.example")
-        let server = try TLSEngine(context: authority.context(forHost: "api.example"), requiredServerName: "api.example")
+        let server = try TLSEngine(
+            context: authority.context(forHost: "api.example"), requiredServerName: "api.example")
         #expect(EnginePair(client: client, server: server).handshake() == (.complete, .complete))
     }
 }

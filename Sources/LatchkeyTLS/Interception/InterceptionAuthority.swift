@@ -69,7 +69,8 @@ public final class InterceptionAuthority: @unchecked Sendable {
                 X509_up_ref(certificate.pointer)
                 guard latchkey_SSL_CTX_add_extra_chain_cert(base.context, certificate.pointer) == 1 else {
                     X509_free(certificate.pointer)
-                    throw OpenSSLErrorQueue.error(.configuration, "cannot add '\(certificate.subjectLine)' to the chain")
+                    throw OpenSSLErrorQueue.error(
+                        .configuration, "cannot add '\(certificate.subjectLine)' to the chain")
                 }
             }
         }
@@ -77,7 +78,8 @@ public final class InterceptionAuthority: @unchecked Sendable {
         self.subject = ca.subjectLine
         self.leafValidity = leafValidity
         self.cacheCapacity = cacheCapacity
-        self.minter = LeafCertificateMinter(issuer: ca, issuerKey: key, validity: leafValidity, issuerNotAfter: notAfter)
+        self.minter = LeafCertificateMinter(
+            issuer: ca, issuerKey: key, validity: leafValidity, issuerNotAfter: notAfter)
         self.base = base
         self.state = Mutex((LRUCache(capacity: cacheCapacity), InterceptionStatistics()))
     }
@@ -95,7 +97,9 @@ public final class InterceptionAuthority: @unchecked Sendable {
     public func context(forHost host: String) throws(TLSError) -> TLSServerContext {
         guard let name = LeafHostName(host) else {
             state.withLock { $0.statistics.mintFailures += 1 }
-            throw TLSError(.configuration, "cannot mint a certificate for '\(Self.printable(host))': not a host name or IP address")
+            throw TLSError(
+                .configuration, "cannot mint a certificate for '\(Self.printable(host))': not a host name or IP address"
+            )
         }
         if let cached = lookUp(name) { return cached }
         return try minting.withLock { _ throws(TLSError) -> TLSServerContext in
@@ -155,7 +159,8 @@ public final class InterceptionAuthority: @unchecked Sendable {
         guard X509_check_ca(ca.pointer) == 1 else {
             throw TLSError(
                 .configuration,
-                "the certificate '\(ca.subjectLine)' is not a CA (it needs basicConstraints CA:TRUE and keyUsage keyCertSign)")
+                "the certificate '\(ca.subjectLine)' is not a CA "
+                    + "(it needs basicConstraints CA:TRUE and keyUsage keyCertSign)")
         }
         let now = time(nil)
         if let notAfter = ca.notAfter, notAfter <= now {
@@ -167,7 +172,8 @@ public final class InterceptionAuthority: @unchecked Sendable {
     }
 
     private static func printable(_ host: String) -> String {
-        String(decoding: host.utf8.prefix(255).map { (0x21...0x7E).contains($0) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+        String(
+            decoding: host.utf8.prefix(255).map { (0x21...0x7E).contains($0) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
     }
 }
 

@@ -54,7 +54,9 @@ extension InterceptionCAGenerator {
             throw OpenSSLErrorQueue.error(.configuration, "cannot compute the certificate fingerprint")
         }
         let hex = Array("0123456789ABCDEF".utf8)
-        return digest.prefix(Int(length)).map { String(decoding: [hex[Int($0 >> 4)], hex[Int($0 & 0xF)]], as: UTF8.self) }
-            .joined(separator: ":")
+        return digest.prefix(Int(length)).map {
+            String(decoding: [hex[Int($0 >> 4)], hex[Int($0 & 0xF)]], as: UTF8.self)
+        }
+        .joined(separator: ":")
     }
 }
