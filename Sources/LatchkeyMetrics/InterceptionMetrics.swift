@@ -16,7 +16,8 @@ public final class InterceptionMetrics: Sendable {
     init(registry: MetricsRegistry) {
         let connections = registry.counter(
             "latchkey_intercept_connections_total",
-            help: "Intercepted CONNECTs, by result: TLS with the client established, its handshake failed (the client distrusts the CA, SNI for another host, not TLS), or no leaf certificate could be made.",
+            help:
+                "Intercepted CONNECTs, by result: TLS with the client established, its handshake failed (the client distrusts the CA, SNI for another host, not TLS), or no leaf certificate could be made.",
             labels: ["result"])
         established = connections.child(["established"])
         handshakeFailed = connections.child(["tls_handshake_failed"])

@@ -21,7 +21,8 @@ import Testing
         pinned.intercept = pinnedIntercept
         return [
             RouteSettings(
-                name: "partner", host: HostPattern(name: .exact("api.partner.example")), pathPrefix: "/v1", connection: "partner",
+                name: "partner", host: HostPattern(name: .exact("api.partner.example")), pathPrefix: "/v1",
+                connection: "partner",
                 upstream: UpstreamURL(scheme: "https", host: "api.partner.example", port: 443)),
             RouteSettings(
                 name: "other", host: HostPattern(name: .exact("other.example")), connection: "other",
@@ -103,7 +104,8 @@ import Testing
             #expect(plan.head.target == "/v1/items?x=1")
             #expect(written(plan).headers.first("Host") == "api.partner.example")
         }
-        let absolute = try #require(forwardPlan(try inner("https://api.partner.example/v1", host: "api.partner.example")))
+        let absolute = try #require(
+            forwardPlan(try inner("https://api.partner.example/v1", host: "api.partner.example")))
         #expect(absolute.routeName == "partner")
     }
 
@@ -124,22 +126,27 @@ import Testing
             #expect(error.status == 421 && error.code == .misdirectedRequest, "\(target) \(host ?? "-")")
         }
         let twoHosts = head("GET", "/v1", [("Host", "api.partner.example"), ("Host", "other.example")])
-        #expect(rejection(RequestPlanner.planIntercepted(twoHosts, origin: origin, runtime: try runtime()))?.status == 421)
+        #expect(
+            rejection(RequestPlanner.planIntercepted(twoHosts, origin: origin, runtime: try runtime()))?.status == 421)
     }
 
     @Test func innerRequestNeverMatchesAHostlessOrNonInterceptingRoute() throws {
         // /hostless/ would match the route-mode route in an absolute-form request to any host.
         #expect(rejection(try inner("/hostless/x", host: "api.partner.example"))?.code == .denied)
         let passthrough = try #require(
-            forwardPlan(try inner("/hostless/x", host: "api.partner.example", runtime: try runtime(unmatched: .passthrough))))
-        #expect(passthrough.route == nil && passthrough.endpoint.host == "api.partner.example" && passthrough.intercepted)
+            forwardPlan(
+                try inner("/hostless/x", host: "api.partner.example", runtime: try runtime(unmatched: .passthrough))))
+        #expect(
+            passthrough.route == nil && passthrough.endpoint.host == "api.partner.example" && passthrough.intercepted)
     }
 
     @Test func innerConnectAndAsteriskAreRefused() throws {
         let connect = head("CONNECT", "other.example:443", [("Host", "api.partner.example")])
-        #expect(rejection(RequestPlanner.planIntercepted(connect, origin: origin, runtime: try runtime()))?.status == 400)
+        #expect(
+            rejection(RequestPlanner.planIntercepted(connect, origin: origin, runtime: try runtime()))?.status == 400)
         let options = head("OPTIONS", "*", [("Host", "api.partner.example")])
-        #expect(rejection(RequestPlanner.planIntercepted(options, origin: origin, runtime: try runtime()))?.status == 400)
+        #expect(
+            rejection(RequestPlanner.planIntercepted(options, origin: origin, runtime: try runtime()))?.status == 400)
     }
 
     @Test func aReloadThatStopsInterceptingStopsInjectingOnOpenConnections() throws {
@@ -147,8 +154,11 @@ import Testing
         #expect(rejection(try inner("/v1", host: "api.partner.example", runtime: off))?.status == 421)
         let pinnedNow = InterceptedOrigin(host: "pinned.example", port: 443)
         let request = head("GET", "/v1", [("Host", "pinned.example")])
-        #expect(rejection(RequestPlanner.planIntercepted(request, origin: pinnedNow, runtime: try runtime()))?.status == 421)
-        let plan = RequestPlanner.planIntercepted(request, origin: pinnedNow, runtime: try runtime(pinnedIntercept: true))
+        #expect(
+            rejection(RequestPlanner.planIntercepted(request, origin: pinnedNow, runtime: try runtime()))?.status == 421
+        )
+        let plan = RequestPlanner.planIntercepted(
+            request, origin: pinnedNow, runtime: try runtime(pinnedIntercept: true))
         #expect(forwardPlan(plan)?.routeName == "pinned")
     }
 

@@ -5,7 +5,8 @@ import LatchkeyTLS
 /// in a temporary directory (so no key is committed).
 enum TestCA {
     static let authority: InterceptionAuthority = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-proxy-test-ca-\(getpid())")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "latchkey-proxy-test-ca-\(getpid())")
         try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let openssl = Process()
         openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
@@ -13,7 +14,8 @@ enum TestCA {
         openssl.arguments = [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key",
             "-out", "ca.crt", "-days", "2", "-subj", "/CN=Latchkey proxy test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ]
         openssl.standardOutput = FileHandle.nullDevice
         openssl.standardError = FileHandle.nullDevice

@@ -113,7 +113,8 @@ final class InterceptionHandoff: ClientTunnel, @unchecked Sendable {  // confine
         state = .closed
         runtime.metrics.interception.recordLeafFailed()
         let error = ProxyError(
-            .interceptionFailed, "no certificate could be made for \(origin.host) to intercept CONNECT \(origin): \(reason)")
+            .interceptionFailed,
+            "no certificate could be made for \(origin.host) to intercept CONNECT \(origin): \(reason)")
         client.accessLog.recordRejected(
             method: "CONNECT", target: origin.authority, status: error.status, error: error.errorName, runtime: runtime)
         client.tunnelFailed(error)

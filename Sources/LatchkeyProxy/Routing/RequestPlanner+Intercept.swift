@@ -42,18 +42,22 @@ extension RequestPlanner {
             }
             rawPath = path
         case .authority:
-            return .reject(ProxyError(.badRequest, "CONNECT inside an intercepted tunnel to \(origin) is not supported"))
+            return .reject(
+                ProxyError(.badRequest, "CONNECT inside an intercepted tunnel to \(origin) is not supported"))
         case .asterisk:
             return .reject(ProxyError(.badRequest, "the proxy does not answer OPTIONS *"))
         }
         let hostFields = head.headers.values(for: "Host")
         guard hostFields.count == 1, let named = HostHeader.parse(hostFields[0], defaultPort: 443) else {
-            return .reject(misdirected(origin, named: "the request has \(hostFields.isEmpty ? "no" : "an invalid") Host"))
+            return .reject(
+                misdirected(origin, named: "the request has \(hostFields.isEmpty ? "no" : "an invalid") Host"))
         }
         guard origin.matches(host: named.host, port: named.port) else {
-            return .reject(misdirected(origin, named: "its Host names \(InterceptedOrigin(host: named.host, port: named.port))"))
+            return .reject(
+                misdirected(origin, named: "its Host names \(InterceptedOrigin(host: named.host, port: named.port))"))
         }
-        guard runtime.interception != nil, connectRoute(host: origin.host, port: origin.port, runtime: runtime)?.intercept == true
+        guard runtime.interception != nil,
+            connectRoute(host: origin.host, port: origin.port, runtime: runtime)?.intercept == true
         else {
             return .reject(
                 ProxyError(
