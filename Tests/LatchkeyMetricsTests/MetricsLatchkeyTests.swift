@@ -91,6 +91,23 @@ extension MetricsTests {
                     """))
         }
 
+        @Test func interceptionSeriesCountByResult() {
+            let metrics = LatchkeyMetrics(version: "v")
+            metrics.interception.recordEstablished()
+            metrics.interception.recordEstablished()
+            metrics.interception.recordHandshakeFailed()
+            metrics.interception.recordLeafFailed()
+            metrics.interception.recordLeaf(cached: false)
+            metrics.interception.recordLeaf(cached: true)
+            metrics.interception.recordLeaf(cached: true)
+            let text = metrics.render()
+            #expect(text.contains("latchkey_intercept_connections_total{result=\"established\"} 2\n"))
+            #expect(text.contains("latchkey_intercept_connections_total{result=\"tls_handshake_failed\"} 1\n"))
+            #expect(text.contains("latchkey_intercept_connections_total{result=\"leaf_failed\"} 1\n"))
+            #expect(text.contains("latchkey_intercept_leaf_certificates_total{result=\"minted\"} 1\n"))
+            #expect(text.contains("latchkey_intercept_leaf_certificates_total{result=\"cache_hit\"} 2\n"))
+        }
+
         @Test func familiesAppearInDeclarationOrder() {
             let names = LatchkeyMetrics(version: "v").render().split(separator: "\n")
                 .filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
@@ -103,6 +120,7 @@ extension MetricsTests {
                     "latchkey_client_connections_open", "latchkey_upstream_connections_open",
                     "latchkey_config_reloads_total", "latchkey_config_last_reload_success", "latchkey_build_info",
                     "latchkey_listener_accept_pauses_total", "latchkey_event_loops",
+                    "latchkey_intercept_connections_total", "latchkey_intercept_leaf_certificates_total",
                 ])
         }
 
