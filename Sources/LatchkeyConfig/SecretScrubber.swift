@@ -111,23 +111,29 @@ public final class SecretScrubber: Sendable {
 
     /// The index (in `values.strings`) of the longest registered value found in `haystack`, or nil.
     private func firstMatch(in haystack: UnsafeBufferPointer<UInt8>, _ values: Values) -> Int? {
-        // The table through a buffer pointer: this loop runs once per byte of every log line.
-        values.firstBytes.withUnsafeBufferPointer { firstBytes in
+        guard let base = haystack.baseAddress else { return nil }
+        // Raw pointers: this loop runs once per byte of every log line, and nearly every byte is only
+        // looked up in the first-byte table.
+        return values.firstBytes.withUnsafeBufferPointer { table in
+            let isFirst = table.baseAddress!
             var best: Int?
-            for position in haystack.indices where firstBytes[Int(haystack[position])] {
-                for (index, needle) in values.bytes.enumerated() where index < (best ?? .max) {
-                    guard needle.count <= haystack.count - position, needle[0] == haystack[position] else { continue }
-                    var matched = true
-                    for offset in 1..<needle.count where haystack[position + offset] != needle[offset] {
-                        matched = false
-                        break
+            var position = 0
+            let end = haystack.count
+            while position < end {
+                if isFirst[Int(base[position])] {
+                    for (index, needle) in values.bytes.enumerated() where index < (best ?? .max) {
+                        if needle.count <= end - position, Self.matches(needle, at: base + position) { best = index }
                     }
-                    if matched { best = index }
+                    if best == 0 { break }
                 }
-                if best == 0 { break }
+                position += 1
             }
             return best
         }
+    }
+
+    private static func matches(_ needle: [UInt8], at start: UnsafePointer<UInt8>) -> Bool {
+        needle.withUnsafeBufferPointer { needle in memcmp(needle.baseAddress!, start, needle.count) == 0 }
     }
 
     /// `text` with every byte but ALPHA / DIGIT / `keeping` as `%XX` (upper-case hex).

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The incremental HTTP/1.x decoding state machine shared by `HTTP1RequestParser` and
 /// `HTTP1ResponseParser`: line framing, field lines, body framing and the chunked coding.
 ///
@@ -129,8 +137,11 @@ struct HTTP1Decoder: Sendable {
             case .startLine, .headerLines, .chunkSizeLine, .trailerLines:
                 let window = lineWindow()
                 let searchEnd = min(count, index + max(0, window - lineBuffer.count))
-                var lf = index
-                while lf < searchEnd && input[lf] != 0x0A { lf += 1 }
+                // memchr: the line ends are found a machine word or more at a time.
+                let lf = index < searchEnd
+                    ? memchr(input.baseAddress! + index, 0x0A, searchEnd - index)
+                        .map { input.baseAddress!.distance(to: UnsafeRawPointer($0)) } ?? searchEnd
+                    : searchEnd
                 if lf < searchEnd {
                     if lineBuffer.isEmpty {
                         try handleLine(UnsafeRawBufferPointer(rebasing: input[index..<lf]), into: &events)
@@ -212,10 +223,15 @@ struct HTTP1Decoder: Sendable {
             throw HTTP1ParseError(.bareLF, "a line ends in LF without CR: \(HTTP1ParseError.quote(raw))")
         }
         let line = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 1)])
-        for byte in line where byte == 0x0D || byte == 0x00 {
-            throw byte == 0
-                ? HTTP1ParseError(.nulByte, "a line contains NUL: \(HTTP1ParseError.quote(line))")
-                : HTTP1ParseError(.bareCR, "a line contains CR not followed by LF: \(HTTP1ParseError.quote(line))")
+        if let base = line.baseAddress, !line.isEmpty {
+            let nul = memchr(base, 0x00, line.count)
+            let cr = memchr(base, 0x0D, line.count)
+            if nul != nil || cr != nil {
+                // The first of the two, as a byte-by-byte scan would report it.
+                throw nul != nil && (cr == nil || nul! < cr!)
+                    ? HTTP1ParseError(.nulByte, "a line contains NUL: \(HTTP1ParseError.quote(line))")
+                    : HTTP1ParseError(.bareCR, "a line contains CR not followed by LF: \(HTTP1ParseError.quote(line))")
+            }
         }
         switch state {
         case .startLine:
@@ -245,6 +261,9 @@ struct HTTP1Decoder: Sendable {
             }
             let field = try HTTP1FieldLine.parse(line)
             if case .headerLines = state {
+                // Room for a typical head at once: growing from empty field by field reallocated both
+                // buffers several times per message.
+                if headers.count == 0 { headers.reserveCapacity(fields: 16, bytes: 512) }
                 headers.add(name: UnsafeRawBufferPointer(rebasing: line[field.name]), value: UnsafeRawBufferPointer(rebasing: line[field.value]))
             }
         case .chunkSizeLine:

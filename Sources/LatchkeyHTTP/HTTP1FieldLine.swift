@@ -8,7 +8,8 @@ enum HTTP1FieldLine {
                 .obsoleteLineFolding, "a field line starts with whitespace (obs-fold): \(HTTP1ParseError.quote(line))")
         }
         var colon = 0
-        while colon < line.count && HTTPField.isTokenByte(line[colon]) { colon += 1 }
+        let bytes = line.assumingMemoryBound(to: UInt8.self)
+        while colon < bytes.count && HTTPField.isTokenByte(bytes[colon]) { colon += 1 }
         guard colon < line.count, line[colon] == UInt8(ascii: ":") else {
             var next = colon
             while next < line.count && HTTPField.isWhitespace(line[next]) { next += 1 }
@@ -27,7 +28,9 @@ enum HTTP1FieldLine {
         while end > start && HTTPField.isWhitespace(line[end - 1]) { end -= 1 }
         let valueBytes = line[start..<end]
         var ascii = true
-        for byte in valueBytes {
+        // Through a typed pointer without per-byte bounds checks: every byte of every field value passes here.
+        let value = UnsafeBufferPointer(rebasing: line.assumingMemoryBound(to: UInt8.self)[start..<end])
+        for byte in value {
             if byte >= 0x80 {
                 ascii = false
             } else if !HTTPField.isValueByte(byte) {

@@ -42,10 +42,16 @@ public enum HTTP1Serializer {
     }
 
     private static func appendVersion(_ version: HTTPVersion, to buffer: inout [UInt8]) {
+        // HTTP-version is "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3), as every parsed version is: written
+        // without a String.
+        guard (0...9).contains(version.major), (0...9).contains(version.minor) else {
+            buffer.append(contentsOf: version.description.utf8)
+            return
+        }
         buffer.append(contentsOf: "HTTP/".utf8)
-        buffer.append(contentsOf: String(version.major).utf8)
+        buffer.append(0x30 + UInt8(version.major))
         buffer.append(UInt8(ascii: "."))
-        buffer.append(contentsOf: String(version.minor).utf8)
+        buffer.append(0x30 + UInt8(version.minor))
     }
 
     private static func appendFields(_ headers: HTTPHeaders, to buffer: inout [UInt8]) {

@@ -208,6 +208,9 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
 
     /// Appends a field, keeping any existing ones of the same name.
     public mutating func add(name: String, value: String) {
+        // Headers built from a parsed head are exactly full: grow once with room to spare, not once per field.
+        let needed = bytes.count + name.utf8.count + value.utf8.count
+        if bytes.capacity < needed { bytes.reserveCapacity(Swift.max(needed + 256, bytes.capacity * 2)) }
         let nameStart = bytes.count
         bytes.append(contentsOf: name.utf8)
         let valueStart = bytes.count
@@ -220,6 +223,9 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
 
     /// Appends a field from raw bytes (the parser's path: the bytes were validated there).
     mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        // Typed views, so that the appends are copies of memory rather than loops over raw bytes.
+        let name = name.assumingMemoryBound(to: UInt8.self)
+        let value = value.assumingMemoryBound(to: UInt8.self)
         let nameStart = bytes.count
         bytes.append(contentsOf: name)
         let valueStart = bytes.count
@@ -227,7 +233,7 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         spans.append(
             Span(
                 nameStart: UInt32(nameStart), nameCount: UInt32(name.count), valueStart: UInt32(valueStart),
-                valueCount: UInt32(value.count), known: KnownFieldName(name.assumingMemoryBound(to: UInt8.self))))
+                valueCount: UInt32(value.count), known: KnownFieldName(name)))
     }
 
     /// Replaces every field named `name` with one field holding `value`, at the first one's place.

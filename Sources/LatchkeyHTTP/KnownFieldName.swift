@@ -36,8 +36,9 @@ enum KnownFieldName: UInt8, Sendable {
 
     /// The identity of a name given as a `String` (a lookup's argument).
     init(_ name: String) {
-        var name = name
-        self = name.withUTF8 { KnownFieldName($0) }
+        // Literals and parsed names are contiguous UTF-8; anything else is compared as a copy.
+        self = name.utf8.withContiguousStorageIfAvailable { KnownFieldName($0) }
+            ?? Array(name.utf8).withUnsafeBufferPointer { KnownFieldName($0) }
     }
 
     /// Hop-by-hop by definition (RFC 9110 §7.6.1), whatever `Connection` says; see

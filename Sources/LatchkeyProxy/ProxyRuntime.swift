@@ -1,6 +1,7 @@
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyMetrics
+import LatchkeyNet
 import LatchkeyTLS
 
 /// Everything the data path needs from one loaded configuration, built once and then read-only:
@@ -26,6 +27,8 @@ public final class ProxyRuntime: Sendable {
         let metrics: RouteMetrics
         /// The endpoint of the route's `upstream` (nil without one: the request names it), built once.
         let upstreamEndpoint: UpstreamEndpoint?
+        /// Whether that endpoint is a loopback host (`AddressScope.isLoopback`), worked out once.
+        let upstreamIsLoopback: Bool
 
         init(
             settings: RouteSettings, source: (any CredentialSource)?, credentialKey: CredentialKey,
@@ -43,12 +46,15 @@ public final class ProxyRuntime: Sendable {
                     scheme: upstream.scheme, host: upstream.host, port: upstream.port,
                     serverName: settings.tls.serverName ?? upstream.host)
             }
+            upstreamIsLoopback = upstreamEndpoint.map { AddressScope.isLoopback(host: $0.host) } ?? false
         }
     }
 
     public let configuration: ProxyConfiguration
     public let router: Router
     public let routes: [String: RouteRuntime]
+    /// The same routes in file order: `Router.matchIndex` answers a position in this list.
+    public let routesInFileOrder: [RouteRuntime]
     public let sources: [String: any CredentialSource]
     /// System-trust TLS context for passthrough https and routes without `tls:` settings.
     public let defaultTLS: TLSClientContext
@@ -76,6 +82,7 @@ public final class ProxyRuntime: Sendable {
         self.defaultTLS = defaultTLS
         var contexts: [TLSClientConfiguration: TLSClientContext] = [TLSSettings().clientConfiguration: defaultTLS]
         var routes: [String: RouteRuntime] = [:]
+        var routesInFileOrder: [RouteRuntime] = []
         for route in configuration.routes {
             let tlsConfiguration = route.tls.clientConfiguration
             let context: TLSClientContext
@@ -96,13 +103,16 @@ public final class ProxyRuntime: Sendable {
             case nil, .some(.none): injects = false
             default: injects = true
             }
-            routes[route.name] = RouteRuntime(
+            let runtime = RouteRuntime(
                 settings: route, source: source,
                 credentialKey: CredentialKey(scopes: route.scopes, audience: route.audience, tokenParams: route.tokenParams),
                 injectsCredentials: injects, tls: context, policy: ExchangePolicy(route: route),
                 metrics: metrics.route(route.name, connection: route.connection))
+            routes[route.name] = runtime
+            routesInFileOrder.append(runtime)
         }
         self.routes = routes
+        self.routesInFileOrder = routesInFileOrder
     }
 }
 

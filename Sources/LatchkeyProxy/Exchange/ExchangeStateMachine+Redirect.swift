@@ -39,7 +39,7 @@ extension ExchangeStateMachine {
                 // No route names this host: never to loopback, link-local or metadata addresses (checked on the
                 // name now, and on the resolved addresses when connecting), whatever passthrough would allow.
                 if DestinationPolicy.redirect.refusal(forHost: next.host) != nil { return nil }
-                planned.endpoint.destination = DestinationPolicy.redirect
+                planned.endpoint = planned.endpoint.with(destination: .redirect)
             }
             nextPlan = planned
             sameConnection =

@@ -168,8 +168,9 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     private func sendRequest(body: [[UInt8]], end: Bool) {
         guard let upstream else { return }
         let credential = machine.injectsCredential ? machine.credential : nil
+        // The machine's plan itself, not the `plan` accessor: an argument through the accessor is a copy.
         let head = RequestRewrite.upstreamHead(
-            base: plan.head, plan: plan, credential: credential, framing: machine.requestFraming,
+            base: machine.plan.head, plan: machine.plan, credential: credential, framing: machine.requestFraming,
             receivedVersion: machine.requestHead.version)
         if machine.plan.route?.settings.debug == true {
             let plan = machine.plan

@@ -35,8 +35,7 @@ struct AccessLog: Sendable {
     }
 
     func record(exchange: ForwardExchange, status: Int, outcome: String) {
-        let plan = exchange.originalPlan
-        (plan.route?.metrics ?? exchange.runtime.unmatchedMetrics).record(
+        (exchange.machine.originalPlan.route?.metrics ?? exchange.runtime.unmatchedMetrics).record(
             status: status, duration: exchange.elapsed, upstreamDuration: exchange.upstreamElapsed,
             attempts: exchange.attempts)
         if let lines {
@@ -54,24 +53,24 @@ struct AccessLog: Sendable {
     private static func compose(
         _ exchange: ForwardExchange, status: Int, outcome: String, into line: inout some AccessLogLine
     ) {
-        let plan = exchange.originalPlan
-        let endpoint = exchange.plan.endpoint
+        // Fields read in place from the machine's plans (a `let plan` would copy the whole plan).
+        let endpoint = exchange.machine.plan.endpoint
         line.message(exchange.method)
         line.message(" ")
-        line.message(plan.clientHost)
-        line.message(plan.clientPath)
+        line.message(exchange.machine.originalPlan.clientHost)
+        line.message(exchange.machine.originalPlan.clientPath)
         line.message(" ")
         line.message(status)
         line.field(LogKey.attempts, exchange.attempts)
         line.field(LogKey.bytesIn, exchange.bytesFromClient)
         line.field(LogKey.bytesOut, exchange.bytesToClient)
-        line.field(LogKey.connection, plan.connectionName ?? "-")
+        line.field(LogKey.connection, exchange.machine.originalPlan.connectionName ?? "-")
         line.field(LogKey.durationMs, milliseconds(exchange.elapsed))
-        line.field(LogKey.host, plan.clientHost)
+        line.field(LogKey.host, exchange.machine.originalPlan.clientHost)
         line.field(LogKey.method, exchange.method)
         line.field(LogKey.outcome, outcome)
-        line.field(LogKey.path, plan.clientPath)
-        line.field(LogKey.route, plan.routeName ?? "-")
+        line.field(LogKey.path, exchange.machine.originalPlan.clientPath)
+        line.field(LogKey.route, exchange.machine.originalPlan.routeName ?? "-")
         line.field(LogKey.status, status)
         line.field(LogKey.upstream, endpoint.scheme, "://", endpoint.authority)
         if let upstream = exchange.upstreamElapsed {

@@ -82,8 +82,10 @@ public struct LatchkeyLogHandler: LogHandler {
     /// key) and scrubs it there: the access log's per-request path, with no String or dictionary per field.
     func appendLine(level: Logger.Level, to out: inout [UInt8], _ compose: (inout LogLine) -> Void) {
         let start = out.count
-        var line = LogLine(format: format, label: label, level: level, timestamp: timestamp, appendingTo: out)
-        out = []
+        // The buffer moves into the line and back, never shared: a shared buffer is copied on the first append.
+        var taken: [UInt8] = []
+        swap(&taken, &out)
+        var line = LogLine(format: format, label: label, level: level, timestamp: timestamp, appendingTo: taken)
         compose(&line)
         out = line.finish()
         // The last boundary before a log line leaves the process: no known secret value gets through,

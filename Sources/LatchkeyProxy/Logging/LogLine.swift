@@ -25,13 +25,13 @@ struct LogLine {
         case .text:
             timestamp.append(to: &self.bytes)
             self.bytes.append(0x20)
-            self.bytes.append(contentsOf: level.rawValue.utf8)
+            Self.appendUTF8(level.rawValue, to: &self.bytes)
             self.bytes.append(0x20)
         case .json:
             self.bytes.append(contentsOf: #"{"time":""#.utf8)
             timestamp.append(to: &self.bytes)
             self.bytes.append(contentsOf: #"","level":""#.utf8)
-            self.bytes.append(contentsOf: level.rawValue.utf8)
+            Self.appendUTF8(level.rawValue, to: &self.bytes)
             self.bytes.append(contentsOf: #"","logger":"#.utf8)
             JSONString.appendQuoted(label, to: &self.bytes)
             self.bytes.append(contentsOf: #","message":""#.utf8)
@@ -48,7 +48,10 @@ struct LogLine {
     }
 
     /// Appends `text` to the message.
-    mutating func message(_ text: String) { message(text.utf8) }
+    mutating func message(_ text: String) {
+        if let done: Void = text.utf8.withContiguousStorageIfAvailable({ message($0) }) { return done }
+        message(Array(text.utf8))
+    }
 
     /// Appends `value` in decimal to the message.
     mutating func message(_ value: Int) {
@@ -62,7 +65,7 @@ struct LogLine {
         switch format {
         case .text:
             bytes.append(0x20)
-            bytes.append(contentsOf: key.utf8)
+            Self.appendUTF8(key, to: &bytes)
             bytes.append(UInt8(ascii: "="))
             if Self.needsQuotes(value) {
                 bytes.append(UInt8(ascii: "\""))
@@ -87,12 +90,11 @@ struct LogLine {
         switch format {
         case .text:
             bytes.append(0x20)
-            bytes.append(contentsOf: key.utf8)
+            Self.appendUTF8(key, to: &bytes)
             bytes.append(UInt8(ascii: "="))
             quoted =
                 (first.isEmpty && second.isEmpty && third.isEmpty)
-                || Self.needsQuotes(first.utf8, orEmpty: false) || Self.needsQuotes(second.utf8, orEmpty: false)
-                || Self.needsQuotes(third.utf8, orEmpty: false)
+                || Self.needsQuotes(first) || Self.needsQuotes(second) || Self.needsQuotes(third)
         case .json:
             bytes.append(UInt8(ascii: ","))
             JSONString.appendQuoted(key, to: &bytes)
@@ -106,14 +108,18 @@ struct LogLine {
             JSONString.appendEscaped(third.utf8, to: &bytes)
             bytes.append(UInt8(ascii: "\""))
         } else {
-            bytes.append(contentsOf: first.utf8)
-            bytes.append(contentsOf: second.utf8)
-            bytes.append(contentsOf: third.utf8)
+            Self.appendUTF8(first, to: &bytes)
+            Self.appendUTF8(second, to: &bytes)
+            Self.appendUTF8(third, to: &bytes)
         }
     }
 
     /// A field with a string value.
-    mutating func field(_ key: String, _ value: String) { field(key, value.utf8) }
+    mutating func field(_ key: String, _ value: String) {
+        // Through the contiguous bytes: the quoting check over a `String.UTF8View` cost more than the rest.
+        if let done: Void = value.utf8.withContiguousStorageIfAvailable({ field(key, $0) }) { return done }
+        field(key, Array(value.utf8))
+    }
 
     /// A field with a decimal value (never quoted in text; a JSON string, like every value).
     mutating func field(_ key: String, _ value: Int) {
@@ -121,7 +127,7 @@ struct LogLine {
         switch format {
         case .text:
             bytes.append(0x20)
-            bytes.append(contentsOf: key.utf8)
+            Self.appendUTF8(key, to: &bytes)
             bytes.append(UInt8(ascii: "="))
             Self.appendDecimal(value, to: &bytes)
         case .json:
@@ -149,8 +155,25 @@ struct LogLine {
 
     /// Text values are quoted when empty or when they hold a space, control character, `"` or `=`, so that
     /// `key=value` pairs split unambiguously.
-    private static func needsQuotes(_ value: some Collection<UInt8>, orEmpty: Bool = true) -> Bool {
-        (orEmpty && value.isEmpty) || value.contains { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x7F }
+    private static func needsQuotes(_ value: some Collection<UInt8>) -> Bool {
+        value.isEmpty || value.contains(where: needsQuoting)
+    }
+
+    /// Whether a non-empty part of a joined value holds a byte that needs quotes.
+    private static func needsQuotes(_ part: String) -> Bool {
+        part.utf8.withContiguousStorageIfAvailable { $0.contains(where: needsQuoting) }
+            ?? part.utf8.contains(where: needsQuoting)
+    }
+
+    @inline(__always)
+    private static func needsQuoting(_ byte: UInt8) -> Bool { byte <= 0x20 || byte == 0x22 || byte == 0x3D || byte == 0x7F }
+
+    /// `text`'s UTF-8 appended as one copy of memory (appending a `String.UTF8View` goes byte by byte).
+    @inline(__always)
+    private static func appendUTF8(_ text: String, to out: inout [UInt8]) {
+        if text.utf8.withContiguousStorageIfAvailable({ out.append(contentsOf: $0) }) == nil {
+            out.append(contentsOf: text.utf8)
+        }
     }
 
     /// `value` in decimal, without a `String` in between.
@@ -164,18 +187,11 @@ struct LogLine {
     }
 
     private static func appendDecimal(_ value: UInt, to out: inout [UInt8]) {
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        var rest = value
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                count += 1
-                buffer[buffer.count - count] = UInt8(0x30 + rest % 10)
-                rest /= 10
-            } while rest > 0
-            out.append(contentsOf: buffer[(buffer.count - count)...])
-        }
+        var divisor: UInt = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        repeat {
+            out.append(UInt8(truncatingIfNeeded: 0x30 + value / divisor % 10))
+            divisor /= 10
+        } while divisor > 0
     }
 }

@@ -57,9 +57,8 @@ public enum RequestPlanner {
             } catch {
                 return .reject(ProxyError(.invalidPath, error.description))
             }
-            if let route = runtime.router.match(host: host, port: port, path: pathOnly(path), method: head.method),
-                let routeRuntime = runtime.routes[route.name]
-            {
+            if let index = runtime.router.matchIndex(host: host, port: port, path: pathOnly(path), method: head.method) {
+                let routeRuntime = runtime.routesInFileOrder[index]
                 return planRoute(
                     head, route: routeRuntime, requestScheme: scheme, host: host, port: port, path: path, rawPath: rawPath,
                     runtime: runtime)
@@ -94,10 +93,9 @@ public enum RequestPlanner {
             let hostField = head.headers.first("Host") ?? ""
             let authority = HostHeader.parse(hostField, defaultPort: 80)
             guard
-                let route = runtime.router.match(
+                let index = runtime.router.matchIndex(
                     host: authority?.host, port: authority?.port ?? 0, path: pathOnly(path), method: head.method,
-                    where: { $0.host == nil || $0.upstream != nil }),
-                let routeRuntime = runtime.routes[route.name]
+                    where: { $0.host == nil || $0.upstream != nil })
             else {
                 return .reject(
                     ProxyError(
@@ -106,7 +104,8 @@ public enum RequestPlanner {
                     ))
             }
             return planRoute(
-                head, route: routeRuntime, requestScheme: "http", host: authority?.host ?? hostField, port: 0,
+                head, route: runtime.routesInFileOrder[index], requestScheme: "http", host: authority?.host ?? hostField,
+                port: 0,
                 path: path, rawPath: rawPath, runtime: runtime)
         }
     }
@@ -173,7 +172,9 @@ public enum RequestPlanner {
             endpoint = UpstreamEndpoint(
                 scheme: requestScheme, host: host, port: port, serverName: settings.tls.serverName ?? host)
         }
-        if route.injectsCredentials, !endpoint.isTLS, !AddressScope.isLoopback(host: endpoint.host),
+        let isLoopback =
+            route.upstreamEndpoint === endpoint ? route.upstreamIsLoopback : AddressScope.isLoopback(host: endpoint.host)
+        if route.injectsCredentials, !endpoint.isTLS, !isLoopback,
             !settings.allowPlaintextCredentials
         {
             return .reject(

@@ -54,8 +54,10 @@ enum RequestRewrite {
     /// upstream may well allow TRACE; it is the proxy's policy that refuses it, like its other refusals.
     /// Other plans pass through unchanged.
     static func applyMethodRules(to plan: RequestPlan, head: HTTPRequestHead, runtime: ProxyRuntime) -> RequestPlan {
-        guard case .forward(var forward) = plan else { return plan }
         let method = head.method
+        let isTrace = method.asciiCaseInsensitiveEquals("TRACE") || method.asciiCaseInsensitiveEquals("TRACK")
+        // Every other method leaves the plan as it is, without taking it apart (a copy of the whole plan).
+        guard isTrace || method == "OPTIONS", case .forward(var forward) = plan else { return plan }
         if method == "TRACE" || method == "OPTIONS" {
             switch maxForwards(head.headers) {
             case nil:
@@ -69,8 +71,7 @@ enum RequestRewrite {
                 forward.head.headers.replaceOrAdd(name: "Max-Forwards", value: String(hops - 1))
             }
         }
-        if method.asciiCaseInsensitiveEquals("TRACE") || method.asciiCaseInsensitiveEquals("TRACK"),
-            forward.route?.injectsCredentials == true
+        if isTrace, forward.route?.injectsCredentials == true
         {
             let route = forward.route?.settings
             return .reject(

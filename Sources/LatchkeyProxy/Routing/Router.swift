@@ -26,14 +26,30 @@ import LatchkeyHTTP
 /// Routes are sorted by specificity once, at init; exact hosts are looked up in a dictionary, so a
 /// match costs one dictionary lookup plus a scan of the wildcard and host-less routes.
 public struct Router: Sendable {
-    private struct Candidate: Sendable {
+    /// A class: a match walks candidates, and a struct this size was copied at each step.
+    private final class Candidate: Sendable {
         let route: RouteSettings
+        /// The route's position in the file (`ProxyRuntime.routesInFileOrder`).
+        let index: Int
         let port: Int?
         /// For wildcards: the suffix, e.g. ".example.com".
         let suffix: String?
         let prefix: String?
         let prefixEndsWithSlash: Bool
         let methods: Set<String>?
+
+        init(
+            route: RouteSettings, index: Int, port: Int?, suffix: String?, prefix: String?, prefixEndsWithSlash: Bool,
+            methods: Set<String>?
+        ) {
+            self.route = route
+            self.index = index
+            self.port = port
+            self.suffix = suffix
+            self.prefix = prefix
+            self.prefixEndsWithSlash = prefixEndsWithSlash
+            self.methods = methods
+        }
     }
 
     /// Exact host name → its routes, most specific first.
@@ -56,7 +72,7 @@ public struct Router: Sendable {
                 suffix = "." + (Authority.canonicalHost(String(s.dropFirst())) ?? String(s.dropFirst()).lowercased())
             }
             let candidate = Candidate(
-                route: route, port: route.host?.port, suffix: suffix, prefix: route.pathPrefix,
+                route: route, index: index, port: route.host?.port, suffix: suffix, prefix: route.pathPrefix,
                 prefixEndsWithSlash: route.pathPrefix?.hasSuffix("/") ?? false,
                 methods: route.methods.map { Set($0.map { $0.uppercased() }) })
             switch route.host?.name {
@@ -89,22 +105,37 @@ public struct Router: Sendable {
         host: String?, port: Int, path: String?, method: String,
         where accepts: (RouteSettings) -> Bool = { _ in true }
     ) -> RouteSettings? {
+        matchingCandidate(host: host, port: port, path: path, method: method, where: accepts)?.route
+    }
+
+    /// `match`, answering the route's position in the file (`ProxyRuntime.routesInFileOrder`) rather than a
+    /// copy of its settings: the data path's form.
+    public func matchIndex(
+        host: String?, port: Int, path: String?, method: String,
+        where accepts: (RouteSettings) -> Bool = { _ in true }
+    ) -> Int? {
+        matchingCandidate(host: host, port: port, path: path, method: method, where: accepts)?.index
+    }
+
+    private func matchingCandidate(
+        host: String?, port: Int, path: String?, method: String, where accepts: (RouteSettings) -> Bool
+    ) -> Candidate? {
         let method = Self.upperCased(method)
         if let host {
             if let routes = exact[host],
                 let hit = routes.first(where: { Self.matches($0, port: port, path: path, method: method, accepts) })
             {
-                return hit.route
+                return hit
             }
             for candidate in wildcards {
                 guard let suffix = candidate.suffix, host.utf8.count > suffix.utf8.count,
                     host.utf8.suffix(suffix.utf8.count).elementsEqual(suffix.utf8)
                 else { continue }
-                if Self.matches(candidate, port: port, path: path, method: method, accepts) { return candidate.route }
+                if Self.matches(candidate, port: port, path: path, method: method, accepts) { return candidate }
             }
         }
         guard path != nil else { return nil }
-        return hostless.first { Self.matches($0, port: port, path: path, method: method, accepts) }?.route
+        return hostless.first { Self.matches($0, port: port, path: path, method: method, accepts) }
     }
 
     private static func matches(

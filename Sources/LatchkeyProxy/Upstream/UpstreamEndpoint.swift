@@ -3,11 +3,11 @@ import LatchkeyNet
 
 /// Where and how one request goes upstream.
 ///
-/// Immutable but for `destination`. The authority (`host[:port]`, the Host field and the log name it) is
-/// formatted once, and the hash is the one computed at init plus `destination`: every request hashes its
-/// endpoint to find an idle connection, and hashing four Strings each time was a visible share of a
-/// request's cost.
-public struct UpstreamEndpoint: Sendable, Hashable {
+/// Immutable, and a class: every plan holds one and plans are copied, so a copy is one retain. The authority
+/// (`host[:port]`, the Host field and the log name it) is formatted once, and the hash computed once: every
+/// request hashes its endpoint to find an idle connection, and hashing four Strings each time was a visible
+/// share of a request's cost. Equality is by value.
+public final class UpstreamEndpoint: Sendable, Hashable {
     public let scheme: String
     public let host: String
     public let port: Int
@@ -18,7 +18,7 @@ public struct UpstreamEndpoint: Sendable, Hashable {
 
     /// Which addresses the connection may reach (checked again after DNS); part of the pool key, so a
     /// connection opened under one policy never serves a request under a stricter one.
-    public var destination: DestinationPolicy
+    public let destination: DestinationPolicy
 
     private let addressHash: Int
 
@@ -37,6 +37,11 @@ public struct UpstreamEndpoint: Sendable, Hashable {
         hasher.combine(port)
         hasher.combine(serverName)
         addressHash = hasher.finalize()
+    }
+
+    /// This endpoint under another destination policy.
+    public func with(destination: DestinationPolicy) -> UpstreamEndpoint {
+        UpstreamEndpoint(scheme: scheme, host: host, port: port, serverName: serverName, destination: destination)
     }
 
     public var isTLS: Bool { scheme == "https" }
