@@ -31,12 +31,16 @@ public enum RequestTarget: Equatable, Sendable {
 
     private static func parseAbsolute(_ bytes: [UInt8]) -> RequestTarget? {
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
-        let scheme = String(decoding: bytes[..<colon], as: UTF8.self).lowercased()
+        // The scheme compared as bytes, any case (RFC 3986 §3.1): no String until it is known.
+        let schemeBytes = bytes[..<colon]
+        let scheme: String
         let defaultPort: Int
-        switch scheme {
-        case "http": defaultPort = 80
-        case "https": defaultPort = 443
-        default: return nil
+        if schemeBytes.count == 4, schemeBytes.elementsEqual("http".utf8, by: { $0 | 0x20 == $1 }) {
+            (scheme, defaultPort) = ("http", 80)
+        } else if schemeBytes.count == 5, schemeBytes.elementsEqual("https".utf8, by: { $0 | 0x20 == $1 }) {
+            (scheme, defaultPort) = ("https", 443)
+        } else {
+            return nil
         }
         let rest = bytes[(colon + 1)...]
         guard rest.starts(with: "//".utf8) else { return nil }

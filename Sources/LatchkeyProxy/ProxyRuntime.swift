@@ -1,6 +1,7 @@
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyMetrics
+import LatchkeyNet
 import LatchkeyTLS
 
 /// Everything the data path needs from one loaded configuration, built once and then read-only:
@@ -26,6 +27,8 @@ public final class ProxyRuntime: Sendable {
         let metrics: RouteMetrics
         /// The endpoint of the route's `upstream` (nil without one: the request names it), built once.
         let upstreamEndpoint: UpstreamEndpoint?
+        /// Whether that endpoint is a loopback host (`AddressScope.isLoopback`), worked out once.
+        let upstreamIsLoopback: Bool
 
         init(
             settings: RouteSettings, source: (any CredentialSource)?, credentialKey: CredentialKey,
@@ -43,6 +46,7 @@ public final class ProxyRuntime: Sendable {
                     scheme: upstream.scheme, host: upstream.host, port: upstream.port,
                     serverName: settings.tls.serverName ?? upstream.host)
             }
+            upstreamIsLoopback = upstreamEndpoint.map { AddressScope.isLoopback(host: $0.host) } ?? false
         }
     }
 

@@ -334,3 +334,31 @@ def test_bounds_config_is_validated(latchkey_launcher):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "limits.max_connections" in output and "limits.header_timeout_ms" in output, output
+
+
+def test_client_idle_timeout_counts_from_the_last_response(latchkey, echo):
+    """The client's idle timer is armed once and re-armed on expiry for what remains (issue 11): a connection
+    kept busy past several timeouts stays open, and one left idle closes after about one timeout."""
+    lk = latchkey(f"""
+unmatched: deny
+limits:
+  idle_timeout_ms: 400
+connections:
+  svc: {{type: bearer, token: "idle-token-123"}}
+routes:
+  - {{path_prefix: /b, strip_prefix: true, upstream: "{echo.url}", connection: svc}}
+""")
+    request = b"GET /b/echo/idle HTTP/1.1\r\nHost: b.local\r\n\r\n"
+    with RawConnection(lk.port) as conn:
+        started = time.monotonic()
+        # Requests every 150 ms for 1.2 s: three idle timeouts pass, but never 400 ms without a request.
+        while True:
+            status, _, _ = conn.exchange(request)
+            assert status == 200
+            idle_from = time.monotonic()
+            if idle_from - started >= 1.2:
+                break
+            time.sleep(0.15)  # pacing the client, not waiting for a result
+        assert conn.is_closed_by_peer(timeout=10)
+        waited = time.monotonic() - idle_from
+        assert waited >= 0.3, f"closed {waited:.2f}s after the last response, before the 400 ms idle timeout"

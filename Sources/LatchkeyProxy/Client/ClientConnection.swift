@@ -37,7 +37,11 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     private var closing = false
     var isClosing: Bool { closing }
     var clientReachedEOF = false
+    /// Armed once when the connection first goes idle and re-armed on expiry for what remains of the idle
+    /// time, not cancelled and scheduled anew around every request (an allocation and two heap operations
+    /// per request); `idleSince` says whether, and since when, the connection is idle.
     private var idleTimer: LoopTimer?
+    private var idleSince: ContinuousClock.Instant?
     private var headerTimer: LoopTimer?
     private var lingerTimer: LoopTimer?
     /// The exchange or tunnel asked to stop reading (its sink is full).
@@ -149,10 +153,11 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     }
 
     private func begin(_ head: HTTPRequestHead, framing: HTTPBodyFraming) {
-        idleTimer?.cancel()
-        idleTimer = nil
-        headerTimer?.cancel()
-        headerTimer = nil
+        idleSince = nil
+        if let headerTimer {
+            headerTimer.cancel()
+            self.headerTimer = nil
+        }
         let runtime = server.runtime
         let keepAlive = head.wantsKeepAlive
         switch RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin) {
@@ -268,14 +273,31 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         lingerTimer = loop.schedule(after: .seconds(2)) { [self] in stream.close() }
     }
 
+    /// The connection is idle from now on (between requests): it closes after `idle_timeout_ms` of this.
     func armIdleTimer() {
-        idleTimer?.cancel()
-        let timeout = Duration.milliseconds(server.runtime.configuration.limits.idleTimeoutMs)
-        idleTimer = loop.schedule(after: timeout) { [self] in
-            if exchange == nil, tunnel == nil { stream.close() }
-        }
+        idleSince = .now
+        if idleTimer == nil { scheduleIdleCheck(after: idleTimeout) }
         // Part of the next head arrived while the last request was answered: its time starts now.
         if !parser.isAtMessageBoundary, !closing, queued.isEmpty { armHeaderTimer() }
+    }
+
+    private var idleTimeout: Duration { .milliseconds(server.runtime.configuration.limits.idleTimeoutMs) }
+
+    private func scheduleIdleCheck(after delay: Duration) {
+        idleTimer = loop.schedule(after: delay) { [self] in idleCheck() }
+    }
+
+    /// Closes the connection if it has been idle for the whole timeout; otherwise waits for the rest of it.
+    /// A connection busy with a request gets its timer again when it next goes idle.
+    private func idleCheck() {
+        idleTimer = nil
+        guard !closing, exchange == nil, tunnel == nil, let idleSince else { return }
+        let idle = ContinuousClock.now - idleSince
+        if idle >= idleTimeout {
+            stream.close()
+        } else {
+            scheduleIdleCheck(after: idleTimeout - idle)
+        }
     }
 
     /// `header_timeout_ms` for the head being received (slowloris: a head trickling in byte by byte would

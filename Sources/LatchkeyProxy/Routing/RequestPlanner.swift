@@ -203,7 +203,9 @@ public enum RequestPlanner {
             endpoint = UpstreamEndpoint(
                 scheme: requestScheme, host: host, port: port, serverName: settings.tls.serverName ?? host)
         }
-        if route.injectsCredentials, !endpoint.isTLS, !AddressScope.isLoopback(host: endpoint.host),
+        let isLoopback =
+            route.upstreamEndpoint === endpoint ? route.upstreamIsLoopback : AddressScope.isLoopback(host: endpoint.host)
+        if route.injectsCredentials, !endpoint.isTLS, !isLoopback,
             !settings.allowPlaintextCredentials
         {
             return .reject(

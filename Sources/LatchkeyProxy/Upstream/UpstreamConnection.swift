@@ -124,7 +124,9 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
         do {
             let events = try parser.feed(bytes)
             // Checked before the handler runs: the `.end` lets the exchange release this connection at once.
-            if events.contains(.end), !parser.hasNoBytesSinceLastResponse { hasLeftoverBytes = true }
+            // By case, not `contains(.end)`: equality would compare every event's head and body bytes.
+            let ended = events.contains { if case .end = $0 { true } else { false } }
+            if ended, !parser.hasNoBytesSinceLastResponse { hasLeftoverBytes = true }
             if !events.isEmpty { handler.upstream(self, didReceive: events) }
         } catch {
             handler.upstream(self, didFail: .protocolError(error))
