@@ -84,10 +84,15 @@ let package = Package(
             name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy", "LatchkeyTLS"], exclude: ["InterceptFuzzCorpus"]),
         .testTarget(name: "LatchkeyAdminTests", dependencies: ["LatchkeyAdmin"]),
         .testTarget(name: "latchkeyTests", dependencies: ["latchkey"]),
-        .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP"]),
-        .executableTarget(name: "LatchkeyConfigFuzz", dependencies: ["LatchkeyConfig"]),
+        // What the fuzz targets share (the invariant check, replaying saved inputs).
+        .target(name: "LatchkeyFuzzSupport"),
+        .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP", "LatchkeyFuzzSupport"]),
+        .executableTarget(name: "LatchkeyConfigFuzz", dependencies: ["LatchkeyConfig", "LatchkeyFuzzSupport"]),
         .executableTarget(
-            name: "LatchkeyInterceptFuzz", dependencies: ["LatchkeyProxy", "LatchkeyTLS", "LatchkeyHTTP", "LatchkeyConfig", "LatchkeyAuth"]),
+            name: "LatchkeyInterceptFuzz",
+            dependencies: [
+                "LatchkeyProxy", "LatchkeyTLS", "LatchkeyHTTP", "LatchkeyConfig", "LatchkeyAuth", "LatchkeyFuzzSupport",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

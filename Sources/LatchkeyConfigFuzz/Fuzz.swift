@@ -2,6 +2,7 @@
 // -sanitize=fuzzer (libFuzzer supplies main). A plain `swift build` compiles it without FUZZING, as a small
 // executable that replays input files through the same checks.
 import LatchkeyConfig
+import LatchkeyFuzzSupport
 
 /// A value of an environment variable the input may reference (`${FUZZ_SECRET}`, `{env: FUZZ_SECRET}`):
 /// no config error may quote it unless the input itself spells it out.
@@ -31,13 +32,6 @@ func fuzzOne(_ data: UnsafeRawBufferPointer) {
     }
 }
 
-func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
-    if !condition() {
-        print("FUZZ CHECK FAILED: \(message())")
-        fatalError("fuzz invariant broken")
-    }
-}
-
 #if FUZZING
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -45,28 +39,9 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
     return 0
 }
 #else
-import Glibc
-
 /// Without libFuzzer: replays the files named on the command line (crash reproduction).
 @main
 struct ReplayMain {
-    static func main() {
-        for path in CommandLine.arguments.dropFirst() {
-            guard let file = fopen(path, "rb") else {
-                print("cannot open \(path)")
-                exit(2)
-            }
-            var input: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = fread(&buffer, 1, buffer.count, file)
-                if count <= 0 { break }
-                input += buffer[..<count]
-            }
-            fclose(file)
-            input.withUnsafeBytes { fuzzOne($0) }
-            print("ok \(path) (\(input.count) bytes)")
-        }
-    }
+    static func main() { replayFuzzInputs(CommandLine.arguments.dropFirst(), fuzzOne) }
 }
 #endif

@@ -9,6 +9,7 @@ import LatchkeyHTTP
 import LatchkeyAuth
 import LatchkeyProxy
 import LatchkeyTLS
+import LatchkeyFuzzSupport
 
 let origin = InterceptedOrigin(host: "api.fuzz", port: 443)
 
@@ -155,12 +156,6 @@ func handshake(_ pieces: [[UInt8]]) -> HandshakeOutcome {
     return .waiting(answered: answered)
 }
 
-func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
-    if !condition() {
-        fatalError("FUZZ CHECK FAILED: \(message())")
-    }
-}
-
 #if FUZZING
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -168,28 +163,9 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
     return 0
 }
 #else
-import Glibc
-
 /// Without libFuzzer: replays the files named on the command line (crash reproduction).
 @main
 struct ReplayMain {
-    static func main() {
-        for path in CommandLine.arguments.dropFirst() {
-            guard let file = fopen(path, "rb") else {
-                print("cannot open \(path)")
-                exit(2)
-            }
-            var input: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = fread(&buffer, 1, buffer.count, file)
-                if count <= 0 { break }
-                input += buffer[..<count]
-            }
-            fclose(file)
-            input.withUnsafeBytes { fuzzOne($0) }
-            print("ok \(path) (\(input.count) bytes)")
-        }
-    }
+    static func main() { replayFuzzInputs(CommandLine.arguments.dropFirst(), fuzzOne) }
 }
 #endif

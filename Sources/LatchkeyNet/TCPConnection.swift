@@ -16,12 +16,14 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
     public private(set) var remoteAddress: SocketAddress?
 
     private enum State { case idle, resolving, connecting, open, closed }
+    // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var state: State
     private var fd: Int32 = -1
     private var readingPaused = false
     private var reachedEOF = false
     private var shutdownAfterFlush = false
     /// Bytes accepted by `write` and not yet sent, from `outboundOffset` on.
+    // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var outbound: [UInt8] = []
     @exclusivity(unchecked) private var outboundOffset = 0
     private var flushScheduled = false

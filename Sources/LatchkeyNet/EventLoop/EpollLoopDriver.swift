@@ -26,7 +26,7 @@ final class EpollLoopDriver: LoopDriver, @unchecked Sendable {  // loop state co
     private let inbox = Mutex<[@Sendable () -> Void]>([])
     private let wakePending = Atomic<Bool>(false)
 
-    // Loop-confined state.
+    // Loop-confined state, never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var watches: [EpollWatch?] = []
     @exclusivity(unchecked) private var generations: [UInt32] = []
     @exclusivity(unchecked) private var freeSlots: [Int] = []

@@ -30,6 +30,7 @@ public final class LoopTimer: @unchecked Sendable {  // only touched on the owni
 /// system call, no dictionary and no wake-up: a cancelled timer stays in the heap, inert, until it comes
 /// due, or until cancelled ones dominate and the heap is compacted.
 final class TimerHeap: @unchecked Sendable {  // confined to its loop
+    // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var heap: [LoopTimer] = []
     private var cancelled = 0
 

@@ -23,6 +23,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     let stream: any ByteStream
     let server: ProxyServer
     let pool: UpstreamPool
+    // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var parser: HTTP1RequestParser
     @exclusivity(unchecked) private var queued: [HTTP1RequestEvent] = []
     var exchange: ForwardExchange?
@@ -53,6 +54,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     var responseChunked = false
     var responseKeepsAlive = false
     /// Response bytes held until the exchange flushes (everything one upstream read produced, one write).
+    // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) var responseOutput: [UInt8] = []
 
     init(stream: any ByteStream, server: ProxyServer, pool: UpstreamPool, interceptedOrigin: InterceptedOrigin? = nil) {

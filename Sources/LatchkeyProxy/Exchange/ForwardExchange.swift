@@ -21,6 +21,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     let upstreams: any ExchangeUpstreamSource
     let loop: EventLoop
     let log: AccessLog
+    // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) var machine: ExchangeStateMachine
 
     /// The current attempt's upstream connection.

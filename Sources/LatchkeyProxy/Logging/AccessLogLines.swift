@@ -42,6 +42,7 @@ private final class LoopLogBuffer: EndOfTurnFlush, @unchecked Sendable {  // con
 
     private let loop: EventLoop
     private let descriptor: Int32
+    // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var pending: [UInt8] = []
     private var scheduled = false
 

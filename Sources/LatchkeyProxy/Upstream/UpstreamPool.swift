@@ -22,6 +22,7 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     let loop: EventLoop
     var maxIdlePerEndpoint: Int
     var idleTimeout: Duration
+    // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var idle: [PoolKey: [Idle]] = [:]
 
     /// Endpoint plus the TLS context identity: the same host with other TLS settings is another pool.
