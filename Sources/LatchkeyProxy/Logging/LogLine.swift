@@ -61,57 +61,21 @@ struct LogLine {
 
     /// A field `key` = `value` (text: ` key=value`, quoted when the value needs it; JSON: `,"key":"value"`).
     mutating func field(_ key: String, _ value: some Collection<UInt8>) {
-        endMessage()
-        switch format {
-        case .text:
-            bytes.append(0x20)
-            Self.appendUTF8(key, to: &bytes)
-            bytes.append(UInt8(ascii: "="))
-            if Self.needsQuotes(value) {
-                bytes.append(UInt8(ascii: "\""))
-                JSONString.appendEscaped(value, to: &bytes)
-                bytes.append(UInt8(ascii: "\""))
-            } else {
-                bytes.append(contentsOf: value)
-            }
-        case .json:
-            bytes.append(UInt8(ascii: ","))
-            JSONString.appendQuoted(key, to: &bytes)
-            bytes.append(contentsOf: #":""#.utf8)
-            JSONString.appendEscaped(value, to: &bytes)
-            bytes.append(UInt8(ascii: "\""))
-        }
+        let quoted = beginField(key, quoted: Self.needsQuotes(value))
+        appendPart(value, escaped: quoted)
+        endField(quoted: quoted)
     }
 
     /// A field whose value is three strings joined (`scheme`, `://`, `authority`), without joining them first.
     mutating func field(_ key: String, _ first: String, _ second: String, _ third: String) {
-        endMessage()
-        let quoted: Bool
-        switch format {
-        case .text:
-            bytes.append(0x20)
-            Self.appendUTF8(key, to: &bytes)
-            bytes.append(UInt8(ascii: "="))
-            quoted =
-                (first.isEmpty && second.isEmpty && third.isEmpty)
-                || Self.needsQuotes(first) || Self.needsQuotes(second) || Self.needsQuotes(third)
-        case .json:
-            bytes.append(UInt8(ascii: ","))
-            JSONString.appendQuoted(key, to: &bytes)
-            bytes.append(UInt8(ascii: ":"))
-            quoted = true
-        }
-        if quoted {
-            bytes.append(UInt8(ascii: "\""))
-            JSONString.appendEscaped(first.utf8, to: &bytes)
-            JSONString.appendEscaped(second.utf8, to: &bytes)
-            JSONString.appendEscaped(third.utf8, to: &bytes)
-            bytes.append(UInt8(ascii: "\""))
-        } else {
-            Self.appendUTF8(first, to: &bytes)
-            Self.appendUTF8(second, to: &bytes)
-            Self.appendUTF8(third, to: &bytes)
-        }
+        let quoted = beginField(
+            key,
+            quoted: (first.isEmpty && second.isEmpty && third.isEmpty)
+                || Self.needsQuotes(first) || Self.needsQuotes(second) || Self.needsQuotes(third))
+        appendPart(first, escaped: quoted)
+        appendPart(second, escaped: quoted)
+        appendPart(third, escaped: quoted)
+        endField(quoted: quoted)
     }
 
     /// A field with a string value.
@@ -123,20 +87,45 @@ struct LogLine {
 
     /// A field with a decimal value (never quoted in text; a JSON string, like every value).
     mutating func field(_ key: String, _ value: Int) {
+        let quoted = beginField(key, quoted: false)
+        Self.appendDecimal(value, to: &bytes)
+        endField(quoted: quoted)
+    }
+
+    /// ` key=` (text) or `,"key":` (JSON), then the opening quote when the value is quoted: always in JSON,
+    /// in text when `textNeedsQuotes`. Returns whether it is.
+    private mutating func beginField(_ key: String, quoted textNeedsQuotes: Bool) -> Bool {
         endMessage()
+        let quoted: Bool
         switch format {
         case .text:
             bytes.append(0x20)
             Self.appendUTF8(key, to: &bytes)
             bytes.append(UInt8(ascii: "="))
-            Self.appendDecimal(value, to: &bytes)
+            quoted = textNeedsQuotes
         case .json:
             bytes.append(UInt8(ascii: ","))
             JSONString.appendQuoted(key, to: &bytes)
-            bytes.append(contentsOf: #":""#.utf8)
-            Self.appendDecimal(value, to: &bytes)
-            bytes.append(UInt8(ascii: "\""))
+            bytes.append(UInt8(ascii: ":"))
+            quoted = true
         }
+        if quoted { bytes.append(UInt8(ascii: "\"")) }
+        return quoted
+    }
+
+    private mutating func appendPart(_ part: some Collection<UInt8>, escaped: Bool) {
+        if escaped { JSONString.appendEscaped(part, to: &bytes) } else { bytes.append(contentsOf: part) }
+    }
+
+    private mutating func appendPart(_ part: String, escaped: Bool) {
+        if let done: Void = part.utf8.withContiguousStorageIfAvailable({ appendPart($0, escaped: escaped) }) {
+            return done
+        }
+        appendPart(Array(part.utf8), escaped: escaped)
+    }
+
+    private mutating func endField(quoted: Bool) {
+        if quoted { bytes.append(UInt8(ascii: "\"")) }
     }
 
     /// Ends the line (newline included) and gives the buffer back.
