@@ -30,6 +30,9 @@ public enum HTTP1RequestEvent: Equatable, Sendable {
 /// `error.status` and closed.
 public struct HTTP1RequestParser: Sendable {
     private var decoder: HTTP1Decoder
+    /// The decoder's events before they are mapped out, kept (empty) between calls so that a feed does not
+    /// grow a new array from nothing every time; cleared after each mapping, so it holds no message.
+    private var scratch: [HTTP1Decoder.Event] = []
 
     public init(limits: HTTP1Limits = .init()) {
         decoder = HTTP1Decoder(role: .request, limits: limits)
@@ -45,9 +48,9 @@ public struct HTTP1RequestParser: Sendable {
 
     /// Decodes `bytes`, returning the events they complete. The buffer is not retained.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> [HTTP1RequestEvent] {
-        var events: [HTTP1Decoder.Event] = []
-        try decoder.process(bytes, into: &events)
-        return events.map { event in
+        defer { scratch.removeAll(keepingCapacity: true) }
+        try decoder.process(bytes, into: &scratch)
+        return scratch.map { event in
             switch event {
             case .requestHead(let head, let framing): .head(head, framing)
             case .body(let bytes): .body(bytes)

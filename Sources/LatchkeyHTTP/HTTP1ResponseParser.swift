@@ -24,6 +24,9 @@ public enum HTTP1ResponseEvent: Equatable, Sendable {
 /// After an error the parser is failed for good; every later call throws the same error.
 public struct HTTP1ResponseParser: Sendable {
     private var decoder: HTTP1Decoder
+    /// The decoder's events before they are mapped out, kept (empty) between calls so that a feed does not
+    /// grow a new array from nothing every time; cleared after each mapping, so it holds no message.
+    private var scratch: [HTTP1Decoder.Event] = []
 
     public init(limits: HTTP1Limits = .init()) {
         decoder = HTTP1Decoder(role: .response, limits: limits)
@@ -44,9 +47,9 @@ public struct HTTP1ResponseParser: Sendable {
 
     /// Decodes `bytes`, returning the events they complete. The buffer is not retained.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> [HTTP1ResponseEvent] {
-        var events: [HTTP1Decoder.Event] = []
-        try decoder.process(bytes, into: &events)
-        return Self.map(events)
+        defer { scratch.removeAll(keepingCapacity: true) }
+        try decoder.process(bytes, into: &scratch)
+        return Self.map(scratch)
     }
 
     /// The upstream closed the connection: ends a body delimited by close (`.end`), returns no

@@ -33,6 +33,11 @@ final class EpollLoopDriver: LoopDriver, @unchecked Sendable {  // loop state co
     @exclusivity(unchecked) private var localWork: [@Sendable () -> Void] = []
     @exclusivity(unchecked) private var readChecks: [EpollWatch] = []
     @exclusivity(unchecked) private var flushes: [any EndOfTurnFlush] = []
+    // The batch being run, swapped with its queue each turn: taking a copy of a queue and emptying the queue
+    // allocated a new buffer every turn. Both arrays keep their capacity.
+    @exclusivity(unchecked) private var runningWork: [@Sendable () -> Void] = []
+    @exclusivity(unchecked) private var runningChecks: [EpollWatch] = []
+    @exclusivity(unchecked) private var runningFlushes: [any EndOfTurnFlush] = []
 
     private static let wakeToken = UInt64.max
     private static let maxEvents: Int32 = 256
@@ -175,26 +180,26 @@ final class EpollLoopDriver: LoopDriver, @unchecked Sendable {  // loop state co
 
     private func runReadChecks() {
         guard !readChecks.isEmpty else { return }
-        let checks = readChecks
-        readChecks.removeAll(keepingCapacity: true)
-        for watch in checks { watch.deliverCheck() }
+        swap(&readChecks, &runningChecks)
+        for watch in runningChecks { watch.deliverCheck() }
+        runningChecks.removeAll(keepingCapacity: true)
     }
 
     /// Runs the work queued so far; work it queues in turn waits for the next turn (fairness: a connection
     /// that re-queues itself cannot starve the rest).
     private func runLocalWork() {
         guard !localWork.isEmpty else { return }
-        let work = localWork
-        localWork.removeAll(keepingCapacity: true)
-        for item in work { item() }
+        swap(&localWork, &runningWork)
+        for item in runningWork { item() }
+        runningWork.removeAll(keepingCapacity: true)
     }
 
     private func runFlushes() {
         var rounds = 0
         while !flushes.isEmpty, rounds < 4 {
-            let items = flushes
-            flushes.removeAll(keepingCapacity: true)
-            for item in items { item.flushAtEndOfTurn() }
+            swap(&flushes, &runningFlushes)
+            for item in runningFlushes { item.flushAtEndOfTurn() }
+            runningFlushes.removeAll(keepingCapacity: true)
             rounds += 1
         }
     }
