@@ -116,30 +116,24 @@ import Testing
     @Test func asynchronousLookupAnswersHitsAtOnceAndMintsMissesOffTheLoop() throws {
         let authority = try authority()
         let loop = EventLoop(label: "interception-test")
-        let done = DispatchSemaphore(value: 0)
-        let outcome = Mutex<(synchronous: Bool, onLoop: Bool, context: TLSServerContext?)>((false, false, nil))
-        loop.execute {
-            var returned = false
-            authority.context(forHost: "async.example", on: loop) { result in
-                outcome.withLock { $0 = (!returned, loop.inLoop, try? result.get()) }
-                done.signal()
+        // One asynchronous lookup from the loop: whether it answered before returning, on the loop, and what.
+        func lookUp() -> (synchronous: Bool, onLoop: Bool, context: TLSServerContext?) {
+            let done = DispatchSemaphore(value: 0)
+            let outcome = Mutex<(synchronous: Bool, onLoop: Bool, context: TLSServerContext?)>((false, false, nil))
+            loop.execute {
+                var returned = false
+                authority.context(forHost: "async.example", on: loop) { result in
+                    outcome.withLock { $0 = (!returned, loop.inLoop, try? result.get()) }
+                    done.signal()
+                }
+                returned = true
             }
-            returned = true
+            done.wait()
+            return outcome.withLock { $0 }
         }
-        done.wait()
-        let miss = outcome.withLock { $0 }
+        let miss = lookUp()
         #expect(!miss.synchronous && miss.onLoop && miss.context != nil)
-
-        loop.execute {
-            var returned = false
-            authority.context(forHost: "async.example", on: loop) { result in
-                outcome.withLock { $0 = (!returned, loop.inLoop, try? result.get()) }
-                done.signal()
-            }
-            returned = true
-        }
-        done.wait()
-        let hit = outcome.withLock { $0 }
+        let hit = lookUp()
         #expect(hit.synchronous && hit.onLoop && hit.context === miss.context)
         #expect(authority.statistics.mints == 1)
     }
