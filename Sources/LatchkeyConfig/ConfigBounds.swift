@@ -26,6 +26,12 @@ public enum ConfigBounds {
     public static let maxRequestLineBytes = 1...(1 << 20)
     public static let maxHeaderBytes = 1...(16 << 20)
     public static let maxIdlePerUpstream = 0...10_000
+    /// Streams one HTTP/2 client may have open at once; each can hold an exchange and its buffers.
+    public static let http2MaxConcurrentStreams = 1...10_000
+    /// The decoded header list of one HTTP/2 request (RFC 9113 §6.5.2), as `maxHeaderBytes`.
+    public static let http2MaxHeaderListBytes = 1...(16 << 20)
+    /// The HPACK dynamic table the client's encoder may use (RFC 7541 §4.2); memory per connection.
+    public static let http2HeaderTableBytes = 0...65_536
     /// `workers`: event loops. More than the CPUs the process may use only adds context switches; 64 is far
     /// above any sidecar or gateway this proxy is meant for.
     public static let workers = 1...64

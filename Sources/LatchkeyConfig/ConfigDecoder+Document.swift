@@ -9,7 +9,8 @@ extension ConfigDecoder {
     static let logFormats = ["text", "json"]
     static let limitKeys = [
         "max_request_line_bytes", "max_header_bytes", "max_idle_per_upstream", "idle_timeout_ms", "max_connections",
-        "admin_max_connections", "header_timeout_ms", "tunnel_idle_timeout_ms",
+        "admin_max_connections", "header_timeout_ms", "tunnel_idle_timeout_ms", "http2_max_concurrent_streams",
+        "http2_max_header_list_bytes", "http2_header_table_bytes",
     ]
     static let secretKeys = ["env", "file", "value"]
 
@@ -70,6 +71,7 @@ extension ConfigDecoder {
         if let v = int(map, "max_idle_per_upstream", in: ConfigBounds.maxIdlePerUpstream) { limits.maxIdlePerUpstream = v }
         if let v = int(map, "idle_timeout_ms", in: ConfigBounds.idleTimeoutMs) { limits.idleTimeoutMs = v }
         decodeConnectionLimits(map, into: &limits)
+        decodeHTTP2Limits(map, into: &limits)
         return limits
     }
 

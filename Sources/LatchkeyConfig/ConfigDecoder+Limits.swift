@@ -19,6 +19,19 @@ extension ConfigDecoder {
         }
     }
 
+    /// `limits:` keys for HTTP/2 client connections (announced in SETTINGS and enforced by the codec).
+    func decodeHTTP2Limits(_ map: Fields, into limits: inout LimitSettings) {
+        if let v = int(map, "http2_max_concurrent_streams", in: ConfigBounds.http2MaxConcurrentStreams) {
+            limits.http2MaxConcurrentStreams = v
+        }
+        if let v = int(map, "http2_max_header_list_bytes", in: ConfigBounds.http2MaxHeaderListBytes) {
+            limits.http2MaxHeaderListBytes = v
+        }
+        if let v = int(map, "http2_header_table_bytes", in: ConfigBounds.http2HeaderTableBytes) {
+            limits.http2HeaderTableBytes = v
+        }
+    }
+
     /// An integer in `1...maximum`; outside it is an error at the key naming the range (`int(_:_:in:)`).
     private func bounded(_ map: Fields, _ key: String, _ maximum: Int) -> Int? {
         int(map, key, in: 1...maximum)

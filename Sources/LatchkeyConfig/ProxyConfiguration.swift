@@ -117,6 +117,15 @@ public struct LimitSettings: Sendable, Equatable {
     /// `tunnel_idle_timeout_ms`, default 5 min (1 ms…24 h): a CONNECT tunnel with no byte either way for this
     /// long is closed.
     public var tunnelIdleTimeoutMs: Int = 300_000
+    /// `http2_max_concurrent_streams`, default 100 (1…10,000): streams one HTTP/2 client connection may have
+    /// open at once (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused with REFUSED_STREAM.
+    public var http2MaxConcurrentStreams: Int = 100
+    /// `http2_max_header_list_bytes`, default 64 KiB (1…16 MiB): the decoded header list of one HTTP/2 request
+    /// (SETTINGS_MAX_HEADER_LIST_SIZE); a request with a larger one is refused by resetting its stream.
+    public var http2MaxHeaderListBytes: Int = 64 * 1024
+    /// `http2_header_table_bytes`, default 4096 (0…65536): the HPACK dynamic table a client's encoder may use
+    /// (SETTINGS_HEADER_TABLE_SIZE), memory the proxy keeps per connection.
+    public var http2HeaderTableBytes: Int = 4096
     public init() {}
 }
 
