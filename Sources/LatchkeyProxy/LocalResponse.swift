@@ -14,11 +14,17 @@ public struct LocalResponse: Sendable, Equatable {
         self.body = body
     }
 
-    /// The complete response, framed by `Content-Length`. `close` adds `Connection: close`.
-    public func bytes(close: Bool) -> [UInt8] {
+    /// The head, framed by `Content-Length` (for HTTP/1 `bytes` and for HTTP/2).
+    public var head: HTTPResponseHead {
         var head = HTTPResponseHead(status: status, reason: HTTPStatusReason.phrase(for: status))
         if let contentType { head.headers.add(name: "Content-Type", value: contentType) }
         head.headers.add(name: "Content-Length", value: String(body.count))
+        return head
+    }
+
+    /// The complete response, framed by `Content-Length`. `close` adds `Connection: close`.
+    public func bytes(close: Bool) -> [UInt8] {
+        var head = head
         if close { head.headers.add(name: "Connection", value: "close") }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(128 + body.count)

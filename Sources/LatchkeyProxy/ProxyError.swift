@@ -100,13 +100,19 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         return Array(json.utf8)
     }
 
+    /// The head of the answer whose body is `jsonBody` (`bodyCount` bytes): for HTTP/1 (`response`) and HTTP/2.
+    public func responseHead(bodyCount: Int) -> HTTPResponseHead {
+        var head = HTTPResponseHead(status: status, reason: HTTPStatusReason.phrase(for: status))
+        head.headers.add(name: "Content-Type", value: "application/json")
+        head.headers.add(name: "Content-Length", value: String(bodyCount))
+        head.headers.add(name: "X-Latchkey-Error", value: errorName)
+        return head
+    }
+
     /// A complete response: head plus JSON body (scrubbed with `scrubber`). `close` adds `Connection: close`.
     public func response(close: Bool, scrubber: SecretScrubber) -> [UInt8] {
         let body = jsonBody(scrubber: scrubber)
-        var head = HTTPResponseHead(status: status, reason: HTTPStatusReason.phrase(for: status))
-        head.headers.add(name: "Content-Type", value: "application/json")
-        head.headers.add(name: "Content-Length", value: String(body.count))
-        head.headers.add(name: "X-Latchkey-Error", value: errorName)
+        var head = responseHead(bodyCount: body.count)
         if close { head.headers.add(name: "Connection", value: "close") }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256 + body.count)
