@@ -141,15 +141,16 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         if isDraining { client.drain() }
     }
 
-    /// An intercepted CONNECT: `intercepting` (over TLS) takes the place of `plain` (the connection that received
-    /// the CONNECT) in the loop's registry; it is the same client connection for the count and the metrics.
-    func handOff(from plain: ClientConnection, to intercepting: ClientConnection) {
-        let registry = registries[ObjectIdentifier(plain.loop)]
-        registry?.clients[ObjectIdentifier(plain)] = nil
-        registry?.clients[ObjectIdentifier(intercepting)] = intercepting
+    /// `successor` takes the place of `previous` in the loop's registry, over the same socket: an intercepted
+    /// CONNECT (over TLS), or HTTP/2 (after the preface or ALPN `h2`). It is the same client connection for
+    /// the count and the metrics.
+    func handOff(from previous: any ServedConnection, to successor: any ServedConnection) {
+        let registry = registries[ObjectIdentifier(previous.loop)]
+        registry?.clients[ObjectIdentifier(previous)] = nil
+        registry?.clients[ObjectIdentifier(successor)] = successor
     }
 
-    func clientClosed(_ client: ClientConnection) {
+    func clientClosed(_ client: any ServedConnection) {
         registries[ObjectIdentifier(client.loop)]?.clients[ObjectIdentifier(client)] = nil
         openClients.withLock { $0 -= 1 }
         runtime.metrics.clientConnectionsOpen.decrement()
@@ -186,5 +187,5 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
 
 /// The client connections of one loop, touched only on that loop, so a drain can reach idle ones.
 final class ClientRegistry: @unchecked Sendable {  // confined to its loop
-    var clients: [ObjectIdentifier: ClientConnection] = [:]
+    var clients: [ObjectIdentifier: any ServedConnection] = [:]
 }

@@ -27,6 +27,7 @@ extension ClientConnection {
         let tls = stream as? TLSStream
         accessLog.recordInterceptOpen(
             origin: origin, tlsVersion: tls?.engine.negotiatedVersion, alpn: tls?.engine.negotiatedALPN)
+        adoptNegotiatedProtocol()
     }
 
     /// The connection closed before the handshake completed: the client refused the certificate (it does not

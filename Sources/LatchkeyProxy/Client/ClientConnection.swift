@@ -19,7 +19,10 @@ import LatchkeyNet
 /// Interception (`ClientConnection+Intercept.swift`): an intercepted CONNECT hands the socket over to a new
 /// `ClientConnection` over a server `TLSStream`, with `interceptedOrigin` set; that one plans every request
 /// with `RequestPlanner.planIntercepted`.
-final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to `stream.loop`
+///
+/// HTTP/2 (`ClientConnection+HTTP2.swift`): a listener connection whose first bytes are the HTTP/2 preface, or
+/// an intercepted one whose client chose `h2` by ALPN, is handed over to an `HTTP2ClientConnection`.
+final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked Sendable {  // confined to `stream.loop`
     let stream: any ByteStream
     let server: ProxyServer
     let pool: UpstreamPool
@@ -35,6 +38,8 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     let interceptedOrigin: InterceptedOrigin?
     /// Intercepted: the TLS handshake with the client completed.
     var interceptionEstablished = false
+    /// A listener connection's first bytes, held until they show whether they are the HTTP/2 preface.
+    var preface: PrefaceSniff
     private var closing = false
     var isClosing: Bool { closing }
     var clientReachedEOF = false
@@ -62,6 +67,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         self.server = server
         self.pool = pool
         self.interceptedOrigin = interceptedOrigin
+        preface = interceptedOrigin == nil ? .sniffing([]) : .decided
         let limits = server.runtime.configuration.limits
         var parserLimits = HTTP1Limits()
         parserLimits.maxRequestLineBytes = limits.maxRequestLineBytes
@@ -120,6 +126,11 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
             return
         }
         guard !closing else { return }
+        var bytes = bytes
+        if case .sniffing = preface {
+            guard let http1 = sniffPreface(bytes) else { return }
+            bytes = http1
+        }
         do {
             let events = try parser.feed(bytes)
             queued.append(contentsOf: events)

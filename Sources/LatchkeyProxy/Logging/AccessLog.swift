@@ -71,6 +71,7 @@ struct AccessLog: Sendable {
         line.field(LogKey.method, exchange.method)
         line.field(LogKey.outcome, outcome)
         line.field(LogKey.path, exchange.machine.originalPlan.clientPath)
+        if exchange.machine.requestHead.version == .http2 { line.field(LogKey.protocolName, "h2") }  // sorted: after path
         line.field(LogKey.route, exchange.machine.originalPlan.routeName ?? "-")
         line.field(LogKey.status, status)
         line.field(LogKey.upstream, endpoint.scheme, "://", endpoint.authority)

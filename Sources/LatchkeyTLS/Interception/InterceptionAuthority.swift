@@ -38,8 +38,9 @@ public final class InterceptionAuthority: @unchecked Sendable {
     private let minting = Mutex(())
     private let mintQueue = DispatchQueue(label: "latchkey.interception.mint")
 
-    /// The protocols offered to intercepted clients (RFC 7301); `h2` joins when HTTP/2 does.
-    public static let alpnProtocols = ["http/1.1"]
+    /// The protocols offered to intercepted clients (RFC 7301), in the server's order of preference: HTTP/2
+    /// first (the client adapter speaks it over the intercepted stream), else HTTP/1.1.
+    public static let alpnProtocols = ["h2", "http/1.1"]
 
     /// Loads the CA. Throws `.configuration` when the certificate or key cannot be read, the key does
     /// not belong to the certificate, the certificate is not a CA (basicConstraints CA:TRUE, and

@@ -1,0 +1,76 @@
+import LatchkeyHTTP
+
+/// A new request on an HTTP/2 connection: planned exactly as an HTTP/1.1 request with the same head
+/// (`HTTP2RequestHead.http1Head`: origin-form, `Host` = `:authority`), then run by its own exchange or
+/// answered on its stream.
+extension HTTP2ClientConnection {
+    func beginRequest(stream id: Int32, _ received: HTTP2RequestHead, endStream: Bool) {
+        let client = HTTP2StreamClient(id: id, connection: self)
+        streams[id] = client
+        streamBegan()
+        let head = received.http1Head
+        let runtime = server.runtime
+        switch plan(head, scheme: received.scheme, authority: received.authority, runtime: runtime) {
+        case .reject(let error):
+            recordRejected(head, status: error.status, error: error.errorName)
+            client.answer(error)
+        case .tunnel, .intercept:
+            // RFC 9113 §8.5 CONNECT: a tunnel per stream. Not offered (SETTINGS_ENABLE_CONNECT_PROTOCOL is off and
+            // plain CONNECT has no route to a credential): HTTP/1.1 serves tunnels.
+            let error = ProxyError(.badRequest, "CONNECT over HTTP/2 is not supported; send CONNECT over HTTP/1.1")
+            recordRejected(head, status: error.status, error: error.errorName)
+            client.answer(error)
+        case .respond(let response):
+            recordRejected(head, status: response.status, error: "answered_by_proxy")
+            client.answer(response)
+        case .forward(let plan):
+            let exchange = ForwardExchange(
+                client: client, plan: plan, requestHead: head,
+                framing: Self.framing(of: head, endStream: endStream), upstreams: pool, loop: loop,
+                log: server.accessLog, runtime: runtime)
+            client.exchange = exchange
+            exchange.start()
+        }
+        if endStream { client.receivedEnd(trailers: HTTPHeaders()) }
+    }
+
+    /// `RequestRewrite.plan` for the HTTP/1.1-shaped head. HTTP/2 has no absolute-form: a client using the
+    /// proxy as a forward proxy names the origin in `:authority` like any other request (RFC 9113 §8.3.1). So
+    /// a request no origin-form route serves (404 `no_route`) is planned again as the absolute-form request
+    /// `scheme://authority/path`, which forward-mode routes (host without upstream) and `unmatched` then
+    /// decide exactly as for an HTTP/1.1 proxy request. Route mode and virtual-host routes match first, as
+    /// they do for HTTP/1.1 origin-form. Inside interception the origin is fixed and no second plan is made.
+    private func plan(_ head: HTTPRequestHead, scheme: String?, authority: String?, runtime: ProxyRuntime)
+        -> RequestPlan
+    {
+        let planned = RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin)
+        guard interceptedOrigin == nil, case .reject(let error) = planned, error.code == .noRoute,
+            let authority, !authority.isEmpty, head.target.hasPrefix("/")
+        else { return planned }
+        var absolute = head
+        absolute.target = "\(scheme ?? "http")://\(authority)\(head.target)"
+        return RequestRewrite.plan(absolute, runtime: runtime)
+    }
+
+    /// How the request body is delimited for the exchange (and an HTTP/1.1 upstream): none when the HEADERS
+    /// ended the stream; `Content-Length` when the client sent one (the codec checks the DATA against it,
+    /// RFC 9113 §8.1.1); otherwise chunked, as an HTTP/1.1 client streaming a body of unknown length.
+    static func framing(of head: HTTPRequestHead, endStream: Bool) -> HTTPBodyFraming {
+        if endStream { return .none }
+        if let length = head.headers.first("Content-Length").flatMap({ Int($0) }), length >= 0 {
+            return length == 0 ? .none : .contentLength(length)
+        }
+        return .chunked
+    }
+
+    private func recordRejected(_ head: HTTPRequestHead, status: Int, error: String) {
+        if let interceptedOrigin {
+            server.accessLog.recordInterceptedRejected(
+                origin: interceptedOrigin, method: head.method, target: head.target, status: status, error: error,
+                runtime: server.runtime)
+        } else {
+            server.accessLog.recordRejected(
+                method: head.method, target: head.target, status: status, error: error, runtime: server.runtime)
+        }
+    }
+}

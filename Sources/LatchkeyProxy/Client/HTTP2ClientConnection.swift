@@ -1,0 +1,277 @@
+import LatchkeyConfig
+import LatchkeyHTTP
+import LatchkeyNet
+import Logging
+
+/// One client connection speaking HTTP/2 (RFC 9113) over any `ByteStream`: h2c with prior knowledge on the
+/// listener (`ClientConnection` saw the preface) or `h2` chosen by ALPN on an intercepted TLS stream. Owns the
+/// server-role `HTTP2Session` and one `HTTP2StreamClient` per open stream, each driving its own
+/// `ForwardExchange` exactly as an HTTP/1.1 request would (`HTTP2ClientConnection+Requests.swift`).
+///
+/// Lives on its loop. Bytes in go to the session; the events it yields are dispatched to the streams; then
+/// `flush` writes everything the session has ready in one write. Exchanges call `flush` through
+/// `flushResponse` too, possibly while events are dispatched: `flush` is made re-entrant by looping instead
+/// of nesting.
+///
+/// Bounded memory: per stream, request DATA waits unconsumed while its exchange's upstream is full (the
+/// client's window closes); response DATA waits in the session while the socket's backlog is above
+/// `ForwardExchange.highWaterMark` (no `send` then), which the exchanges see in `pendingWriteBytes` and answer
+/// by pausing their upstreams.
+///
+/// States: `open` (taking streams) → `draining` (GOAWAY sent: shutdown or idle; streams in flight finish)
+/// → `closing` (FIN sent, lingering) → closed. A connection error (protocol error, rapid reset, ...) sends
+/// the session's GOAWAY and goes to `closing` at once; it touches no other connection.
+final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked Sendable {  // confined to `loop`
+    enum State { case open, draining, closing }
+
+    let stream: any ByteStream
+    let server: ProxyServer
+    let pool: UpstreamPool
+    /// Set when this connection serves an intercepted CONNECT's TLS stream (ALPN `h2`): the host and port
+    /// every request must name (`RequestPlanner.planIntercepted`).
+    let interceptedOrigin: InterceptedOrigin?
+    let session: HTTP2Session
+    /// The streams with a request, until the session reports them closed.
+    var streams: [Int32: HTTP2StreamClient] = [:]
+    private(set) var state = State.open
+    // Loop-confined and never mutated re-entrantly (swapped out before use): exclusivity unchecked (see EventLoop).
+    @exclusivity(unchecked) private var events: [HTTP2Event] = []
+    @exclusivity(unchecked) private var output: [UInt8] = []
+    private var flushing = false
+    private var flushAgain = false
+    private var idleTimer: LoopTimer?
+    private var idleSince: ContinuousClock.Instant?
+    private var lingerTimer: LoopTimer?
+
+    init(stream: any ByteStream, server: ProxyServer, pool: UpstreamPool, interceptedOrigin: InterceptedOrigin?)
+        throws(HTTP2Error)
+    {
+        self.stream = stream
+        self.server = server
+        self.pool = pool
+        self.interceptedOrigin = interceptedOrigin
+        session = try HTTP2Session(role: .server, settings: HTTP2Settings(server.runtime.configuration.limits))
+    }
+
+    var loop: EventLoop { stream.loop }
+
+    /// Takes over `stream`'s events (it is already started) and feeds `received`, the bytes read so far (the
+    /// preface included); the session's SETTINGS go out with the first flush.
+    func start(received: [UInt8]) {
+        stream.delegate = self
+        stream.setReadingPaused(false)
+        idleSince = .now
+        scheduleIdleCheck(after: idleTimeout)
+        if received.isEmpty {
+            flush()
+        } else {
+            self.stream(stream, didRead: received)
+        }
+    }
+
+    // MARK: Reading
+
+    func streamDidBecomeReady(_ stream: any ByteStream) {}
+
+    func stream(_ stream: any ByteStream, didRead bytes: [UInt8]) {
+        guard state != .closing else { return }  // lingering: read and discard
+        do {
+            try session.receive(bytes, into: &events)
+        } catch {
+            connectionError(error)
+            return
+        }
+        flush()
+    }
+
+    func streamDidReachEOF(_ stream: any ByteStream) {
+        // No more frames will come: requests not yet whole never will be; the complete ones are answered.
+        for client in Array(streams.values) where !client.requestComplete { client.clientWentAway() }
+        if state == .open { state = .draining }
+        closeIfDone()
+    }
+
+    func streamDidDrainWrites(_ stream: any ByteStream) {
+        flush()  // response DATA held back while the socket was full
+        for client in Array(streams.values) { client.socketDrained() }
+    }
+
+    func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
+        idleTimer?.cancel()
+        lingerTimer?.cancel()
+        let open = streams
+        streams.removeAll()
+        for client in open.values { client.clientWentAway() }
+        server.clientClosed(self)
+    }
+
+    // MARK: Writing
+
+    /// Dispatches pending events, then writes what the session has ready, until neither produces more.
+    /// Called after each read, by exchanges (`flushResponse`) and when the socket drains; a call made while
+    /// one runs only asks it to go round again.
+    func flush() {
+        if flushing {
+            flushAgain = true
+            return
+        }
+        flushing = true
+        defer { flushing = false }
+        repeat {
+            flushAgain = false
+            dispatchEvents()
+            guard state != .closing || session.isActive else { break }
+            // A client that does not read: frames wait in the session (bounded by the streams' windows and
+            // the exchanges' back-pressure) rather than in the socket's buffer.
+            if stream.pendingWriteBytes <= ForwardExchange.highWaterMark {
+                do {
+                    try session.send(into: &output, events: &events)
+                } catch {
+                    output.removeAll()
+                    connectionError(error)
+                    return
+                }
+                if !output.isEmpty {
+                    stream.write(output)
+                    output = []
+                }
+            }
+        } while flushAgain || !events.isEmpty
+        closeIfDone()
+    }
+
+    /// Consumes `count` bytes of `id`'s request DATA: the window update goes out with the next flush.
+    func consume(stream id: Int32, count: Int) {
+        guard count > 0 else { return }
+        session.consume(stream: id, count: count)
+    }
+
+    /// What `id`'s exchange waits on: its DATA not yet framed plus its share of the socket's backlog.
+    func pendingWriteBytes(stream id: Int32) -> Int {
+        session.pendingDataBytes(stream: id) + stream.pendingWriteBytes / max(1, streams.count)
+    }
+
+    // MARK: Errors, idle, shutdown
+
+    /// The session found a connection error (it queued GOAWAY with the code): write it, answer nothing more,
+    /// drop every stream's exchange, and close after a short linger.
+    private func connectionError(_ error: HTTP2Error) {
+        server.logger.info(
+            "HTTP/2 connection error: \(error.detail)",
+            metadata: [LogKey.outcome: .string("http2_\(error.code.name)"), LogKey.protocolName: "h2"])
+        var ignored: [HTTP2Event] = []
+        try? session.send(into: &output, events: &ignored)
+        if !output.isEmpty {
+            stream.write(output)
+            output = []
+        }
+        events.removeAll()
+        let open = streams
+        streams.removeAll()
+        for client in open.values { client.clientWentAway() }
+        closeGracefully()
+    }
+
+    /// Shutdown: GOAWAY (no new streams), streams in flight finish, then the connection closes.
+    func drain() {
+        guard state == .open else { return }
+        state = .draining
+        session.goAway(code: .noError, debug: "shutting down")
+        flush()
+    }
+
+    /// Closes once nothing is left to do: the session is done (GOAWAY both ways, a fatal error), or the
+    /// connection is draining and its last stream closed.
+    private func closeIfDone() {
+        guard state != .closing else { return }
+        if !session.isActive || (state == .draining && streams.isEmpty) {
+            closeGracefully()
+        } else if streams.isEmpty, idleSince == nil {
+            idleSince = .now
+            if idleTimer == nil { scheduleIdleCheck(after: idleTimeout) }
+        }
+    }
+
+    /// A stream began: the connection is not idle.
+    func streamBegan() { idleSince = nil }
+
+    /// Sends what is queued, then FIN; keeps reading (and discarding) briefly so that a client still sending
+    /// does not get a reset that destroys the GOAWAY or the last responses (as HTTP/1, RFC 9112 §9.6).
+    func closeGracefully() {
+        guard state != .closing else { return }
+        state = .closing
+        idleTimer?.cancel()
+        stream.setReadingPaused(false)
+        stream.shutdownWriting()
+        lingerTimer = loop.schedule(after: .seconds(2)) { [self] in stream.close() }
+    }
+
+    private var idleTimeout: Duration { .milliseconds(server.runtime.configuration.limits.idleTimeoutMs) }
+
+    private func scheduleIdleCheck(after delay: Duration) {
+        idleTimer = loop.schedule(after: delay) { [self] in idleCheck() }
+    }
+
+    /// `idle_timeout_ms` without an open stream: GOAWAY (no error) and close, as an idle HTTP/1 connection closes.
+    private func idleCheck() {
+        idleTimer = nil
+        guard state != .closing, streams.isEmpty, let idleSince else { return }
+        let idle = ContinuousClock.now - idleSince
+        if idle >= idleTimeout {
+            state = .draining
+            session.goAway(code: .noError, debug: "idle")
+            flush()
+        } else {
+            scheduleIdleCheck(after: idleTimeout - idle)
+        }
+    }
+
+    // MARK: Events
+
+    private func dispatchEvents() {
+        while !events.isEmpty {
+            let batch = events
+            events = []
+            for event in batch { handle(event) }
+        }
+    }
+
+    private func handle(_ event: HTTP2Event) {
+        switch event {
+        case .request(let id, let head, let endStream):
+            beginRequest(stream: id, head, endStream: endStream)
+        case .data(let id, let bytes):
+            if let client = streams[id] {
+                client.received(bytes)
+            } else {
+                consume(stream: id, count: bytes.count)  // answered already: the rest of the body is dropped
+            }
+        case .end(let id):
+            streams[id]?.receivedEnd(trailers: HTTPHeaders())
+        case .trailers(let id, let trailers):
+            streams[id]?.receivedEnd(trailers: trailers)
+        case .headersTooLarge:
+            server.accessLog.recordRejected(
+                method: "-", target: "-", status: 431, error: "http2_header_list_too_large", runtime: server.runtime)
+        case .dataDrained(let id):
+            streams[id]?.dataDrained()
+        case .streamClosed(let id, let code):
+            streams.removeValue(forKey: id)?.streamClosed(code)
+        case .goAway:
+            if state == .open { state = .draining }  // the client opens no more streams
+        case .interimResponse, .response, .remoteSettings:
+            break  // client-role events, or nothing to act on
+        }
+    }
+}
+
+extension HTTP2Settings {
+    /// What a client connection announces and enforces, from `limits:`; the rapid-reset guard keeps the
+    /// codec's defaults.
+    init(_ limits: LimitSettings) {
+        self.init()
+        maxConcurrentStreams = UInt32(limits.http2MaxConcurrentStreams)
+        maxHeaderListSize = UInt32(limits.http2MaxHeaderListBytes)
+        headerTableSize = UInt32(limits.http2HeaderTableBytes)
+    }
+}

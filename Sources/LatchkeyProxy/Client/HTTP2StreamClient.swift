@@ -1,0 +1,209 @@
+import LatchkeyHTTP
+
+/// One HTTP/2 stream as the client side of its exchange (`ExchangeClient`): request DATA and the end of the
+/// request go to the exchange, the response goes into the connection's session on this stream. The exchange
+/// itself does not know it is HTTP/2.
+///
+/// Flow control (the session never opens a window by itself): DATA is handed on and consumed at once while the
+/// exchange reads; while it has paused reading (its upstream is full) DATA is held unconsumed, so the client's
+/// stream window closes and bounds what is held. The end of the request waits behind held DATA.
+///
+/// Lives on the connection's loop. Held by the connection until the session reports the stream closed, and by
+/// its exchange until that finishes: the cycle with the connection is broken when the stream is dropped.
+final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confined to the connection's loop
+    /// What the request side waits for.
+    private enum Request {
+        /// DATA may come; `held` is what the paused exchange has not taken yet.
+        case receiving(held: [[UInt8]])
+        /// The client ended the stream (with these trailers) behind `held`.
+        case endedBehind(held: [[UInt8]], trailers: HTTPHeaders)
+        /// The whole request went to the exchange (or was dropped: the stream was answered without it).
+        case complete
+    }
+
+    let id: Int32
+    let connection: HTTP2ClientConnection
+    /// The exchange answering this stream; nil once it finished, or when the proxy answered itself.
+    var exchange: ForwardExchange?
+    private var request = Request.receiving(held: [])
+    private var readingPaused = false
+
+    init(id: Int32, connection: HTTP2ClientConnection) {
+        self.id = id
+        self.connection = connection
+    }
+
+    var requestComplete: Bool {
+        if case .complete = request { return true }
+        return false
+    }
+
+    // MARK: Request side (from the connection)
+
+    func received(_ bytes: [UInt8]) {
+        guard let exchange else {
+            connection.consume(stream: id, count: bytes.count)  // answered already: the rest of the body is dropped
+            return
+        }
+        switch request {
+        case .receiving(var held):
+            if readingPaused || !held.isEmpty {
+                held.append(bytes)
+                request = .receiving(held: held)
+            } else {
+                exchange.clientBody(bytes)
+                connection.consume(stream: id, count: bytes.count)
+            }
+        case .endedBehind, .complete:
+            break  // the codec allows no DATA after END_STREAM
+        }
+    }
+
+    /// The client ended the stream: the request is complete once held DATA went to the exchange.
+    func receivedEnd(trailers: HTTPHeaders) {
+        guard case .receiving(let held) = request else { return }
+        request = .endedBehind(held: held, trailers: trailers)
+        deliverHeld()
+    }
+
+    /// Hands held DATA on while the exchange reads, then the end of the request (whatever the pause: the
+    /// end adds nothing to the upstream's backlog).
+    private func deliverHeld() {
+        var (held, trailers): ([[UInt8]], HTTPHeaders?)
+        switch request {
+        case .receiving(let pending): (held, trailers) = (pending, nil)
+        case .endedBehind(let pending, let ending): (held, trailers) = (pending, ending)
+        case .complete: return
+        }
+        guard let exchange else {
+            connection.consume(stream: id, count: held.reduce(0) { $0 + $1.count })
+            request = trailers == nil ? .receiving(held: []) : .complete
+            return
+        }
+        var delivered = 0
+        while delivered < held.count, !readingPaused {
+            exchange.clientBody(held[delivered])
+            connection.consume(stream: id, count: held[delivered].count)
+            delivered += 1
+        }
+        held.removeFirst(delivered)
+        if let trailers, held.isEmpty {
+            request = .complete
+            _ = trailers  // request trailers reach the exchange once the trailers plumbing is merged
+            exchange.clientEnd()
+        } else if let trailers {
+            request = .endedBehind(held: held, trailers: trailers)
+        } else {
+            request = .receiving(held: held)
+        }
+    }
+
+    // MARK: Connection events
+
+    /// Every byte queued for this stream is framed: the exchange may resume its upstream.
+    func dataDrained() { exchange?.clientDidDrainWrites() }
+
+    /// The socket's backlog shrank, and with it this stream's share.
+    func socketDrained() { exchange?.clientDidDrainWrites() }
+
+    /// The session closed the stream. Closed with an error code (the client reset it, or the session did):
+    /// the exchange is abandoned as when an HTTP/1.1 client goes away.
+    func streamClosed(_ code: HTTP2ErrorCode) {
+        request = .complete
+        guard let exchange else { return }
+        self.exchange = nil
+        exchange.cancel()
+    }
+
+    /// The connection closed or failed: nothing more can be sent or received.
+    func clientWentAway() {
+        guard let exchange else { return }
+        self.exchange = nil
+        exchange.cancel()
+    }
+
+    // MARK: Answers by the proxy itself
+
+    func answer(_ error: ProxyError) {
+        let body = error.jsonBody(scrubber: connection.server.scrubber)
+        answer(error.responseHead(bodyCount: body.count), body: body)
+    }
+
+    func answer(_ response: LocalResponse) { answer(response.head, body: response.body) }
+
+    private func answer(_ head: HTTPResponseHead, body: [UInt8]) {
+        submit(head, endStream: body.isEmpty)
+        if !body.isEmpty {
+            connection.session.sendData(stream: id, body)
+            connection.session.endStream(stream: id)
+        }
+        connection.flush()
+    }
+
+    /// Response heads go out with the fields HTTP/2 allows (RFC 9113 §8.2.2). A stream the client already
+    /// reset cannot take one: nothing to do then.
+    private func submit(_ head: HTTPResponseHead, endStream: Bool) {
+        var head = head
+        head.version = .http2
+        head.headers = head.http2Fields
+        try? connection.session.submitResponse(stream: id, head, endStream: endStream)
+    }
+
+    // MARK: ExchangeClient
+
+    var pendingWriteBytes: Int { connection.pendingWriteBytes(stream: id) }
+
+    func setReadingPaused(_ paused: Bool) {
+        readingPaused = paused
+        if !paused { deliverHeld() }
+    }
+
+    func sendInterimResponse(_ head: HTTPResponseHead) {
+        var interim = ResponseRewrite.interimHead(head)
+        interim.version = .http2
+        interim.headers = interim.http2Fields
+        try? connection.session.submitInterimResponse(stream: id, interim)
+    }
+
+    func sendResponseHead(_ upstreamHead: HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String) {
+        // The HTTP/1.1 rules decide the fields (hop-by-hop removed, Via added, Content-Length kept where it
+        // describes the body); HTTP/2 frames the body itself, so the chunked coding they may add goes again.
+        let (head, _) = ResponseRewrite.clientHead(
+            upstreamHead, framing: framing, requestMethod: requestMethod, clientIsHTTP11: true)
+        submit(head, endStream: false)
+    }
+
+    func sendResponseBody(_ chunk: [UInt8]) { connection.session.sendData(stream: id, chunk) }
+
+    func sendResponseEnd() { connection.session.endStream(stream: id) }
+
+    func flushResponse() { connection.flush() }
+
+    func exchangeDidFinish(_ exchange: ForwardExchange, closeConnection: Bool) {
+        // `closeConnection` (request body not read to its end) concerns this stream only: what the client
+        // still sends is consumed and dropped.
+        finished(exchange)
+        connection.flush()
+    }
+
+    func exchangeDidAbort(_ exchange: ForwardExchange) {
+        guard finished(exchange) else { return }
+        // The response was cut off: resetting the stream is the only honest signal (RFC 9113 §8.1).
+        connection.session.resetStream(stream: id, code: .internalError)
+        connection.flush()
+    }
+
+    func exchangeDidFail(_ exchange: ForwardExchange, error: ProxyError, requestComplete: Bool) {
+        guard finished(exchange) else { return }
+        answer(error)
+    }
+
+    /// Drops the exchange (and what it had not taken of the request). False when it is not this stream's.
+    @discardableResult
+    private func finished(_ exchange: ForwardExchange) -> Bool {
+        guard exchange === self.exchange else { return false }
+        self.exchange = nil
+        deliverHeld()  // with no exchange: consumed and dropped
+        return true
+    }
+}
