@@ -45,6 +45,39 @@ import Testing
         #expect(found.first?.message.contains(message) == true, "\(found)")
     }
 
+    @Test func http2Limits() throws {
+        let defaults = try parse("").limits
+        #expect(defaults.http2MaxConcurrentStreams == 100)
+        #expect(defaults.http2MaxHeaderListBytes == 65536)
+        #expect(defaults.http2HeaderTableBytes == 4096)
+        let limits = try parse(
+            """
+            limits:
+              http2_max_concurrent_streams: 16
+              http2_max_header_list_bytes: 8192
+              http2_header_table_bytes: 0
+            """
+        ).limits
+        #expect(limits.http2MaxConcurrentStreams == 16)
+        #expect(limits.http2MaxHeaderListBytes == 8192)
+        #expect(limits.http2HeaderTableBytes == 0)
+    }
+
+    @Test(arguments: [
+        ("http2_max_concurrent_streams", "0", "must be greater than 0"),
+        ("http2_max_concurrent_streams", "10001", "must be at most 10000"),
+        ("http2_max_header_list_bytes", "16777217", "must be at most 16777216"),
+        ("http2_header_table_bytes", "-1", "0 to 65536"),
+        ("http2_header_table_bytes", "65537", "must be at most 65536"),
+    ])
+    func http2OutOfBoundsIsAnErrorAtTheKey(key: String, value: String, message: String) {
+        let found = errors("limits:\n  \(key): \(value)\n")
+        #expect(found.count == 1)
+        #expect(found.first?.keyPath == "limits.\(key)")
+        #expect(found.first?.line == 2)
+        #expect(found.first?.message.contains(message) == true, "\(found)")
+    }
+
     @Test func misspeltKeySuggestsTheNewOne() {
         let found = errors("limits:\n  max_conections: 10\n")
         #expect(found.first?.suggestion?.contains("max_connections") == true, "\(found)")
