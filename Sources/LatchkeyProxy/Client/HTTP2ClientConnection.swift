@@ -85,10 +85,15 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     }
 
     func streamDidReachEOF(_ stream: any ByteStream) {
-        // No more frames will come: requests not yet whole never will be; the complete ones are answered.
-        for client in Array(streams.values) where !client.requestComplete { client.clientWentAway() }
+        // No more frames will come: requests not yet whole never will be (their streams are reset and dropped);
+        // the complete ones are answered, then the connection closes.
+        for (id, client) in streams where !client.requestComplete {
+            streams[id] = nil
+            client.clientWentAway()
+            session.resetStream(stream: id, code: .cancel)
+        }
         if state == .open { state = .draining }
-        closeIfDone()
+        flush()
     }
 
     func streamDidDrainWrites(_ stream: any ByteStream) {
@@ -120,7 +125,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
         repeat {
             flushAgain = false
             dispatchEvents()
-            guard state != .closing || session.isActive else { break }
+            guard state != .closing else { break }  // FIN sent: nothing more can be written
             // A client that does not read: frames wait in the session (bounded by the streams' windows and
             // the exchanges' back-pressure) rather than in the socket's buffer.
             if stream.pendingWriteBytes <= ForwardExchange.highWaterMark {

@@ -27,6 +27,8 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     var exchange: ForwardExchange?
     private var request = Request.receiving(held: [])
     private var readingPaused = false
+    /// Whether the response's HEADERS already ended the stream (a response without body: no DATA follows).
+    private var responseEndedWithHead = false
 
     init(id: Int32, connection: HTTP2ClientConnection) {
         self.id = id
@@ -108,18 +110,16 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
 
     /// The session closed the stream. Closed with an error code (the client reset it, or the session did):
     /// the exchange is abandoned as when an HTTP/1.1 client goes away.
-    func streamClosed(_ code: HTTP2ErrorCode) {
-        request = .complete
-        guard let exchange else { return }
-        self.exchange = nil
-        exchange.cancel()
-    }
+    func streamClosed(_ code: HTTP2ErrorCode) { clientWentAway() }
 
-    /// The connection closed or failed: nothing more can be sent or received.
+    /// The stream or the connection closed: nothing more can be sent or received. Held DATA is consumed (it
+    /// counts against the connection's window too).
     func clientWentAway() {
-        guard let exchange else { return }
+        let exchange = self.exchange
         self.exchange = nil
-        exchange.cancel()
+        deliverHeld()
+        request = .complete
+        exchange?.cancel()
     }
 
     // MARK: Answers by the proxy itself
@@ -170,12 +170,17 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
         // describes the body); HTTP/2 frames the body itself, so the chunked coding they may add goes again.
         let (head, _) = ResponseRewrite.clientHead(
             upstreamHead, framing: framing, requestMethod: requestMethod, clientIsHTTP11: true)
-        submit(head, endStream: false)
+        // No body (HEAD, 204, 304): END_STREAM on the HEADERS rather than an empty DATA frame after them.
+        responseEndedWithHead = framing == .none
+        submit(head, endStream: responseEndedWithHead)
     }
 
     func sendResponseBody(_ chunk: [UInt8]) { connection.session.sendData(stream: id, chunk) }
 
-    func sendResponseEnd() { connection.session.endStream(stream: id) }
+    func sendResponseEnd() {
+        guard !responseEndedWithHead else { return }
+        connection.session.endStream(stream: id)
+    }
 
     func flushResponse() { connection.flush() }
 
