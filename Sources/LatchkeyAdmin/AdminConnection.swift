@@ -56,7 +56,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
         for event in events {
             switch event {
             case .head(let head, _): current = head
-            case .body: break
+            case .body, .trailers: break
             case .end:
                 if let head = current { waiting.append(head) }
                 current = nil

@@ -21,6 +21,8 @@ struct HTTP1Decoder: Sendable {
         case responseHead(HTTPResponseHead, HTTPBodyFraming)
         case informational(HTTPResponseHead)
         case body([UInt8])
+        /// The trailer section of a chunked body (RFC 9112 §7.1.2), when it holds any field; `.end` follows.
+        case trailers(HTTPHeaders)
         case end
     }
 
@@ -250,7 +252,17 @@ struct HTTP1Decoder: Sendable {
             state = .headerLines
         case .headerLines, .trailerLines:
             if line.isEmpty {
-                if case .headerLines = state { try endHead(into: &events) } else { endMessage(into: &events) }
+                if case .headerLines = state {
+                    try endHead(into: &events)
+                } else {
+                    // Trailer fields are handed on (RFC 9110 §6.5); which of them may be forwarded is the
+                    // caller's rule (a proxy strips framing, routing and credential fields).
+                    if headers.count > 0 {
+                        events.append(.trailers(headers))
+                        headers = HTTPHeaders()
+                    }
+                    endMessage(into: &events)
+                }
                 return
             }
             sectionBytes += line.count + 2
@@ -260,12 +272,12 @@ struct HTTP1Decoder: Sendable {
                 throw HTTP1ParseError(.tooManyHeaders, "more than \(limits.maxHeaderCount) field lines")
             }
             let field = try HTTP1FieldLine.parse(line)
-            if case .headerLines = state {
+            if case .headerLines = state, headers.count == 0 {
                 // Room for a typical head at once: growing from empty field by field reallocated both
                 // buffers several times per message.
-                if headers.count == 0 { headers.reserveCapacity(fields: 16, bytes: 512) }
-                headers.add(name: UnsafeRawBufferPointer(rebasing: line[field.name]), value: UnsafeRawBufferPointer(rebasing: line[field.value]))
+                headers.reserveCapacity(fields: 16, bytes: 512)
             }
+            headers.add(name: UnsafeRawBufferPointer(rebasing: line[field.name]), value: UnsafeRawBufferPointer(rebasing: line[field.value]))
         case .chunkSizeLine:
             let size = try HTTP1ChunkSizeLine.parse(line)
             if size == 0 {

@@ -4,6 +4,9 @@ public enum HTTP1RequestEvent: Equatable, Sendable {
     case head(HTTPRequestHead, HTTPBodyFraming)
     /// Body bytes as they arrived (chunked coding already removed). Never empty.
     case body([UInt8])
+    /// The fields of a chunked body's trailer section (RFC 9112 §7.1.2), only when there are any; `.end`
+    /// follows. Unfiltered: a proxy decides which may go on (`RequestRewrite`).
+    case trailers(HTTPHeaders)
     /// The request is complete; the next bytes belong to the next request.
     case end
 }
@@ -54,6 +57,7 @@ public struct HTTP1RequestParser: Sendable {
             switch event {
             case .requestHead(let head, let framing): .head(head, framing)
             case .body(let bytes): .body(bytes)
+            case .trailers(let fields): .trailers(fields)
             case .end: .end
             case .responseHead, .informational: preconditionFailure("response event from a request decoder")
             }

@@ -6,6 +6,9 @@ public enum HTTP1ResponseEvent: Equatable, Sendable {
     case head(HTTPResponseHead, HTTPBodyFraming)
     /// Body bytes as they arrived (chunked coding removed). Never empty.
     case body([UInt8])
+    /// The fields of a chunked body's trailer section (RFC 9112 §7.1.2), only when there are any; `.end`
+    /// follows.
+    case trailers(HTTPHeaders)
     /// The response is complete.
     case end
 }
@@ -92,6 +95,7 @@ public struct HTTP1ResponseParser: Sendable {
             case .responseHead(let head, let framing): .head(head, framing)
             case .informational(let head): .informational(head)
             case .body(let bytes): .body(bytes)
+            case .trailers(let fields): .trailers(fields)
             case .end: .end
             case .requestHead: preconditionFailure("request event from a response decoder")
             }

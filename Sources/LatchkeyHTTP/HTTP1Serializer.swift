@@ -41,6 +41,14 @@ public enum HTTP1Serializer {
         buffer.append(contentsOf: [0x30, 0x0D, 0x0A, 0x0D, 0x0A])
     }
 
+    /// The last chunk and the trailer section (RFC 9112 §7.1.2): `0 CRLF`, the fields, CRLF. The caller
+    /// has removed fields that must not be sent in trailers.
+    public static func appendLastChunk(trailers: HTTPHeaders, to buffer: inout [UInt8]) {
+        guard trailers.count > 0 else { return appendLastChunk(to: &buffer) }
+        buffer.append(contentsOf: [0x30, 0x0D, 0x0A])
+        appendFields(trailers, to: &buffer)
+    }
+
     private static func appendVersion(_ version: HTTPVersion, to buffer: inout [UInt8]) {
         // HTTP-version is "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3), as every parsed version is: written
         // without a String.

@@ -64,6 +64,8 @@ func checkBodies(_ events: [HTTP1RequestEvent]) {
             received = 0
         case .body(let bytes):
             received += bytes.count
+        case .trailers:
+            break
         case .end:
             if let expected { check(received == expected, "body of \(received) bytes, Content-Length \(expected)") }
         }

@@ -48,7 +48,7 @@ let validRequests: [ValidRequest] = [
             .head(
                 HTTPRequestHead(method: "POST", target: "/u", headers: ["Host": "a", "Transfer-Encoding": "chunked"]),
                 .chunked),
-            .body(bytes("hello world0123456789")), .end,
+            .body(bytes("hello world0123456789")), .trailers(["X-Trailer": "t", "Checksum": "1"]), .end,
         ]),
     ValidRequest(
         name: "chunked, empty body, coding case-insensitive",

@@ -23,7 +23,10 @@ let responseCases: [ResponseCase] = [
     ResponseCase(
         name: "chunked with trailers", methods: ["GET"],
         wire: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nEtag: 1\r\n\r\n", eof: false,
-        expected: [.head(head(200, "OK", ["Transfer-Encoding": "chunked"]), .chunked), .body(bytes("abc")), .end]),
+        expected: [
+            .head(head(200, "OK", ["Transfer-Encoding": "chunked"]), .chunked), .body(bytes("abc")),
+            .trailers(["Etag": "1"]), .end,
+        ]),
     ResponseCase(
         name: "HEAD has no body despite Content-Length", methods: ["HEAD"],
         wire: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", eof: false,

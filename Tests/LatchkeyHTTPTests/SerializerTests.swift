@@ -40,6 +40,24 @@ import Testing
         }
     }
 
+    @Test func lastChunkCarriesTrailersThroughTheParser() throws {
+        let head = HTTPRequestHead(
+            method: "POST", target: "/", headers: HTTPHeaders([("Host", "a"), ("Transfer-Encoding", "chunked")]))
+        var wire: [UInt8] = []
+        HTTP1Serializer.appendRequestHead(head, to: &wire)
+        HTTP1Serializer.appendChunk(bytes("abc"), to: &wire)
+        let trailers: HTTPHeaders = ["Grpc-Status": "0", "X-Checksum": "a1"]
+        HTTP1Serializer.appendLastChunk(trailers: trailers, to: &wire)
+        #expect(wire.suffix(37) == bytes("0\r\nGrpc-Status: 0\r\nX-Checksum: a1\r\n\r\n")[...])
+        for pieces in [[wire], wire.map { [$0] }] {
+            #expect(
+                parseRequest(pieces) == .success([.head(head, .chunked), .body(bytes("abc")), .trailers(trailers), .end]))
+        }
+        var empty: [UInt8] = []
+        HTTP1Serializer.appendLastChunk(trailers: HTTPHeaders(), to: &empty)
+        #expect(empty == bytes("0\r\n\r\n"))
+    }
+
     @Test func emptyChunkWritesNothing() {
         var wire: [UInt8] = [1]
         HTTP1Serializer.appendChunk([UInt8](), to: &wire)

@@ -31,8 +31,10 @@ extension ClientConnection: ExchangeClient {
         }
     }
 
-    func sendResponseEnd() {
-        if responseChunked { HTTP1Serializer.appendLastChunk(to: &responseOutput) }
+    /// Trailers travel only in a chunked response; a body sent with `Content-Length` or until close drops
+    /// them (RFC 9110 §6.5.1 allows discarding).
+    func sendResponseEnd(trailers: HTTPHeaders) {
+        if responseChunked { HTTP1Serializer.appendLastChunk(trailers: trailers, to: &responseOutput) }
     }
 
     func flushResponse() {

@@ -29,6 +29,8 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
     // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var parser: HTTP1RequestParser
     @exclusivity(unchecked) private var queued: [HTTP1RequestEvent] = []
+    /// The current request's trailer fields, between its `.trailers` and `.end` events.
+    private var requestTrailers = HTTPHeaders()
     var exchange: ForwardExchange?
     var exchangeHasWholeRequest = false
     /// A CONNECT tunnel, or an intercepted CONNECT waiting for its leaf certificate (`InterceptionHandoff`).
@@ -151,9 +153,11 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
                 if exchangeHasWholeRequest { return }  // the next request waits for this response
                 switch queued.removeFirst() {
                 case .body(let chunk): exchange.clientBody(chunk)
+                case .trailers(let fields): requestTrailers = fields
                 case .end:
                     exchangeHasWholeRequest = true
-                    exchange.clientEnd()
+                    exchange.clientEnd(trailers: requestTrailers)
+                    requestTrailers = HTTPHeaders()
                 case .head: assertionFailure("a head inside a request")
                 }
                 continue

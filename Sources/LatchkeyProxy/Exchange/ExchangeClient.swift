@@ -17,7 +17,9 @@ protocol ExchangeClient: AnyObject {
     /// answered (HEAD and 304 keep `Content-Length`).
     func sendResponseHead(_ head: HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String)
     func sendResponseBody(_ chunk: [UInt8])
-    func sendResponseEnd()
+    /// The end of the response, with its trailer fields (empty: none; already filtered by `ResponseRewrite`).
+    /// An adapter whose framing cannot carry them drops them (RFC 9110 §6.5.1 allows discarding).
+    func sendResponseEnd(trailers: HTTPHeaders)
     /// Writes what the adapter holds.
     func flushResponse()
     /// The response is complete. `closeConnection`: the request body was not read to its end, so nothing

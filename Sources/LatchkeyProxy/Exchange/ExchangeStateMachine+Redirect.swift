@@ -55,6 +55,7 @@ extension ExchangeStateMachine {
         if !keepsBody {
             requestFraming = .none
             body.drop()
+            requestTrailers = HTTPHeaders()  // they belonged to the body
             requestFullySent = false
         } else if headSent {
             body.rewind()

@@ -50,8 +50,9 @@ struct ExchangeStateMachine {
         case upstreamReady
         /// A request body chunk from the client; `upstreamBacklog` is what the upstream has not yet written.
         case requestBody([UInt8], upstreamBacklog: Int)
-        /// The request is complete (trailers, if any, went with the body).
-        case requestEnd
+        /// The request is complete; `trailers` are its trailer fields (empty: none), kept to go again with the
+        /// body on a retry, 401 replay or redirect that keeps the body.
+        case requestEnd(trailers: HTTPHeaders = HTTPHeaders())
         /// The upstream's write buffer drained.
         case upstreamDrained
         /// The client's write buffer drained.
@@ -61,7 +62,8 @@ struct ExchangeStateMachine {
         /// A final response head with the body framing the upstream announced (passed on, never read here).
         case responseHead(HTTPResponseHead, HTTPBodyFraming)
         case responseBody([UInt8], clientBacklog: Int)
-        case responseEnd
+        /// The response is complete; `trailers` are its trailer fields (empty: none).
+        case responseEnd(trailers: HTTPHeaders = HTTPHeaders())
         /// The current upstream connection failed or closed before the response completed. `stale`: it came
         /// from the pool and not one response byte arrived (the server had closed it while idle).
         case upstreamFailed(UpstreamFailure, stale: Bool)
@@ -79,10 +81,11 @@ struct ExchangeStateMachine {
         /// Take a pooled connection to `plan.endpoint` or open one, then deliver `.upstreamReady` (or a failure).
         case connect
         /// Send the request head (built from `plan.head`, `credential` and `requestFraming`) with these body
-        /// chunks, and the end of the request when `end`.
-        case sendRequest(body: [[UInt8]], end: Bool)
+        /// chunks, and the end of the request when `end` (with `trailers`, as the client sent them).
+        case sendRequest(body: [[UInt8]], end: Bool, trailers: HTTPHeaders)
         case sendBody([UInt8])
-        case sendEnd
+        /// End the request, with the client's `trailers` (empty: none).
+        case sendEnd(trailers: HTTPHeaders)
         /// Wait for `.timer` (the current upstream is dropped).
         case waitToRetry
         case forwardInterim(HTTPResponseHead)
@@ -91,7 +94,8 @@ struct ExchangeStateMachine {
         /// The response is complete. `reuseUpstream`: the whole request went up, so the connection may go back
         /// to the pool (if the response allows). `closeClient`: the answer came before the whole request body,
         /// whose rest is still on its way, so the client connection cannot carry another request.
-        case finishResponse(reuseUpstream: Bool, closeClient: Bool)
+        /// `trailers`: the response's trailer fields, for the client (empty: none).
+        case finishResponse(reuseUpstream: Bool, closeClient: Bool, trailers: HTTPHeaders)
         /// Answer the client with this error (no response byte was sent). `requestComplete`: the whole
         /// request was read from the client.
         case fail(ProxyError, requestComplete: Bool)
@@ -132,6 +136,8 @@ struct ExchangeStateMachine {
     var rejectedCredential: InjectedCredential?
 
     var body = ExchangeBody()
+    /// The client's request trailers, once the request is complete; sent again with the body on every attempt.
+    var requestTrailers = HTTPHeaders()
     var requestComplete = false
     var requestFullySent = false
 
@@ -249,11 +255,12 @@ struct ExchangeStateMachine {
             return sendRequest()
         case .requestBody(let chunk, let backlog):
             return requestBody(chunk, upstreamBacklog: backlog)
-        case .requestEnd:
+        case .requestEnd(let trailers):
             requestComplete = true
+            requestTrailers = trailers
             guard headSent else { return .none }
             requestFullySent = true
-            return .sendEnd
+            return .sendEnd(trailers: trailers)
         case .upstreamDrained:
             clientReadingPaused = false
             return .none
@@ -273,10 +280,11 @@ struct ExchangeStateMachine {
             responseBytes += chunk.count
             if backlog + chunk.count > Self.highWaterMark { upstreamReadingPaused = true }
             return .forwardBody(chunk)
-        case .responseEnd:
+        case .responseEnd(let trailers):
             guard state == .responding else { return .none }
             state = .finished
-            return .finishResponse(reuseUpstream: requestFullySent && requestComplete, closeClient: !requestComplete)
+            return .finishResponse(
+                reuseUpstream: requestFullySent && requestComplete, closeClient: !requestComplete, trailers: trailers)
         case .upstreamFailed(let failure, let stale):
             guard state == .connecting || state == .awaitingResponse || state == .responding else { return .none }
             return attemptFailed(failure, stale: stale, now: now)
@@ -309,7 +317,7 @@ struct ExchangeStateMachine {
         requestFullySent = requestComplete
         // What waited here is now the upstream's to write; its drain (or the next chunk) decides again.
         clientReadingPaused = false
-        return .sendRequest(body: chunks, end: requestComplete)
+        return .sendRequest(body: chunks, end: requestComplete, trailers: requestComplete ? requestTrailers : HTTPHeaders())
     }
 
     // MARK: Endings

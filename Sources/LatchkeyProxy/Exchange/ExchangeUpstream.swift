@@ -10,12 +10,15 @@ import LatchkeyTLS
 protocol ExchangeUpstream: AnyObject {
     /// Begins connecting (a new upstream from `ExchangeUpstreamSource`); reports through its handler.
     func start()
-    /// Sends the request head, then `body`, then the end of the request when `end`, in one write.
-    func sendRequest(_ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool)
+    /// Sends the request head, then `body`, then the end of the request when `end` (with `trailers`, already
+    /// filtered by `RequestRewrite`; empty: none), in one write.
+    func sendRequest(
+        _ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool, trailers: HTTPHeaders)
     /// Sends one more body chunk of the request under way.
     func sendBody(_ chunk: [UInt8], framing: HTTPBodyFraming)
-    /// Ends the request under way (an HTTP/1 chunked body gets its last chunk).
-    func sendEnd(framing: HTTPBodyFraming)
+    /// Ends the request under way (an HTTP/1 chunked body gets its last chunk and the trailers; a body framed by
+    /// `Content-Length` cannot carry trailers, which are dropped).
+    func sendEnd(framing: HTTPBodyFraming, trailers: HTTPHeaders)
     /// Request bytes accepted but not yet handed to the kernel (back-pressure for the client side).
     var pendingRequestBytes: Int { get }
     /// Stops (true) or resumes (false) reading the response: the client cannot take more yet.

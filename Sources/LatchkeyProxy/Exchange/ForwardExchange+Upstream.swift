@@ -16,6 +16,8 @@ extension ForwardExchange {
     func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
         defer { client.flushResponse() }
         let now = ExchangeInstant.now  // one reading for everything this read produced
+        // The decoder reports trailers right before `.end`, in the same batch.
+        var trailers = HTTPHeaders()
         for event in events {
             guard upstream === self.upstream, !machine.wishes.finished else { return }
             switch event {
@@ -32,8 +34,10 @@ extension ForwardExchange {
                 handle(.responseHead(head, framing), now: now)
             case .body(let chunk):
                 handle(.responseBody(chunk, clientBacklog: client.pendingWriteBytes), now: now)
+            case .trailers(let fields):
+                trailers = fields
             case .end:
-                handle(.responseEnd, now: now)
+                handle(.responseEnd(trailers: trailers), now: now)
             }
         }
     }

@@ -70,7 +70,9 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         handle(.requestBody(chunk, upstreamBacklog: upstream?.pendingRequestBytes ?? 0))
     }
 
-    func clientEnd() { handle(.requestEnd) }
+    /// The request is complete; `trailers` are the client's trailer fields (empty: none), filtered by
+    /// `RequestRewrite.upstreamTrailers` each time they are sent.
+    func clientEnd(trailers: HTTPHeaders = HTTPHeaders()) { handle(.requestEnd(trailers: trailers)) }
 
     func clientDidDrainWrites() { handle(.clientDrained) }
 
@@ -89,12 +91,12 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         case .connect:
             dropUpstream()
             return connect()
-        case .sendRequest(let body, let end):
-            sendRequest(body: body, end: end)
+        case .sendRequest(let body, let end, let trailers):
+            sendRequest(body: body, end: end, trailers: trailers)
         case .sendBody(let chunk):
             upstream?.sendBody(chunk, framing: machine.requestFraming)
-        case .sendEnd:
-            upstream?.sendEnd(framing: machine.requestFraming)
+        case .sendEnd(let trailers):
+            upstream?.sendEnd(framing: machine.requestFraming, trailers: upstreamTrailers(trailers))
         case .waitToRetry:
             dropUpstream()
         case .forwardInterim(let head):
@@ -104,8 +106,8 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
             client.sendResponseHead(head, framing: framing, requestMethod: machine.plan.head.method)
         case .forwardBody(let chunk):
             client.sendResponseBody(chunk)
-        case .finishResponse(let reuseUpstream, let closeClient):
-            client.sendResponseEnd()
+        case .finishResponse(let reuseUpstream, let closeClient, let trailers):
+            client.sendResponseEnd(trailers: ResponseRewrite.clientTrailers(trailers))
             if let upstream {
                 self.upstream = nil
                 if reuseUpstream, upstreamReusable {
@@ -166,7 +168,12 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         }
     }
 
-    private func sendRequest(body: [[UInt8]], end: Bool) {
+    /// The client's trailers as this attempt may send them (see `RequestRewrite.upstreamTrailers`).
+    private func upstreamTrailers(_ trailers: HTTPHeaders) -> HTTPHeaders {
+        RequestRewrite.upstreamTrailers(trailers, credentialHeader: machine.credential?.headerName)
+    }
+
+    private func sendRequest(body: [[UInt8]], end: Bool, trailers: HTTPHeaders) {
         guard let upstream else { return }
         let credential = machine.injectsCredential ? machine.credential : nil
         // The machine's plan itself, not the `plan` accessor: an argument through the accessor is a copy.
@@ -180,7 +187,8 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
                 startLine: "\(head.method) \(plan.endpoint.scheme)://\(plan.endpoint.authority)\(head.target)",
                 headers: head.headers, credentialHeader: machine.credential?.headerName)
         }
-        upstream.sendRequest(head, framing: machine.requestFraming, body: body, end: end)
+        upstream.sendRequest(
+            head, framing: machine.requestFraming, body: body, end: end, trailers: upstreamTrailers(trailers))
     }
 
     /// The current attempt's connection is not wanted any more.

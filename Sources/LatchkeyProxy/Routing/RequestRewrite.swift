@@ -148,4 +148,16 @@ enum RequestRewrite {
         head.headers.setFraming(framing)
         return head
     }
+
+    /// Request trailers (RFC 9110 §6.5) as they go upstream with the end of the body, on every attempt: the
+    /// fields a trailer section must not carry go (`HTTPHeaders.fieldsNotAllowedInTrailers`: framing,
+    /// routing, `Authorization`, `Proxy-Authorization`, hop-by-hop), and so does any field named like the
+    /// route's credential (`credentialHeader`), so that a trailer can neither replace the injected credential
+    /// nor smuggle a second one past the head's rules.
+    static func upstreamTrailers(_ trailers: HTTPHeaders, credentialHeader: String?) -> HTTPHeaders {
+        guard trailers.count > 0 else { return trailers }
+        var kept = trailers
+        kept.removeFieldsNotAllowedInTrailers(alsoRemoving: credentialHeader.map { [$0.lowercased()] } ?? [])
+        return kept
+    }
 }

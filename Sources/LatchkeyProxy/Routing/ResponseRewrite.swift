@@ -47,6 +47,15 @@ enum ResponseRewrite {
         return head
     }
 
+    /// Response trailers for the client: what a trailer section must not carry (RFC 9110 §6.5.1) and
+    /// hop-by-hop fields go, as in heads the proxy challenges do.
+    static func clientTrailers(_ trailers: HTTPHeaders) -> HTTPHeaders {
+        guard trailers.count > 0 else { return trailers }
+        var kept = trailers
+        kept.removeFieldsNotAllowedInTrailers(alsoRemoving: proxyChallengeFields)
+        return kept
+    }
+
     private static let proxyChallengeFields = ["proxy-authenticate", "proxy-authentication-info"]
 
     /// Hop-by-hop fields (RFC 9110 §7.6.1) go; so do `Proxy-Authenticate` and `Proxy-Authentication-Info`,

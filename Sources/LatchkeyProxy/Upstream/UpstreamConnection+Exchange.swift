@@ -2,13 +2,15 @@ import LatchkeyHTTP
 
 /// HTTP/1.1 as the upstream side of an exchange: framing written here (RFC 9112 §6, §7.1).
 extension UpstreamConnection: ExchangeUpstream {
-    func sendRequest(_ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool) {
+    func sendRequest(
+        _ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool, trailers: HTTPHeaders
+    ) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(1024 + body.reduce(0) { $0 + $1.count + 12 })
         HTTP1Serializer.appendRequestHead(head, to: &bytes)
         beginRequest(method: head.method)
         for chunk in body { Self.encode(chunk, framing: framing, into: &bytes) }
-        if end, framing == .chunked { HTTP1Serializer.appendLastChunk(to: &bytes) }
+        if end, framing == .chunked { HTTP1Serializer.appendLastChunk(trailers: trailers, to: &bytes) }
         write(bytes)
     }
 
@@ -22,10 +24,10 @@ extension UpstreamConnection: ExchangeUpstream {
         write(bytes)
     }
 
-    func sendEnd(framing: HTTPBodyFraming) {
+    func sendEnd(framing: HTTPBodyFraming, trailers: HTTPHeaders) {
         guard framing == .chunked else { return }
         var bytes: [UInt8] = []
-        HTTP1Serializer.appendLastChunk(to: &bytes)
+        HTTP1Serializer.appendLastChunk(trailers: trailers, to: &bytes)
         write(bytes)
     }
 

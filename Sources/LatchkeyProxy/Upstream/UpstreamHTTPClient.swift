@@ -115,7 +115,7 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
     func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
         for event in events {
             switch event {
-            case .informational: continue
+            case .informational, .trailers: continue
             case .head(let received, _): head = received
             case .body(let chunk):
                 body.append(contentsOf: chunk)

@@ -12,6 +12,9 @@ description of what it received, so tests can assert what reached the upstream:
 Special paths (the query string selects the behaviour; everything else echoes):
     /status/NNN            answer status NNN with the JSON body (none for 1xx/204/304)
     /stream?bytes=N        answer N bytes, chunked; X-Stream-Sha256 carries their SHA-256
+    /trailers              echo, chunked, then a trailer section: X-Body-Sha256 (of the echo body),
+                           each request trailer as X-Echo-<name>, and Set-Cookie + Content-Length
+                           (fields a proxy must not forward in trailers)
     /slow?ms=N             sleep N ms, then echo
     /redirect?to=URL&code=302   answer `code` with Location: URL
     /control/fail?path=P&count=N&status=503   the next N requests to path P answer `status`
@@ -194,6 +197,18 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
 
+    def _send_with_trailers(self, body: bytes):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Trailer", "X-Body-Sha256")
+        self.end_headers()
+        self.wfile.write(b"%x\r\n%s\r\n0\r\n" % (len(body), body))
+        trailers = [("X-Body-Sha256", hashlib.sha256(body).hexdigest())]
+        trailers += [(f"X-Echo-{name}", value) for name, value in self._trailers]
+        trailers += [("Set-Cookie", "sneaky=1"), ("Content-Length", "99")]
+        self.wfile.write(b"".join(f"{name}: {value}\r\n".encode() for name, value in trailers) + b"\r\n")
+
     def _handle(self):
         self.request_index += 1
         self._preview_buf = b""
@@ -253,6 +268,8 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
             return answer(status)
         if path == "/stream":
             return self._send_stream(int(query.get("bytes", "0")))
+        if path == "/trailers":
+            return self._send_with_trailers((json.dumps(echo) + "\n").encode())
         if path == "/slow":
             time.sleep(int(query.get("ms", "1000")) / 1000.0)
             return answer()

@@ -18,7 +18,7 @@ import Testing
         #expect(!h.machine.clientReadingPaused)  // exactly at the mark
         _ = h.step(.requestBody(chunk, upstreamBacklog: 0))
         #expect(h.machine.clientReadingPaused)
-        guard case .sendRequest(let body, let end) = h.step(.upstreamReady) else {
+        guard case .sendRequest(let body, let end, _) = h.step(.upstreamReady) else {
             Issue.record("expected the request")
             return
         }
@@ -61,7 +61,7 @@ import Testing
         _ = h.startAndConnect()
         _ = h.step(.requestBody([1, 2, 3], upstreamBacklog: 0))
         _ = h.answer(413)
-        guard case .finishResponse(let reuse, let closeClient) = h.step(.responseEnd) else {
+        guard case .finishResponse(let reuse, let closeClient, _) = h.step(.responseEnd()) else {
             Issue.record("expected the end")
             return
         }

@@ -118,7 +118,7 @@ extension ExchangeStateMachine.Action {
     }
 
     var sentBody: [[UInt8]]? {
-        if case .sendRequest(let body, _) = self { return body }
+        if case .sendRequest(let body, _, _) = self { return body }
         return nil
     }
 

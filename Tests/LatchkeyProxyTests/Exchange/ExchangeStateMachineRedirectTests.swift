@@ -60,13 +60,13 @@ import Testing
         var h = Harness(method: "POST", framing: .contentLength(3)) { $0.maxRedirects = 2 }
         _ = h.startAndConnect()
         _ = h.step(.requestBody(Array("abc".utf8), upstreamBacklog: 0))
-        _ = h.step(.requestEnd)
+        _ = h.step(.requestEnd())
         #expect(h.answer(303, [("Location", "/done")]).name == "lookUpCredential")
         #expect(h.machine.plan.head.method == "GET")
         #expect(h.machine.requestFraming == .none)
         #expect(!h.machine.plan.head.headers.contains("Content-Length"))
         _ = h.step(.credentialReady(Harness.token))
-        guard case .sendRequest(let body, let end) = h.step(.upstreamReady) else {
+        guard case .sendRequest(let body, let end, _) = h.step(.upstreamReady) else {
             Issue.record("expected the GET")
             return
         }
@@ -80,7 +80,7 @@ import Testing
         }
         _ = h.startAndConnect()
         _ = h.step(.requestBody(Array("abc".utf8), upstreamBacklog: 0))
-        _ = h.step(.requestEnd)
+        _ = h.step(.requestEnd())
         #expect(h.answer(307, [("Location", "/again")]).responseStatus == 307)
     }
 

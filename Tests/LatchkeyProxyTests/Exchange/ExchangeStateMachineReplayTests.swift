@@ -29,7 +29,7 @@ import Testing
         }
         _ = h.startAndConnect()
         _ = h.step(.requestBody(Array("abc".utf8), upstreamBacklog: 0))
-        _ = h.step(.requestEnd)
+        _ = h.step(.requestEnd())
         #expect(h.answer(401).responseStatus == 401)
         #expect(h.machine.takeRejectedCredential() == Harness.token)  // still dropped for the next request
     }
@@ -52,7 +52,7 @@ import Testing
         var h = Harness(method: "PUT", framing: .contentLength(3))
         _ = h.startAndConnect()
         _ = h.step(.requestBody(Array("abc".utf8), upstreamBacklog: 0))
-        _ = h.step(.requestEnd)
+        _ = h.step(.requestEnd())
         #expect(h.step(.upstreamFailed(.closed, stale: true)).name == "lookUpCredential")
         #expect(h.machine.attemptNumber == 1 && h.machine.retriesUsed == 0)
         _ = h.step(.credentialReady(Harness.token))

@@ -15,7 +15,7 @@ import Testing
         #expect(h.step(.start).name == "lookUpCredential")
         #expect(h.step(.credentialReady(Harness.token)).name == "connect")
         #expect(h.machine.wakeup == h.start + .milliseconds(1_000))
-        guard case .sendRequest(let body, let end) = h.step(.upstreamReady) else {
+        guard case .sendRequest(let body, let end, _) = h.step(.upstreamReady) else {
             Issue.record("expected the request")
             return
         }
@@ -23,7 +23,7 @@ import Testing
         #expect(h.answer(200).responseStatus == 200)
         #expect(h.machine.wakeup == nil)
         #expect(h.step(.responseBody([1, 2, 3], clientBacklog: 0)).name == "forwardBody")
-        guard case .finishResponse(let reuse, let closeClient) = h.step(.responseEnd) else {
+        guard case .finishResponse(let reuse, let closeClient, _) = h.step(.responseEnd()) else {
             Issue.record("expected the end")
             return
         }
@@ -66,7 +66,7 @@ import Testing
         _ = h.step(.credentialReady(Harness.token))
         let body = [UInt8](repeating: 7, count: 10)
         #expect(h.step(.requestBody(body, upstreamBacklog: 0)).name == "none")  // held: no upstream yet
-        #expect(h.step(.requestEnd).name == "none")
+        #expect(h.step(.requestEnd()).name == "none")
         #expect(!h.machine.body.replayable)
         let refused = UpstreamFailure.network(NetError(.connectFailed, "connection refused"))
         #expect(h.step(.upstreamFailed(refused, stale: false)).name == "waitToRetry")
@@ -82,7 +82,7 @@ import Testing
         }
         _ = h.startAndConnect()
         #expect(h.step(.requestBody([UInt8](repeating: 1, count: 10), upstreamBacklog: 0)).name == "sendBody")
-        #expect(h.step(.requestEnd).name == "sendEnd")
+        #expect(h.step(.requestEnd()).name == "sendEnd")
         let reset = UpstreamFailure.network(NetError(.reset, "connection reset by peer"))
         let error = h.step(.upstreamFailed(reset, stale: false)).error
         #expect(error?.code == .upstreamClosed)
@@ -94,11 +94,11 @@ import Testing
         var h = Harness(method: "POST", framing: .contentLength(3)) { $0.retry = RetrySettings(maxRetries: 1, delayMs: 0) }
         _ = h.startAndConnect()
         _ = h.step(.requestBody(Array("abc".utf8), upstreamBacklog: 0))
-        _ = h.step(.requestEnd)
+        _ = h.step(.requestEnd())
         #expect(h.answer(502).name == "waitToRetry")
         #expect(h.step(.timer).name == "lookUpCredential")
         _ = h.step(.credentialReady(Harness.token))
-        guard case .sendRequest(let body, let end) = h.step(.upstreamReady) else {
+        guard case .sendRequest(let body, let end, _) = h.step(.upstreamReady) else {
             Issue.record("expected the request again")
             return
         }
@@ -111,7 +111,7 @@ import Testing
         }
         _ = h.startAndConnect()
         _ = h.step(.requestBody(Array("abc".utf8), upstreamBacklog: 0))
-        _ = h.step(.requestEnd)
+        _ = h.step(.requestEnd())
         #expect(h.answer(503).responseStatus == 503)
     }
 
