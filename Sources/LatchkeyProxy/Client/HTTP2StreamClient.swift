@@ -91,8 +91,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
         held.removeFirst(delivered)
         if let trailers, held.isEmpty {
             request = .complete
-            _ = trailers  // request trailers reach the exchange once the trailers plumbing is merged
-            exchange.clientEnd()
+            exchange.clientEnd(trailers: trailers)  // RequestRewrite strips what may not be a trailer
         } else if let trailers {
             request = .endedBehind(held: held, trailers: trailers)
         } else {
@@ -177,9 +176,11 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
 
     func sendResponseBody(_ chunk: [UInt8]) { connection.session.sendData(stream: id, chunk) }
 
-    func sendResponseEnd() {
+    /// `trailers` come from `ResponseRewrite` (credentials and framing fields gone); HTTP/2 carries them as a
+    /// HEADERS frame ending the stream (RFC 9113 §8.1), whatever the upstream's framing was.
+    func sendResponseEnd(trailers: HTTPHeaders) {
         guard !responseEndedWithHead else { return }
-        connection.session.endStream(stream: id)
+        connection.session.endStream(stream: id, trailers: trailers)
     }
 
     func flushResponse() { connection.flush() }
