@@ -47,6 +47,9 @@ public final class HTTP2Session {
         nghttp2_option_set_no_auto_window_update(option, 1)
         // No priority tree of closed streams to keep (memory per connection stays bounded).
         nghttp2_option_set_no_closed_streams(option, 1)
+        // nghttp2's own rapid-reset guard (Debian's backport, burst 1000, 33/s) would fire first and say
+        // INTERNAL_ERROR: out of the way, so `peerReset` answers with ENHANCE_YOUR_CALM.
+        nghttp2_option_set_stream_reset_rate_limit(option, UInt64(UInt32.max), UInt64(UInt32.max))
         // A box for `self` is needed before `self` is complete: nghttp2 gets an unretained pointer to it.
         var created: OpaquePointer?
         let placeholder = UnsafeMutableRawPointer(bitPattern: 1)!
