@@ -168,7 +168,7 @@ def test_errors_are_answered_on_the_stream(proxy):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("HTTP/2 404"), done.stdout
     assert "x-latchkey-error: no_route" in done.stdout.lower()
-    assert json.loads(done.stdout.split("\r\n\r\n", 1)[1])["error"] == "no_route"
+    assert json.loads(done.stdout.split("\n\n", 1)[1])["error"] == "no_route"
 
 
 # -- misbehaving clients ---------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def test_invalid_first_frame_gets_goaway_and_others_keep_working(proxy):
     assert status == "200" and json.loads(body)["path"] == "/still"
     version, _ = curl_h2(f"http://127.0.0.1:{proxy.port}/demo/after")
     assert version == "2"
-    proxy.wait_for_log(r"HTTP/2 connection error.*http2_protocol_error")
+    proxy.wait_for_log(r"HTTP/2 connection error protocol_error")
 
 
 def test_rapid_reset_gets_enhance_your_calm(latchkey, echo):

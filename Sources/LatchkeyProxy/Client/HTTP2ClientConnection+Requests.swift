@@ -39,7 +39,9 @@ extension HTTP2ClientConnection {
     /// a request no origin-form route serves (404 `no_route`) is planned again as the absolute-form request
     /// `scheme://authority/path`, which forward-mode routes (host without upstream) and `unmatched` then
     /// decide exactly as for an HTTP/1.1 proxy request. Route mode and virtual-host routes match first, as
-    /// they do for HTTP/1.1 origin-form. Inside interception the origin is fixed and no second plan is made.
+    /// they do for HTTP/1.1 origin-form; when the second plan refuses too, the client gets the first refusal
+    /// (404 `no_route`, which names the route-mode fix). Inside interception the origin is fixed and no second
+    /// plan is made.
     private func plan(_ head: HTTPRequestHead, scheme: String?, authority: String?, runtime: ProxyRuntime)
         -> RequestPlan
     {
@@ -49,7 +51,9 @@ extension HTTP2ClientConnection {
         else { return planned }
         var absolute = head
         absolute.target = "\(scheme ?? "http")://\(authority)\(head.target)"
-        return RequestRewrite.plan(absolute, runtime: runtime)
+        let asProxyRequest = RequestRewrite.plan(absolute, runtime: runtime)
+        if case .reject = asProxyRequest { return planned }
+        return asProxyRequest
     }
 
     /// How the request body is delimited for the exchange (and an HTTP/1.1 upstream): none when the HEADERS

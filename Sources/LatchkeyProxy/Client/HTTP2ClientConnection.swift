@@ -161,9 +161,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     /// The session found a connection error (it queued GOAWAY with the code): write it, answer nothing more,
     /// drop every stream's exchange, and close after a short linger.
     private func connectionError(_ error: HTTP2Error) {
-        server.logger.info(
-            "HTTP/2 connection error: \(error.detail)",
-            metadata: [LogKey.outcome: .string("http2_\(error.code.name)"), LogKey.protocolName: "h2"])
+        logConnectionError(error.code, detail: error.detail)
         var ignored: [HTTP2Event] = []
         try? session.send(into: &output, events: &ignored)
         if !output.isEmpty {
@@ -175,6 +173,14 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
         streams.removeAll()
         for client in open.values { client.clientWentAway() }
         closeGracefully()
+    }
+
+    /// One line per client connection ended by an HTTP/2 protocol error (never a header value or a secret:
+    /// the codec's detail names frames and rules only).
+    private func logConnectionError(_ code: HTTP2ErrorCode, detail: String) {
+        server.logger.info(
+            "HTTP/2 connection error \(code.name): \(detail)",
+            metadata: [LogKey.outcome: .string("http2_\(code.name)"), LogKey.protocolName: "h2"])
     }
 
     /// Shutdown: GOAWAY (no new streams), streams in flight finish, then the connection closes.
@@ -190,6 +196,9 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     private func closeIfDone() {
         guard state != .closing else { return }
         if !session.isActive || (state == .draining && streams.isEmpty) {
+            // nghttp2 ends some sessions itself (a first frame other than SETTINGS, ...) with a GOAWAY
+            // rather than an error from `receive`: logged here as the same kind of line.
+            if let code = session.sentGoAway, code != .noError { logConnectionError(code, detail: "GOAWAY sent") }
             closeGracefully()
         } else if streams.isEmpty, idleSince == nil {
             idleSince = .now
