@@ -31,13 +31,20 @@ import Testing
     }
 
     @Test func clientTrustingTheCAHandshakesWithTheMintedLeafOverHTTP1() throws {
-        let pair = try pair(clientName: "api.example", alpn: ["h2", "http/1.1"])
+        let pair = try pair(clientName: "api.example", alpn: ["http/1.1"])
         let steps = pair.handshake()
         #expect(steps.client == .complete)
         #expect(steps.server == .complete)
-        #expect(pair.client.negotiatedALPN == "http/1.1")  // h2 is not offered yet
+        #expect(pair.client.negotiatedALPN == "http/1.1")
         let (_, received, _) = pair.send(Array("GET / HTTP/1.1\r\n\r\n".utf8), from: pair.client, to: pair.server)
         #expect(received == Array("GET / HTTP/1.1\r\n\r\n".utf8))
+    }
+
+    @Test func aClientOfferingH2GetsIt() throws {
+        let pair = try pair(clientName: "api.example", alpn: ["http/1.1", "h2"])
+        let steps = pair.handshake()
+        #expect(steps.server == .complete)
+        #expect(pair.client.negotiatedALPN == "h2")  // the interception server prefers HTTP/2
     }
 
     @Test func clientNotTrustingTheCAFailsItsOwnHandshake() throws {
