@@ -18,10 +18,11 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+import h2.settings
 import pytest
 
 from intercept_helpers import InterceptCA, intercept_config
-from latchkey_e2e import TIMEOUT, clean_env, closed_port, header_values, run_latchkey_cli
+from latchkey_e2e import TIMEOUT, clean_env, closed_port, header_values, run_latchkey_cli, wait_until
 
 BEARER = "e2e-h2-bearer-6b1f0c9a2e"
 ENV = {"E2E_BEARER": BEARER}
@@ -115,18 +116,10 @@ def test_http1_still_served_on_the_same_listener(proxy):
 
 def test_partial_preface_waits_for_the_rest(proxy):
     # The preface split across writes is still HTTP/2 (the sniff waits for the 24th byte).
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=TIMEOUT) as s:
-        for piece in (PREFACE[:3], PREFACE[3:17], PREFACE[17:]):
-            s.sendall(piece)
-        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-        conn.initiate_connection()
-        s.sendall(conn.data_to_send()[len(PREFACE):])  # SETTINGS, after the hand-written preface
-        stream = conn.get_next_available_stream_id()
-        conn.send_headers(stream, [(":method", "GET"), (":scheme", "http"), (":authority", "x"),
-                                   (":path", "/demo/split")], end_stream=True)
-        s.sendall(conn.data_to_send())
-        status, body = read_response(s, conn, stream)
-    assert status == "200" and json.loads(body)["path"] == "/split"
+    client = RawH2(proxy.port, split=(3, 17, 24))
+    got = client.response(client.start("/demo/split"))
+    client.close()
+    assert got["status"] == "200" and json.loads(got["body"])["path"] == "/split"
 
 
 def test_nghttp_post_bodies(proxy, tmp_path):
@@ -200,27 +193,75 @@ def goaway_code(s: socket.socket) -> int | None:
     return None
 
 
-def read_response(s: socket.socket, conn, stream: int) -> tuple[str, bytes]:
-    status, body = None, b""
-    while True:
-        data = s.recv(65536)
-        assert data, "connection closed before the response ended"
-        for event in conn.receive_data(data):
-            if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream:
-                status = dict(event.headers)[":status"]
-            elif isinstance(event, h2.events.DataReceived) and event.stream_id == stream:
-                body += event.data
-                conn.acknowledge_received_data(event.flow_controlled_length, stream)
-            elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream:
-                return status, body
-        s.sendall(conn.data_to_send())
+class RawH2:
+    """An HTTP/2 client on a plain socket (the `h2` package): sends exactly what a test says."""
+
+    def __init__(self, port: int, split: tuple = ()):
+        """`split`: offsets at which the opening (preface + SETTINGS) is cut into separate writes."""
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        opening = self.conn.data_to_send()
+        for start, end in zip((0, *split), (*split, len(opening))):
+            self.sock.sendall(opening[start:end])
+        self.remote_settings: dict = {}
+        self.goaway: h2.events.ConnectionTerminated | None = None
+
+    def flush(self):
+        self.sock.sendall(self.conn.data_to_send())
+
+    def start(self, path: str, method: str = "GET", extra: list | None = None, end: bool = True) -> int:
+        stream = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(stream, [(":method", method), (":scheme", "http"), (":authority", "x"),
+                                        (":path", path), *(extra or [])], end_stream=end)
+        self.flush()
+        return stream
+
+    def events(self):
+        """Events until the connection closes (acknowledging data so windows stay open)."""
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                return
+            if not data:
+                return
+            for event in self.conn.receive_data(data):
+                if isinstance(event, h2.events.DataReceived):
+                    self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.RemoteSettingsChanged):
+                    self.remote_settings.update({k: v.new_value for k, v in event.changed_settings.items()})
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    self.goaway = event
+                yield event
+            self.sock.sendall(self.conn.data_to_send())
+
+    def response(self, stream: int) -> dict:
+        """The response on `stream`: status, headers, body, trailers; or `reset` with the RST_STREAM code."""
+        got = {"headers": {}, "body": b"", "trailers": {}}
+        for event in self.events():
+            if getattr(event, "stream_id", None) != stream:
+                continue
+            if isinstance(event, h2.events.ResponseReceived):
+                got["headers"] = dict(event.headers)
+                got["status"] = got["headers"][":status"]
+            elif isinstance(event, h2.events.DataReceived):
+                got["body"] += event.data
+            elif isinstance(event, h2.events.TrailersReceived):
+                got["trailers"] = dict(event.headers)
+            elif isinstance(event, h2.events.StreamReset):
+                got["reset"] = event.error_code
+                return got
+            elif isinstance(event, h2.events.StreamEnded):
+                return got
+        raise AssertionError(f"connection closed before stream {stream} ended: {got}")
+
+    def close(self):
+        self.sock.close()
 
 
 def test_invalid_first_frame_gets_goaway_and_others_keep_working(proxy):
-    healthy = socket.create_connection(("127.0.0.1", proxy.port), timeout=TIMEOUT)  # opened before, kept after
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-    conn.initiate_connection()
-    healthy.sendall(conn.data_to_send())
+    healthy = RawH2(proxy.port)  # opened before, used after
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=TIMEOUT) as bad:
         # After the magic, a PING where SETTINGS must come first (RFC 9113 §3.4): PROTOCOL_ERROR.
         bad.sendall(PREFACE + b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"\x00" * 8)
@@ -229,13 +270,9 @@ def test_invalid_first_frame_gets_goaway_and_others_keep_working(proxy):
         # A DATA frame on stream 0 (RFC 9113 §6.1): PROTOCOL_ERROR too.
         bad.sendall(PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" + b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x")
         assert goaway_code(bad) == 1
-    stream = conn.get_next_available_stream_id()
-    conn.send_headers(stream, [(":method", "GET"), (":scheme", "http"), (":authority", "x"),
-                               (":path", "/demo/still")], end_stream=True)
-    healthy.sendall(conn.data_to_send())
-    status, body = read_response(healthy, conn, stream)
+    got = healthy.response(healthy.start("/demo/still"))
     healthy.close()
-    assert status == "200" and json.loads(body)["path"] == "/still"
+    assert got["status"] == "200" and json.loads(got["body"])["path"] == "/still"
     version, _ = curl_h2(f"http://127.0.0.1:{proxy.port}/demo/after")
     assert version == "2"
     proxy.wait_for_log(r"HTTP/2 connection error protocol_error")
@@ -301,3 +338,76 @@ def test_h2_inside_intercepted_connect(latchkey, echo, ca):
     assert_injected(seen)
     lk.wait_for_log(r"CONNECT api\.test:443 .*h2")
     lk.wait_for_log(r"GET api\.test/v1/items 200.*latchkey\.intercepted=true.*latchkey\.protocol=h2")
+
+
+# -- trailers, limits, idle and shutdown ---------------------------------------------------------------
+
+def test_trailers_both_ways(proxy):
+    client = RawH2(proxy.port)
+    stream = client.start("/demo/trailers", method="POST", extra=[("authorization", "Bearer the-clients-own")],
+                          end=False)
+    client.conn.send_data(stream, b"hello trailers")
+    client.conn.send_headers(stream, [("x-checksum", "abc123"), ("authorization", "Bearer smuggled")],
+                             end_stream=True)
+    client.flush()
+    got = client.response(stream)
+    client.close()
+    assert got["status"] == "200"
+    seen = json.loads(got["body"])
+    assert seen["body_length"] == len(b"hello trailers")
+    assert ["X-Checksum", "abc123"] in [[n.title(), v] for n, v in seen["trailers"]]
+    assert all(n.lower() != "authorization" for n, _ in seen["trailers"])  # stripped from request trailers
+    assert_injected(seen)
+    # The upstream's chunked trailer section comes back as HTTP/2 trailers, without what a trailer must not carry.
+    assert got["trailers"]["x-body-sha256"] == hashlib.sha256(got["body"]).hexdigest()
+    assert got["trailers"]["x-echo-x-checksum"] == "abc123"
+    assert "set-cookie" not in got["trailers"] and "content-length" not in got["trailers"]
+
+
+def test_limits_are_announced_and_enforced(latchkey, echo):
+    lk = latchkey(config(echo) + """
+limits:
+  http2_max_concurrent_streams: 3
+  http2_max_header_list_bytes: 4096
+  http2_header_table_bytes: 1024
+""", env=ENV)
+    client = RawH2(lk.port)
+    stream = client.start("/demo/limits")
+    got = client.response(stream)
+    assert got["status"] == "200"
+    assert client.remote_settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] == 3
+    assert client.remote_settings[h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE] == 4096
+    assert client.remote_settings[h2.settings.SettingCodes.HEADER_TABLE_SIZE] == 1024
+    # A header list over the limit resets that stream only; the connection goes on.
+    big = client.start("/demo/big", extra=[("x-big", "v" * 8000)])
+    assert "reset" in client.response(big)
+    again = client.response(client.start("/demo/after-big"))
+    client.close()
+    assert again["status"] == "200" and json.loads(again["body"])["path"] == "/after-big"
+
+
+def test_idle_connection_gets_goaway(latchkey, echo):
+    lk = latchkey(config(echo) + "limits:\n  idle_timeout_ms: 300\n", env=ENV)
+    client = RawH2(lk.port)
+    assert client.response(client.start("/demo/then-idle"))["status"] == "200"
+    for _ in client.events():
+        pass  # until the proxy closes
+    client.close()
+    assert client.goaway is not None and client.goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+
+
+def test_shutdown_finishes_streams_in_flight(latchkey, echo):
+    # SIGTERM while a stream waits on a slow upstream: GOAWAY (no new streams), the stream is answered,
+    # then the connection closes and the process exits. (curl: the h2 package refuses frames after a GOAWAY.)
+    lk = latchkey(config(echo), env=ENV)
+    before = echo.stats()["requests"].get("/slow/h2-shutdown", 0)
+    client = subprocess.Popen(
+        ["curl", "-sS", "--max-time", str(TIMEOUT), "--http2-prior-knowledge", "-w", "\n%{http_version} %{http_code}",
+         f"http://127.0.0.1:{lk.port}/demo/slow/h2-shutdown?ms=1500"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
+    wait_until(lambda: echo.stats()["requests"].get("/slow/h2-shutdown", 0) > before, what="the slow request upstream")
+    lk.proc.send_signal(15)
+    out, err = client.communicate(timeout=TIMEOUT + 10)
+    assert client.returncode == 0, err
+    assert out.rstrip().endswith("2 200"), out
+    assert lk.proc.wait(timeout=TIMEOUT) == 0
