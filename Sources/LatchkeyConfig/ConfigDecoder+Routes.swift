@@ -5,7 +5,7 @@ extension ConfigDecoder {
     static let routeKeys = [
         "name", "host", "path_prefix", "methods", "connection", "upstream", "strip_prefix", "timeout_ms",
         "connect_timeout_ms", "allow_plaintext_credentials", "tls", "scopes", "audience", "token_params",
-        "retry", "deadline_ms", "max_redirects", "debug", "intercept",
+        "retry", "deadline_ms", "max_redirects", "debug", "intercept", "http2",
     ]
     static let tlsKeys = ["ca_file", "insecure_skip_verify", "cert_file", "key_file", "server_name"]
 
@@ -104,6 +104,7 @@ extension ConfigDecoder {
             }
         }
         route.intercept = bool(map, "intercept") ?? true
+        if let mode = choice(map, "http2", as: HTTP2Mode.self) { route.http2 = mode }
         decodeOverrides(map, into: &route, connection: connection)
         decodeRetryAndRedirects(map, into: &route)
 

@@ -94,6 +94,18 @@ public enum UnmatchedPolicy: String, Sendable, CaseIterable {
     case deny
 }
 
+/// `http2:` of a route: which HTTP version the proxy speaks to its upstream.
+public enum HTTP2Mode: String, Sendable, CaseIterable {
+    /// https: offer `h2, http/1.1` by ALPN and speak what the server picks (remembered per upstream);
+    /// http://: HTTP/1.1.
+    case auto
+    /// https: offer `h2, http/1.1` by ALPN, as `auto`; http://: HTTP/2 with prior knowledge (h2c,
+    /// RFC 9113 §3.3), for upstreams known to speak it.
+    case always
+    /// HTTP/1.1 only (ALPN offers `http/1.1`).
+    case never
+}
+
 /// Parser and pool limits.
 public struct LimitSettings: Sendable, Equatable {
     /// `max_request_line_bytes`, default 8 KiB: a longer request line is rejected (see `HTTP1RequestParser`).
@@ -226,6 +238,8 @@ public struct RouteSettings: Sendable {
     /// intercepted (default true). `false` tunnels it opaquely and injects nothing (for clients that
     /// pin certificates).
     public var intercept: Bool = true
+    /// `http2:` the HTTP version towards the upstream (default `auto`).
+    public var http2: HTTP2Mode = .auto
     /// Line of the route in the config file.
     public var line: Int
 

@@ -90,7 +90,7 @@ public final class ProxyRuntime: Sendable {
         var routes: [String: RouteRuntime] = [:]
         var routesInFileOrder: [RouteRuntime] = []
         for route in configuration.routes {
-            let tlsConfiguration = route.tls.clientConfiguration
+            let tlsConfiguration = route.tls.clientConfiguration(offeringHTTP2: route.http2 != .never)
             let context: TLSClientContext
             if let existing = contexts[tlsConfiguration] {
                 context = existing
@@ -130,11 +130,18 @@ public struct RuntimeBuildError: Error, CustomStringConvertible {
 }
 
 extension TLSSettings {
-    /// The LatchkeyTLS view of these settings (ALPN http/1.1: the upstream client speaks HTTP/1.1).
-    var clientConfiguration: TLSClientConfiguration {
+    /// The LatchkeyTLS view of these settings for an HTTP/1.1-only client (ALPN http/1.1): token endpoints,
+    /// unrouted requests, routes with `http2: never`.
+    var clientConfiguration: TLSClientConfiguration { clientConfiguration(offeringHTTP2: false) }
+
+    /// With `offeringHTTP2`, ALPN offers `h2, http/1.1` (RFC 9113 §3.2; the server picks, and the pool
+    /// speaks what it picked); otherwise `http/1.1` alone. Two routes to one host with different offers get
+    /// different contexts, hence different pools: a connection never serves a route that did not ask for its
+    /// protocol.
+    func clientConfiguration(offeringHTTP2: Bool) -> TLSClientConfiguration {
         TLSClientConfiguration(
             caFile: caFile, insecureSkipVerify: insecureSkipVerify, certificateFile: certFile,
-            privateKeyFile: keyFile, alpnProtocols: ["http/1.1"])
+            privateKeyFile: keyFile, alpnProtocols: offeringHTTP2 ? ["h2", "http/1.1"] : ["http/1.1"])
     }
 }
 

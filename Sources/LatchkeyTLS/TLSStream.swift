@@ -68,6 +68,10 @@ public final class TLSStream: ByteStream, ByteStreamDelegate {
     /// The underlying stream's loop.
     public var loop: EventLoop { underlying.loop }
 
+    /// The application protocol the server chose by ALPN (`h2`, `http/1.1`), once the handshake completed;
+    /// nil when none was negotiated.
+    public var negotiatedProtocol: String? { engine.isHandshakeComplete ? engine.negotiatedALPN : nil }
+
     /// Plaintext buffered until the handshake completes plus the underlying stream's pending bytes.
     public var pendingWriteBytes: Int { pendingPlaintext.count + underlying.pendingWriteBytes }
 

@@ -162,11 +162,18 @@ def test_connection_transfer_encoding_with_chunked_body_is_refused(proxy, echo):
     assert hits(echo, "rw")["count"] == before
 
 
-def test_connection_te_is_allowed_and_te_is_not_forwarded(proxy, echo):
-    # RFC 9110 §10.1.4: a client sending TE (gRPC: TE: trailers) must list it in Connection.
+def test_connection_te_is_allowed_and_only_te_trailers_is_forwarded(proxy, echo):
+    # RFC 9110 §10.1.4: a client sending TE (gRPC: TE: trailers) must list it in Connection. The proxy
+    # passes trailers through, so it asks for them in its own name; other codings are hop-by-hop and go.
     with RawConnection(proxy.port) as conn:
         status, _, reply = conn.exchange(
             b"GET /ro/te HTTP/1.1\r\nHost: lk\r\nConnection: TE\r\nTE: trailers\r\n\r\n")
+        assert status == 200
+        seen = json.loads(reply)
+        assert header_values(seen, "TE") == ["trailers"]
+        assert header_values(seen, "Connection") == ["TE"]
+        status, _, reply = conn.exchange(
+            b"GET /ro/te HTTP/1.1\r\nHost: lk\r\nConnection: TE\r\nTE: gzip\r\n\r\n")
     assert status == 200
     seen = json.loads(reply)
     assert header_values(seen, "TE") == []

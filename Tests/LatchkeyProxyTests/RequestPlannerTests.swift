@@ -92,7 +92,7 @@ func rejection(_ plan: RequestPlan) -> ProxyError? {
             "GET", "http://api.partner.example/",
             [
                 ("Host", "api.partner.example"), ("Connection", "keep-alive, X-Drop"), ("X-Drop", "1"),
-                ("Keep-Alive", "5"), ("TE", "trailers"), ("Upgrade", "h2c"), ("Proxy-Connection", "keep-alive"),
+                ("Keep-Alive", "5"), ("TE", "gzip"), ("Upgrade", "h2c"), ("Proxy-Connection", "keep-alive"),
                 ("X-Dup", "a"), ("X-Dup", "b"),
             ])
         let plan = try #require(forwardPlan(RequestPlanner.plan(request, runtime: runtime())))
@@ -100,6 +100,17 @@ func rejection(_ plan: RequestPlan) -> ProxyError? {
             #expect(!written(plan).headers.contains(name), "\(name) should be removed")
         }
         #expect(written(plan).headers.values(for: "X-Dup") == ["a", "b"])
+    }
+
+    /// `TE: trailers` alone goes on, in the proxy's name (see `RequestRewrite.upstreamHead`).
+    @Test func teTrailersGoesOnWithConnectionTE() throws {
+        let request = head(
+            "GET", "http://api.partner.example/",
+            [("Host", "api.partner.example"), ("Connection", "TE, X-Drop"), ("X-Drop", "1"), ("TE", "trailers, gzip")])
+        let plan = try #require(forwardPlan(RequestPlanner.plan(request, runtime: runtime())))
+        #expect(written(plan).headers.values(for: "TE") == ["trailers"])
+        #expect(written(plan).headers.values(for: "Connection") == ["TE"])
+        #expect(!written(plan).headers.contains("X-Drop"))
     }
 
     @Test func unmatchedPassthroughKeepsAuthorizationButNotProxyAuthorization() throws {

@@ -51,10 +51,20 @@ extension ExchangeStateMachine {
         let nothingSent = !headSent
         // A pooled connection the server closed while idle fails before any response byte; the request never
         // reached the application, so it goes again on a fresh connection (once, not counted as a retry).
-        if stale, !staleConnectionRetried, requestFraming == .none || body.replayable {
-            staleConnectionRetried = true
-            attemptNumber -= 1
-            return restart(now: now)
+        // An HTTP/2 stream the server refused (REFUSED_STREAM, or above a GOAWAY's last-stream-id, RFC 9113
+        // §8.7) was provably not processed: it goes again up to `maxRefusedStreamRetries` times, since a
+        // server draining connections under load may refuse it on the next connection too.
+        if stale, requestFraming == .none || body.replayable {
+            if Self.isRefusedStream(failure), refusedStreamRetries < Self.maxRefusedStreamRetries {
+                refusedStreamRetries += 1
+                attemptNumber -= 1
+                return restart(now: now)
+            }
+            if !staleConnectionRetried {
+                staleConnectionRetried = true
+                attemptNumber -= 1
+                return restart(now: now)
+            }
         }
         let error = proxyError(for: failure)
         noteAttempt(error.detail)
@@ -64,6 +74,13 @@ extension ExchangeStateMachine {
             return .waitToRetry
         }
         return fail(errorWithHistory(error))
+    }
+
+    /// How often one request may go again after HTTP/2 refusals (not counted as retries).
+    static let maxRefusedStreamRetries = 4
+
+    static func isRefusedStream(_ failure: UpstreamFailure) -> Bool {
+        if case .http2(let error) = failure { error.code == .refusedStream } else { false }
     }
 
     static func isConnectFailure(_ failure: UpstreamFailure) -> Bool {

@@ -26,6 +26,8 @@ extension ExchangeStateMachine {
             (code, detail) = (.upstreamProtocolError, "invalid response from \(target): \(error)")
         case .closed:
             (code, detail) = (.upstreamClosed, "\(target) closed the connection before a complete response")
+        case .http2(let error):
+            (code, detail) = (.upstreamProtocolError, "HTTP/2 with \(target): \(error.code): \(error.detail)")
         }
         return ProxyError(code, detail, route: plan.routeName, connection: plan.connectionName)
     }

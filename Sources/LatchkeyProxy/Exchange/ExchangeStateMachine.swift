@@ -146,6 +146,8 @@ struct ExchangeStateMachine {
     var redirectsFollowed = 0
     var replayedAfterRejection = false
     var staleConnectionRetried = false
+    /// Attempts that went again because an HTTP/2 server refused the stream unprocessed.
+    var refusedStreamRetries = 0
     /// One line per attempt and redirect, for the error detail of a failure after more than one attempt.
     var history: [String] = []
 

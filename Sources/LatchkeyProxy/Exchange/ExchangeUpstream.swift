@@ -1,3 +1,4 @@
+import LatchkeyConfig
 import LatchkeyHTTP
 import LatchkeyTLS
 
@@ -32,15 +33,23 @@ protocol ExchangeUpstream: AnyObject {
     func abandon()
 }
 
-/// Where the driver gets its upstream side from and gives it back: the loop's `UpstreamPool` for HTTP/1.1.
+/// Where the driver gets its upstream side from and gives it back: the loop's `UpstreamPool` (HTTP/1.1
+/// connections and HTTP/2 streams).
 protocol ExchangeUpstreamSource: AnyObject {
-    /// An upstream for `endpoint` (with `tls` for https) reporting to `handler`: a pooled one that can take
-    /// the request at once (`ready`), or a new one the driver must `start` (it reports ready or failed later,
-    /// within `connectTimeout`). A failure to even set one up (an unusable TLS server name) is `.failure`.
+    /// An upstream for `endpoint` (with `tls` for https; `http2` the route's choice) reporting to `handler`:
+    /// a pooled one that can take the request at once (`ready`), or a new one the driver must `start` (it
+    /// reports ready or failed later, within `connectTimeout`). A failure to even set one up (an unusable TLS
+    /// server name) is `.failure`.
     func upstream(
-        endpoint: UpstreamEndpoint, tls: TLSClientContext?, connectTimeout: Duration,
+        endpoint: UpstreamEndpoint, tls: TLSClientContext?, http2: HTTP2Mode, connectTimeout: Duration,
         handler: any UpstreamConnectionHandler
     ) -> Result<(upstream: any ExchangeUpstream, ready: Bool), UpstreamFailure>
+    /// A new upstream reported ready: the source may learn from its handshake (the protocol chosen by ALPN)
+    /// and return the upstream that serves the exchange from now on (`upstream` itself, or a stream of the
+    /// HTTP/2 connection that took it over).
+    func upstreamDidConnect(
+        _ upstream: any ExchangeUpstream, tls: TLSClientContext?, handler: any UpstreamConnectionHandler
+    ) -> any ExchangeUpstream
     /// The exchange is done with `upstream` and its response allowed reuse: keep it for the next request to
     /// the same endpoint (and `tls`), or close it.
     func release(_ upstream: any ExchangeUpstream, tls: TLSClientContext?)

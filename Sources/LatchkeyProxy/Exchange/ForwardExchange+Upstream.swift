@@ -3,17 +3,20 @@ import LatchkeyHTTP
 /// What the current upstream connection reports, turned into machine events. Reports from a connection the
 /// exchange already let go of are ignored.
 extension ForwardExchange {
-    func upstreamDidBecomeReady(_ upstream: UpstreamConnection) {
-        if let resumed = upstream.resumedTLSSession {
+    func upstreamDidBecomeReady(_ upstream: any ExchangeUpstream) {
+        if let resumed = (upstream as? UpstreamConnection)?.resumedTLSSession {
             (plan.route?.metrics ?? runtime.unmatchedMetrics).recordTLSHandshake(resumed: resumed)
         }
         guard upstream === self.upstream else { return }
+        // The source learns what the server chose by ALPN; an `h2` connection comes back as a stream of the
+        // HTTP/2 connection that took it over, which serves this exchange instead.
+        self.upstream = upstreams.upstreamDidConnect(upstream, tls: machine.plan.tls, handler: self)
         handle(.upstreamReady)
     }
 
     /// Everything one read produced goes to the client in one write: a small response (head, body and end in
     /// one read) costs one `send` instead of three.
-    func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: [HTTP1ResponseEvent]) {
         defer { client.flushResponse() }
         let now = ExchangeInstant.now  // one reading for everything this read produced
         // The decoder reports trailers right before `.end`, in the same batch.
@@ -42,12 +45,12 @@ extension ForwardExchange {
         }
     }
 
-    func upstreamDidDrainWrites(_ upstream: UpstreamConnection) {
+    func upstreamDidDrainWrites(_ upstream: any ExchangeUpstream) {
         guard upstream === self.upstream else { return }
         handle(.upstreamDrained)
     }
 
-    func upstream(_ upstream: UpstreamConnection, didFail failure: UpstreamFailure) {
+    func upstream(_ upstream: any ExchangeUpstream, didFail failure: UpstreamFailure) {
         guard upstream === self.upstream else { return }
         self.upstream = nil
         handle(.upstreamFailed(failure, stale: upstream.failedBeforeAnyResponseByte))

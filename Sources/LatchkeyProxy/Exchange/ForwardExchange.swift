@@ -1,4 +1,5 @@
 import LatchkeyAuth
+import LatchkeyConfig
 import LatchkeyHTTP
 import LatchkeyNet
 
@@ -154,8 +155,8 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     /// A pooled connection is ready at once; a new one reports through `UpstreamConnectionHandler`.
     private func connect() -> ExchangeStateMachine.Event? {
         let result = upstreams.upstream(
-            endpoint: machine.plan.endpoint, tls: machine.plan.tls, connectTimeout: machine.plan.connectTimeout,
-            handler: self)
+            endpoint: machine.plan.endpoint, tls: machine.plan.tls, http2: machine.plan.route?.settings.http2 ?? .never,
+            connectTimeout: machine.plan.connectTimeout, handler: self)
         switch result {
         case .failure(let failure):
             return .upstreamFailed(failure, stale: false)

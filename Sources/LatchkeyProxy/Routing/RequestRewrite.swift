@@ -123,7 +123,9 @@ enum RequestRewrite {
     /// attempt (a retry, a 401 replay and a followed redirect each get a fresh head from their plan):
     /// 1. the plan's request-target (normalised and mapped to the upstream by the planner), this proxy's own
     ///    version (HTTP/1.1, whatever the client spoke; RFC 9110 §6.2);
-    /// 2. hop-by-hop fields go (RFC 9110 §7.6.1), and `Proxy-Authorization`, meant for this proxy
+    /// 2. hop-by-hop fields go (RFC 9110 §7.6.1) — except that a client's `TE: trailers` goes on as this
+    ///    proxy's own `TE: trailers` (with `Connection: TE`, §10.1.4): the proxy passes trailers through, and
+    ///    HTTP/2 upstreams such as gRPC servers require it (RFC 9113 §8.2.2) — and `Proxy-Authorization`, meant for this proxy
     ///    (§11.7.2); on a routed request every client `Authorization` too, whatever its case or count: the
     ///    proxy owns authentication there (§11.6.2). A request no route serves keeps the client's own;
     /// 3. the credential, replacing any field of its name;
@@ -139,7 +141,12 @@ enum RequestRewrite {
     ) -> HTTPRequestHead {
         var head = base
         head.version = .http1_1
+        let wantsTrailers = head.headers.contains("TE") && head.headers.hasListElement("trailers", in: "TE")
         head.headers.removeHopByHop()
+        if wantsTrailers {
+            head.headers.add(name: "TE", value: "trailers")
+            head.headers.add(name: "Connection", value: "TE")
+        }
         head.headers.remove(name: "Proxy-Authorization")
         if plan.route != nil { head.headers.remove(name: "Authorization") }
         if let credential { head.headers.replaceOrAdd(name: credential.headerName, value: credential.headerValue.value) }

@@ -3,22 +3,25 @@ import LatchkeyMetrics
 import LatchkeyNet
 import LatchkeyTLS
 
-/// Receives what an upstream connection produces while an exchange holds it. Called on the loop.
+/// Receives what an upstream (an HTTP/1.1 connection or an HTTP/2 stream) produces while an exchange holds
+/// it. Called on the loop.
 protocol UpstreamConnectionHandler: AnyObject {
     /// TCP (and TLS) are up; the request may be written.
-    func upstreamDidBecomeReady(_ upstream: UpstreamConnection)
-    /// Parsed response events.
-    func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent])
-    /// Every byte written so far was handed to the kernel.
-    func upstreamDidDrainWrites(_ upstream: UpstreamConnection)
-    /// The connection failed or closed before the response completed.
-    func upstream(_ upstream: UpstreamConnection, didFail error: UpstreamFailure)
+    func upstreamDidBecomeReady(_ upstream: any ExchangeUpstream)
+    /// Response events (HTTP/2 responses are reported in the same shapes).
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: [HTTP1ResponseEvent])
+    /// Every request byte written so far was handed on (to the kernel; for HTTP/2, framed).
+    func upstreamDidDrainWrites(_ upstream: any ExchangeUpstream)
+    /// The connection (or stream) failed or closed before the response completed.
+    func upstream(_ upstream: any ExchangeUpstream, didFail error: UpstreamFailure)
 }
 
 /// Why an upstream connection stopped.
 enum UpstreamFailure: Error {
     case network(NetError)
     case protocolError(HTTP1ParseError)
+    /// An HTTP/2 connection error, or the stream was reset (RST_STREAM) with this code.
+    case http2(HTTP2Error)
     /// The peer closed before a complete response.
     case closed
 }
@@ -85,6 +88,9 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
         idleMembership = nil
         membership.pool.remove(self, key: membership.key)
     }
+
+    /// For a TLS connection whose handshake completed: the protocol the server chose by ALPN.
+    var negotiatedProtocol: String? { (stream as? TLSStream)?.negotiatedProtocol }
 
     /// For a TLS connection whose handshake completed: whether it resumed an earlier session.
     var resumedTLSSession: Bool? {

@@ -96,7 +96,9 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
         }
     }
 
-    func upstreamDidBecomeReady(_ upstream: UpstreamConnection) {
+    func upstreamDidBecomeReady(_ upstream: any ExchangeUpstream) {
+        // The one-shot client speaks HTTP/1.1 on its own connection (its TLS context offers only http/1.1).
+        guard let connection, connection === upstream else { return }
         // The path and query exactly as configured or published (a trailing '/', a query such as `?p=policy`).
         var head = HTTPRequestHead(method: request.method, target: request.url.requestTarget)
         head.headers.add(name: "Host", value: request.url.authority)
@@ -108,11 +110,11 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
         var bytes: [UInt8] = []
         HTTP1Serializer.appendRequestHead(head, to: &bytes)
         bytes.append(contentsOf: request.body)
-        upstream.beginRequest(method: request.method)
-        upstream.write(bytes)
+        connection.beginRequest(method: request.method)
+        connection.write(bytes)
     }
 
-    func upstream(_ upstream: UpstreamConnection, didReceive events: [HTTP1ResponseEvent]) {
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: [HTTP1ResponseEvent]) {
         for event in events {
             switch event {
             case .informational, .trailers: continue
@@ -132,14 +134,15 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
         }
     }
 
-    func upstreamDidDrainWrites(_ upstream: UpstreamConnection) {}
+    func upstreamDidDrainWrites(_ upstream: any ExchangeUpstream) {}
 
-    func upstream(_ upstream: UpstreamConnection, didFail error: UpstreamFailure) {
+    func upstream(_ upstream: any ExchangeUpstream, didFail error: UpstreamFailure) {
         let reason: String
         switch error {
         case .network(let network): reason = network.detail
         case .protocolError(let parse): reason = "invalid response from \(request.url.authority): \(parse)"
         case .closed: reason = "\(request.url.authority) closed the connection before a complete response"
+        case .http2(let error): reason = "\(request.url.authority): \(error)"
         }
         finish(.failure(NetworkFailure(reason: reason)))
     }

@@ -24,6 +24,10 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     var idleTimeout: Duration
     // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var idle: [PoolKey: [Idle]] = [:]
+    /// HTTP/2 connections per key, busy or idle, until GOAWAY or close (see `UpstreamPool+HTTP2`).
+    var http2Connections: [PoolKey: [HTTP2UpstreamConnection]] = [:]
+    /// What each https upstream chose by ALPN on its last new connection: true for h2 (`http2: auto`).
+    var speaksHTTP2: [PoolKey: Bool] = [:]
 
     /// Endpoint plus the TLS context identity: the same host with other TLS settings is another pool.
     struct PoolKey: Hashable {
@@ -136,6 +140,9 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
 
     /// Closes every idle connection (shutdown, reload of limits).
     func closeAll() {
+        let multiplexed = http2Connections.values.flatMap { $0 }
+        http2Connections.removeAll()
+        for connection in multiplexed { connection.close() }
         let all = idle.values.flatMap { $0 }
         idle.removeAll()
         sweep?.cancel()

@@ -1,0 +1,184 @@
+import LatchkeyHTTP
+
+/// One HTTP/2 stream as the upstream side of one exchange: the request goes out as HEADERS, DATA and an
+/// END_STREAM (or trailers), the response comes back as the same `HTTP1ResponseEvent`s an HTTP/1.1
+/// connection reports, so `ForwardExchange` and the state machine stay protocol-neutral.
+///
+/// Flow control carries back-pressure both ways: response DATA is consumed (the window reopened) only while
+/// the exchange reads, i.e. while the client has room; request bytes queue in the session, framed as the
+/// server's window allows, and `pendingRequestBytes` reports them to the machine.
+final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // confined to the connection's loop
+    /// Where the stream stands, from the exchange's point of view.
+    enum State: Equatable {
+        /// Handed out; the request head is not sent yet.
+        case idle
+        /// The request went out; the response is under way.
+        case open
+        /// The response ended, failed, or the exchange let go.
+        case done
+    }
+
+    private let connection: HTTP2UpstreamConnection
+    /// The exchange using the stream; cleared when it lets go (`abandon`, the pool's release) or after the
+    /// last report.
+    var handler: (any UpstreamConnectionHandler)?
+    private(set) var id: Int32?
+    private(set) var state = State.idle
+    /// Whether the connection had completed a stream before this one was handed out.
+    private let onReusedConnection: Bool
+    /// Whether any response frame arrived.
+    private var receivedResponse = false
+    /// Provably not processed by the server (above a GOAWAY's last-stream-id, REFUSED_STREAM, or never opened).
+    private var unprocessed = false
+    /// Response bytes handed to the exchange while it asked to pause: consumed (window reopened) on resume.
+    private var unconsumed = 0
+    private var readingPaused = false
+
+    init(connection: HTTP2UpstreamConnection, handler: any UpstreamConnectionHandler, onReusedConnection: Bool) {
+        self.connection = connection
+        self.handler = handler
+        self.onReusedConnection = onReusedConnection
+    }
+
+    // MARK: ExchangeUpstream
+
+    func start() { connection.start() }
+
+    func sendRequest(
+        _ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool, trailers: HTTPHeaders
+    ) {
+        guard state == .idle else { return }
+        state = .open
+        // RFC 9113 §8.3.1: :scheme and :authority from the upstream (the head's Host, which RequestRewrite
+        // set to the same authority, moves there); connection-specific fields go, `te: trailers` stays.
+        let h2Head = HTTP2RequestHead(head, scheme: connection.endpoint.scheme, authority: connection.endpoint.authority)
+        let bodyless = framing == .none || framing == .contentLength(0)
+        let endStream = end && trailers.count == 0 && (bodyless || body.allSatisfy(\.isEmpty))
+        guard let id = connection.open(self, h2Head, endStream: endStream) else { return }
+        self.id = id
+        guard !endStream else { return }
+        for chunk in body where !chunk.isEmpty { connection.sendData(id, chunk) }
+        if end { connection.endStream(id, trailers: trailers) }
+    }
+
+    func sendBody(_ chunk: [UInt8], framing: HTTPBodyFraming) {
+        guard state == .open, let id, !chunk.isEmpty else { return }
+        connection.sendData(id, chunk)
+    }
+
+    func sendEnd(framing: HTTPBodyFraming, trailers: HTTPHeaders) {
+        guard state == .open, let id else { return }
+        connection.endStream(id, trailers: trailers)
+    }
+
+    var pendingRequestBytes: Int { id.map { connection.pendingDataBytes($0) } ?? 0 }
+
+    func setResponseReadingPaused(_ paused: Bool) {
+        readingPaused = paused
+        guard !paused, unconsumed > 0, let id else { return }
+        connection.consume(id, count: unconsumed)
+        unconsumed = 0
+    }
+
+    /// The connection stays for other streams; this one is simply over.
+    func allowsReuse(after head: HTTPResponseHead, framing: HTTPBodyFraming) -> Bool { true }
+
+    /// Like a stale pooled HTTP/1.1 connection, the request provably never reached the application: above a
+    /// GOAWAY's last-stream-id or refused (RFC 9113 §8.7), or a reused connection closed before any answer.
+    /// The machine then sends it again, whatever its method.
+    var failedBeforeAnyResponseByte: Bool { unprocessed || (onReusedConnection && !receivedResponse) }
+
+    func abandon() {
+        handler = nil
+        let wasOpen = state == .open
+        state = .done
+        connection.drop(self, reset: wasOpen)
+    }
+
+    /// The exchange finished with the stream (the pool's release): nothing to reset when it ended cleanly.
+    func release() {
+        handler = nil
+        let stillOpen = state == .open
+        state = .done
+        connection.drop(self, reset: stillOpen)
+    }
+
+    // MARK: From the connection
+
+    func connectionDidBecomeReady() {
+        handler?.upstreamDidBecomeReady(self)
+    }
+
+    func markUnprocessed() { unprocessed = true }
+
+    /// One event of this stream, as the exchange understands it.
+    func handle(_ event: HTTP2Event) {
+        guard let handler else { return }
+        switch event {
+        case .interimResponse(_, let head):
+            receivedResponse = true
+            handler.upstream(self, didReceive: [.informational(head)])
+        case .response(_, let head, let endStream):
+            receivedResponse = true
+            let framing = endStream ? .none : Self.framing(of: head)
+            handler.upstream(self, didReceive: endStream ? [.head(head, framing), .end] : [.head(head, framing)])
+            if endStream { finish() }
+        case .data(let id, let bytes):
+            receivedResponse = true
+            // Manual flow control: the window reopens now, or once the client side has room again.
+            if readingPaused { unconsumed += bytes.count } else { connection.consume(id, count: bytes.count) }
+            handler.upstream(self, didReceive: [.body(bytes)])
+        case .end:
+            handler.upstream(self, didReceive: [.end])
+            finish()
+        case .trailers(_, let fields):
+            handler.upstream(self, didReceive: [.trailers(fields), .end])
+            finish()
+        case .headersTooLarge:
+            fail(.http2(HTTP2Error(.protocolError, "the response header section is larger than the proxy accepts")))
+        case .dataDrained:
+            handler.upstreamDidDrainWrites(self)
+        case .request, .streamClosed, .goAway, .remoteSettings:
+            break  // the connection's
+        }
+    }
+
+    /// The stream closed (its last event). Before the response ended that is a failure: REFUSED_STREAM (or a
+    /// stream above a GOAWAY's last-stream-id, which nghttp2 closes that way) goes again; any other code is a
+    /// 502 naming it.
+    func closed(_ code: HTTP2ErrorCode) {
+        guard state != .done, handler != nil else { return }
+        if code == .refusedStream { unprocessed = true }
+        let detail = unprocessed ? "the server did not process the stream" : "the stream was reset"
+        fail(.http2(HTTP2Error(code == .noError ? .internalError : code, detail)))
+    }
+
+    /// Reports `failure` to the exchange (once). A stream the server provably did not process is reported as
+    /// refused whatever ended it, so that the machine sends the request again.
+    func fail(_ failure: UpstreamFailure) {
+        guard let handler, state != .done else { return }
+        state = .done
+        self.handler = nil
+        var reported = failure
+        if unprocessed, !ExchangeStateMachine.isRefusedStream(failure) {
+            reported = .http2(HTTP2Error(.refusedStream, "the server did not process the stream (\(failure))"))
+        }
+        handler.upstream(self, didFail: reported)
+    }
+
+    private func finish() {
+        // The handler stays until the exchange releases or abandons the stream; no more events come.
+        state = .done
+    }
+
+    /// The body framing an HTTP/2 response announces: its `content-length` (checked against the DATA by the
+    /// codec), or a body delimited by END_STREAM, which the client side re-frames like a chunked one.
+    static func framing(of head: HTTPResponseHead) -> HTTPBodyFraming {
+        if let text = head.headers.first("content-length"), !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            text.utf8.count <= 18, let length = Int(text)
+        {
+            return .contentLength(length)
+        }
+        return .chunked
+    }
+}
