@@ -5,27 +5,17 @@ import LatchkeyHTTP
 /// itself does not know it is HTTP/2.
 ///
 /// Flow control (the session never opens a window by itself): DATA is handed on and consumed at once while the
-/// exchange reads; while it has paused reading (its upstream is full) DATA is held unconsumed, so the client's
-/// stream window closes and bounds what is held. The end of the request waits behind held DATA.
+/// exchange reads; while it has paused reading (its upstream is full) DATA is held unconsumed
+/// (`HTTP2RequestBody`), so the client's stream window closes and bounds what is held.
 ///
 /// Lives on the connection's loop. Held by the connection until the session reports the stream closed, and by
 /// its exchange until that finishes: the cycle with the connection is broken when the stream is dropped.
 final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confined to the connection's loop
-    /// What the request side waits for.
-    private enum Request {
-        /// DATA may come; `held` is what the paused exchange has not taken yet.
-        case receiving(held: [[UInt8]])
-        /// The client ended the stream (with these trailers) behind `held`.
-        case endedBehind(held: [[UInt8]], trailers: HTTPHeaders)
-        /// The whole request went to the exchange (or was dropped: the stream was answered without it).
-        case complete
-    }
-
     let id: Int32
     let connection: HTTP2ClientConnection
     /// The exchange answering this stream; nil once it finished, or when the proxy answered itself.
     var exchange: ForwardExchange?
-    private var request = Request.receiving(held: [])
+    private var request = HTTP2RequestBody()
     private var readingPaused = false
     /// Whether the response's HEADERS already ended the stream (a response without body: no DATA follows).
     private var responseEndedWithHead = false
@@ -35,68 +25,37 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
         self.connection = connection
     }
 
-    var requestComplete: Bool {
-        if case .complete = request { return true }
-        return false
-    }
+    var requestComplete: Bool { request.isComplete }
 
     // MARK: Request side (from the connection)
 
     func received(_ bytes: [UInt8]) {
-        guard let exchange else {
-            connection.consume(stream: id, count: bytes.count)  // answered already: the rest of the body is dropped
-            return
+        if let now = request.receive(bytes, paused: readingPaused || exchange == nil) {
+            exchange?.clientBody(now)
+            connection.consume(stream: id, count: now.count)
         }
-        switch request {
-        case .receiving(var held):
-            if readingPaused || !held.isEmpty {
-                held.append(bytes)
-                request = .receiving(held: held)
-            } else {
-                exchange.clientBody(bytes)
-                connection.consume(stream: id, count: bytes.count)
-            }
-        case .endedBehind, .complete:
-            break  // the codec allows no DATA after END_STREAM
-        }
+        pump()
     }
 
     /// The client ended the stream: the request is complete once held DATA went to the exchange.
     func receivedEnd(trailers: HTTPHeaders) {
-        guard case .receiving(let held) = request else { return }
-        request = .endedBehind(held: held, trailers: trailers)
-        deliverHeld()
+        request.receiveEnd(trailers: trailers)
+        pump()
     }
 
-    /// Hands held DATA on while the exchange reads, then the end of the request (whatever the pause: the
-    /// end adds nothing to the upstream's backlog).
-    private func deliverHeld() {
-        var (held, trailers): ([[UInt8]], HTTPHeaders?)
-        switch request {
-        case .receiving(let pending): (held, trailers) = (pending, nil)
-        case .endedBehind(let pending, let ending): (held, trailers) = (pending, ending)
-        case .complete: return
+    /// Hands what the exchange may take now to it, one step at a time (it may pause, finish or fail in
+    /// between); without an exchange what is held is consumed and dropped.
+    private func pump() {
+        while let exchange, let step = request.next(paused: readingPaused) {
+            switch step {
+            case .body(let chunk):
+                exchange.clientBody(chunk)
+                connection.consume(stream: id, count: chunk.count)
+            case .end(let trailers):
+                exchange.clientEnd(trailers: trailers)  // RequestRewrite strips what may not be a trailer
+            }
         }
-        guard let exchange else {
-            connection.consume(stream: id, count: held.reduce(0) { $0 + $1.count })
-            request = trailers == nil ? .receiving(held: []) : .complete
-            return
-        }
-        var delivered = 0
-        while delivered < held.count, !readingPaused {
-            exchange.clientBody(held[delivered])
-            connection.consume(stream: id, count: held[delivered].count)
-            delivered += 1
-        }
-        held.removeFirst(delivered)
-        if let trailers, held.isEmpty {
-            request = .complete
-            exchange.clientEnd(trailers: trailers)  // RequestRewrite strips what may not be a trailer
-        } else if let trailers {
-            request = .endedBehind(held: held, trailers: trailers)
-        } else {
-            request = .receiving(held: held)
-        }
+        if exchange == nil { connection.consume(stream: id, count: request.dropHeld()) }
     }
 
     // MARK: Connection events
@@ -116,8 +75,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     func clientWentAway() {
         let exchange = self.exchange
         self.exchange = nil
-        deliverHeld()
-        request = .complete
+        connection.consume(stream: id, count: request.close())
         exchange?.cancel()
     }
 
@@ -154,7 +112,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
 
     func setReadingPaused(_ paused: Bool) {
         readingPaused = paused
-        if !paused { deliverHeld() }
+        if !paused { pump() }
     }
 
     func sendInterimResponse(_ head: HTTPResponseHead) {
@@ -209,7 +167,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     private func finished(_ exchange: ForwardExchange) -> Bool {
         guard exchange === self.exchange else { return false }
         self.exchange = nil
-        deliverHeld()  // with no exchange: consumed and dropped
+        pump()  // with no exchange: what is held is consumed and dropped
         return true
     }
 }
