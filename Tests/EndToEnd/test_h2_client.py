@@ -13,6 +13,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import time
 
 import h2.config
 import h2.connection
@@ -238,7 +239,7 @@ class RawH2:
 
     def response(self, stream: int) -> dict:
         """The response on `stream`: status, headers, body, trailers; or `reset` with the RST_STREAM code."""
-        got = {"headers": {}, "body": b"", "trailers": {}}
+        got = {"headers": {}, "body": bytearray(), "trailers": {}}
         for event in self.events():
             if getattr(event, "stream_id", None) != stream:
                 continue
@@ -411,3 +412,29 @@ def test_shutdown_finishes_streams_in_flight(latchkey, echo):
     assert client.returncode == 0, err
     assert out.rstrip().endswith("2 200"), out
     assert lk.proc.wait(timeout=TIMEOUT) == 0
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def test_a_client_that_does_not_read_holds_the_upstream_back(proxy):
+    # The client opens every window as wide as HTTP/2 allows and then does not read: the proxy's memory must
+    # stay bounded by its own high-water marks, not by the client's windows, and nothing is lost after.
+    size = 32 * 1024 * 1024
+    client = RawH2(proxy.port)
+    client.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+    client.conn.increment_flow_control_window(2**31 - 1 - 65535)
+    client.flush()
+    before = rss_kib(proxy.proc.pid)
+    stream = client.start(f"/demo/stream?bytes={size}")
+    deadline = time.monotonic() + 2
+    peak = before
+    while time.monotonic() < deadline:  # sampling the proxy while the client stays silent, not waiting on it
+        peak = max(peak, rss_kib(proxy.proc.pid))
+        time.sleep(0.05)
+    got = client.response(stream)
+    client.close()
+    assert got["status"] == "200" and len(got["body"]) == size
+    assert peak - before < 24 * 1024, f"RSS grew by {peak - before} KiB while the client did not read"
