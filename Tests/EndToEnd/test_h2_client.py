@@ -438,3 +438,15 @@ def test_a_client_that_does_not_read_holds_the_upstream_back(proxy):
     client.close()
     assert got["status"] == "200" and len(got["body"]) == size
     assert peak - before < 24 * 1024, f"RSS grew by {peak - before} KiB while the client did not read"
+
+
+def test_no_request_within_the_header_timeout_gets_goaway(latchkey, echo):
+    # As an HTTP/1.1 connection's first head: the preface and SETTINGS alone do not hold a connection open.
+    lk = latchkey(config(echo) + "limits:\n  header_timeout_ms: 300\n", env=ENV)
+    client = RawH2(lk.port)
+    started = time.monotonic()
+    for _ in client.events():
+        pass  # until the proxy closes
+    client.close()
+    assert client.goaway is not None and client.goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+    assert time.monotonic() - started < TIMEOUT / 2

@@ -40,6 +40,10 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     private var flushing = false
     private var flushAgain = false
     private var idleTimer: LoopTimer?
+    /// `header_timeout_ms` for the first request, as for an HTTP/1.1 connection's first head: a client that
+    /// connects (or completes TLS) and sends no complete request does not hold the connection for the
+    /// whole idle timeout. Cancelled by the first stream.
+    private var firstRequestTimer: LoopTimer?
     private var idleSince: ContinuousClock.Instant?
     private var lingerTimer: LoopTimer?
 
@@ -62,6 +66,8 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
         stream.setReadingPaused(false)
         idleSince = .now
         scheduleIdleCheck(after: idleTimeout)
+        let headerTimeout = Duration.milliseconds(server.runtime.configuration.limits.headerTimeoutMs)
+        firstRequestTimer = loop.schedule(after: headerTimeout) { [self] in firstRequestTimedOut() }
         if received.isEmpty {
             flush()
         } else {
@@ -103,6 +109,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
 
     func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
         idleTimer?.cancel()
+        firstRequestTimer?.cancel()
         lingerTimer?.cancel()
         let open = streams
         streams.removeAll()
@@ -207,7 +214,22 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     }
 
     /// A stream began: the connection is not idle.
-    func streamBegan() { idleSince = nil }
+    func streamBegan() {
+        idleSince = nil
+        if let firstRequestTimer {
+            firstRequestTimer.cancel()
+            self.firstRequestTimer = nil
+        }
+    }
+
+    /// No complete request within `header_timeout_ms` of the start: GOAWAY and close (nothing to answer).
+    private func firstRequestTimedOut() {
+        firstRequestTimer = nil
+        guard state == .open, streams.isEmpty else { return }
+        state = .draining
+        session.goAway(code: .noError, debug: "no request within the header timeout")
+        flush()
+    }
 
     /// Sends what is queued, then FIN; keeps reading (and discarding) briefly so that a client still sending
     /// does not get a reset that destroys the GOAWAY or the last responses (as HTTP/1, RFC 9112 §9.6).
@@ -215,6 +237,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
         guard state != .closing else { return }
         state = .closing
         idleTimer?.cancel()
+        firstRequestTimer?.cancel()
         stream.setReadingPaused(false)
         stream.shutdownWriting()
         lingerTimer = loop.schedule(after: .seconds(2)) { [self] in stream.close() }
