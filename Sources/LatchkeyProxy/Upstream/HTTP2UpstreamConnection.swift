@@ -362,13 +362,16 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
         let delay = min(Self.keepAliveInterval, pool.idleTimeout)
         keepAliveTimer = loop.schedule(after: delay) { [self] in
             keepAliveTimer = nil
-            guard let idleSince, state == .ready else { return }
+            // Still connecting (every exchange that wanted it went away meanwhile) counts as idle too.
+            guard let idleSince, state == .ready || state == .connecting else { return }
             if ContinuousClock.now - idleSince >= pool.idleTimeout {
                 close()
                 return
             }
-            session.ping()
-            flush()
+            if state == .ready {
+                session.ping()
+                flush()
+            }
             armKeepAlive()
         }
     }

@@ -13,11 +13,16 @@ extension UpstreamPool {
     /// Whether a request to `key` (`isTLS`: https) under `mode` goes over HTTP/2: true, false, or nil when the
     /// TLS handshake must tell.
     func usesHTTP2(_ key: PoolKey, isTLS: Bool, mode: HTTP2Mode) -> Bool? {
+        Self.usesHTTP2(mode: mode, isTLS: isTLS, learned: speaksHTTP2[key])
+    }
+
+    /// The rule itself: `learned` is what the server chose by ALPN on an earlier handshake, if any.
+    static func usesHTTP2(mode: HTTP2Mode, isTLS: Bool, learned: Bool?) -> Bool? {
         switch mode {
         case .never: return false
         case .auto where !isTLS: return false
         case .always where !isTLS: return true
-        case .auto, .always: return speaksHTTP2[key]
+        case .auto, .always: return learned
         }
     }
 
