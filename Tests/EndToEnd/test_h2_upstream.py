@@ -23,8 +23,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "peers"))
 from h2_upstream import H2Upstream  # noqa: E402
 
-from latchkey_e2e import (TIMEOUT, free_port, header_values, nginx_binary, stop_process, via_requests,
-                          wait_for_port, wait_until)
+from latchkey_e2e import (TIMEOUT, free_port, header_values, nginx_binary, requests_session, stop_process,
+                          via_requests, wait_for_port, wait_until)
 
 BEARER = "e2e-h2-upstream-token-5c9a"
 
@@ -193,6 +193,31 @@ def test_post_bodies_both_ways(proxy, h2nginx, host):
     assert reply.status == 200
     assert len(reply.body) == 2_000_000
     assert hashlib.sha256(reply.body).hexdigest() == reply.header("X-Stream-Sha256")
+
+
+@pytest.mark.parametrize("host", ["h2.local", "h2c.local"])
+def test_a_slow_client_pauses_the_stream_and_resumes_it(proxy, h2nginx, host):
+    """Flow control as back-pressure: while the client does not read, the proxy stops consuming the stream's
+    DATA (the server's window closes); once it reads again the window reopens and every byte arrives."""
+    size = 24 * 1024 * 1024
+    session = requests_session(proxy.proxy_url)
+    try:
+        response = session.get(f"http://{host}/stream?bytes={size}", stream=True, timeout=TIMEOUT)
+        assert response.status_code == 200
+        digest = hashlib.sha256()
+        first = response.raw.read(64 * 1024)
+        digest.update(first)
+        __import__("time").sleep(1.5)  # the client is slow: buffers fill, the proxy pauses the stream
+        total = len(first)
+        while chunk := response.raw.read(1 << 20):
+            digest.update(chunk)
+            total += len(chunk)
+        assert total == size
+        assert digest.hexdigest() == response.headers["X-Stream-Sha256"]
+    finally:
+        session.close()
+    # The connection is still good for the next request.
+    assert via_requests(f"http://{host}/echo/after-slow", proxy=proxy.proxy_url).status == 200
 
 
 def raw_exchange_until_close(port: int, payload: bytes) -> bytes:
