@@ -169,6 +169,47 @@ final class HTTP2Pair {
         #expect(pair.takeClientEvents().contains(.dataDrained(stream: stream)))
     }
 
+    /// DATA that arrives for a stream the server already reset never becomes an event, so nobody consumes
+    /// it: the connection window must not shrink for good because of it.
+    @Test func dataForAResetStreamDoesNotStallTheConnection() throws {
+        var serverSettings = HTTP2Settings()
+        serverSettings.initialWindowSize = 65_535
+        serverSettings.connectionWindowSize = 65_535
+        let pair = try HTTP2Pair(server: serverSettings)
+        try pair.pump()
+        let post = HTTP2RequestHead(method: "POST", scheme: "http", authority: "a", path: "/")
+        let first = try pair.client.submitRequest(post, endStream: false)
+        var toServer: [UInt8] = []
+        try pair.client.send(into: &toServer, events: &pair.clientEvents)
+        try pair.server.receive(toServer, into: &pair.serverEvents)
+        // The server resets the stream while the client's DATA is already on its way.
+        pair.server.resetStream(stream: first, code: .refusedStream)
+        var toClient: [UInt8] = []
+        try pair.server.send(into: &toClient, events: &pair.serverEvents)
+        pair.client.sendData(stream: first, [UInt8](repeating: 1, count: 40_000))
+        toServer = []
+        try pair.client.send(into: &toServer, events: &pair.clientEvents)
+        try pair.server.receive(toServer, into: &pair.serverEvents)
+        try pair.client.receive(toClient, into: &pair.clientEvents)
+        #expect(HTTP2Pair.body(pair.takeServerEvents(), stream: first).isEmpty)
+
+        let second = try pair.client.submitRequest(post, endStream: false)
+        pair.client.sendData(stream: second, [UInt8](repeating: 2, count: 60_000))
+        pair.client.endStream(stream: second)
+        try pair.pump()
+        var received = HTTP2Pair.body(pair.takeServerEvents(), stream: second).count
+        pair.server.consume(stream: second, count: received)
+        // Had the reset stream's 40,000 bytes stayed counted against the connection, at most 25,535 could come.
+        #expect(received > 65_535 - 40_000)
+        for _ in 0..<10 where received < 60_000 {
+            try pair.pump()
+            let chunk = HTTP2Pair.body(pair.takeServerEvents(), stream: second).count
+            pair.server.consume(stream: second, count: chunk)
+            received += chunk
+        }
+        #expect(received == 60_000)
+    }
+
     @Test func anOversizedHeaderListResetsOnlyItsStream() throws {
         var serverSettings = HTTP2Settings()
         serverSettings.maxHeaderListSize = 1024
