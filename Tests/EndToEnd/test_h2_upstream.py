@@ -328,3 +328,25 @@ def test_te_trailers_reaches_an_h2_upstream(proxy, h2nginx):
     assert raw.startswith(b"HTTP/1.1 200"), raw[:300]
     line = wait_log(h2nginx, "/echo/te")[0]
     assert 'te="trailers"' in line, line
+
+
+def test_an_idle_connection_is_pinged_then_closed_with_goaway(latchkey, h2peer):
+    """With no stream open the proxy pings the upstream (twice per idle timeout at least) and, once the idle
+    timeout passed, says GOAWAY and closes."""
+    lk = latchkey(f"""
+workers: 1
+limits:
+  idle_timeout_ms: 1200
+routes:
+  - name: h2-peer-idle
+    host: idle.local
+    upstream: http://127.0.0.1:{h2peer.port}
+    http2: always
+""")
+    before = h2peer.connections
+    assert via_requests("http://idle.local/echo/idle", proxy=lk.proxy_url).status == 200
+    number = h2peer.connections
+    assert number == before + 1
+    wait_until(lambda: (number, "goaway") in h2peer.frames, timeout=10, what="GOAWAY from the idle proxy connection")
+    seen = [kind for n, kind in h2peer.frames if n == number]
+    assert seen.index("ping") < seen.index("goaway"), seen
