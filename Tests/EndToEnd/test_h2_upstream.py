@@ -38,6 +38,7 @@ class H2Nginx:
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self.tls_port = free_port()
         self.h2c_port = free_port()
+        self.limited_port = free_port()
         self.access_log = self.dir / "access.log"
         user = "user root;\n" if os.geteuid() == 0 else ""
         location = f"""
@@ -74,6 +75,11 @@ http {{
         server_name _;
         keepalive_requests 5;{location}
     }}
+    server {{
+        listen 127.0.0.1:{self.limited_port} http2;
+        server_name _;
+        http2_max_concurrent_streams 2;{location}
+    }}
 }}
 """
         self.conf_path = self.dir / "nginx.conf"
@@ -84,6 +90,7 @@ http {{
              "-c", str(self.conf_path), "-g", "daemon off;"], stdout=self._out, stderr=self._out)
         wait_for_port(self.tls_port, proc=self.proc)
         wait_for_port(self.h2c_port, proc=self.proc)
+        wait_for_port(self.limited_port, proc=self.proc)
 
     def log_lines(self) -> list[str]:
         return self.access_log.read_text().splitlines() if self.access_log.exists() else []
@@ -138,6 +145,11 @@ routes:
     http2: never
     tls:
       ca_file: {pki.ca_cert}
+  - name: h2c-limited
+    host: limited.local
+    upstream: http://127.0.0.1:{h2nginx.limited_port}
+    connection: svc
+    http2: always
   - name: h2-peer
     host: peer.local
     upstream: http://127.0.0.1:{h2peer.port}
@@ -292,6 +304,21 @@ def test_concurrent_requests_share_one_connection(proxy, h2nginx):
     lines = wait_log(h2nginx, "/slow/mux-", 20)
     assert all(" HTTP/2.0 " in line for line in lines)
     assert len(connection_serials(lines + h2nginx.lines_for("/echo/mux-warm"))) == 1, lines
+
+
+def test_a_second_connection_opens_at_max_concurrent_streams(proxy, h2nginx):
+    """The server allows 2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS): 6 slow requests at once
+    need 3 connections rather than waiting in line on one."""
+    assert via_requests("http://limited.local/echo/limited-warm", proxy=proxy.proxy_url).status == 200
+
+    def one(i):
+        return via_requests(f"http://limited.local/slow/limited-{i}?ms=600", proxy=proxy.proxy_url).status
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(one, range(6)))
+    assert statuses == [200] * 6
+    lines = wait_log(h2nginx, "/slow/limited-", 6)
+    assert len(connection_serials(lines)) >= 3, lines
 
 
 def test_concurrent_requests_survive_goaway_and_refused_streams(proxy, h2nginx):
