@@ -66,4 +66,37 @@ import Testing
         #expect(error?.code == .upstreamProtocolError)
         #expect(error?.detail == "HTTP/2 with http://127.0.0.1:8089: INTERNAL_ERROR: the stream was reset")
     }
+
+    @Test func aPlanCarriesTheRoutesHTTP2ChoiceExceptForAnUpgrade() throws {
+        var route = RouteSettings(
+            name: "api", host: HostPattern(name: .exact("api.example")),
+            upstream: UpstreamURL(scheme: "https", host: "api.example", port: 443))
+        route.http2 = .always
+        let runtime = try makeRuntime(routes: [route], connections: [])
+        let routeRuntime = try #require(runtime.routes["api"])
+        #expect(routeRuntime.tls.configuration.alpnProtocols == ["h2", "http/1.1"])
+        #expect(routeRuntime.http1TLS.configuration.alpnProtocols == ["http/1.1"])
+
+        let plain = HTTPRequestHead(method: "GET", target: "http://api.example/x", headers: ["Host": "api.example"])
+        let plan = try #require(forwardPlan(RequestPlanner.plan(plain, runtime: runtime)))
+        #expect(plan.http2 == .always && plan.tls === routeRuntime.tls)
+
+        // HTTP/2 has no Upgrade (RFC 9113 §8.6): the handshake goes over HTTP/1.1, on a context offering only it.
+        let upgrade = HTTPRequestHead(
+            method: "GET", target: "http://api.example/ws",
+            headers: ["Host": "api.example", "Connection": "Upgrade", "Upgrade": "websocket"])
+        let upgradePlan = try #require(forwardPlan(RequestPlanner.plan(upgrade, runtime: runtime)))
+        #expect(upgradePlan.http2 == .never && upgradePlan.tls === routeRuntime.http1TLS)
+    }
+
+    @Test func anHTTP2NeverRouteSharesOneHTTP1Context() throws {
+        var route = RouteSettings(
+            name: "api", host: HostPattern(name: .exact("api.example")),
+            upstream: UpstreamURL(scheme: "https", host: "api.example", port: 443))
+        route.http2 = .never
+        let runtime = try makeRuntime(routes: [route], connections: [])
+        let routeRuntime = try #require(runtime.routes["api"])
+        #expect(routeRuntime.tls === routeRuntime.http1TLS)
+        #expect(routeRuntime.tls.configuration.alpnProtocols == ["http/1.1"])
+    }
 }
