@@ -377,3 +377,15 @@ routes:
     wait_until(lambda: (number, "goaway") in h2peer.frames, timeout=10, what="GOAWAY from the idle proxy connection")
     seen = [kind for n, kind in h2peer.frames if n == number]
     assert seen.index("ping") < seen.index("goaway"), seen
+
+
+def test_an_upgrade_request_goes_over_http11_even_to_an_h2_upstream(proxy, h2nginx):
+    """HTTP/2 has no Upgrade (RFC 9113 §8.6): a handshake asking for one goes to the same upstream over
+    HTTP/1.1 (a TLS context offering only http/1.1), whatever the route's http2 says."""
+    assert via_requests("http://h2.local/echo/before-upgrade", proxy=proxy.proxy_url).status == 200
+    reply = via_requests("http://h2.local/echo/upgrade-h1", proxy=proxy.proxy_url,
+                         headers=[("Connection", "Upgrade"), ("Upgrade", "websocket")])
+    assert reply.status in (200, 400, 426), reply.body[:300]
+    line = wait_log(h2nginx, "/echo/upgrade-h1")[0]
+    assert " HTTP/1.1 " in line, line
+    assert " HTTP/2.0 " in wait_log(h2nginx, "/echo/before-upgrade")[0]
