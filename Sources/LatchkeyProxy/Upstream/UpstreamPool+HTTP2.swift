@@ -44,8 +44,15 @@ extension UpstreamPool {
         }
     }
 
-    /// Remembers what the server for `key` chose by ALPN.
-    func learnProtocol(http2: Bool, key: PoolKey) { speaksHTTP2[key] = http2 }
+    /// Remembers what the server for `key` chose by ALPN. Bounded: a wildcard route without `upstream` meets
+    /// as many hosts as clients name, so past `maxLearnedProtocols` the memory starts over (each host then
+    /// learns again on its next new connection).
+    func learnProtocol(http2: Bool, key: PoolKey) {
+        if speaksHTTP2.count >= Self.maxLearnedProtocols, speaksHTTP2[key] == nil { speaksHTTP2.removeAll() }
+        speaksHTTP2[key] = http2
+    }
+
+    static let maxLearnedProtocols = 4096
 
     /// A connection stops taking streams (GOAWAY, close).
     func removeHTTP2(_ connection: HTTP2UpstreamConnection) {
