@@ -80,6 +80,7 @@ public enum ConfigSummary {
             if route.maxRedirects > 0 { line += " max_redirects=\(route.maxRedirects)" }
             if route.debug { line += " debug" }
             if !route.intercept { line += " intercept=false" }
+            if route.http2 != .auto { line += " http2=\(route.http2.rawValue)" }
             if let scopes = route.scopes { line += " scopes=\(show(scopes.joined(separator: " ")))" }
             if let audience = route.audience { line += " audience=\(show(audience))" }
             if let params = route.tokenParams { line += " token_params=\(params.keys.sorted().joined(separator: ","))" }

@@ -19,8 +19,11 @@ public final class ProxyRuntime: Sendable {
         public let credentialKey: CredentialKey
         /// Whether this route injects anything (used by the plaintext and CONNECT rules).
         public let injectsCredentials: Bool
-        /// TLS context for an https upstream of this route.
+        /// TLS context for an https upstream of this route (ALPN per the route's `http2`).
         public let tls: TLSClientContext
+        /// The same TLS settings offering only `http/1.1` by ALPN (the same context as `tls` with
+        /// `http2: never`): for requests HTTP/2 cannot carry, such as an `Upgrade` handshake.
+        public let http1TLS: TLSClientContext
         /// Retries, redirects and the replay buffer.
         let policy: ExchangePolicy
         /// This route's pre-resolved metric series.
@@ -32,13 +35,15 @@ public final class ProxyRuntime: Sendable {
 
         init(
             settings: RouteSettings, source: (any CredentialSource)?, credentialKey: CredentialKey,
-            injectsCredentials: Bool, tls: TLSClientContext, policy: ExchangePolicy, metrics: RouteMetrics
+            injectsCredentials: Bool, tls: TLSClientContext, http1TLS: TLSClientContext, policy: ExchangePolicy,
+            metrics: RouteMetrics
         ) {
             self.settings = settings
             self.source = source
             self.credentialKey = credentialKey
             self.injectsCredentials = injectsCredentials
             self.tls = tls
+            self.http1TLS = http1TLS
             self.policy = policy
             self.metrics = metrics
             upstreamEndpoint = settings.upstream.map { upstream in
@@ -89,19 +94,21 @@ public final class ProxyRuntime: Sendable {
         var contexts: [TLSClientConfiguration: TLSClientContext] = [TLSSettings().clientConfiguration: defaultTLS]
         var routes: [String: RouteRuntime] = [:]
         var routesInFileOrder: [RouteRuntime] = []
-        for route in configuration.routes {
-            let tlsConfiguration = route.tls.clientConfiguration(offeringHTTP2: route.http2 != .never)
-            let context: TLSClientContext
-            if let existing = contexts[tlsConfiguration] {
-                context = existing
-            } else {
-                do {
-                    context = try TLSClientContext(configuration: tlsConfiguration)
-                } catch {
-                    throw RuntimeBuildError(detail: "route \(route.name): tls: \(error)")
-                }
-                contexts[tlsConfiguration] = context
+        /// One context per distinct configuration, shared by the routes that have it.
+        func sharedContext(_ configuration: TLSClientConfiguration, route: String) throws -> TLSClientContext {
+            if let existing = contexts[configuration] { return existing }
+            do {
+                let created = try TLSClientContext(configuration: configuration)
+                contexts[configuration] = created
+                return created
+            } catch {
+                throw RuntimeBuildError(detail: "route \(route): tls: \(error)")
             }
+        }
+        for route in configuration.routes {
+            let context = try sharedContext(
+                route.tls.clientConfiguration(offeringHTTP2: route.http2 != .never), route: route.name)
+            let http1Context = try sharedContext(route.tls.clientConfiguration(offeringHTTP2: false), route: route.name)
             let source = route.connection.flatMap { sources[$0] }
             let kind = route.connection.flatMap { configuration.connection(named: $0)?.kind }
             let injects: Bool
@@ -112,7 +119,7 @@ public final class ProxyRuntime: Sendable {
             let runtime = RouteRuntime(
                 settings: route, source: source,
                 credentialKey: CredentialKey(scopes: route.scopes, audience: route.audience, tokenParams: route.tokenParams),
-                injectsCredentials: injects, tls: context, policy: ExchangePolicy(route: route),
+                injectsCredentials: injects, tls: context, http1TLS: http1Context, policy: ExchangePolicy(route: route),
                 metrics: metrics.route(route.name, connection: route.connection))
             routes[route.name] = runtime
             routesInFileOrder.append(runtime)

@@ -23,8 +23,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "peers"))
 from h2_upstream import H2Upstream  # noqa: E402
 
-from latchkey_e2e import (TIMEOUT, free_port, header_values, nginx_binary, stop_process, via_requests,
-                          wait_for_port, wait_until)
+from latchkey_e2e import (TIMEOUT, free_port, header_values, nginx_binary, requests_session, stop_process,
+                          via_requests, wait_for_port, wait_until)
 
 BEARER = "e2e-h2-upstream-token-5c9a"
 
@@ -38,6 +38,7 @@ class H2Nginx:
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self.tls_port = free_port()
         self.h2c_port = free_port()
+        self.limited_port = free_port()
         self.access_log = self.dir / "access.log"
         user = "user root;\n" if os.geteuid() == 0 else ""
         location = f"""
@@ -74,6 +75,11 @@ http {{
         server_name _;
         keepalive_requests 5;{location}
     }}
+    server {{
+        listen 127.0.0.1:{self.limited_port} http2;
+        server_name _;
+        http2_max_concurrent_streams 2;{location}
+    }}
 }}
 """
         self.conf_path = self.dir / "nginx.conf"
@@ -84,6 +90,7 @@ http {{
              "-c", str(self.conf_path), "-g", "daemon off;"], stdout=self._out, stderr=self._out)
         wait_for_port(self.tls_port, proc=self.proc)
         wait_for_port(self.h2c_port, proc=self.proc)
+        wait_for_port(self.limited_port, proc=self.proc)
 
     def log_lines(self) -> list[str]:
         return self.access_log.read_text().splitlines() if self.access_log.exists() else []
@@ -138,6 +145,11 @@ routes:
     http2: never
     tls:
       ca_file: {pki.ca_cert}
+  - name: h2c-limited
+    host: limited.local
+    upstream: http://127.0.0.1:{h2nginx.limited_port}
+    connection: svc
+    http2: always
   - name: h2-peer
     host: peer.local
     upstream: http://127.0.0.1:{h2peer.port}
@@ -193,6 +205,31 @@ def test_post_bodies_both_ways(proxy, h2nginx, host):
     assert reply.status == 200
     assert len(reply.body) == 2_000_000
     assert hashlib.sha256(reply.body).hexdigest() == reply.header("X-Stream-Sha256")
+
+
+@pytest.mark.parametrize("host", ["h2.local", "h2c.local"])
+def test_a_slow_client_pauses_the_stream_and_resumes_it(proxy, h2nginx, host):
+    """Flow control as back-pressure: while the client does not read, the proxy stops consuming the stream's
+    DATA (the server's window closes); once it reads again the window reopens and every byte arrives."""
+    size = 24 * 1024 * 1024
+    session = requests_session(proxy.proxy_url)
+    try:
+        response = session.get(f"http://{host}/stream?bytes={size}", stream=True, timeout=TIMEOUT)
+        assert response.status_code == 200
+        digest = hashlib.sha256()
+        first = response.raw.read(64 * 1024)
+        digest.update(first)
+        __import__("time").sleep(1.5)  # the client is slow: buffers fill, the proxy pauses the stream
+        total = len(first)
+        while chunk := response.raw.read(1 << 20):
+            digest.update(chunk)
+            total += len(chunk)
+        assert total == size
+        assert digest.hexdigest() == response.headers["X-Stream-Sha256"]
+    finally:
+        session.close()
+    # The connection is still good for the next request.
+    assert via_requests(f"http://{host}/echo/after-slow", proxy=proxy.proxy_url).status == 200
 
 
 def raw_exchange_until_close(port: int, payload: bytes) -> bytes:
@@ -269,6 +306,21 @@ def test_concurrent_requests_share_one_connection(proxy, h2nginx):
     assert len(connection_serials(lines + h2nginx.lines_for("/echo/mux-warm"))) == 1, lines
 
 
+def test_a_second_connection_opens_at_max_concurrent_streams(proxy, h2nginx):
+    """The server allows 2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS): 6 slow requests at once
+    need 3 connections rather than waiting in line on one."""
+    assert via_requests("http://limited.local/echo/limited-warm", proxy=proxy.proxy_url).status == 200
+
+    def one(i):
+        return via_requests(f"http://limited.local/slow/limited-{i}?ms=600", proxy=proxy.proxy_url).status
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(one, range(6)))
+    assert statuses == [200] * 6
+    lines = wait_log(h2nginx, "/slow/limited-", 6)
+    assert len(connection_serials(lines)) >= 3, lines
+
+
 def test_concurrent_requests_survive_goaway_and_refused_streams(proxy, h2nginx):
     """The h2c server says GOAWAY after 5 requests per connection (keepalive_requests 5) and ignores the
     streams beyond: they are refused unprocessed, and the proxy sends them again on a new connection."""
@@ -303,3 +355,37 @@ def test_te_trailers_reaches_an_h2_upstream(proxy, h2nginx):
     assert raw.startswith(b"HTTP/1.1 200"), raw[:300]
     line = wait_log(h2nginx, "/echo/te")[0]
     assert 'te="trailers"' in line, line
+
+
+def test_an_idle_connection_is_pinged_then_closed_with_goaway(latchkey, h2peer):
+    """With no stream open the proxy pings the upstream (twice per idle timeout at least) and, once the idle
+    timeout passed, says GOAWAY and closes."""
+    lk = latchkey(f"""
+workers: 1
+limits:
+  idle_timeout_ms: 1200
+routes:
+  - name: h2-peer-idle
+    host: idle.local
+    upstream: http://127.0.0.1:{h2peer.port}
+    http2: always
+""")
+    before = h2peer.connections
+    assert via_requests("http://idle.local/echo/idle", proxy=lk.proxy_url).status == 200
+    number = h2peer.connections
+    assert number == before + 1
+    wait_until(lambda: (number, "goaway") in h2peer.frames, timeout=10, what="GOAWAY from the idle proxy connection")
+    seen = [kind for n, kind in h2peer.frames if n == number]
+    assert seen.index("ping") < seen.index("goaway"), seen
+
+
+def test_an_upgrade_request_goes_over_http11_even_to_an_h2_upstream(proxy, h2nginx):
+    """HTTP/2 has no Upgrade (RFC 9113 §8.6): a handshake asking for one goes to the same upstream over
+    HTTP/1.1 (a TLS context offering only http/1.1), whatever the route's http2 says."""
+    assert via_requests("http://h2.local/echo/before-upgrade", proxy=proxy.proxy_url).status == 200
+    reply = via_requests("http://h2.local/echo/upgrade-h1", proxy=proxy.proxy_url,
+                         headers=[("Connection", "Upgrade"), ("Upgrade", "websocket")])
+    assert reply.status in (200, 400, 426), reply.body[:300]
+    line = wait_log(h2nginx, "/echo/upgrade-h1")[0]
+    assert " HTTP/1.1 " in line, line
+    assert " HTTP/2.0 " in wait_log(h2nginx, "/echo/before-upgrade")[0]

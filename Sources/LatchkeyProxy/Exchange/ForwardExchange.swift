@@ -155,7 +155,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     /// A pooled connection is ready at once; a new one reports through `UpstreamConnectionHandler`.
     private func connect() -> ExchangeStateMachine.Event? {
         let result = upstreams.upstream(
-            endpoint: machine.plan.endpoint, tls: machine.plan.tls, http2: machine.plan.route?.settings.http2 ?? .never,
+            endpoint: machine.plan.endpoint, tls: machine.plan.tls, http2: machine.plan.http2,
             connectTimeout: machine.plan.connectTimeout, handler: self)
         switch result {
         case .failure(let failure):

@@ -21,6 +21,10 @@ public struct ForwardPlan: Sendable {
     public var clientPath: String = "/"
     /// Received inside an intercepted CONNECT tunnel (marked in the access log).
     public var intercepted = false
+    /// The HTTP version towards the upstream: the route's `http2`, or `.never` (with `tls` offering only
+    /// http/1.1) for a request HTTP/2 cannot carry — an `Upgrade` handshake (RFC 9113 §8.6) — and for
+    /// requests no route serves.
+    public var http2: HTTP2Mode = .never
 
     public var routeName: String? { route?.settings.name }
     public var connectionName: String? { route?.settings.connection }
@@ -216,11 +220,14 @@ public enum RequestPlanner {
         }
         var rewritten = head
         rewritten.target = upstreamPath
-        return .forward(
-            ForwardPlan(
-                route: route, endpoint: endpoint, tls: endpoint.isTLS ? route.tls : nil, head: rewritten,
-                timeout: .milliseconds(settings.timeoutMs), connectTimeout: .milliseconds(settings.connectTimeoutMs),
-                clientHost: host.isEmpty ? endpoint.host : host, clientPath: pathOnly(rawPath)))
+        let needsHTTP1 = head.headers.contains("Upgrade")
+        var plan = ForwardPlan(
+            route: route, endpoint: endpoint, tls: endpoint.isTLS ? (needsHTTP1 ? route.http1TLS : route.tls) : nil,
+            head: rewritten, timeout: .milliseconds(settings.timeoutMs),
+            connectTimeout: .milliseconds(settings.connectTimeoutMs), clientHost: host.isEmpty ? endpoint.host : host,
+            clientPath: pathOnly(rawPath))
+        plan.http2 = needsHTTP1 ? .never : settings.http2
+        return .forward(plan)
     }
 
     /// `HTTPRequestHead.pathOnly`, the one rule (kept under this name for its callers in the proxy).

@@ -11,7 +11,8 @@ import LatchkeyTLS
 /// It lives in its loop's `UpstreamPool` from birth until GOAWAY or close: the pool offers it to new exchanges
 /// while it has room under the server's SETTINGS_MAX_CONCURRENT_STREAMS. While no stream is open it sends a
 /// PING every `keepAliveInterval` (a peer that went away is noticed before a request is lost on it), and after
-/// the pool's idle timeout it says GOAWAY and closes.
+/// the pool's idle timeout it says GOAWAY and closes (pinging at least twice per idle timeout, so a short
+/// timeout still sees one PING).
 final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to `loop`
     /// Where the connection stands. Only `.ready` takes new streams (`.connecting` queues them).
     enum State: Equatable {
@@ -359,16 +360,19 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
     }
 
     private func armKeepAlive() {
-        let delay = min(Self.keepAliveInterval, pool.idleTimeout)
+        let delay = min(Self.keepAliveInterval, pool.idleTimeout / 2)
         keepAliveTimer = loop.schedule(after: delay) { [self] in
             keepAliveTimer = nil
-            guard let idleSince, state == .ready else { return }
+            // Still connecting (every exchange that wanted it went away meanwhile) counts as idle too.
+            guard let idleSince, state == .ready || state == .connecting else { return }
             if ContinuousClock.now - idleSince >= pool.idleTimeout {
                 close()
                 return
             }
-            session.ping()
-            flush()
+            if state == .ready {
+                session.ping()
+                flush()
+            }
             armKeepAlive()
         }
     }

@@ -33,6 +33,11 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     /// Response bytes handed to the exchange while it asked to pause: consumed (window reopened) on resume.
     private var unconsumed = 0
     private var readingPaused = false
+    /// This side sent END_STREAM (or the trailers that end it).
+    private var requestEnded = false
+    /// Whether the stream still needs an RST_STREAM when the exchange lets go: open on this side or the
+    /// server's (a response that came before the whole request body leaves this side open, RFC 9113 §8.1).
+    private var needsReset: Bool { id != nil && (state == .open || !requestEnded) }
 
     init(connection: HTTP2UpstreamConnection, handler: any UpstreamConnectionHandler, onReusedConnection: Bool) {
         self.connection = connection
@@ -56,6 +61,7 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
         let endStream = end && trailers.count == 0 && (bodyless || body.allSatisfy(\.isEmpty))
         guard let id = connection.open(self, h2Head, endStream: endStream) else { return }
         self.id = id
+        requestEnded = end
         guard !endStream else { return }
         for chunk in body where !chunk.isEmpty { connection.sendData(id, chunk) }
         if end { connection.endStream(id, trailers: trailers) }
@@ -68,6 +74,7 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
 
     func sendEnd(framing: HTTPBodyFraming, trailers: HTTPHeaders) {
         guard state == .open, let id else { return }
+        requestEnded = true
         connection.endStream(id, trailers: trailers)
     }
 
@@ -88,19 +95,15 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     /// The machine then sends it again, whatever its method.
     var failedBeforeAnyResponseByte: Bool { unprocessed || (onReusedConnection && !receivedResponse) }
 
-    func abandon() {
-        handler = nil
-        let wasOpen = state == .open
-        state = .done
-        connection.drop(self, reset: wasOpen)
-    }
+    func abandon() { release() }
 
-    /// The exchange finished with the stream (the pool's release): nothing to reset when it ended cleanly.
+    /// The exchange is done with the stream (the pool's release, or `abandon`): CANCEL when either side is
+    /// still open, nothing when it ended cleanly.
     func release() {
         handler = nil
-        let stillOpen = state == .open
+        let reset = needsReset
         state = .done
-        connection.drop(self, reset: stillOpen)
+        connection.drop(self, reset: reset)
     }
 
     // MARK: From the connection

@@ -13,11 +13,16 @@ extension UpstreamPool {
     /// Whether a request to `key` (`isTLS`: https) under `mode` goes over HTTP/2: true, false, or nil when the
     /// TLS handshake must tell.
     func usesHTTP2(_ key: PoolKey, isTLS: Bool, mode: HTTP2Mode) -> Bool? {
+        Self.usesHTTP2(mode: mode, isTLS: isTLS, learned: speaksHTTP2[key])
+    }
+
+    /// The rule itself: `learned` is what the server chose by ALPN on an earlier handshake, if any.
+    static func usesHTTP2(mode: HTTP2Mode, isTLS: Bool, learned: Bool?) -> Bool? {
         switch mode {
         case .never: return false
         case .auto where !isTLS: return false
         case .always where !isTLS: return true
-        case .auto, .always: return speaksHTTP2[key]
+        case .auto, .always: return learned
         }
     }
 
@@ -39,8 +44,15 @@ extension UpstreamPool {
         }
     }
 
-    /// Remembers what the server for `key` chose by ALPN.
-    func learnProtocol(http2: Bool, key: PoolKey) { speaksHTTP2[key] = http2 }
+    /// Remembers what the server for `key` chose by ALPN. Bounded: a wildcard route without `upstream` meets
+    /// as many hosts as clients name, so past `maxLearnedProtocols` the memory starts over (each host then
+    /// learns again on its next new connection).
+    func learnProtocol(http2: Bool, key: PoolKey) {
+        if speaksHTTP2.count >= Self.maxLearnedProtocols, speaksHTTP2[key] == nil { speaksHTTP2.removeAll() }
+        speaksHTTP2[key] = http2
+    }
+
+    static let maxLearnedProtocols = 4096
 
     /// A connection stops taking streams (GOAWAY, close).
     func removeHTTP2(_ connection: HTTP2UpstreamConnection) {

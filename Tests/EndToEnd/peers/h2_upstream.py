@@ -31,6 +31,8 @@ class H2Upstream:
         self.port = self.sock.getsockname()[1]
         self.hits: dict[str, int] = {}
         self.connections = 0
+        # (connection number, "ping" | "goaway") as the proxy sent them.
+        self.frames: list[tuple[int, str]] = []
         self.lock = threading.Lock()
         self.stopped = False
 
@@ -80,7 +82,10 @@ class H2Upstream:
                         if self._respond(conn, event.stream_id, streams.pop(event.stream_id), number) == "close":
                             client.sendall(conn.data_to_send())
                             return
+                    elif isinstance(event, h2.events.PingReceived):
+                        self.frames.append((number, "ping"))
                     elif isinstance(event, h2.events.ConnectionTerminated):
+                        self.frames.append((number, "goaway"))
                         client.sendall(conn.data_to_send())
                         return
                 client.sendall(conn.data_to_send())

@@ -1,0 +1,165 @@
+import Dispatch
+import LatchkeyHTTP
+import LatchkeyNet
+import Synchronization
+import Testing
+
+@testable import LatchkeyProxy
+
+/// Records what an HTTP/2 stream reports to its exchange.
+final class RecordingUpstreamHandler: UpstreamConnectionHandler, @unchecked Sendable {  // touched on the loop only
+    let events = Mutex<[HTTP1ResponseEvent]>([])
+    let failure = Mutex<(UpstreamFailure, stale: Bool)?>(nil)
+    func upstreamDidBecomeReady(_ upstream: any ExchangeUpstream) {}
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: [HTTP1ResponseEvent]) {
+        self.events.withLock { $0 += events }
+    }
+    func upstreamDidDrainWrites(_ upstream: any ExchangeUpstream) {}
+    func upstream(_ upstream: any ExchangeUpstream, didFail error: UpstreamFailure) {
+        failure.withLock { $0 = (error, upstream.failedBeforeAnyResponseByte) }
+    }
+}
+
+/// `HTTP2UpstreamConnection` and its streams against a real server-role `HTTP2Session` over a memory stream:
+/// what goes out per RFC 9113, and how responses, resets and GOAWAY reach the exchange.
+@Suite(.serialized) struct HTTP2UpstreamConnectionTests {
+    /// The connection on a loop of its own, a server session, and a pump between them.
+    final class Rig: @unchecked Sendable {  // the connection is touched on `loop` only, the server by the test
+        let loop = EventLoop(label: "test.h2")
+        let memory: MemoryByteStream
+        let server: HTTP2Session
+        var connection: HTTP2UpstreamConnection!
+        let pool: UpstreamPool
+        var taken = 0
+
+        init() throws {
+            memory = MemoryByteStream(loop: loop)
+            server = try HTTP2Session(role: .server)
+            pool = UpstreamPool(loop: loop, maxIdlePerEndpoint: 0, idleTimeout: .seconds(30))
+            let endpoint = UpstreamEndpoint(scheme: "http", host: "127.0.0.1", port: 8089, serverName: "127.0.0.1")
+            let key = UpstreamPool.PoolKey(endpoint: endpoint, tls: nil)
+            onLoop {
+                self.connection = try! HTTP2UpstreamConnection(
+                    adopting: self.memory, endpoint: endpoint, key: key, pool: self.pool)
+                self.pool.http2Connections[key] = [self.connection]  // as the pool's adoption does
+            }
+        }
+
+        /// Runs `work` on the loop and waits for it (and for everything queued on the loop before it).
+        func onLoop(_ work: @escaping @Sendable () -> Void) {
+            let done = DispatchSemaphore(value: 0)
+            loop.execute {
+                work()
+                done.signal()
+            }
+            done.wait()
+        }
+
+        /// The server reads what the connection wrote since the last call; returns the events.
+        func serverReceives() throws -> [HTTP2Event] {
+            onLoop {}  // flushes scheduled before this point have run
+            let bytes = memory.written.withLock { Array($0[taken...]) }
+            taken += bytes.count
+            var events: [HTTP2Event] = []
+            try server.receive(bytes, into: &events)
+            return events
+        }
+
+        /// What the server has to say goes to the connection as one read.
+        func serverSends() throws {
+            var output: [UInt8] = []
+            var events: [HTTP2Event] = []
+            try server.send(into: &output, events: &events)
+            let bytes = output
+            onLoop { self.connection.stream(self.memory, didRead: bytes) }
+            onLoop {}
+        }
+
+        func openStream(_ handler: RecordingUpstreamHandler, method: String = "GET", body: [UInt8] = [])
+            -> HTTP2UpstreamStream
+        {
+            let box = Mutex<HTTP2UpstreamStream?>(nil)
+            onLoop {
+                let stream = self.connection.makeStream(handler: handler)
+                let head = HTTPRequestHead(
+                    method: method, target: "/items?x=1",
+                    headers: ["Host": "127.0.0.1:8089", "Authorization": "Bearer injected", "Connection": "close",
+                              "TE": "trailers"])
+                stream.sendRequest(
+                    head, framing: body.isEmpty ? .none : .chunked, body: body.isEmpty ? [] : [body], end: true,
+                    trailers: body.isEmpty ? HTTPHeaders() : ["x-checksum": "1"])
+                box.withLock { $0 = stream }
+            }
+            return box.withLock { $0! }
+        }
+    }
+
+    @Test func aRequestGoesOutAsHTTP2AndTheResponseComesBackWithTrailers() throws {
+        let rig = try Rig()
+        let handler = RecordingUpstreamHandler()
+        _ = rig.openStream(handler, method: "POST", body: Array("abc".utf8))
+        var received = try rig.serverReceives()
+        try rig.serverSends()  // SETTINGS and its ACK
+        received += try rig.serverReceives()
+        guard case .request(let id, let head, let endStream)? = received.first(where: {
+            if case .request = $0 { true } else { false }
+        }) else {
+            Issue.record("no request at the server: \(received)")
+            return
+        }
+        #expect(!endStream)
+        #expect(head.method == "POST" && head.scheme == "http" && head.authority == "127.0.0.1:8089")
+        #expect(head.path == "/items?x=1")
+        #expect(head.headers.first("authorization") == "Bearer injected")
+        #expect(head.headers.first("te") == "trailers")
+        #expect(!head.headers.contains("connection") && !head.headers.contains("host"))
+        #expect(received.contains(.data(stream: id, Array("abc".utf8))))
+        #expect(received.contains(.trailers(stream: id, ["x-checksum": "1"])))
+
+        try rig.server.submitResponse(stream: id, HTTPResponseHead(status: 200, headers: ["content-type": "text/plain"]), endStream: false)
+        rig.server.sendData(stream: id, Array("hello".utf8))
+        rig.server.endStream(stream: id, trailers: ["grpc-status": "0"])
+        try rig.serverSends()
+        let events = handler.events.withLock { $0 }
+        guard case .head(let response, let framing)? = events.first else {
+            Issue.record("no head: \(events)")
+            return
+        }
+        #expect(response.status == 200 && framing == .chunked)
+        #expect(Array(events.dropFirst()) == [.body(Array("hello".utf8)), .trailers(["grpc-status": "0"]), .end])
+    }
+
+    @Test func aStreamAboveAGoAwaysLastStreamIDIsReportedUnprocessed() throws {
+        let rig = try Rig()
+        let handler = RecordingUpstreamHandler()
+        _ = rig.openStream(handler)
+        rig.server.goAway(code: .noError)  // before reading the request: last processed 0, stream 1 was not
+        try rig.serverSends()
+        let failure = handler.failure.withLock { $0 }
+        #expect(failure?.stale == true)
+        #expect(failure.map { ExchangeStateMachine.isRefusedStream($0.0) } == true, "\(String(describing: failure))")
+        rig.onLoop {}
+        #expect(rig.pool.http2Connections.isEmpty)  // no new stream goes to a connection that said GOAWAY
+    }
+
+    @Test func aResetStreamIsAFailureNamingItsCode() throws {
+        let rig = try Rig()
+        let handler = RecordingUpstreamHandler()
+        _ = rig.openStream(handler)
+        let received = try rig.serverReceives()
+        guard case .request(let id, _, _)? = received.first(where: { if case .request = $0 { true } else { false } })
+        else {
+            Issue.record("no request: \(received)")
+            return
+        }
+        rig.server.resetStream(stream: id, code: .internalError)
+        try rig.serverSends()
+        let failure = handler.failure.withLock { $0 }
+        #expect(failure?.stale == false)
+        guard case .http2(let error)? = failure?.0 else {
+            Issue.record("expected an HTTP/2 failure: \(String(describing: failure))")
+            return
+        }
+        #expect(error.code == .internalError)
+    }
+}
