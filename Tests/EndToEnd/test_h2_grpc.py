@@ -10,7 +10,7 @@ import sys
 import grpc
 import pytest
 
-from latchkey_e2e import PEERS, TIMEOUT, read_listening_port, stop_process
+from latchkey_e2e import PEERS, TIMEOUT, closed_port, read_listening_port, stop_process
 
 BEARER = "e2e-grpc-bearer-91c2d3e4f5"
 ECHO = "/latchkey.test.Echo/"
@@ -39,6 +39,11 @@ routes:
   - name: grpc
     path_prefix: {ECHO}
     upstream: http://127.0.0.1:{grpc_server}
+    http2: always
+    connection: svc
+  - name: dead
+    path_prefix: /latchkey.test.Dead/
+    upstream: http://127.0.0.1:{closed_port()}
     http2: always
     connection: svc
 """, env={"E2E_BEARER": BEARER})
@@ -86,3 +91,16 @@ def test_many_concurrent_calls_on_one_channel(channel):
     unary = ch.unary_unary(ECHO + "Unary")
     futures = [unary.future(f"c{i}".encode(), metadata=OWN, timeout=TIMEOUT) for i in range(100)]
     assert [json.loads(f.result())["body"] for f in futures] == [f"c{i}" for i in range(100)]
+
+
+def test_proxy_errors_are_grpc_statuses(channel):
+    # A call no route serves: the proxy answers it itself, as a gRPC status rather than a JSON body.
+    _, ch = channel
+    with pytest.raises(grpc.RpcError) as failure:
+        ch.unary_unary("/other.Service/Call")(b"x", timeout=TIMEOUT)
+    assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "no_route" in failure.value.details()
+    with pytest.raises(grpc.RpcError) as failure:
+        ch.unary_unary("/latchkey.test.Dead/Call")(b"x", timeout=TIMEOUT)
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE  # 502 upstream_connect_failed
+    assert "upstream_connect_failed" in failure.value.details() and "route dead" in failure.value.details()

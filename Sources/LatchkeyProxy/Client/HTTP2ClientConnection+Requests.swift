@@ -5,7 +5,7 @@ import LatchkeyHTTP
 /// answered on its stream.
 extension HTTP2ClientConnection {
     func beginRequest(stream id: Int32, _ received: HTTP2RequestHead, endStream: Bool) {
-        let client = HTTP2StreamClient(id: id, connection: self)
+        let client = HTTP2StreamClient(id: id, connection: self, isGRPC: GRPCStatus.isGRPC(received.headers))
         streams[id] = client
         streamBegan()
         let head = received.http1Head

@@ -13,6 +13,8 @@ import LatchkeyHTTP
 final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confined to the connection's loop
     let id: Int32
     let connection: HTTP2ClientConnection
+    /// The request is a gRPC call: the proxy's own errors are answered as gRPC statuses (`GRPCStatus`).
+    let isGRPC: Bool
     /// The exchange answering this stream; nil once it finished, or when the proxy answered itself.
     var exchange: ForwardExchange?
     private var request = HTTP2RequestBody()
@@ -20,9 +22,10 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     /// Whether the response's HEADERS already ended the stream (a response without body: no DATA follows).
     private var responseEndedWithHead = false
 
-    init(id: Int32, connection: HTTP2ClientConnection) {
+    init(id: Int32, connection: HTTP2ClientConnection, isGRPC: Bool) {
         self.id = id
         self.connection = connection
+        self.isGRPC = isGRPC
     }
 
     var requestComplete: Bool { request.isComplete }
@@ -81,7 +84,14 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
 
     // MARK: Answers by the proxy itself
 
+    /// The same status, `X-Latchkey-Error` and JSON body as over HTTP/1.1; for a gRPC call a trailers-only
+    /// gRPC status instead, which gRPC clients report as such (a JSON body would be a malformed response).
     func answer(_ error: ProxyError) {
+        if isGRPC {
+            submit(GRPCStatus.response(for: error, scrubber: connection.server.scrubber), endStream: true)
+            connection.flush()
+            return
+        }
         let body = error.jsonBody(scrubber: connection.server.scrubber)
         answer(error.responseHead(bodyCount: body.count), body: body)
     }
