@@ -450,3 +450,25 @@ def test_no_request_within_the_header_timeout_gets_goaway(latchkey, echo):
     client.close()
     assert client.goaway is not None and client.goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
     assert time.monotonic() - started < TIMEOUT / 2
+
+
+def test_continuation_flood_gets_goaway(proxy):
+    # CVE-2024-27316 style: a HEADERS without END_HEADERS followed by endless CONTINUATION frames. The header
+    # block never completes, so nothing bounds it but the codec: it gives up with PROTOCOL_ERROR.
+    def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+    def literal(name: bytes, value: bytes) -> bytes:
+        return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=TIMEOUT) as s:
+        s.sendall(PREFACE + frame(4, 0, 0, b"")
+                  + frame(1, 1, 1, b"\x82\x86" + literal(b":path", b"/demo/x") + literal(b":authority", b"x")))
+        try:
+            for _ in range(10000):
+                s.sendall(frame(9, 0, 1, literal(b"x-a", b"b" * 100)))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert goaway_code(s) == 1
+    version, _ = curl_h2(f"http://127.0.0.1:{proxy.port}/demo/after-flood")
+    assert version == "2"
