@@ -472,3 +472,14 @@ def test_continuation_flood_gets_goaway(proxy):
         assert goaway_code(s) == 1
     version, _ = curl_h2(f"http://127.0.0.1:{proxy.port}/demo/after-flood")
     assert version == "2"
+
+
+@pytest.mark.parametrize("path, method, status", [("/demo/head", "HEAD", "200"), ("/demo/status/204", "GET", "204"),
+                                                  ("/demo/status/304", "GET", "304")])
+def test_responses_without_body_end_with_their_headers(proxy, path, method, status):
+    client = RawH2(proxy.port)
+    got = client.response(client.start(path, method=method))
+    client.close()
+    assert got["status"] == status and got["body"] == b""
+    if method == "HEAD":
+        assert int(got["headers"]["content-length"]) > 0  # the representation's length (RFC 9110 §9.3.2)
