@@ -162,6 +162,7 @@ def test_errors_are_answered_on_the_stream(proxy):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("HTTP/2 404"), done.stdout
     assert "x-latchkey-error: no_route" in done.stdout.lower()
+    proxy.wait_for_log(r"GET /nowhere 404 .*latchkey.protocol=h2")
     assert json.loads(done.stdout.split("\n\n", 1)[1])["error"] == "no_route"
 
 

@@ -71,10 +71,11 @@ extension HTTP2ClientConnection {
         if let interceptedOrigin {
             server.accessLog.recordInterceptedRejected(
                 origin: interceptedOrigin, method: head.method, target: head.target, status: status, error: error,
-                runtime: server.runtime)
+                runtime: server.runtime, protocolName: "h2")
         } else {
             server.accessLog.recordRejected(
-                method: head.method, target: head.target, status: status, error: error, runtime: server.runtime)
+                method: head.method, target: head.target, status: status, error: error, runtime: server.runtime,
+                protocolName: "h2")
         }
     }
 }

@@ -289,7 +289,8 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
             streams[id]?.receivedEnd(trailers: trailers)
         case .headersTooLarge:
             server.accessLog.recordRejected(
-                method: "-", target: "-", status: 431, error: "http2_header_list_too_large", runtime: server.runtime)
+                method: "-", target: "-", status: 431, error: "http2_header_list_too_large", runtime: server.runtime,
+                protocolName: "h2")
         case .dataDrained(let id):
             streams[id]?.dataDrained()
         case .streamClosed(let id, let code):

@@ -34,15 +34,16 @@ extension AccessLog {
 
     /// A request inside an intercepted tunnel refused before it was forwarded (421 for another host, ...).
     func recordInterceptedRejected(
-        origin: InterceptedOrigin, method: String, target: String, status: Int, error: String, runtime: ProxyRuntime
+        origin: InterceptedOrigin, method: String, target: String, status: Int, error: String, runtime: ProxyRuntime,
+        protocolName: String? = nil
     ) {
         runtime.unmatchedMetrics.record(status: status, duration: .zero, upstreamDuration: nil, attempts: 0)
         let path = target.hasPrefix("/") ? RequestPlanner.pathOnly(target) : "/"
-        logger.info(
-            "\(method) \(origin.authority)\(path) \(status)",
-            metadata: [
-                LogKey.method: .string(method), LogKey.host: .string(origin.authority), LogKey.path: .string(path),
-                LogKey.status: .string(String(status)), LogKey.outcome: .string(error), LogKey.intercepted: "true",
-            ])
+        var metadata: Logger.Metadata = [
+            LogKey.method: .string(method), LogKey.host: .string(origin.authority), LogKey.path: .string(path),
+            LogKey.status: .string(String(status)), LogKey.outcome: .string(error), LogKey.intercepted: "true",
+        ]
+        if let protocolName { metadata[LogKey.protocolName] = .string(protocolName) }
+        logger.info("\(method) \(origin.authority)\(path) \(status)", metadata: metadata)
     }
 }

@@ -80,15 +80,18 @@ struct AccessLog: Sendable {
         }
     }
 
-    func recordRejected(method: String, target: String, status: Int, error: String, runtime: ProxyRuntime) {
+    /// `protocolName`: `h2` for a request on an HTTP/2 stream (`latchkey.protocol`), nil for HTTP/1.x.
+    func recordRejected(
+        method: String, target: String, status: Int, error: String, runtime: ProxyRuntime, protocolName: String? = nil
+    ) {
         runtime.unmatchedMetrics.record(status: status, duration: .zero, upstreamDuration: nil, attempts: 0)
+        var metadata: Logger.Metadata = [
+            LogKey.method: .string(method), LogKey.status: .string(String(status)), LogKey.outcome: .string(error),
+        ]
+        if let protocolName { metadata[LogKey.protocolName] = .string(protocolName) }
         // Without the query (it can carry keys) and without `user:password@` of an absolute-form target.
         logger.info(
-            "\(method) \(LogRedaction.withoutUserInfo(RequestPlanner.pathOnly(target))) \(status)",
-            metadata: [
-                LogKey.method: .string(method), LogKey.status: .string(String(status)),
-                LogKey.outcome: .string(error),
-            ])
+            "\(method) \(LogRedaction.withoutUserInfo(RequestPlanner.pathOnly(target))) \(status)", metadata: metadata)
     }
 
     /// A CONNECT tunnel is up (the 200 is on its way): `CONNECT host:port open`.
