@@ -2,7 +2,8 @@ import LatchkeyHTTP
 
 /// The client side of one exchange, as the driver (`ForwardExchange`) sees it: the request came from it
 /// (the adapter feeds `clientBody`/`clientEnd`), the response goes to it. `ClientConnection` (HTTP/1.1 over
-/// any `ByteStream`: TCP today, TLS for interception) is the adapter today; an HTTP/2 stream can be another.
+/// any `ByteStream`: TCP, or TLS for interception) is one adapter, `HTTP2StreamClient` (one HTTP/2 stream)
+/// the other.
 ///
 /// Response bytes may be held by the adapter until `flushResponse`, so that everything one upstream read
 /// produced leaves in one write. Every method is called on the adapter's loop.
