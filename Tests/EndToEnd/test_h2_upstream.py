@@ -23,8 +23,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "peers"))
 from h2_upstream import H2Upstream  # noqa: E402
 
-from latchkey_e2e import (TIMEOUT, free_port, header_values, nginx_binary, requests_session, stop_process,
-                          via_requests, wait_for_port, wait_until)
+from latchkey_e2e import (TIMEOUT, free_port, header_values, metric_sum, nginx_binary, requests_session,
+                          scrape_metrics, stop_process, via_requests, wait_for_port, wait_until)
 
 BEARER = "e2e-h2-upstream-token-5c9a"
 
@@ -389,3 +389,15 @@ def test_an_upgrade_request_goes_over_http11_even_to_an_h2_upstream(proxy, h2ngi
     line = wait_log(h2nginx, "/echo/upgrade-h1")[0]
     assert " HTTP/1.1 " in line, line
     assert " HTTP/2.0 " in wait_log(h2nginx, "/echo/before-upgrade")[0]
+
+
+def test_every_tls_connection_to_the_upstream_is_one_counted_handshake(proxy, h2nginx):
+    """latchkey_upstream_tls_handshakes_total counts each TLS connection once, whether it was opened as
+    HTTP/1.1 and taken over for h2, opened as HTTP/2 from the start, or kept HTTP/1.1 (http2: never, an
+    Upgrade; those two routes share their connections: same upstream, same TLS settings)."""
+    assert via_requests("http://h2.local/echo/count-handshakes", proxy=proxy.proxy_url).status == 200
+    tls_lines = [line for line in h2nginx.log_lines() if line.startswith(f"{h2nginx.tls_port} ")]
+    samples = scrape_metrics(proxy)
+    handshakes = sum(metric_sum(samples, "latchkey_upstream_tls_handshakes_total", route=route)
+                     for route in ("h2-tls", "h1-tls"))
+    assert handshakes == len(connection_serials(tls_lines)), (handshakes, tls_lines)

@@ -31,6 +31,9 @@ protocol ExchangeUpstream: AnyObject {
     var failedBeforeAnyResponseByte: Bool { get }
     /// Drops the connection (its response, if any, is not wanted).
     func abandon()
+    /// When its readiness came from a TLS handshake made for this exchange: whether the handshake resumed an
+    /// earlier session (metrics); nil otherwise.
+    var resumedTLSSession: Bool? { get }
 }
 
 /// Where the driver gets its upstream side from and gives it back: the loop's `UpstreamPool` (HTTP/1.1

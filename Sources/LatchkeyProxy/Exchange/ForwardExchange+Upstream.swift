@@ -4,7 +4,7 @@ import LatchkeyHTTP
 /// exchange already let go of are ignored.
 extension ForwardExchange {
     func upstreamDidBecomeReady(_ upstream: any ExchangeUpstream) {
-        if let resumed = (upstream as? UpstreamConnection)?.resumedTLSSession {
+        if let resumed = upstream.resumedTLSSession {
             (plan.route?.metrics ?? runtime.unmatchedMetrics).recordTLSHandshake(resumed: resumed)
         }
         guard upstream === self.upstream else { return }

@@ -236,6 +236,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
         }
         state = .ready
         let ready = waiting
+        if let tls = stream as? TLSStream { ready.first?.resumedTLSSession = tls.engine.resumedSession }
         flush()
         for stream in ready { stream.connectionDidBecomeReady() }
     }

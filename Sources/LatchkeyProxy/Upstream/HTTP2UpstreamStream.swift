@@ -33,6 +33,8 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     /// Response bytes handed to the exchange while it asked to pause: consumed (window reopened) on resume.
     private var unconsumed = 0
     private var readingPaused = false
+    /// Set on the one stream whose exchange started the connection's TLS handshake (see `ExchangeUpstream`).
+    var resumedTLSSession: Bool?
     /// This side sent END_STREAM (or the trailers that end it).
     private var requestEnded = false
     /// Whether the stream still needs an RST_STREAM when the exchange lets go: open on this side or the
