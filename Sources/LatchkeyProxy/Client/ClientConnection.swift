@@ -89,9 +89,11 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
     }
 
     /// Reads only while nothing decoded is waiting and the sink has room; a closing connection reads (and
-    /// discards) until the linger ends.
+    /// discards) until the linger ends. After a request that asked to upgrade, nothing more is read until its
+    /// answer says whether the protocol switched (the held bytes stay one read).
     private func updateReading() {
-        stream.setReadingPaused(!closing && (pausedBySink || !queued.isEmpty))
+        let awaitingUpgrade = tunnel == nil && parser.isAwaitingUpgradeDecision
+        stream.setReadingPaused(!closing && (pausedBySink || !queued.isEmpty || awaitingUpgrade))
     }
 
     /// An intercepted CONNECT handed the socket to a connection over TLS: this one must never touch it again
@@ -103,6 +105,14 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         lingerTimer?.cancel()
         queued.removeAll()
         tunnel = nil
+    }
+
+    /// After a 101: the bytes the client sent behind its handshake (held by the parser) belong to the tunnel,
+    /// and so does everything read from now on; reading resumes (the tunnel pauses it for its own reasons).
+    func takeHeldTunnelBytes() -> [UInt8] {
+        let held = parser.takeTunnelBytes()
+        updateReading()
+        return held
     }
 
     func shutdownWriting() { stream.shutdownWriting() }
@@ -135,7 +145,20 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
 
     func processQueued() {
         defer { updateReading() }
-        while !queued.isEmpty, !closing, tunnel == nil {
+        while !closing, tunnel == nil {
+            if queued.isEmpty {
+                // No upgrade happened (declined, refused, or never forwarded): the bytes held behind the
+                // request that asked for one are the next requests.
+                guard exchange == nil, parser.isAwaitingUpgradeDecision else { return }
+                do {
+                    queued = try parser.resumeAfterDeclinedUpgrade()
+                } catch {
+                    rejectMalformed(error)
+                    return
+                }
+                if queued.isEmpty { return }
+                continue
+            }
             if let exchange {
                 if exchangeHasWholeRequest { return }  // the next request waits for this response
                 switch queued.removeFirst() {
@@ -162,7 +185,7 @@ final class ClientConnection: ByteStreamDelegate, @unchecked Sendable {  // conf
         }
         let runtime = server.runtime
         let keepAlive = head.wantsKeepAlive
-        switch RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin) {
+        switch RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin, framing: framing) {
         case .reject(let error):
             if let interceptedOrigin {
                 server.accessLog.recordInterceptedRejected(

@@ -1,13 +1,26 @@
 import LatchkeyHTTP
 import LatchkeyNet
 
-/// A CONNECT tunnel (RFC 9110 §9.3.6) for hosts that match no route: bytes both ways, untouched,
-/// with the same back-pressure as forwarded bodies (a side stops reading while the other side's write
-/// buffer is above `ForwardExchange.highWaterMark`).
+/// A byte tunnel between the client and an upstream connection: bytes both ways, untouched, with the same
+/// back-pressure as forwarded bodies (a side stops reading while the other side's write buffer is above
+/// `ForwardExchange.highWaterMark`); closed after `tunnel_idle_timeout_ms` without a byte either way, and
+/// half-closed as each side finishes (FIN passed on), closed when both have.
 ///
-/// Logged in the access log when it opens and when it closes (host:port, duration, bytes each way and why
-/// it closed); closed after `tunnel_idle_timeout_ms` without a byte either way.
+/// Two purposes (`Purpose`), one machinery:
+/// - a CONNECT tunnel (RFC 9110 §9.3.6) for hosts that match no route: it connects, answers `200`, and is
+///   logged when it opens and when it closes (host:port, duration, bytes each way and why it closed);
+/// - a WebSocket connection after the upstream's `101` (RFC 6455 §4.1): it takes over the exchange's upstream
+///   connection (already open, TCP or TLS) and reports its close to the exchange, which logs it.
 final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to the client loop
+    /// What the tunnel carries, and so how it opens and who logs it.
+    enum Purpose {
+        /// A CONNECT to `host:port`: connect, then `200 Connection Established`; logged here.
+        case connect(host: String, port: Int)
+        /// A WebSocket handshake `exchange` forwarded was answered 101: the upstream is connected, the 101 went
+        /// to the client; the exchange logs the tunnel when it closes.
+        case upgrade(ForwardExchange)
+    }
+
     /// Why a tunnel ended, as logged (`latchkey.outcome`).
     enum CloseReason: String {
         /// Both sides closed their writing side.
@@ -22,9 +35,8 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
     /// able to call it safely (writes to a closed stream are dropped). The client breaks the cycle by
     /// dropping its exchange when it finishes or closes.
     private let client: ClientConnection
-    private let upstream: TCPConnection
-    private let host: String
-    private let port: Int
+    private let upstream: any ByteStream
+    private let purpose: Purpose
     private let loop: EventLoop
     private let log: AccessLog
     private let runtime: ProxyRuntime
@@ -46,8 +58,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         runtime: ProxyRuntime, admission: (@Sendable (SocketAddress) -> String?)?
     ) {
         self.client = client
-        self.host = host
-        self.port = port
+        self.purpose = .connect(host: host, port: port)
         self.loop = loop
         self.log = log
         self.runtime = runtime
@@ -57,7 +68,34 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         upstream.delegate = self
     }
 
-    func start() { upstream.start() }
+    /// A WebSocket tunnel over `upstream`, the connection `exchange` sent the handshake on (taken out of it,
+    /// never pooled). The client already has the 101.
+    init(client: ClientConnection, upgradedFrom exchange: ForwardExchange, upstream: any ByteStream) {
+        self.client = client
+        self.purpose = .upgrade(exchange)
+        self.loop = exchange.loop
+        self.log = exchange.log
+        self.runtime = exchange.runtime
+        self.idleTimeout = .milliseconds(runtime.configuration.limits.tunnelIdleTimeoutMs)
+        self.upstream = upstream
+        upstream.delegate = self
+    }
+
+    /// Connects (CONNECT), or opens at once over the connected upstream (WebSocket): `early` are bytes the
+    /// upstream sent right behind its 101, which go to the client first.
+    func start(early: [UInt8] = []) {
+        guard case .upgrade = purpose else {
+            upstream.start()
+            return
+        }
+        established = true
+        openedAt = .now
+        lastActivity = openedAt
+        // The exchange may have paused the upstream for its own back-pressure; the tunnel decides from here.
+        upstream.setReadingPaused(false)
+        armIdleTimer(after: idleTimeout)
+        if !early.isEmpty { stream(upstream, didRead: early) }
+    }
 
     /// Bytes from the client, after the 200 (or right behind the CONNECT: they wait for the connect).
     func clientSent(_ bytes: [UInt8]) {
@@ -84,6 +122,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
     // MARK: ByteStreamDelegate (upstream side)
 
     func streamDidBecomeReady(_ stream: any ByteStream) {
+        guard case .connect(let host, let port) = purpose else { return }  // an upgrade's upstream is open
         established = true
         openedAt = .now
         lastActivity = openedAt
@@ -110,7 +149,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
     func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
         idleTimer?.cancel()
         idleTimer = nil
-        if !established {
+        if !established, case .connect(let host, let port) = purpose {
             let code: ProxyError.Code =
                 switch error?.code {
                 case .connectTimeout: .upstreamConnectTimeout
@@ -157,8 +196,13 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         idleTimer = nil
         guard established, !logged else { return }
         logged = true
-        log.recordTunnelClose(
-            host: host, port: port, duration: ContinuousClock.now - openedAt, bytesFromClient: bytesFromClient,
-            bytesToClient: bytesToClient, reason: reason.rawValue, runtime: runtime)
+        switch purpose {
+        case .connect(let host, let port):
+            log.recordTunnelClose(
+                host: host, port: port, duration: ContinuousClock.now - openedAt, bytesFromClient: bytesFromClient,
+                bytesToClient: bytesToClient, reason: reason.rawValue, runtime: runtime)
+        case .upgrade(let exchange):
+            exchange.tunnelDidClose(bytesFromClient: bytesFromClient, bytesToClient: bytesToClient, reason: reason)
+        }
     }
 }

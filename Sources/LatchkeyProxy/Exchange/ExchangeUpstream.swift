@@ -1,4 +1,5 @@
 import LatchkeyHTTP
+import LatchkeyNet
 import LatchkeyTLS
 
 /// The upstream side of one exchange, as the driver (`ForwardExchange`) sees it: one request out, one
@@ -27,6 +28,15 @@ protocol ExchangeUpstream: AnyObject {
     var failedBeforeAnyResponseByte: Bool { get }
     /// Drops the connection (its response, if any, is not wanted).
     func abandon()
+    /// After a `101` to a WebSocket handshake: hands over the connection itself, with the bytes that came
+    /// right behind the 101, for a byte tunnel; the adapter lets go of it for good (no report, no pooling,
+    /// no close). Nil when the adapter cannot (a multiplexed stream is not a connection of its own).
+    func takeOverForTunnel() -> (stream: any ByteStream, early: [UInt8])?
+}
+
+extension ExchangeUpstream {
+    /// Adapters that cannot be taken over (see `takeOverForTunnel`).
+    func takeOverForTunnel() -> (stream: any ByteStream, early: [UInt8])? { nil }
 }
 
 /// Where the driver gets its upstream side from and gives it back: the loop's `UpstreamPool` for HTTP/1.1.

@@ -21,6 +21,9 @@ public struct ForwardPlan: Sendable {
     public var clientPath: String = "/"
     /// Received inside an intercepted CONNECT tunnel (marked in the access log).
     public var intercepted = false
+    /// A WebSocket opening handshake (`WebSocketHandshake`): `Upgrade: websocket` goes upstream, a `101` turns
+    /// the exchange into a byte tunnel, and redirects are not followed.
+    public var upgradesToWebSocket = false
 
     public var routeName: String? { route?.settings.name }
     public var connectionName: String? { route?.settings.connection }
