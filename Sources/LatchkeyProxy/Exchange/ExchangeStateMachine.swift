@@ -293,6 +293,8 @@ struct ExchangeStateMachine {
             guard state == .connecting || state == .awaitingResponse || state == .responding else { return .none }
             return attemptFailed(failure, stale: stale, now: now)
         case .timer:
+            // A tunnel has no head timeout or deadline (its idle timeout is the tunnel's); a late timer is stale.
+            guard state != .tunneling else { return .none }
             return timer(now: now)
         case .clientClosed:
             // A tunnel reports its own close (the client's among its reasons).

@@ -1,0 +1,243 @@
+"""Issue 13, WebSocket: an HTTP/1.1 `Upgrade: websocket` handshake through Latchkey on a routed host.
+
+The upstream is a real WebSocket server from PyPI (`websockets`, sync API, in a thread of this process) that
+records every handshake it receives; the client is the `websockets` client, in route mode
+(ws://127.0.0.1:PORT/route/...) and as an absolute-form forward-proxy request (`GET http://demo.local/...`,
+written by the same client with its request-target made absolute). The route's credential is injected into
+the handshake and the client's own `Authorization` never reaches the upstream; after the `101` the bytes
+flow both ways until either side closes or the tunnel is idle for `tunnel_idle_timeout_ms`.
+"""
+
+import re
+import socket
+import threading
+
+import pytest
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+from websockets.sync.server import serve
+
+from latchkey_e2e import RawConnection
+
+BEARER = "e2e-ws-bearer-5b81c0d2e7"
+CLIENT_TOKEN = "Bearer client-own-token-a1"
+ENV = {"E2E_BEARER": BEARER}
+
+
+class WebSocketEcho:
+    """A `websockets` echo server on loopback. `/deny...` answers the handshake 401 and `/plain...` answers 200
+    to any request (so an HTTP request can follow on the same connection); the message `close-me` makes the
+    server close (1000). Every request's headers are kept in `handshakes`, in arrival order."""
+
+    def __init__(self):
+        self.handshakes = []
+        self.lock = threading.Lock()
+        self.server = serve(self.handle, "127.0.0.1", 0, process_request=self.process_request, max_size=None)
+        self.port = self.server.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def process_request(self, connection, request):
+        with self.lock:
+            self.handshakes.append((request.path, list(request.headers.raw_items())))
+        if request.path.startswith("/deny"):
+            return connection.respond(401, "token refused\n")
+        if request.path.startswith("/plain"):
+            return connection.respond(200, "plain http\n")
+        return None
+
+    def handle(self, ws):
+        for message in ws:
+            if message == "close-me":
+                ws.close(1000, "bye")
+                return
+            ws.send(message)
+
+    def last(self, path_prefix: str):
+        with self.lock:
+            for path, headers in reversed(self.handshakes):
+                if path.startswith(path_prefix):
+                    return headers
+        raise AssertionError(f"no request for {path_prefix} reached the upstream: {self.handshakes}")
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+
+
+def values(headers, name: str) -> list[str]:
+    return [v for n, v in headers if n.lower() == name.lower()]
+
+
+@pytest.fixture(scope="module")
+def ws_upstream():
+    server = WebSocketEcho()
+    yield server
+    server.stop()
+
+
+def config(ws_upstream, extra: str = "") -> str:
+    return f"""
+unmatched: deny
+connections:
+  svc:
+    type: bearer
+    token: ${{E2E_BEARER}}
+routes:
+  - name: ws-route
+    path_prefix: /route
+    strip_prefix: true
+    upstream: http://127.0.0.1:{ws_upstream.port}
+    connection: svc
+  - name: ws-forward
+    host: demo.local
+    upstream: http://127.0.0.1:{ws_upstream.port}
+    connection: svc
+{extra}"""
+
+
+@pytest.fixture(scope="module")
+def lk(latchkey_module, ws_upstream):
+    return latchkey_module.start(config(ws_upstream), env=ENV)
+
+
+class AbsoluteFormConnection(ClientConnection):
+    """The `websockets` client speaking to a forward proxy: its handshake names the absolute URI
+    (`GET http://demo.local/path`, RFC 9112 §3.2.2) instead of the path."""
+
+    def __init__(self, sock, protocol, **kwargs):
+        make_request = protocol.connect
+
+        def absolute_request():
+            request = make_request()
+            request.path = f"http://{protocol.uri.host}{request.path}"
+            return request
+
+        protocol.connect = absolute_request
+        super().__init__(sock, protocol, **kwargs)
+
+
+def open_route(lk, path: str, **kwargs):
+    return connect(f"ws://127.0.0.1:{lk.port}/route{path}", proxy=None, max_size=None, open_timeout=20,
+                   additional_headers={"Authorization": CLIENT_TOKEN}, **kwargs)
+
+
+def open_forward(lk, path: str):
+    sock = socket.create_connection(("127.0.0.1", lk.port), timeout=20)
+    return connect(f"ws://demo.local{path}", sock=sock, proxy=None, max_size=None, open_timeout=20,
+                   additional_headers={"Authorization": CLIENT_TOKEN}, create_connection=AbsoluteFormConnection)
+
+
+def assert_injected(headers):
+    assert values(headers, "Authorization") == [f"Bearer {BEARER}"], headers
+    assert CLIENT_TOKEN not in str(headers)
+    assert [v.lower() for v in values(headers, "Upgrade")] == ["websocket"], headers
+    assert "upgrade" in ",".join(values(headers, "Connection")).lower(), headers
+    assert values(headers, "Sec-WebSocket-Key") and values(headers, "Sec-WebSocket-Version") == ["13"], headers
+
+
+@pytest.mark.parametrize("mode", ["route", "forward"])
+def test_text_and_binary_echo_with_the_credential_injected(lk, ws_upstream, mode):
+    path = f"/ws/echo-{mode}"
+    with (open_route(lk, path) if mode == "route" else open_forward(lk, path)) as ws:
+        assert ws.response.status_code == 101
+        if mode == "forward":
+            assert ws.request.path == f"http://demo.local{path}"  # absolute-form went to the proxy
+        ws.send("hello")
+        assert ws.recv(timeout=20) == "hello"
+        ws.send(b"\x00\x01\xfe\xff")
+        assert ws.recv(timeout=20) == b"\x00\x01\xfe\xff"
+    assert_injected(ws_upstream.last(path))
+
+
+def test_a_1_mib_message_echoes(lk):
+    message = bytes(range(256)) * 4096  # 1 MiB
+    with open_route(lk, "/ws/big") as ws:
+        ws.send(message)
+        assert ws.recv(timeout=30) == message
+
+
+def test_server_initiated_close_reaches_the_client_and_is_logged(lk):
+    offset = lk.log_offset()
+    with open_route(lk, "/ws/server-close") as ws:
+        ws.send("ping")
+        assert ws.recv(timeout=20) == "ping"
+        ws.send("close-me")
+        with pytest.raises(ConnectionClosedOK):
+            ws.recv(timeout=20)
+        assert ws.close_code == 1000 and ws.close_reason == "bye"
+    line = lk.wait_for_log(r"GET \S*/route/ws/server-close 101 .*", after=offset).group(0)
+    assert re.search(r"latchkey\.outcome=(tunnel_closed|upstream_closed|client_closed)", line), line
+    assert not re.search(r"latchkey\.bytes_in=0\b", line) and not re.search(r"latchkey\.bytes_out=0\b", line), line
+    assert "latchkey.status=101" in line and "latchkey.route=ws-route" in line, line
+
+
+def test_client_initiated_close_is_clean_and_logged(lk):
+    offset = lk.log_offset()
+    ws = open_route(lk, "/ws/client-close")
+    ws.send("x")
+    assert ws.recv(timeout=20) == "x"
+    ws.close(1000, "done")
+    assert ws.close_code == 1000  # the server's close frame came back through the tunnel
+    line = lk.wait_for_log(r"GET \S*/route/ws/client-close 101 .*", after=offset).group(0)
+    assert re.search(r"latchkey\.outcome=(tunnel_closed|upstream_closed|client_closed)", line), line
+
+
+def test_idle_tunnel_is_closed(latchkey, ws_upstream):
+    proxy = latchkey(config(ws_upstream, "limits:\n  tunnel_idle_timeout_ms: 400\n"), env=ENV)
+    with open_route(proxy, "/ws/idle", ping_interval=None) as ws:
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=20)  # nothing is sent: the proxy closes the tunnel
+    proxy.wait_for_log(r"GET \S*/route/ws/idle 101 .*latchkey\.outcome=idle_timeout")
+
+
+def test_another_upgrade_is_stripped_and_pipelined_requests_still_work(lk, ws_upstream):
+    # `Upgrade: h2c` is hop-by-hop and never forwarded; the request right behind it (same write) is
+    # answered too once the first answer shows no switch happened.
+    with RawConnection(lk.port) as conn:
+        conn.send(
+            b"GET /route/plain/h2c HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+            b"GET /route/plain/after HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        status, _, body = conn.read_response()
+        assert status == 200 and body == b"plain http\n"
+        status, _, _ = conn.read_response()
+        assert status == 200
+    seen = ws_upstream.last("/plain/h2c")
+    assert values(seen, "Upgrade") == [] and values(seen, "HTTP2-Settings") == [], seen
+    assert "upgrade" not in ",".join(values(seen, "Connection")).lower(), seen
+    assert values(seen, "Authorization") == [f"Bearer {BEARER}"]
+
+
+def test_a_401_to_the_handshake_reaches_the_client_and_the_connection_goes_on(lk, ws_upstream):
+    with pytest.raises(InvalidStatus) as refused:
+        open_route(lk, "/deny/ws")
+    assert refused.value.response.status_code == 401
+    # The same by hand, then an ordinary request on the same connection.
+    with RawConnection(lk.port) as conn:
+        status, _, body = conn.exchange(
+            b"GET /route/deny/raw HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        assert status == 401 and body == b"token refused\n"
+        status, _, body = conn.exchange(b"GET /route/plain/next HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert status == 200 and body == b"plain http\n"
+    assert_injected(ws_upstream.last("/deny/raw"))
+
+
+@pytest.mark.parametrize(
+    "request_line, extra",
+    [
+        (b"POST /route/ws/x HTTP/1.1", b"Content-Length: 2\r\n"),
+        (b"GET /route/ws/x HTTP/1.1", b"Content-Length: 2\r\n"),
+        (b"GET /route/ws/x HTTP/1.0", b""),
+    ],
+    ids=["post", "body", "http10"],
+)
+def test_a_malformed_handshake_is_refused_with_400(lk, request_line, extra):
+    with RawConnection(lk.port) as conn:
+        conn.send(request_line + b"\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + b"\r\n"
+                  + (b"hi" if extra else b""))
+        status, headers, _ = conn.read_response()
+    assert status == 400
+    assert dict(headers).get("X-Latchkey-Error") == "bad_request"
