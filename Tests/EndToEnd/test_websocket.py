@@ -241,3 +241,28 @@ def test_a_malformed_handshake_is_refused_with_400(lk, request_line, extra):
         status, headers, _ = conn.read_response()
     assert status == 400
     assert dict(headers).get("X-Latchkey-Error") == "bad_request"
+
+
+def test_websocket_inside_an_intercepted_connect(latchkey, ws_upstream, tmp_path):
+    # wss:// through the proxy: CONNECT api.test:443, TLS with a leaf from the interception CA, then the
+    # handshake inside (the same client connection code as plain HTTP, over TLS).
+    from intercept_helpers import InterceptCA, intercept_config, intercepted_tls
+    from intercept_helpers import BEARER as ICEPT_BEARER, ENV as ICEPT_ENV
+
+    ca = InterceptCA.create(tmp_path / "ca")
+    proxy = latchkey(intercept_config(ca, f"""
+    - name: api
+      host: api.test
+      upstream: http://127.0.0.1:{ws_upstream.port}
+      connection: svc
+    """), env=ICEPT_ENV, secrets=ca.key_secrets)
+    tls = intercepted_tls(proxy.port, "api.test:443", ca.cert)
+    # The socket already speaks TLS to the proxy's leaf: the client writes ws:// over it.
+    with connect("ws://api.test/ws/intercepted", sock=tls, proxy=None, open_timeout=20,
+                 additional_headers={"Authorization": CLIENT_TOKEN}) as ws:
+        ws.send("through tls")
+        assert ws.recv(timeout=20) == "through tls"
+    seen = ws_upstream.last("/ws/intercepted")
+    assert values(seen, "Authorization") == [f"Bearer {ICEPT_BEARER}"], seen
+    assert CLIENT_TOKEN not in str(seen)
+    proxy.wait_for_log(r"GET \S*/ws/intercepted 101 .*latchkey\.intercepted=true")
