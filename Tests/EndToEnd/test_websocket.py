@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidS
 from websockets.sync.client import ClientConnection, connect
 from websockets.sync.server import serve
 
-from latchkey_e2e import RawConnection
+from latchkey_e2e import RawConnection, metric_sum, scrape_metrics, wait_until
 
 BEARER = "e2e-ws-bearer-5b81c0d2e7"
 CLIENT_TOKEN = "Bearer client-own-token-a1"
@@ -172,15 +172,20 @@ def test_server_initiated_close_reaches_the_client_and_is_logged(lk):
     assert "latchkey.status=101" in line and "latchkey.route=ws-route" in line, line
 
 
-def test_client_initiated_close_is_clean_and_logged(lk):
+def test_client_initiated_close_is_clean_logged_and_counted(lk):
     offset = lk.log_offset()
     ws = open_route(lk, "/ws/client-close")
     ws.send("x")
     assert ws.recv(timeout=20) == "x"
+    # Earlier tests' tunnels may still be closing: wait for this one alone.
+    wait_until(lambda: metric_sum(scrape_metrics(lk), "latchkey_websocket_tunnels_open") == 1,
+               what="one open tunnel")
     ws.close(1000, "done")
     assert ws.close_code == 1000  # the server's close frame came back through the tunnel
     line = lk.wait_for_log(r"GET \S*/route/ws/client-close 101 .*", after=offset).group(0)
     assert re.search(r"latchkey\.outcome=(tunnel_closed|upstream_closed|client_closed)", line), line
+    wait_until(lambda: metric_sum(scrape_metrics(lk), "latchkey_websocket_tunnels_open") == 0,
+               what="the tunnel gauge back at 0")
 
 
 def test_idle_tunnel_is_closed(latchkey, ws_upstream):

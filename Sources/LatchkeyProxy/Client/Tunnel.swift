@@ -91,6 +91,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         established = true
         openedAt = .now
         lastActivity = openedAt
+        runtime.metrics.webSocketTunnelsOpen.increment()
         // The exchange may have paused the upstream for its own back-pressure; the tunnel decides from here.
         upstream.setReadingPaused(false)
         armIdleTimer(after: idleTimeout)
@@ -202,6 +203,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
                 host: host, port: port, duration: ContinuousClock.now - openedAt, bytesFromClient: bytesFromClient,
                 bytesToClient: bytesToClient, reason: reason.rawValue, runtime: runtime)
         case .upgrade(let exchange):
+            runtime.metrics.webSocketTunnelsOpen.decrement()
             exchange.tunnelDidClose(bytesFromClient: bytesFromClient, bytesToClient: bytesToClient, reason: reason)
         }
     }
