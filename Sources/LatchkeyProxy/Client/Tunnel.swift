@@ -21,15 +21,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         case upgrade(ForwardExchange)
     }
 
-    /// Why a tunnel ended, as logged (`latchkey.outcome`).
-    enum CloseReason: String {
-        /// Both sides closed their writing side.
-        case closed = "tunnel_closed"
-        case clientClosed = "client_closed"
-        case upstreamClosed = "upstream_closed"
-        case upstreamReset = "upstream_reset"
-        case idleTimeout = "idle_timeout"
-    }
+    typealias CloseReason = TunnelStateMachine.CloseReason
 
     /// Strong on purpose: the client may close while a response is mid-stream, and the exchange must still be
     /// able to call it safely (writes to a closed stream are dropped). The client breaks the cycle by
@@ -40,17 +32,15 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
     private let loop: EventLoop
     private let log: AccessLog
     private let runtime: ProxyRuntime
-    private let idleTimeout: Duration
+    private var machine: TunnelStateMachine
+    /// One timer per tunnel, armed for the machine's `wakeup` and re-armed when it fires: bytes only move the
+    /// machine's last activity, so a busy tunnel costs no timer operation per read.
     private var idleTimer: LoopTimer?
-    private var lastActivity = ContinuousClock.now
-    private var openedAt = ContinuousClock.now
-    private var established = false
-    private var clientDone = false
-    private var upstreamDone = false
-    private var logged = false
-    private var reason: CloseReason?
-    private var bytesFromClient = 0
-    private var bytesToClient = 0
+    /// The pauses carried out so far (the machine's wishes are applied when they change).
+    private var clientPaused = false
+    private var upstreamPaused = false
+    /// Upstream bytes that came right behind a 101, for the client once the tunnel opens.
+    private var early: [UInt8] = []
 
     /// `admission` refuses addresses the tunnel may not reach (see `DestinationPolicy`), after DNS.
     init(
@@ -62,7 +52,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         self.loop = loop
         self.log = log
         self.runtime = runtime
-        self.idleTimeout = .milliseconds(runtime.configuration.limits.tunnelIdleTimeoutMs)
+        machine = TunnelStateMachine(idleTimeout: Self.idleTimeout(runtime), now: .now)
         upstream = TCPConnection(
             connectingTo: host, port: port, loop: loop, connectTimeout: connectTimeout, admission: admission)
         upstream.delegate = self
@@ -76,9 +66,13 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         self.loop = exchange.loop
         self.log = exchange.log
         self.runtime = exchange.runtime
-        self.idleTimeout = .milliseconds(runtime.configuration.limits.tunnelIdleTimeoutMs)
+        machine = TunnelStateMachine(idleTimeout: Self.idleTimeout(exchange.runtime), now: .now)
         self.upstream = upstream
         upstream.delegate = self
+    }
+
+    private static func idleTimeout(_ runtime: ProxyRuntime) -> Duration {
+        .milliseconds(runtime.configuration.limits.tunnelIdleTimeoutMs)
     }
 
     /// Connects (CONNECT), or opens at once over the connected upstream (WebSocket): `early` are bytes the
@@ -88,123 +82,138 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
             upstream.start()
             return
         }
-        established = true
-        openedAt = .now
-        lastActivity = openedAt
-        runtime.metrics.webSocketTunnelsOpen.increment()
-        // The exchange may have paused the upstream for its own back-pressure; the tunnel decides from here.
-        upstream.setReadingPaused(false)
-        armIdleTimer(after: idleTimeout)
-        if !early.isEmpty { stream(upstream, didRead: early) }
+        self.early = early
+        handle(.connected)
     }
 
     /// Bytes from the client, after the 200 (or right behind the CONNECT: they wait for the connect).
     func clientSent(_ bytes: [UInt8]) {
-        bytesFromClient += bytes.count
-        lastActivity = .now
         upstream.write(bytes)
-        if upstream.pendingWriteBytes > ForwardExchange.highWaterMark { client.setReadingPaused(true) }
+        handle(.clientBytes(bytes.count, upstreamBacklog: upstream.pendingWriteBytes))
     }
 
-    func clientReachedEOF() {
-        clientDone = true
-        upstream.shutdownWriting()
-        closeIfBothDone()
-    }
+    func clientReachedEOF() { handle(.clientFinished) }
 
-    func clientDrained() { upstream.setReadingPaused(false) }
+    func clientDrained() { handle(.clientDrained) }
 
     /// The client connection closed (or the proxy shuts it): the upstream goes too.
-    func close() {
-        finish(.clientClosed)
-        upstream.close()
-    }
+    func close() { handle(.clientClosed) }
 
     // MARK: ByteStreamDelegate (upstream side)
 
     func streamDidBecomeReady(_ stream: any ByteStream) {
-        guard case .connect(let host, let port) = purpose else { return }  // an upgrade's upstream is open
-        established = true
-        openedAt = .now
-        lastActivity = openedAt
-        log.recordTunnelOpen(host: host, port: port)
-        client.write(Array("HTTP/1.1 200 Connection Established\r\n\r\n".utf8))
-        armIdleTimer(after: idleTimeout)
+        guard case .connect = purpose else { return }  // an upgrade's upstream is open already
+        handle(.connected)
     }
 
     func stream(_ stream: any ByteStream, didRead bytes: [UInt8]) {
-        bytesToClient += bytes.count
-        lastActivity = .now
         client.write(bytes)
-        if client.pendingWriteBytes > ForwardExchange.highWaterMark { upstream.setReadingPaused(true) }
+        handle(.upstreamBytes(bytes.count, clientBacklog: client.pendingWriteBytes))
     }
 
-    func streamDidReachEOF(_ stream: any ByteStream) {
-        upstreamDone = true
-        client.shutdownWriting()
-        closeIfBothDone()
-    }
+    func streamDidReachEOF(_ stream: any ByteStream) { handle(.upstreamFinished) }
 
-    func streamDidDrainWrites(_ stream: any ByteStream) { client.setReadingPaused(false) }
+    func streamDidDrainWrites(_ stream: any ByteStream) { handle(.upstreamDrained) }
 
     func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
-        idleTimer?.cancel()
-        idleTimer = nil
-        if !established, case .connect(let host, let port) = purpose {
-            let code: ProxyError.Code =
-                switch error?.code {
-                case .connectTimeout: .upstreamConnectTimeout
-                case .destinationRefused: .destinationRefused
-                default: .upstreamConnectFailed
-                }
-            let failure = ProxyError(code, error?.detail ?? "CONNECT to \(host):\(port) failed")
-            log.recordRejected(
-                method: "CONNECT", target: "\(host):\(port)", status: failure.status, error: failure.errorName,
-                runtime: runtime)
-            client.tunnelFailed(failure)
-        } else {
-            finish(error != nil ? .upstreamReset : (clientDone ? .closed : .upstreamClosed))
-            client.closeNow()
-        }
+        connectError = error
+        handle(.upstreamClosed(reset: error != nil))
     }
 
-    private func closeIfBothDone() {
-        if clientDone, upstreamDone {
-            finish(.closed)
-            upstream.close()
-        }
+    /// Why the CONNECT's upstream failed, for the client's error answer.
+    private var connectError: NetError?
+
+    // MARK: Carrying out the machine's decisions
+
+    private func handle(_ event: TunnelStateMachine.Event) {
+        let now = ExchangeInstant.now
+        let action = machine.event(event, now: now)
+        perform(action)
+        applyWishes(now: now)
     }
 
-    // MARK: Idle timeout and the log
-
-    /// One timer per tunnel, re-armed for the remaining time when it fires: bytes only stamp `lastActivity`.
-    private func armIdleTimer(after delay: Duration) {
-        idleTimer = loop.schedule(after: delay) { [self] in
-            idleTimer = nil
-            let idle = ContinuousClock.now - lastActivity
-            guard idle >= idleTimeout else {
-                armIdleTimer(after: idleTimeout - idle)
-                return
+    private func perform(_ action: TunnelStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .open:
+            switch purpose {
+            case .connect(let host, let port):
+                log.recordTunnelOpen(host: host, port: port)
+                client.write(Array("HTTP/1.1 200 Connection Established\r\n\r\n".utf8))
+            case .upgrade:
+                runtime.metrics.webSocketTunnelsOpen.increment()
+                // The exchange may have paused the upstream for its own back-pressure; the tunnel decides now.
+                upstream.setReadingPaused(false)
+                let early = self.early
+                self.early = []
+                if !early.isEmpty { stream(upstream, didRead: early) }
             }
-            finish(.idleTimeout)
+        case .shutdownWriting(.client):
+            client.shutdownWriting()
+        case .shutdownWriting(.upstream):
+            upstream.shutdownWriting()
+        case .finish(let reason):
+            report(reason)
             upstream.close()
+            client.closeNow()
+        case .abandon:
+            upstream.close()
+        case .refuseConnect:
+            refuseConnect()
         }
     }
 
-    /// Records the close line once, with the first reason given.
-    private func finish(_ reason: CloseReason) {
-        idleTimer?.cancel()
-        idleTimer = nil
-        guard established, !logged else { return }
-        logged = true
+    /// Pauses follow the machine's wishes; the idle timer is armed when the machine wants one and none runs.
+    private func applyWishes(now: ExchangeInstant) {
+        if machine.clientReadingPaused != clientPaused {
+            clientPaused = machine.clientReadingPaused
+            client.setReadingPaused(clientPaused)
+        }
+        if machine.upstreamReadingPaused != upstreamPaused {
+            upstreamPaused = machine.upstreamReadingPaused
+            upstream.setReadingPaused(upstreamPaused)
+        }
+        guard let wakeup = machine.wakeup else {
+            idleTimer?.cancel()
+            idleTimer = nil
+            return
+        }
+        guard idleTimer == nil else { return }
+        idleTimer = loop.schedule(after: max(wakeup - now, .zero)) { [self] in
+            idleTimer = nil
+            handle(.timer)
+        }
+    }
+
+    /// Records the close once: the CONNECT's line here, a WebSocket's through its exchange.
+    private func report(_ reason: CloseReason) {
         switch purpose {
         case .connect(let host, let port):
             log.recordTunnelClose(
-                host: host, port: port, duration: ContinuousClock.now - openedAt, bytesFromClient: bytesFromClient,
-                bytesToClient: bytesToClient, reason: reason.rawValue, runtime: runtime)
+                host: host, port: port, duration: machine.openedAt.map { ExchangeInstant.now - $0 } ?? .zero,
+                bytesFromClient: machine.bytesFromClient, bytesToClient: machine.bytesToClient,
+                reason: reason.rawValue, runtime: runtime)
         case .upgrade(let exchange):
             runtime.metrics.webSocketTunnelsOpen.decrement()
-            exchange.tunnelDidClose(bytesFromClient: bytesFromClient, bytesToClient: bytesToClient, reason: reason)
+            exchange.tunnelDidClose(
+                bytesFromClient: machine.bytesFromClient, bytesToClient: machine.bytesToClient, reason: reason)
         }
+    }
+
+    /// The CONNECT's upstream never connected: the client gets the error (502, or 504 on a connect timeout).
+    private func refuseConnect() {
+        guard case .connect(let host, let port) = purpose else { return }
+        let code: ProxyError.Code =
+            switch connectError?.code {
+            case .connectTimeout: .upstreamConnectTimeout
+            case .destinationRefused: .destinationRefused
+            default: .upstreamConnectFailed
+            }
+        let failure = ProxyError(code, connectError?.detail ?? "CONNECT to \(host):\(port) failed")
+        log.recordRejected(
+            method: "CONNECT", target: "\(host):\(port)", status: failure.status, error: failure.errorName,
+            runtime: runtime)
+        client.tunnelFailed(failure)
     }
 }
