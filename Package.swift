@@ -71,7 +71,8 @@ let package = Package(
         ),
         .testTarget(name: "LatchkeyNetTests", dependencies: ["LatchkeyNet"]),
         .testTarget(name: "LatchkeyTLSTests", dependencies: ["LatchkeyTLS", "COpenSSL"]),
-        .testTarget(name: "LatchkeyHTTPTests", dependencies: ["LatchkeyHTTP"], exclude: ["FuzzCorpus"]),
+        .testTarget(
+            name: "LatchkeyHTTPTests", dependencies: ["LatchkeyHTTP"], exclude: ["FuzzCorpus", "HTTP2FuzzCorpus"]),
         .testTarget(
             name: "LatchkeyConfigTests",
             dependencies: ["LatchkeyConfig", "LatchkeyHTTP"],
@@ -87,6 +88,7 @@ let package = Package(
         // What the fuzz targets share (the invariant check, replaying saved inputs).
         .target(name: "LatchkeyFuzzSupport"),
         .executableTarget(name: "LatchkeyHTTPFuzz", dependencies: ["LatchkeyHTTP", "LatchkeyFuzzSupport"]),
+        .executableTarget(name: "LatchkeyHTTP2Fuzz", dependencies: ["LatchkeyHTTP", "LatchkeyFuzzSupport"]),
         .executableTarget(name: "LatchkeyConfigFuzz", dependencies: ["LatchkeyConfig", "LatchkeyFuzzSupport"]),
         .executableTarget(
             name: "LatchkeyInterceptFuzz",

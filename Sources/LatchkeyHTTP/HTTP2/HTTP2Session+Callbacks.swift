@@ -1,0 +1,188 @@
+import CNGHTTP2
+
+/// nghttp2's callbacks: capture-less C functions that find their `HTTP2Session` through `user_data` and turn
+/// what nghttp2 parsed into `HTTP2Event`s (collected during one `receive` or `send`).
+extension HTTP2Session {
+    static func install(_ callbacks: OpaquePointer) {
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
+            guard let frame, let userData else { return 0 }
+            return HTTP2Session.owner(userData).beginHeaders(frame.pointee)
+        }
+        nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, _, userData in
+            guard let frame, let name, let value, let userData else { return 0 }
+            return HTTP2Session.owner(userData).header(
+                stream: frame.pointee.hd.stream_id, name: UnsafeBufferPointer(start: name, count: nameLength),
+                value: UnsafeBufferPointer(start: value, count: valueLength))
+        }
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
+            guard let frame, let userData else { return 0 }
+            HTTP2Session.owner(userData).frameReceived(frame.pointee)
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, stream, data, length, userData in
+            guard let data, let userData, length > 0 else { return 0 }
+            HTTP2Session.owner(userData).collected.append(.data(stream: stream, Array(UnsafeBufferPointer(start: data, count: length))))
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, stream, errorCode, userData in
+            guard let userData else { return 0 }
+            let session = HTTP2Session.owner(userData)
+            session.streams[stream] = nil
+            session.collected.append(.streamClosed(stream: stream, HTTP2ErrorCode(rawValue: errorCode)))
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
+            guard let frame, let userData else { return 0 }
+            if frame.pointee.hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) {
+                HTTP2Session.owner(userData).sentGoAway = HTTP2ErrorCode(rawValue: frame.pointee.goaway.error_code)
+            }
+            return 0
+        }
+    }
+
+    /// The body side of a submitted head: nghttp2 pulls the stream's queued bytes through it.
+    static var dataProvider: nghttp2_data_provider {
+        var provider = nghttp2_data_provider()
+        provider.read_callback = { _, stream, buffer, length, flags, _, userData in
+            guard let buffer, let flags, let userData else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+            return HTTP2Session.owner(userData).readData(stream: stream, into: buffer, capacity: length, flags: flags)
+        }
+        return provider
+    }
+
+    fileprivate static func owner(_ userData: UnsafeMutableRawPointer) -> HTTP2Session {
+        Unmanaged<HTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+    }
+
+    // MARK: Receiving heads
+
+    private func beginHeaders(_ frame: nghttp2_frame) -> Int32 {
+        guard frame.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+        let stream = frame.hd.stream_id
+        if role == .server, frame.headers.cat == NGHTTP2_HCAT_REQUEST {
+            streams[stream] = HTTP2StreamState()
+        }
+        streams[stream]?.beginBlock()
+        return 0
+    }
+
+    private func header(stream: Int32, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Int32 {
+        guard let state = streams[stream], !state.blockTooLarge else { return 0 }
+        // RFC 9113 §6.5.2: each field counts its name, its value and 32 bytes of overhead.
+        state.blockBytes += name.count + value.count + 32
+        guard state.blockBytes <= Int(settings.maxHeaderListSize) else {
+            state.blockTooLarge = true
+            collected.append(.headersTooLarge(stream: stream))
+            // nghttp2 resets the stream and keeps decoding the block, so the HPACK state stays in step.
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
+        }
+        guard name.first == UInt8(ascii: ":") else {
+            state.block.add(name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value))
+            return 0
+        }
+        // nghttp2 has checked the pseudo-header fields: known names, once each, before the regular fields.
+        let text = String(decoding: value, as: UTF8.self)
+        switch String(decoding: name, as: UTF8.self) {
+        case ":method": state.method = text
+        case ":scheme": state.scheme = text
+        case ":authority": state.authority = text
+        case ":path": state.path = text
+        case ":protocol": state.protocol = text
+        case ":status": state.status = Int(text)
+        default: break
+        }
+        return 0
+    }
+
+    private func frameReceived(_ frame: nghttp2_frame) {
+        let stream = frame.hd.stream_id
+        let endStream = frame.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        switch UInt32(frame.hd.type) {
+        case NGHTTP2_HEADERS.rawValue:
+            guard let state = streams[stream], !state.blockTooLarge else { return }
+            headersReceived(stream: stream, state: state, endStream: endStream)
+        case NGHTTP2_DATA.rawValue:
+            if endStream, streams[stream] != nil { collected.append(.end(stream: stream)) }
+        case NGHTTP2_RST_STREAM.rawValue:
+            peerReset(stream: stream)
+        case NGHTTP2_GOAWAY.rawValue:
+            let goaway = frame.goaway
+            let debug =
+                goaway.opaque_data_len > 0 && goaway.opaque_data != nil
+                ? String(decoding: UnsafeBufferPointer(start: goaway.opaque_data, count: min(goaway.opaque_data_len, 256)), as: UTF8.self)
+                : ""
+            collected.append(
+                .goAway(lastStreamID: goaway.last_stream_id, HTTP2ErrorCode(rawValue: goaway.error_code), debug: debug))
+        case NGHTTP2_SETTINGS.rawValue:
+            guard frame.hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 else { return }
+            collected.append(
+                .remoteSettings(
+                    maxConcurrentStreams: remoteMaxConcurrentStreams,
+                    enableConnectProtocol: nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1))
+        default:
+            break
+        }
+    }
+
+    /// A stream the peer opened and then reset itself costs the server work for nothing; a burst of them is
+    /// the rapid-reset attack (CVE-2023-44487), answered by ending the connection. nghttp2's own guard is
+    /// not used: it says INTERNAL_ERROR, and ENHANCE_YOUR_CALM is what tells the peer why.
+    private func peerReset(stream: Int32) {
+        guard role == .server, stream % 2 == 1, sentGoAway == nil else { return }
+        guard !resetAllowance.take(now: .now) else { return }
+        goAway(code: .enhanceYourCalm, debug: "too many streams reset")
+        nghttp2_session_terminate_session(session, HTTP2ErrorCode.enhanceYourCalm.rawValue)
+    }
+
+    private func headersReceived(stream: Int32, state: HTTP2StreamState, endStream: Bool) {
+        if state.receivedHead {
+            // nghttp2 admits a later header block only as trailers, which end the stream.
+            collected.append(.trailers(stream: stream, state.block))
+            return
+        }
+        switch role {
+        case .server:
+            state.receivedHead = true
+            let head = HTTP2RequestHead(
+                method: state.method ?? "", scheme: state.scheme, authority: state.authority, path: state.path,
+                protocol: state.protocol, headers: state.block)
+            collected.append(.request(stream: stream, head, endStream: endStream))
+        case .client:
+            guard let status = state.status else { return }
+            let head = HTTPResponseHead(version: .http2, status: status, headers: state.block)
+            if status < 200 {
+                collected.append(.interimResponse(stream: stream, head))
+            } else {
+                state.receivedHead = true
+                collected.append(.response(stream: stream, head, endStream: endStream))
+            }
+        }
+        state.block = HTTPHeaders()
+    }
+
+    // MARK: Sending bodies
+
+    private func readData(
+        stream: Int32, into buffer: UnsafeMutablePointer<UInt8>, capacity: Int, flags: UnsafeMutablePointer<UInt32>
+    ) -> Int {
+        guard let state = streams[stream] else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+        let hadBytes = state.outboundBytes > 0
+        let copied = state.copyOutbound(to: buffer, capacity: capacity)
+        if hadBytes, state.outboundBytes == 0 { collected.append(.dataDrained(stream: stream)) }
+        guard state.outboundBytes == 0 else { return copied }
+        guard state.outboundEnded else {
+            if copied > 0 { return copied }
+            state.deferred = true
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        }
+        flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+        if state.trailers.count > 0 {
+            var fields = HTTP2FieldList.trailers(state.trailers)
+            let rv = fields.withNameValues { nameValues, count in
+                nghttp2_submit_trailer(session, stream, nameValues, count)
+            }
+            if rv == 0 { flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue }
+        }
+        return copied
+    }
+}
