@@ -13,6 +13,10 @@ import LatchkeyNet
 /// new request starts, a write buffer above `ForwardExchange.highWaterMark` (a client that does not read its
 /// answers) must drain first. The exchange or tunnel pauses reading for its own back-pressure as well.
 ///
+/// Upgrades (RFC 9110 §7.8): after a request with `Upgrade` nothing more is read or parsed until its answer
+/// is known. A WebSocket handshake answered 101 turns the connection into one side of a `Tunnel`
+/// (`beginTunnel`, with what the parser held); any other answer resumes parsing the held bytes.
+///
 /// Timers: `header_timeout_ms` from accept and from the first byte of each later head until the head is
 /// complete (408, then close); `idle_timeout_ms` between requests.
 ///
