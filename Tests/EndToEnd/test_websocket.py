@@ -10,6 +10,7 @@ flow both ways until either side closes or the tunnel is idle for `tunnel_idle_t
 
 import re
 import socket
+import ssl
 import threading
 
 import pytest
@@ -29,10 +30,11 @@ class WebSocketEcho:
     to any request (so an HTTP request can follow on the same connection); the message `close-me` makes the
     server close (1000). Every request's headers are kept in `handshakes`, in arrival order."""
 
-    def __init__(self):
+    def __init__(self, ssl_context=None):
         self.handshakes = []
         self.lock = threading.Lock()
-        self.server = serve(self.handle, "127.0.0.1", 0, process_request=self.process_request, max_size=None)
+        self.server = serve(self.handle, "127.0.0.1", 0, process_request=self.process_request, max_size=None,
+                            ssl=ssl_context)
         self.port = self.server.socket.getsockname()[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -271,3 +273,35 @@ def test_websocket_inside_an_intercepted_connect(latchkey, ws_upstream, tmp_path
     assert values(seen, "Authorization") == [f"Bearer {ICEPT_BEARER}"], seen
     assert CLIENT_TOKEN not in str(seen)
     proxy.wait_for_log(r"GET \S*/ws/intercepted 101 .*latchkey\.intercepted=true")
+
+
+def test_wss_upstream_carries_the_tunnel_over_tls(latchkey, pki):
+    # The route's upstream speaks TLS (wss): the tunnel takes over the verified TLS connection the handshake
+    # went on, including whatever the 101's records carried.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    upstream = WebSocketEcho(context)
+    try:
+        proxy = latchkey(f"""
+unmatched: deny
+connections:
+  svc:
+    type: bearer
+    token: ${{E2E_BEARER}}
+routes:
+  - name: wss-route
+    path_prefix: /route
+    strip_prefix: true
+    upstream: https://localhost:{upstream.port}
+    connection: svc
+    tls: {{ca_file: {pki.ca_cert}}}
+""", env=ENV)
+        message = bytes(range(256)) * 4096
+        with open_route(proxy, "/ws/tls") as ws:
+            ws.send("over tls")
+            assert ws.recv(timeout=20) == "over tls"
+            ws.send(message)
+            assert ws.recv(timeout=30) == message
+        assert_injected(upstream.last("/ws/tls"))
+    finally:
+        upstream.stop()
