@@ -305,3 +305,28 @@ routes:
         assert_injected(upstream.last("/ws/tls"))
     finally:
         upstream.stop()
+
+
+def masked_text_frame(text: str) -> bytes:
+    """One client text frame (RFC 6455 §5.2: FIN, opcode 1, masked), payload under 126 bytes."""
+    payload = text.encode()
+    mask = b"\x11\x22\x33\x44"
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_frames_sent_right_behind_the_handshake_wait_for_the_101(lk):
+    # A client that does not wait for the 101: its first frame arrives in the same segment as the handshake.
+    # The proxy holds it (it is not HTTP) and sends it upstream once the tunnel is up.
+    with socket.create_connection(("127.0.0.1", lk.port), timeout=20) as s:
+        s.sendall(b"GET /route/ws/eager HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                  + masked_text_frame("eager"))
+        data = b""
+        while not (b"\r\n\r\n" in data and data.endswith(b"eager")):
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        assert b"sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=" in head.lower(), head
+        assert rest == b"\x81\x05eager"  # the server's unmasked echo
