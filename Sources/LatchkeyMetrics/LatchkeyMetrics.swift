@@ -16,7 +16,7 @@
 /// | `latchkey_token_fetches_total` | counter | connection, result (`success`/`failure`) |
 /// | `latchkey_token_expiry_seconds` | gauge, computed at scrape | connection |
 /// | `latchkey_client_connections_open`, `latchkey_upstream_connections_open` | gauge | — |
-/// | `latchkey_websocket_tunnels_open` | gauge (WebSockets after their 101) | — |
+/// | `latchkey_websocket_tunnels_open` | gauge (after the 101) | — |
 /// | `latchkey_config_reloads_total` | counter | result (`success`/`failure`) |
 /// | `latchkey_config_last_reload_success` | gauge (1/0) | — |
 /// | `latchkey_build_info` | gauge, always 1 | version |

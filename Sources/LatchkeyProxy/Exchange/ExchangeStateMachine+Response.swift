@@ -2,8 +2,8 @@ import LatchkeyHTTP
 
 extension ExchangeStateMachine {
     /// Decides, before anything reaches the client, what a final response head means: a 101 (a tunnel for a
-    /// WebSocket handshake, refused otherwise), a 401 with a renewable credential (replayed once), a redirect to follow, a retryable status,
-    /// or the response to pass on.
+    /// WebSocket handshake, refused otherwise), a 401 with a renewable credential (replayed once), a redirect
+    /// to follow, a retryable status, or the response to pass on.
     mutating func responseHead(_ head: HTTPResponseHead, framing: HTTPBodyFraming, now: Instant) -> Action {
         let status = head.status
         if status == 101 {
