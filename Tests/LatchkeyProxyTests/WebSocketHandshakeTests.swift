@@ -86,6 +86,18 @@ import Testing
         #expect(!stripped.headers.contains("Upgrade") && !stripped.headers.contains("Connection"))
     }
 
+    @Test func anUnroutedHandshakeUnderPassthroughIsCarriedWithoutCredential() throws {
+        let runtime = try makeRuntime(routes: [], connections: [], unmatched: .passthrough)
+        let request = HTTPRequestHead(
+            method: "GET", target: "http://elsewhere.example/socket",
+            headers: HTTPHeaders([("Host", "elsewhere.example"), ("Upgrade", "websocket"), ("Connection", "Upgrade")]))
+        guard case .forward(let plan) = RequestRewrite.plan(request, runtime: runtime, framing: .none) else {
+            Issue.record("a passthrough handshake is forwarded")
+            return
+        }
+        #expect(plan.upgradesToWebSocket && plan.route == nil)
+    }
+
     @Test func the101ForTheClientKeepsTheUpgradeFields() {
         let upstream = HTTPResponseHead(
             status: 101, reason: "Switching Protocols",
