@@ -12,15 +12,19 @@ import re
 import socket
 import ssl
 import threading
+import time
 
 import pytest
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.sync.server import serve
 
-from latchkey_e2e import RawConnection, metric_sum, scrape_metrics, wait_until
+from latchkey_e2e import RawConnection, metric_sum, scrape_metrics, skip_under_sanitizer, wait_until
 
 BEARER = "e2e-ws-bearer-5b81c0d2e7"
+MIB = 1024 * 1024
+FLOOD_CHUNK = b"f" * MIB
+FLOOD_MESSAGES = 64
 CLIENT_TOKEN = "Bearer client-own-token-a1"
 ENV = {"E2E_BEARER": BEARER}
 
@@ -49,6 +53,12 @@ class WebSocketEcho:
         return None
 
     def handle(self, ws):
+        if ws.request.path.startswith("/flood"):
+            # As fast as the connection takes it: the proxy must stop reading here while its client does not read.
+            for _ in range(FLOOD_MESSAGES):
+                ws.send(FLOOD_CHUNK)
+            ws.close()
+            return
         for message in ws:
             if message == "close-me":
                 ws.close(1000, "bye")
@@ -330,3 +340,57 @@ def test_frames_sent_right_behind_the_handshake_wait_for_the_101(lk):
         assert head.startswith(b"HTTP/1.1 101"), head
         assert b"sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=" in head.lower(), head
         assert rest == b"\x81\x05eager"  # the server's unmasked echo
+
+
+def rss_bytes(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def quiet(pid: int):
+    """A predicate: true once the process's CPU time has stood still for half a second."""
+    def cpu_seconds() -> float:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / 100.0
+    last = [cpu_seconds(), time.monotonic()]
+
+    def probe():
+        now = cpu_seconds()
+        if now != last[0]:
+            last[0], last[1] = now, time.monotonic()
+        return time.monotonic() - last[1] >= 0.5
+    return probe
+
+
+@skip_under_sanitizer
+def test_a_client_that_does_not_read_stops_the_upstream_back_pressure(latchkey, ws_upstream):
+    # The upstream sends 64 MiB as fast as it can; the client reads nothing for a while. The proxy stops
+    # reading the upstream while the client's buffer is above its mark, so its memory stays bounded; then
+    # the client reads everything, intact.
+    proxy = latchkey(config(ws_upstream), env=ENV)
+    before = rss_bytes(proxy.proc.pid, "VmRSS")
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.sendall(b"GET /route/flood HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        # Not reading on purpose; measured once the proxy has stopped working through what it read (its CPU
+        # time stands still for half a second): an unbounded proxy would have read all 64 MiB by then.
+        wait_until(quiet(proxy.proc.pid), what="the proxy idle")
+        grown = rss_bytes(proxy.proc.pid, "VmHWM") - before
+        assert grown < 32 * MIB, f"peak RSS grew by {grown / MIB:.1f} MiB while the client did not read"
+        expected = FLOOD_MESSAGES * (MIB + 10)  # each frame: 0x82, 127, 8-byte length, then 1 MiB
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += s.recv(65536)
+        head, _, rest = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        total = len(rest)
+        while total < expected:
+            chunk = s.recv(1 << 20)
+            assert chunk, f"closed after {total} of {expected} bytes"
+            total += len(chunk)
+        assert total >= expected
