@@ -38,7 +38,8 @@ class WebSocketEcho:
         self.handshakes = []
         self.lock = threading.Lock()
         self.server = serve(self.handle, "127.0.0.1", 0, process_request=self.process_request, max_size=None,
-                            ssl=ssl_context)
+                            ssl=ssl_context,
+                            select_subprotocol=lambda _, offered: "chat.v1" if "chat.v1" in offered else None)
         self.port = self.server.socket.getsockname()[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -151,8 +152,10 @@ def assert_injected(headers):
 @pytest.mark.parametrize("mode", ["route", "forward"])
 def test_text_and_binary_echo_with_the_credential_injected(lk, ws_upstream, mode):
     path = f"/ws/echo-{mode}"
-    with (open_route(lk, path) if mode == "route" else open_forward(lk, path)) as ws:
+    with (open_route(lk, path, subprotocols=["chat.v1"]) if mode == "route" else open_forward(lk, path)) as ws:
         assert ws.response.status_code == 101
+        if mode == "route":
+            assert ws.subprotocol == "chat.v1"  # Sec-WebSocket-Protocol both ways
         if mode == "forward":
             assert ws.request.path == f"http://demo.local{path}"  # absolute-form went to the proxy
         ws.send("hello")
