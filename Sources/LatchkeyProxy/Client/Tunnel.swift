@@ -11,6 +11,9 @@ import LatchkeyNet
 ///   logged when it opens and when it closes (host:port, duration, bytes each way and why it closed);
 /// - a WebSocket connection after the upstream's `101` (RFC 6455 §4.1): it takes over the exchange's upstream
 ///   connection (already open, TCP or TLS) and reports its close to the exchange, which logs it.
+///
+/// It decides nothing itself: every event goes to its `TunnelStateMachine`, and this class carries out the
+/// actions and keeps the machine's wishes (pauses, the idle timer) true.
 final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to the client loop
     /// What the tunnel carries, and so how it opens and who logs it.
     enum Purpose {
