@@ -126,8 +126,8 @@ public struct LimitSettings: Sendable, Equatable {
     /// `header_timeout_ms`, default 10 s (1 ms…10 min): time to receive a complete request head, from its
     /// first byte (from accept for a connection's first request); then 408 and close (slowloris).
     public var headerTimeoutMs: Int = 10_000
-    /// `tunnel_idle_timeout_ms`, default 5 min (1 ms…24 h): a CONNECT tunnel with no byte either way for this
-    /// long is closed.
+    /// `tunnel_idle_timeout_ms`, default 5 min (1 ms…24 h): a CONNECT tunnel or a WebSocket (after its 101) with
+    /// no byte either way for this long is closed.
     public var tunnelIdleTimeoutMs: Int = 300_000
     /// `http2_max_concurrent_streams`, default 100 (1…10,000): streams one HTTP/2 client connection may have
     /// open at once (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused with REFUSED_STREAM.

@@ -38,6 +38,10 @@ struct HTTP1Decoder: Sendable {
         case untilClose
         /// After CONNECT or 101: the bytes are no longer HTTP and are kept for the tunnel.
         case passthrough
+        /// After a request that asked to upgrade (RFC 9110 §7.8), until the proxy knows whether the protocol
+        /// switched: later bytes are kept unparsed, as in `passthrough`, and either become tunnel bytes (a 101)
+        /// or are parsed as the next request (the upgrade was declined).
+        case upgradeHeld
         /// `finishOnEOF` was called.
         case closed
         case failed(HTTP1ParseError)
@@ -63,6 +67,8 @@ struct HTTP1Decoder: Sendable {
     var passthroughBytes: [UInt8] = []
     /// The current message switches the connection to a tunnel once it ends.
     var tunnelAfterMessage = false
+    /// The current request asked to upgrade: once it ends, later bytes wait in `upgradeHeld`.
+    var holdAfterMessage = false
     /// An interim (1xx) response was seen; the final response is still due.
     var awaitingFinalResponse = false
     /// Response role: bytes arriving while no response is pending are counted, not parsed.
@@ -79,7 +85,7 @@ struct HTTP1Decoder: Sendable {
     var isAtMessageBoundary: Bool {
         switch state {
         case .startLine: lineBuffer.isEmpty && !awaitingFinalResponse
-        case .passthrough, .closed: true
+        case .passthrough, .upgradeHeld, .closed: true
         default: false
         }
     }
@@ -186,7 +192,7 @@ struct HTTP1Decoder: Sendable {
             case .untilClose:
                 events.append(.body(Array(UnsafeRawBufferPointer(rebasing: input[index..<count]))))
                 index = count
-            case .passthrough:
+            case .passthrough, .upgradeHeld:
                 passthroughBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[index..<count]))
                 index = count
             case .closed:
@@ -302,6 +308,9 @@ struct HTTP1Decoder: Sendable {
             try HTTP1Framing.checkHost(headers, version: version)
             let framing = try HTTP1Framing.requestFraming(headers, version: version)
             events.append(.requestHead(HTTPRequestHead(method: method, target: target, version: version, headers: headers), framing))
+            // Only a request naming `Upgrade` may be followed by another protocol; its next bytes wait for the
+            // answer. Checking the field costs one scan of the known-name spans.
+            holdAfterMessage = headers.firstIndex(of: .upgrade) != nil
             startBody(framing, into: &events, tunnelAfter: method == "CONNECT")
         case .response:
             guard let (version, status, reason) = statusLine else { preconditionFailure("no status line") }
@@ -347,7 +356,12 @@ struct HTTP1Decoder: Sendable {
     private mutating func endMessage(into events: inout [Event]) {
         events.append(.end)
         beginMessage()
-        if tunnelAfterMessage { state = .passthrough }
+        if tunnelAfterMessage {
+            state = .passthrough
+        } else if holdAfterMessage {
+            holdAfterMessage = false
+            state = .upgradeHeld
+        }
     }
 
     private mutating func beginMessage() {

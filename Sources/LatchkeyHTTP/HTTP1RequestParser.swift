@@ -27,6 +27,9 @@ public enum HTTP1RequestEvent: Equatable, Sendable {
 ///
 /// After a CONNECT request ends, later bytes are not parsed: they are kept for the tunnel and
 /// returned by `takeTunnelBytes()` (a proxy that refuses the CONNECT closes the connection).
+/// After a request with an `Upgrade` field ends (RFC 9110 §7.8), later bytes are held unparsed
+/// (`isAwaitingUpgradeDecision`) until the caller knows the answer: `takeTunnelBytes()` after a
+/// `101 Switching Protocols`, `resumeAfterDeclinedUpgrade()` after any other response.
 ///
 /// After an error the parser is failed for good: every later `feed` throws the same error.
 /// Events decoded earlier in the failing call are dropped; the connection is answered with
@@ -72,9 +75,28 @@ public struct HTTP1RequestParser: Sendable {
         if case .passthrough = decoder.state { true } else { false }
     }
 
-    /// Bytes received after a CONNECT request, for the tunnel; clears them.
+    /// Whether a request that asked to upgrade has ended and its answer is not known yet: the bytes that
+    /// follow are held, not parsed. The caller reads no more until it knows (the held bytes are one read).
+    public var isAwaitingUpgradeDecision: Bool {
+        if case .upgradeHeld = decoder.state { true } else { false }
+    }
+
+    /// Bytes received after a CONNECT request, or after an upgrade request the upstream accepted with a 101,
+    /// for the tunnel; clears them. From an upgrade decision it makes the switch final: later bytes are
+    /// tunnel bytes too.
     public mutating func takeTunnelBytes() -> [UInt8] {
+        if case .upgradeHeld = decoder.state { decoder.state = .passthrough }
         defer { decoder.passthroughBytes = [] }
         return decoder.passthroughBytes
+    }
+
+    /// The upgrade was declined (any answer but a 101): the held bytes are parsed as what follows the
+    /// request, and parsing goes on as usual. Returns the events they complete; nothing outside a decision.
+    public mutating func resumeAfterDeclinedUpgrade() throws(HTTP1ParseError) -> [HTTP1RequestEvent] {
+        guard isAwaitingUpgradeDecision else { return [] }
+        decoder.state = .startLine
+        let held = decoder.passthroughBytes
+        decoder.passthroughBytes = []
+        return try feed(held)
     }
 }

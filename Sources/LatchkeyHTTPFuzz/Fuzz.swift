@@ -5,7 +5,8 @@ import LatchkeyHTTP
 import LatchkeyFuzzSupport
 
 /// Runs one input: each parser fed whole and split at an input-derived offset must agree on
-/// the events (body chunks merged) or the error; then the serializer output of every parsed
+/// the events (body chunks merged) or the error (a request asking to upgrade is declined, so what
+/// follows it is parsed too); then the serializer output of every parsed
 /// request head must parse back to the same head.
 func fuzzOne(_ data: UnsafeRawBufferPointer) {
     let input = Array(data)
@@ -97,7 +98,11 @@ func requestOutcome(_ pieces: [[UInt8]], limits: HTTP1Limits) -> Outcome<HTTP1Re
     var parser = HTTP1RequestParser(limits: limits)
     var events: [HTTP1RequestEvent] = []
     do {
-        for piece in pieces { events += try parser.feed(piece) }
+        for piece in pieces {
+            events += try parser.feed(piece)
+            // Every upgrade is declined: the held bytes parse as what follows, wherever the input was split.
+            while parser.isAwaitingUpgradeDecision { events += try parser.resumeAfterDeclinedUpgrade() }
+        }
     } catch {
         return .failed(error)
     }

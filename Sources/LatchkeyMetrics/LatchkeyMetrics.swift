@@ -16,6 +16,7 @@
 /// | `latchkey_token_fetches_total` | counter | connection, result (`success`/`failure`) |
 /// | `latchkey_token_expiry_seconds` | gauge, computed at scrape | connection |
 /// | `latchkey_client_connections_open`, `latchkey_upstream_connections_open` | gauge | — |
+/// | `latchkey_websocket_tunnels_open` | gauge (after the 101) | — |
 /// | `latchkey_config_reloads_total` | counter | result (`success`/`failure`) |
 /// | `latchkey_config_last_reload_success` | gauge (1/0) | — |
 /// | `latchkey_build_info` | gauge, always 1 | version |
@@ -36,8 +37,12 @@ public final class LatchkeyMetrics: Sendable {
     public let registry = MetricsRegistry()
     /// Open client (downstream) connections: `increment()` on accept, `decrement()` on close.
     public let clientConnectionsOpen: Gauge
-    /// Open upstream connections (pooled or in use): `increment()` on connect, `decrement()` on close.
+    /// Open upstream connections (pooled or in use): `increment()` on connect, `decrement()` on close. A
+    /// WebSocket's connection leaves it at the 101 and counts in `webSocketTunnelsOpen` instead.
     public let upstreamConnectionsOpen: Gauge
+    /// Open WebSocket tunnels (client and upstream joined after a 101): `increment()` when the tunnel opens,
+    /// `decrement()` when it closes.
+    public let webSocketTunnelsOpen: Gauge
     /// Intercepted CONNECTs and their leaf certificates.
     public let interception: InterceptionMetrics
 
@@ -90,6 +95,9 @@ public final class LatchkeyMetrics: Sendable {
         ).child([])
         upstreamConnectionsOpen = registry.gauge(
             "latchkey_upstream_connections_open", help: "Open upstream connections."
+        ).child([])
+        webSocketTunnelsOpen = registry.gauge(
+            "latchkey_websocket_tunnels_open", help: "Open WebSocket tunnels (after the upstream's 101)."
         ).child([])
         let reloads = registry.counter(
             "latchkey_config_reloads_total", help: "Configuration reloads, by result.", labels: ["result"])

@@ -1,4 +1,5 @@
 import LatchkeyHTTP
+import LatchkeyNet
 
 /// HTTP/1.1 as the client side of an exchange: the response head rewritten for the client (`ResponseRewrite`),
 /// its body re-chunked where needed, and whether the connection carries another request afterwards.
@@ -70,6 +71,26 @@ extension ClientConnection: ExchangeClient {
         pausedBySink = false
         armIdleTimer()
         processQueued()
+    }
+
+    /// The 101 goes out, then this connection becomes one side of a `Tunnel` (its parser held what the client
+    /// sent behind the handshake: tunnel bytes now). The exchange is dropped here; the tunnel reports to it.
+    func beginTunnel(
+        after head: HTTPResponseHead, upstream: any ByteStream, early: [UInt8], exchange: ForwardExchange
+    ) -> Bool {
+        guard exchange === self.exchange, !isClosing else { return false }
+        flushResponse()
+        HTTP1Serializer.appendResponseHead(head, to: &responseOutput)
+        flushResponse()
+        self.exchange = nil
+        exchangeHasWholeRequest = false
+        pausedBySink = false
+        let tunnel = Tunnel(client: self, upgradedFrom: exchange, upstream: upstream)
+        self.tunnel = tunnel
+        tunnel.start(early: early)
+        let held = takeHeldTunnelBytes()
+        if !held.isEmpty { tunnel.clientSent(held) }
+        return true
     }
 
     func exchangeDidAbort(_ exchange: ForwardExchange) {

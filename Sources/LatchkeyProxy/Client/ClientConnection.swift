@@ -13,6 +13,10 @@ import LatchkeyNet
 /// new request starts, a write buffer above `ForwardExchange.highWaterMark` (a client that does not read its
 /// answers) must drain first. The exchange or tunnel pauses reading for its own back-pressure as well.
 ///
+/// Upgrades (RFC 9110 §7.8): after a request with `Upgrade` nothing more is read or parsed until its answer
+/// is known. A WebSocket handshake answered 101 turns the connection into one side of a `Tunnel`
+/// (`beginTunnel`, with what the parser held); any other answer resumes parsing the held bytes.
+///
 /// Timers: `header_timeout_ms` from accept and from the first byte of each later head until the head is
 /// complete (408, then close); `idle_timeout_ms` between requests.
 ///
@@ -97,9 +101,11 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
     }
 
     /// Reads only while nothing decoded is waiting and the sink has room; a closing connection reads (and
-    /// discards) until the linger ends.
+    /// discards) until the linger ends. After a request that asked to upgrade, nothing more is read until its
+    /// answer says whether the protocol switched (the held bytes stay one read).
     private func updateReading() {
-        stream.setReadingPaused(!closing && (pausedBySink || !queued.isEmpty))
+        let awaitingUpgrade = tunnel == nil && parser.isAwaitingUpgradeDecision
+        stream.setReadingPaused(!closing && (pausedBySink || !queued.isEmpty || awaitingUpgrade))
     }
 
     /// An intercepted CONNECT handed the socket to a connection over TLS: this one must never touch it again
@@ -111,6 +117,14 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
         lingerTimer?.cancel()
         queued.removeAll()
         tunnel = nil
+    }
+
+    /// After a 101: the bytes the client sent behind its handshake (held by the parser) belong to the tunnel,
+    /// and so does everything read from now on; reading resumes (the tunnel pauses it for its own reasons).
+    func takeHeldTunnelBytes() -> [UInt8] {
+        let held = parser.takeTunnelBytes()
+        updateReading()
+        return held
     }
 
     func shutdownWriting() { stream.shutdownWriting() }
@@ -148,7 +162,20 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
 
     func processQueued() {
         defer { updateReading() }
-        while !queued.isEmpty, !closing, tunnel == nil {
+        while !closing, tunnel == nil {
+            if queued.isEmpty {
+                // No upgrade happened (declined, refused, or never forwarded): the bytes held behind the
+                // request that asked for one are the next requests.
+                guard exchange == nil, parser.isAwaitingUpgradeDecision else { return }
+                do {
+                    queued = try parser.resumeAfterDeclinedUpgrade()
+                } catch {
+                    rejectMalformed(error)
+                    return
+                }
+                if queued.isEmpty { return }
+                continue
+            }
             if let exchange {
                 if exchangeHasWholeRequest { return }  // the next request waits for this response
                 switch queued.removeFirst() {
@@ -177,7 +204,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
         }
         let runtime = server.runtime
         let keepAlive = head.wantsKeepAlive
-        switch RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin) {
+        switch RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin, framing: framing) {
         case .reject(let error):
             if let interceptedOrigin {
                 server.accessLog.recordInterceptedRejected(

@@ -1,4 +1,5 @@
 import LatchkeyHTTP
+import LatchkeyNet
 
 /// The client side of one exchange, as the driver (`ForwardExchange`) sees it: the request came from it
 /// (the adapter feeds `clientBody`/`clientEnd`), the response goes to it. `ClientConnection` (HTTP/1.1 over
@@ -31,4 +32,17 @@ protocol ExchangeClient: AnyObject {
     /// No response byte was sent: the adapter answers with `error`. `requestComplete`: the whole request was
     /// read (otherwise its rest would be taken for the next request).
     func exchangeDidFail(_ exchange: ForwardExchange, error: ProxyError, requestComplete: Bool)
+    /// The upstream accepted a WebSocket handshake: write `head` (the 101 for the client), then carry bytes
+    /// between this connection and `upstream` (`early` first to the client) in a `Tunnel` until both end; the
+    /// exchange is done with the client, except for the tunnel's close report. False when the adapter cannot
+    /// (the driver then closes `upstream` and cuts the client off).
+    func beginTunnel(
+        after head: HTTPResponseHead, upstream: any ByteStream, early: [UInt8], exchange: ForwardExchange) -> Bool
+}
+
+extension ExchangeClient {
+    /// Adapters without a connection of their own to tunnel (see `beginTunnel`).
+    func beginTunnel(
+        after head: HTTPResponseHead, upstream: any ByteStream, early: [UInt8], exchange: ForwardExchange
+    ) -> Bool { false }
 }

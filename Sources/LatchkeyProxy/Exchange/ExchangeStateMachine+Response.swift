@@ -1,20 +1,35 @@
 import LatchkeyHTTP
 
 extension ExchangeStateMachine {
-    /// Decides, before anything reaches the client, what a final response head means: an unsolicited 101
-    /// (refused), a 401 with a renewable credential (replayed once), a redirect to follow, a retryable status,
-    /// or the response to pass on.
+    /// Decides, before anything reaches the client, what a final response head means: a 101 (a tunnel for a
+    /// WebSocket handshake, refused otherwise), a 401 with a renewable credential (replayed once), a redirect
+    /// to follow, a retryable status, or the response to pass on.
     mutating func responseHead(_ head: HTTPResponseHead, framing: HTTPBodyFraming, now: Instant) -> Action {
         let status = head.status
         if status == 101 {
-            // RFC 9110 §15.2.2: a server switches protocols only when the request asked to, and the proxy never
-            // forwards Upgrade (hop-by-hop). An unsolicited 101 leaves the connection speaking something else:
-            // it is closed, and the client gets a 502.
+            // RFC 9110 §15.2.2: a server switches protocols only when the request asked to. The proxy asks
+            // only for a WebSocket handshake (`plan.upgradesToWebSocket`), and only to `websocket`.
+            if plan.upgradesToWebSocket, WebSocketHandshake.acceptsSwitch(head) {
+                // Final (RFC 6455 §4.1): no retry, replay or redirect from here on. The connections become a
+                // byte tunnel, and the exchange ends when it closes (`.tunnelClosed`).
+                headDeadline = nil
+                upstreamDuration = upstreamStartedAt.map { now - $0 }
+                state = .tunneling
+                responseStatus = status
+                clientReadingPaused = false
+                upstreamReadingPaused = false
+                return .switchProtocols(head)
+            }
+            // An unsolicited 101, or one to another protocol, leaves the connection speaking something the
+            // proxy did not ask for: it is closed, and the client gets a 502.
+            let detail =
+                plan.upgradesToWebSocket
+                ? "answered 101 Switching Protocols to a WebSocket handshake without Upgrade: websocket (HTTP/1.1)"
+                : "answered 101 Switching Protocols to a request that asked for no upgrade (the proxy forwards Upgrade only for websocket)"
             return fail(
                 errorWithHistory(
                     ProxyError(
-                        .upstreamProtocolError,
-                        "\(plan.endpoint.scheme)://\(plan.endpoint.authority) answered 101 Switching Protocols to a request that asked for no upgrade (the proxy does not forward Upgrade)",
+                        .upstreamProtocolError, "\(plan.endpoint.scheme)://\(plan.endpoint.authority) \(detail)",
                         route: plan.routeName, connection: plan.connectionName)))
         }
         // The history line of this attempt is written only when the head does not go to the client: a response
@@ -34,8 +49,11 @@ extension ExchangeStateMachine {
                 return beginAttempt(now: now)
             }
         }
+        // A WebSocket handshake is not redirected: the client checks its answer against its own request
+        // (RFC 6455 §4.1 lets a client follow a 3xx itself), so the 3xx goes to it.
         let redirect =
-            (300...399).contains(status) ? RedirectRule.follow(status: status, method: plan.head.method) : nil
+            (300...399).contains(status) && !plan.upgradesToWebSocket
+            ? RedirectRule.follow(status: status, method: plan.head.method) : nil
         if policy.maxRedirects > redirectsFollowed, let location = head.headers.first("Location"), let redirect {
             // 307/308 need the body again; when it was not kept, the client gets the 3xx.
             if !(redirect.keepsBody && !canReplay && requestFraming != .none),

@@ -17,7 +17,8 @@ import LatchkeyHTTP
 ///
 /// Contract for the driver: every action except `.none`, `.sendRequest`, `.sendBody`, `.sendEnd`,
 /// `.forwardInterim`, `.startResponse` and `.forwardBody` means "the current upstream connection, if any,
-/// is no longer wanted" (`.finishResponse` says whether it may be reused).
+/// is no longer wanted" (`.finishResponse` says whether it may be reused; `.switchProtocols` hands it to
+/// the tunnel). While `.tunneling` the driver leaves both sides to the tunnel.
 struct ExchangeStateMachine {
     typealias Instant = ExchangeInstant
 
@@ -35,6 +36,10 @@ struct ExchangeStateMachine {
         case waitingToRetry(until: Instant)
         /// A final response head was passed to the client: no going back.
         case responding
+        /// The upstream accepted a WebSocket handshake with a 101, which went to the client: both connections
+        /// are one byte tunnel (`Tunnel`), which owns them, its idle timeout and back-pressure. The exchange
+        /// waits for `.tunnelClosed` to log it.
+        case tunneling
         /// Answered, failed or cancelled. Further events are ignored.
         case finished
     }
@@ -71,6 +76,8 @@ struct ExchangeStateMachine {
         case timer
         /// The client went away.
         case clientClosed
+        /// The byte tunnel after a 101 closed: what it carried each way and why it ended (`Tunnel.CloseReason`).
+        case tunnelClosed(bytesFromClient: Int, bytesToClient: Int, reason: String)
     }
 
     /// What the driver does next. One per event; standing wishes are properties (see the type's contract).
@@ -103,6 +110,11 @@ struct ExchangeStateMachine {
         case abortResponse
         /// The client is gone: drop everything.
         case cancelled
+        /// The upstream accepted the WebSocket handshake: send this 101 to the client, then join the client and
+        /// the upstream connection (taken out of the exchange and never pooled) in a byte tunnel.
+        case switchProtocols(HTTPResponseHead)
+        /// The tunnel closed: log the exchange (status 101, the tunnel's bytes counted in) with `reason`.
+        case finishTunnel(reason: String)
     }
 
     /// Above this many bytes waiting for a side, the other side stops being read.
@@ -210,7 +222,7 @@ struct ExchangeStateMachine {
     /// response is under way or the exchange is over.
     private var nextWakeup: Instant? {
         switch state {
-        case .idle, .responding, .finished: return nil
+        case .idle, .responding, .tunneling, .finished: return nil
         case .waitingToRetry(let until): return min(until, overallDeadline ?? until)
         case .awaitingCredential, .connecting, .awaitingResponse:
             guard let headDeadline else { return overallDeadline }
@@ -291,10 +303,20 @@ struct ExchangeStateMachine {
             guard state == .connecting || state == .awaitingResponse || state == .responding else { return .none }
             return attemptFailed(failure, stale: stale, now: now)
         case .timer:
+            // A tunnel has no head timeout or deadline (its idle timeout is the tunnel's); a late timer is stale.
+            guard state != .tunneling else { return .none }
             return timer(now: now)
         case .clientClosed:
+            // A tunnel reports its own close (the client's among its reasons).
+            guard state != .tunneling else { return .none }
             state = .finished
             return .cancelled
+        case .tunnelClosed(let fromClient, let toClient, let reason):
+            guard state == .tunneling else { return .none }
+            state = .finished
+            requestBytes += fromClient
+            responseBytes += toClient
+            return .finishTunnel(reason: reason)
         }
     }
 

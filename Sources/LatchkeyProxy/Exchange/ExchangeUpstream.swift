@@ -1,5 +1,6 @@
 import LatchkeyConfig
 import LatchkeyHTTP
+import LatchkeyNet
 import LatchkeyTLS
 
 /// The upstream side of one exchange, as the driver (`ForwardExchange`) sees it: one request out, one
@@ -29,6 +30,10 @@ protocol ExchangeUpstream: AnyObject {
     /// Whether it came from the pool and failed before one byte of the current response arrived (the server
     /// had closed it while idle: the request never reached the application).
     var failedBeforeAnyResponseByte: Bool { get }
+    /// After a `101` to a WebSocket handshake: hands over the connection itself, with the bytes that came
+    /// right behind the 101, for a byte tunnel; the adapter lets go of it for good (no report, no pooling,
+    /// no close). Nil when the adapter cannot (a multiplexed stream is not a connection of its own).
+    func takeOverForTunnel() -> (stream: any ByteStream, early: [UInt8])?
     /// Drops the connection (its response, if any, is not wanted).
     func abandon()
     /// When its readiness came from a TLS handshake made for this exchange: whether the handshake resumed an
@@ -56,4 +61,9 @@ protocol ExchangeUpstreamSource: AnyObject {
     /// The exchange is done with `upstream` and its response allowed reuse: keep it for the next request to
     /// the same endpoint (and `tls`), or close it.
     func release(_ upstream: any ExchangeUpstream, tls: TLSClientContext?)
+}
+
+extension ExchangeUpstream {
+    /// Adapters that cannot be taken over (see `takeOverForTunnel`).
+    func takeOverForTunnel() -> (stream: any ByteStream, early: [UInt8])? { nil }
 }

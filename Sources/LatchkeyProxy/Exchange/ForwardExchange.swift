@@ -131,8 +131,36 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
             dropUpstream()
             let status = machine.responseStatus > 0 ? machine.responseStatus : 499
             log.record(exchange: self, status: status, outcome: "client_closed")
+        case .switchProtocols(let head):
+            return switchProtocols(head)
+        case .finishTunnel(let reason):
+            // One line per WebSocket, when it closes: status 101, the tunnel's bytes each way, and why it ended.
+            log.record(exchange: self, status: machine.responseStatus, outcome: reason)
         }
         return nil
+    }
+
+    /// The upstream's connection leaves the exchange (never pooled) and joins the client's in a tunnel. An
+    /// adapter pair that cannot carry one (no HTTP/1 connection to take over) cuts the client off instead.
+    private func switchProtocols(_ head: HTTPResponseHead) -> ExchangeStateMachine.Event? {
+        upstreamPaused = false
+        clientPaused = false
+        let taken = upstream?.takeOverForTunnel()
+        upstream = nil
+        guard let taken,
+            client.beginTunnel(
+                after: WebSocketHandshake.clientHead(head), upstream: taken.stream, early: taken.early, exchange: self)
+        else {
+            taken?.stream.close()
+            client.exchangeDidAbort(self)
+            return .tunnelClosed(bytesFromClient: 0, bytesToClient: 0, reason: "tunnel_unavailable")
+        }
+        return nil
+    }
+
+    /// The WebSocket tunnel this exchange opened has closed (called by the `Tunnel`, on the loop).
+    func tunnelDidClose(bytesFromClient: Int, bytesToClient: Int, reason: Tunnel.CloseReason) {
+        handle(.tunnelClosed(bytesFromClient: bytesFromClient, bytesToClient: bytesToClient, reason: reason.rawValue))
     }
 
     /// The credential at hand is used at once; otherwise the source is asked and answers on any queue.
@@ -204,7 +232,8 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     /// run its next exchange) is left alone.
     private func applyWishes(now: ExchangeInstant) {
         let wishes = machine.wishes
-        if !wishes.finished {
+        // Once tunneling, both connections are the tunnel's to pause and resume.
+        if !wishes.finished, machine.state != .tunneling {
             if wishes.clientReadingPaused != clientPaused {
                 clientPaused = wishes.clientReadingPaused
                 client.setReadingPaused(clientPaused)

@@ -16,6 +16,9 @@ public struct ForwardPlan: Sendable {
     public var head: HTTPRequestHead
     public var timeout: Duration
     public var connectTimeout: Duration
+    /// A WebSocket opening handshake (`WebSocketHandshake`): `Upgrade: websocket` goes upstream, a `101` turns
+    /// the exchange into a byte tunnel, and redirects are not followed.
+    public var upgradesToWebSocket = false
     /// The request's host and path (without query) as the client named them, for the access log.
     public var clientHost: String
     public var clientPath: String = "/"

@@ -11,11 +11,22 @@ enum RequestRewrite {
     /// (RFC 9110 §9.3.7); any other `OPTIONS *` is refused by the planner. A followed redirect skips the
     /// refusals (its head was checked here) but not the method rules. Inside an intercepted tunnel
     /// (`origin` set) `RequestPlanner.planIntercepted` plans instead of `RequestPlanner.plan`.
+    /// A WebSocket handshake (`WebSocketHandshake.classify`, which needs the body's `framing`) is refused
+    /// with 400 when malformed, else its forward plan is marked `upgradesToWebSocket`.
     static func plan(
         _ head: HTTPRequestHead, runtime: ProxyRuntime, pseudonym: String = ViaField.pseudonym,
-        origin: InterceptedOrigin? = nil
+        origin: InterceptedOrigin? = nil, framing: HTTPBodyFraming = .none
     ) -> RequestPlan {
         if let refusal = refusal(for: head, pseudonym: pseudonym) { return .reject(refusal) }
+        // Only a request with an `Upgrade` field can be a handshake: the common request skips the lists.
+        var isWebSocket = false
+        if head.headers.contains("Upgrade") {
+            switch WebSocketHandshake.classify(head, framing: framing) {
+            case .plain: break
+            case .refused(let reason): return .reject(ProxyError(.badRequest, reason))
+            case .webSocket: isWebSocket = true
+            }
+        }
         if head.method == "OPTIONS", head.target == "*", maxForwards(head.headers) == .some(.some(0)) {
             return .respond(LocalResponse(status: 200))
         }
@@ -25,7 +36,10 @@ enum RequestRewrite {
             } else {
                 RequestPlanner.plan(head, runtime: runtime)
             }
-        return applyMethodRules(to: planned, head: head, runtime: runtime)
+        let ruled = applyMethodRules(to: planned, head: head, runtime: runtime)
+        guard isWebSocket, case .forward(var forward) = ruled else { return ruled }
+        forward.upgradesToWebSocket = true
+        return .forward(forward)
     }
 
     // MARK: Before routing
@@ -132,7 +146,9 @@ enum RequestRewrite {
     /// 4. `Host` from the upstream's authority (RFC 9112 §3.2.2: a proxy replaces it from the target);
     /// 5. this proxy's `Via` entry, naming the version the request was received with (RFC 9110 §7.6.3);
     /// 6. last, the framing from the parsed `framing` (`HTTPHeaders.setFraming`), so that no field the client
-    ///    sent, no `Connection` option and no injected header can change where the body ends.
+    ///    sent, no `Connection` option and no injected header can change where the body ends;
+    /// 7. for a WebSocket handshake (`plan.upgradesToWebSocket`), `Upgrade: websocket` and `Connection:
+    ///    Upgrade` again after step 2 removed them (RFC 6455 §4.1); `Sec-WebSocket-*` were never removed.
     ///
     /// `base` is the plan's head (`plan.head`): the client's fields with the upstream target.
     static func upstreamHead(
@@ -153,6 +169,7 @@ enum RequestRewrite {
         head.headers.replaceOrAdd(name: "Host", value: plan.endpoint.authority)
         head.headers.add(name: "Via", value: ViaField.value(receivedVersion: receivedVersion))
         head.headers.setFraming(framing)
+        if plan.upgradesToWebSocket { WebSocketHandshake.addUpgradeFields(to: &head.headers) }
         return head
     }
 

@@ -112,6 +112,21 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
         stream.close()
     }
 
+    /// After a 101 the bytes are no longer HTTP: the stream leaves this object (it reads, reports and
+    /// closes nothing from now on, and counts as closed so that no pool keeps it) with what followed the 101.
+    /// Nil unless the response parser switched (`isTunneling`).
+    func takeOverForTunnel() -> (stream: any ByteStream, early: [UInt8])? {
+        guard !isClosed, parser.isTunneling else { return nil }
+        handler = nil
+        leavePool()
+        isClosed = true
+        // The gauge counts HTTP upstream connections; a tunnel's is no longer one.
+        if isReady { openGauge?.decrement() }
+        isReady = false
+        stream.delegate = nil
+        return (stream, parser.takeTunnelBytes())
+    }
+
     // MARK: ByteStreamDelegate
 
     func streamDidBecomeReady(_ stream: any ByteStream) {

@@ -32,9 +32,10 @@ struct ExchangeStateMachineHarness {
 
     /// A route `api` for `api.example` (upstream http://127.0.0.1:8089) with a bearer connection whose
     /// source renews on rejection when `renewing`, and a route `other` for `other.example` with another
-    /// connection. `configure` adjusts the `api` route.
+    /// connection. `configure` adjusts the `api` route; `fields` are added to the request head.
     init(
         method: String = "GET", target: String = "http://api.example/v1/items", framing: HTTPBodyFraming = .none,
+        fields extraFields: [(String, String)] = [],
         renewing: Bool = false, jitter: Double = 0.5, wallClock: Date = Date(timeIntervalSince1970: 1_000_000),
         configure: (inout RouteSettings) -> Void = { _ in }
     ) {
@@ -62,8 +63,9 @@ struct ExchangeStateMachineHarness {
         case .chunked: fields.append(("Transfer-Encoding", "chunked"))
         case .none, .untilClose: break
         }
+        fields += extraFields
         let head = HTTPRequestHead(method: method, target: target, headers: HTTPHeaders(fields))
-        guard case .forward(let plan) = RequestRewrite.plan(head, runtime: runtime) else {
+        guard case .forward(let plan) = RequestRewrite.plan(head, runtime: runtime, framing: framing) else {
             fatalError("the test request must be forwarded")
         }
         now = start
@@ -109,6 +111,8 @@ extension ExchangeStateMachine.Action {
         case .fail: "fail"
         case .abortResponse: "abortResponse"
         case .cancelled: "cancelled"
+        case .switchProtocols: "switchProtocols"
+        case .finishTunnel: "finishTunnel"
         }
     }
 
