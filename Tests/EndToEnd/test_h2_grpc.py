@@ -1,9 +1,11 @@
 """Issue 13: gRPC through Latchkey, HTTP/2 on both sides. A grpcio client speaks h2c to the proxy (route
 mode); the proxy injects the credential as `authorization` metadata and forwards over h2c (`http2: always`)
 to a grpcio server, which reports what it received. Unary, server-streaming and bidirectional calls, and a
-status carried in trailers."""
+status carried in trailers, client streaming with trailing metadata, a message larger than both flow-control
+windows, and routing by the call's authority (`:authority`, the gRPC channel's default authority)."""
 
 import json
+import queue
 import subprocess
 import sys
 
@@ -36,6 +38,11 @@ connections:
     type: bearer
     token: ${{E2E_BEARER}}
 routes:
+  - name: grpc-by-host
+    host: grpc.local
+    upstream: http://127.0.0.1:{grpc_server}
+    http2: always
+    connection: svc
   - name: grpc
     path_prefix: {ECHO}
     upstream: http://127.0.0.1:{grpc_server}
@@ -104,3 +111,44 @@ def test_proxy_errors_are_grpc_statuses(channel):
         ch.unary_unary("/latchkey.test.Dead/Call")(b"x", timeout=TIMEOUT)
     assert failure.value.code() == grpc.StatusCode.UNAVAILABLE  # 502 upstream_connect_failed
     assert "upstream_connect_failed" in failure.value.details() and "route dead" in failure.value.details()
+
+
+def test_client_streaming_and_trailing_metadata(channel):
+    _, ch = channel
+    reply, call = ch.stream_unary(ECHO + "ClientStream").with_call(
+        iter([f"m{i}".encode() for i in range(50)]), metadata=OWN, timeout=TIMEOUT)
+    assert reply == b"|".join(f"m{i}".encode() for i in range(50))
+    trailing = dict((m.key, m.value) for m in call.trailing_metadata())
+    assert trailing["x-seen-authorization"] == f"Bearer {BEARER}"  # what the server saw, via HTTP/2 trailers
+    assert call.code() == grpc.StatusCode.OK
+
+
+def test_a_large_message_crosses_both_flow_controls(channel):
+    _, ch = channel
+    payload = bytes(range(256)) * 4096  # 1 MiB: many 64 KiB windows on both sides of the proxy
+    assert ch.stream_unary(ECHO + "ClientStream")(iter([payload]), timeout=TIMEOUT) == payload
+
+
+def test_bidirectional_streaming_is_interactive(channel):
+    # Each answer arrives before the next request is sent: nothing is held until the request stream ends.
+    _, ch = channel
+    outbox: queue.Queue = queue.Queue()
+
+    def requests():
+        while (item := outbox.get(timeout=TIMEOUT)) is not None:
+            yield item
+
+    responses = ch.stream_stream(ECHO + "Bidi")(requests(), metadata=OWN, timeout=TIMEOUT)
+    for i in range(20):
+        outbox.put(f"ping {i}".encode())
+        assert json.loads(next(responses))["body"] == f"ping {i}"
+    outbox.put(None)
+    assert list(responses) == []
+
+
+def test_calls_route_by_authority(channel):
+    lk, _ = channel
+    with grpc.insecure_channel(f"127.0.0.1:{lk.port}", options=[("grpc.default_authority", "grpc.local")]) as ch:
+        reply = json.loads(ch.unary_unary(ECHO + "Unary")(b"by host", metadata=OWN, timeout=TIMEOUT))
+    assert reply["authorization"] == [f"Bearer {BEARER}"]
+    lk.wait_for_log(r"POST \S+/latchkey\.test\.Echo/Unary 200 .*latchkey\.route=grpc-by-host")

@@ -4,7 +4,9 @@
 Every reply is JSON saying what the server received, so tests assert what reached it through the proxy:
     /latchkey.test.Echo/Unary         {"authorization": [...], "metadata": {...}, "body": "<request>"}
     /latchkey.test.Echo/ServerStream  request b"N:SIZE": N replies of SIZE bytes, each b"<index>:" + padding
-    /latchkey.test.Echo/Bidi          one reply per request: the Unary JSON for each message
+    /latchkey.test.Echo/ClientStream  one reply after the last request: the messages joined by b"|", with
+                                      trailing metadata x-seen-authorization (what arrived as authorization)
+    /latchkey.test.Echo/Bidi          one reply per request, as each arrives: the Unary JSON for each message
     /latchkey.test.Echo/Fail          aborts with NOT_FOUND and details "no such thing" (a status in trailers)
 Listens on 127.0.0.1 (h2c), prints `LISTENING <port>` on stdout.
 
@@ -39,6 +41,12 @@ def server_stream(request, context):
         yield prefix + b"x" * max(0, size - len(prefix))
 
 
+def client_stream(requests, context):
+    seen = [v for k, v in context.invocation_metadata() if k == "authorization"]
+    context.set_trailing_metadata((("x-seen-authorization", ",".join(seen)),))
+    return b"|".join(requests)
+
+
 def bidi(requests, context):
     for request in requests:
         yield describe(request, context)
@@ -55,6 +63,7 @@ def main() -> None:
     handlers = {
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
         "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
+        "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
         "Fail": grpc.unary_unary_rpc_method_handler(fail),
     }
