@@ -80,6 +80,9 @@ extension MetricsTests {
                     # HELP latchkey_upstream_connections_open Open upstream connections.
                     # TYPE latchkey_upstream_connections_open gauge
                     latchkey_upstream_connections_open 1
+                    # HELP latchkey_websocket_tunnels_open Open WebSocket tunnels (after the upstream's 101).
+                    # TYPE latchkey_websocket_tunnels_open gauge
+                    latchkey_websocket_tunnels_open 0
                     # HELP latchkey_config_reloads_total Configuration reloads, by result.
                     # TYPE latchkey_config_reloads_total counter
                     latchkey_config_reloads_total{result="failure"} 1
@@ -118,7 +121,7 @@ extension MetricsTests {
                     "latchkey_upstream_retries_total", "latchkey_upstream_tls_handshakes_total",
                     "latchkey_upstream_unauthorized_total", "latchkey_token_fetches_total", "latchkey_token_expiry_seconds",
                     "latchkey_client_connections_open", "latchkey_upstream_connections_open",
-                    "latchkey_config_reloads_total", "latchkey_config_last_reload_success", "latchkey_build_info",
+                    "latchkey_websocket_tunnels_open", "latchkey_config_reloads_total", "latchkey_config_last_reload_success", "latchkey_build_info",
                     "latchkey_listener_accept_pauses_total", "latchkey_event_loops",
                     "latchkey_intercept_connections_total", "latchkey_intercept_leaf_certificates_total",
                 ])
