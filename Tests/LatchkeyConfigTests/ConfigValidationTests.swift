@@ -273,3 +273,22 @@ import Testing
         ])
     }
 }
+
+/// Issue 14 §1: `required_for_readiness` is accepted by every connection type and must be a boolean.
+@Suite struct RequiredForReadinessConfigTests {
+    @Test func defaultsToFalseAndIsAcceptedByEveryType() throws {
+        let config = try parse(
+            """
+            connections:
+              plain: {type: bearer, token: abcdef}
+              gate: {type: basic, username: u, password: p, required_for_readiness: true}
+            """)
+        #expect(config.connections.map(\.requiredForReadiness) == [false, true])
+    }
+
+    @Test func aNonBooleanNamesFileLineAndKey() {
+        expectSingleError(
+            "connections:\n  gate:\n    type: bearer\n    token: abcdef\n    required_for_readiness: yes please",
+            line: 5, column: 29, keyPath: "connections.gate.required_for_readiness", message: "expected true or false")
+    }
+}
