@@ -4,7 +4,7 @@ proxy starts must not keep the pod out of service for traffic that never uses th
 
 from __future__ import annotations
 
-from latchkey_e2e import admin_get, free_port, metric_sum, scrape_metrics, wait_until
+from latchkey_e2e import admin_get, free_port, metric_sum, run_latchkey_cli, scrape_metrics, wait_until
 from oauth_fixtures import api_get, client, oauth_config, route
 
 OAUTH_SECRET = "e2e-readiness-oauth-secret-8f31"
@@ -81,6 +81,10 @@ def test_only_connections_required_for_readiness_fail_readyz(latchkey):
                             "    client_id: app2\n"
                             "    client_secret: ${READY_OAUTH_SECRET}\n", 1)
     lk = latchkey(config, env=ENV)
+    summary = run_latchkey_cli(["check", "--offline", "--config", str(lk.config_path)], env=ENV)
+    assert summary.returncode == 0, summary.stderr
+    marked = [line for line in summary.stdout.splitlines() if "required_for_readiness" in line]
+    assert len(marked) == 1 and marked[0].strip().startswith("oauth "), summary.stdout  # check shows the opt-in
 
     def both_down():
         reply = admin_get(lk, "/connections/health")
