@@ -208,6 +208,22 @@ def test_resources_are_requested_and_memory_bounded(sidecar):
     assert "cpu" in resources["requests"]
 
 
+def test_prometheus_can_scrape_the_admin_port_and_nothing_else_opens(manifests, sidecar, proxy_conf):
+    """Issue 14 §3: the scrape annotations name the admin port, and the NetworkPolicy admits a monitoring
+    namespace to it (other pods still reach only the app's port)."""
+    _, admin_port = host_port(proxy_conf["admin"])
+    template = manifests["Deployment"]["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(admin_port) and annotations["prometheus.io/path"] == "/metrics"
+    policy = manifests["NetworkPolicy"]["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    rules = {tuple(p["port"] for p in rule["ports"]): rule for rule in policy["ingress"]}
+    assert set(rules) == {(8080,), (admin_port,)}, rules
+    assert "from" not in rules[(8080,)]  # the app's port: any pod
+    sources = rules[(admin_port,)]["from"]
+    assert sources and all("namespaceSelector" in source for source in sources), sources
+
+
 # -- the app --------------------------------------------------------------------------------------
 
 def test_app_proxy_variables_point_at_the_listener(app, proxy_conf):
