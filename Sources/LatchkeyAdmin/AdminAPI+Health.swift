@@ -28,7 +28,7 @@ extension AdminAPI {
                     "{\"connection\":\(JSONString.quote(connection.name)),\"state\":\"\(code.state.name)\","
                         + "\"reason\":\(JSONString.quote(code.reason ?? code.state.name))}")
             }
-            guard connection.requiredForReadiness, !health.allowsReadiness, case .down(let reason) = health else { continue }
+            guard connection.requiredForReadiness, !health.allowsReadiness, let reason = health.reason else { continue }
             notReady.append(
                 "{\"connection\":\(JSONString.quote(connection.name)),\"reason\":\(JSONString.quote(reason)),"
                     + "\"required_for_readiness\":true}")
@@ -53,12 +53,7 @@ extension AdminAPI {
         var unhealthy: [String] = []
         for connection in runtime.configuration.connections {
             let health = ConnectionHealth(runtime.sources[connection.name]?.sourceStatus ?? .fixed)
-            let reason: String
-            switch health {
-            case .up: continue
-            case .starting: reason = "first token fetch in flight"
-            case .down(let why): reason = why
-            }
+            guard let reason = health.reason else { continue }
             unhealthy.append(
                 "{\"connection\":\(JSONString.quote(connection.name)),\"state\":\"\(health.word)\","
                     + "\"reason\":\(JSONString.quote(reason)),\"required_for_readiness\":\(connection.requiredForReadiness)}")

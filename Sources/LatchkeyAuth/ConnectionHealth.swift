@@ -43,6 +43,15 @@ public enum ConnectionHealth: Sendable, Equatable {
         return true
     }
 
+    /// Why the connection is not up, for `/connections/health` and `/readyz`; nil when it is.
+    public var reason: String? {
+        switch self {
+        case .up: nil
+        case .starting: "first token fetch in flight"
+        case .down(let reason): reason
+        }
+    }
+
     /// A status word for JSON: `up`, `starting` or `down`.
     public var word: String {
         switch self {

@@ -20,6 +20,7 @@ import Testing
         // A usable token with a failed renewal behind it still serves requests.
         #expect(ConnectionHealth(Self.token(hasToken: true, error: "renewal failed")) == .up)
         #expect(ConnectionHealth(.fixed).isUp && ConnectionHealth(.fixed).allowsReadiness)
+        #expect(ConnectionHealth(.fixed).reason == nil)
     }
 
     @Test func theFirstFetchInFlightIsStartingNotDown() {
@@ -28,6 +29,7 @@ import Testing
         #expect(!health.isUp)
         #expect(health.allowsReadiness)
         #expect(health.word == "starting")
+        #expect(health.reason == "first token fetch in flight")
     }
 
     @Test func aFailedFetchWithoutATokenIsDownWithTheProvidersReason() {
