@@ -18,7 +18,7 @@ struct AdminAPI {
     }
 
     let service: AdminService
-    private var server: ProxyServer { service.server }
+    var server: ProxyServer { service.server }
     /// Whether the caller connected from a loopback address. The consent endpoints change what the proxy
     /// holds (start a grant, take one, revoke one), so they answer only locally: a person reaches them
     /// through a port-forward or SSH tunnel, which arrives on loopback, while probes and scrapers on a
@@ -43,6 +43,7 @@ struct AdminAPI {
         case ("GET", "/healthz"), ("HEAD", "/healthz"): return reply(Response(status: 200, body: "{\"status\":\"ok\"}\n"))
         case ("GET", "/readyz"), ("HEAD", "/readyz"): return reply(readiness())
         case ("GET", "/connections"): return reply(connections())
+        case ("GET", "/connections/health"), ("HEAD", "/connections/health"): return reply(connectionHealth())
         case ("GET", "/metrics"):
             return reply(Response(status: 200, contentType: MetricsRegistry.contentType, body: server.runtime.metrics.render()))
         case ("GET", "/oauth/callback"):
@@ -67,13 +68,14 @@ struct AdminAPI {
             default: break
             }
         }
-        if ["/healthz", "/readyz", "/connections", "/metrics", "/oauth/callback"].contains(path) {
+        if ["/healthz", "/readyz", "/connections", "/connections/health", "/metrics", "/oauth/callback"].contains(path) {
             return reply(Self.error(405, "method_not_allowed", "use GET"))
         }
         reply(
             Self.error(
                 404, "not_found",
-                "no admin endpoint \(path); try /healthz, /readyz, /connections, /metrics, /connections/NAME/connect"))
+                "no admin endpoint \(path); try /healthz, /readyz, /connections, /connections/health, /metrics, /connections/NAME/connect"
+            ))
     }
 
     static let loopbackOnly = error(
@@ -82,41 +84,6 @@ struct AdminAPI {
 
     static func error(_ status: Int, _ error: String, _ detail: String) -> Response {
         Response(status: status, body: "{\"error\":\(JSONString.quote(error)),\"detail\":\(JSONString.quote(detail))}\n")
-    }
-
-    /// Ready when the config is loaded, the listeners are up (we are answering) and every client-credentials
-    /// connection holds a valid token or is inside its first fetch. A failed reload does not make the proxy
-    /// unready (it keeps serving the previous config) but is shown here; so are authorization-code
-    /// connections waiting for a person (`needs_attention`): failing readiness for them would have the
-    /// orchestrator restart the proxy, which cannot give consent and would hide the consent endpoint.
-    private func readiness() -> Response {
-        let runtime = server.runtime
-        var notReady: [String] = []
-        var attention: [String] = []
-        for connection in runtime.configuration.connections {
-            switch runtime.sources[connection.name]?.sourceStatus ?? .fixed {
-            case .fixed:
-                continue
-            case .token(let status):
-                if status.hasToken || (status.fetchInFlight && status.lastError == nil) { continue }
-                let reason = status.lastError?.detail ?? "no token yet"
-                notReady.append("{\"connection\":\(JSONString.quote(connection.name)),\"reason\":\(JSONString.quote(reason))}")
-            case .authorizationCode(let status):
-                guard status.state != .connected else { continue }
-                let reason = status.reason ?? status.state.name
-                attention.append(
-                    "{\"connection\":\(JSONString.quote(connection.name)),\"state\":\"\(status.state.name)\",\"reason\":\(JSONString.quote(reason))}"
-                )
-            }
-        }
-        var body = "{\"status\":\"\(notReady.isEmpty ? "ready" : "not_ready")\""
-        if !notReady.isEmpty { body += ",\"not_ready\":[\(notReady.joined(separator: ","))]" }
-        if !attention.isEmpty { body += ",\"needs_attention\":[\(attention.joined(separator: ","))]" }
-        if let error = service.lastReloadError() {
-            body += ",\"config_reload_error\":\(JSONString.quote(error))"
-        }
-        body += "}\n"
-        return Response(status: notReady.isEmpty ? 200 : 503, body: body)
     }
 
     /// Status per connection: type, state, token expiry, last provider error, fetch counters.
@@ -144,6 +111,8 @@ struct AdminAPI {
                     expiresAt: status.accessTokenExpiresAt, now: now, lastError: status.lastError, counters: status.counters)
             case .fixed:
                 fields.append("\"state\":\"static\"")
+            case .unavailable(let reason):
+                fields.append("\"state\":\"error\",\"last_error\":\(JSONString.quote(reason))")
             }
             items.append("{" + fields.joined(separator: ",") + "}")
         }

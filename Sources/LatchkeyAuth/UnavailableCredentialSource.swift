@@ -21,4 +21,7 @@ public final class UnavailableCredentialSource: CredentialSource {
     }
 
     public func invalidate(_ credential: InjectedCredential, for key: CredentialKey) {}
+
+    /// Never healthy: every request on its routes fails with `error`.
+    public var sourceStatus: CredentialSourceStatus { .unavailable(reason: error.detail) }
 }

@@ -27,6 +27,8 @@ extension ConfigDecoder {
             "token_wait_ms", "client_assertion_file",
         ],
     ]
+    /// Keys every connection type accepts, whatever its credential.
+    static let keysOfEveryConnection = ["required_for_readiness"]
     static let connectionTypes = [
         "basic", "bearer", "api_key", "none", "oauth2_client_credentials", "oauth2_authorization_code",
         "oauth2_jwt_bearer",
@@ -55,9 +57,14 @@ extension ConfigDecoder {
                 let type = choice(typeText, in: Self.connectionTypes)
             else { continue }
             let allKeys = Set(Self.connectionKeysByType.values.joined())
-            restrict(&definition, allowed: Self.connectionKeysByType[type]!, context: "type '\(type)'", elsewhere: allKeys)
+            restrict(
+                &definition, allowed: Self.connectionKeysByType[type]! + Self.keysOfEveryConnection,
+                context: "type '\(type)'", elsewhere: allKeys)
+            let required = bool(definition, "required_for_readiness") ?? false
             if let kind = decodeConnectionKind(type, definition) {
-                result.append(ConnectionSettings(name: entry.key, kind: kind, line: entry.keyNode.mark?.line ?? 0))
+                result.append(
+                    ConnectionSettings(
+                        name: entry.key, kind: kind, line: entry.keyNode.mark?.line ?? 0, requiredForReadiness: required))
             }
         }
         return result

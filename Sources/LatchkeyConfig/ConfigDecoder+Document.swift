@@ -39,6 +39,11 @@ extension ConfigDecoder {
                 }
             }
         }
+        if let admin = configuration.admin, let text = top["admin"], admin.overlaps(configuration.listen) {
+            fail(
+                text, "admin",
+                "the admin listener needs its own port, but listen is \(configuration.listen): use e.g. 127.0.0.1:9901, or 'off'")
+        }
         if let policy = choice(top, "unmatched", as: UnmatchedPolicy.self) { configuration.unmatched = policy }
         if let text = string(top, "log_level"), let level = choice(text, in: Self.logLevels) {
             configuration.logLevel = level

@@ -40,6 +40,7 @@ extension ConfigDecoder {
         else { return nil }
         var pem = text.value
         var file: String?
+        guard readsSecrets else { return ("", pem.contains("-----BEGIN") ? nil : absolutePath(pem)) }
         if !pem.contains("-----BEGIN") {
             let path = absolutePath(pem)
             let shown = text.fromSecret ? "the file (its path comes from a secret)" : "'\(path)'"

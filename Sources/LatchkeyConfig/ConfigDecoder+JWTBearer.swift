@@ -60,6 +60,11 @@ extension ConfigDecoder {
     }
 
     private func serviceAccount(_ map: Fields, _ path: String) -> ServiceAccountKey? {
+        if !readsSecrets {  // the file holds the private key: not read; Google's token endpoint stands in
+            return ServiceAccountKey(
+                clientEmail: TemplateResolver.placeholder, privateKey: TemplateResolver.placeholder, privateKeyID: nil,
+                tokenURI: "https://oauth2.googleapis.com/token")
+        }
         do throws(ValueProblem) {
             guard let text = try? fileReader(path) else { return nil }  // readableFile reported it
             return try ServiceAccountKey.parse(text)

@@ -190,6 +190,7 @@ extension ConfigDecoder {
     func readableFile(_ map: Fields, _ key: String) -> String? {
         guard let text = string(map, key) else { return nil }
         let path = absolutePath(text.value)
+        guard readsSecrets else { return path }  // key and certificate files are secrets too
         do {
             _ = try fileReader(path)
         } catch {

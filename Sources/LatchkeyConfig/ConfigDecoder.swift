@@ -22,8 +22,15 @@ final class ConfigDecoder {
     var connectionNames: [String] = []
     /// Named secrets (`secrets:`), available once `decodeSecrets` ran.
     var resolver: TemplateResolver
+    /// False for `check --skip-secrets`: no secret file, environment variable or key file is read; every
+    /// reference resolves to `TemplateResolver.placeholder` and checks of their content are skipped.
+    let readsSecrets: Bool
 
-    init(file: String, environment: [String: String], fileReader: @escaping @Sendable (String) throws -> String) {
+    init(
+        file: String, environment: [String: String], readsSecrets: Bool = true,
+        fileReader: @escaping @Sendable (String) throws -> String
+    ) {
+        self.readsSecrets = readsSecrets
         self.file = file
         if let slash = file.lastIndex(of: "/") {
             directory = String(file[..<slash]).isEmpty ? "/" : String(file[..<slash])
@@ -33,6 +40,7 @@ final class ConfigDecoder {
         self.environment = environment
         self.fileReader = fileReader
         self.resolver = TemplateResolver(secrets: [:], environment: environment, fileReader: fileReader)
+        resolver.usesPlaceholders = !readsSecrets
     }
 
     // MARK: Diagnostics
@@ -109,7 +117,14 @@ final class ConfigDecoder {
 
     func scalar(_ node: Node, path: String, expected: String = "a string") -> ScalarValue? {
         guard case .scalar(let scalar) = node else {
-            fail(node, path, "expected \(expected)")
+            if Self.isUnquotedTemplate(node) {
+                let key = path.split(separator: ".").last.map(String.init) ?? "key"
+                fail(
+                    node, path,
+                    "an unquoted {{...}} is read by YAML as a mapping: quote the whole value, e.g. \(key): \"{{secret:NAME}}\"")
+            } else {
+                fail(node, path, "expected \(expected)")
+            }
             return nil
         }
         let resolution = resolver.resolve(scalar.string)
@@ -117,6 +132,14 @@ final class ConfigDecoder {
         guard let value = resolution.value else { return nil }
         if resolution.usedSecret { sensitiveValues.insert(value) }
         return ScalarValue(raw: scalar.string, value: value, node: node, path: path, fromSecret: resolution.usedSecret)
+    }
+
+    /// `{{secret:x}}` written without quotes: YAML reads it as a mapping whose only key is a mapping.
+    static func isUnquotedTemplate(_ node: Node) -> Bool {
+        guard case .mapping(let outer) = node, outer.count == 1, let key = outer.keys.first,
+            case .mapping(let inner) = key, inner.count == 1
+        else { return false }
+        return true
     }
 
     func requiredString(_ fields: Fields, _ key: String, what: String? = nil) -> ScalarValue? {

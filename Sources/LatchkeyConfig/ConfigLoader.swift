@@ -10,7 +10,8 @@ public enum ConfigLoader {
     /// Reads the file at `path` and parses it (see `parse`), then registers its secret values with
     /// `scrubber`, the process's, so that they are scrubbed from every output from then on.
     public static func load(
-        path: String, scrubber: SecretScrubber, environment: [String: String] = ProcessInfo.processInfo.environment
+        path: String, scrubber: SecretScrubber, environment: [String: String] = ProcessInfo.processInfo.environment,
+        readsSecrets: Bool = true
     ) throws(ConfigErrors) -> ProxyConfiguration {
         let text: String
         do {
@@ -21,7 +22,7 @@ public enum ConfigLoader {
                 ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "cannot read configuration file: \(reason)")
             ])
         }
-        let configuration = try parse(yaml: text, path: path, environment: environment)
+        let configuration = try parse(yaml: text, path: path, environment: environment, readsSecrets: readsSecrets)
         configuration.registerSecrets(with: scrubber)
         return configuration
     }
@@ -34,12 +35,17 @@ public enum ConfigLoader {
     ///   - environment: variables for `${VAR}` and `{env: VAR}` secrets.
     ///   - fileReader: reads secret files and checks TLS files (tests inject one). It is kept by
     ///     `ReloadableSecret`s to re-read rotated secret files, so it must be safe to call from any thread.
+    ///   - readsSecrets: false to validate structure and references only (`check --skip-secrets`, for CI
+    ///     where the secrets are absent): no secret file or variable is read, each resolves to
+    ///     `TemplateResolver.placeholder`, and checks of key, certificate and state-key content are skipped.
+    ///     Such a configuration is for reporting only, never for serving.
     public static func parse(
-        yaml: String, path: String, environment: [String: String],
+        yaml: String, path: String, environment: [String: String], readsSecrets: Bool = true,
         fileReader: @escaping @Sendable (String) throws -> String = ConfigLoader.readFile
     ) throws(ConfigErrors) -> ProxyConfiguration {
         let root = try compose(yaml, path: path)
-        let decoder = ConfigDecoder(file: path, environment: environment, fileReader: fileReader)
+        let decoder = ConfigDecoder(
+            file: path, environment: environment, readsSecrets: readsSecrets, fileReader: fileReader)
         let configuration = decoder.decodeDocument(root)
         guard decoder.errors.isEmpty else {
             throw ConfigErrors(errors: decoder.errors.enumerated().sorted { a, b in
@@ -75,7 +81,7 @@ public enum ConfigLoader {
         do {
             return try Yams.compose(yaml: yaml)
         } catch let error as YamlError {
-            throw ConfigErrors(errors: [syntaxError(error, file: path)])
+            throw ConfigErrors(errors: [syntaxError(error, file: path, text: yaml)])
         } catch {
             throw ConfigErrors(errors: [
                 ConfigError(file: path, line: 0, column: 0, keyPath: "", message: "invalid YAML")
@@ -83,13 +89,16 @@ public enum ConfigLoader {
         }
     }
 
-    private static func syntaxError(_ error: YamlError, file: String) -> ConfigError {
+    /// The parser's error, led by `YAMLSyntaxHint`'s plain-words fix when it recognises the mistake.
+    private static func syntaxError(_ error: YamlError, file: String, text: String) -> ConfigError {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
-            let detail = context.map { "\($0.text) " } ?? ""
-            return ConfigError(
-                file: file, line: mark.line, column: mark.column, keyPath: "", message: "invalid YAML: \(detail)\(problem)")
+            let detail = "\(context.map { "\($0.text) " } ?? "")\(problem)"
+            let message =
+                YAMLSyntaxHint.hint(problem: detail, text: text, line: mark.line, column: mark.column)
+                .map { "\($0) (YAML: \(detail))" } ?? "invalid YAML: \(detail)"
+            return ConfigError(file: file, line: mark.line, column: mark.column, keyPath: "", message: message)
         case .reader(let problem, _, _, _):
             return ConfigError(file: file, line: 0, column: 0, keyPath: "", message: "invalid YAML: \(problem)")
         default:

@@ -54,6 +54,7 @@ public enum ConfigSummary {
                 if let url = code.revocationURL { details.append("revocation_url=\(show(url.description))") }
                 if let uri = code.redirectURI { details.append("redirect_uri=\(show(uri))") }
             }
+            if connection.requiredForReadiness { details.append("required_for_readiness") }
             out.append("  \(connection.name) [\(connection.kind.typeName)] " + details.joined(separator: " "))
         }
 

@@ -149,11 +149,16 @@ public struct ConnectionSettings: Sendable {
     public var kind: ConnectionKind
     /// Line in the config file where the connection is defined (for messages).
     public var line: Int
+    /// `required_for_readiness: true`: `/readyz` fails while this connection has no usable credential
+    /// (after its first fetch attempt). Off by default, so that one provider's outage does not take a
+    /// proxy out of service for traffic that never uses that provider.
+    public var requiredForReadiness: Bool
 
-    public init(name: String, kind: ConnectionKind, line: Int = 0) {
+    public init(name: String, kind: ConnectionKind, line: Int = 0, requiredForReadiness: Bool = false) {
         self.name = name
         self.kind = kind
         self.line = line
+        self.requiredForReadiness = requiredForReadiness
     }
 }
 

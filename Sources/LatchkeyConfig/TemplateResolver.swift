@@ -26,6 +26,12 @@ struct TemplateResolver: Sendable {
     var loaded: [String: String] = [:]
     let environment: [String: String]
     let fileReader: @Sendable (String) throws -> String
+    /// `check --skip-secrets`: environment variables and secret files are not read; each stands for
+    /// `placeholder` (a literal `{value:}` secret is still itself).
+    var usesPlaceholders = false
+    /// What an unread secret or variable resolves to: non-empty and header-safe, so that checks of
+    /// structure (required, non-empty, no CR/LF) pass.
+    static let placeholder = "latchkey-check-placeholder"
 
     init(secrets: [String: SecretSource], environment: [String: String], fileReader: @escaping @Sendable (String) throws -> String) {
         self.secrets = secrets
@@ -46,6 +52,8 @@ struct TemplateResolver: Sendable {
         switch source {
         case .literal(let value):
             return .success(value)
+        case .environment where usesPlaceholders, .file where usesPlaceholders:
+            return .success(Self.placeholder)
         case .environment(let name):
             guard let value = environment[name] else {
                 return .failure(SecretReadFailure(message: "environment variable '\(name)' is not set"))
@@ -108,6 +116,8 @@ struct TemplateResolver: Sendable {
         }
         if let value = environment[name] {
             output += value
+        } else if usesPlaceholders {
+            output += Self.placeholder
         } else {
             result.problems.append("environment variable '\(name)' is not set")
             failed = true

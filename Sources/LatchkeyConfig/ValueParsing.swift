@@ -36,6 +36,23 @@ enum ValueParsing {
         }
     }
 
+    /// The scheme of a value written as a URL (`http://...`), nil otherwise.
+    static func scheme(of text: String) -> String? {
+        guard let range = text.range(of: "://") else { return nil }
+        let scheme = text[..<range.lowerBound]
+        guard let first = scheme.first, first.isASCII, first.isLetter,
+            scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) })
+        else { return nil }
+        return scheme.lowercased()
+    }
+
+    /// Four decimal octets, each 0...255.
+    static func isIPv4(_ host: String) -> Bool {
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4
+            && octets.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isASCII) && UInt8($0) != nil }
+    }
+
     /// A DNS name or IPv4 literal: `EndpointURL.isHostName`, the one rule for host names written in config.
     static func isHostName(_ host: String) -> Bool { EndpointURL.isHostName(host) }
 
@@ -45,20 +62,42 @@ enum ValueParsing {
 }
 
 extension ListenAddress {
-    /// Parses `host:port` or `[v6]:port` (port 0 lets the kernel choose).
+    /// Parses `host:port` or `[v6]:port` (port 0 lets the kernel choose). The host is what the server can
+    /// bind: an IP literal or `localhost`, never a name to resolve (`run` would refuse it at start).
     static func parse(_ text: String) throws(ValueProblem) -> ListenAddress {
+        if let scheme = ValueParsing.scheme(of: text) {
+            throw ValueProblem("a listener is host:port without '\(scheme)://', e.g. 127.0.0.1:3128")
+        }
         let (host, port) = try ValueParsing.hostAndPort(text)
         guard let port else { throw ValueProblem("expected host:port (or [v6]:port), e.g. 127.0.0.1:3128") }
         guard ValueParsing.isIPv6(host) || ValueParsing.isHostName(host) else {
             throw ValueProblem("invalid host name")
         }
-        return ListenAddress(host: host, port: try ValueParsing.port(port, allowZero: true))
+        let number = try ValueParsing.port(port, allowZero: true)
+        guard ValueParsing.isIPv6(host) || ValueParsing.isIPv4(host) || host.lowercased() == "localhost" else {
+            throw ValueProblem(
+                "a listener binds a local address, not a host name: use an IP address (127.0.0.1, 0.0.0.0, [::1]) or localhost")
+        }
+        return ListenAddress(host: host, port: number)
+    }
+
+    /// Whether both listeners would claim one port: the same port (not 0) on the same address, or on a
+    /// wildcard address that covers the other.
+    func overlaps(_ other: ListenAddress) -> Bool {
+        guard port != 0, port == other.port else { return false }
+        func normalized(_ host: String) -> String { host.lowercased() == "localhost" ? "127.0.0.1" : host }
+        let (a, b) = (normalized(host), normalized(other.host))
+        return a == b || ["0.0.0.0", "::"].contains(a) || ["0.0.0.0", "::"].contains(b)
     }
 }
 
 extension HostPattern {
     /// Parses `name`, `*.suffix`, either with `:port`, or `[v6]`; lower-cases the name.
     static func parse(_ text: String) throws(ValueProblem) -> HostPattern {
+        if let scheme = ValueParsing.scheme(of: text) {
+            throw ValueProblem(
+                "a route's host is a host name (optionally with :port), not a URL: drop '\(scheme)://' (the scheme belongs in upstream)")
+        }
         let (rawHost, rawPort) = try ValueParsing.hostAndPort(text.lowercased())
         let port = try rawPort.map { (p: Substring) throws(ValueProblem) in try ValueParsing.port(p, allowZero: false) }
         var host = rawHost

@@ -15,6 +15,7 @@
 /// | `latchkey_upstream_unauthorized_total` | counter (upstream 401s) | route |
 /// | `latchkey_token_fetches_total` | counter | connection, result (`success`/`failure`) |
 /// | `latchkey_token_expiry_seconds` | gauge, computed at scrape | connection |
+/// | `latchkey_connection_up` | gauge (1/0), computed at scrape | connection |
 /// | `latchkey_client_connections_open`, `latchkey_upstream_connections_open` | gauge | — |
 /// | `latchkey_websocket_tunnels_open` | gauge (after the 101) | — |
 /// | `latchkey_config_reloads_total` | counter | result (`success`/`failure`) |
@@ -57,6 +58,7 @@ public final class LatchkeyMetrics: Sendable {
     /// Times a listener stopped accepting (once per episode), by listener and reason.
     public let acceptPauses: CounterFamily
     private let tokenExpiry: GaugeFamily
+    private let connectionUp: GaugeFamily
     private let reloadSuccesses: Counter
     private let reloadFailures: Counter
     private let lastReloadSuccess: Gauge
@@ -90,6 +92,10 @@ public final class LatchkeyMetrics: Sendable {
             labels: ["connection", "result"])
         tokenExpiry = registry.gauge(
             "latchkey_token_expiry_seconds", help: "Seconds until the cached token expires.", labels: ["connection"])
+        connectionUp = registry.gauge(
+            "latchkey_connection_up",
+            help: "1 if the connection can put a credential on a request now (fixed, or a usable token), else 0.",
+            labels: ["connection"])
         clientConnectionsOpen = registry.gauge(
             "latchkey_client_connections_open", help: "Open client connections."
         ).child([])
@@ -143,6 +149,15 @@ public final class LatchkeyMetrics: Sendable {
     public func setTokenExpiryProvider(_ provider: @escaping @Sendable () -> [String: Double]) {
         tokenExpiry.setProvider {
             provider().map { (labelValues: [$0.key], value: $0.value) }
+        }
+    }
+
+    /// Installs the provider of `latchkey_connection_up`, called at each scrape on the scraping thread:
+    /// connection name → whether it has a usable credential (every configured connection, so that a
+    /// down one shows as 0 rather than vanishing). Replaces the previous provider (re-install after a reload).
+    public func setConnectionUpProvider(_ provider: @escaping @Sendable () -> [String: Bool]) {
+        connectionUp.setProvider {
+            provider().map { (labelValues: [$0.key], value: $0.value ? 1 : 0) }
         }
     }
 

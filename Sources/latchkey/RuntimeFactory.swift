@@ -104,6 +104,12 @@ public struct RuntimeFactory: Sendable {
             }
             return expiries
         }
+        metrics.setConnectionUpProvider { [weak runtime] in
+            guard let runtime else { return [:] }
+            var up: [String: Bool] = [:]
+            for (name, source) in runtime.sources { up[name] = ConnectionHealth(source.sourceStatus).isUp }
+            return up
+        }
         return runtime
     }
 

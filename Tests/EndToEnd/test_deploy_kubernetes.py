@@ -1,15 +1,22 @@
 """deploy/kubernetes: the manifests parse, agree with each other and with what the proxy serves.
 
 The ConfigMap's proxy.conf passes `latchkey check --offline` (its secret files recreated in a temp
-dir from the Secret's keys), and the probes, ports and the app's HTTP_PROXY name what that config
-really listens on; the proxy is then started with it and answers the probes as the kubelet sends them.
+dir from the keys the README's `kubectl create secret` commands give), and the probes, ports and the
+app's HTTP_PROXY name what that config really listens on; the proxy is then started with it and answers
+the probes as the kubelet sends them. The README's steps are checked as written: what they create with
+`kubectl create` is never in the kustomization (issue 14 §2), rendered with `kubectl kustomize` when
+kubectl is installed. The sidecar component renders onto a plain Deployment (issue 14 §3).
 """
 
 from __future__ import annotations
 
 import http.client
+import os
 import posixpath
 import re
+import shlex
+import shutil
+import subprocess
 
 import pytest
 
@@ -31,18 +38,40 @@ def load(name: str) -> dict:
     return documents[0]
 
 
+def readme_created_objects() -> dict[str, dict]:
+    """What deploy/kubernetes/README.md's first shell block creates with `kubectl create secret generic NAME`
+    and `kubectl create configmap NAME`, as objects with the keys its `--from-file=KEY=PATH` flags give
+    (values are placeholders), by name."""
+    readme = (K8S / "README.md").read_text()
+    block = re.search(r"```sh\n(.*?)```", readme, re.S).group(1)
+    created = {}
+    for command in block.replace("\\\n", " ").splitlines():
+        words = shlex.split(command, comments=True)
+        if words[:2] != ["kubectl", "create"]:
+            continue
+        kind, name = ("Secret", words[4]) if words[2] == "secret" else ("ConfigMap", words[3])
+        keys = [w.split("=", 2)[1] for w in words if w.startswith("--from-file=")]
+        field = "stringData" if kind == "Secret" else "data"
+        created[name] = {"kind": kind, "metadata": {"name": name}, field: {k: f"readme-{k}-value" for k in keys}}
+    return created
+
+
 @pytest.fixture(scope="module")
 def manifests() -> dict[str, dict]:
+    """The kustomization's resources (by kind, the first of each, and by name) plus what the README creates."""
     kustomization = load("kustomization.yaml")
     found = {}
     for resource in kustomization["resources"]:
         doc = load(resource)
         assert {"apiVersion", "kind", "metadata"} <= doc.keys(), resource
-        found.setdefault(doc["kind"], doc)  # the first of each kind (configmap.yaml, secret.yaml)
+        found.setdefault(doc["kind"], doc)  # the first of each kind (configmap.yaml)
         found[doc["metadata"]["name"]] = doc
     listed = set(kustomization["resources"])
     on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == on_disk, f"kustomization.yaml lists {listed}, the folder holds {on_disk}"
+    for name, doc in readme_created_objects().items():
+        assert name not in found, f"{name}: the README creates it and the kustomization would overwrite it"
+        found[name] = doc
     return found
 
 
@@ -144,7 +173,7 @@ def test_config_and_credentials_are_mounted_where_the_config_reads_them(manifest
     assert "subPath" not in config_mount, "a subPath mount never sees ConfigMap updates"
     assert volumes[config_mount["name"]]["configMap"]["name"] == manifests["ConfigMap"]["metadata"]["name"]
 
-    secret = manifests["Secret"]
+    secret = manifests["latchkey-credentials"]
     files = secret_files(proxy_conf)
     assert files, "the example should read at least one credential from the Secret"
     for path in files:
@@ -177,6 +206,22 @@ def test_resources_are_requested_and_memory_bounded(sidecar):
     request, limit = mebibytes(resources["requests"]["memory"]), mebibytes(resources["limits"]["memory"])
     assert 32 <= request <= limit, (request, limit)  # measured peak RSS ~31 MiB under 64 connections
     assert "cpu" in resources["requests"]
+
+
+def test_prometheus_can_scrape_the_admin_port_and_nothing_else_opens(manifests, sidecar, proxy_conf):
+    """Issue 14 §3: the scrape annotations name the admin port, and the NetworkPolicy admits a monitoring
+    namespace to it (other pods still reach only the app's port)."""
+    _, admin_port = host_port(proxy_conf["admin"])
+    template = manifests["Deployment"]["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(admin_port) and annotations["prometheus.io/path"] == "/metrics"
+    policy = manifests["NetworkPolicy"]["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    rules = {tuple(p["port"] for p in rule["ports"]): rule for rule in policy["ingress"]}
+    assert set(rules) == {(8080,), (admin_port,)}, rules
+    assert "from" not in rules[(8080,)]  # the app's port: any pod
+    sources = rules[(admin_port,)]["from"]
+    assert sources and all("namespaceSelector" in source for source in sources), sources
 
 
 # -- the app --------------------------------------------------------------------------------------
@@ -217,6 +262,8 @@ def test_interception_ca_key_is_in_the_sidecar_only_and_the_app_trusts_the_certi
         assert configmap["kind"] == "ConfigMap" and posixpath.basename(path) in configmap["data"], name
         assert "key" not in posixpath.basename(path)
     assert "BEGIN" not in json_text(manifests), "no real key or certificate in the example manifests"
+    for path in ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"):  # the README's configmap has both files
+        assert posixpath.basename(env[path]) in manifests["latchkey-intercept-ca-cert"]["data"], path
 
 
 def test_app_route_mode_urls_name_a_route(app, proxy_conf):
@@ -256,7 +303,7 @@ def localized(proxy_conf_text: str, proxy_conf: dict, secrets_dir, secret: dict)
 def test_configmap_proxy_conf_passes_check_offline(tmp_path, manifests, proxy_conf_text, proxy_conf):
     (tmp_path / "secrets").mkdir()
     config = tmp_path / "proxy.conf"
-    config.write_text(localized(proxy_conf_text, proxy_conf, tmp_path / "secrets", manifests["Secret"]))
+    config.write_text(localized(proxy_conf_text, proxy_conf, tmp_path / "secrets", manifests["latchkey-credentials"]))
     done = run_latchkey_cli(["check", "--offline", "--config", str(config)])
     assert done.returncode == 0, done.stdout + done.stderr
     for route in proxy_conf["routes"]:
@@ -287,7 +334,7 @@ def wait_for_probe(port: int, path: str, status: int) -> str:
 
 def probe_config(tmp_path, proxy_conf_text, proxy_conf, manifests, token_url: str) -> str:
     (tmp_path / "secrets").mkdir(exist_ok=True)
-    text = localized(proxy_conf_text, proxy_conf, tmp_path / "secrets", manifests["Secret"])
+    text = localized(proxy_conf_text, proxy_conf, tmp_path / "secrets", manifests["latchkey-credentials"])
     # Kernel-chosen ports instead of the fixed ones; the token endpoint on this machine.
     text = re.sub(r"(?m)^listen: .*$", "listen: 127.0.0.1:0", text)
     text = re.sub(r"(?m)^admin: .*$", "admin: 0.0.0.0:0", text)
@@ -307,14 +354,105 @@ def test_the_proxy_answers_the_probes_with_this_config(tmp_path, latchkey, manif
         wait_for_probe(lk.admin_port, sidecar[probe]["httpGet"]["path"], 200)
 
 
-def test_readiness_fails_but_liveness_holds_while_the_token_endpoint_is_down(
+def test_readiness_and_liveness_hold_while_the_token_endpoint_is_down(
         tmp_path, latchkey, manifests, sidecar, proxy_conf_text, proxy_conf):
+    """Issue 14 §1: a token endpoint that is down at pod start must not fail the startup or readiness
+    probe (the app would never start; every pod would leave its Service); /connections/health says it."""
     text = probe_config(tmp_path, proxy_conf_text, proxy_conf, manifests,
                         f"http://127.0.0.1:{closed_port()}/oauth/token")
     lk = latchkey(text)
-    liveness = sidecar["livenessProbe"]["httpGet"]["path"]
-    readiness = sidecar["readinessProbe"]["httpGet"]["path"]
-    assert probe_status(lk.admin_port, liveness)[0] == 200
-    body = wait_for_probe(lk.admin_port, readiness, 503)  # once the first token fetch has failed
-    assert probe_status(lk.admin_port, liveness)[0] == 200
+    body = wait_for_probe(lk.admin_port, "/connections/health", 503)  # once the first token fetch has failed
     assert '"connection":"orders"' in body and "refused" in body.lower(), body
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert probe_status(lk.admin_port, sidecar[probe]["httpGet"]["path"])[0] == 200, probe
+
+
+# -- the README's steps, rendered -----------------------------------------------------------------
+
+def kubectl_kustomize(folder) -> list[dict]:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed: the file checks above cover the kustomization's resources")
+    done = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def test_apply_k_after_the_readme_steps_overwrites_nothing_they_created(pod):
+    rendered = kubectl_kustomize(K8S)
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in rendered}
+    assert not any(kind == "Secret" for kind, _ in kinds), f"a Secret in the kustomization replaces the real one: {kinds}"
+    created = readme_created_objects()
+    assert {"latchkey-credentials", "latchkey-intercept-ca", "latchkey-intercept-ca-cert"} <= set(created)
+    for name, doc in created.items():
+        assert (doc["kind"], name) not in kinds, f"kubectl apply -k would replace {name}"
+    # Every Secret and ConfigMap the pod mounts exists after the steps: rendered or created by the README.
+    available = kinds | {(d["kind"], n) for n, d in created.items()}
+    for volume in pod["volumes"]:
+        if "secret" in volume:
+            assert ("Secret", volume["secret"]["secretName"]) in available, volume
+        if "configMap" in volume:
+            assert ("ConfigMap", volume["configMap"]["name"]) in available, volume
+
+
+# -- the sidecar component on someone else's Deployment --------------------------------------------
+
+COMPONENT = K8S / "components" / "latchkey-sidecar"
+
+
+@pytest.fixture(scope="module")
+def component_render(tmp_path_factory) -> dict[str, dict]:
+    folder = tmp_path_factory.mktemp("component-app")
+    (folder / "deployment.yaml").write_text("""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop}
+spec:
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      containers:
+        - name: web
+          image: shop:1
+          env: [{name: MODE, value: prod}]
+        - name: worker
+          image: shop-worker:1
+      volumes:
+        - {name: cache, emptyDir: {}}
+""")
+    # kustomize loads components by relative path only.
+    (folder / "kustomization.yaml").write_text(
+        f"resources: [deployment.yaml]\ncomponents: [{os.path.relpath(COMPONENT, folder)}]\n")
+    return {d["metadata"]["name"]: d for d in kubectl_kustomize(folder)}
+
+
+def test_component_adds_the_sidecar_as_in_the_example(component_render, sidecar):
+    pod = component_render["shop"]["spec"]["template"]["spec"]
+    added = pod["initContainers"][0]
+    assert added["name"] == "latchkey" and added["restartPolicy"] == "Always"
+    # The same container as deployment.yaml's, except: no interception CA, and the user on the container
+    # (the component leaves the pod's security context to the app).
+    for field in ("image", "args", "env", "ports", "startupProbe", "readinessProbe", "livenessProbe", "resources"):
+        assert added[field] == sidecar[field], field
+    example_mounts = [m for m in sidecar["volumeMounts"] if m["name"] != "latchkey-intercept-ca"]
+    assert added["volumeMounts"] == example_mounts
+    assert added["securityContext"]["runAsUser"] == 10001 and added["securityContext"]["readOnlyRootFilesystem"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "cache" in volumes, "the Deployment's own volumes stay"
+    for mount in added["volumeMounts"]:
+        assert mount["name"] in volumes, mount
+    assert volumes["latchkey-credentials"]["secret"]["secretName"] == "latchkey-credentials"
+    annotations = component_render["shop"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(container_port(added, "admin"))
+
+
+def test_component_points_the_first_container_at_the_proxy(component_render, app):
+    containers = component_render["shop"]["spec"]["template"]["spec"]["containers"]
+    web, worker = containers
+    assert web["env"] == [{"name": "MODE", "value": "prod"}], "the container's own variables stay"
+    assert web["envFrom"] == [{"configMapRef": {"name": "latchkey-proxy-env"}}]
+    assert "envFrom" not in worker
+    variables = component_render["latchkey-proxy-env"]["data"]
+    example = env_of(app)
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        assert variables[name] == example[name], name

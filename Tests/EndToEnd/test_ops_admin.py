@@ -88,13 +88,15 @@ def test_connections_lists_every_connection_without_secrets(latchkey, echo, oaut
         assert secret not in text
 
 
-def test_readyz_not_ready_while_token_endpoint_is_down_then_ready(latchkey, oauth_server):
-    """Nothing listens on the token endpoint's port: /readyz is 503 naming the connection and the
-    failure, /connections says `error` with `last_error`; once the authorization server is up and a
-    request has fetched a token, both recover."""
+def test_readyz_not_ready_while_required_token_endpoint_is_down_then_ready(latchkey, oauth_server):
+    """A connection marked `required_for_readiness: true` whose token endpoint does not listen:
+    /readyz is 503 naming the connection and the failure, /connections says `error` with `last_error`;
+    once the authorization server is up and a request has fetched a token, both recover. (Without the
+    key readiness ignores connection health: test_ops_readiness.py.)"""
     port = free_port()
     token_url = f"http://127.0.0.1:{port}/oauth/token"
-    config = oauth_config([f"token_url: {token_url}", "client_id: app1", "client_secret: ${OPS_OAUTH_SECRET}"],
+    config = oauth_config([f"token_url: {token_url}", "client_id: app1", "client_secret: ${OPS_OAUTH_SECRET}",
+                           "required_for_readiness: true"],
                           [route("api", f"http://127.0.0.1:{port}")])
     lk = latchkey(config, env={"OPS_OAUTH_SECRET": OAUTH_SECRET})
 
@@ -105,6 +107,7 @@ def test_readyz_not_ready_while_token_endpoint_is_down_then_ready(latchkey, oaut
     body = reply.json()
     assert body["status"] == "not_ready", body
     assert [n["connection"] for n in body["not_ready"]] == ["oauth"], body
+    assert body["not_ready"][0]["required_for_readiness"] is True, body
     reason = body["not_ready"][0]["reason"]
     assert reason and reason != "no token yet", body  # names the failure
     assert f"127.0.0.1:{port}" in reason and "refused" in reason.lower(), reason

@@ -85,10 +85,13 @@ def test_provider_echo_and_secret_token_url_never_shown(latchkey, echo, echoing_
     assert "invalid_client" in body and "[redacted]" in body, body  # the provider's text, scrubbed
 
     connections = admin_get(lk, "/connections").body.decode()
+    # The provider's reason appears in /connections/health (issue 14: /readyz no longer lists connections).
+    health = admin_get(lk, "/connections/health").body.decode()
     readyz = admin_get(lk, "/readyz").body.decode()
-    assert "[redacted]" in connections and "[redacted]" in readyz, (connections, readyz)
+    assert "[redacted]" in connections and "[redacted]" in health, (connections, health)
     lk.wait_for_log(r"invalid_client")
-    assert_nowhere({"502 body": body, "/connections": connections, "/readyz": readyz, "log": lk.log_text()})
+    assert_nowhere({"502 body": body, "/connections": connections, "/connections/health": health, "/readyz": readyz,
+                    "log": lk.log_text()})
 
 
 def test_check_output_is_scrubbed(tmp_path, echo, echoing_token_endpoint):

@@ -56,6 +56,17 @@ import Testing
         #expect(answer(api, "GET", "/metrics")?.status == 200)
     }
 
+    /// Issue 14 §1: with no connection every connection is healthy; the endpoint is read-only and is not
+    /// mistaken for a connection named "health".
+    @Test func connectionHealthIsReadOnlyAndHealthyWithoutConnections() throws {
+        let api = try api(peerIsLoopback: false)
+        let health = try #require(answer(api, "GET", "/connections/health"))
+        #expect(health.status == 200)
+        #expect(health.body == "{\"status\":\"healthy\",\"unhealthy\":[]}\n")
+        #expect(answer(api, "POST", "/connections/health")?.status == 405)
+        #expect(answer(api, "GET", "/readyz")?.body == "{\"status\":\"ready\"}\n")
+    }
+
     @Test func loopbackCallersReachTheConsentEndpoints() throws {
         // No such connection here: the answer comes from the endpoint itself (404), not the loopback guard.
         let response = try #require(answer(try api(peerIsLoopback: true), "GET", "/connections/crm/connect"))

@@ -12,21 +12,27 @@ import Testing
     /// Every source as the callers see it: an existential, no class in sight.
     static func erased(_ source: any CredentialSource) -> any CredentialSource { source }
 
-    @Test func staticAndUnavailableSourcesAreFixedWithNoConsentAndNothingToCheck() {
+    @Test func staticAndUnavailableSourcesHaveNoTokenNoConsentAndNothingToCheck() {
         let sources: [any CredentialSource] = [
             StaticCredentialSource(
                 settings: ConnectionSettings(name: "b", kind: .bearer(token: SecretString("t0k3n"))), scrubber: SecretScrubber()),
             UnavailableCredentialSource(error: CredentialError(.misconfigured, connection: "u", detail: "state_dir")),
         ]
         for source in sources {
-            guard case .fixed = source.sourceStatus else {
-                Issue.record("\(source.connectionName): \(source.sourceStatus)")
-                continue
-            }
             #expect(source.sourceStatus.accessTokenExpiresAt == nil)
             #expect(source.consent == nil)
             #expect(source.providerCheck == nil)
         }
+        guard case .fixed = sources[0].sourceStatus else {
+            Issue.record("static: \(sources[0].sourceStatus)")
+            return
+        }
+        // An unavailable source reports why, so that /connections/health can say it (issue 14 §1).
+        guard case .unavailable(let reason) = sources[1].sourceStatus else {
+            Issue.record("unavailable: \(sources[1].sourceStatus)")
+            return
+        }
+        #expect(reason == "state_dir")
     }
 
     @Test func aTokenManagerReportsItsDefaultKeyAndCanBeChecked() async throws {

@@ -228,6 +228,25 @@ import Testing
         expectSingleError("listen: \"::1:80\"", line: 1, column: 9, keyPath: "listen", message: "brackets")
         expectSingleError("admin: nope:x", line: 1, column: 8, keyPath: "admin", message: "invalid port")
         expectSingleError("admin: 1.2.3.4:99999", line: 1, column: 8, keyPath: "admin", message: "or 'off'")
+        // Issue 14 §6, §7: what `run` would refuse, and a URL where host:port belongs.
+        expectSingleError("listen: proxy.example:3128", line: 1, column: 9, keyPath: "listen", message: "not a host name")
+        expectSingleError("listen: http://127.0.0.1:3128", line: 1, column: 9, keyPath: "listen", message: "without 'http://'")
+        expectSingleError(
+            "listen: 127.0.0.1:3128\nadmin: 127.0.0.1:3128", line: 2, column: 8, keyPath: "admin", message: "its own port")
+        #expect(errors("listen: 127.0.0.1:0\nadmin: 127.0.0.1:0").isEmpty)  // kernel-chosen ports never collide
+        #expect(errors("listen: 127.0.0.1:3128\nadmin: 127.0.0.2:3128").isEmpty)
+    }
+
+    @Test func yamlMistakesNameTheFix() {
+        let tab = errors("routes:\n\t- host: a.example")
+        #expect(tab.count == 1 && tab[0].message.hasPrefix("a tab character"), "\(tab)")
+        let star = errors("routes:\n  - host: *.a.example")
+        #expect(star.count == 1 && star[0].message.contains("quote it"), "\(star)")
+        expectSingleError(
+            "connections:\n  x: {type: bearer, token: {{secret:x}}}", line: 2, column: 28, keyPath: "connections.x.token",
+            message: "quote the whole value")
+        expectSingleError(
+            "routes:\n  - host: https://a.example", line: 2, column: 11, keyPath: "routes[0].host", message: "not a URL")
     }
 
     @Test func wrongTypes() {
@@ -271,5 +290,24 @@ import Testing
         #expect(config.warnings == [
             "proxy.conf:3:10: routes[0].tls.insecure_skip_verify: certificate verification is disabled for route 'route-1'; anyone on the path can read the credentials"
         ])
+    }
+}
+
+/// Issue 14 §1: `required_for_readiness` is accepted by every connection type and must be a boolean.
+@Suite struct RequiredForReadinessConfigTests {
+    @Test func defaultsToFalseAndIsAcceptedByEveryType() throws {
+        let config = try parse(
+            """
+            connections:
+              plain: {type: bearer, token: abcdef}
+              gate: {type: basic, username: u, password: p, required_for_readiness: true}
+            """)
+        #expect(config.connections.map(\.requiredForReadiness) == [false, true])
+    }
+
+    @Test func aNonBooleanNamesFileLineAndKey() {
+        expectSingleError(
+            "connections:\n  gate:\n    type: bearer\n    token: abcdef\n    required_for_readiness: yes please",
+            line: 5, column: 29, keyPath: "connections.gate.required_for_readiness", message: "expected true or false")
     }
 }

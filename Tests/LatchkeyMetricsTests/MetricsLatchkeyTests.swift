@@ -58,6 +58,7 @@ extension MetricsTests {
             partner.recordTokenFetch(success: true)
             partner.recordTokenFetch(success: false)
             metrics.setTokenExpiryProvider { ["partner": 1799.5, "other": -2] }
+            metrics.setConnectionUpProvider { ["partner": true, "other": false] }
             metrics.recordConfigReload(success: true)
             metrics.recordConfigReload(success: false)
             metrics.clientConnectionsOpen.add(3)
@@ -74,6 +75,10 @@ extension MetricsTests {
                     # TYPE latchkey_token_expiry_seconds gauge
                     latchkey_token_expiry_seconds{connection="other"} -2
                     latchkey_token_expiry_seconds{connection="partner"} 1799.5
+                    # HELP latchkey_connection_up 1 if the connection can put a credential on a request now (fixed, or a usable token), else 0.
+                    # TYPE latchkey_connection_up gauge
+                    latchkey_connection_up{connection="other"} 0
+                    latchkey_connection_up{connection="partner"} 1
                     # HELP latchkey_client_connections_open Open client connections.
                     # TYPE latchkey_client_connections_open gauge
                     latchkey_client_connections_open 3
@@ -120,8 +125,9 @@ extension MetricsTests {
                     "latchkey_upstream_duration_seconds", "latchkey_upstream_attempts_total",
                     "latchkey_upstream_retries_total", "latchkey_upstream_tls_handshakes_total",
                     "latchkey_upstream_unauthorized_total", "latchkey_token_fetches_total", "latchkey_token_expiry_seconds",
-                    "latchkey_client_connections_open", "latchkey_upstream_connections_open",
-                    "latchkey_websocket_tunnels_open", "latchkey_config_reloads_total", "latchkey_config_last_reload_success", "latchkey_build_info",
+                    "latchkey_connection_up", "latchkey_client_connections_open", "latchkey_upstream_connections_open",
+                    "latchkey_websocket_tunnels_open", "latchkey_config_reloads_total",
+                    "latchkey_config_last_reload_success", "latchkey_build_info",
                     "latchkey_listener_accept_pauses_total", "latchkey_event_loops",
                     "latchkey_intercept_connections_total", "latchkey_intercept_leaf_certificates_total",
                 ])

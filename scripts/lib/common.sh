@@ -132,10 +132,11 @@ lk_stop_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
+# Stops in reverse start order: the proxy before the upstream it may still be calling.
 lk_cleanup() {
-    local pid
-    for pid in "${LK_PIDS[@]:-}"; do
-        [ -n "$pid" ] && lk_stop_pid "$pid"
+    local i
+    for ((i = ${#LK_PIDS[@]} - 1; i >= 0; i--)); do
+        [ -n "${LK_PIDS[i]}" ] && lk_stop_pid "${LK_PIDS[i]}"
     done
     LK_PIDS=()
 }
