@@ -1,0 +1,88 @@
+import Dispatch
+import Foundation
+import LatchkeyConfig
+import Logging
+import Synchronization
+
+/// Shares one connection's access tokens with the other replicas through a `SharedStoreBackend`: wraps
+/// the token manager's way of obtaining a token (`OAuthTokenManager.shareTokens(through:)`) so that an
+/// attempt first looks in the store and only the lease holder asks the provider (see
+/// `SharedFetchStateMachine`). The manager keeps its own cache, single flight and renewal timer; this only
+/// decides where each attempt's token comes from.
+///
+/// Keys: `PREFIX token/CONNECTION/ID` and `PREFIX lease/CONNECTION/ID`, where ID is a hash of the cache key
+/// plus the token endpoint and client id (so a changed client never reads the old one's tokens). Values
+/// are sealed with `state_key` (`SharedRecordSealer`); a lease value is a random owner id.
+///
+/// Concurrency: each attempt's state machine lives on `queue`; store and provider completions hop onto it.
+public final class SharedTokenExchange: @unchecked Sendable {
+    // @unchecked Sendable: immutable apart from `counters` (a Mutex) and attempt objects confined to `queue`.
+    public let connectionName: String
+    let backend: any SharedStoreBackend
+    let sealer: SharedRecordSealer
+    let keyPrefix: String
+    let leaseTTL: Duration
+    let clock: any TokenClock
+    let logger: Logger
+    let queue: DispatchQueue
+    private let identity: String
+    private let countersState = Mutex(SharedStoreCounters())
+
+    public init(
+        connectionName: String, settings: OAuthClientSettings, backend: any SharedStoreBackend, sealer: SharedRecordSealer,
+        keyPrefix: String, leaseTTL: Duration, clock: any TokenClock = SystemClock(), logger: Logger
+    ) {
+        self.connectionName = connectionName
+        self.backend = backend
+        self.sealer = sealer
+        self.keyPrefix = keyPrefix
+        self.leaseTTL = leaseTTL
+        self.clock = clock
+        var logger = logger
+        logger[metadataKey: LogKey.connection] = "\(connectionName)"
+        self.logger = logger
+        queue = DispatchQueue(label: "latchkey.shared-store.\(connectionName)")
+        identity = "\(settings.tokenURL.map { "\($0)" } ?? "discovery") \(settings.clientID)"
+    }
+
+    /// What this connection's attempts found in the store (a test contract and metrics).
+    public var counters: SharedStoreCounters { countersState.withLock { $0 } }
+
+    func count(_ update: @Sendable (inout SharedStoreCounters) -> Void) { countersState.withLock { update(&$0) } }
+
+    /// The store keys for `key`'s token and lease.
+    func storeKeys(for key: CredentialKey) -> (token: String, lease: String) {
+        var text = identity
+        text += "\u{0}" + (key.scopes?.joined(separator: " ") ?? "-")
+        text += "\u{0}" + (key.audience ?? "-")
+        for (name, value) in (key.tokenParams ?? [:]).sorted(by: { $0.key < $1.key }) { text += "\u{0}\(name)=\(value)" }
+        let id = Digest.sha256(Array(text.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+        return (keyPrefix + "token/\(connectionName)/\(id)", keyPrefix + "lease/\(connectionName)/\(id)")
+    }
+
+    /// Obtains a token for `key`: from the store, or from `fetch` (the provider) under the lease, or from
+    /// `fetch` alone while the store is down. `completion` may run on any queue.
+    func acquire(
+        key: CredentialKey, fetch: @escaping @Sendable (@escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void) -> Void,
+        completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void
+    ) {
+        queue.async {
+            SharedFetch(exchange: self, key: key, fetch: fetch, completion: completion).start()
+        }
+    }
+}
+
+/// What a connection's attempts did with the store. Names double as metric names.
+public struct SharedStoreCounters: Sendable, Equatable {
+    /// Attempts answered from the store (another replica's token).
+    public var storeHits = 0
+    /// Attempts that fetched under the lease.
+    public var leaseFetches = 0
+    /// Attempts that waited for another replica's lease.
+    public var leaseWaits = 0
+    /// Attempts that fetched on their own because the store failed (degraded).
+    public var degradedFetches = 0
+    /// Records written.
+    public var storeWrites = 0
+    public init() {}
+}
