@@ -61,7 +61,7 @@ struct RunCommand: ParsableCommand {
             tokenClient: UpstreamHTTPClient(
                 loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: ownListeners),
             pendingAuthorizations: pendingAuthorizations, scrubber: scrubber,
-            metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
+            metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger, sharedStores: SharedStores())
         let runtime: ProxyRuntime
         do {
             runtime = try factory.makeRuntime(configuration: configuration)

@@ -1,0 +1,144 @@
+"""Many replicas, one token (issue 15): three Latchkey processes share tokens through a real
+`redis-server`, with a lease so that only one of them asks the authorization server."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from latchkey_e2e import wait_until
+from oauth_fixtures import api_get, client, new_state_key, oauth_config, route
+from redis_fixtures import redis_server  # noqa: F401  (fixture)
+
+SECRET = "e2e-shared-store-secret-5c1e9a"
+PREFIX = "latchkey/e2e/"
+
+
+def replica_config(srv, rs, password_line=None, extra_store=()):
+    store = ["shared_store:", f"  redis: {rs.url}", f"  key_prefix: {PREFIX}", *extra_store]
+    if password_line:
+        store.append(password_line)
+    top = ["state_key: ${STATE_KEY}", *store]
+    conn = [f"token_url: {srv.token_url}", "client_id: app1", "client_secret: ${OAUTH_SECRET}"]
+    return oauth_config(conn, [route("api", srv.url)], top=top)
+
+
+def start_replicas(latchkey, config, env, n=3):
+    return [latchkey(config, env=env) for _ in range(n)]
+
+
+def requests_across(replicas, count):
+    def one(i):
+        return api_get(replicas[i % len(replicas)], timeout=15)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def assert_no_token_in_clear(rs, srv):
+    values = rs.values(PREFIX)
+    assert values, "nothing was stored"
+    tokens = [t.encode() for t in srv.tokens()]
+    assert tokens
+    for key, value in values.items():
+        assert value is not None
+        for token in tokens:
+            assert token not in value and token not in key, key
+        if b"/token/" in key:
+            assert value.startswith(b"LKR1"), (key, value[:8])
+
+
+def test_cold_cache_three_replicas_one_token_request(latchkey, oauth_server, redis_server):
+    """The token endpoint answers 1.5 s late; three replicas start at once and 60 concurrent requests
+    arrive across them: all succeed with one token, and the server saw exactly one token request."""
+    srv = oauth_server([client("app1", SECRET)])
+    srv.delay(1500)
+    rs = redis_server()
+    env = {"OAUTH_SECRET": SECRET, "STATE_KEY": new_state_key()}
+    replicas = start_replicas(latchkey, replica_config(srv, rs), env)
+
+    replies = requests_across(replicas, 60)
+    statuses = [r.status for r in replies]
+    assert statuses == [200] * 60, {s: statuses.count(s) for s in set(statuses)}
+    stats = srv.stats()
+    assert stats["token_requests"] == 1, stats
+    assert len({r.json()["headers"]["Authorization"] for r in replies}) == 1
+    assert_no_token_in_clear(rs, srv)
+
+
+@pytest.mark.slow
+def test_short_tokens_are_renewed_once_per_lifetime_across_replicas(latchkey, oauth_server, redis_server):
+    """4 s tokens, requests across three replicas for 12 s: every request is 200, and renewals are
+    shared: alone, three replicas would renew every 2-3.2 s each (12 or more token requests)."""
+    srv = oauth_server([client("app1", SECRET)], expires_in=4)
+    rs = redis_server()
+    env = {"OAUTH_SECRET": SECRET, "STATE_KEY": new_state_key()}
+    replicas = start_replicas(latchkey, replica_config(srv, rs), env)
+    for lk in replicas:
+        lk.wait_for_log(r"connection oauth: Connected")
+
+    failures = []
+    started = time.monotonic()
+    i = 0
+    while time.monotonic() - started < 12:  # a bounded loop, not a sleep
+        reply = api_get(replicas[i % 3], timeout=5)
+        i += 1
+        if reply.status != 200:
+            failures.append((round(time.monotonic() - started, 2), reply.status))
+        time.sleep(0.05)
+    assert not failures, failures
+    stats = srv.stats()
+    assert stats["resource_requests_unauthorized"] == 0, stats
+    assert 3 <= stats["token_requests"] <= 8, stats
+    assert_no_token_in_clear(rs, srv)
+
+
+@pytest.mark.slow
+def test_store_down_and_back(latchkey, oauth_server, redis_server):
+    """Redis killed mid-run: requests keep succeeding on the cached tokens, each replica renews on its
+    own at most once per lifetime; Redis back: the next renewal is stored again (resync)."""
+    srv = oauth_server([client("app1", SECRET)], expires_in=6)
+    rs = redis_server()
+    env = {"OAUTH_SECRET": SECRET, "STATE_KEY": new_state_key()}
+    replicas = start_replicas(latchkey, replica_config(srv, rs), env)
+    for lk in replicas:
+        lk.wait_for_log(r"connection oauth: Connected")
+    assert srv.stats()["token_requests"] == 1
+
+    rs.stop()
+    before = srv.stats()["token_requests"]
+    failures = []
+    started = time.monotonic()
+    i = 0
+    while time.monotonic() - started < 5:  # a bounded loop, not a sleep
+        reply = api_get(replicas[i % 3], timeout=5)
+        i += 1
+        if reply.status != 200:
+            failures.append((round(time.monotonic() - started, 2), reply.status))
+        time.sleep(0.05)
+    assert not failures, failures
+    during = srv.stats()["token_requests"] - before
+    # Tokens issued at start are renewed at 3-4.8 s: each replica at most once on its own in 5 s.
+    assert 1 <= during <= 3, during
+    assert any("shared store unavailable" in lk.log_text() for lk in replicas)
+
+    rs.start()
+    assert rs.values(PREFIX) == {}
+    wait_until(lambda: any(b"/token/" in k for k in rs.values(PREFIX)), timeout=15, what="a record stored again")
+    for lk in replicas:
+        assert api_get(lk).status == 200
+    assert_no_token_in_clear(rs, srv)
+
+
+def test_password_protected_store(latchkey, oauth_server, redis_server):
+    """`password:` from a secret: AUTH is sent first, the record is stored; the password never reaches a log."""
+    password = "e2e-redis-password-7f3b2d"
+    srv = oauth_server([client("app1", SECRET)])
+    srv.delay(800)
+    rs = redis_server(password=password)
+    env = {"OAUTH_SECRET": SECRET, "STATE_KEY": new_state_key(), "REDIS_PASSWORD": password}
+    replicas = start_replicas(latchkey, replica_config(srv, rs, "  password: ${REDIS_PASSWORD}"), env)
+    replies = requests_across(replicas, 30)
+    assert [r.status for r in replies] == [200] * 30
+    assert srv.stats()["token_requests"] == 1
+    assert_no_token_in_clear(rs, srv)
