@@ -10,6 +10,8 @@ public final class RedisClient: @unchecked Sendable {
     public let settings: SharedStoreSettings
     public let loop: EventLoop
     private var connection: RedisConnection?
+    /// A reconnect probe is scheduled. Loop-confined.
+    private var probeArmed = false
     private let tlsContext: TLSClientContext?
     private let healthState = Mutex<RedisHealth>(RedisHealth())
 
@@ -35,6 +37,7 @@ public final class RedisClient: @unchecked Sendable {
             if connection == nil {
                 connection = RedisConnection(loop: loop, settings: settings, tlsContext: tlsContext) { [weak self] error in
                     self?.healthState.withLock { $0.record(error) }
+                    if error != nil { self?.armProbe() }
                 }
             }
             connection!.send(command) { result in
@@ -43,6 +46,20 @@ public final class RedisClient: @unchecked Sendable {
                 }
                 completion(result)
             }
+        }
+    }
+}
+
+extension RedisClient {
+    /// While the store is down, a `PING` after each retry pause notices it is back (and says so in
+    /// `/readyz` and metrics) without waiting for the next token renewal. On the loop.
+    private func armProbe() {
+        guard !probeArmed else { return }
+        probeArmed = true
+        _ = loop.schedule(after: RedisConnection.retryPause + .milliseconds(10)) { [weak self] in
+            guard let self else { return }
+            self.probeArmed = false
+            if !self.health.reachable { self.run(RedisCommand("PING")) { _ in } }
         }
     }
 }

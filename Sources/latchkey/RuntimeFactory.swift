@@ -123,7 +123,8 @@ public struct RuntimeFactory: Sendable {
         let store = try sharedStores.store(for: storeSettings)
         return SharedTokenExchange(
             connectionName: connection, settings: settings, backend: store, sealer: sealer, keyPrefix: storeSettings.keyPrefix,
-            leaseTTL: .milliseconds(storeSettings.leaseMs), logger: logger)
+            leaseTTL: .milliseconds(storeSettings.leaseMs), logger: logger,
+            observer: { [attempts = sharedStores.attempts] in attempts.child([connection, $0.rawValue]).increment() })
     }
 
     private static func openStateFiles(_ configuration: ProxyConfiguration) -> Result<StateFileStore, StateFileError> {

@@ -1,5 +1,6 @@
 import LatchkeyAuth
 import LatchkeyConfig
+import LatchkeyMetrics
 import LatchkeyNet
 import LatchkeyRedis
 import Logging
@@ -12,6 +13,22 @@ import Synchronization
 final class SharedStores: Sendable {
     private let loop = EventLoop(label: "latchkey.shared-store", backend: .dispatch)
     private let current = Mutex<(settings: SharedStoreSettings, store: RedisSharedStore)?>(nil)
+    /// `latchkey_shared_store_attempts_total{connection,outcome}`.
+    let attempts: CounterFamily
+
+    /// Registers `latchkey_shared_store_up` and `latchkey_shared_store_attempts_total` (once per process).
+    init(metrics: LatchkeyMetrics) {
+        attempts = metrics.registry.counter(
+            "latchkey_shared_store_attempts_total",
+            help: "Token attempts by what the shared store gave: store_hit, lease_fetch, lease_wait, degraded_fetch, store_write.",
+            labels: ["connection", "outcome"])
+        let up = metrics.registry.gauge(
+            "latchkey_shared_store_up", help: "1 while the shared store (shared_store:) answers, 0 while replicas work alone.")
+        up.setProvider { [weak self] in
+            guard let store = self?.active else { return [] }
+            return [(labelValues: [], value: store.reachability.reachable ? 1 : 0)]
+        }
+    }
 
     /// The store for `settings`; fails when its TLS files do not load.
     func store(for settings: SharedStoreSettings) throws -> RedisSharedStore {

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from latchkey_e2e import wait_until
+from latchkey_e2e import admin_get, wait_until
 from oauth_fixtures import api_get, client, new_state_key, oauth_config, route
 from redis_fixtures import redis_server  # noqa: F401  (fixture)
 
@@ -121,12 +121,25 @@ def test_store_down_and_back(latchkey, oauth_server, redis_server):
     # Tokens issued at start are renewed at 3-4.8 s: each replica at most once on its own in 5 s.
     assert 1 <= during <= 3, during
     assert any("shared store unavailable" in lk.log_text() for lk in replicas)
+    for lk in replicas:
+        ready = admin_get(lk, "/readyz")
+        # Degraded is detail, never unready: the replica works alone and a restart would not help.
+        assert ready.status == 200, ready.body
+        assert ready.json()["shared_store"]["status"] == "degraded", ready.body
+        assert ready.json()["shared_store"]["reason"] in ("store_unavailable", "store_timeout"), ready.body
+        assert "latchkey_shared_store_up 0" in admin_get(lk, "/metrics").body.decode()
 
     rs.start()
     assert rs.values(PREFIX) == {}
+    for lk in replicas:
+        wait_until(lambda: admin_get(lk, "/readyz").json()["shared_store"]["status"] == "connected",
+                   timeout=10, what="the replica to see the store back")
+        assert "latchkey_shared_store_up 1" in admin_get(lk, "/metrics").body.decode()
     wait_until(lambda: any(b"/token/" in k for k in rs.values(PREFIX)), timeout=15, what="a record stored again")
     for lk in replicas:
         assert api_get(lk).status == 200
+    assert 'latchkey_shared_store_attempts_total{connection="oauth",outcome="degraded_fetch"}' in "".join(
+        admin_get(lk, "/metrics").body.decode() for lk in replicas)
     assert_no_token_in_clear(rs, srv)
 
 

@@ -53,20 +53,20 @@ final class SharedFetch: @unchecked Sendable {
         case .pollAfter(let delay):
             if !waited {
                 waited = true
-                exchange.count { $0.leaseWaits += 1 }
+                exchange.record(.leaseWait)
             }
             _ = exchange.clock.schedule(after: delay, on: exchange.queue) { self.handle(.pollDue) }
         case .use(let grant, let release):
             if release { backend.releaseLease(storeKeys.lease, owner: owner) }
-            exchange.count { $0.storeHits += 1 }
+            exchange.record(.storeHit)
             exchange.logger.debug("OAuth token taken from the shared store")
             completion(.success(grant))
         case .fetch(let shared):
             if shared {
-                exchange.count { $0.leaseFetches += 1 }
+                exchange.record(.leaseFetch)
                 keepLease()
             } else {
-                exchange.count { $0.degradedFetches += 1 }
+                exchange.record(.degradedFetch)
                 exchange.logger.warning(
                     "shared store unavailable; fetching a token for this replica alone",
                     metadata: ["latchkey.shared_store": "\(backend.reachability.lastFailure.map { "\($0)" } ?? "slow")"])
@@ -106,7 +106,7 @@ final class SharedFetch: @unchecked Sendable {
         let ttl = grant.expiresIn ?? .seconds(86_400)
         guard ttl > .zero else { return then() }
         exchange.backend.put(storeKeys.token, value: sealed, ttl: ttl) { result in
-            if case .success = result { self.exchange.count { $0.storeWrites += 1 } }
+            if case .success = result { self.exchange.record(.storeWrite) }
             then()
         }
     }

@@ -27,11 +27,14 @@ public final class SharedTokenExchange: @unchecked Sendable {
     let queue: DispatchQueue
     private let identity: String
     private let countersState = Mutex(SharedStoreCounters())
+    private let observer: (@Sendable (SharedStoreOutcome) -> Void)?
 
     public init(
         connectionName: String, settings: OAuthClientSettings, backend: any SharedStoreBackend, sealer: SharedRecordSealer,
-        keyPrefix: String, leaseTTL: Duration, clock: any TokenClock = SystemClock(), logger: Logger
+        keyPrefix: String, leaseTTL: Duration, clock: any TokenClock = SystemClock(), logger: Logger,
+        observer: (@Sendable (SharedStoreOutcome) -> Void)? = nil
     ) {
+        self.observer = observer
         self.connectionName = connectionName
         self.backend = backend
         self.sealer = sealer
@@ -48,7 +51,19 @@ public final class SharedTokenExchange: @unchecked Sendable {
     /// What this connection's attempts found in the store (a test contract and metrics).
     public var counters: SharedStoreCounters { countersState.withLock { $0 } }
 
-    func count(_ update: @Sendable (inout SharedStoreCounters) -> Void) { countersState.withLock { update(&$0) } }
+    /// Counts `outcome` and tells the observer (metrics).
+    func record(_ outcome: SharedStoreOutcome) {
+        countersState.withLock { counters in
+            switch outcome {
+            case .storeHit: counters.storeHits += 1
+            case .leaseFetch: counters.leaseFetches += 1
+            case .leaseWait: counters.leaseWaits += 1
+            case .degradedFetch: counters.degradedFetches += 1
+            case .storeWrite: counters.storeWrites += 1
+            }
+        }
+        observer?(outcome)
+    }
 
     /// The store keys for `key`'s token and lease.
     func storeKeys(for key: CredentialKey) -> (token: String, lease: String) {
@@ -72,7 +87,17 @@ public final class SharedTokenExchange: @unchecked Sendable {
     }
 }
 
-/// What a connection's attempts did with the store. Names double as metric names.
+/// What one attempt did with the store; the raw values are the `outcome` label of
+/// `latchkey_shared_store_attempts_total`.
+public enum SharedStoreOutcome: String, Sendable {
+    case storeHit = "store_hit"
+    case leaseFetch = "lease_fetch"
+    case leaseWait = "lease_wait"
+    case degradedFetch = "degraded_fetch"
+    case storeWrite = "store_write"
+}
+
+/// What a connection's attempts did with the store (a test contract; see `SharedStoreOutcome`).
 public struct SharedStoreCounters: Sendable, Equatable {
     /// Attempts answered from the store (another replica's token).
     public var storeHits = 0
