@@ -10,7 +10,7 @@ import Testing
     }
 
     @Test func repliesDecodeWhenFedByteByByte() throws {
-        let wire = Array("+OK\r\n$-1\r\n:42\r\n$3\r\na\r\nb\r\n*2\r\n$1\r\nx\r\n:1\r\n-NOAUTH Authentication required.\r\n".utf8)
+        let wire = Array("+OK\r\n$-1\r\n:42\r\n$4\r\na\r\nb\r\n*2\r\n$1\r\nx\r\n:1\r\n-NOAUTH Authentication required.\r\n".utf8)
         let reader = RedisReplyReader()
         var replies: [RedisReply] = []
         for byte in wire {
