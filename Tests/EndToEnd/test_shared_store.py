@@ -155,3 +155,49 @@ def test_password_protected_store(latchkey, oauth_server, redis_server):
     assert [r.status for r in replies] == [200] * 30
     assert srv.stats()["token_requests"] == 1
     assert_no_token_in_clear(rs, srv)
+
+
+def test_tls_store_with_password(latchkey, oauth_server, redis_server, pki):
+    """`rediss://` verified against the test CA (LatchkeyTLS under hiredis's codec), with AUTH: one token
+    request for three replicas; `check` reports the store reachable, and unreachable with a wrong CA."""
+    password = "e2e-redis-tls-password-91ac4e"
+    srv = oauth_server([client("app1", SECRET)])
+    srv.delay(800)
+    rs = redis_server(password=password, tls=pki)
+    env = {"OAUTH_SECRET": SECRET, "STATE_KEY": new_state_key(), "REDIS_PASSWORD": password}
+    config = replica_config(srv, rs, "  password: ${REDIS_PASSWORD}", extra_store=[f"  tls: {{ca_file: {pki.ca_cert}}}"])
+    replicas = start_replicas(latchkey, config, env)
+    replies = requests_across(replicas, 30)
+    assert [r.status for r in replies] == [200] * 30
+    assert srv.stats()["token_requests"] == 1
+    assert_no_token_in_clear(rs, srv)
+    assert admin_get(replicas[0], "/readyz").json()["shared_store"]["status"] == "connected"
+
+
+def test_check_reports_the_store(latchkey_launcher, oauth_server, redis_server, pki, tmp_path):
+    """`latchkey check` connects (TLS, AUTH) and PINGs: reachable; a wrong password or an untrusted CA
+    fails the check with a message that names the problem and never the password."""
+    import subprocess
+    from latchkey_e2e import clean_env, latchkey_binary
+
+    password = "e2e-redis-check-password-3d2f1b"
+    srv = oauth_server([client("app1", SECRET)])
+    rs = redis_server(password=password, tls=pki)
+
+    def check(password_value, ca):
+        config = replica_config(srv, rs, "  password: ${REDIS_PASSWORD}", extra_store=[f"  tls: {{ca_file: {ca}}}"])
+        path = tmp_path / "check.yaml"
+        path.write_text(config)
+        env = {"OAUTH_SECRET": SECRET, "STATE_KEY": new_state_key(), "REDIS_PASSWORD": password_value,
+               "SWIFT_BACKTRACE": "enable=no"}
+        done = subprocess.run([latchkey_binary(), "check", "--config", str(path)], capture_output=True, text=True,
+                              env=clean_env(env), timeout=30)
+        return done.returncode, done.stdout + done.stderr
+
+    code, out = check(password, pki.ca_cert)
+    assert code == 0, out
+    assert f"shared_store rediss://127.0.0.1:{rs.port}/0: reachable" in out
+    code, out = check("wrong-password-5e8a", pki.ca_cert)
+    assert code == 1 and "AUTH refused" in out and "wrong-password-5e8a" not in out, out
+    code, out = check(password, pki.untrusted_ca_cert)
+    assert code == 1 and "certificate verify failed" in out, out
