@@ -94,11 +94,15 @@ public struct RuntimeFactory: Sendable {
                         error: CredentialError(.misconfigured, connection: connection.name, detail: "state_dir: \(error)"))
                 case .success(let store):
                     let series = metrics.connection(connection.name)
-                    return AuthorizationCodeSource(
+                    let source = AuthorizationCodeSource(
                         name: connection.name, settings: settings, client: tokenClient, scrubber: scrubber,
                         store: store, pendingAuthorizations: pendingAuthorizations, logger: logger,
                         consentHint: Self.consentHint(configuration, connection: connection.name),
                         fetchObserver: { series.recordTokenFetch(success: $0) })
+                    if let exchange = try makeSharedExchange(configuration, connection: connection.name, settings: settings.client) {
+                        source.shareGrant(through: exchange)
+                    }
+                    return source
                 }
             }
         }

@@ -201,3 +201,54 @@ def test_check_reports_the_store(latchkey_launcher, oauth_server, redis_server, 
     assert code == 1 and "AUTH refused" in out and "wrong-password-5e8a" not in out, out
     code, out = check(password, pki.untrusted_ca_cert)
     assert code == 1 and "certificate verify failed" in out, out
+
+
+@pytest.mark.slow
+def test_authcode_consent_once_serves_every_replica_across_rotations(authcode, latchkey, redis_server, tmp_path):
+    """Consent through replica 1; replicas 2 and 3 (own state_dir, same state_key) take the grant from
+    the store. 4 s access tokens with refresh-token rotation for 12 s of requests across all three:
+    every request is 200, no refresh is ever refused (no replica holds a stale refresh token), renewals
+    are shared, and a disconnect on replica 1 reaches the others."""
+    from oauth_fixtures import CRM_HOST
+
+    rs = redis_server()
+    rig = authcode(expires_in=4, top=["shared_store:", f"  redis: {rs.url}", f"  key_prefix: {PREFIX}"])
+    first = rig.start()
+    others = []
+    for i in (2, 3):
+        config = rig.config.replace(f"admin: 127.0.0.1:{rig.admin_port}", "admin: 127.0.0.1:0")
+        config = config.replace(f"state_dir: {rig.state_dir}", f"state_dir: {tmp_path / f'state-{i}'}")
+        others.append(latchkey(config, env=rig.env))
+    replicas = [first, *others]
+    assert api_get(others[0], host=CRM_HOST).status == 502  # no consent anywhere yet
+    rig.consent()
+
+    failures = []
+    started = time.monotonic()
+    i = 0
+    while time.monotonic() - started < 12:  # a bounded loop, not a sleep
+        reply = api_get(replicas[i % 3], host=CRM_HOST, timeout=5)
+        i += 1
+        if reply.status != 200:
+            failures.append((round(time.monotonic() - started, 2), i % 3, reply.status, reply.body[:200]))
+        time.sleep(0.05)
+    assert not failures, failures
+
+    wait_until(lambda: rig.srv.stats()["token_requests_in_flight"] == 0, 10, "no token request in flight")
+    refreshes = [r for r in rig.srv.stats()["last_requests"] if r["grant_type"] == "refresh_token"]
+    assert all(r["status"] == 200 for r in refreshes), refreshes  # never a stale (rotated) refresh token
+    # 12 s of 4 s tokens renewed at about half their life, once for all three replicas: 3 to 8.
+    assert 3 <= len(refreshes) <= 8, len(refreshes)
+    assert rig.exchanges() == 1
+    assert rig.srv.grants()["refresh_tokens_valid"] == 1
+    values = rs.values(PREFIX)
+    secrets = [r["refresh_token"].encode() for r in rig.srv.refresh_tokens("crm")] + [t.encode() for t in rig.srv.tokens()]
+    assert any(b"/grant/" in k for k in values) and secrets
+    for key, value in values.items():
+        assert value.startswith(b"LKR1") and not any(s in value for s in secrets), key
+
+    reply = admin_get(first, "/connections/crm/disconnect", method="POST")
+    assert reply.status == 200, reply.body
+    for lk in others:
+        wait_until(lambda: api_get(lk, host=CRM_HOST, timeout=5).status == 502, timeout=10,
+                   what="the disconnect to reach another replica")

@@ -9,6 +9,12 @@ extension AuthorizationCodeSource {
     /// `handleRefresh` persists a rotated refresh token before the manager publishes the access token.
     func refresh(tokenURL: EndpointURL, completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void) {
         dispatchPrecondition(condition: .onQueue(queue))
+        guard let shared = sharedGrants else { return sendRefresh(tokenURL: tokenURL, completion: completion) }
+        // Under the shared lease: the store's grant is the newest (another replica may have rotated it).
+        syncGrant(from: shared) { self.sendRefresh(tokenURL: tokenURL, completion: completion) }
+    }
+
+    private func sendRefresh(tokenURL: EndpointURL, completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void) {
         guard state == .connected, let grant else {
             if state == .connected {
                 // Consent without a refresh token: the access token lasted as long as it could.
@@ -48,6 +54,15 @@ extension AuthorizationCodeSource {
                     tokenURL: tokenURL.description, clientID: settings.client.clientID)
                 grant = stored
                 persist(stored, after: "refresh-token rotation")
+                if let shared = sharedGrants {
+                    // Into the store (still under the lease) before the new access token is used.
+                    return shared.save(stored) { written in
+                        self.engine.onQueue {
+                            if !written { self.logger.warning("Could not write the rotated refresh token to the shared store; kept locally") }
+                            completion(.success(token))
+                        }
+                    }
+                }
             }
             completion(.success(token))
         case .failure(let error) where Self.isInvalidGrant(error):

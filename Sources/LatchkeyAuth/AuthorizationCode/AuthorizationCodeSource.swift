@@ -68,6 +68,9 @@ public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendabl
     var consentedAt: Double?
     /// The last consent, refresh or persistence problem, for status. Queue-confined.
     var lastProblem: String?
+    /// The grant's copy in `shared_store:` (issue 15); nil without one. Set by `shareGrant(through:)`
+    /// before the source is shared.
+    var sharedGrants: SharedGrantStore?
 
     /// Loads the connection's state file now (synchronously): a loaded refresh token means `connected`
     /// (the first access token is fetched on demand), a corrupt file `needsReconnect` with the reason
@@ -132,6 +135,15 @@ public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendabl
         completion: @escaping @Sendable (Result<InjectedCredential?, CredentialError>) -> Void
     ) {
         queue.async {
+            if self.state != .connected, let shared = self.sharedGrants {
+                // Consent may have been given on another replica: look once (bounded by timeout_ms).
+                return self.syncGrant(from: shared) {
+                    guard self.state == .connected else { return completion(.failure(self.consentError())) }
+                    self.engine.enqueueFetch(for: .connectionDefault, timeout: timeout, forceAttempt: false) { result in
+                        completion(result.map { $0.credential })
+                    }
+                }
+            }
             if self.state != .connected {
                 return completion(.failure(self.consentError()))
             }

@@ -4,8 +4,9 @@ extension OAuthTokenManager {
     /// manager is shared (like `acquire`); wraps whatever grant `acquire` already does.
     public func shareTokens(through exchange: SharedTokenExchange) {
         let inner = acquire ?? { [unowned self] key, url, completion in requestClientCredentials(for: key, tokenURL: url, completion: completion) }
-        acquire = { key, url, completion in
-            exchange.acquire(key: key, fetch: { inner(key, url, $0) }, completion: completion)
+        acquire = { [unowned self] key, url, completion in
+            // `acquire` runs on the manager's queue (the authorization-code refresh checks it): hop back.
+            exchange.acquire(key: key, fetch: { done in self.queue.async { inner(key, url, done) } }, completion: completion)
         }
     }
 }

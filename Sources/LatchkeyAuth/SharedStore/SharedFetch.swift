@@ -74,7 +74,7 @@ final class SharedFetch: @unchecked Sendable {
             fetch { result in self.later(.fetchFinished(result)) }
         case .publish(let grant, let release):
             leaseRenewal?.cancel()
-            write(grant) {
+            exchange.storeToken(grant, key: storeKeys.token) {
                 // Release only after the record is written: a waiter that then takes the lease finds it.
                 if release { backend.releaseLease(self.storeKeys.lease, owner: self.owner) }
             }
@@ -96,18 +96,6 @@ final class SharedFetch: @unchecked Sendable {
         } catch {
             exchange.logger.warning("shared store record does not open with state_key; ignoring it", metadata: ["latchkey.reason": "\(error)"])
             return nil
-        }
-    }
-
-    /// Writes `grant` sealed, to expire with the token (a day when it has no expiry).
-    private func write(_ grant: TokenGrant, then: @escaping @Sendable () -> Void) {
-        let record = SharedTokenRecord(grant: grant, issuedAt: exchange.clock.wallClock())
-        guard let sealed = try? exchange.sealer.sealRecord(record, storeKey: storeKeys.token) else { return then() }
-        let ttl = grant.expiresIn ?? .seconds(86_400)
-        guard ttl > .zero else { return then() }
-        exchange.backend.put(storeKeys.token, value: sealed, ttl: ttl) { result in
-            if case .success = result { self.exchange.record(.storeWrite) }
-            then()
         }
     }
 

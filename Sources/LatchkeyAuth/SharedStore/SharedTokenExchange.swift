@@ -75,6 +75,22 @@ public final class SharedTokenExchange: @unchecked Sendable {
         return (keyPrefix + "token/\(connectionName)/\(id)", keyPrefix + "lease/\(connectionName)/\(id)")
     }
 
+    /// Writes `grant` for `key` (`storeKeys(for:).token`) sealed, to expire with the token (a day when it
+    /// has no expiry); `then` runs once the store answered (or at once when there is nothing to write).
+    func storeToken(_ grant: TokenGrant, key storeKey: String, then: @escaping @Sendable () -> Void = {}) {
+        let record = SharedTokenRecord(grant: grant, issuedAt: clock.wallClock())
+        guard let sealed = try? sealer.sealRecord(record, storeKey: storeKey) else { return then() }
+        let ttl = grant.expiresIn ?? .seconds(86_400)
+        guard ttl > .zero else { return then() }
+        backend.put(storeKey, value: sealed, ttl: ttl) { result in
+            if case .success = result { self.record(.storeWrite) }
+            then()
+        }
+    }
+
+    /// The store key of the connection's authorization-code grant (its refresh token).
+    var grantStoreKey: String { keyPrefix + "grant/\(connectionName)/" + storeKeys(for: .connectionDefault).token.split(separator: "/").last! }
+
     /// Obtains a token for `key`: from the store, or from `fetch` (the provider) under the lease, or from
     /// `fetch` alone while the store is down. `completion` may run on any queue.
     func acquire(
