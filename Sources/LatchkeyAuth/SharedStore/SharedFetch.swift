@@ -88,11 +88,12 @@ final class SharedFetch: @unchecked Sendable {
         }
     }
 
-    /// A record that opens with our key, or nil (absent, or sealed with another key: treated as absent,
-    /// and overwritten by the next fetch).
+    /// A record that opens with our key and holds no token an upstream rejected here, or nil (absent,
+    /// sealed with another key, or rejected: treated as absent, and overwritten by the next fetch).
     private func open(_ sealed: [UInt8]) -> SharedTokenRecord? {
         do {
-            return try exchange.sealer.openRecord(sealed, as: SharedTokenRecord.self, storeKey: storeKeys.token)
+            let record = try exchange.sealer.openRecord(sealed, as: SharedTokenRecord.self, storeKey: storeKeys.token)
+            return exchange.isRejected(record, for: key) ? nil : record
         } catch {
             exchange.logger.warning("shared store record does not open with state_key; ignoring it", metadata: ["latchkey.reason": "\(error)"])
             return nil

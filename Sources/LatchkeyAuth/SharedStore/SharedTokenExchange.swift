@@ -28,6 +28,10 @@ public final class SharedTokenExchange: @unchecked Sendable {
     private let identity: String
     private let countersState = Mutex(SharedStoreCounters())
     private let observer: (@Sendable (SharedStoreOutcome) -> Void)?
+    /// SHA-256 of access tokens an upstream rejected (401), per key: a stored record holding one is
+    /// treated as absent, so the lease holder replaces it instead of every replica reusing it. Bounded.
+    private let rejected = Mutex<[CredentialKey: [[UInt8]]]>([:])
+    static let rememberedRejections = 8
 
     public init(
         connectionName: String, settings: OAuthClientSettings, backend: any SharedStoreBackend, sealer: SharedRecordSealer,
@@ -63,6 +67,21 @@ public final class SharedTokenExchange: @unchecked Sendable {
             }
         }
         observer?(outcome)
+    }
+
+    /// An upstream rejected `credential` (the manager dropped it): never take it from the store again.
+    func reject(_ credential: InjectedCredential, for key: CredentialKey) {
+        let digest = Digest.sha256(Array(credential.headerValue.value.utf8))
+        rejected.withLock { table in
+            table[key, default: []].append(digest)
+            if table[key]!.count > Self.rememberedRejections { table[key]!.removeFirst() }
+        }
+    }
+
+    /// Whether `record`'s token was rejected by an upstream here.
+    func isRejected(_ record: SharedTokenRecord, for key: CredentialKey) -> Bool {
+        let digest = Digest.sha256(Array(AuthScheme.bearer(record.accessToken).utf8))
+        return rejected.withLock { $0[key]?.contains(digest) ?? false }
     }
 
     /// The store keys for `key`'s token and lease.
