@@ -33,7 +33,8 @@ class RedisServer:
 
     def start(self):
         args = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.workdir), "--daemonize", "no", "--protected-mode", "no"]
+                "--dir", str(self.workdir), "--daemonize", "no", "--protected-mode", "no",
+                "--enable-debug-command", "local"]  # DEBUG SLEEP: a store that is slow, not down
         if self.tls:
             args += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls.server_cert),
                      "--tls-key-file", str(self.tls.server_key), "--tls-ca-cert-file", str(self.tls.ca_cert),
@@ -66,6 +67,32 @@ class RedisServer:
                 _decode(stream)
             sock.sendall(_encode(*args))
             return _decode(stream)
+
+    def stall(self, seconds: float):
+        """`DEBUG SLEEP seconds`: Redis stays connected but answers nothing meanwhile. Returns once the
+        command is sent and Redis is seen stalled (a PING goes unanswered); `.join()` the returned thread."""
+        import threading
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
+        if self.password:
+            sock.sendall(_encode("AUTH", self.password))
+            _decode(sock.makefile("rb"))
+        sock.sendall(_encode("DEBUG", "SLEEP", str(seconds)))
+
+        def finish():
+            with sock:
+                sock.makefile("rb").readline()
+
+        thread = threading.Thread(target=finish)
+        thread.start()
+        probe = socket.create_connection(("127.0.0.1", self.port), timeout=0.3)
+        with probe:
+            probe.sendall(_encode("PING"))
+            try:
+                probe.recv(16)
+                raise RuntimeError("Redis answered PING: the stall did not begin")
+            except socket.timeout:
+                pass
+        return thread
 
     def values(self, prefix: str) -> dict[bytes, bytes]:
         keys = self.command("KEYS", prefix + "*")

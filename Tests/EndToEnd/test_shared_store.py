@@ -93,6 +93,31 @@ def test_short_tokens_are_renewed_once_per_lifetime_across_replicas(latchkey, oa
     assert_no_token_in_clear(rs, srv)
 
 
+def test_slow_store_never_holds_a_request(latchkey, oauth_server, redis_server):
+    """Redis stalls for 4 s (DEBUG SLEEP: connected, but silent): warm replicas keep answering from their
+    cache, and a replica started meanwhile (cold) gets its token after at most timeout_ms of waiting on
+    Redis, not after the stall."""
+    srv = oauth_server([client("app1", SECRET)])
+    rs = redis_server()
+    env = {"OAUTH_SECRET": SECRET, "STATE_KEY": new_state_key()}
+    config = replica_config(srv, rs)
+    warm = latchkey(config, env=env)
+    warm.wait_for_log(r"connection oauth: Connected")
+    stall = rs.stall(4)
+    started = time.monotonic()
+    assert api_get(warm, timeout=5).status == 200
+    cold = latchkey(config, env=env)
+    reply = api_get(cold, timeout=5)
+    elapsed = time.monotonic() - started
+    assert reply.status == 200, reply.body
+    assert admin_get(cold, "/readyz").json()["shared_store"]["reason"] == "store_timeout"
+    assert stall.is_alive(), "the stall ended before the check: the test proved nothing"
+    assert elapsed < 3.5, elapsed
+    stall.join()
+    assert srv.stats()["token_requests"] == 2  # the cold replica fetched alone (degraded)
+    assert "shared store unavailable" in cold.log_text()
+
+
 @pytest.mark.slow
 def test_store_down_and_back(latchkey, oauth_server, redis_server):
     """Redis killed mid-run: requests keep succeeding on the cached tokens, each replica renews on its
