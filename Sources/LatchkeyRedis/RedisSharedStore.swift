@@ -1,7 +1,7 @@
 import LatchkeyAuth
 
 /// `SharedStoreBackend` on Redis: plain `GET`/`SET PX`/`DEL`, leases with `SET NX PX`, and the
-/// owner-checked lease renewal, release and compare-and-set as Lua scripts (`EVAL`), atomic on the server.
+/// owner-checked lease renewal and release as Lua scripts (`EVAL`), atomic on the server.
 public struct RedisSharedStore: SharedStoreBackend {
     public let client: RedisClient
 
@@ -11,17 +11,6 @@ public struct RedisSharedStore: SharedStoreBackend {
         "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
     static let releaseScript =
         "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-    /// ARGV: 1 = whether a value is expected ("1") or absence ("0"), 2 = the expected value, 3 = the new
-    /// value, 4 = TTL in ms ("0": none).
-    static let compareAndSetScript = """
-        local v = redis.call('get', KEYS[1])
-        if (ARGV[1] == '0' and v == false) or (ARGV[1] == '1' and v == ARGV[2]) then
-          if ARGV[4] ~= '0' then redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[4]) else redis.call('set', KEYS[1], ARGV[3]) end
-          return 1
-        end
-        return 0
-        """
-
     public func get(_ key: String, completion: @escaping @Sendable (Result<[UInt8]?, SharedStoreFailure>) -> Void) {
         run(["GET", key]) { reply in
             switch reply {
@@ -59,17 +48,6 @@ public struct RedisSharedStore: SharedStoreBackend {
 
     public func releaseLease(_ key: String, owner: String) {
         run(["EVAL", Self.releaseScript, "1", key, owner], decode: Self.flag) { _ in }
-    }
-
-    public func compareAndSet(
-        _ key: String, expected: [UInt8]?, value: [UInt8], ttl: Duration?,
-        completion: @escaping @Sendable (Result<Bool, SharedStoreFailure>) -> Void
-    ) {
-        let arguments: [[UInt8]] = [
-            Array("EVAL".utf8), Array(Self.compareAndSetScript.utf8), Array("1".utf8), Array(key.utf8),
-            Array((expected == nil ? "0" : "1").utf8), expected ?? [], value, Array("\(ttl.map(Self.milliseconds) ?? 0)".utf8),
-        ]
-        run(arguments, decode: Self.flag) { completion($0) }
     }
 
     public func delete(_ key: String, completion: @escaping @Sendable (Result<Void, SharedStoreFailure>) -> Void) {

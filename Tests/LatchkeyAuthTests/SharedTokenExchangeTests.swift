@@ -47,18 +47,6 @@ final class InMemorySharedStore: SharedStoreBackend {
             self.values.withLock { if $0[key] == Array(owner.utf8) { $0[key] = nil } }
         }
     }
-    func compareAndSet(
-        _ key: String, expected: [UInt8]?, value: [UInt8], ttl: Duration?,
-        completion: @escaping @Sendable (Result<Bool, SharedStoreFailure>) -> Void
-    ) {
-        answer(completion) {
-            self.values.withLock { values in
-                guard values[key] == expected else { return false }
-                values[key] = value
-                return true
-            }
-        }
-    }
     func delete(_ key: String, completion: @escaping @Sendable (Result<Void, SharedStoreFailure>) -> Void) {
         answer(completion) { self.values.withLock { $0[key] = nil } }
     }

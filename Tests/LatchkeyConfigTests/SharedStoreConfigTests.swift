@@ -30,6 +30,9 @@ import Testing
         #expect(store.caFile == "/etc/ca.pem" && store.certificateFile == "/etc/c.pem" && store.privateKeyFile == "/etc/k.pem")
         #expect(store.displayURL == "rediss://redis.internal:6390/3")
         #expect(config.sensitiveValues.contains("hunter22"))
+        let summary = ConfigSummary.render(config)
+        #expect(summary.contains("shared_store: rediss://redis.internal:6390/3 key_prefix=latchkey/payments/ (password set, user latchkey)"))
+        #expect(!summary.contains("hunter22"))
     }
 
     @Test func defaults() throws {

@@ -12,11 +12,6 @@ public protocol SharedStoreBackend: Sendable {
     func renewLease(_ key: String, owner: String, ttl: Duration, completion: @escaping @Sendable (Result<Bool, SharedStoreFailure>) -> Void)
     /// Deletes the lease if `owner` still holds it (never another holder's).
     func releaseLease(_ key: String, owner: String)
-    /// Sets `key` to `value` only if it still holds `expected` (nil: only if absent): a compare-and-set,
-    /// so a rotated refresh token never overwrites a newer one. True when written.
-    func compareAndSet(
-        _ key: String, expected: [UInt8]?, value: [UInt8], ttl: Duration?,
-        completion: @escaping @Sendable (Result<Bool, SharedStoreFailure>) -> Void)
     /// Deletes `key`.
     func delete(_ key: String, completion: @escaping @Sendable (Result<Void, SharedStoreFailure>) -> Void)
     /// Whether the server answered last time, and why not (for `/readyz`, metrics, `check`).
