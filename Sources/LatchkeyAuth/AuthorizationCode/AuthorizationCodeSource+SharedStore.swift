@@ -32,7 +32,7 @@ extension AuthorizationCodeSource {
                     self.persist(theirs, after: "shared store sync")
                     self.logger.info("Took the grant from the shared store")
                 } else if let disconnectedAt = record?.disconnectedAt {
-                    guard let ours, ours.obtainedAt < disconnectedAt else {
+                    guard let ours, ours.obtainedAt <= disconnectedAt else {
                         if let ours { shared.save(ours) { _ in } }
                         return
                     }
