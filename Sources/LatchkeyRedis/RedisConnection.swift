@@ -73,7 +73,9 @@ final class RedisConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
             do {
                 stream = try TLSStream(underlying: tcp, context: tlsContext, serverName: settings.host)
             } catch {
-                state = .paused(until: ContinuousClock.now + Self.retryPause, error: RedisError(.unavailable, "TLS: \(error)"))
+                let failure = RedisError(.unavailable, "TLS: \(error)")
+                state = .paused(until: ContinuousClock.now + Self.retryPause, error: failure)
+                onHealth(failure)
                 return
             }
         }

@@ -277,3 +277,23 @@ def test_authcode_consent_once_serves_every_replica_across_rotations(authcode, l
     for lk in others:
         wait_until(lambda: api_get(lk, host=CRM_HOST, timeout=5).status == 502, timeout=10,
                    what="the disconnect to reach another replica")
+
+
+def test_jwt_bearer_three_replicas_one_grant(latchkey, oauth_server, oauth_keys, redis_server):
+    """`oauth2_jwt_bearer` goes through the same lease: three replicas at a cold cache, one signed
+    assertion exchanged at the server."""
+    from oauth_fixtures import jwt_bearer_client
+
+    srv = oauth_server([jwt_bearer_client("svc-bearer", oauth_keys.rsa_public, ["read"], issuer="svc-issuer")])
+    srv.delay(800)
+    rs = redis_server()
+    conn = [f"token_url: {srv.token_url}", "issuer: svc-issuer", "subject: alice@example.com",
+            'private_key: "{{secret:signing_key}}"', "scopes: read"]
+    top = ["secrets:", f"  signing_key: {{file: {oauth_keys.rsa_private}}}", "state_key: ${STATE_KEY}",
+           "shared_store:", f"  redis: {rs.url}", f"  key_prefix: {PREFIX}"]
+    config = oauth_config(conn, [route("api", srv.url)], top=top, kind="oauth2_jwt_bearer")
+    replicas = start_replicas(latchkey, config, {"STATE_KEY": new_state_key()})
+    replies = requests_across(replicas, 30)
+    assert [r.status for r in replies] == [200] * 30
+    assert srv.stats()["token_requests"] == 1
+    assert_no_token_in_clear(rs, srv)
