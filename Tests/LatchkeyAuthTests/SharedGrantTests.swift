@@ -72,4 +72,23 @@ import Testing
         #expect(error.code == .needsConsent)
         #expect(fixtureB.store.load(connection: "crm") == .missing)
     }
+
+    @Test func aRefusedRefreshTokenInTheStoreIsNotAdoptedAgain() async throws {
+        // The provider refuses every refresh token (revoked out of band).
+        let client = FakeTokenClient { _, _ in FakeTokenClient.providerError("invalid_grant", "revoked", status: 400) }
+        let store = InMemorySharedStore()
+        let fixture = try Fixture(client: client)
+        defer { try? FileManager.default.removeItem(atPath: fixture.store.directory) }
+        try fixture.store.save(
+            StoredGrant(refreshToken: "r1", scope: nil, obtainedAt: 0, tokenURL: "https://idp.example.com/token", clientID: "latchkey"),
+            connection: "crm")
+        let source = Self.replica(fixture, store)
+        for _ in 0..<3 {
+            guard case .failure(let error) = await AuthorizationCodeSourceTests.fetch(source) else { Issue.record("expected a failure"); return }
+            #expect(error.code == .needsConsent)
+        }
+        #expect(client.requestCount == 1)
+        // The store's copy of r1 (put back by the refresh's sync) is not adopted: still needs a reconnect.
+        #expect(source.status().state.name == "needs_reconnect")
+    }
 }

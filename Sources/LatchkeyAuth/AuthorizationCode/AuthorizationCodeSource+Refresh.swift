@@ -69,6 +69,7 @@ extension AuthorizationCodeSource {
             state = .needsReconnect(
                 reason: "the provider rejected the refresh token (\(error.detail)): it was revoked, expired or replaced; connect again")
             lastProblem = error.detail
+            rejectedGrant = grant.map { Digest.sha256(Array($0.refreshToken.utf8)) }  // never taken from the store again
             grant = nil  // the file stays: it is replaced by the next consent or removed by disconnect
             logger.error("Refresh token rejected; the connection needs to be reconnected", metadata: [LogKey.error: "\(error.detail)"])
             completion(.failure(consentError()))

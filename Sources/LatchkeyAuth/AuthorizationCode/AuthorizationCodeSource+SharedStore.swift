@@ -22,7 +22,9 @@ extension AuthorizationCodeSource {
                 guard generation == self.generation, case .success(let record) = result else { return }
                 let ours = self.grant
                 if let theirs = record?.grant {
-                    guard theirs.refreshToken != ours?.refreshToken else { return }
+                    guard theirs.refreshToken != ours?.refreshToken,
+                        Digest.sha256(Array(theirs.refreshToken.utf8)) != self.rejectedGrant
+                    else { return }
                     if let ours, ours.obtainedAt > theirs.obtainedAt {
                         return shared.save(ours) { _ in }  // ours is newer (written while the store was down)
                     }

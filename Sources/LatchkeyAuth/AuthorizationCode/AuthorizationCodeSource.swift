@@ -71,6 +71,9 @@ public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendabl
     /// The grant's copy in `shared_store:` (issue 15); nil without one. Set by `shareGrant(through:)`
     /// before the source is shared.
     var sharedGrants: SharedGrantStore?
+    /// SHA-256 of the last refresh token the provider refused (`invalid_grant`): the shared store may
+    /// still hold it, and adopting it again would send one doomed refresh per request. Queue-confined.
+    var rejectedGrant: [UInt8]?
 
     /// Loads the connection's state file now (synchronously): a loaded refresh token means `connected`
     /// (the first access token is fetched on demand), a corrupt file `needsReconnect` with the reason
