@@ -91,4 +91,30 @@ import Testing
         // The store's copy of r1 (put back by the refresh's sync) is not adopted: still needs a reconnect.
         #expect(source.status().state.name == "needs_reconnect")
     }
+
+    @Test func aReplicaWhoseRefreshWasRefusedHealsFromANewerGrantInTheStore() async throws {
+        let client = Self.rotatingServer()
+        let store = InMemorySharedStore()
+        let fixture = try Fixture(client: client)
+        defer { try? FileManager.default.removeItem(atPath: fixture.store.directory) }
+        // B lost a rotation race while the store was down: its refresh token is already retired.
+        try fixture.store.save(
+            StoredGrant(refreshToken: "retired", scope: nil, obtainedAt: 0, tokenURL: "https://idp.example.com/token", clientID: "latchkey"),
+            connection: "crm")
+        let b = Self.replica(fixture, store)
+        guard case .failure = await AuthorizationCodeSourceTests.fetch(b) else { Issue.record("expected invalid_grant"); return }
+        #expect(b.status().state.name == "needs_reconnect")
+        // The store is back and replica A writes its newer grant.
+        let a = SharedTokenExchange(
+            connectionName: "crm", settings: AuthorizationCodeSourceTests.settings().client, backend: store,
+            sealer: SharedTokenExchangeTests.sealer, keyPrefix: "t/", leaseTTL: .seconds(10), logger: SharedTokenExchangeTests.logger)
+        let written = await AuthorizationCodeSourceTests.await { done in
+            SharedGrantStore(exchange: a).save(
+                StoredGrant(refreshToken: "r5", scope: nil, obtainedAt: 100, tokenURL: "https://idp.example.com/token", clientID: "latchkey"),
+                completion: done)
+        }
+        #expect(written)
+        #expect(await Self.header(b) == "Bearer a5")  // adopted r5, refreshed once under the lease
+        #expect(b.status().state.name == "connected")
+    }
 }

@@ -28,6 +28,10 @@ extension AuthorizationCodeSource {
                     if let ours, ours.obtainedAt > theirs.obtainedAt {
                         return shared.save(ours) { _ in }  // ours is newer (written while the store was down)
                     }
+                    if self.state != .connected {
+                        // The engine still holds the refusal that ended our grant: clear it (no token is cached).
+                        self.engine.reset(failingWaitersWith: self.consentError())
+                    }
                     self.grant = theirs
                     self.state = .connected
                     self.lastProblem = nil
