@@ -58,7 +58,7 @@ struct RunCommand: ParsableCommand {
         let ownListeners = OwnListeners()
         let pendingAuthorizations = AuthorizationStateStore()
         let metrics = LatchkeyMetrics(version: LatchkeyVersion.current)
-        let sharedStores = SharedStores(metrics: metrics)
+        let sharedStores = SharedStores(metrics: metrics, logger: logger)
         let factory = RuntimeFactory(
             tokenClient: UpstreamHTTPClient(
                 loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: ownListeners),

@@ -15,9 +15,11 @@ final class SharedStores: Sendable {
     private let current = Mutex<(settings: SharedStoreSettings, store: RedisSharedStore)?>(nil)
     /// `latchkey_shared_store_attempts_total{connection,outcome}`.
     let attempts: CounterFamily
+    private let logger: Logger
 
     /// Registers `latchkey_shared_store_up` and `latchkey_shared_store_attempts_total` (once per process).
-    init(metrics: LatchkeyMetrics) {
+    init(metrics: LatchkeyMetrics, logger: Logger) {
+        self.logger = logger
         attempts = metrics.registry.counter(
             "latchkey_shared_store_attempts_total",
             help: "Token attempts by what the shared store gave: store_hit, lease_fetch, lease_wait, degraded_fetch, store_write.",
@@ -36,6 +38,8 @@ final class SharedStores: Sendable {
             if let current, current.settings == settings { return current.store }
             let store = RedisSharedStore(client: try RedisClient(settings: settings, loop: loop))
             current = (settings, store)
+            logger.notice(
+                "OAuth tokens are shared with other replicas through \(settings.displayURL) (key_prefix \(settings.keyPrefix))")
             return store
         }
     }

@@ -57,6 +57,7 @@ def test_cold_cache_three_replicas_one_token_request(latchkey, oauth_server, red
     env = {"OAUTH_SECRET": SECRET, "STATE_KEY": new_state_key()}
     replicas = start_replicas(latchkey, replica_config(srv, rs), env)
 
+    assert all("OAuth tokens are shared with other replicas through redis://127.0.0.1" in lk.log_text() for lk in replicas)
     replies = requests_across(replicas, 60)
     statuses = [r.status for r in replies]
     assert statuses == [200] * 60, {s: statuses.count(s) for s in set(statuses)}
