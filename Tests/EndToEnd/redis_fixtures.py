@@ -3,7 +3,7 @@
 - **`redis_server`** (per test, factory): `rs = redis_server(password=None, tls=None)` starts
   `redis-server` on a free loopback port (no persistence, its own directory) and returns a `RedisServer`
   with `.port`, `.url` (`redis://127.0.0.1:PORT/0`, or `rediss://` with `tls=PKI`), `.stop()`,
-  `.start()` (again, same port and password), `.command(*args)` (a RESP round trip, for inspecting
+  `.start()` (again, same port and password), `acl=(user, password, key pattern)` (only that ACL user), `.command(*args)` (a RESP round trip, for inspecting
   what Latchkey stored) and `.values(prefix)` (every key under `prefix` with its raw value).
 """
 
@@ -20,8 +20,9 @@ from latchkey_e2e import TIMEOUT, free_port, stop_process, wait_for_port
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, password: str | None = None, tls=None):
+    def __init__(self, workdir: Path, password: str | None = None, tls=None, acl: tuple[str, str, str] | None = None):
         workdir.mkdir(parents=True, exist_ok=True)
+        self.acl = acl  # (user, password, key pattern): that user only, the default user off
         self.workdir = workdir
         self.password = password
         self.tls = tls
@@ -43,6 +44,11 @@ class RedisServer:
             args += ["--port", str(self.port)]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.acl:
+            user, secret, pattern = self.acl
+            # Each rule is its own argument (redis-server joins an option's words; spaces inside one are refused).
+            args += ["--user", user, "on", f">{secret}", f"~{pattern}", "+get", "+set", "+del", "+eval", "+pexpire",
+                     "+ping", "+select", "+keys", "--user", "default", "off"]
         log = open(self.workdir / "redis.log", "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
@@ -64,6 +70,9 @@ class RedisServer:
             stream = sock.makefile("rb")
             if self.password:
                 sock.sendall(_encode("AUTH", self.password))
+                _decode(stream)
+            if self.acl:
+                sock.sendall(_encode("AUTH", self.acl[0], self.acl[1]))
                 _decode(stream)
             sock.sendall(_encode(*args))
             return _decode(stream)
@@ -130,8 +139,8 @@ def _decode(stream):
 def redis_server(tmp_path):
     servers: list[RedisServer] = []
 
-    def start(password: str | None = None, tls=None) -> RedisServer:
-        server = RedisServer(tmp_path / f"redis-{len(servers) + 1}", password, tls)
+    def start(password: str | None = None, tls=None, acl=None) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(servers) + 1}", password, tls, acl)
         servers.append(server)
         return server
 

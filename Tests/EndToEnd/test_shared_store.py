@@ -298,3 +298,20 @@ def test_jwt_bearer_three_replicas_one_grant(latchkey, oauth_server, oauth_keys,
     assert [r.status for r in replies] == [200] * 30
     assert srv.stats()["token_requests"] == 1
     assert_no_token_in_clear(rs, srv)
+
+
+def test_acl_user_limited_to_the_prefix(latchkey, oauth_server, redis_server):
+    """An ACL user (`username` + `password`) allowed only the commands Latchkey uses on its own prefix,
+    the default user off: three replicas still share one token request."""
+    password = "e2e-redis-acl-password-0b7d6c"
+    srv = oauth_server([client("app1", SECRET)])
+    srv.delay(800)
+    rs = redis_server(acl=("latchkey", password, PREFIX + "*"))
+    env = {"OAUTH_SECRET": SECRET, "STATE_KEY": new_state_key(), "REDIS_PASSWORD": password}
+    config = replica_config(srv, rs, "  password: ${REDIS_PASSWORD}", extra_store=["  username: latchkey"])
+    replicas = start_replicas(latchkey, config, env)
+    replies = requests_across(replicas, 30)
+    assert [r.status for r in replies] == [200] * 30
+    assert srv.stats()["token_requests"] == 1
+    assert_no_token_in_clear(rs, srv)
+    assert admin_get(replicas[0], "/readyz").json()["shared_store"]["status"] == "connected"
