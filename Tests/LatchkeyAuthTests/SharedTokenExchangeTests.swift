@@ -54,6 +54,8 @@ final class InMemorySharedStore: SharedStoreBackend {
         SharedStoreReachability(reachable: !down.load(ordering: .relaxed), lastFailure: nil, outages: 0)
     }
     var displayName: String { "memory" }
+    /// Returns once every call made so far has been answered.
+    func drain() { queue.sync {} }
     var allValues: [String: [UInt8]] { values.withLock { $0 } }
 }
 
@@ -100,7 +102,7 @@ final class InMemorySharedStore: SharedStoreBackend {
         let group = DispatchGroup()
         for (manager, _) in replicas {
             group.enter()
-            DispatchQueue.global().async {
+            Thread.detachNewThread {  // not a Dispatch worker: blocking those starves the queues under test
                 let result = Self.fetch(manager)
                 results.withLock { $0.append(result) }
                 group.leave()
@@ -141,6 +143,7 @@ final class InMemorySharedStore: SharedStoreBackend {
         let (second, _) = Self.replica(store, client)
         #expect(try Self.fetch(first).get()?.headerValue.value == "Bearer t1")
         #expect(try Self.fetch(second).get()?.headerValue.value == "Bearer t2")  // each on its own
+        store.drain()  // the degraded replicas' writes were made while the store was down
         #expect(firstExchange.counters.degradedFetches == 1 && store.allValues.isEmpty)
         store.down.store(false, ordering: .relaxed)
         let (third, thirdExchange) = Self.replica(store, client)
@@ -150,5 +153,23 @@ final class InMemorySharedStore: SharedStoreBackend {
         let (fourth, fourthExchange) = Self.replica(store, client)
         #expect(try Self.fetch(fourth).get()?.headerValue.value == "Bearer t3")
         #expect(fourthExchange.counters.storeHits == 1 && client.requestCount == 3)
+    }
+
+    @Test func storeKeysChangeWithTheSettingsThatDecideTheToken() {
+        func keys(_ change: (inout OAuthClientSettings) -> Void) -> String {
+            var settings = OAuthTokenManagerTests.settings()
+            change(&settings)
+            return SharedTokenExchange(
+                connectionName: "idp", settings: settings, backend: InMemorySharedStore(), sealer: Self.sealer, keyPrefix: "t/",
+                leaseTTL: .seconds(10), logger: Self.logger
+            ).storeKeys(for: .connectionDefault).token
+        }
+        let base = keys { _ in }
+        #expect(base.hasPrefix("t/token/idp/"))
+        #expect(keys { $0.clientID = "other" } != base)
+        #expect(keys { $0.scopes = ["admin"] } != base)
+        #expect(keys { $0.audience = "https://api" } != base)
+        #expect(keys { $0.timeoutMs = 1234 } == base)  // not about which token
+        #expect(keys { $0.clientSecret = ReloadableSecret(initial: SecretString("rotated")) } == base)  // a rotated secret keeps the token
     }
 }

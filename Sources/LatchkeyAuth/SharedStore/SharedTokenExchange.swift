@@ -49,7 +49,7 @@ public final class SharedTokenExchange: @unchecked Sendable {
         logger[metadataKey: LogKey.connection] = "\(connectionName)"
         self.logger = logger
         queue = DispatchQueue(label: "latchkey.shared-store.\(connectionName)")
-        identity = "\(settings.tokenURL.map { "\($0)" } ?? "discovery") \(settings.clientID)"
+        identity = Self.tokenIdentity(of: settings)
     }
 
     /// What this connection's attempts found in the store (a test contract and metrics).
@@ -82,6 +82,21 @@ public final class SharedTokenExchange: @unchecked Sendable {
     func isRejected(_ record: SharedTokenRecord, for key: CredentialKey) -> Bool {
         let digest = Digest.sha256(Array(AuthScheme.bearer(record.accessToken).utf8))
         return rejected.withLock { $0[key]?.contains(digest) ?? false }
+    }
+
+    /// What decides which token a request gets, without secrets: the endpoint, the client, the default
+    /// scopes, audience and parameters, and a JWT bearer's issuer, subject, audience and claims. A config
+    /// change to any of them reads and writes other keys (never the previous settings' token).
+    static func tokenIdentity(of settings: OAuthClientSettings) -> String {
+        var parts = [
+            settings.tokenURL?.description ?? "", settings.discoveryURL?.description ?? "", settings.clientID,
+            settings.scopes.joined(separator: " "), settings.audience ?? "",
+            settings.tokenParams.map { "\($0.0)=\($0.1)" }.joined(separator: "&"),
+        ]
+        if let bearer = settings.jwtBearer {
+            parts += [bearer.issuer, bearer.subject, bearer.audience ?? ""] + bearer.claims.map { "\($0.name)=\($0.value)" }
+        }
+        return parts.joined(separator: "\u{0}")
     }
 
     /// The store keys for `key`'s token and lease.
