@@ -117,4 +117,33 @@ import Testing
         #expect(await Self.header(b) == "Bearer a5")  // adopted r5, refreshed once under the lease
         #expect(b.status().state.name == "connected")
     }
+
+    @Test func aRotationWrittenWhileTheStoreIsDownReachesItWhenItIsBack() async throws {
+        let client = Self.rotatingServer()
+        let store = InMemorySharedStore()
+        let fixture = try Fixture(client: client)
+        defer { try? FileManager.default.removeItem(atPath: fixture.store.directory) }
+        try fixture.store.save(
+            StoredGrant(refreshToken: "r1", scope: nil, obtainedAt: 0, tokenURL: "https://idp.example.com/token", clientID: "latchkey"),
+            connection: "crm")
+        store.down.store(true, ordering: .relaxed)
+        let a = Self.replica(fixture, store)
+        #expect(await Self.header(a) == "Bearer a1")  // degraded: refreshed alone, r2 kept locally
+        store.drain()
+        #expect(store.allValues.isEmpty)
+        store.down.store(false, ordering: .relaxed)
+        // The retry runs on the source's (manual) clock: step it until the grant is in the store.
+        let reader = SharedGrantStore(exchange: SharedTokenExchange(
+            connectionName: "crm", settings: AuthorizationCodeSourceTests.settings().client, backend: store,
+            sealer: SharedTokenExchangeTests.sealer, keyPrefix: "t/", leaseTTL: .seconds(10), logger: SharedTokenExchangeTests.logger))
+        var stored: String?
+        for _ in 0..<5 where stored == nil {
+            fixture.clock.advance(by: .seconds(1))
+            a.waitUntilIdle()
+            store.drain()
+            let record = await AuthorizationCodeSourceTests.await { done in reader.load { done((try? $0.get()) ?? nil) } }
+            stored = record?.grant?.refreshToken
+        }
+        #expect(stored == "r2")
+    }
 }

@@ -58,7 +58,10 @@ extension AuthorizationCodeSource {
                     // Into the store (still under the lease) before the new access token is used.
                     return shared.save(stored) { written in
                         self.engine.onQueue {
-                            if !written { self.logger.warning("Could not write the rotated refresh token to the shared store; kept locally") }
+                            if !written {
+                                self.logger.warning("Could not write the rotated refresh token to the shared store; kept locally, retrying")
+                                self.retrySharedSave(stored, generation: self.generation)
+                            }
                             completion(.success(token))
                         }
                     }

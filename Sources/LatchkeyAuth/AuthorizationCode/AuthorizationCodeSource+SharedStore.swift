@@ -54,4 +54,18 @@ extension AuthorizationCodeSource {
             }
         }
     }
+
+    /// A rotated grant that did not reach the store (Redis down) is written again every second until it
+    /// does, unless the grant changed meanwhile: replicas that lost the rotation race heal as soon as Redis
+    /// answers, not at this replica's next renewal. On `queue`.
+    func retrySharedSave(_ stored: StoredGrant, generation: UInt64) {
+        _ = clock.schedule(after: Self.sharedSaveRetry, on: queue) { [weak self] in
+            guard let self, let shared = self.sharedGrants, generation == self.generation, self.grant == stored else { return }
+            shared.save(stored) { written in
+                if !written { self.engine.onQueue { self.retrySharedSave(stored, generation: generation) } }
+            }
+        }
+    }
+
+    static let sharedSaveRetry = Duration.seconds(1)
 }
