@@ -36,7 +36,13 @@ final class SharedStores: Sendable {
     func store(for settings: SharedStoreSettings) throws -> RedisSharedStore {
         try current.withLock { current in
             if let current, current.settings == settings { return current.store }
-            let store = RedisSharedStore(client: try RedisClient(settings: settings, loop: loop))
+            let client: RedisClient
+            do {
+                client = try RedisClient(settings: settings, loop: loop)
+            } catch {
+                throw SharedStoreSetupError(reason: "shared_store.tls: \(error) (check ca_file, cert_file and key_file)")
+            }
+            let store = RedisSharedStore(client: client)
             current = (settings, store)
             logger.notice(
                 "OAuth tokens are shared with other replicas through \(settings.displayURL) (key_prefix \(settings.keyPrefix))")
@@ -46,4 +52,10 @@ final class SharedStores: Sendable {
 
     /// The store in use, if any (for `/readyz` and metrics).
     var active: RedisSharedStore? { current.withLock { $0?.store } }
+}
+
+/// `shared_store:` could not be set up (its TLS files do not load); stops `run` and fails a reload.
+struct SharedStoreSetupError: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { reason }
 }
