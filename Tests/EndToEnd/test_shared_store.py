@@ -65,6 +65,14 @@ def test_cold_cache_three_replicas_one_token_request(latchkey, oauth_server, red
     assert stats["token_requests"] == 1, stats
     assert len({r.json()["headers"]["Authorization"] for r in replies}) == 1
     assert_no_token_in_clear(rs, srv)
+    # The metrics say the same: one replica fetched under the lease, the two others took its token.
+    outcomes = {"lease_fetch": 0, "store_hit": 0, "degraded_fetch": 0}
+    for lk in replicas:
+        for line in admin_get(lk, "/metrics").body.decode().splitlines():
+            for outcome in outcomes:
+                if line.startswith(f'latchkey_shared_store_attempts_total{{connection="oauth",outcome="{outcome}"}}'):
+                    outcomes[outcome] += int(float(line.split()[-1]))
+    assert outcomes == {"lease_fetch": 1, "store_hit": 2, "degraded_fetch": 0}, outcomes
 
 
 @pytest.mark.slow
