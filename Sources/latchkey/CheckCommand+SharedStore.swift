@@ -28,7 +28,9 @@ extension CheckCommand {
             output.line("shared_store \(settings.displayURL): reachable (PING answered)")
             return true
         case .failure(let failure):
-            output.line("shared_store \(settings.displayURL): error: \(failure.detail)")
+            let prefix = settings.displayURL + ": "  // the line names the store already
+            let detail = failure.detail.hasPrefix(prefix) ? String(failure.detail.dropFirst(prefix.count)) : failure.detail
+            output.line("shared_store \(settings.displayURL): error: \(detail)")
             return false
         }
     }

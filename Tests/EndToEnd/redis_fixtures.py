@@ -20,8 +20,11 @@ from latchkey_e2e import TIMEOUT, free_port, stop_process, wait_for_port
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, password: str | None = None, tls=None, acl: tuple[str, str, str] | None = None):
+    def __init__(self, workdir: Path, password: str | None = None, tls=None, acl: tuple[str, str, str] | None = None,
+                 client_certs: bool = False):
         workdir.mkdir(parents=True, exist_ok=True)
+        self.client_certs = client_certs  # TLS clients must present a certificate the CA signed
+        self.client_certs_pair = None  # (cert, key) the test's own inspection uses; set by the test
         self.acl = acl  # (user, password, key pattern): that user only, the default user off
         self.workdir = workdir
         self.password = password
@@ -39,7 +42,7 @@ class RedisServer:
         if self.tls:
             args += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls.server_cert),
                      "--tls-key-file", str(self.tls.server_key), "--tls-ca-cert-file", str(self.tls.ca_cert),
-                     "--tls-auth-clients", "no"]
+                     "--tls-auth-clients", "yes" if self.client_certs else "no"]
         else:
             args += ["--port", str(self.port)]
         if self.password:
@@ -65,6 +68,8 @@ class RedisServer:
         sock = raw
         if self.tls:
             context = ssl.create_default_context(cafile=str(self.tls.ca_cert))
+            if self.client_certs:
+                context.load_cert_chain(str(self.client_certs_pair[0]), str(self.client_certs_pair[1]))
             sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
         with sock:
             stream = sock.makefile("rb")
@@ -139,8 +144,8 @@ def _decode(stream):
 def redis_server(tmp_path):
     servers: list[RedisServer] = []
 
-    def start(password: str | None = None, tls=None, acl=None) -> RedisServer:
-        server = RedisServer(tmp_path / f"redis-{len(servers) + 1}", password, tls, acl)
+    def start(password: str | None = None, tls=None, acl=None, client_certs: bool = False) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(servers) + 1}", password, tls, acl, client_certs)
         servers.append(server)
         return server
 

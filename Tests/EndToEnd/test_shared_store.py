@@ -323,3 +323,42 @@ def test_acl_user_limited_to_the_prefix(latchkey, oauth_server, redis_server):
     assert srv.stats()["token_requests"] == 1
     assert_no_token_in_clear(rs, srv)
     assert admin_get(replicas[0], "/readyz").json()["shared_store"]["status"] == "connected"
+
+
+def test_mutual_tls_store(latchkey, oauth_server, redis_server, pki, tmp_path):
+    """Redis requires a client certificate (`tls-auth-clients yes`): with `tls: {cert_file, key_file}`
+    the replicas share one token; `check` without them fails the handshake."""
+    import subprocess
+    import textwrap
+    from latchkey_e2e import clean_env, latchkey_binary, run_openssl
+
+    certs = tmp_path / "client-certs"
+    certs.mkdir()
+    (certs / "client.ext").write_text(textwrap.dedent("""\
+        basicConstraints = CA:FALSE
+        keyUsage = critical, digitalSignature
+        extendedKeyUsage = clientAuth
+        """))
+    run_openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", "latchkey.key", "-out", "latchkey.csr", "-subj", "/CN=latchkey", cwd=certs)
+    run_openssl("x509", "-req", "-in", "latchkey.csr", "-CA", str(pki.ca_cert), "-CAkey", str(pki.ca_key),
+                "-CAcreateserial", "-out", "latchkey.crt", "-days", "3", "-extfile", "client.ext", cwd=certs)
+    srv = oauth_server([client("app1", SECRET)])
+    srv.delay(800)
+    rs = redis_server(tls=pki, client_certs=True)
+    rs.client_certs_pair = (certs / "latchkey.crt", certs / "latchkey.key")
+    env = {"OAUTH_SECRET": SECRET, "STATE_KEY": new_state_key()}
+    tls = f"  tls: {{ca_file: {pki.ca_cert}, cert_file: {certs / 'latchkey.crt'}, key_file: {certs / 'latchkey.key'}}}"
+    replicas = start_replicas(latchkey, replica_config(srv, rs, extra_store=[tls]), env)
+    replies = requests_across(replicas, 30)
+    assert [r.status for r in replies] == [200] * 30
+    assert srv.stats()["token_requests"] == 1
+    assert_no_token_in_clear(rs, srv)
+
+    path = tmp_path / "no-client-cert.yaml"
+    path.write_text(replica_config(srv, rs, extra_store=[f"  tls: {{ca_file: {pki.ca_cert}}}"]))
+    done = subprocess.run([latchkey_binary(), "check", "--config", str(path)], capture_output=True, text=True,
+                          env=clean_env({**env, "SWIFT_BACKTRACE": "enable=no"}), timeout=30)
+    assert done.returncode == 1, done.stdout
+    assert f"shared_store rediss://127.0.0.1:{rs.port}/0: error: tls_failed:" in done.stdout, done.stdout
+    assert "certificate required" in done.stdout, done.stdout
