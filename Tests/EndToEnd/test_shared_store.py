@@ -360,5 +360,7 @@ def test_mutual_tls_store(latchkey, oauth_server, redis_server, pki, tmp_path):
     done = subprocess.run([latchkey_binary(), "check", "--config", str(path)], capture_output=True, text=True,
                           env=clean_env({**env, "SWIFT_BACKTRACE": "enable=no"}), timeout=30)
     assert done.returncode == 1, done.stdout
-    assert f"shared_store rediss://127.0.0.1:{rs.port}/0: error: tls_failed:" in done.stdout, done.stdout
-    assert "certificate required" in done.stdout, done.stdout
+    line = next(l for l in done.stdout.splitlines() if l.startswith(f"shared_store rediss://127.0.0.1:{rs.port}/0:"))
+    # TLS 1.3 sends the server's verdict on the client certificate after the client's handshake is done:
+    # the check sees the alert, or the connection closed or reset before its PING was answered.
+    assert "error:" in line and any(word in line for word in ("certificate required", "closed", "reset")), line
