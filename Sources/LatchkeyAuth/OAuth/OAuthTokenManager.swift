@@ -23,7 +23,7 @@ import Synchronization
 /// its only writer. Completions run on `queue`: they must not block or call `status()`.
 public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     // @unchecked Sendable: `states`, `discovered` and `discoveryWaiters` are touched only on `queue`;
-    // `published` is a Mutex; everything else is immutable.
+    // `published` is a Mutex; everything else is immutable (`acquire` and `sharedExchange` once set at creation).
 
     public let connectionName: String
     /// Told the outcome of every token request (true: a token came back), e.g. for metrics. Set at creation.
