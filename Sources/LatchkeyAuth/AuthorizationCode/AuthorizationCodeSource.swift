@@ -23,8 +23,8 @@ import Logging
 /// serial queue; state-file I/O runs there too (small files, off the request path). Completions run on
 /// that queue: they must not block or call `status()`.
 public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendable {
-    // @unchecked Sendable: `grant`, `state`, `generation` and `lastProblem` are touched only on
-    // `engine.queue`; everything else is immutable or Sendable.
+    // @unchecked Sendable: `grant`, `state`, `generation`, `lastProblem` and `rejectedGrant` are touched only on
+    // `engine.queue`; `sharedGrants` is set once at creation; everything else is immutable or Sendable.
 
     /// Where a connection stands, for `/connections`.
     public enum ConnectionState: Sendable, Equatable {
