@@ -29,6 +29,12 @@ let package = Package(
             pkgConfig: "libnghttp2",
             providers: [.apt(["libnghttp2-dev"])]
         ),
+        .systemLibrary(
+            name: "CHiredis",
+            path: "Sources/CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
         .target(name: "CLatchkeyShims"),
         .target(
             name: "LatchkeyNet",
@@ -43,6 +49,11 @@ let package = Package(
                 "COpenSSL", "LatchkeyConfig", "LatchkeyHTTP",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The shared token store on Redis (issue 15): hiredis's codec over Latchkey's own sockets and TLS.
+        .target(
+            name: "LatchkeyRedis",
+            dependencies: ["CHiredis", "LatchkeyNet", "LatchkeyTLS", "LatchkeyConfig", "LatchkeyAuth"]
         ),
         // Metric families and their exposition; knows nothing of the data path that records into it.
         .target(name: "LatchkeyMetrics"),
@@ -64,7 +75,7 @@ let package = Package(
             name: "latchkey",
             dependencies: [
                 "LatchkeyAdmin", "LatchkeyProxy", "LatchkeyConfig", "LatchkeyAuth", "LatchkeyHTTP", "LatchkeyMetrics",
-                "LatchkeyNet", "LatchkeyTLS",
+                "LatchkeyNet", "LatchkeyTLS", "LatchkeyRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,6 +91,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "LatchkeyAuthTests", dependencies: ["LatchkeyAuth", "LatchkeyHTTP", "COpenSSL"]),
+        .testTarget(name: "LatchkeyRedisTests", dependencies: ["LatchkeyRedis", "LatchkeyAuth", "LatchkeyConfig"]),
         .testTarget(name: "LatchkeyMetricsTests", dependencies: ["LatchkeyMetrics"]),
         .testTarget(
             name: "LatchkeyProxyTests", dependencies: ["LatchkeyProxy", "LatchkeyTLS"], exclude: ["InterceptFuzzCorpus"]),

@@ -42,7 +42,7 @@ extension AdminAPI {
         if let error = service.lastReloadError() {
             body += ",\"config_reload_error\":\(JSONString.quote(error))"
         }
-        body += "}\n"
+        body += sharedStoreReadiness() + "}\n"
         return Response(status: notReady.isEmpty ? 200 : 503, body: body)
     }
 

@@ -13,11 +13,15 @@ public final class AdminService: AdminConnectionHandler {
     let pendingAuthorizations: AuthorizationStateStore
     /// The errors of the last failed reload, nil after a success or before any, for `/readyz`.
     let lastReloadError: @Sendable () -> String?
+    /// The shared store's reachability for `/readyz` (nil: no `shared_store:`).
+    let sharedStore: @Sendable () -> SharedStoreReachability?
 
     public init(
         server: ProxyServer, pendingAuthorizations: AuthorizationStateStore,
-        lastReloadError: @escaping @Sendable () -> String? = { nil }
+        lastReloadError: @escaping @Sendable () -> String? = { nil },
+        sharedStore: @escaping @Sendable () -> SharedStoreReachability? = { nil }
     ) {
+        self.sharedStore = sharedStore
         self.server = server
         self.pendingAuthorizations = pendingAuthorizations
         self.lastReloadError = lastReloadError

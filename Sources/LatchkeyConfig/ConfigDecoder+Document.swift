@@ -4,6 +4,7 @@ extension ConfigDecoder {
     static let topLevelKeys = [
         "listen", "admin", "unmatched", "log_level", "log_format", "limits", "secrets", "connections", "routes",
         "shutdown_grace_ms", "state_dir", "state_key", "connect_ports", "workers", "event_loop", "intercept",
+        "shared_store",
     ]
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     static let logFormats = ["text", "json"]
@@ -59,6 +60,13 @@ extension ConfigDecoder {
         configuration.intercept = decodeIntercept(top["intercept"])
         if top["intercept"] == nil { warnAboutRouteIntercept(top["routes"], configuration.routes) }
         decodeState(top, into: &configuration)
+        configuration.sharedStore = decodeSharedStore(top["shared_store"])
+        if configuration.sharedStore != nil && top["state_key"] == nil {
+            fail(
+                top.keyNode("shared_store"), "shared_store",
+                "needs 'state_key': everything stored is encrypted with it (and every replica needs the same key)",
+                suggestion: "add state_key: \"{{secret:state_key}}\" (generate one with: openssl rand -base64 32)")
+        }
         if let ports = decodeConnectPorts(top) { configuration.connectPorts = ports }
         applyUnmatchedDefault(top, to: &configuration)
         checkUpstreamsAgainstListeners(top, configuration: configuration)

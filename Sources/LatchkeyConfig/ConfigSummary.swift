@@ -17,6 +17,10 @@ public enum ConfigSummary {
         out.append("  log:       \(config.logLevel), \(config.logFormat)")
         out.append("  workers:   \(config.workers) (event_loop \(config.eventLoop.rawValue))")
         if let dir = config.stateDir { out.append("  state_dir: \(show(dir)) (state_key \(config.stateKey == nil ? "missing" : "set"))") }
+        if let store = config.sharedStore {
+            let auth = store.password == nil ? "no password" : "password set" + (store.username.map { ", user \($0)" } ?? "")
+            out.append("  shared_store: \(store.displayURL) key_prefix=\(store.keyPrefix) (\(auth))")
+        }
         if let intercept = config.intercept {
             let certificate = intercept.caCertificateFile.map(show) ?? "inline"
             let key = intercept.caKeyFile.map { "ca_key=\(show($0))" } ?? "ca_key=<secret>"

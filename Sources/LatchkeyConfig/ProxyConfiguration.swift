@@ -45,6 +45,8 @@ public struct ProxyConfiguration: Sendable {
     /// `intercept:` the CA for terminating TLS of CONNECTs to routed hosts; nil (the default) answers
     /// such a CONNECT 403 as before.
     public var intercept: InterceptSettings?
+    /// `shared_store:` the Redis that replicas share tokens and a refresh lock through; nil = each replica alone.
+    public var sharedStore: SharedStoreSettings?
     /// Non-fatal findings (e.g. `insecure_skip_verify: true`), each `file:line:column: key.path: message`.
     /// `latchkey check` prints them and `run` logs them at warning level.
     public var warnings: [String] = []

@@ -62,9 +62,10 @@ struct CheckCommand: ParsableCommand {
             output.line("configuration OK (token endpoints not contacted)")
             return
         }
-        let failures = Self.checkOAuthConnections(runtime, output: output)
+        var failures = Self.checkOAuthConnections(runtime, output: output)
+        if let settings = configuration.sharedStore, !Self.checkSharedStore(settings, output: output) { failures += 1 }
         if failures > 0 {
-            output.line("configuration OK, but \(failures) connection(s) failed")
+            output.line("configuration OK, but \(failures) connection(s) or the shared store failed")
             throw ExitCode(1)
         }
         output.line("configuration OK")

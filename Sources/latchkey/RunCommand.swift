@@ -57,11 +57,13 @@ struct RunCommand: ParsableCommand {
         // The token client's loop is a Dispatch one: token traffic is rare and needs no thread of its own.
         let ownListeners = OwnListeners()
         let pendingAuthorizations = AuthorizationStateStore()
+        let metrics = LatchkeyMetrics(version: LatchkeyVersion.current)
+        let sharedStores = SharedStores(metrics: metrics, logger: logger)
         let factory = RuntimeFactory(
             tokenClient: UpstreamHTTPClient(
                 loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: ownListeners),
             pendingAuthorizations: pendingAuthorizations, scrubber: scrubber,
-            metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
+            metrics: metrics, logger: logger, sharedStores: sharedStores)
         let runtime: ProxyRuntime
         do {
             runtime = try factory.makeRuntime(configuration: configuration)
@@ -81,7 +83,8 @@ struct RunCommand: ParsableCommand {
         if let warning = loops.warning { logger.warning("\(warning)") }
         let reloader = ConfigReloader(path: config, server: server, factory: factory, logger: logger)
         let admin = AdminService(
-            server: server, pendingAuthorizations: pendingAuthorizations, lastReloadError: { reloader.status.lastError })
+            server: server, pendingAuthorizations: pendingAuthorizations, lastReloadError: { reloader.status.lastError },
+            sharedStore: { sharedStores.active?.reachability })
         reloader.onReloadStart = { SystemdNotifier.notify("RELOADING=1") }
         reloader.onReload = { _ in SystemdNotifier.notify("READY=1") }
         reloader.startWatching()

@@ -25,11 +25,14 @@ public struct RuntimeFactory: Sendable {
     /// The metrics every runtime records into.
     public let metrics: LatchkeyMetrics
     public let logger: Logger
+    /// Where `shared_store:` connects (nil: tokens are never shared, as in `check`, which tests the provider).
+    let sharedStores: SharedStores?
 
-    public init(
+    init(
         tokenClient: any TokenEndpointClient, pendingAuthorizations: AuthorizationStateStore, scrubber: SecretScrubber,
-        metrics: LatchkeyMetrics, logger: Logger
+        metrics: LatchkeyMetrics, logger: Logger, sharedStores: SharedStores? = nil
     ) {
+        self.sharedStores = sharedStores
         self.tokenClient = tokenClient
         self.pendingAuthorizations = pendingAuthorizations
         self.scrubber = scrubber
@@ -74,9 +77,13 @@ public struct RuntimeFactory: Sendable {
                 return StaticCredentialSource(settings: connection, scrubber: scrubber)
             case .oauth2ClientCredentials(let settings):
                 let series = metrics.connection(connection.name)
-                return OAuthTokenManager(
+                let manager = OAuthTokenManager(
                     name: connection.name, settings: settings, client: tokenClient, scrubber: scrubber, logger: logger,
                     fetchObserver: { series.recordTokenFetch(success: $0) })
+                if let exchange = try makeSharedExchange(configuration, connection: connection.name, settings: settings) {
+                    manager.shareTokens(through: exchange)
+                }
+                return manager
             case .oauth2AuthorizationCode(let settings):
                 if stateFiles == nil { stateFiles = Self.openStateFiles(configuration) }
                 switch stateFiles! {
@@ -87,11 +94,15 @@ public struct RuntimeFactory: Sendable {
                         error: CredentialError(.misconfigured, connection: connection.name, detail: "state_dir: \(error)"))
                 case .success(let store):
                     let series = metrics.connection(connection.name)
-                    return AuthorizationCodeSource(
+                    let source = AuthorizationCodeSource(
                         name: connection.name, settings: settings, client: tokenClient, scrubber: scrubber,
                         store: store, pendingAuthorizations: pendingAuthorizations, logger: logger,
                         consentHint: Self.consentHint(configuration, connection: connection.name),
                         fetchObserver: { series.recordTokenFetch(success: $0) })
+                    if let exchange = try makeSharedExchange(configuration, connection: connection.name, settings: settings.client) {
+                        source.shareGrant(through: exchange)
+                    }
+                    return source
                 }
             }
         }
@@ -111,6 +122,19 @@ public struct RuntimeFactory: Sendable {
             return up
         }
         return runtime
+    }
+
+    /// The connection's `SharedTokenExchange` when `shared_store:` is configured (and this factory shares).
+    private func makeSharedExchange(_ configuration: ProxyConfiguration, connection: String, settings: OAuthClientSettings)
+        throws -> SharedTokenExchange?
+    {
+        guard let sharedStores, let storeSettings = configuration.sharedStore, let key = configuration.stateKey else { return nil }
+        guard let sealer = SharedRecordSealer(keyBase64: key.value) else { return nil }  // validated at load
+        let store = try sharedStores.store(for: storeSettings)
+        return SharedTokenExchange(
+            connectionName: connection, settings: settings, backend: store, sealer: sealer, keyPrefix: storeSettings.keyPrefix,
+            leaseTTL: .milliseconds(storeSettings.leaseMs), logger: logger,
+            observer: { [attempts = sharedStores.attempts] in attempts.child([connection, $0.rawValue]).increment() })
     }
 
     private static func openStateFiles(_ configuration: ProxyConfiguration) -> Result<StateFileStore, StateFileError> {

@@ -151,6 +151,7 @@ extension AuthorizationCodeSource {
                 clientID: settings.client.clientID)
             grant = stored
             persist(stored, after: "consent")
+            sharedGrants?.save(stored) { _ in }
             warning = lastProblem
         } else {
             grant = nil
@@ -160,6 +161,7 @@ extension AuthorizationCodeSource {
         }
         state = .connected
         engine.install(token, for: .connectionDefault, sentAt: sentAt)
+        sharedGrants?.shareAccessToken(token)
         logger.notice("Connected (consent completed)", metadata: ["latchkey.oauth.scope": "\(token.scope ?? "-")"])
         if let replaced, replaced != token.refreshToken { revokeReplaced(replaced) }
         return AuthorizationOutcome(

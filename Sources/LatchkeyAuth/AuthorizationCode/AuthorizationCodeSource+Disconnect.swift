@@ -47,6 +47,7 @@ extension AuthorizationCodeSource {
             self.state = .needsConsent
             self.lastProblem = nil
             self.engine.reset(failingWaitersWith: self.consentError())
+            self.sharedGrants?.markDisconnected(at: self.clock.wallClock())
             var fileProblem: String?
             do throws(StateFileError) {
                 try self.store.remove(connection: self.connectionName)

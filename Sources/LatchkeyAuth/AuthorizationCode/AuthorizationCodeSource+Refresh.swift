@@ -9,6 +9,12 @@ extension AuthorizationCodeSource {
     /// `handleRefresh` persists a rotated refresh token before the manager publishes the access token.
     func refresh(tokenURL: EndpointURL, completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void) {
         dispatchPrecondition(condition: .onQueue(queue))
+        guard let shared = sharedGrants else { return sendRefresh(tokenURL: tokenURL, completion: completion) }
+        // Under the shared lease: the store's grant is the newest (another replica may have rotated it).
+        syncGrant(from: shared) { self.sendRefresh(tokenURL: tokenURL, completion: completion) }
+    }
+
+    private func sendRefresh(tokenURL: EndpointURL, completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void) {
         guard state == .connected, let grant else {
             if state == .connected {
                 // Consent without a refresh token: the access token lasted as long as it could.
@@ -48,12 +54,25 @@ extension AuthorizationCodeSource {
                     tokenURL: tokenURL.description, clientID: settings.client.clientID)
                 grant = stored
                 persist(stored, after: "refresh-token rotation")
+                if let shared = sharedGrants {
+                    // Into the store (still under the lease) before the new access token is used.
+                    return shared.save(stored) { written in
+                        self.engine.onQueue {
+                            if !written {
+                                self.logger.warning("Could not write the rotated refresh token to the shared store; kept locally, retrying")
+                                self.retrySharedSave(stored, generation: self.generation)
+                            }
+                            completion(.success(token))
+                        }
+                    }
+                }
             }
             completion(.success(token))
         case .failure(let error) where Self.isInvalidGrant(error):
             state = .needsReconnect(
                 reason: "the provider rejected the refresh token (\(error.detail)): it was revoked, expired or replaced; connect again")
             lastProblem = error.detail
+            rejectedGrant = grant.map { Digest.sha256(Array($0.refreshToken.utf8)) }  // never taken from the store again
             grant = nil  // the file stays: it is replaced by the next consent or removed by disconnect
             logger.error("Refresh token rejected; the connection needs to be reconnected", metadata: [LogKey.error: "\(error.detail)"])
             completion(.failure(consentError()))

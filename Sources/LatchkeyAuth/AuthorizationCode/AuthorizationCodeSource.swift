@@ -23,8 +23,8 @@ import Logging
 /// serial queue; state-file I/O runs there too (small files, off the request path). Completions run on
 /// that queue: they must not block or call `status()`.
 public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendable {
-    // @unchecked Sendable: `grant`, `state`, `generation` and `lastProblem` are touched only on
-    // `engine.queue`; everything else is immutable or Sendable.
+    // @unchecked Sendable: `grant`, `state`, `generation`, `lastProblem` and `rejectedGrant` are touched only on
+    // `engine.queue`; `sharedGrants` is set once at creation; everything else is immutable or Sendable.
 
     /// Where a connection stands, for `/connections`.
     public enum ConnectionState: Sendable, Equatable {
@@ -68,6 +68,12 @@ public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendabl
     var consentedAt: Double?
     /// The last consent, refresh or persistence problem, for status. Queue-confined.
     var lastProblem: String?
+    /// The grant's copy in `shared_store:` (issue 15); nil without one. Set by `shareGrant(through:)`
+    /// before the source is shared.
+    var sharedGrants: SharedGrantStore?
+    /// SHA-256 of the last refresh token the provider refused (`invalid_grant`): the shared store may
+    /// still hold it, and adopting it again would send one doomed refresh per request. Queue-confined.
+    var rejectedGrant: [UInt8]?
 
     /// Loads the connection's state file now (synchronously): a loaded refresh token means `connected`
     /// (the first access token is fetched on demand), a corrupt file `needsReconnect` with the reason
@@ -132,6 +138,15 @@ public final class AuthorizationCodeSource: CredentialSource, @unchecked Sendabl
         completion: @escaping @Sendable (Result<InjectedCredential?, CredentialError>) -> Void
     ) {
         queue.async {
+            if self.state != .connected, let shared = self.sharedGrants {
+                // Consent may have been given on another replica: look once (bounded by timeout_ms).
+                return self.syncGrant(from: shared) {
+                    guard self.state == .connected else { return completion(.failure(self.consentError())) }
+                    self.engine.enqueueFetch(for: .connectionDefault, timeout: timeout, forceAttempt: false) { result in
+                        completion(result.map { $0.credential })
+                    }
+                }
+            }
             if self.state != .connected {
                 return completion(.failure(self.consentError()))
             }

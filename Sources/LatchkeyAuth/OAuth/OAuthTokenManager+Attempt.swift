@@ -96,7 +96,7 @@ extension OAuthTokenManager {
     }
 
     /// The client-credentials grant (RFC 6749 §4.4.2) for `key`.
-    private func requestClientCredentials(
+    func requestClientCredentials(
         for key: CredentialKey, tokenURL: EndpointURL, completion: @escaping @Sendable (Result<TokenGrant, CredentialError>) -> Void
     ) {
         let request: TokenEndpointRequest

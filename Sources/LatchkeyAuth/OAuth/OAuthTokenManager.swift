@@ -23,7 +23,7 @@ import Synchronization
 /// its only writer. Completions run on `queue`: they must not block or call `status()`.
 public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     // @unchecked Sendable: `states`, `discovered` and `discoveryWaiters` are touched only on `queue`;
-    // `published` is a Mutex; everything else is immutable.
+    // `published` is a Mutex; everything else is immutable (`acquire` and `sharedExchange` once set at creation).
 
     public let connectionName: String
     /// Told the outcome of every token request (true: a token came back), e.g. for metrics. Set at creation.
@@ -56,6 +56,8 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     /// The tokens `currentCredential` may hand out, with their expiry. Written only on `queue`.
     let published = Mutex<[CredentialKey: PublishedToken]>([:])
     var nextWaiterID: UInt64 = 0
+    /// Where tokens are shared with other replicas (`shareTokens(through:)`); set before the manager is shared.
+    var sharedExchange: SharedTokenExchange?
     /// Token requests launched and not yet finished. Queue-confined.
     var activeAttempts = 0
     /// Keys whose attempt waits for a free slot, oldest first. Queue-confined.
@@ -130,6 +132,7 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
             tokens[key] = nil
             return true
         }
+        sharedExchange?.reject(credential, for: key)  // the store's copy must not come back
         queue.async {
             guard var state = self.states[key], state.token?.credential == credential else { return }
             state.token = nil
