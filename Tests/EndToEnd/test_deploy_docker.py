@@ -22,7 +22,7 @@ from latchkey_e2e import REPO_ROOT, latchkey_binary
 #: What bookworm-slim itself carries among the libraries a Swift binary links (apt needs them).
 BASE_IMAGE_LIBRARY_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}
 #: The runtime stage's packages: the two C libraries Latchkey links, and the CA store (data).
-RUNTIME_PACKAGES = {"libssl3", "libnghttp2-14", "ca-certificates"}
+RUNTIME_PACKAGES = {"libssl3", "libnghttp2-14", "libhiredis0.14", "ca-certificates"}
 CONFIG_PATH = "/etc/latchkey/proxy.conf"
 
 
@@ -48,7 +48,7 @@ def test_build_stage_runs_the_static_release_build(stages):
     assert build.name == "build" and build.base.startswith("swift:"), build
     runs = " ".join(r.arguments for r in build.all("RUN"))
     assert "swift build -c release --static-swift-stdlib" in runs
-    assert {"libssl-dev", "libnghttp2-dev", "pkg-config"} <= apt_installed(build)
+    assert {"libssl-dev", "libnghttp2-dev", "libhiredis-dev", "pkg-config"} <= apt_installed(build)
     copied = " ".join(c.arguments for c in build.all("COPY"))
     for needed in ("Package.swift", "Sources"):
         assert needed in copied, f"the build stage does not COPY {needed}"
@@ -153,4 +153,4 @@ def test_runtime_packages_cover_every_library_the_binary_loads(which):
     packages = set(_library_packages(binary).values())
     missing = packages - BASE_IMAGE_LIBRARY_PACKAGES - RUNTIME_PACKAGES
     assert not missing, f"{binary} needs {missing}, which the runtime stage does not install"
-    assert {"libssl3", "libnghttp2-14"} <= packages, packages
+    assert {"libssl3", "libnghttp2-14", "libhiredis0.14"} <= packages, packages

@@ -35,6 +35,11 @@ _lk_pkg_installed() {
     dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | grep -q '^ii'
 }
 
+# The Debian packages a build of Latchkey needs: the system libraries behind its SwiftPM system-library
+# targets (COpenSSL, CNghttp2, CHiredis) and pkg-config to find them. deploy/Dockerfile's build stage
+# installs the same list; the runtime needs libssl3, libnghttp2-14 and libhiredis0.14.
+LK_BUILD_PACKAGES=(libssl-dev libnghttp2-dev libhiredis-dev pkg-config)
+
 # lk_ensure_packages PKG...: installs the Debian packages that are missing (as root only;
 # `apt-get update` runs only when something is missing). A command name may be given as
 # `cmd:PKG` (e.g. `nginx:nginx-light`): installed when the command is absent from PATH and sbin.
