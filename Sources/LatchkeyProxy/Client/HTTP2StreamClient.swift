@@ -84,10 +84,16 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     // MARK: Connection events
 
     /// Every byte queued for this stream is framed: the exchange may resume its upstream.
-    func dataDrained() { exchange?.clientDidDrainWrites() }
+    func dataDrained() {
+        exchange?.clientDidDrainWrites()
+        tunnel?.clientDrained()
+    }
 
     /// The socket's backlog shrank, and with it this stream's share.
-    func socketDrained() { exchange?.clientDidDrainWrites() }
+    func socketDrained() {
+        exchange?.clientDidDrainWrites()
+        tunnel?.clientDrained()
+    }
 
     /// The session closed the stream. Closed with an error code (the client reset it, or the session did):
     /// the exchange is abandoned as when an HTTP/1.1 client goes away.
@@ -154,7 +160,11 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
 
     func setReadingPaused(_ paused: Bool) {
         readingPaused = paused
-        if !paused { pump() }
+        guard !paused else { return }
+        pump()
+        // A tunnel resumes from the upstream's events, outside any flush of this connection: the WINDOW_UPDATE
+        // for what was consumed must go out now.
+        if tunnel != nil { connection.flush() }
     }
 
     func sendInterimResponse(_ head: HTTPResponseHead) {
