@@ -28,8 +28,8 @@ import h2.settings
 import pytest
 from websockets.sync.client import connect
 
-from latchkey_e2e import TIMEOUT, metric_sum, scrape_metrics, wait_until
-from test_websocket import WebSocketEcho
+from latchkey_e2e import TIMEOUT, metric_sum, scrape_metrics, skip_under_sanitizer, wait_until
+from test_websocket import FLOOD_MESSAGES, WebSocketEcho, quiet, rss_bytes
 
 sys.path.insert(0, str(Path(__file__).parent / "peers"))
 from asgi_ws_echo import AsgiWebSocketEcho  # noqa: E402
@@ -205,9 +205,8 @@ def hypercorn():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def lk(latchkey_module, ws_upstream, hypercorn):
-    return latchkey_module.start(f"""
+def config(ws_upstream, hypercorn, extra: str = "") -> str:
+    return f"""
 unmatched: deny
 connections:
   svc:
@@ -225,7 +224,12 @@ routes:
     upstream: http://127.0.0.1:{hypercorn.port}
     http2: always
     connection: svc
-""", env=ENV)
+{extra}"""
+
+
+@pytest.fixture(scope="module")
+def lk(latchkey_module, ws_upstream, hypercorn):
+    return latchkey_module.start(config(ws_upstream, hypercorn), env=ENV)
 
 
 def assert_injected_h1(headers):
@@ -352,3 +356,45 @@ def test_refusals(lk, ws_upstream, path, protocol, method, status):
     finally:
         client.close()
     assert len(ws_upstream.handshakes) == before
+
+
+def test_an_idle_tunnel_is_reset(latchkey, ws_upstream, hypercorn):
+    proxy = latchkey(config(ws_upstream, hypercorn, "limits:\n  tunnel_idle_timeout_ms: 400\n"), env=ENV)
+    client = H2WebSocketClient(proxy.port)
+    try:
+        assert client.open("/h1/ws/idle")[":status"] == "200"
+        # Nothing is sent either way: the proxy ends the tunnel and resets the stream (CANCEL).
+        client.pump(lambda: client.reset is not None, "the idle tunnel's end")
+        assert client.reset == 8, client.reset
+        proxy.wait_for_log(r"\S*/h1/ws/idle 101 .*latchkey\.outcome=idle_timeout")
+    finally:
+        client.close()
+
+
+@skip_under_sanitizer
+def test_a_client_that_does_not_read_stops_the_upstream_back_pressure(latchkey, ws_upstream, hypercorn):
+    # The upstream sends 64 MiB as fast as it can; the h2 client reads nothing for a while, so its stream
+    # window stays closed. The proxy stops reading the upstream while the stream's DATA waits above its mark,
+    # so its memory stays bounded; then the client reads (and acknowledges) everything, intact.
+    proxy = latchkey(config(ws_upstream, hypercorn), env=ENV)
+    before = rss_bytes(proxy.proc.pid, "VmRSS")
+    client = H2WebSocketClient(proxy.port)
+    try:
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        client.stream_id = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(client.stream_id, [
+            (":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":path", "/h1/flood"),
+            (":authority", f"127.0.0.1:{proxy.port}"), ("sec-websocket-version", "13")])
+        client.flush()
+        wait_until(quiet(proxy.proc.pid), what="the proxy idle")
+        grown = rss_bytes(proxy.proc.pid, "VmHWM") - before
+        assert grown < 32 * MIB, f"peak RSS grew by {grown / MIB:.1f} MiB while the client did not read"
+        expected = FLOOD_MESSAGES * (MIB + 10)  # each frame: 0x82, 127, 8-byte length, then 1 MiB
+        client.pump(lambda: len(client.buffer) >= expected, "the whole flood")
+        frames = 0
+        while (frame := ws_parse(client.buffer)) is not None and frame[0] == BINARY:
+            assert len(frame[1]) == MIB
+            frames += 1
+        assert frames == FLOOD_MESSAGES
+    finally:
+        client.close()
