@@ -17,6 +17,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import struct
 import sys
 from pathlib import Path
@@ -87,9 +88,11 @@ TEXT, BINARY, CLOSE = 0x1, 0x2, 0x8
 class H2WebSocketClient:
     """An RFC 8441 client on one h2c connection to the proxy."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, sock=None, authority: str | None = None, scheme: str = "http"):
         self.port = port
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.authority = authority or f"127.0.0.1:{port}"
+        self.scheme = scheme
+        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self.conn.initiate_connection()
         self.flush()
@@ -135,11 +138,11 @@ class H2WebSocketClient:
         self.stream_id = self.conn.get_next_available_stream_id()
         headers = [(":method", method)]
         if method == "CONNECT" and protocol is None:
-            headers.append((":authority", f"127.0.0.1:{self.port}"))
+            headers.append((":authority", self.authority))
         else:
             if protocol is not None:
                 headers.append((":protocol", protocol))
-            headers += [(":scheme", "http"), (":path", path), (":authority", f"127.0.0.1:{self.port}")]
+            headers += [(":scheme", self.scheme), (":path", path), (":authority", self.authority)]
         headers += [("sec-websocket-version", "13"), ("authorization", CLIENT_TOKEN), *extra]
         self.conn.send_headers(self.stream_id, headers)
         self.flush()
@@ -398,3 +401,36 @@ def test_a_client_that_does_not_read_stops_the_upstream_back_pressure(latchkey, 
         assert frames == FLOOD_MESSAGES
     finally:
         client.close()
+
+
+def test_h2_by_alpn_inside_an_intercepted_connect(latchkey, ws_upstream, tmp_path):
+    # wss:// through the proxy over HTTP/2: CONNECT api.test:443, TLS with the interception CA's leaf and ALPN
+    # h2, then the extended CONNECT inside (the same h2 client connection code as h2c).
+    from intercept_helpers import BEARER as ICEPT_BEARER, ENV as ICEPT_ENV
+    from intercept_helpers import InterceptCA, connect as proxy_connect, intercept_config
+
+    ca = InterceptCA.create(tmp_path / "ca")
+    proxy = latchkey(intercept_config(ca, f"""
+    - name: api
+      host: api.test
+      upstream: http://127.0.0.1:{ws_upstream.port}
+      connection: svc
+    """), env=ICEPT_ENV, secrets=ca.key_secrets)
+    raw, head = proxy_connect(proxy.port, "api.test:443")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    context = ssl.create_default_context(cafile=str(ca.cert))
+    context.set_alpn_protocols(["h2"])
+    tls = context.wrap_socket(raw, server_hostname="api.test")
+    assert tls.selected_alpn_protocol() == "h2"
+    client = H2WebSocketClient(proxy.port, sock=tls, authority="api.test", scheme="https")
+    try:
+        assert client.connect_protocol == 1
+        assert client.open("/ws/intercepted-h2")[":status"] == "200"
+        client.send(TEXT, b"through tls and h2")
+        assert client.recv() == (TEXT, b"through tls and h2")
+    finally:
+        client.close()
+    seen = ws_upstream.last("/ws/intercepted-h2")
+    assert [v for n, v in seen if n.lower() == "authorization"] == [f"Bearer {ICEPT_BEARER}"], seen
+    assert CLIENT_TOKEN not in str(seen)
+    proxy.wait_for_log(r"GET \S*/ws/intercepted-h2 101 .*latchkey\.intercepted=true")
