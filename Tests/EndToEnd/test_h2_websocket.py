@@ -434,3 +434,39 @@ def test_h2_by_alpn_inside_an_intercepted_connect(latchkey, ws_upstream, tmp_pat
     assert [v for n, v in seen if n.lower() == "authorization"] == [f"Bearer {ICEPT_BEARER}"], seen
     assert CLIENT_TOKEN not in str(seen)
     proxy.wait_for_log(r"GET \S*/ws/intercepted-h2 101 .*latchkey\.intercepted=true")
+
+
+def test_an_h2_upstream_chosen_by_alpn_gets_extended_connect(latchkey, pki):
+    # https:// upstream, `http2: auto`: the first handshake opens a TLS connection offering h2 and http/1.1;
+    # Hypercorn picks h2, so the extended CONNECT waits for its SETTINGS on the connection taken over from the
+    # handshake. The next one (from an HTTP/1.1 client) goes on a stream of the same, known-h2 connection.
+    upstream = AsgiWebSocketEcho(pki.server_cert, pki.server_key).start()
+    try:
+        proxy = latchkey(f"""
+unmatched: deny
+connections:
+  svc:
+    type: bearer
+    token: ${{E2E_BEARER}}
+routes:
+  - name: wss-h2
+    path_prefix: /tls
+    strip_prefix: true
+    upstream: https://localhost:{upstream.port}
+    connection: svc
+    tls: {{ca_file: {pki.ca_cert}}}
+""", env=ENV)
+        client = H2WebSocketClient(proxy.port)
+        try:
+            assert client.open("/tls/ws/first")[":status"] == "200"
+            seen = whoami(client)
+            assert seen["http_version"] == "2" and seen["authorization"] == [f"Bearer {BEARER}"], seen
+        finally:
+            client.close()
+        with connect(f"ws://127.0.0.1:{proxy.port}/tls/ws/second", proxy=None, open_timeout=20,
+                     additional_headers={"Authorization": CLIENT_TOKEN}) as ws:
+            ws.send("whoami")
+            seen = json.loads(ws.recv(timeout=20))
+            assert seen["http_version"] == "2" and seen["authorization"] == [f"Bearer {BEARER}"], seen
+    finally:
+        upstream.stop()

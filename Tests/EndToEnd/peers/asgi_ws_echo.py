@@ -1,6 +1,6 @@
 """A WebSocket echo server on Hypercorn (PyPI), an ASGI server that speaks WebSockets over HTTP/1.1 and over
-HTTP/2 (RFC 8441: its SETTINGS announce ENABLE_CONNECT_PROTOCOL). Plaintext on loopback; an HTTP/2 client uses
-h2c with prior knowledge. Runs in a thread of the test process: `AsgiWebSocketEcho().start()`.
+HTTP/2 (RFC 8441: its SETTINGS announce ENABLE_CONNECT_PROTOCOL), on loopback. Plaintext: an HTTP/2 client uses
+h2c with prior knowledge; with a certificate it serves TLS and offers `h2, http/1.1` by ALPN. Runs in a thread of the test process: `AsgiWebSocketEcho().start()`.
 
 Every WebSocket it accepts echoes text and binary messages, except:
     "whoami"     answered with JSON {authorization: [...], http_version, path, subprotocols}: what reached it
@@ -18,7 +18,9 @@ from hypercorn.config import Config
 
 
 class AsgiWebSocketEcho:
-    def __init__(self):
+    def __init__(self, certfile=None, keyfile=None):
+        """With `certfile` and `keyfile`: TLS, ALPN `h2, http/1.1` (Hypercorn's default)."""
+        self.certfile, self.keyfile = certfile, keyfile
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -45,6 +47,8 @@ class AsgiWebSocketEcho:
         config.accesslog = None
         config.errorlog = None
         config.websocket_max_message_size = 64 * 1024 * 1024
+        if self.certfile:
+            config.certfile, config.keyfile = str(self.certfile), str(self.keyfile)
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.stopping = asyncio.Event()
