@@ -141,7 +141,8 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
             receivedResponse = true
             if let webSocketKey, (200...299).contains(head.status), !endStream {
                 // RFC 8441 §5: the stream carries the WebSocket now. The exchange sees the 101 it knows.
-                handler.upstream(self, didReceive: [.head(WebSocketHandshake.switchedHead(head, key: webSocketKey), .none)])
+                let switched = WebSocketHandshake.switchedHead(head, key: webSocketKey)
+                handler.upstream(self, didReceive: [.head(switched, .none)])
                 return
             }
             let framing = endStream ? .none : Self.framing(of: head)

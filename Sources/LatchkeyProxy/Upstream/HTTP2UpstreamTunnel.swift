@@ -57,14 +57,19 @@ final class HTTP2UpstreamTunnel: ByteStream, @unchecked Sendable {  // confined 
         switch event {
         case .data(let id, let bytes):
             // Manual flow control: the window reopens now, or once the tunnel reads again.
-            if stream.readingPaused { stream.unconsumed += bytes.count } else { stream.connection.consume(id, count: bytes.count) }
+            if stream.readingPaused {
+                stream.unconsumed += bytes.count
+            } else {
+                stream.connection.consume(id, count: bytes.count)
+            }
             delegate.stream(self, didRead: bytes)
         case .end, .trailers:
             delegate.streamDidReachEOF(self)
         case .dataDrained:
             delegate.streamDidDrainWrites(self)
         case .headersTooLarge:
-            failed(.http2(HTTP2Error(.protocolError, "the WebSocket stream's trailers are larger than the proxy accepts")))
+            failed(
+                .http2(HTTP2Error(.protocolError, "the WebSocket stream's trailers are larger than the proxy accepts")))
         case .interimResponse, .response, .request, .streamClosed, .goAway, .remoteSettings:
             break
         }
