@@ -470,3 +470,21 @@ routes:
             assert seen["http_version"] == "2" and seen["authorization"] == [f"Bearer {BEARER}"], seen
     finally:
         upstream.stop()
+
+
+def test_the_clients_end_stream_first_is_passed_on_and_the_stream_ends_cleanly(lk, ws_upstream):
+    # END_STREAM from the client is the tunnel's FIN towards the upstream (TCP FIN to the websockets server,
+    # which then closes); the upstream's close is the stream's END_STREAM: a clean end both ways, no reset.
+    offset = lk.log_offset()
+    client = H2WebSocketClient(lk.port)
+    try:
+        assert client.open("/h1/ws/client-fin")[":status"] == "200"
+        client.send(TEXT, b"x")
+        assert client.recv() == (TEXT, b"x")
+        client.end_stream()
+        client.pump(lambda: client.ended or client.reset is not None, "the end of the stream")
+        assert client.ended and client.reset is None, client.reset
+    finally:
+        client.close()
+    line = lk.wait_for_log(r"\S*/h1/ws/client-fin 101 .*", after=offset).group(0)
+    assert "latchkey.outcome=tunnel_closed" in line, line

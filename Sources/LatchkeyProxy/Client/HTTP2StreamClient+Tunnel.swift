@@ -64,19 +64,33 @@ extension HTTP2StreamClient: TunnelClientSide {
         connection.flush()
     }
 
-    /// The tunnel is over. A stream this side has not ended is reset (CANCEL: the bytes stop here); one it
-    /// ended is left for the client to end (its END_STREAM may still wait behind DATA), or reset with
-    /// NO_ERROR when nothing waits (RFC 9113 §8.1: the answer is complete, the client may stop sending).
-    func closeNow() {
+    /// The tunnel is over for `reason`:
+    /// - both sides finished (`closed`): this side's END_STREAM, if the upstream's FIN was the second, ends
+    ///   the stream cleanly;
+    /// - the client reset the stream or its connection went (`clientClosed`): nothing is left to say;
+    /// - otherwise (the upstream closed or reset, the idle timeout) the stream is reset: CANCEL when this side
+    ///   had not ended it (the bytes stop here), NO_ERROR when it had and nothing waits to be framed (RFC 9113
+    ///   §8.1: complete, the client may stop sending); with DATA still queued the END_STREAM behind it is left
+    ///   to arrive, and the client ends the stream.
+    func endTunnel(_ reason: TunnelStateMachine.CloseReason) {
         tunnel = nil
         // What the client still sends is consumed and dropped (`pump` without a tunnel or an exchange).
         connection.consume(stream: id, count: request.dropHeld())
         guard !closed else { return }
-        if !sentEnd {
+        switch reason {
+        case .closed:
+            guard !sentEnd else { return }
             sentEnd = true
-            connection.session.resetStream(stream: id, code: .cancel)
-        } else if connection.session.pendingDataBytes(stream: id) == 0 {
-            connection.session.resetStream(stream: id, code: .noError)
+            connection.session.endStream(stream: id)
+        case .clientClosed:
+            return
+        case .upstreamClosed, .upstreamReset, .idleTimeout:
+            if !sentEnd {
+                sentEnd = true
+                connection.session.resetStream(stream: id, code: .cancel)
+            } else if connection.session.pendingDataBytes(stream: id) == 0 {
+                connection.session.resetStream(stream: id, code: .noError)
+            }
         }
         connection.flush()
     }

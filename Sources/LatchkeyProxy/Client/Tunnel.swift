@@ -160,7 +160,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         case .finish(let reason):
             report(reason)
             upstream.close()
-            client.closeNow()
+            client.endTunnel(reason)
         case .abandon:
             upstream.close()
         case .refuseConnect:

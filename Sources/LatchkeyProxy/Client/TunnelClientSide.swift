@@ -11,10 +11,14 @@ protocol TunnelClientSide: AnyObject {
     func setReadingPaused(_ paused: Bool)
     /// The upstream finished: pass its FIN on (TCP FIN; for a stream END_STREAM).
     func shutdownWriting()
-    /// The tunnel is over: close now (for a stream: RST_STREAM unless it ended cleanly).
-    func closeNow()
+    /// The tunnel is over for `reason`: close now (a connection closes; a stream ends or is reset, see
+    /// `HTTP2StreamClient+Tunnel.swift`).
+    func endTunnel(_ reason: TunnelStateMachine.CloseReason)
     /// A CONNECT's upstream never connected: answer `error` instead of the 200.
     func tunnelFailed(_ error: ProxyError)
 }
 
-extension ClientConnection: TunnelClientSide {}
+extension ClientConnection: TunnelClientSide {
+    /// A connection has one way to end: closing it (what was written and not yet sent is dropped).
+    func endTunnel(_ reason: TunnelStateMachine.CloseReason) { closeNow() }
+}
