@@ -184,10 +184,14 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
     /// A WebSocket handshake opens its extended CONNECT only once the server's SETTINGS said whether it may
     /// (RFC 8441 §3); until then the stream stays `waiting` (counted, failed with the connection).
     func openWhenSettingsKnown(_ stream: HTTP2UpstreamStream) {
-        if let offersExtendedConnect, state == .ready {
-            stream.settingsKnown(offersExtendedConnect: offersExtendedConnect)
-        } else if !waiting.contains(where: { $0 === stream }) {
-            waiting.append(stream)
+        if let offersExtendedConnect {
+            stream.settingsKnown(offersExtendedConnect: offersExtendedConnect)  // `open` refuses on a closing one
+        } else if state == .ready || state == .connecting {
+            if !waiting.contains(where: { $0 === stream }) { waiting.append(stream) }
+        } else {
+            // Going away before its SETTINGS came: no stream will open here; the request goes again.
+            waiting.removeAll { $0 === stream }
+            failLater(stream, .http2(HTTP2Error(.refusedStream, "the connection is going away")), unprocessed: true)
         }
     }
 
