@@ -89,9 +89,9 @@ public final class ProxyRuntime: Sendable {
             sources[connection.name] = try makeSource(connection)
         }
         self.sources = sources
-        let defaultTLS = try TLSClientContext(configuration: TLSSettings().clientConfiguration)
+        let defaultTLS = try TLSClientContext(configuration: configuration.tls.policyOnly.clientConfiguration)
         self.defaultTLS = defaultTLS
-        var contexts: [TLSClientConfiguration: TLSClientContext] = [TLSSettings().clientConfiguration: defaultTLS]
+        var contexts: [TLSClientConfiguration: TLSClientContext] = [defaultTLS.configuration: defaultTLS]
         var routes: [String: RouteRuntime] = [:]
         var routesInFileOrder: [RouteRuntime] = []
         /// One context per distinct configuration, shared by the routes that have it.
@@ -148,7 +148,9 @@ extension TLSSettings {
     func clientConfiguration(offeringHTTP2: Bool) -> TLSClientConfiguration {
         TLSClientConfiguration(
             caFile: caFile, insecureSkipVerify: insecureSkipVerify, certificateFile: certFile,
-            privateKeyFile: keyFile, alpnProtocols: offeringHTTP2 ? ["h2", "http/1.1"] : ["http/1.1"])
+            privateKeyFile: keyFile, alpnProtocols: offeringHTTP2 ? ["h2", "http/1.1"] : ["http/1.1"],
+            minimumVersion: minVersion == .tls13 ? .tls13 : .tls12, cipherList: ciphers?.value,
+            cipherSuites: ciphersuites?.value, groups: curves?.value)
     }
 }
 
