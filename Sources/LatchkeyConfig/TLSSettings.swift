@@ -50,15 +50,18 @@ public struct TLSSettings: Sendable, Equatable {
         TLSSettings(minVersion: minVersion, ciphers: ciphers, ciphersuites: ciphersuites, curves: curves)
     }
 
-    /// The effective policy in one line (`min_version=1.2 ciphers=... curves=...`), for `latchkey check`
-    /// and the admin API. Paths are not secret; keys are only named by path.
-    public var policyDescription: String {
-        var parts = ["min_version=\(minVersion.rawValue)"]
-        if let ciphers { parts.append("ciphers=\(ciphers.value)") }
-        if let ciphersuites { parts.append("ciphersuites=\(ciphersuites.value)") }
-        if let curves { parts.append("curves=\(curves.value)") }
-        return parts.joined(separator: " ")
+    /// The effective policy as key/value pairs (`min_version` always, the lists when set): what `latchkey check`
+    /// and the admin API show next to each route and connection. Append new policy keys here.
+    public var policyFields: [(key: String, value: String)] {
+        var fields = [(key: "min_version", value: minVersion.rawValue)]
+        if let ciphers { fields.append(("ciphers", ciphers.value)) }
+        if let ciphersuites { fields.append(("ciphersuites", ciphersuites.value)) }
+        if let curves { fields.append(("curves", curves.value)) }
+        return fields
     }
+
+    /// `policyFields` in one line: `min_version=1.2 ciphers=...`.
+    public var policyDescription: String { policyFields.map { "\($0.key)=\($0.value)" }.joined(separator: " ") }
 }
 
 /// `min_version:` written as `1.2` or `1.3`.
