@@ -51,7 +51,7 @@ def test_min_version_13_against_a_tls12_only_server_is_a_clear_502(latchkey, pol
     assert body["route"] == "strict", body
     assert "TLS handshake failed" in body["detail"], body
     assert re.search(r"protocol version|unsupported protocol", body["detail"]), body
-    assert "does not offer TLSv1.3" in body["detail"] and "min_version" in body["detail"], body
+    assert "the server offers only TLSv1.2 or older, and tls.min_version requires TLSv1.3" in body["detail"], body
 
     reply = get(lk, "/default/x")  # the default floor (1.2) passes
     assert reply.status == 200, reply.body
@@ -86,7 +86,7 @@ routes:""" + route("inherits", policy_nginx.tls12_port, "{}") + route("overrides
     lk = latchkey(config)
     reply = get(lk, "/inherits/x")
     assert reply.status == 502, reply.body
-    assert "does not offer TLSv1.3" in detail(reply)["detail"], reply.body
+    assert "tls.min_version requires TLSv1.3" in detail(reply)["detail"], reply.body
     reply = get(lk, "/overrides/x")
     assert reply.status == 200, reply.body  # its own min_version wins; ca_file still comes from the default
 
