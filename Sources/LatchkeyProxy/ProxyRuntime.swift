@@ -100,23 +100,21 @@ public final class ProxyRuntime: Sendable {
         var contexts: [TLSClientConfiguration: TLSClientContext] = [defaultTLS.configuration: defaultTLS]
         var routes: [String: RouteRuntime] = [:]
         var routesInFileOrder: [RouteRuntime] = []
-        /// One context per distinct configuration, shared by the routes and connections that have it; `owner`
-        /// ("route api", "connection idp") names the first one in the error when a file fails to load.
-        func sharedContext(_ configuration: TLSClientConfiguration, for owner: String) throws -> TLSClientContext {
+        /// One context per distinct configuration, shared by the routes that have it.
+        func sharedContext(_ configuration: TLSClientConfiguration, route: String) throws -> TLSClientContext {
             if let existing = contexts[configuration] { return existing }
             do {
                 let created = try TLSClientContext(configuration: configuration)
                 contexts[configuration] = created
                 return created
             } catch {
-                throw RuntimeBuildError(detail: "\(owner): tls: \(error)")
+                throw RuntimeBuildError(detail: "route \(route): tls: \(error)", cause: "\(error)")
             }
         }
         for route in configuration.routes {
             let context = try sharedContext(
-                route.tls.clientConfiguration(offeringHTTP2: route.http2 != .never), for: "route \(route.name)")
-            let http1Context = try sharedContext(
-                route.tls.clientConfiguration(offeringHTTP2: false), for: "route \(route.name)")
+                route.tls.clientConfiguration(offeringHTTP2: route.http2 != .never), route: route.name)
+            let http1Context = try sharedContext(route.tls.clientConfiguration(offeringHTTP2: false), route: route.name)
             let source = route.connection.flatMap { sources[$0] }
             let kind = route.connection.flatMap { configuration.connection(named: $0)?.kind }
             let injects: Bool
@@ -137,7 +135,12 @@ public final class ProxyRuntime: Sendable {
         // from the running runtime (`clientContexts`).
         for connection in configuration.connections {
             guard let client = connection.oauthClient else { continue }
-            _ = try sharedContext(client.tls.clientConfiguration, for: "connection \(connection.name)")
+            do {
+                _ = try sharedContext(client.tls.clientConfiguration, route: "-")
+            } catch {
+                throw RuntimeBuildError(
+                    detail: "connection \(connection.name): tls: \((error as? RuntimeBuildError)?.cause ?? "\(error)")")
+            }
         }
         self.routes = routes
         self.routesInFileOrder = routesInFileOrder
@@ -148,7 +151,13 @@ public final class ProxyRuntime: Sendable {
 /// A runtime could not be built (a TLS file that fails to load, ...).
 public struct RuntimeBuildError: Error, CustomStringConvertible {
     public let detail: String
-    public init(detail: String) { self.detail = detail }
+    /// The underlying reason without the "route X:" prefix, when there is one.
+    let cause: String?
+    public init(detail: String) { self.init(detail: detail, cause: nil) }
+    init(detail: String, cause: String?) {
+        self.detail = detail
+        self.cause = cause
+    }
     public var description: String { detail }
 }
 
