@@ -380,8 +380,10 @@ routes:
 
 
 def test_an_upgrade_request_goes_over_http11_even_to_an_h2_upstream(proxy, h2nginx):
-    """HTTP/2 has no Upgrade (RFC 9113 §8.6): a handshake asking for one goes to the same upstream over
-    HTTP/1.1 (a TLS context offering only http/1.1), whatever the route's http2 says."""
+    """HTTP/2 has no Upgrade (RFC 9113 §8.6), and nginx does not offer extended CONNECT (RFC 8441: no
+    SETTINGS_ENABLE_CONNECT_PROTOCOL): a WebSocket handshake goes to the same upstream over HTTP/1.1 (a TLS
+    context offering only http/1.1) and never as an HTTP/2 request. Hypercorn, which does offer it, gets an
+    extended CONNECT instead (test_h2_websocket.py)."""
     assert via_requests("http://h2.local/echo/before-upgrade", proxy=proxy.proxy_url).status == 200
     reply = via_requests("http://h2.local/echo/upgrade-h1", proxy=proxy.proxy_url,
                          headers=[("Connection", "Upgrade"), ("Upgrade", "websocket")])

@@ -30,12 +30,22 @@ public enum SecureRandom {
 }
 
 /// Message digests through EVP.
-enum Digest {
+public enum Digest {
     static func sha256(_ data: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         let ok = EVP_Digest(data, data.count, &out, &length, EVP_sha256(), nil)
         precondition(ok == 1 && length == 32, "EVP_Digest(SHA-256) failed")  // cannot fail for SHA-256 in memory
+        return out
+    }
+
+    /// SHA-1, for protocols that fix it and use it for no security property: the WebSocket handshake's
+    /// `Sec-WebSocket-Accept` (RFC 6455 §4.2.2) proves only that the server understood the handshake.
+    public static func sha1(_ data: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 20)
+        var length: UInt32 = 0
+        let ok = EVP_Digest(data, data.count, &out, &length, EVP_sha1(), nil)
+        precondition(ok == 1 && length == 20, "EVP_Digest(SHA-1) failed")  // cannot fail for SHA-1 in memory
         return out
     }
 }

@@ -8,25 +8,50 @@ extension HTTP2ClientConnection {
         let client = HTTP2StreamClient(id: id, connection: self, isGRPC: GRPCStatus.isGRPC(received.headers))
         streams[id] = client
         streamBegan()
-        let head = received.http1Head
+        var head = received.http1Head
         let runtime = server.runtime
+        // An extended CONNECT (RFC 8441 §4) is planned as the HTTP/1.1 WebSocket handshake it stands for.
+        var webSocketAccept: String?
+        if received.method == "CONNECT", received.protocol != nil {
+            let key = WebSocketHandshake.makeKey()
+            switch WebSocketHandshake.handshake(fromExtendedConnect: received, key: key) {
+            case .refused(let status, let reason):
+                let error = ProxyError(.badRequest, reason, status: status)
+                recordRejected(head, status: error.status, error: error.errorName)
+                client.answer(error)
+                if endStream { client.receivedEnd(trailers: HTTPHeaders()) }
+                return
+            case .webSocket(let handshake):
+                head = handshake
+                webSocketAccept = WebSocketHandshake.accept(for: key)
+                client.isWebSocket = true
+            }
+        }
         switch plan(head, scheme: received.scheme, authority: received.authority, runtime: runtime) {
         case .reject(let error):
             recordRejected(head, status: error.status, error: error.errorName)
             client.answer(error)
         case .tunnel, .intercept:
-            // RFC 9113 §8.5 CONNECT: a tunnel per stream. Not offered (SETTINGS_ENABLE_CONNECT_PROTOCOL is off and
-            // plain CONNECT has no route to a credential): HTTP/1.1 serves tunnels.
-            let error = ProxyError(.badRequest, "CONNECT over HTTP/2 is not supported; send CONNECT over HTTP/1.1")
+            // RFC 9113 §8.5 plain CONNECT: a TCP tunnel per stream. Not offered: a tunnel hides its requests from
+            // the proxy, so it could inject nothing (HTTP/1.1 CONNECT serves passthrough and interception).
+            // WebSockets use extended CONNECT (RFC 8441), planned above as a handshake.
+            let error = ProxyError(
+                .badRequest,
+                "CONNECT over HTTP/2 is not supported; send CONNECT over HTTP/1.1, or extended CONNECT with :protocol websocket for a WebSocket")
             recordRejected(head, status: error.status, error: error.errorName)
             client.answer(error)
         case .respond(let response):
             recordRejected(head, status: response.status, error: "answered_by_proxy")
             client.answer(response)
-        case .forward(let plan):
+        case .forward(var plan):
+            if client.isWebSocket {
+                // The key is the proxy's, so the proxy checks the upstream's Sec-WebSocket-Accept.
+                plan.webSocketAccept = webSocketAccept
+            }
             let exchange = ForwardExchange(
                 client: client, plan: plan, requestHead: head,
-                framing: Self.framing(of: head, endStream: endStream), upstreams: pool, loop: loop,
+                framing: client.isWebSocket ? .none : Self.framing(of: head, endStream: endStream), upstreams: pool,
+                loop: loop,
                 log: server.accessLog, runtime: runtime)
             client.exchange = exchange
             exchange.start()

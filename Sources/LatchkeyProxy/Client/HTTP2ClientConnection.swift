@@ -311,5 +311,7 @@ extension HTTP2Settings {
         maxConcurrentStreams = UInt32(limits.http2MaxConcurrentStreams)
         maxHeaderListSize = UInt32(limits.http2MaxHeaderListBytes)
         headerTableSize = UInt32(limits.http2HeaderTableBytes)
+        // WebSockets over HTTP/2 (RFC 8441 §3): the client may send extended CONNECT.
+        enableConnectProtocol = true
     }
 }

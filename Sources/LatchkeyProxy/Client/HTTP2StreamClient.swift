@@ -17,8 +17,18 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     let isGRPC: Bool
     /// The exchange answering this stream; nil once it finished, or when the proxy answered itself.
     var exchange: ForwardExchange?
-    private var request = HTTP2RequestBody()
-    private var readingPaused = false
+    /// An extended CONNECT for a WebSocket (RFC 8441): until the handshake is answered, its DATA (WebSocket
+    /// bytes, not a request body) is held for the tunnel; after a `101` upstream the stream is one side of
+    /// `tunnel` (`HTTP2StreamClient+Tunnel.swift`).
+    var isWebSocket = false
+    /// The WebSocket tunnel this stream carries; nil before the handshake and once the tunnel ended.
+    var tunnel: Tunnel?
+    /// This side ended the stream (END_STREAM queued) or reset it: nothing more can be sent on it.
+    var sentEnd = false
+    /// The session closed the stream.
+    var closed = false
+    var request = HTTP2RequestBody()
+    var readingPaused = false
     /// Whether the response's HEADERS already ended the stream (a response without body: no DATA follows).
     private var responseEndedWithHead = false
 
@@ -33,7 +43,11 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     // MARK: Request side (from the connection)
 
     func received(_ bytes: [UInt8]) {
-        if let now = request.receive(bytes, paused: readingPaused || exchange == nil) {
+        if let tunnel {
+            tunnelReceived(bytes, tunnel)
+            return
+        }
+        if let now = request.receive(bytes, paused: readingPaused || exchange == nil || isWebSocket) {
             exchange?.clientBody(now)
             connection.consume(stream: id, count: now.count)
         }
@@ -48,7 +62,13 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
 
     /// Hands what the exchange may take now to it, one step at a time (it may pause, finish or fail in
     /// between); without an exchange what is held is consumed and dropped.
-    private func pump() {
+    func pump() {
+        if let tunnel {
+            pumpTunnel(tunnel)
+            return
+        }
+        // A WebSocket handshake in flight: what arrived is for the tunnel, if it opens.
+        if isWebSocket, exchange != nil { return }
         while let exchange, let step = request.next(paused: readingPaused) {
             switch step {
             case .body(let chunk):
@@ -64,10 +84,16 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     // MARK: Connection events
 
     /// Every byte queued for this stream is framed: the exchange may resume its upstream.
-    func dataDrained() { exchange?.clientDidDrainWrites() }
+    func dataDrained() {
+        exchange?.clientDidDrainWrites()
+        tunnel?.clientDrained()
+    }
 
     /// The socket's backlog shrank, and with it this stream's share.
-    func socketDrained() { exchange?.clientDidDrainWrites() }
+    func socketDrained() {
+        exchange?.clientDidDrainWrites()
+        tunnel?.clientDrained()
+    }
 
     /// The session closed the stream. Closed with an error code (the client reset it, or the session did):
     /// the exchange is abandoned as when an HTTP/1.1 client goes away.
@@ -76,10 +102,15 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     /// The stream or the connection closed: nothing more can be sent or received. Held DATA is consumed (it
     /// counts against the connection's window too).
     func clientWentAway() {
+        closed = true
         let exchange = self.exchange
         self.exchange = nil
         connection.consume(stream: id, count: request.close())
         exchange?.cancel()
+        if let tunnel {
+            self.tunnel = nil
+            tunnel.close()
+        }
     }
 
     // MARK: Answers by the proxy itself
@@ -99,6 +130,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     func answer(_ response: LocalResponse) { answer(response.head, body: response.body) }
 
     private func answer(_ head: HTTPResponseHead, body: [UInt8]) {
+        sentEnd = true
         submit(head, endStream: body.isEmpty)
         if !body.isEmpty {
             connection.session.sendData(stream: id, body)
@@ -109,11 +141,17 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
 
     /// Response heads go out with the fields HTTP/2 allows (RFC 9113 §8.2.2). A stream the client already
     /// reset cannot take one: nothing to do then.
-    private func submit(_ head: HTTPResponseHead, endStream: Bool) {
+    @discardableResult
+    func submit(_ head: HTTPResponseHead, endStream: Bool) -> Bool {
         var head = head
         head.version = .http2
         head.headers = head.http2Fields
-        try? connection.session.submitResponse(stream: id, head, endStream: endStream)
+        do {
+            try connection.session.submitResponse(stream: id, head, endStream: endStream)
+            return true
+        } catch {
+            return false
+        }
     }
 
     // MARK: ExchangeClient
@@ -122,7 +160,11 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
 
     func setReadingPaused(_ paused: Bool) {
         readingPaused = paused
-        if !paused { pump() }
+        guard !paused else { return }
+        pump()
+        // A tunnel resumes from the upstream's events, outside any flush of this connection: the WINDOW_UPDATE
+        // for what was consumed must go out now.
+        if tunnel != nil { connection.flush() }
     }
 
     func sendInterimResponse(_ head: HTTPResponseHead) {
@@ -147,6 +189,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     /// `trailers` come from `ResponseRewrite` (credentials and framing fields gone); HTTP/2 carries them as a
     /// HEADERS frame ending the stream (RFC 9113 §8.1), whatever the upstream's framing was.
     func sendResponseEnd(trailers: HTTPHeaders) {
+        sentEnd = true
         guard !responseEndedWithHead else { return }
         connection.session.endStream(stream: id, trailers: trailers)
     }
@@ -163,6 +206,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     func exchangeDidAbort(_ exchange: ForwardExchange) {
         guard finished(exchange) else { return }
         // The response was cut off: resetting the stream is the only honest signal (RFC 9113 §8.1).
+        sentEnd = true
         connection.session.resetStream(stream: id, code: .internalError)
         connection.flush()
     }

@@ -1,7 +1,8 @@
 import LatchkeyHTTP
 import LatchkeyNet
 
-/// A byte tunnel between the client and an upstream connection: bytes both ways, untouched, with the same
+/// A byte tunnel between the client (`TunnelClientSide`: an HTTP/1.1 connection, or one HTTP/2 stream for an
+/// RFC 8441 WebSocket) and an upstream connection (any `ByteStream`: TCP, TLS, or one HTTP/2 stream): bytes both ways, untouched, with the same
 /// back-pressure as forwarded bodies (a side stops reading while the other side's write buffer is above
 /// `ForwardExchange.highWaterMark`); closed after `tunnel_idle_timeout_ms` without a byte either way, and
 /// half-closed as each side finishes (FIN passed on), closed when both have.
@@ -29,7 +30,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
     /// Strong on purpose: the client may close while a response is mid-stream, and the exchange must still be
     /// able to call it safely (writes to a closed stream are dropped). The client breaks the cycle by
     /// dropping its exchange when it finishes or closes.
-    private let client: ClientConnection
+    private let client: any TunnelClientSide
     private let upstream: any ByteStream
     private let purpose: Purpose
     private let loop: EventLoop
@@ -47,7 +48,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
 
     /// `admission` refuses addresses the tunnel may not reach (see `DestinationPolicy`), after DNS.
     init(
-        client: ClientConnection, host: String, port: Int, loop: EventLoop, connectTimeout: Duration, log: AccessLog,
+        client: any TunnelClientSide, host: String, port: Int, loop: EventLoop, connectTimeout: Duration, log: AccessLog,
         runtime: ProxyRuntime, admission: (@Sendable (SocketAddress) -> String?)?
     ) {
         self.client = client
@@ -63,7 +64,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
 
     /// A WebSocket tunnel over `upstream`, the connection `exchange` sent the handshake on (taken out of it,
     /// never pooled). The client already has the 101.
-    init(client: ClientConnection, upgradedFrom exchange: ForwardExchange, upstream: any ByteStream) {
+    init(client: any TunnelClientSide, upgradedFrom exchange: ForwardExchange, upstream: any ByteStream) {
         self.client = client
         self.purpose = .upgrade(exchange)
         self.loop = exchange.loop
@@ -159,7 +160,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         case .finish(let reason):
             report(reason)
             upstream.close()
-            client.closeNow()
+            client.endTunnel(reason)
         case .abandon:
             upstream.close()
         case .refuseConnect:

@@ -39,6 +39,14 @@ extension ExchangeStateMachine {
     /// answer the client (or cut off a response already under way).
     mutating func attemptFailed(_ failure: UpstreamFailure, stale: Bool, now: Instant) -> Action {
         headDeadline = nil
+        if plan.upgradesToWebSocket, plan.http2 != .never, Self.requiresHTTP11(failure) {
+            // An h2 upstream that does not offer extended CONNECT (RFC 8441 §3) cannot carry the WebSocket: the
+            // handshake goes again as an HTTP/1.1 upgrade on a connection of its own (once: `.never` now).
+            plan.http2 = .never
+            if let route = plan.route, plan.endpoint.isTLS { plan.tls = route.http1TLS }
+            attemptNumber -= 1
+            return restart(now: now)
+        }
         if state == .responding {
             // Part of the response is already with the client: the only honest signal left is to cut it off.
             state = .finished
@@ -81,6 +89,11 @@ extension ExchangeStateMachine {
 
     static func isRefusedStream(_ failure: UpstreamFailure) -> Bool {
         if case .http2(let error) = failure { error.code == .refusedStream } else { false }
+    }
+
+    /// HTTP_1_1_REQUIRED (RFC 9113 §7): what an h2 upstream stream reports when it cannot carry the request.
+    static func requiresHTTP11(_ failure: UpstreamFailure) -> Bool {
+        if case .http2(let error) = failure { error.code == .http11Required } else { false }
     }
 
     static func isConnectFailure(_ failure: UpstreamFailure) -> Bool {

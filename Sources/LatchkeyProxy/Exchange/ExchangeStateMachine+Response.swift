@@ -9,7 +9,7 @@ extension ExchangeStateMachine {
         if status == 101 {
             // RFC 9110 §15.2.2: a server switches protocols only when the request asked to. The proxy asks
             // only for a WebSocket handshake (`plan.upgradesToWebSocket`), and only to `websocket`.
-            if plan.upgradesToWebSocket, WebSocketHandshake.acceptsSwitch(head) {
+            if plan.upgradesToWebSocket, WebSocketHandshake.acceptsSwitch(head, expectedAccept: plan.webSocketAccept) {
                 // Final (RFC 6455 §4.1): no retry, replay or redirect from here on. The connections become a
                 // byte tunnel, and the exchange ends when it closes (`.tunnelClosed`).
                 headDeadline = nil
@@ -22,10 +22,14 @@ extension ExchangeStateMachine {
             }
             // An unsolicited 101, or one to another protocol, leaves the connection speaking something the
             // proxy did not ask for: it is closed, and the client gets a 502.
+            // The proxy checks Sec-WebSocket-Accept itself only when it made the key (an RFC 8441 client has
+            // none to check with).
             let detail =
-                plan.upgradesToWebSocket
-                ? "answered 101 Switching Protocols to a WebSocket handshake without Upgrade: websocket (HTTP/1.1)"
-                : "answered 101 Switching Protocols to a request that asked for no upgrade (the proxy forwards Upgrade only for websocket)"
+                !plan.upgradesToWebSocket
+                ? "answered 101 Switching Protocols to a request that asked for no upgrade (the proxy forwards Upgrade only for websocket)"
+                : WebSocketHandshake.acceptsSwitch(head)
+                    ? "answered 101 Switching Protocols with a Sec-WebSocket-Accept that does not match the proxy's Sec-WebSocket-Key (RFC 6455 §4.1)"
+                    : "answered 101 Switching Protocols to a WebSocket handshake without Upgrade: websocket (HTTP/1.1)"
             return fail(
                 errorWithHistory(
                     ProxyError(

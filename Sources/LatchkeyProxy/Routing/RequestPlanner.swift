@@ -19,6 +19,9 @@ public struct ForwardPlan: Sendable {
     /// A WebSocket opening handshake (`WebSocketHandshake`): `Upgrade: websocket` goes upstream, a `101` turns
     /// the exchange into a byte tunnel, and redirects are not followed.
     public var upgradesToWebSocket = false
+    /// The `Sec-WebSocket-Accept` the `101` must carry, when the proxy made the handshake's key (an RFC 8441
+    /// client over HTTP/2 sends none, RFC 8441 §5): the proxy checks it in the client's place.
+    public var webSocketAccept: String?
     /// The request's host and path (without query) as the client named them, for the access log.
     public var clientHost: String
     public var clientPath: String = "/"

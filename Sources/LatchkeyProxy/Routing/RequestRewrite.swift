@@ -39,6 +39,13 @@ enum RequestRewrite {
         let ruled = applyMethodRules(to: planned, head: head, runtime: runtime)
         guard isWebSocket, case .forward(var forward) = ruled else { return ruled }
         forward.upgradesToWebSocket = true
+        if let route = forward.route {
+            // The route's HTTP version after all (the planner chose HTTP/1.1 for any `Upgrade`): an h2 upstream
+            // that offers extended CONNECT carries the WebSocket on a stream (RFC 8441, translated by
+            // `HTTP2UpstreamStream`); one that does not makes the exchange go again over HTTP/1.1.
+            forward.http2 = route.settings.http2
+            if forward.endpoint.isTLS { forward.tls = route.tls }
+        }
         return .forward(forward)
     }
 

@@ -46,10 +46,14 @@ enum WebSocketHandshake {
     }
 
     /// Whether a `101` answers the WebSocket handshake: HTTP/1.1 with `Upgrade: websocket` (RFC 6455 §4.1
-    /// step 2; the client checks `Sec-WebSocket-Accept` itself). Anything else switched to a protocol the
-    /// proxy did not ask for.
-    static func acceptsSwitch(_ head: HTTPResponseHead) -> Bool {
-        head.status == 101 && head.version == .http1_1 && head.headers.hasListElement("websocket", in: "Upgrade")
+    /// step 2; an HTTP/1.1 client checks `Sec-WebSocket-Accept` itself). Anything else switched to a protocol
+    /// the proxy did not ask for. `expectedAccept`: the accept for a key the proxy made (RFC 8441 client),
+    /// which the proxy checks in the client's place (step 4).
+    static func acceptsSwitch(_ head: HTTPResponseHead, expectedAccept: String? = nil) -> Bool {
+        guard head.status == 101, head.version == .http1_1, head.headers.hasListElement("websocket", in: "Upgrade")
+        else { return false }
+        guard let expectedAccept else { return true }
+        return head.headers.first("Sec-WebSocket-Accept") == expectedAccept
     }
 
     /// The `101` as the client gets it: sanitised like any response (hop-by-hop fields go, `Via` added), then

@@ -49,6 +49,8 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
     private var goAwayError: HTTP2Error?
     private var idleSince: ContinuousClock.Instant?
     private var keepAliveTimer: LoopTimer?
+    /// Whether the server's SETTINGS announced extended CONNECT (RFC 8441 §3); nil until they arrived.
+    private(set) var offersExtendedConnect: Bool?
 
     /// A new connection to `endpoint` (TLS when https, else h2c); `start` connects it.
     init(
@@ -179,6 +181,26 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
         becomeIdleIfUnused()
     }
 
+    /// A WebSocket handshake opens its extended CONNECT only once the server's SETTINGS said whether it may
+    /// (RFC 8441 §3); until then the stream stays `waiting` (counted, failed with the connection).
+    func openWhenSettingsKnown(_ stream: HTTP2UpstreamStream) {
+        if let offersExtendedConnect {
+            stream.settingsKnown(offersExtendedConnect: offersExtendedConnect)  // `open` refuses on a closing one
+        } else if state == .ready || state == .connecting {
+            if !waiting.contains(where: { $0 === stream }) { waiting.append(stream) }
+        } else {
+            // Going away before its SETTINGS came: no stream will open here; the request goes again.
+            waiting.removeAll { $0 === stream }
+            failLater(stream, .http2(HTTP2Error(.refusedStream, "the connection is going away")), unprocessed: true)
+        }
+    }
+
+    /// `stream` cannot be carried here (HTTP_1_1_REQUIRED): reported on the next turn, as `failLater`.
+    func refuseLater(_ stream: HTTP2UpstreamStream, _ failure: UpstreamFailure) {
+        waiting.removeAll { $0 === stream }
+        failLater(stream, failure, unprocessed: false)
+    }
+
     /// A failure found while carrying out an exchange's call is reported on the next loop turn, so that the
     /// exchange never hears of it in the middle of its own action.
     private func failLater(_ stream: HTTP2UpstreamStream, _ failure: UpstreamFailure, unprocessed: Bool) {
@@ -275,8 +297,12 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
             switch event {
             case .goAway(let lastStreamID, let code, let debug):
                 goAway(lastStreamID: lastStreamID, code: code, debug: debug)
-            case .remoteSettings:
-                break  // `hasRoom` reads the session's current value
+            case .remoteSettings(_, let enableConnectProtocol):
+                // `hasRoom` reads the session's current value; WebSocket handshakes waited for this.
+                offersExtendedConnect = enableConnectProtocol
+                for stream in waiting where stream.pendingExtendedConnect != nil {
+                    stream.settingsKnown(offersExtendedConnect: enableConnectProtocol)
+                }
             case .streamClosed(let id, let code):
                 guard let stream = streams.removeValue(forKey: id) else { continue }
                 if code == .noError { completedStreams += 1 }

@@ -18,28 +18,34 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
         case done
     }
 
-    private let connection: HTTP2UpstreamConnection
+    let connection: HTTP2UpstreamConnection
     /// The exchange using the stream; cleared when it lets go (`abandon`, the pool's release) or after the
     /// last report.
     var handler: (any UpstreamConnectionHandler)?
-    private(set) var id: Int32?
-    private(set) var state = State.idle
+    var id: Int32?
+    var state = State.idle
     /// Whether the connection had completed a stream before this one was handed out.
     private let onReusedConnection: Bool
     /// Whether any response frame arrived.
-    private var receivedResponse = false
+    var receivedResponse = false
     /// Provably not processed by the server (above a GOAWAY's last-stream-id, REFUSED_STREAM, or never opened).
     private var unprocessed = false
     /// Response bytes handed to the exchange while it asked to pause: consumed (window reopened) on resume.
-    private var unconsumed = 0
-    private var readingPaused = false
+    var unconsumed = 0
+    var readingPaused = false
     /// Set on the one stream whose exchange started the connection's TLS handshake (see `ExchangeUpstream`).
     var resumedTLSSession: Bool?
     /// This side sent END_STREAM (or the trailers that end it).
-    private var requestEnded = false
+    var requestEnded = false
+    /// A WebSocket handshake sent as an extended CONNECT (RFC 8441): the key the `101` made from its `200`
+    /// answers (`HTTP2UpstreamStream+WebSocket.swift`), and the head while it waits for the server's SETTINGS.
+    var webSocketKey: String?
+    var pendingExtendedConnect: HTTP2RequestHead?
+    /// After the `101`: the `ByteStream` the tunnel holds; this stream's events go to it.
+    var tunnelSide: HTTP2UpstreamTunnel?
     /// Whether the stream still needs an RST_STREAM when the exchange lets go: open on this side or the
     /// server's (a response that came before the whole request body leaves this side open, RFC 9113 §8.1).
-    private var needsReset: Bool { id != nil && (state == .open || !requestEnded) }
+    var needsReset: Bool { id != nil && (state == .open || !requestEnded) }
 
     init(connection: HTTP2UpstreamConnection, handler: any UpstreamConnectionHandler, onReusedConnection: Bool) {
         self.connection = connection
@@ -56,6 +62,10 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     ) {
         guard state == .idle else { return }
         state = .open
+        if WebSocketHandshake.isHandshake(head) {
+            sendExtendedConnect(head)
+            return
+        }
         // RFC 9113 §8.3.1: :scheme and :authority from the upstream (the head's Host, which RequestRewrite
         // set to the same authority, moves there); connection-specific fields go, `te: trailers` stays.
         let h2Head = HTTP2RequestHead(head, scheme: connection.endpoint.scheme, authority: connection.endpoint.authority)
@@ -118,6 +128,10 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
 
     /// One event of this stream, as the exchange understands it.
     func handle(_ event: HTTP2Event) {
+        if let tunnelSide {
+            tunnelSide.handle(event)
+            return
+        }
         guard let handler else { return }
         switch event {
         case .interimResponse(_, let head):
@@ -125,6 +139,12 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
             handler.upstream(self, didReceive: [.informational(head)])
         case .response(_, let head, let endStream):
             receivedResponse = true
+            if let webSocketKey, (200...299).contains(head.status), !endStream {
+                // RFC 8441 §5: the stream carries the WebSocket now. The exchange sees the 101 it knows.
+                let switched = WebSocketHandshake.switchedHead(head, key: webSocketKey)
+                handler.upstream(self, didReceive: [.head(switched, .none)])
+                return
+            }
             let framing = endStream ? .none : Self.framing(of: head)
             handler.upstream(self, didReceive: endStream ? [.head(head, framing), .end] : [.head(head, framing)])
             if endStream { finish() }
@@ -152,6 +172,10 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     /// stream above a GOAWAY's last-stream-id, which nghttp2 closes that way) goes again; any other code is a
     /// 502 naming it.
     func closed(_ code: HTTP2ErrorCode) {
+        if let tunnelSide {
+            tunnelSide.streamClosed(code)
+            return
+        }
         guard state != .done, handler != nil else { return }
         if code == .refusedStream { unprocessed = true }
         let detail = unprocessed ? "the server did not process the stream" : "the stream was reset"
@@ -161,6 +185,10 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     /// Reports `failure` to the exchange (once). A stream the server provably did not process is reported as
     /// refused whatever ended it, so that the machine sends the request again.
     func fail(_ failure: UpstreamFailure) {
+        if let tunnelSide {
+            tunnelSide.failed(failure)
+            return
+        }
         guard let handler, state != .done else { return }
         state = .done
         self.handler = nil

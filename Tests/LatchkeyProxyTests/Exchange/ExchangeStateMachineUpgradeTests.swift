@@ -116,4 +116,32 @@ import Testing
         #expect(h.step(.responseHead(Self.accepted, .none)).name == "switchProtocols")
         #expect(h.machine.attemptNumber == 2)
     }
+
+    @Test func aWrongAcceptIsA502WhenTheProxyMadeTheKey() {
+        // An RFC 8441 client has no key: the proxy made it, so it checks the accept in the client's place.
+        var h = handshakeHarness()
+        h.machine.plan.webSocketAccept = "expected="
+        _ = h.startAndConnect()
+        let error = h.step(.responseHead(Self.accepted, .none)).error
+        #expect(error?.code == .upstreamProtocolError && error?.status == 502)
+        #expect(error?.detail.contains("Sec-WebSocket-Accept") == true)
+        var right = handshakeHarness()
+        right.machine.plan.webSocketAccept = "x"
+        _ = right.startAndConnect()
+        #expect(right.step(.responseHead(Self.accepted, .none)).name == "switchProtocols")
+    }
+
+    @Test func anH2UpstreamWithoutExtendedConnectGetsTheHandshakeAgainOverHTTP11() {
+        var h = handshakeHarness { $0.http2 = .always }
+        #expect(h.machine.plan.http2 == .always)
+        _ = h.startAndConnect()
+        let refused = UpstreamFailure.http2(HTTP2Error(.http11Required, "no extended CONNECT"))
+        #expect(h.step(.upstreamFailed(refused, stale: false)).name == "lookUpCredential")
+        #expect(h.machine.plan.http2 == .never)
+        #expect(h.machine.attemptNumber == 1, "not counted as a retry")
+        _ = h.step(.credentialReady(Harness.token))
+        #expect(h.step(.upstreamReady).name == "sendRequest")
+        // Once on HTTP/1.1 the same failure is not a reason to go round again.
+        #expect(h.step(.upstreamFailed(refused, stale: false)).error?.status == 502)
+    }
 }

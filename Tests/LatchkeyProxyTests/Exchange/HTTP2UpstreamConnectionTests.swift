@@ -32,9 +32,9 @@ final class RecordingUpstreamHandler: UpstreamConnectionHandler, @unchecked Send
         let pool: UpstreamPool
         var taken = 0
 
-        init() throws {
+        init(serverSettings: HTTP2Settings = HTTP2Settings()) throws {
             memory = MemoryByteStream(loop: loop)
-            server = try HTTP2Session(role: .server)
+            server = try HTTP2Session(role: .server, settings: serverSettings)
             pool = UpstreamPool(loop: loop, maxIdlePerEndpoint: 0, idleTimeout: .seconds(30))
             let endpoint = UpstreamEndpoint(scheme: "http", host: "127.0.0.1", port: 8089, serverName: "127.0.0.1")
             let key = UpstreamPool.PoolKey(endpoint: endpoint, tls: nil)
