@@ -20,6 +20,10 @@ public struct TLSClientConfiguration: Sendable, Hashable {
     public var alpnProtocols: [String]
     /// The lowest protocol version accepted.
     public var minimumVersion: TLSVersion
+    /// Revocation checking of the server's chain (`off` by default); ignored with `insecureSkipVerify`.
+    public var revocation: RevocationPolicy = .off
+    /// CRLs supplied by the operator (PEM, several allowed, or one DER), used when `revocation` is on.
+    public var crlFile: String?
 
     /// Creates a configuration; the defaults verify against the system trust store with TLS 1.2+.
     public init(
