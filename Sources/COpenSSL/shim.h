@@ -31,6 +31,14 @@ static inline long latchkey_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int vers
     return SSL_CTX_set_min_proto_version(ctx, version);
 }
 static inline long latchkey_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+// TLS policy (`tls.curves`, and `tls.ciphersuites` checked name by name: OpenSSL 3 skips unknown suite names).
+static inline long latchkey_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+    return SSL_CTX_set1_groups_list(ctx, list);
+}
+static inline int latchkey_sk_SSL_CIPHER_num(const STACK_OF(SSL_CIPHER) *stack) { return sk_SSL_CIPHER_num(stack); }
+static inline const SSL_CIPHER *latchkey_sk_SSL_CIPHER_value(const STACK_OF(SSL_CIPHER) *stack, int i) {
+    return sk_SSL_CIPHER_value(stack, i);
+}
 static inline void latchkey_OPENSSL_free(void *p) { OPENSSL_free(p); }
 static inline uint64_t latchkey_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
 static inline uint64_t latchkey_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }

@@ -227,7 +227,7 @@ extension ConfigDecoder {
             }
             return checkHeaderSafe(entry.value) ? (entry.key.value, entry.value.value) : nil
         }
-        if let tls = decodeTLS(map, "tls") { settings.tls = tls }
+        settings.tls = decodeTLS(map, "tls")
         if settings.clientAuth.isMutualTLS && (settings.tls.certFile == nil || settings.tls.keyFile == nil) {
             fail(
                 map.node, map.path, "client_auth \(settings.clientAuth.rawValue) needs a client certificate",

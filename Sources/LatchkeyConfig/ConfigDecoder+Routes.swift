@@ -7,7 +7,6 @@ extension ConfigDecoder {
         "connect_timeout_ms", "allow_plaintext_credentials", "tls", "scopes", "audience", "token_params",
         "retry", "deadline_ms", "max_redirects", "debug", "intercept", "http2",
     ]
-    static let tlsKeys = ["ca_file", "insecure_skip_verify", "cert_file", "key_file", "server_name"]
 
     /// `routes:` — a list, kept in file order; names are checked for uniqueness.
     func decodeRoutes(_ node: Node?, connections: [ConnectionSettings]) -> [RouteSettings] {
@@ -95,13 +94,11 @@ extension ConfigDecoder {
         if let v = int(map, "timeout_ms", in: ConfigBounds.timeoutMs) { route.timeoutMs = v }
         if let v = int(map, "connect_timeout_ms", in: ConfigBounds.timeoutMs) { route.connectTimeoutMs = v }
         route.allowPlaintextCredentials = bool(map, "allow_plaintext_credentials") ?? false
-        if let tls = decodeTLS(map, "tls") {
-            route.tls = tls
-            if tls.insecureSkipVerify {
-                warn(
-                    map["tls"], map.path("tls.insecure_skip_verify"),
-                    "certificate verification is disabled for route '\(route.name)'; anyone on the path can read the credentials")
-            }
+        route.tls = decodeTLS(map, "tls")
+        if route.tls.insecureSkipVerify {  // only a route's own block can set it (not the top-level one)
+            warn(
+                map["tls"], map.path("tls.insecure_skip_verify"),
+                "certificate verification is disabled for route '\(route.name)'; anyone on the path can read the credentials")
         }
         route.intercept = bool(map, "intercept") ?? true
         if let mode = choice(map, "http2", as: HTTP2Mode.self) { route.http2 = mode }
@@ -162,28 +159,6 @@ extension ConfigDecoder {
                 "credentials of connection '\(connection.name)' would be sent over plain HTTP to a non-loopback host (without 'upstream' the app's own http:// URL is used)",
                 suggestion: "set upstream: https://... or allow_plaintext_credentials: true")
         }
-    }
-
-    /// `tls:` — files must be readable; `cert_file` and `key_file` go together.
-    func decodeTLS(_ parent: Fields, _ key: String) -> TLSSettings? {
-        guard let node = parent[key], let map = fields(node, path: parent.path(key), allowed: Self.tlsKeys) else {
-            return nil
-        }
-        var tls = TLSSettings()
-        tls.caFile = readableFile(map, "ca_file")
-        tls.certFile = readableFile(map, "cert_file")
-        tls.keyFile = readableFile(map, "key_file")
-        tls.insecureSkipVerify = bool(map, "insecure_skip_verify") ?? false
-        if (map["cert_file"] == nil) != (map["key_file"] == nil) {
-            let present = map["cert_file"] == nil ? "key_file" : "cert_file"
-            fail(map.keyNode(present), map.path(present), "'cert_file' and 'key_file' must be given together")
-        }
-        if let name = string(map, "server_name") {
-            if ValueParsing.isHostName(name.value) || ValueParsing.isIPv6(name.value) { tls.serverName = name.value } else {
-                fail(name.node, name.path, "invalid server name '\(name.raw)'")
-            }
-        }
-        return tls
     }
 
     /// An absolute file path that can be read now, or the path with an error reported at the value.

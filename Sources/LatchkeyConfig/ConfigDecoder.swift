@@ -20,6 +20,8 @@ final class ConfigDecoder {
     /// Every name under `connections:`, including ones whose definition had errors (so routes naming
     /// them don't get a second, misleading "unknown connection" error).
     var connectionNames: [String] = []
+    /// The top-level `tls:` block, once `decodeTLSDefaults` ran: what every `decodeTLS` starts from.
+    var tlsDefaults = TLSSettings()
     /// Named secrets (`secrets:`), available once `decodeSecrets` ran.
     var resolver: TemplateResolver
     /// False for `check --skip-secrets`: no secret file, environment variable or key file is read; every

@@ -47,6 +47,10 @@ public struct ProxyConfiguration: Sendable {
     public var intercept: InterceptSettings?
     /// `shared_store:` the Redis that replicas share tokens and a refresh lock through; nil = each replica alone.
     public var sharedStore: SharedStoreSettings?
+    /// The top-level `tls:` block as written: the defaults every route's and connection's `tls:` inherits key by
+    /// key (already merged into their `tls`; see `ConfigDecoder.decodeTLS`). Unrouted https requests use its
+    /// version, cipher and curve policy with the system trust store.
+    public var tls = TLSSettings()
     /// Non-fatal findings (e.g. `insecure_skip_verify: true`), each `file:line:column: key.path: message`.
     /// `latchkey check` prints them and `run` logs them at warning level.
     public var warnings: [String] = []
@@ -73,6 +77,17 @@ public struct ProxyConfiguration: Sendable {
 
     /// The connection named `name`.
     public func connection(named name: String) -> ConnectionSettings? { connections.first { $0.name == name } }
+
+    /// Every file a TLS context is built from (routes' and connections' `tls:` files, the interception CA):
+    /// watched like secret files, so that a rotated certificate, key or CA reloads without a restart.
+    public var tlsFiles: [String] {
+        var files = tls.watchedFiles
+        for route in routes { files += route.tls.watchedFiles }
+        for connection in connections { files += connection.oauthClient?.tls.watchedFiles ?? [] }
+        if let intercept { files += [intercept.caCertificateFile, intercept.caKeyFile].compactMap { $0 } }
+        var seen = Set<String>()
+        return files.filter { seen.insert($0).inserted }
+    }
 }
 
 /// A host and port to listen on. Port 0 asks the kernel for a free port (tests use this).
@@ -336,26 +351,6 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
 
     /// Whether the host is a loopback address or name (127.0.0.0/8, ::1, localhost): `AddressScope`'s rule.
     public var isLoopback: Bool { AddressScope.isLoopback(host: host) }
-}
-
-/// Upstream TLS settings (`tls:`).
-public struct TLSSettings: Sendable, Equatable {
-    /// `ca_file:` PEM bundle to trust instead of the system store.
-    public var caFile: String?
-    /// `insecure_skip_verify:` no certificate or hostname verification (warned about at start).
-    public var insecureSkipVerify: Bool = false
-    /// `cert_file:` / `key_file:` client certificate for mutual TLS.
-    public var certFile: String?
-    public var keyFile: String?
-    /// `server_name:` SNI and verification name override (default: the upstream host).
-    public var serverName: String?
-    public init(caFile: String? = nil, insecureSkipVerify: Bool = false, certFile: String? = nil, keyFile: String? = nil, serverName: String? = nil) {
-        self.caFile = caFile
-        self.insecureSkipVerify = insecureSkipVerify
-        self.certFile = certFile
-        self.keyFile = keyFile
-        self.serverName = serverName
-    }
 }
 
 /// A route's retry policy (`retry:`).

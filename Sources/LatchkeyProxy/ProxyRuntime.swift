@@ -61,8 +61,14 @@ public final class ProxyRuntime: Sendable {
     /// The same routes in file order: `Router.matchIndex` answers a position in this list.
     public let routesInFileOrder: [RouteRuntime]
     public let sources: [String: any CredentialSource]
-    /// System-trust TLS context for passthrough https and routes without `tls:` settings.
+    /// System-trust TLS context for unrouted https requests, with the top-level `tls:` version, cipher and
+    /// curve policy.
     public let defaultTLS: TLSClientContext
+    /// Every client context this runtime built, one per distinct configuration (routes', token endpoints',
+    /// `defaultTLS`). Built fresh for each runtime, never taken over from the previous one: a reload after a
+    /// certificate, key or CA file changed gets contexts made from the new files even when the configuration
+    /// value is unchanged. Connections already open (or pooled) keep the context they were made with.
+    public let clientContexts: [TLSClientConfiguration: TLSClientContext]
     /// The metrics every runtime of this process records into (they outlive reloads).
     public let metrics: LatchkeyMetrics
     /// Series for requests that matched no route.
@@ -89,9 +95,9 @@ public final class ProxyRuntime: Sendable {
             sources[connection.name] = try makeSource(connection)
         }
         self.sources = sources
-        let defaultTLS = try TLSClientContext(configuration: TLSSettings().clientConfiguration)
+        let defaultTLS = try TLSClientContext(configuration: configuration.tls.policyOnly.clientConfiguration)
         self.defaultTLS = defaultTLS
-        var contexts: [TLSClientConfiguration: TLSClientContext] = [TLSSettings().clientConfiguration: defaultTLS]
+        var contexts: [TLSClientConfiguration: TLSClientContext] = [defaultTLS.configuration: defaultTLS]
         var routes: [String: RouteRuntime] = [:]
         var routesInFileOrder: [RouteRuntime] = []
         /// One context per distinct configuration, shared by the routes that have it.
@@ -102,7 +108,7 @@ public final class ProxyRuntime: Sendable {
                 contexts[configuration] = created
                 return created
             } catch {
-                throw RuntimeBuildError(detail: "route \(route): tls: \(error)")
+                throw RuntimeBuildError(detail: "route \(route): tls: \(error)", cause: "\(error)")
             }
         }
         for route in configuration.routes {
@@ -124,15 +130,34 @@ public final class ProxyRuntime: Sendable {
             routes[route.name] = runtime
             routesInFileOrder.append(runtime)
         }
+        // Token endpoints' contexts too, so that a broken certificate, key or CA file fails this build (and a
+        // reload keeps the running runtime) instead of the next token request; `UpstreamHTTPClient` takes them
+        // from the running runtime (`clientContexts`).
+        for connection in configuration.connections {
+            guard let client = connection.oauthClient else { continue }
+            do {
+                _ = try sharedContext(client.tls.clientConfiguration, route: "-")
+            } catch {
+                throw RuntimeBuildError(
+                    detail: "connection \(connection.name): tls: \((error as? RuntimeBuildError)?.cause ?? "\(error)")")
+            }
+        }
         self.routes = routes
         self.routesInFileOrder = routesInFileOrder
+        clientContexts = contexts
     }
 }
 
 /// A runtime could not be built (a TLS file that fails to load, ...).
 public struct RuntimeBuildError: Error, CustomStringConvertible {
     public let detail: String
-    public init(detail: String) { self.detail = detail }
+    /// The underlying reason without the "route X:" prefix, when there is one.
+    let cause: String?
+    public init(detail: String) { self.init(detail: detail, cause: nil) }
+    init(detail: String, cause: String?) {
+        self.detail = detail
+        self.cause = cause
+    }
     public var description: String { detail }
 }
 
@@ -148,7 +173,9 @@ extension TLSSettings {
     func clientConfiguration(offeringHTTP2: Bool) -> TLSClientConfiguration {
         TLSClientConfiguration(
             caFile: caFile, insecureSkipVerify: insecureSkipVerify, certificateFile: certFile,
-            privateKeyFile: keyFile, alpnProtocols: offeringHTTP2 ? ["h2", "http/1.1"] : ["http/1.1"])
+            privateKeyFile: keyFile, alpnProtocols: offeringHTTP2 ? ["h2", "http/1.1"] : ["http/1.1"],
+            minimumVersion: minVersion == .tls13 ? .tls13 : .tls12, cipherList: ciphers?.value,
+            cipherSuites: ciphersuites?.value, groups: curves?.value)
     }
 }
 

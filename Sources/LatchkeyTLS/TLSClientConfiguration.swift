@@ -24,6 +24,12 @@ public struct TLSClientConfiguration: Sendable, Hashable {
     public var revocation: RevocationPolicy = .off
     /// CRLs supplied by the operator (PEM, several allowed, or one DER), used when `revocation` is on.
     public var crlFile: String?
+    /// OpenSSL cipher list for TLS 1.2 and below (`SSL_CTX_set_cipher_list`); nil keeps OpenSSL's default.
+    public var cipherList: String?
+    /// TLS 1.3 cipher suites, colon-separated (`SSL_CTX_set_ciphersuites`); nil keeps OpenSSL's default.
+    public var cipherSuites: String?
+    /// Key-exchange groups, colon-separated, most preferred first (`SSL_CTX_set1_groups_list`); nil: default.
+    public var groups: String?
 
     /// Creates a configuration; the defaults verify against the system trust store with TLS 1.2+.
     public init(
@@ -32,7 +38,10 @@ public struct TLSClientConfiguration: Sendable, Hashable {
         certificateFile: String? = nil,
         privateKeyFile: String? = nil,
         alpnProtocols: [String] = [],
-        minimumVersion: TLSVersion = .tls12
+        minimumVersion: TLSVersion = .tls12,
+        cipherList: String? = nil,
+        cipherSuites: String? = nil,
+        groups: String? = nil
     ) {
         self.caFile = caFile
         self.insecureSkipVerify = insecureSkipVerify
@@ -40,5 +49,8 @@ public struct TLSClientConfiguration: Sendable, Hashable {
         self.privateKeyFile = privateKeyFile
         self.alpnProtocols = alpnProtocols
         self.minimumVersion = minimumVersion
+        self.cipherList = cipherList
+        self.cipherSuites = cipherSuites
+        self.groups = groups
     }
 }

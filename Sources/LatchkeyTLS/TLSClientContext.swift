@@ -1,7 +1,7 @@
 import COpenSSL
 
 /// An OpenSSL client context (`SSL_CTX`) built from a `TLSClientConfiguration`: trust store,
-/// verification mode, client certificate, ALPN offer and version floor.
+/// verification mode, client certificate, ALPN offer, version floor, ciphers, suites and groups.
 ///
 /// Build one per distinct configuration and share it: every `TLSEngine` made from it holds it alive.
 public final class TLSClientContext: @unchecked Sendable {
@@ -54,6 +54,9 @@ public final class TLSClientContext: @unchecked Sendable {
             SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
             if configuration.revocation != .off { try enableRevocationChecking(context, crlFile: configuration.crlFile) }
         }
+        try TLSPolicyValidator.apply(
+            context, cipherList: configuration.cipherList, cipherSuites: configuration.cipherSuites,
+            groups: configuration.groups)
         switch (configuration.certificateFile, configuration.privateKeyFile) {
         case (nil, nil):
             break

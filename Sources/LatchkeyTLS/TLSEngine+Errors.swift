@@ -13,7 +13,11 @@ extension TLSEngine {
         }
         let verifyResult = SSL_get_verify_result(ssl)
         guard verifyResult != Int(X509_V_OK) else {
-            return OpenSSLErrorQueue.error(.handshake, "TLS handshake failed", fallback: "connection closed by peer")
+            let error = OpenSSLErrorQueue.error(.handshake, "TLS handshake failed", fallback: "connection closed by peer")
+            guard let policy = (contextOwner as? TLSClientContext)?.configuration,
+                let hint = TLSPolicyHint.explain(error.reason, policy: policy)
+            else { return error }
+            return TLSError(.handshake, "\(error.reason) (\(hint))")
         }
         ERR_clear_error()
         let whose = role == .client ? "" : "client "

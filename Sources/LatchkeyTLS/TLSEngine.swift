@@ -25,7 +25,7 @@ public final class TLSEngine {
     let ssl: OpaquePointer
     private let networkToSSL: OpaquePointer  // read BIO: ciphertext fed from the peer
     private let sslToNetwork: OpaquePointer  // write BIO: ciphertext for the peer
-    private let contextOwner: AnyObject  // keeps the SSL_CTX (and server ALPN callback state) alive
+    let contextOwner: AnyObject  // keeps the SSL_CTX (and server ALPN callback state) alive
     private let scratch: UnsafeMutableRawBufferPointer
     private var terminalRead: TLSReadResult?  // sticky `.closed` or `.failed` once reached
     private let resumption: (cache: TLSSessionCache, peer: String)?  // clients only

@@ -40,7 +40,13 @@ struct CheckCommand: ParsableCommand {
         }
         output.line(ConfigSummary.render(configuration))
         guard !skipSecrets else {
-            // No runtime: building one would parse the placeholder keys and open the state files.
+            // No runtime: building one would parse the placeholder keys and open the state files. The TLS
+            // policy strings read no secret, so they are checked here too.
+            let policyErrors = TLSPolicyCheck.errors(in: configuration)
+            if !policyErrors.isEmpty {
+                output.error("\(ConfigErrors(errors: policyErrors))")
+                throw ExitCode(1)
+            }
             output.line("configuration structure OK (secrets not read; keys, certificates and token endpoints not checked)")
             return
         }

@@ -30,6 +30,8 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
     private var poller: DispatchSourceTimer?
     private var watched: [String: FileIdentity] = [:]
     private var pendingChange = false
+    /// Paths seen changing since the last reload they triggered (named in the reload's log line).
+    private var changedPaths: Set<String> = []
     /// `workers:` and `event_loop:` as the running loops were made from: a reload cannot change them.
     private let startedLoops: (workers: WorkerCount, eventLoop: EventLoopChoice)
     /// Called before and after every reload attempt (systemd's RELOADING=1 / READY=1). Set before watching.
@@ -71,8 +73,12 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         }
     }
 
+    /// The config file, secret files, and the files TLS contexts are built from (`ProxyConfiguration.tlsFiles`:
+    /// CA, client certificate and key files, the interception CA): a reload rebuilds every context, so a
+    /// rotated file reaches new connections; a broken one fails the reload and the running contexts stay.
     private func watchedPaths() -> [String] {
-        [path] + server.runtime.configuration.secretFiles
+        let configuration = server.runtime.configuration
+        return [path] + configuration.secretFiles + configuration.tlsFiles
     }
 
     private func currentIdentities() -> [String: FileIdentity] {
@@ -84,13 +90,16 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
     private func checkFiles() {
         let now = currentIdentities()
         if now != watched {
+            for path in Set(now.keys).union(watched.keys) where now[path] != watched[path] { changedPaths.insert(path) }
             watched = now
             pendingChange = true  // wait one more interval for the writer to finish
             return
         }
         if pendingChange {
             pendingChange = false
-            performReload(reason: "file change")
+            let changed = changedPaths.sorted()
+            changedPaths = []
+            performReload(reason: changed.isEmpty ? "file change" : "file change: \(changed.joined(separator: ", "))")
         }
     }
 

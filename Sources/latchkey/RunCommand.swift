@@ -59,9 +59,10 @@ struct RunCommand: ParsableCommand {
         let pendingAuthorizations = AuthorizationStateStore()
         let metrics = LatchkeyMetrics(version: LatchkeyVersion.current)
         let sharedStores = SharedStores(metrics: metrics, logger: logger)
+        let tokenClient = UpstreamHTTPClient(
+            loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: ownListeners)
         let factory = RuntimeFactory(
-            tokenClient: UpstreamHTTPClient(
-                loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: ownListeners),
+            tokenClient: tokenClient,
             pendingAuthorizations: pendingAuthorizations, scrubber: scrubber,
             metrics: metrics, logger: logger, sharedStores: sharedStores)
         let runtime: ProxyRuntime
@@ -79,6 +80,8 @@ struct RunCommand: ParsableCommand {
             logger.warning("event_loop: \(loops.backend.rawValue) could not be set up; the loops use \(server.group.backend.rawValue)")
             loops.backend = server.group.backend
         }
+        // Token requests use the running runtime's contexts: rebuilt by each reload (rotated TLS files included).
+        tokenClient.useContexts { [server] in server.runtime.clientContexts[$0] }
         logger.notice("\(loops.summary)")
         if let warning = loops.warning { logger.warning("\(warning)") }
         let reloader = ConfigReloader(path: config, server: server, factory: factory, logger: logger)

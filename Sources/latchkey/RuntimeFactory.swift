@@ -48,7 +48,7 @@ public struct RuntimeFactory: Sendable {
         )
         // Key material (PEM/JWK, passphrase, certificate, signing_alg) is checked here, where OpenSSL is
         // linked: run, check and reload all build a runtime right after loading the config.
-        let keyErrors = OAuthClientKeyCheck.errors(in: configuration)
+        let keyErrors = OAuthClientKeyCheck.errors(in: configuration) + TLSPolicyCheck.errors(in: configuration)
         if !keyErrors.isEmpty { throw ConfigErrors(errors: keyErrors) }
         // The interception CA likewise: its key must fit its certificate, which must be a usable CA. A reload
         // that leaves `intercept:` as it was keeps the running authority (and its cached leaves); a changed one

@@ -11,7 +11,11 @@ import Synchronization
 public final class UpstreamHTTPClient: TokenEndpointClient {
     public static let maxResponseBytes = 1 << 20
     private let loop: EventLoop
+    /// Contexts this client made itself, for configurations `runningContexts` does not know (the CLI's clients).
     private let contexts = Mutex<[TLSClientConfiguration: TLSClientContext]>([:])
+    /// The running runtime's contexts (`ProxyRuntime.clientContexts`), asked first: after a reload that rebuilt
+    /// them from rotated files, the next token request uses the new ones.
+    private let runningContexts = Mutex<(@Sendable (TLSClientConfiguration) -> TLSClientContext?)?>(nil)
     /// The proxy's own listeners (the `ProxyServer`'s instance, filled when it binds them): token,
     /// discovery and revocation requests never connect to them, whatever a discovery document names.
     public let ownListeners: OwnListeners
@@ -45,7 +49,13 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
         }
     }
 
+    /// Takes contexts from `lookup` (the server's running runtime) before making its own.
+    public func useContexts(from lookup: @escaping @Sendable (TLSClientConfiguration) -> TLSClientContext?) {
+        runningContexts.withLock { $0 = lookup }
+    }
+
     private func context(for configuration: TLSClientConfiguration) throws -> TLSClientContext {
+        if let running = runningContexts.withLock({ $0 })?(configuration) { return running }
         if let existing = contexts.withLock({ $0[configuration] }) { return existing }
         let created = try TLSClientContext(configuration: configuration)
         contexts.withLock { $0[configuration] = created }

@@ -1,0 +1,96 @@
+/// Upstream TLS settings (`tls:`) of a route or an OAuth connection's token endpoints, after the top-level
+/// `tls:` defaults were merged in key by key (`ConfigDecoder.decodeTLS`): a key a route writes wins, a key it
+/// leaves out comes from the top-level block, and one written nowhere has the default below.
+///
+/// Adding a key: a field here (with its default), its name in `ConfigDecoder.tlsKeys`, one line in
+/// `ConfigDecoder.decodeTLSKeys`, a file path also in `watchedFiles`, and what the context does with it in
+/// `TLSSettings.clientConfiguration` (LatchkeyProxy).
+public struct TLSSettings: Sendable, Equatable {
+    /// `ca_file:` PEM bundle to trust instead of the system store.
+    public var caFile: String?
+    /// `insecure_skip_verify:` no certificate or hostname verification (warned about at start).
+    public var insecureSkipVerify: Bool = false
+    /// `cert_file:` / `key_file:` client certificate for mutual TLS.
+    public var certFile: String?
+    public var keyFile: String?
+    /// `server_name:` SNI and verification name override (default: the upstream host).
+    public var serverName: String?
+    /// `min_version:` the lowest protocol version offered and accepted; default 1.2.
+    public var minVersion: TLSMinimumVersion = .tls12
+    /// `ciphers:` OpenSSL cipher list for TLS 1.2 (e.g. `ECDHE+AESGCM`); nil keeps OpenSSL's default.
+    public var ciphers: TLSPolicyText?
+    /// `ciphersuites:` TLS 1.3 suites, colon-separated (e.g. `TLS_AES_256_GCM_SHA384`); nil keeps the default.
+    public var ciphersuites: TLSPolicyText?
+    /// `curves:` key-exchange groups, most preferred first (e.g. `X25519:P-256`); nil keeps the default.
+    public var curves: TLSPolicyText?
+
+    public init(
+        caFile: String? = nil, insecureSkipVerify: Bool = false, certFile: String? = nil, keyFile: String? = nil,
+        serverName: String? = nil, minVersion: TLSMinimumVersion = .tls12, ciphers: TLSPolicyText? = nil,
+        ciphersuites: TLSPolicyText? = nil, curves: TLSPolicyText? = nil
+    ) {
+        self.caFile = caFile
+        self.insecureSkipVerify = insecureSkipVerify
+        self.certFile = certFile
+        self.keyFile = keyFile
+        self.serverName = serverName
+        self.minVersion = minVersion
+        self.ciphers = ciphers
+        self.ciphersuites = ciphersuites
+        self.curves = curves
+    }
+
+    /// The files the TLS context is built from, watched for rotation (`ProxyConfiguration.tlsFiles`): a change
+    /// rebuilds the contexts for new connections. A new file-valued key only needs adding here.
+    public var watchedFiles: [String] { [caFile, certFile, keyFile].compactMap { $0 } }
+
+    /// The version, cipher and curve policy of these settings without their files: what unrouted https
+    /// requests use from the top-level block (they trust the system store, never a route's CA).
+    public var policyOnly: TLSSettings {
+        TLSSettings(minVersion: minVersion, ciphers: ciphers, ciphersuites: ciphersuites, curves: curves)
+    }
+
+    /// The effective policy in one line (`min_version=1.2 ciphers=... curves=...`), for `latchkey check`
+    /// and the admin API. Paths are not secret; keys are only named by path.
+    public var policyDescription: String {
+        var parts = ["min_version=\(minVersion.rawValue)"]
+        if let ciphers { parts.append("ciphers=\(ciphers.value)") }
+        if let ciphersuites { parts.append("ciphersuites=\(ciphersuites.value)") }
+        if let curves { parts.append("curves=\(curves.value)") }
+        return parts.joined(separator: " ")
+    }
+}
+
+/// `min_version:` written as `1.2` or `1.3`.
+public enum TLSMinimumVersion: String, Sendable, CaseIterable, Hashable {
+    case tls12 = "1.2"
+    case tls13 = "1.3"
+}
+
+/// An OpenSSL policy string (`ciphers`, `ciphersuites`, `curves`) and where it was written, so that a string
+/// OpenSSL rejects is reported at its line (`TLSPolicyCheck`, where OpenSSL is linked). Equal, hashed and
+/// printed by value only: a reload that just moves lines changes nothing.
+public struct TLSPolicyText: Sendable, Hashable, CustomStringConvertible {
+    public var value: String
+    public var position: ConfigPosition
+
+    public init(_ value: String, position: ConfigPosition = ConfigPosition(file: "", line: 0, column: 0, keyPath: "")) {
+        self.value = value
+        self.position = position
+    }
+
+    public static func == (lhs: TLSPolicyText, rhs: TLSPolicyText) -> Bool { lhs.value == rhs.value }
+    public func hash(into hasher: inout Hasher) { hasher.combine(value) }
+    public var description: String { value }
+}
+
+extension ConnectionSettings {
+    /// The OAuth client settings of an OAuth connection (their `tls` is the token endpoints'), nil otherwise.
+    public var oauthClient: OAuthClientSettings? {
+        switch kind {
+        case .oauth2ClientCredentials(let settings): settings
+        case .oauth2AuthorizationCode(let settings): settings.client
+        default: nil
+        }
+    }
+}
