@@ -77,15 +77,19 @@ public final class ProxyRuntime: Sendable {
     /// to a credential route is then refused). A reload that keeps `intercept` unchanged keeps the authority
     /// (and its leaf cache); an intercepted connection keeps the TLS context it was given until it closes.
     public let interception: InterceptionAuthority?
+    /// The process's CRL cache and last revocation results (they outlive reloads).
+    public let revocation: RevocationEnvironment
 
     /// Builds the runtime. `makeSource` creates the credential source of each connection (static ones
     /// by default; the server passes a factory that also knows OAuth). `interception` is built by the caller
     /// from `configuration.intercept` (it holds the CA key). Throws on TLS files that fail to load.
     public init(
         configuration: ProxyConfiguration, metrics: LatchkeyMetrics = LatchkeyMetrics(version: "unknown"),
-        interception: InterceptionAuthority? = nil, makeSource: (ConnectionSettings) throws -> any CredentialSource
+        interception: InterceptionAuthority? = nil, revocation: RevocationEnvironment = .offline(),
+        makeSource: (ConnectionSettings) throws -> any CredentialSource
     ) throws {
         self.configuration = configuration
+        self.revocation = revocation
         self.interception = interception
         self.metrics = metrics
         unmatchedMetrics = metrics.route(LatchkeyMetrics.unmatchedRoute, connection: nil)
@@ -95,17 +99,38 @@ public final class ProxyRuntime: Sendable {
             sources[connection.name] = try makeSource(connection)
         }
         self.sources = sources
-        let defaultTLS = try TLSClientContext(configuration: configuration.tls.policyOnly.clientConfiguration)
+        let defaultConfiguration = configuration.tls.policyOnly.clientConfiguration
+        let defaultTLS: TLSClientContext
+        do {
+            defaultTLS = try TLSClientContext(
+                configuration: defaultConfiguration,
+                revocation: revocation.services(scope: LatchkeyMetrics.unmatchedRoute, metrics: metrics))
+        } catch {
+            throw RuntimeBuildError(detail: "tls: \(error)", cause: "\(error)")
+        }
         self.defaultTLS = defaultTLS
         var contexts: [TLSClientConfiguration: TLSClientContext] = [defaultTLS.configuration: defaultTLS]
+        /// Routes checking revocation get contexts of their own (keyed by route too), so that each
+        /// handshake's result is counted and shown for its route.
+        var revocationContexts: [String: TLSClientContext] = [:]
         var routes: [String: RouteRuntime] = [:]
         var routesInFileOrder: [RouteRuntime] = []
         /// One context per distinct configuration, shared by the routes that have it.
-        func sharedContext(_ configuration: TLSClientConfiguration, route: String) throws -> TLSClientContext {
-            if let existing = contexts[configuration] { return existing }
+        func sharedContext(_ configuration: TLSClientConfiguration, route: String, scope: String? = nil) throws
+            -> TLSClientContext
+        {
+            let scope = scope ?? route
+            let perScope = configuration.revocation != .off && !configuration.insecureSkipVerify && scope != "-"
+            let scopeKey = "\(scope) \(configuration.hashValue)"
+            if perScope, let existing = revocationContexts[scopeKey], existing.configuration == configuration {
+                return existing
+            }
+            if !perScope, let existing = contexts[configuration] { return existing }
             do {
-                let created = try TLSClientContext(configuration: configuration)
-                contexts[configuration] = created
+                let created = try TLSClientContext(
+                    configuration: configuration, revocation: revocation.services(scope: scope, metrics: metrics))
+                if perScope { revocationContexts[scopeKey] = created }
+                if contexts[configuration] == nil { contexts[configuration] = created }
                 return created
             } catch {
                 throw RuntimeBuildError(detail: "route \(route): tls: \(error)", cause: "\(error)")
@@ -136,7 +161,7 @@ public final class ProxyRuntime: Sendable {
         for connection in configuration.connections {
             guard let client = connection.oauthClient else { continue }
             do {
-                _ = try sharedContext(client.tls.clientConfiguration, route: "-")
+                _ = try sharedContext(client.tls.clientConfiguration, route: "-", scope: "connection:\(connection.name)")
             } catch {
                 throw RuntimeBuildError(
                     detail: "connection \(connection.name): tls: \((error as? RuntimeBuildError)?.cause ?? "\(error)")")
@@ -175,7 +200,8 @@ extension TLSSettings {
             caFile: caFile, insecureSkipVerify: insecureSkipVerify, certificateFile: certFile,
             privateKeyFile: keyFile, alpnProtocols: offeringHTTP2 ? ["h2", "http/1.1"] : ["http/1.1"],
             minimumVersion: minVersion == .tls13 ? .tls13 : .tls12, cipherList: ciphers?.value,
-            cipherSuites: ciphersuites?.value, groups: curves?.value)
+            cipherSuites: ciphersuites?.value, groups: curves?.value
+        ).withRevocation(RevocationPolicy(rawValue: revocation.rawValue) ?? .off, crlFile: crlFile)
     }
 }
 
@@ -206,5 +232,15 @@ struct ExchangePolicy: Sendable {
 
     func delay(beforeRetry retry: Int, retryAfter: Duration?, random: () -> Double) -> Duration {
         self.retry.delay(beforeRetry: retry, retryAfter: retryAfter, random: random)
+    }
+}
+
+extension TLSClientConfiguration {
+    /// This configuration with revocation checking set.
+    func withRevocation(_ policy: RevocationPolicy, crlFile: String?) -> TLSClientConfiguration {
+        var copy = self
+        copy.revocation = policy
+        copy.crlFile = policy == .off ? nil : crlFile
+        return copy
     }
 }

@@ -29,6 +29,14 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
         _ request: TokenEndpointRequest,
         completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
     ) {
+        send(request, maxResponseBytes: Self.maxResponseBytes, completion: completion)
+    }
+
+    /// `send` with another bound on the buffered body (CRLs may be larger than token responses).
+    public func send(
+        _ request: TokenEndpointRequest, maxResponseBytes: Int,
+        completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
+    ) {
         let tls: TLSClientContext?
         if request.url.isTLS {
             do {
@@ -44,7 +52,8 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
         let ownListeners = self.ownListeners
         loop.execute {
             OneShotExchange(
-                request: request, tls: tls, loop: loop, ownListeners: ownListeners, completion: completion
+                request: request, tls: tls, loop: loop, ownListeners: ownListeners, maxResponseBytes: maxResponseBytes,
+                completion: completion
             ).start()
         }
     }
@@ -75,11 +84,13 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
     private var retainSelf: OneShotExchange?
     private var head: HTTPResponseHead?
     private var body: [UInt8] = []
+    private let maxResponseBytes: Int
 
     init(
         request: TokenEndpointRequest, tls: TLSClientContext?, loop: EventLoop, ownListeners: OwnListeners,
-        completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
+        maxResponseBytes: Int, completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
     ) {
+        self.maxResponseBytes = maxResponseBytes
         self.request = request
         self.tls = tls
         self.loop = loop
@@ -131,8 +142,8 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
             case .head(let received, _): head = received
             case .body(let chunk):
                 body.append(contentsOf: chunk)
-                if body.count > UpstreamHTTPClient.maxResponseBytes {
-                    finish(.failure(NetworkFailure(reason: "response from \(request.url.authority) exceeds \(UpstreamHTTPClient.maxResponseBytes) bytes")))
+                if body.count > maxResponseBytes {
+                    finish(.failure(NetworkFailure(reason: "response from \(request.url.authority) exceeds \(maxResponseBytes) bytes")))
                     return
                 }
             case .end:

@@ -1,0 +1,46 @@
+import LatchkeyAuth
+import LatchkeyConfig
+import LatchkeyHTTP
+import LatchkeyTLS
+
+/// Fetches CRLs from `http://` distribution points with Latchkey's own HTTP client, on that client's loop
+/// (a Dispatch loop of its own, never a data-path loop), bounded by `timeout` and `maxBytes`. The proxy's
+/// own listeners are refused by the client, whatever a certificate names.
+public struct CRLFetcher: CRLFetching {
+    /// Bodies larger than this fail the fetch (large public CAs publish CRLs of a few MiB).
+    public static let defaultMaxBytes = 10 << 20
+    private let client: UpstreamHTTPClient
+    private let timeout: Duration
+    private let maxBytes: Int
+
+    public init(client: UpstreamHTTPClient, timeout: Duration = .seconds(5), maxBytes: Int = Self.defaultMaxBytes) {
+        self.client = client
+        self.timeout = timeout
+        self.maxBytes = maxBytes
+    }
+
+    public func fetchCRL(from url: String, completion: @escaping @Sendable (Result<[UInt8], CRLFetchFailure>) -> Void) {
+        let endpoint: EndpointURL
+        do {
+            endpoint = try EndpointURL.parse(url)
+        } catch {
+            return completion(.failure(CRLFetchFailure(reason: "not a usable URL: \(error)")))
+        }
+        guard endpoint.scheme == "http" else {
+            return completion(.failure(CRLFetchFailure(reason: "only http:// distribution points are fetched")))
+        }
+        let request = TokenEndpointRequest(
+            method: "GET", url: endpoint, headers: [("Accept", "application/pkix-crl, */*")], body: [],
+            tls: TLSSettings(), timeout: timeout)
+        client.send(request, maxResponseBytes: maxBytes) { result in
+            switch result {
+            case .success(let response) where (200..<300).contains(response.status):
+                completion(.success(response.body))
+            case .success(let response):
+                completion(.failure(CRLFetchFailure(reason: "HTTP status \(response.status)")))
+            case .failure(let failure):
+                completion(.failure(CRLFetchFailure(reason: failure.reason)))
+            }
+        }
+    }
+}
