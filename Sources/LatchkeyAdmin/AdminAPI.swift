@@ -43,6 +43,7 @@ struct AdminAPI {
         case ("GET", "/healthz"), ("HEAD", "/healthz"): return reply(Response(status: 200, body: "{\"status\":\"ok\"}\n"))
         case ("GET", "/readyz"), ("HEAD", "/readyz"): return reply(readiness())
         case ("GET", "/connections"): return reply(connections())
+        case ("GET", "/routes"): return reply(routes())
         case ("GET", "/connections/health"), ("HEAD", "/connections/health"): return reply(connectionHealth())
         case ("GET", "/metrics"):
             return reply(Response(status: 200, contentType: MetricsRegistry.contentType, body: server.runtime.metrics.render()))
@@ -68,13 +69,13 @@ struct AdminAPI {
             default: break
             }
         }
-        if ["/healthz", "/readyz", "/connections", "/connections/health", "/metrics", "/oauth/callback"].contains(path) {
+        if ["/healthz", "/readyz", "/connections", "/connections/health", "/routes", "/metrics", "/oauth/callback"].contains(path) {
             return reply(Self.error(405, "method_not_allowed", "use GET"))
         }
         reply(
             Self.error(
                 404, "not_found",
-                "no admin endpoint \(path); try /healthz, /readyz, /connections, /connections/health, /metrics, /connections/NAME/connect"
+                "no admin endpoint \(path); try /healthz, /readyz, /connections, /connections/health, /routes, /metrics, /connections/NAME/connect"
             ))
     }
 
@@ -114,6 +115,7 @@ struct AdminAPI {
             case .unavailable(let reason):
                 fields.append("\"state\":\"error\",\"last_error\":\(JSONString.quote(reason))")
             }
+            if let client = connection.oauthClient { fields.append("\"tls\":\(tlsJSON(client.tls, revocationScope: "connection:\(connection.name)"))") }
             items.append("{" + fields.joined(separator: ",") + "}")
         }
         return Response(status: 200, body: "{\"connections\":[\(items.joined(separator: ","))]}\n")

@@ -30,6 +30,8 @@ public enum ConfigSummary {
         } else {
             out.append("  intercept: off (CONNECTs to routed hosts are refused)")
         }
+        // The top-level defaults (inherited key by key; each route's and connection's line shows the result).
+        out.append("  tls:       " + ([config.tls.policyDescription] + tlsFiles(config.tls, show)).joined(separator: " "))
         let l = config.limits
         out.append(
             "  limits:    request line \(l.maxRequestLineBytes) B, headers \(l.maxHeaderBytes) B, "
@@ -133,13 +135,20 @@ public enum ConfigSummary {
         return details
     }
 
+    /// The effective TLS settings (top-level defaults merged in): the policy always, files and overrides when set.
     private static func tlsDetails(_ tls: TLSSettings, _ show: (String) -> String) -> [String] {
-        var details: [String] = []
-        if let ca = tls.caFile { details.append("tls.ca_file=\(show(ca))") }
-        if let cert = tls.certFile { details.append("tls.cert_file=\(show(cert))") }
-        if let key = tls.keyFile { details.append("tls.key_file=\(show(key))") }
+        var details = tls.policyFields.map { "tls.\($0.key)=\($0.value)" }
+        details += tlsFiles(tls, show).map { "tls." + $0 }
         if let name = tls.serverName { details.append("tls.server_name=\(show(name))") }
         if tls.insecureSkipVerify { details.append("tls.insecure_skip_verify") }
         return details
+    }
+
+    private static func tlsFiles(_ tls: TLSSettings, _ show: (String) -> String) -> [String] {
+        var files: [String] = []
+        if let ca = tls.caFile { files.append("ca_file=\(show(ca))") }
+        if let cert = tls.certFile { files.append("cert_file=\(show(cert))") }
+        if let key = tls.keyFile { files.append("key_file=\(show(key))") }
+        return files
     }
 }

@@ -57,17 +57,21 @@ public struct TLSSettings: Sendable, Equatable {
             .withRevocation(revocation, crlFile: crlFile)
     }
 
-    /// The effective policy in one line (`min_version=1.2 ciphers=... curves=...`), for `latchkey check`
-    /// and the admin API. Paths are not secret; keys are only named by path.
-    public var policyDescription: String {
-        var parts = ["min_version=\(minVersion.rawValue)"]
-        if let ciphers { parts.append("ciphers=\(ciphers.value)") }
-        if let ciphersuites { parts.append("ciphersuites=\(ciphersuites.value)") }
-        if let curves { parts.append("curves=\(curves.value)") }
-        if revocation != .off { parts.append("revocation=\(revocation.rawValue)") }
-        if let crlFile, revocation != .off { parts.append("crl_file=\(crlFile)") }
-        return parts.joined(separator: " ")
+    /// The effective policy as key/value pairs (`min_version` always, the lists when set): what `latchkey check`
+    /// and the admin API show next to each route and connection. Append new policy keys here.
+    public var policyFields: [(key: String, value: String)] {
+        var fields = [(key: "min_version", value: minVersion.rawValue)]
+        if let ciphers { fields.append(("ciphers", ciphers.value)) }
+        if let ciphersuites { fields.append(("ciphersuites", ciphersuites.value)) }
+        if let curves { fields.append(("curves", curves.value)) }
+        // Revocation only when on (off is the default), so existing policy lines read as before.
+        if revocation != .off { fields.append(("revocation", revocation.rawValue)) }
+        if let crlFile, revocation != .off { fields.append(("crl_file", crlFile)) }
+        return fields
     }
+
+    /// `policyFields` in one line: `min_version=1.2 ciphers=...`.
+    public var policyDescription: String { policyFields.map { "\($0.key)=\($0.value)" }.joined(separator: " ") }
 }
 
 extension TLSSettings {

@@ -30,7 +30,7 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
     private var poller: DispatchSourceTimer?
     private var watched: [String: FileIdentity] = [:]
     private var pendingChange = false
-    /// Paths seen changing since the last reload they triggered (named in the reload's log line).
+    /// Paths seen changing since the last reload they triggered (logged before it).
     private var changedPaths: Set<String> = []
     /// `workers:` and `event_loop:` as the running loops were made from: a reload cannot change them.
     private let startedLoops: (workers: WorkerCount, eventLoop: EventLoopChoice)
@@ -99,7 +99,8 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
             pendingChange = false
             let changed = changedPaths.sorted()
             changedPaths = []
-            performReload(reason: changed.isEmpty ? "file change" : "file change: \(changed.joined(separator: ", "))")
+            if !changed.isEmpty { logger.notice("changed: \(changed.joined(separator: ", ")); reloading") }
+            performReload(reason: "file change")
         }
     }
 
