@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from latchkey_e2e import admin_get, fetch, scrape_metrics, metric_sum, wait_until
+from latchkey_e2e import admin_get, fetch, metric_sum, run_latchkey_cli, scrape_metrics, wait_until
 from revocation_fixtures import RevocationNginx, RevocationPKI
 
 
@@ -140,11 +140,30 @@ def test_expired_crl_fails_in_hard_with_a_clear_detail(latchkey, rnginx, rpki):
     assert metric_sum(metrics, "latchkey_tls_revocation_checks_total", route="hard-expired", result="stale") >= 1
 
 
-def test_connections_endpoint_shows_policy_and_last_result(latchkey, rnginx, rpki):
+def test_routes_endpoint_and_check_show_policy_and_last_result(latchkey, rnginx, rpki, tmp_path):
     crl = rpki.dir / "ca.crl.pem"
-    lk = latchkey(routes(rnginx, rpki, [("hard-revoked", "plain-revoked", "hard", crl)]))
+    config = routes(rnginx, rpki, [("hard-revoked", "plain-revoked", "hard", crl),
+                                   ("soft-good", "plain-good", "soft", crl)])
+    lk = latchkey(config)
     assert get(lk, "hard-revoked").status == 502
-    status, body = admin_get(lk, "/routes")
-    assert status == 200, body
-    text = body if isinstance(body, str) else str(body)
-    assert "revocation" in text and "hard" in text and "revoked" in text, text
+    assert get(lk, "soft-good").status == 200
+    reply = admin_get(lk, "/routes")
+    assert reply.status == 200, reply.body
+    shown = {route["name"]: route["tls"] for route in reply.json()["routes"]}
+    hard = shown["hard-revoked"]
+    assert hard["revocation"] == "hard" and hard["crl_file"] == str(crl), hard
+    [result] = hard["revocation_results"]
+    assert result["result"] == "revoked" and result["refused"] is True, result
+    assert result["server_name"] == "localhost" and "CN=plain-revoked" in result["certificate"], result
+    [result] = shown["soft-good"]["revocation_results"]
+    assert result["result"] == "good" and result["refused"] is False, result
+
+    config_file = tmp_path / "check.yaml"
+    config_file.write_text(config)
+    done = run_latchkey_cli(["check", "--config", str(config_file)])
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert re.search(r"tls\.revocation=hard", done.stdout), done.stdout
+    assert re.search(r"route hard-revoked: tls\.revocation=hard localhost:\d+: refused: .*CN=plain-revoked.*revoked",
+                     done.stdout), done.stdout
+    assert re.search(r"route soft-good: tls\.revocation=soft localhost:\d+: good for CN=plain-good", done.stdout), \
+        done.stdout
