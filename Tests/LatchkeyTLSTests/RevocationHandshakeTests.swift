@@ -1,0 +1,110 @@
+import Foundation
+@testable import LatchkeyTLS
+import Synchronization
+import Testing
+
+/// Client handshakes with `revocation` on against a server engine over memory BIOs.
+@Suite struct RevocationHandshakeTests {
+    let pki: RevocationCertificates
+    init() throws { pki = try RevocationCertificates.shared }
+
+    func server(_ name: String) throws -> TLSEngine {
+        try TLSEngine(
+            context: TLSServerContext(
+                configuration: TLSServerConfiguration(
+                    certificateChainFile: pki.path("\(name).pem"), privateKeyFile: pki.path("\(name).key"))))
+    }
+
+    func client(_ policy: RevocationPolicy, crlFile: String? = nil, services: RevocationServices? = nil) throws
+        -> TLSEngine
+    {
+        var configuration = TLSClientConfiguration(caFile: pki.caFile)
+        configuration.revocation = policy
+        configuration.crlFile = crlFile
+        return try TLSEngine(
+            context: TLSClientContext(configuration: configuration, revocation: services), serverName: "localhost")
+    }
+
+    @Test func aCertificateRevokedByTheCRLFileFailsInSoftAndHard() throws {
+        for policy in [RevocationPolicy.soft, .hard] {
+            let pair = EnginePair(client: try client(policy, crlFile: pki.crlPEM), server: try server("revoked"))
+            let error = try #require(pair.handshake().client.error)
+            #expect(error.code == .revocation)
+            #expect(error.reason.contains("CN=revoked, serial \(pki.revokedSerial)"))
+            #expect(error.reason.contains("revoked according to the CRL from CN=Revocation Test CA"))
+            #expect(pair.client.revocationReport?.result == .revoked)
+        }
+    }
+
+    @Test func aGoodCertificatePassesWithTheCRLFile() throws {
+        let reports = Mutex<[RevocationReport]>([])
+        let services = RevocationServices(cache: CRLCache(fetcher: NoCRLFetching())) { report in
+            reports.withLock { $0.append(report) }
+        }
+        let pair = EnginePair(client: try client(.hard, crlFile: pki.crlDER, services: services), server: try server("good"))
+        #expect(pair.handshake().client == .complete)
+        #expect(reports.withLock { $0.map(\.result) } == [.good])
+    }
+
+    @Test func noRevocationDataPassesInSoftAndFailsInHard() throws {
+        let soft = EnginePair(client: try client(.soft), server: try server("good"))
+        #expect(soft.handshake().client == .complete)
+        #expect(soft.client.revocationReport?.result == .unavailable)
+        let hard = EnginePair(client: try client(.hard), server: try server("good"))
+        let error = try #require(hard.handshake().client.error)
+        #expect(error.code == .revocation && error.reason.contains("no usable CRL"))
+        #expect(error.reason.contains("(revocation: hard)"))
+    }
+
+    @Test func offChecksNothing() throws {
+        let pair = EnginePair(client: try client(.off), server: try server("revoked"))
+        #expect(pair.handshake().client == .complete)
+        #expect(pair.client.revocationReport == nil)
+    }
+
+    @Test func hardWaitsForTheDistributionPointFetchThenCompletes() throws {
+        let fetcher = HeldCRLFetcher()
+        let services = RevocationServices(cache: CRLCache(fetcher: fetcher))
+        let pair = EnginePair(client: try client(.hard, services: services), server: try server("cdp"))
+        #expect(pair.handshake().client == .waitingForRevocationData)
+        #expect(fetcher.requested == [RevocationCertificates.distributionPoint])
+        let resumed = Mutex(false)
+        pair.client.whenRevocationDataSettles { resumed.withLock { $0 = true } }
+        fetcher.complete(.success(try fileBytes(pki.crlDER)))
+        #expect(resumed.withLock { $0 })
+        #expect(pair.handshake().client == .complete)
+        #expect(pair.client.revocationReport?.result == .good)
+    }
+
+    @Test func hardFailsNamingTheDistributionPointWhenTheFetchFails() throws {
+        let fetcher = HeldCRLFetcher()
+        let services = RevocationServices(cache: CRLCache(fetcher: fetcher))
+        let pair = EnginePair(client: try client(.hard, services: services), server: try server("cdp"))
+        #expect(pair.handshake().client == .waitingForRevocationData)
+        fetcher.complete(.failure(CRLFetchFailure(reason: "connection refused")))
+        let error = try #require(pair.handshake().client.error)
+        #expect(error.reason.contains("fetching \(RevocationCertificates.distributionPoint) failed: connection refused"))
+    }
+
+    @Test func softDoesNotWaitButStartsTheFetch() throws {
+        let fetcher = HeldCRLFetcher()
+        let services = RevocationServices(cache: CRLCache(fetcher: fetcher))
+        let pair = EnginePair(client: try client(.soft, services: services), server: try server("cdp"))
+        #expect(pair.handshake().client == .complete)
+        #expect(fetcher.requested == [RevocationCertificates.distributionPoint])
+        #expect(pair.client.revocationReport?.reason.contains("not yet available, fetching") == true)
+    }
+
+    @Test func anUntrustedChainNeverTriggersAFetch() throws {
+        let fetcher = HeldCRLFetcher()
+        let services = RevocationServices(cache: CRLCache(fetcher: fetcher))
+        var configuration = TLSClientConfiguration(caFile: try TestCertificates.shared.caFile)
+        configuration.revocation = .hard
+        let client = try TLSEngine(
+            context: TLSClientContext(configuration: configuration, revocation: services), serverName: "localhost")
+        let pair = EnginePair(client: client, server: try server("cdp"))
+        let error = try #require(pair.handshake().client.error)
+        #expect(error.code == .certificateVerification)
+        #expect(fetcher.requested.isEmpty)
+    }
+}
