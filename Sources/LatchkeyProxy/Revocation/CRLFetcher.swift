@@ -1,6 +1,7 @@
 import LatchkeyAuth
 import LatchkeyConfig
 import LatchkeyHTTP
+import LatchkeyNet
 import LatchkeyTLS
 
 /// Fetches CRLs from `http://` distribution points with Latchkey's own HTTP client, on that client's loop
@@ -32,7 +33,10 @@ public struct CRLFetcher: CRLFetching {
         let request = TokenEndpointRequest(
             method: "GET", url: endpoint, headers: [("Accept", "application/pkix-crl, */*")], body: [],
             tls: TLSSettings(), timeout: timeout)
-        client.send(request, maxResponseBytes: maxBytes) { result in
+        // Loopback stays reachable (a CA's CRL server may sit next to the proxy); link-local and metadata
+        // addresses do not, whatever a certificate names.
+        let destination = DestinationPolicy(allowsLoopback: true, allowsLinkLocal: false)
+        client.send(request, maxResponseBytes: maxBytes, destination: destination) { result in
             switch result {
             case .success(let response) where (200..<300).contains(response.status):
                 completion(.success(response.body))

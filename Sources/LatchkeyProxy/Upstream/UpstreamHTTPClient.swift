@@ -32,9 +32,10 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
         send(request, maxResponseBytes: Self.maxResponseBytes, completion: completion)
     }
 
-    /// `send` with another bound on the buffered body (CRLs may be larger than token responses).
+    /// `send` with another bound on the buffered body (CRLs may be larger than token responses) and another
+    /// destination policy (a URL a certificate names must not reach link-local or metadata addresses).
     public func send(
-        _ request: TokenEndpointRequest, maxResponseBytes: Int,
+        _ request: TokenEndpointRequest, maxResponseBytes: Int, destination: DestinationPolicy = .routed,
         completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
     ) {
         let tls: TLSClientContext?
@@ -53,7 +54,7 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
         loop.execute {
             OneShotExchange(
                 request: request, tls: tls, loop: loop, ownListeners: ownListeners, maxResponseBytes: maxResponseBytes,
-                completion: completion
+                destination: destination, completion: completion
             ).start()
         }
     }
@@ -85,12 +86,15 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
     private var head: HTTPResponseHead?
     private var body: [UInt8] = []
     private let maxResponseBytes: Int
+    private let destination: DestinationPolicy
 
     init(
         request: TokenEndpointRequest, tls: TLSClientContext?, loop: EventLoop, ownListeners: OwnListeners,
-        maxResponseBytes: Int, completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
+        maxResponseBytes: Int, destination: DestinationPolicy,
+        completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
     ) {
         self.maxResponseBytes = maxResponseBytes
+        self.destination = destination
         self.request = request
         self.tls = tls
         self.loop = loop
@@ -102,7 +106,8 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
         retainSelf = self
         let url = request.url
         let endpoint = UpstreamEndpoint(
-            scheme: url.scheme, host: url.host, port: url.port, serverName: request.tls.serverName ?? url.host)
+            scheme: url.scheme, host: url.host, port: url.port, serverName: request.tls.serverName ?? url.host,
+            destination: destination)
         timer = loop.schedule(after: request.timeout) { [self] in
             finish(.failure(NetworkFailure(reason: "no response from \(url.scheme)://\(url.authority) within \(request.timeout)", isTimeout: true)))
         }
