@@ -32,7 +32,8 @@ let package = Package(
         .systemLibrary(
             name: "CHiredis",
             path: "Sources/CHiredis",
-            pkgConfig: "hiredis",
+            // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM prohibits (a warning on every
+            // build), and the headers are under /usr/include/hiredis where the shim names them.
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(name: "CLatchkeyShims"),

@@ -79,8 +79,9 @@ extension ConfigDecoder {
 
     /// "30s", "90m", "24h", "7d" (one unsigned integer and one unit); nil otherwise.
     static func duration(_ text: String) -> Duration? {
-        guard let unit = text.last, let number = Int64(text.dropLast()), number >= 0,
-            text.first.map { ("0"..."9").contains($0) } == true
+        // The first character must be a digit: Int64 alone would also take "+5s".
+        guard let unit = text.last, let first = text.first, ("0"..."9").contains(first),
+            let number = Int64(text.dropLast()), number >= 0
         else { return nil }
         let seconds: Int64
         switch unit {

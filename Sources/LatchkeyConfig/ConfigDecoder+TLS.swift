@@ -78,7 +78,7 @@ extension ConfigDecoder {
         if let version = TLSMinimumVersion(rawValue: written) { return version }
         fail(
             text.node, text.path, "invalid TLS version '\(text.raw)'; expected 1.2 or 1.3",
-            suggestion: written == "1.0" || written == "1.1" ? "TLS 1.0 and 1.1 are deprecated by RFC 8996; use 1.2 or 1.3" : nil)
+            suggestion: written == "1.0" || written == "1.1" ? "TLS 1.0 and 1.1 are deprecated by RFC 8996" : nil)
         return nil
     }
 

@@ -10,8 +10,8 @@ enum TLSPolicyHint {
         let text = reason.lowercased()
         if text.contains("protocol version") || text.contains("unsupported protocol") {
             switch policy.minimumVersion {
-            case .tls13: return "the server does not offer TLSv1.3 (it offers only TLSv1.2 or older); tls.min_version requires TLSv1.3"
-            case .tls12: return "the server offers only TLS versions older than TLSv1.2, which Latchkey never uses"
+            case .tls13: return "the server offers only TLSv1.2 or older, and tls.min_version requires TLSv1.3"
+            case .tls12: return "the server offers only TLS versions older than TLSv1.2, which Latchkey never uses (RFC 8996)"
             }
         }
         let restricted = [

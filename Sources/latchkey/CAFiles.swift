@@ -64,7 +64,7 @@ enum CAFiles {
         guard !path.hasPrefix("/") else { return path }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
         guard getcwd(&buffer, buffer.count) != nil else { return path }
-        let directory = String(cString: buffer)
+        let directory = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         let relative = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
         return (directory == "/" ? "" : directory) + "/" + relative
     }

@@ -70,7 +70,7 @@ struct CAInitCommand: ParsableCommand {
     /// "Latchkey interception CA <hostname>", cut to the 64-byte bound of a common name.
     static func defaultName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
-        let host = gethostname(&buffer, buffer.count) == 0 ? String(cString: buffer) : "localhost"
+        let host = gethostname(&buffer, buffer.count) == 0 ? buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } : "localhost"
         let name = "Latchkey interception CA \(host)"
         return String(decoding: name.utf8.prefix(64), as: UTF8.self)
     }

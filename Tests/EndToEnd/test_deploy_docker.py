@@ -153,4 +153,4 @@ def test_runtime_packages_cover_every_library_the_binary_loads(which):
     packages = set(_library_packages(binary).values())
     missing = packages - BASE_IMAGE_LIBRARY_PACKAGES - RUNTIME_PACKAGES
     assert not missing, f"{binary} needs {missing}, which the runtime stage does not install"
-    assert {"libssl3", "libnghttp2-14", "libhiredis0.14"} <= packages, packages
+    assert {"libssl3", "libnghttp2-14"} <= packages, packages  # a release build may predate the shared store

@@ -72,3 +72,26 @@ def test_turning_interception_off_stops_injection_on_open_connections(latchkey, 
             assert head.startswith(b"HTTP/1.1 403"), head
         else:
             assert head.startswith(b"HTTP/1.1 502") or head.startswith(b"HTTP/1.1 200"), head  # a plain tunnel
+
+
+def test_ca_files_rotated_in_place_are_picked_up_without_a_config_change(latchkey, echo, tmp_path):
+    """Issue 16: the interception CA's files are watched like secret files (same paths, new content)."""
+    import os
+    first, second = InterceptCA.create(tmp_path / "one"), InterceptCA.create(tmp_path / "two", name="Rotated CA")
+    live = InterceptCA(tmp_path / "live.crt", tmp_path / "live.key")
+    live.cert.write_bytes(first.cert.read_bytes())
+    live.key.write_bytes(first.key.read_bytes())
+    live.key.chmod(0o600)
+    lk = latchkey(intercept_config(live, routes(echo)), env=ENV, secrets=first.key_secrets + second.key_secrets)
+    with intercepted_tls(lk.port, "api.test:443", first.cert) as s:
+        assert request(s, "GET", "/echo/rotate-ca-1", "api.test")[0] == 200
+    mark = lk.log_offset()
+    for path, source in ((live.key, second.key), (live.cert, second.cert)):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(source.read_bytes())
+        tmp.chmod(0o600)
+        os.replace(tmp, path)
+    lk.wait_for_log(RELOADED, after=mark)
+    with intercepted_tls(lk.port, "api.test:443", second.cert) as s:
+        assert dict(x[0] for x in s.getpeercert()["issuer"])["commonName"] == "Rotated CA"
+        assert request(s, "GET", "/echo/rotate-ca-2", "api.test")[0] == 200

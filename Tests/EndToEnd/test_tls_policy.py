@@ -12,7 +12,10 @@ import shutil
 
 import pytest
 
-from latchkey_e2e import _with_listeners, admin_get, run_latchkey_cli, scrape_metrics, metric_sum, via_requests
+from latchkey_e2e import (_with_listeners, admin_get, metric_sum, run_latchkey_cli, scrape_metrics, via_requests,
+                          wait_until)
+from oauth_fixtures import mtls_client, oauth_config
+from oauth_fixtures import route as oauth_route
 from tls_policy_helpers import (OTHER_TLS12_CIPHER, TLS12_ONLY_CIPHER, PolicyNginx, detail, make_client_certificate,
                                 replace_file)
 
@@ -51,7 +54,7 @@ def test_min_version_13_against_a_tls12_only_server_is_a_clear_502(latchkey, pol
     assert body["route"] == "strict", body
     assert "TLS handshake failed" in body["detail"], body
     assert re.search(r"protocol version|unsupported protocol", body["detail"]), body
-    assert "does not offer TLSv1.3" in body["detail"] and "min_version" in body["detail"], body
+    assert "the server offers only TLSv1.2 or older, and tls.min_version requires TLSv1.3" in body["detail"], body
 
     reply = get(lk, "/default/x")  # the default floor (1.2) passes
     assert reply.status == 200, reply.body
@@ -86,7 +89,7 @@ routes:""" + route("inherits", policy_nginx.tls12_port, "{}") + route("overrides
     lk = latchkey(config)
     reply = get(lk, "/inherits/x")
     assert reply.status == 502, reply.body
-    assert "does not offer TLSv1.3" in detail(reply)["detail"], reply.body
+    assert "tls.min_version requires TLSv1.3" in detail(reply)["detail"], reply.body
     reply = get(lk, "/overrides/x")
     assert reply.status == 200, reply.body  # its own min_version wins; ca_file still comes from the default
 
@@ -227,3 +230,54 @@ def test_a_broken_certificate_file_keeps_the_running_context_and_says_so(latchke
     replace_file(cert, good_cert.read_bytes())
     lk.wait_for_log(RELOADED, after=mark)
     assert "config_reload_error" not in admin_get(lk, "/readyz").json()
+
+
+@pytest.fixture
+def token_front(oauth_server, pki, tmp_path):
+    """The Authlib server (4 s tokens, so renewals come quickly) with `mtls-app` (tls_client_auth, DN
+    CN=mtls-app) behind nginx TLS (TLSv1.2 only: nginx 1.22's default) that passes the client certificate's DN."""
+    from test_oauth_mtls import MTLSFront
+    srv = oauth_server([mtls_client("mtls-app", ["read"], subject_dn="CN=mtls-app")], expires_in=4)
+    front = MTLSFront(tmp_path / "front", pki, srv.port, srv.set_metadata()["mtls_front_secret"])
+    yield srv, front
+    front.stop()
+
+
+def token_connection(front, tls: str) -> list[str]:
+    return [f"token_url: {front.url}/oauth/token", "client_id: mtls-app", "client_auth: tls_client_auth",
+            "scopes: read", f"tls: {tls}"]
+
+
+def test_token_endpoint_policy_min_version_is_applied(latchkey, token_front, pki, tmp_path):
+    srv, front = token_front
+    cert, key = make_client_certificate(pki, tmp_path / "c", "mtls-app", 0x6F06)
+    lk = latchkey(oauth_config(
+        token_connection(front, f"{{ca_file: {pki.ca_cert}, cert_file: {cert}, key_file: {key}, min_version: 1.3}}"),
+        [oauth_route("api", srv.url)]))
+    lk.wait_for_log(r"connection oauth: .*tls\.min_version requires TLSv1\.3")
+    assert srv.stats()["token_requests"] == 0
+    connection = next(c for c in admin_get(lk, "/connections").json()["connections"] if c["name"] == "oauth")
+    assert connection["tls"]["min_version"] == "1.3" and connection["tls"]["cert_file"] == str(cert), connection
+
+
+def test_token_endpoint_client_certificate_rotation_without_a_restart(latchkey, token_front, pki, tmp_path):
+    """The token client takes its contexts from the running runtime: after the certificate files change, the
+    next renewal presents the new certificate (here another subject, which the server refuses — and records)."""
+    srv, front = token_front
+    first_cert, first_key = make_client_certificate(pki, tmp_path / "a", "mtls-app", 0x6F07)
+    other_cert, other_key = make_client_certificate(pki, tmp_path / "b", "other-app", 0x7A08)
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    shutil.copy(first_cert, cert)
+    shutil.copy(first_key, key)
+    lk = latchkey(oauth_config(
+        token_connection(front, f"{{ca_file: {pki.ca_cert}, cert_file: {cert}, key_file: {key}}}"),
+        [oauth_route("api", srv.url)]))
+    lk.wait_for_log(r"connection oauth: Connected")
+    assert {r["tls_client_dn"] for r in srv.stats()["last_requests"]} == {"CN=mtls-app"}
+
+    mark = lk.log_offset()
+    replace_file(key, other_key.read_bytes())
+    replace_file(cert, other_cert.read_bytes())
+    lk.wait_for_log(RELOADED + r": 1 routes, 1 connections, 1 kept their credentials", after=mark)
+    wait_until(lambda: any(r.get("tls_client_dn") == "CN=other-app" for r in srv.stats()["last_requests"]),
+               what="a token request with the rotated certificate")

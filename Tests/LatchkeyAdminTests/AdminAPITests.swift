@@ -53,7 +53,17 @@ import Testing
         #expect(answer(api, "GET", "/healthz")?.status == 200)
         #expect(answer(api, "GET", "/readyz")?.status == 200)
         #expect(answer(api, "GET", "/connections")?.status == 200)
+        #expect(answer(api, "GET", "/routes")?.status == 200)
         #expect(answer(api, "GET", "/metrics")?.status == 200)
+    }
+
+    /// Issue 16: the effective TLS policy per route, `min_version` always, the rest when set.
+    @Test func tlsObjectShowsThePolicyAndFiles() {
+        var tls = TLSSettings(caFile: "/etc/ca.pem", minVersion: .tls13)
+        tls.curves = TLSPolicyText("X25519:P-256")
+        #expect(
+            AdminAPI.tlsJSON(tls) == #"{"min_version":"1.3","curves":"X25519:P-256","ca_file":"/etc/ca.pem"}"#)
+        #expect(AdminAPI.tlsJSON(TLSSettings()) == #"{"min_version":"1.2"}"#)
     }
 
     /// Issue 14 §1: with no connection every connection is healthy; the endpoint is read-only and is not

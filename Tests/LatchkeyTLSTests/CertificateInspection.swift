@@ -74,7 +74,7 @@ final class InspectedCertificate {
     private static func oneLine(_ name: OpaquePointer?) -> String {
         var buffer = [CChar](repeating: 0, count: 512)
         _ = X509_NAME_oneline(name, &buffer, Int32(buffer.count))
-        return String(cString: buffer)
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 }
 
