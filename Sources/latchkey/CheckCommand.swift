@@ -71,10 +71,7 @@ struct CheckCommand: ParsableCommand {
         }
         var failures = Self.checkOAuthConnections(runtime, output: output)
         failures += Self.checkRevocation(
-            runtime,
-            client: UpstreamHTTPClient(
-                loop: EventLoop(label: "latchkey.check.revocation", backend: .dispatch), ownListeners: OwnListeners()),
-            output: output)
+            runtime, loop: EventLoop(label: "latchkey.check.revocation", backend: .dispatch), output: output)
         if let settings = configuration.sharedStore, !Self.checkSharedStore(settings, output: output) { failures += 1 }
         if failures > 0 {
             output.line("configuration OK, but \(failures) connection(s), route revocation check(s) or the shared store failed")

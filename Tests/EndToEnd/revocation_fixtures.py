@@ -104,7 +104,7 @@ class RevocationPKI:
                     "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
         pki = cls(d, d / "ca.crt", cdp_port, cdp_url, dead_cdp_url)
         for name, ext in (("plain-good", "leaf"), ("plain-revoked", "leaf"), ("cdp-good", "leaf_cdp"),
-                          ("cdp-revoked", "leaf_cdp"), ("cdp-dead", "leaf_dead_cdp")):
+                          ("cdp-revoked", "leaf_cdp"), ("cdp-dead", "leaf_dead_cdp"), ("rotating", "leaf")):
             pki.issue(name, ext)
         for name in ("plain-revoked", "cdp-revoked"):
             pki.ca("-revoke", f"{name}.crt", "-crl_reason", "keyCompromise")

@@ -4,12 +4,14 @@ from a distribution point on loopback, an unreachable distribution point, staple
 metrics and /connections show the results."""
 
 import re
+import shutil
 import time
 
 import pytest
 
 from latchkey_e2e import admin_get, fetch, metric_sum, run_latchkey_cli, scrape_metrics, wait_until
 from revocation_fixtures import RevocationNginx, RevocationPKI
+from tls_policy_helpers import replace_file
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +31,7 @@ def rnginx(tmp_path_factory, rpki):
         "cdp-dead": ("cdp-dead", None),
         "staple-good": ("plain-good", good_staple),
         "staple-revoked": ("plain-revoked", revoked_staple),
+        "rotating": ("rotating", None),
     })
     yield server
     server.stop()
@@ -167,3 +170,16 @@ def test_routes_endpoint_and_check_show_policy_and_last_result(latchkey, rnginx,
                      done.stdout), done.stdout
     assert re.search(r"route soft-good: tls\.revocation=soft localhost:\d+: good for CN=plain-good", done.stdout), \
         done.stdout
+
+
+def test_a_rotated_crl_file_reaches_new_connections_without_a_restart(latchkey, rnginx, rpki, tmp_path):
+    crl = tmp_path / "crl.pem"
+    shutil.copy(rpki.dir / "ca.crl.pem", crl)
+    lk = latchkey(routes(rnginx, rpki, [("hard-rotating", "rotating", "hard", crl)]))
+    assert get(lk, "hard-rotating").status == 200
+    # The CA revokes the certificate and publishes a new CRL; the operator's file is replaced in place.
+    rpki.ca("-revoke", "rotating.crt", "-crl_reason", "superseded")
+    mark = lk.log_offset()
+    replace_file(crl, rpki.crl("rotated.crl").read_bytes())
+    lk.wait_for_log(r"configuration reloaded \(file change\)", after=mark)
+    assert_refused(get(lk, "hard-rotating"), "hard-rotating", "rotating", rpki.serials["rotating"], r"revoked.*CRL")

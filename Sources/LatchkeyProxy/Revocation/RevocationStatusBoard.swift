@@ -41,13 +41,6 @@ public final class RevocationStatusBoard: Sendable {
         }
     }
 
-    /// The most recent result for `serverName`, whichever route or connection reported it.
-    public func latest(serverName: String) -> RevocationReport? {
-        entries.withLock { entries in
-            entries.values.filter { $0.report.serverName == serverName }.max { $0.at < $1.at }?.report
-        }
-    }
-
     /// The latest results for `scope`, one per upstream server name, sorted by name.
     public func entries(for scope: String) -> [Entry] {
         entries.withLock { Array($0.values) }.filter { $0.scope == scope }.sorted {
