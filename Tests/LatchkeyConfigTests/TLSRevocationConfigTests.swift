@@ -57,3 +57,11 @@ import Testing
         #expect(config.tlsFiles.contains("/etc/crl.pem") && config.tlsFiles.contains("/etc/route-crl.pem"))
     }
 }
+
+extension TLSRevocationConfigTests {
+    @Test func revocationWithInsecureSkipVerifyIsIgnoredWithAWarning() throws {
+        let yaml = "tls:\n  revocation: hard\nroutes:\n  - host: a.example\n    tls: {insecure_skip_verify: true}"
+        let config = try parse(yaml)
+        #expect(config.warnings.contains { $0.contains("revocation: hard is ignored") })
+    }
+}
