@@ -1,5 +1,9 @@
 import COpenSSL
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Revocation checking inside the client handshake (see `RevocationPolicy`). OpenSSL calls back on the
 /// engine's loop while it verifies the server's chain; nothing here waits on the network:
 ///
@@ -41,6 +45,7 @@ extension TLSEngine {
         defer { latchkey_sk_X509_CRL_free(crls) }
         var toFetch: [String] = []
         var pending: [String] = []
+        let now = time(nil)
         check.distributionNotes = [:]
         for certificate in certificates {
             var notes: [String] = []
@@ -50,6 +55,12 @@ extension TLSEngine {
                 switch lookup {
                 case .crls(let lists):
                     for list in lists { _ = latchkey_sk_X509_CRL_push_ref(crls, list.pointer) }
+                    // Past its nextUpdate (no handshake came by to refresh it in time): `hard` waits for the
+                    // refetch rather than failing on a stale CRL a moment before a fresh one arrives.
+                    if needsFetch, lists.contains(where: { ($0.nextUpdate ?? .max) <= now }) {
+                        pending.append(url)
+                        notes.append("the cached CRL from \(url) expired, fetching it again")
+                    }
                 case .pending:
                     pending.append(url)
                     notes.append("revocation data not yet available, fetching \(url)")

@@ -70,6 +70,8 @@ struct RevocationCertificates: Sendable {
         try pki.ca(["-revoke", pki.path("revoked.pem")])
         try pki.ca(["-gencrl", "-out", pki.crlPEM])
         try pki.openssl(["crl", "-in", pki.crlPEM, "-outform", "DER", "-out", pki.crlDER])
+        // Valid for one second: expired by the time a test that needs it has waited for that second to pass.
+        try pki.ca(["-gencrl", "-crlsec", "1", "-out", pki.path("expired.crl.pem")])
         let serial = try String(contentsOfFile: pki.path("index.txt"), encoding: .utf8)
             .split(separator: "\n").first { $0.hasPrefix("R") }?.split(separator: "\t")[3] ?? "?"
         try String(serial).write(toFile: pki.path("revoked.serial"), atomically: true, encoding: .utf8)

@@ -107,4 +107,22 @@ import Testing
         #expect(error.code == .certificateVerification)
         #expect(fetcher.requested.isEmpty)
     }
+
+    @Test func hardWaitsForTheRefetchOfAnExpiredCachedCRL() throws {
+        let expired = try fileBytes(pki.path("expired.crl.pem"))
+        let nextUpdate = try #require(try CertificateRevocationList.parseAll(expired, what: "t")[0].nextUpdate)
+        let fetcher = HeldCRLFetcher()
+        let clock = TestClock()
+        clock.seconds.withLock { $0 = time(nil) }
+        let cache = CRLCache(fetcher: fetcher, now: clock.now)
+        cache.fetch(RevocationCertificates.distributionPoint)
+        fetcher.complete(.success(expired))
+        clock.advance(60)  // its refresh is due
+        while time(nil) <= nextUpdate { usleep(50_000) }  // until the one-second CRL has expired
+        let pair = EnginePair(client: try client(.hard, services: RevocationServices(cache: cache)), server: try server("cdp"))
+        #expect(pair.handshake().client == .waitingForRevocationData)
+        fetcher.complete(.success(try fileBytes(pki.crlDER)))
+        #expect(pair.handshake().client == .complete)
+        #expect(pair.client.revocationReport?.result == .good)
+    }
 }
