@@ -130,7 +130,9 @@ public final class ProxyRuntime: Sendable {
                 let created = try TLSClientContext(
                     configuration: configuration, revocation: revocation.services(scope: scope, metrics: metrics))
                 if perScope { revocationContexts[scopeKey] = created }
-                if contexts[configuration] == nil { contexts[configuration] = created }
+                // `clientContexts` is what the token client looks contexts up in: a connection's own context
+                // wins there, so its token endpoint's revocation results are reported under the connection.
+                if contexts[configuration] == nil || scope.hasPrefix("connection:") { contexts[configuration] = created }
                 return created
             } catch {
                 throw RuntimeBuildError(detail: "route \(route): tls: \(error)", cause: "\(error)")
