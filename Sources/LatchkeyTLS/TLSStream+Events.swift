@@ -16,7 +16,7 @@ extension TLSStream {
             beginHandshake()
         case .handshaking:
             engine.feedCiphertext(bytes)
-            advanceHandshake()
+            if !awaitingRevocationData { advanceHandshake() }
         case .open:
             engine.feedCiphertext(bytes)
             drainPlaintext()
@@ -68,10 +68,12 @@ extension TLSStream {
             return
         case .waitingForRevocationData:
             // The fetch settles on another thread: come back on our loop; a stream closed meanwhile stays closed.
+            awaitingRevocationData = true
             let reference = LoopConfinedReference(self)
             engine.whenRevocationDataSettles { [loop] in
                 loop.execute {
                     guard let stream = reference.value, stream.state == .handshaking else { return }
+                    stream.awaitingRevocationData = false
                     stream.advanceHandshake()
                 }
             }

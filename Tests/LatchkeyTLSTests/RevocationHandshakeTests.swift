@@ -1,4 +1,5 @@
 import Foundation
+import LatchkeyNet
 @testable import LatchkeyTLS
 import Synchronization
 import Testing
@@ -124,5 +125,50 @@ import Testing
         fetcher.complete(.success(try fileBytes(pki.crlDER)))
         #expect(pair.handshake().client == .complete)
         #expect(pair.client.revocationReport?.result == .good)
+    }
+}
+
+/// The same over `TLSStream`: a hard-mode handshake suspended for a fetch resumes on its loop when the fetch
+/// settles, and the stream becomes ready only then.
+@Suite struct RevocationStreamTests {
+    @Test func aSuspendedHandshakeResumesWhenTheFetchSettles() throws {
+        let pki = try RevocationCertificates.shared
+        let fetcher = HeldCRLFetcher()
+        var configuration = TLSClientConfiguration(caFile: pki.caFile)
+        configuration.revocation = .hard
+        let clientContext = try TLSClientContext(
+            configuration: configuration, revocation: RevocationServices(cache: CRLCache(fetcher: fetcher)))
+        let serverContext = try TLSServerContext(
+            configuration: TLSServerConfiguration(certificateChainFile: pki.path("cdp.pem"), privateKeyFile: pki.path("cdp.key")))
+        let loop = EventLoop(label: "tls-revocation-stream-test")
+        let clientEvents = RecordingDelegate()
+        let serverEvents = RecordingDelegate()
+        try loop.runAndWait {
+            let (a, b) = MemoryStream.makePair(on: loop)
+            let client = try TLSStream(underlying: a, context: clientContext, serverName: "localhost")
+            let server = try TLSStream(underlying: b, context: serverContext)
+            client.delegate = clientEvents
+            server.delegate = serverEvents
+            clientEvents.onReady = { stream in stream.write(Array("ping".utf8)) }
+            serverEvents.onRead = { stream, events in
+                if events.received.count == 4 { stream.close() }
+            }
+            client.start()
+            server.start()
+        }
+        // The client suspends on the unknown distribution point and asks for it.
+        var waited = 0
+        while fetcher.requested.isEmpty && waited < 2000 {
+            usleep(5000)
+            waited += 1
+        }
+        #expect(fetcher.requested == [RevocationCertificates.distributionPoint])
+        loop.runAndWait { #expect(!clientEvents.becameReady) }
+        fetcher.complete(.success(try fileBytes(pki.crlDER)))
+        #expect(serverEvents.waitUntilClosed())
+        loop.runAndWait {
+            #expect(clientEvents.becameReady)
+            #expect(serverEvents.received == Array("ping".utf8))
+        }
     }
 }
