@@ -68,7 +68,9 @@ extension TLSEngine {
                     notes.append("fetching \(url) failed: \(reason)")
                 }
             }
-            if !notes.isEmpty { check.distributionNotes[CertificateLabel.describe(certificate)] = notes.joined(separator: "; ") }
+            if !notes.isEmpty {
+                check.distributionNotes[CertificateLabel.describe(certificate)] = notes.joined(separator: "; ")
+            }
         }
         if !toFetch.isEmpty {
             guard Self.chainVerifiesWithoutRevocation(store, leaf: leaf) else {
@@ -127,7 +129,8 @@ extension TLSEngine {
         switch result {
         case .revoked:
             revocation?.record(
-                depth: depth, certificate: label, result: .revoked, reason: "revoked according to the CRL from \(issuer)")
+                depth: depth, certificate: label, result: .revoked,
+                reason: "revoked according to the CRL from \(issuer)")
             return 0
         case .good:
             return 1
@@ -170,7 +173,8 @@ extension TLSEngine {
     static func revocationError(_ report: RevocationReport) -> TLSError {
         TLSError(
             .revocation,
-            "certificate revocation check failed (revocation: \(report.policy.rawValue)): \(report.certificate): \(report.reason)"
+            "certificate revocation check failed (revocation: \(report.policy.rawValue)): "
+                + "\(report.certificate): \(report.reason)"
         )
     }
 

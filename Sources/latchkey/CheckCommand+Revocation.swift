@@ -32,7 +32,8 @@ extension CheckCommand {
             client.send(request) { result in
                 let report = runtime.revocation.board.entries(for: route.name)
                     .first { $0.report.serverName == serverName }?.report
-                let prefix = "route \(route.name): tls.revocation=\(route.tls.revocation.rawValue) \(upstream.authority):"
+                let mode = route.tls.revocation.rawValue
+                let prefix = "route \(route.name): tls.revocation=\(mode) \(upstream.authority):"
                 let line: (Bool, String)
                 switch (result, report) {
                 case (.success, let report?):
