@@ -65,6 +65,8 @@ extension TLSEngine {
                     pending.append(url)
                     notes.append("revocation data not yet available, fetching \(url)")
                 case .failed(let reason):
+                    // A failure old enough to retry: `hard` waits for the new attempt too.
+                    if needsFetch { pending.append(url) }
                     notes.append("fetching \(url) failed: \(reason)")
                 }
             }
