@@ -216,6 +216,6 @@ extension RunCommand {
         let client = UpstreamHTTPClient(
             loop: EventLoop(label: "latchkey.crl-fetcher", backend: .dispatch), ownListeners: ownListeners)
         return RevocationEnvironment(
-            cache: CRLCache(fetcher: CRLFetcher(client: client)), logger: logger)
+            cache: CRLCache(fetcher: CRLFetcher(client: client, logger: logger)), logger: logger)
     }
 }

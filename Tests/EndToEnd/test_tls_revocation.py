@@ -93,6 +93,7 @@ def test_distribution_point_crl_is_fetched_and_refuses_a_revoked_certificate(lat
     reply = get(lk, "hard-cdp-good")
     assert reply.status == 200, reply.body
     assert rnginx.crl_fetches() >= 1
+    lk.wait_for_log(r"fetched CRL from " + re.escape(rpki.cdp_url))
     assert_refused(get(lk, "hard-cdp-revoked"), "hard-cdp-revoked", "cdp-revoked", rpki.serials["cdp-revoked"],
                    r"revoked.*CRL")
     # soft: the CRL is cached by now (one process-wide cache), so the revoked certificate is refused too.
@@ -107,6 +108,7 @@ def test_unreachable_distribution_point_passes_in_soft_and_fails_in_hard(latchke
     reply = get(lk, "soft-dead")
     assert reply.status == 200, reply.body
     lk.wait_for_log(r"TLS revocation unavailable for CN=cdp-dead.*allowed \(revocation: soft\)")
+    lk.wait_for_log(r"cannot fetch CRL from " + re.escape(rpki.dead_cdp_url))
     assert_refused(get(lk, "hard-dead"), "hard-dead", "cdp-dead", rpki.serials["cdp-dead"],
                    re.escape(rpki.dead_cdp_url) + r".*(failed|not yet available)")
     metrics = scrape_metrics(lk)

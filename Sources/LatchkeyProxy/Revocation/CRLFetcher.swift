@@ -3,6 +3,7 @@ import LatchkeyConfig
 import LatchkeyHTTP
 import LatchkeyNet
 import LatchkeyTLS
+import Logging
 
 /// Fetches CRLs from `http://` distribution points with Latchkey's own HTTP client, on that client's loop
 /// (a Dispatch loop of its own, never a data-path loop), bounded by `timeout` and `maxBytes`. The proxy's
@@ -13,9 +14,14 @@ public struct CRLFetcher: CRLFetching {
     private let client: UpstreamHTTPClient
     private let timeout: Duration
     private let maxBytes: Int
+    private let logger: Logger
 
-    public init(client: UpstreamHTTPClient, timeout: Duration = .seconds(5), maxBytes: Int = Self.defaultMaxBytes) {
+    public init(
+        client: UpstreamHTTPClient, timeout: Duration = .seconds(5), maxBytes: Int = Self.defaultMaxBytes,
+        logger: Logger = Logger(label: "latchkey.tls.revocation")
+    ) {
         self.client = client
+        self.logger = logger
         self.timeout = timeout
         self.maxBytes = maxBytes
     }
@@ -36,15 +42,24 @@ public struct CRLFetcher: CRLFetching {
         // Loopback stays reachable (a CA's CRL server may sit next to the proxy); link-local and metadata
         // addresses do not, whatever a certificate names.
         let destination = DestinationPolicy(allowsLoopback: true, allowsLinkLocal: false)
+        let logger = self.logger
         client.send(request, maxResponseBytes: maxBytes, destination: destination) { result in
+            let outcome: Result<[UInt8], CRLFetchFailure>
             switch result {
             case .success(let response) where (200..<300).contains(response.status):
-                completion(.success(response.body))
+                outcome = .success(response.body)
             case .success(let response):
-                completion(.failure(CRLFetchFailure(reason: "HTTP status \(response.status)")))
+                outcome = .failure(CRLFetchFailure(reason: "HTTP status \(response.status)"))
             case .failure(let failure):
-                completion(.failure(CRLFetchFailure(reason: failure.reason)))
+                outcome = .failure(CRLFetchFailure(reason: failure.reason))
             }
+            switch outcome {
+            case .success(let body):
+                logger.info("fetched CRL from \(url) (\(body.count) bytes)", metadata: ["latchkey.crl_url": "\(url)"])
+            case .failure(let failure):
+                logger.warning("cannot fetch CRL from \(url): \(failure.reason)", metadata: ["latchkey.crl_url": "\(url)"])
+            }
+            completion(outcome)
         }
     }
 }
