@@ -79,6 +79,9 @@ public final class ProxyRuntime: Sendable {
     public let interception: InterceptionAuthority?
     /// The process's CRL cache and last revocation results (they outlive reloads).
     public let revocation: RevocationEnvironment
+    /// The revocation scope (metric `route` label, `RevocationStatusBoard` key) of each OAuth connection's token
+    /// endpoint: `connection:NAME`, or `connection:A,B` for connections whose TLS settings are equal.
+    public let connectionRevocationScopes: [String: String]
 
     /// Builds the runtime. `makeSource` creates the credential source of each connection (static ones
     /// by default; the server passes a factory that also knows OAuth). `interception` is built by the caller
@@ -160,10 +163,21 @@ public final class ProxyRuntime: Sendable {
         // Token endpoints' contexts too, so that a broken certificate, key or CA file fails this build (and a
         // reload keeps the running runtime) instead of the next token request; `UpstreamHTTPClient` takes them
         // from the running runtime (`clientContexts`).
+        // The token client finds a context by configuration alone, so connections with equal TLS settings share
+        // one: its revocation results go under all their names (`connection:a,b`), never under one of them only.
+        var connectionsByConfiguration: [TLSClientConfiguration: [String]] = [:]
         for connection in configuration.connections {
             guard let client = connection.oauthClient else { continue }
+            connectionsByConfiguration[client.tls.clientConfiguration, default: []].append(connection.name)
+        }
+        var connectionRevocationScopes: [String: String] = [:]
+        for connection in configuration.connections {
+            guard let client = connection.oauthClient else { continue }
+            let names = connectionsByConfiguration[client.tls.clientConfiguration] ?? [connection.name]
+            let scope = "connection:" + names.joined(separator: ",")
+            connectionRevocationScopes[connection.name] = scope
             do {
-                _ = try sharedContext(client.tls.clientConfiguration, route: "-", scope: "connection:\(connection.name)")
+                _ = try sharedContext(client.tls.clientConfiguration, route: "-", scope: scope)
             } catch {
                 throw RuntimeBuildError(
                     detail: "connection \(connection.name): tls: \((error as? RuntimeBuildError)?.cause ?? "\(error)")")
@@ -171,6 +185,7 @@ public final class ProxyRuntime: Sendable {
         }
         self.routes = routes
         self.routesInFileOrder = routesInFileOrder
+        self.connectionRevocationScopes = connectionRevocationScopes
         clientContexts = contexts
     }
 }

@@ -114,6 +114,12 @@ class RevocationPKI:
         return pki
 
 
+TOKEN = "revocation-e2e-token-5f4e3d2c"
+# An OAuth 2.0 token response (RFC 6749 §5.1) nginx returns for any method: a token endpoint behind a revocable
+# certificate without an authorization server.
+TOKEN_RESPONSE = '{"access_token":"' + TOKEN + '","token_type":"Bearer","expires_in":3600}'
+
+
 class RevocationNginx:
     """One nginx: each named server on its own TLS port (`ports[name]`), optional stapled OCSP response file,
     and the CRL distribution point (`pki.cdp_port`, serving `www/`)."""
@@ -139,7 +145,8 @@ class RevocationNginx:
         ssl_certificate {cert};
         ssl_certificate_key {key};
         {stapling}
-        location / {{ default_type application/json; return 200 '{{"server":"{server}","uri":"$request_uri"}}\\n'; }}
+        location = /token {{ default_type application/json; return 200 '{TOKEN_RESPONSE}'; }}
+        location / {{ default_type application/json; return 200 '{{"server":"{server}","uri":"$request_uri","authorization":"$http_authorization"}}\\n'; }}
     }}""")
         user = "user root;\n" if os.geteuid() == 0 else ""
         conf = f"""{user}worker_processes 1;

@@ -185,3 +185,52 @@ def test_a_rotated_crl_file_reaches_new_connections_without_a_restart(latchkey, 
     replace_file(crl, rpki.crl("rotated.crl").read_bytes())
     lk.wait_for_log(r"configuration reloaded \(file change\)", after=mark)
     assert_refused(get(lk, "hard-rotating"), "hard-rotating", "rotating", rpki.serials["rotating"], r"revoked.*CRL")
+
+
+def test_token_endpoints_are_checked_too(latchkey, rnginx, rpki):
+    """An OAuth connection's tls.revocation (here from the top-level default) covers its token endpoint: a
+    revoked endpoint certificate fails the token fetch, naming the certificate; a good one issues the token."""
+    crl = rpki.dir / "ca.crl.pem"
+    connection = """  {name}:
+    type: oauth2_client_credentials
+    token_url: https://localhost:{port}/token
+    client_id: app
+    client_secret: ${{E2E_REVOCATION_SECRET}}
+"""
+    config = f"""unmatched: deny
+tls:
+  revocation: hard
+  crl_file: {crl}
+connections:
+{connection.format(name="good-idp", port=rnginx.ports["plain-good"])}{connection.format(name="revoked-idp", port=rnginx.ports["plain-revoked"])}routes:
+  - name: via-good
+    path_prefix: /via-good
+    strip_prefix: true
+    upstream: https://localhost:{rnginx.ports["plain-good"]}
+    connection: good-idp
+    tls: {{ca_file: {rpki.ca_cert}}}
+  - name: via-revoked
+    path_prefix: /via-revoked
+    strip_prefix: true
+    upstream: https://localhost:{rnginx.ports["plain-good"]}
+    connection: revoked-idp
+    tls: {{ca_file: {rpki.ca_cert}}}
+"""
+    config = config.replace("    client_id: app\n", f"    client_id: app\n    tls: {{ca_file: {rpki.ca_cert}}}\n")
+    lk = latchkey(config, env={"E2E_REVOCATION_SECRET": "revocation-client-secret-1"})
+    reply = get(lk, "via-good")
+    assert reply.status == 200, reply.body
+    assert reply.json()["authorization"].startswith("Bearer revocation-e2e-token"), reply.body
+    reply = get(lk, "via-revoked")
+    assert reply.status >= 500, reply.body
+    assert re.search(r"CN=plain-revoked, serial " + rpki.serials["plain-revoked"] + r".*revoked", reply.body.decode()), \
+        reply.body
+    metrics = scrape_metrics(lk)
+    # Equal tls settings: the two connections share one context, so their results count under both names.
+    assert metric_sum(metrics, "latchkey_tls_revocation_checks_total", route="connection:good-idp,revoked-idp",
+                      result="revoked") >= 1
+    assert metric_sum(metrics, "latchkey_tls_revocation_checks_total", route="connection:good-idp,revoked-idp",
+                      result="good") >= 1
+    shown = {c["name"]: c for c in admin_get(lk, "/connections").json()["connections"]}
+    [result] = shown["revoked-idp"]["tls"]["revocation_results"]  # the last one: the revoked endpoint
+    assert result["result"] == "revoked" and result["refused"] is True, shown
