@@ -174,7 +174,7 @@ import Testing
         let fixture = try Fixture(client: client)
         defer { try? FileManager.default.removeItem(atPath: fixture.store.directory) }
         let path = fixture.store.path(for: "crm")
-        FileManager.default.createFile(atPath: path, contents: Data("LKS1\u{1}garbage-garbage-garbage-garbage".utf8))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("LKS1\u{1}garbage-garbage-garbage-garbage".utf8)))
         let source = fixture.make()
         guard case .needsReconnect(let reason) = source.status().state else { Issue.record("not reported"); return }
         #expect(reason.contains("state file unusable"))
