@@ -49,6 +49,9 @@ extension TLSEngine {
         check.distributionNotes = [:]
         for certificate in certificates {
             var notes: [String] = []
+            // A current CRL from `crl_file` for this certificate's issuer already answers: fetch in the
+            // background all the same, but never make `hard` wait for it.
+            let coveredByStore = Self.storeHasCurrentCRL(store, issuerOf: certificate, now: now)
             for url in CertificateLabel.httpDistributionPoints(certificate) {
                 let (lookup, needsFetch) = services.cache.lookup(url)
                 if needsFetch { toFetch.append(url) }
@@ -57,16 +60,16 @@ extension TLSEngine {
                     for list in lists { _ = latchkey_sk_X509_CRL_push_ref(crls, list.pointer) }
                     // Past its nextUpdate (no handshake came by to refresh it in time): `hard` waits for the
                     // refetch rather than failing on a stale CRL a moment before a fresh one arrives.
-                    if needsFetch, lists.contains(where: { ($0.nextUpdate ?? .max) <= now }) {
+                    if needsFetch, !coveredByStore, lists.contains(where: { ($0.nextUpdate ?? .max) <= now }) {
                         pending.append(url)
                         notes.append("the cached CRL from \(url) expired, fetching it again")
                     }
                 case .pending:
-                    pending.append(url)
+                    if !coveredByStore { pending.append(url) }
                     notes.append("revocation data not yet available, fetching \(url)")
                 case .failed(let reason):
                     // A failure old enough to retry: `hard` waits for the new attempt too.
-                    if needsFetch { pending.append(url) }
+                    if needsFetch, !coveredByStore { pending.append(url) }
                     notes.append("fetching \(url) failed: \(reason)")
                 }
             }
@@ -104,6 +107,24 @@ extension TLSEngine {
         let index = SSL_get_ex_data_X509_STORE_CTX_idx()
         guard index >= 0, let ssl = X509_STORE_CTX_get_ex_data(store, index) else { return nil }
         return OpaquePointer(ssl)
+    }
+
+    /// Whether the trust store (the operator's `crl_file`) holds a CRL from `certificate`'s issuer that is
+    /// still within its nextUpdate.
+    private static func storeHasCurrentCRL(_ store: OpaquePointer, issuerOf certificate: OpaquePointer, now: time_t)
+        -> Bool
+    {
+        guard let issuer = X509_get_issuer_name(certificate), let found = X509_STORE_CTX_get1_crls(store, issuer) else {
+            ERR_clear_error()
+            return false
+        }
+        defer { latchkey_sk_X509_CRL_free(found) }
+        for index in 0..<OPENSSL_sk_num(found) {
+            guard let raw = OPENSSL_sk_value(found, index) else { continue }
+            let next = X509Certificate.epochSeconds(X509_CRL_get0_nextUpdate(OpaquePointer(raw)))
+            if (next ?? .max) > now { return true }
+        }
+        return false
     }
 
     /// Whether the chain reaches a trusted CA at all (signatures, dates, trust; no revocation, no host name):

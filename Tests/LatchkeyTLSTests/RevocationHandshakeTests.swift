@@ -77,6 +77,16 @@ import Testing
         #expect(pair.client.revocationReport?.result == .good)
     }
 
+    @Test func hardDoesNotWaitWhenTheCRLFileCoversTheIssuer() throws {
+        let fetcher = HeldCRLFetcher()
+        let services = RevocationServices(cache: CRLCache(fetcher: fetcher))
+        let pair = EnginePair(
+            client: try client(.hard, crlFile: pki.crlPEM, services: services), server: try server("cdp"))
+        #expect(pair.handshake().client == .complete)
+        #expect(pair.client.revocationReport?.result == .good)
+        #expect(fetcher.requested == [RevocationCertificates.distributionPoint])  // still fetched, in the background
+    }
+
     @Test func hardFailsNamingTheDistributionPointWhenTheFetchFails() throws {
         let fetcher = HeldCRLFetcher()
         let services = RevocationServices(cache: CRLCache(fetcher: fetcher))
