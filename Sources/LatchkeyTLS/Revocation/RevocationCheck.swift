@@ -89,7 +89,9 @@ struct RevocationCheck {
         }
         if let leafFinding { chain.insert(leafFinding, at: 0) }
         // The worst finding decides; among equals, the one nearest the leaf.
-        let ordered = chain.sorted { rank($0) != rank($1) ? rank($0) > rank($1) : $0.depth < $1.depth }
+        let ordered = chain.sorted {
+            $0.result.severity != $1.result.severity ? $0.result.severity > $1.result.severity : $0.depth < $1.depth
+        }
         guard let deciding = ordered.first else {
             return RevocationReport(
                 policy: policy, result: .good, serverName: serverName, certificate: leaf,
@@ -101,14 +103,5 @@ struct RevocationCheck {
         return RevocationReport(
             policy: policy, result: deciding.result, serverName: serverName, certificate: deciding.certificate,
             reason: deciding.reason, source: decidingSource, failedHandshake: fails)
-    }
-
-    private func rank(_ finding: Finding) -> Int {
-        switch finding.result {
-        case .good: 0
-        case .stale: 1
-        case .unavailable: 2
-        case .revoked: 3
-        }
     }
 }

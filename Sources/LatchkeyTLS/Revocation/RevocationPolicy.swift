@@ -22,17 +22,14 @@ public enum RevocationResult: String, Sendable, Hashable, CaseIterable {
     /// response outside its validity window).
     case stale
 
-    /// Which of two results describes a chain: revoked beats missing or stale data, which beat good.
-    func worse(_ other: RevocationResult) -> RevocationResult {
-        func rank(_ result: RevocationResult) -> Int {
-            switch result {
-            case .good: 0
-            case .stale: 1
-            case .unavailable: 2
-            case .revoked: 3
-            }
+    /// Ordering for a chain's verdict: revoked beats missing data, which beats stale data, which beats good.
+    var severity: Int {
+        switch self {
+        case .good: 0
+        case .stale: 1
+        case .unavailable: 2
+        case .revoked: 3
         }
-        return rank(other) > rank(self) ? other : self
     }
 }
 
