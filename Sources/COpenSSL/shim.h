@@ -19,6 +19,9 @@
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
 #include <openssl/hmac.h>
+#include <openssl/ocsp.h>
+#include <stdlib.h>
+#include <string.h>
 
 static inline long latchkey_BIO_pending(BIO *b) { return BIO_pending(b); }
 static inline long latchkey_SSL_set_tlsext_host_name(SSL *s, const char *name) {
@@ -70,6 +73,70 @@ static inline long latchkey_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *x) 
 static inline int latchkey_MBSTRING_ASC(void) { return MBSTRING_ASC; }
 static inline long latchkey_SSL_CTX_sess_set_cache_size(SSL_CTX *ctx, long size) {
     return SSL_CTX_sess_set_cache_size(ctx, size);
+}
+
+// Revocation (see LatchkeyTLS/Revocation): OCSP stapling, the retry-verify suspension and CRL stacks.
+static inline long latchkey_SSL_request_ocsp_staple(SSL *s) {
+    return SSL_set_tlsext_status_type(s, TLSEXT_STATUSTYPE_ocsp);
+}
+/// The stapled OCSP response (DER) the server sent, or a length <= 0 when none.
+static inline long latchkey_SSL_get_ocsp_staple(SSL *s, const unsigned char **out) {
+    unsigned char *resp = NULL;
+    long length = SSL_get_tlsext_status_ocsp_resp(s, &resp);
+    *out = resp;
+    return length;
+}
+/// Suspends the handshake from the certificate verification callback (SSL_ERROR_WANT_RETRY_VERIFY).
+static inline int latchkey_SSL_set_retry_verify(SSL *s) { return SSL_set_retry_verify(s); }
+static inline STACK_OF(X509_CRL) *latchkey_sk_X509_CRL_new(void) { return sk_X509_CRL_new_null(); }
+/// Pushes `crl` with a reference of its own (freed by latchkey_sk_X509_CRL_free).
+static inline int latchkey_sk_X509_CRL_push_ref(STACK_OF(X509_CRL) *sk, X509_CRL *crl) {
+    if (!X509_CRL_up_ref(crl)) return 0;
+    if (sk_X509_CRL_push(sk, crl) <= 0) { X509_CRL_free(crl); return 0; }
+    return 1;
+}
+static inline void latchkey_sk_X509_CRL_free(STACK_OF(X509_CRL) *sk) { sk_X509_CRL_pop_free(sk, X509_CRL_free); }
+static inline int latchkey_sk_X509_num(const STACK_OF(X509) *sk) { return sk_X509_num(sk); }
+static inline X509 *latchkey_sk_X509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
+static inline int latchkey_X509_is_self_signed(X509 *x) { return (X509_get_extension_flags(x) & EXFLAG_SS) != 0; }
+
+/// The `http://` URIs of a certificate's CRL distribution points (full names only), joined by '\n',
+/// in a malloc'ed string the caller frees with free(); NULL when there are none. A C helper because
+/// DIST_POINT_NAME holds a union Swift imports awkwardly.
+static inline char *latchkey_crl_distribution_http_uris(X509 *x) {
+    STACK_OF(DIST_POINT) *points = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+    if (points == NULL) return NULL;
+    size_t capacity = 0;
+    for (int i = 0; i < sk_DIST_POINT_num(points); i++) {
+        DIST_POINT *point = sk_DIST_POINT_value(points, i);
+        if (point->distpoint == NULL || point->distpoint->type != 0) continue;
+        GENERAL_NAMES *names = point->distpoint->name.fullname;
+        for (int j = 0; j < sk_GENERAL_NAME_num(names); j++) {
+            GENERAL_NAME *name = sk_GENERAL_NAME_value(names, j);
+            if (name->type == GEN_URI) capacity += (size_t)ASN1_STRING_length(name->d.uniformResourceIdentifier) + 1;
+        }
+    }
+    char *joined = NULL;
+    if (capacity > 0 && (joined = malloc(capacity + 1)) != NULL) {
+        size_t used = 0;
+        for (int i = 0; i < sk_DIST_POINT_num(points); i++) {
+            DIST_POINT *point = sk_DIST_POINT_value(points, i);
+            if (point->distpoint == NULL || point->distpoint->type != 0) continue;
+            GENERAL_NAMES *names = point->distpoint->name.fullname;
+            for (int j = 0; j < sk_GENERAL_NAME_num(names); j++) {
+                GENERAL_NAME *name = sk_GENERAL_NAME_value(names, j);
+                if (name->type != GEN_URI) continue;
+                ASN1_IA5STRING *uri = name->d.uniformResourceIdentifier;
+                int length = ASN1_STRING_length(uri);
+                memcpy(joined + used, ASN1_STRING_get0_data(uri), (size_t)length);
+                used += (size_t)length;
+                joined[used++] = '\n';
+            }
+        }
+        joined[used] = 0;
+    }
+    CRL_DIST_POINTS_free(points);
+    return joined;
 }
 
 #endif

@@ -12,7 +12,7 @@ extension AdminAPI {
             if let prefix = settings.pathPrefix { fields.append("\"path_prefix\":\(JSONString.quote(prefix))") }
             if let upstream = settings.upstream { fields.append("\"upstream\":\(JSONString.quote(upstream.description))") }
             if let connection = settings.connection { fields.append("\"connection\":\(JSONString.quote(connection))") }
-            fields.append("\"tls\":\(Self.tlsJSON(settings.tls))")
+            fields.append("\"tls\":\(tlsJSON(settings.tls, revocationScope: settings.name))")
             return "{" + fields.joined(separator: ",") + "}"
         }
         return Response(status: 200, body: "{\"routes\":[\(items.joined(separator: ","))]}\n")
@@ -20,6 +20,23 @@ extension AdminAPI {
 
     /// The effective TLS settings as a JSON object: `TLSSettings.policyFields`, then the files and overrides that
     /// are set. The one place the admin API shows TLS (routes and OAuth connections' token endpoints).
+    ///
+    /// With `revocation` on, `revocation_results` lists the last result per upstream server name for
+    /// `revocationScope` (the route name, or `connection:NAME`): result, certificate, reason, source, time.
+    func tlsJSON(_ tls: TLSSettings, revocationScope: String) -> String {
+        var json = Self.tlsJSON(tls)
+        guard tls.revocation != .off else { return json }
+        let results = server.runtime.revocation.board.entries(for: revocationScope).map { entry in
+            let report = entry.report
+            return "{\"server_name\":\(JSONString.quote(report.serverName)),\"result\":\"\(report.result.rawValue)\","
+                + "\"certificate\":\(JSONString.quote(report.certificate)),\"reason\":\(JSONString.quote(report.reason)),"
+                + "\"source\":\"\(report.source)\",\"refused\":\(report.failedHandshake),\"at\":\(entry.at)}"
+        }
+        json.removeLast()
+        json += ",\"revocation_results\":[\(results.joined(separator: ","))]}"
+        return json
+    }
+
     static func tlsJSON(_ tls: TLSSettings) -> String {
         var fields = tls.policyFields.map { "\(JSONString.quote($0.key)):\(JSONString.quote($0.value))" }
         let optional: [(String, String?)] = [

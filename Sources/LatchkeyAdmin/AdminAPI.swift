@@ -115,7 +115,7 @@ struct AdminAPI {
             case .unavailable(let reason):
                 fields.append("\"state\":\"error\",\"last_error\":\(JSONString.quote(reason))")
             }
-            if let client = connection.oauthClient { fields.append("\"tls\":\(Self.tlsJSON(client.tls))") }
+            if let client = connection.oauthClient { fields.append("\"tls\":\(tlsJSON(client.tls, revocationScope: runtime.connectionRevocationScopes[connection.name] ?? "connection:\(connection.name)"))") }
             items.append("{" + fields.joined(separator: ",") + "}")
         }
         return Response(status: 200, body: "{\"connections\":[\(items.joined(separator: ","))]}\n")

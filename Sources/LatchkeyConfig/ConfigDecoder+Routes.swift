@@ -99,6 +99,11 @@ extension ConfigDecoder {
             warn(
                 map["tls"], map.path("tls.insecure_skip_verify"),
                 "certificate verification is disabled for route '\(route.name)'; anyone on the path can read the credentials")
+            if route.tls.revocation != .off {
+                warn(
+                    map["tls"], map.path("tls.revocation"),
+                    "revocation: \(route.tls.revocation.rawValue) is ignored for route '\(route.name)': nothing is verified with insecure_skip_verify")
+            }
         }
         route.intercept = bool(map, "intercept") ?? true
         if let mode = choice(map, "http2", as: HTTP2Mode.self) { route.http2 = mode }

@@ -10,7 +10,7 @@ import Yams
 extension ConfigDecoder {
     static let tlsKeys = [
         "ca_file", "insecure_skip_verify", "cert_file", "key_file", "server_name", "min_version", "ciphers",
-        "ciphersuites", "curves",
+        "ciphersuites", "curves", "revocation", "crl_file",
     ]
     /// Keys a top-level default would make dangerous or meaningless: they belong to one upstream.
     static let routeOnlyTLSKeys: Set<String> = ["insecure_skip_verify", "server_name"]
@@ -58,6 +58,17 @@ extension ConfigDecoder {
         if let text = policyText(map, "ciphers", separator: ":") { tls.ciphers = text }
         if let text = policyText(map, "ciphersuites", separator: ":") { tls.ciphersuites = text }
         if let text = policyText(map, "curves", separator: ":") { tls.curves = text }
+        if let mode = revocationMode(map) { tls.revocation = mode }
+        if map["crl_file"] != nil { tls.crlFile = readableFile(map, "crl_file") }
+    }
+
+    /// `revocation: off | soft | hard` (YAML 1.1 would read a bare `off` as false: its text is what counts).
+    private func revocationMode(_ map: Fields) -> TLSRevocationMode? {
+        guard let text = string(map, "revocation") else { return nil }
+        let written = text.value == "false" ? "off" : text.value
+        if let mode = TLSRevocationMode(rawValue: written) { return mode }
+        fail(text.node, text.path, "invalid revocation mode '\(text.raw)'; expected off, soft or hard")
+        return nil
     }
 
     /// `min_version: 1.2 | 1.3` (YAML reads an unquoted 1.2 as a number; its text is what counts).

@@ -23,6 +23,12 @@ public struct TLSSettings: Sendable, Equatable {
     public var ciphersuites: TLSPolicyText?
     /// `curves:` key-exchange groups, most preferred first (e.g. `X25519:P-256`); nil keeps the default.
     public var curves: TLSPolicyText?
+    /// `revocation:` `off` (default), `soft` or `hard`: how the upstream's certificate chain is checked for
+    /// revocation (stapled OCSP, `crl_file`, distribution-point CRLs). Ignored with `insecure_skip_verify`.
+    public var revocation: TLSRevocationMode = .off
+    /// `crl_file:` CRLs (PEM, several allowed, or one DER) supplied by the operator, used when `revocation`
+    /// is on; watched for rotation.
+    public var crlFile: String?
 
     public init(
         caFile: String? = nil, insecureSkipVerify: Bool = false, certFile: String? = nil, keyFile: String? = nil,
@@ -42,12 +48,13 @@ public struct TLSSettings: Sendable, Equatable {
 
     /// The files the TLS context is built from, watched for rotation (`ProxyConfiguration.tlsFiles`): a change
     /// rebuilds the contexts for new connections. A new file-valued key only needs adding here.
-    public var watchedFiles: [String] { [caFile, certFile, keyFile].compactMap { $0 } }
+    public var watchedFiles: [String] { [caFile, certFile, keyFile, crlFile].compactMap { $0 } }
 
     /// The version, cipher and curve policy of these settings without their files: what unrouted https
     /// requests use from the top-level block (they trust the system store, never a route's CA).
     public var policyOnly: TLSSettings {
         TLSSettings(minVersion: minVersion, ciphers: ciphers, ciphersuites: ciphersuites, curves: curves)
+            .withRevocation(revocation, crlFile: crlFile)
     }
 
     /// The effective policy as key/value pairs (`min_version` always, the lists when set): what `latchkey check`
@@ -57,11 +64,29 @@ public struct TLSSettings: Sendable, Equatable {
         if let ciphers { fields.append(("ciphers", ciphers.value)) }
         if let ciphersuites { fields.append(("ciphersuites", ciphersuites.value)) }
         if let curves { fields.append(("curves", curves.value)) }
+        // Revocation only when on (off is the default), so existing policy lines read as before.
+        if revocation != .off { fields.append(("revocation", revocation.rawValue)) }
+        if let crlFile, revocation != .off { fields.append(("crl_file", crlFile)) }
         return fields
     }
 
     /// `policyFields` in one line: `min_version=1.2 ciphers=...`.
     public var policyDescription: String { policyFields.map { "\($0.key)=\($0.value)" }.joined(separator: " ") }
+}
+
+extension TLSSettings {
+    /// These settings with `revocation` and `crl_file` replaced.
+    func withRevocation(_ revocation: TLSRevocationMode, crlFile: String?) -> TLSSettings {
+        var copy = self
+        copy.revocation = revocation
+        copy.crlFile = crlFile
+        return copy
+    }
+}
+
+/// `revocation:` written as `off`, `soft` or `hard` (see `TLSSettings.revocation`).
+public enum TLSRevocationMode: String, Sendable, CaseIterable, Hashable {
+    case off, soft, hard
 }
 
 /// `min_version:` written as `1.2` or `1.3`.

@@ -143,7 +143,7 @@ func handshake(_ pieces: [[UInt8]]) -> HandshakeOutcome {
         let step = engine.handshake()
         answered = answered || !engine.takeCiphertext().isEmpty
         switch step {
-        case .wantRead: continue
+        case .wantRead, .waitingForRevocationData: continue
         case .complete: return .complete
         case .failed:
             if let refused = engine.refusedServerName {

@@ -12,6 +12,7 @@
 /// | `latchkey_upstream_duration_seconds` | histogram (to the response head) | route |
 /// | `latchkey_upstream_attempts_total`, `latchkey_upstream_retries_total` | counter | route |
 /// | `latchkey_upstream_tls_handshakes_total` | counter | route, resumed (`true`/`false`) |
+/// | `latchkey_tls_revocation_checks_total` | counter (per full upstream handshake with `revocation` on) | route, result (`good`/`revoked`/`unavailable`/`stale`) |
 /// | `latchkey_upstream_unauthorized_total` | counter (upstream 401s) | route |
 /// | `latchkey_token_fetches_total` | counter | connection, result (`success`/`failure`) |
 /// | `latchkey_token_expiry_seconds` | gauge, computed at scrape | connection |
@@ -53,6 +54,7 @@ public final class LatchkeyMetrics: Sendable {
     let upstreamAttempts: CounterFamily
     let upstreamRetries: CounterFamily
     let upstreamTLSHandshakes: CounterFamily
+    let revocationChecks: CounterFamily
     let upstreamUnauthorized: CounterFamily
     let tokenFetches: CounterFamily
     /// Times a listener stopped accepting (once per episode), by listener and reason.
@@ -84,6 +86,10 @@ public final class LatchkeyMetrics: Sendable {
             "latchkey_upstream_tls_handshakes_total",
             help: "TLS handshakes with upstreams, by whether an earlier session was resumed.",
             labels: ["route", "resumed"])
+        revocationChecks = registry.counter(
+            "latchkey_tls_revocation_checks_total",
+            help: "Revocation checks of upstream certificate chains (full handshakes with tls.revocation on), by result.",
+            labels: ["route", "result"])
         upstreamUnauthorized = registry.counter(
             "latchkey_upstream_unauthorized_total",
             help: "Upstream responses with status 401 (a credential the provider rejects), by route.", labels: ["route"])
@@ -159,6 +165,12 @@ public final class LatchkeyMetrics: Sendable {
         connectionUp.setProvider {
             provider().map { (labelValues: [$0.key], value: $0.value ? 1 : 0) }
         }
+    }
+
+    /// Counts one revocation check for `route` (a route name, or `connection:NAME` for a connection's token
+    /// endpoint); `result` is one of the fixed words good, revoked, unavailable, stale. Any thread.
+    public func recordRevocationCheck(route: String, result: String) {
+        revocationChecks.child([route, result]).increment()
     }
 
     /// Counts one configuration reload and sets `latchkey_config_last_reload_success`.

@@ -77,15 +77,22 @@ public final class ProxyRuntime: Sendable {
     /// to a credential route is then refused). A reload that keeps `intercept` unchanged keeps the authority
     /// (and its leaf cache); an intercepted connection keeps the TLS context it was given until it closes.
     public let interception: InterceptionAuthority?
+    /// The process's CRL cache and last revocation results (they outlive reloads).
+    public let revocation: RevocationEnvironment
+    /// The revocation scope (metric `route` label, `RevocationStatusBoard` key) of each OAuth connection's token
+    /// endpoint: `connection:NAME`, or `connection:A,B` for connections whose TLS settings are equal.
+    public let connectionRevocationScopes: [String: String]
 
     /// Builds the runtime. `makeSource` creates the credential source of each connection (static ones
     /// by default; the server passes a factory that also knows OAuth). `interception` is built by the caller
     /// from `configuration.intercept` (it holds the CA key). Throws on TLS files that fail to load.
     public init(
         configuration: ProxyConfiguration, metrics: LatchkeyMetrics = LatchkeyMetrics(version: "unknown"),
-        interception: InterceptionAuthority? = nil, makeSource: (ConnectionSettings) throws -> any CredentialSource
+        interception: InterceptionAuthority? = nil, revocation: RevocationEnvironment = .offline(),
+        makeSource: (ConnectionSettings) throws -> any CredentialSource
     ) throws {
         self.configuration = configuration
+        self.revocation = revocation
         self.interception = interception
         self.metrics = metrics
         unmatchedMetrics = metrics.route(LatchkeyMetrics.unmatchedRoute, connection: nil)
@@ -95,17 +102,40 @@ public final class ProxyRuntime: Sendable {
             sources[connection.name] = try makeSource(connection)
         }
         self.sources = sources
-        let defaultTLS = try TLSClientContext(configuration: configuration.tls.policyOnly.clientConfiguration)
+        let defaultConfiguration = configuration.tls.policyOnly.clientConfiguration
+        let defaultTLS: TLSClientContext
+        do {
+            defaultTLS = try TLSClientContext(
+                configuration: defaultConfiguration,
+                revocation: revocation.services(scope: LatchkeyMetrics.unmatchedRoute, metrics: metrics))
+        } catch {
+            throw RuntimeBuildError(detail: "tls: \(error)", cause: "\(error)")
+        }
         self.defaultTLS = defaultTLS
         var contexts: [TLSClientConfiguration: TLSClientContext] = [defaultTLS.configuration: defaultTLS]
+        /// Routes checking revocation get contexts of their own (keyed by route too), so that each
+        /// handshake's result is counted and shown for its route.
+        var revocationContexts: [String: TLSClientContext] = [:]
         var routes: [String: RouteRuntime] = [:]
         var routesInFileOrder: [RouteRuntime] = []
         /// One context per distinct configuration, shared by the routes that have it.
-        func sharedContext(_ configuration: TLSClientConfiguration, route: String) throws -> TLSClientContext {
-            if let existing = contexts[configuration] { return existing }
+        func sharedContext(_ configuration: TLSClientConfiguration, route: String, scope: String? = nil) throws
+            -> TLSClientContext
+        {
+            let scope = scope ?? route
+            let perScope = configuration.revocation != .off && !configuration.insecureSkipVerify && scope != "-"
+            let scopeKey = "\(scope) \(configuration.hashValue)"
+            if perScope, let existing = revocationContexts[scopeKey], existing.configuration == configuration {
+                return existing
+            }
+            if !perScope, let existing = contexts[configuration] { return existing }
             do {
-                let created = try TLSClientContext(configuration: configuration)
-                contexts[configuration] = created
+                let created = try TLSClientContext(
+                    configuration: configuration, revocation: revocation.services(scope: scope, metrics: metrics))
+                if perScope { revocationContexts[scopeKey] = created }
+                // `clientContexts` is what the token client looks contexts up in: a connection's own context
+                // wins there, so its token endpoint's revocation results are reported under the connection.
+                if contexts[configuration] == nil || scope.hasPrefix("connection:") { contexts[configuration] = created }
                 return created
             } catch {
                 throw RuntimeBuildError(detail: "route \(route): tls: \(error)", cause: "\(error)")
@@ -133,10 +163,21 @@ public final class ProxyRuntime: Sendable {
         // Token endpoints' contexts too, so that a broken certificate, key or CA file fails this build (and a
         // reload keeps the running runtime) instead of the next token request; `UpstreamHTTPClient` takes them
         // from the running runtime (`clientContexts`).
+        // The token client finds a context by configuration alone, so connections with equal TLS settings share
+        // one: its revocation results go under all their names (`connection:a,b`), never under one of them only.
+        var connectionsByConfiguration: [TLSClientConfiguration: [String]] = [:]
         for connection in configuration.connections {
             guard let client = connection.oauthClient else { continue }
+            connectionsByConfiguration[client.tls.clientConfiguration, default: []].append(connection.name)
+        }
+        var connectionRevocationScopes: [String: String] = [:]
+        for connection in configuration.connections {
+            guard let client = connection.oauthClient else { continue }
+            let names = connectionsByConfiguration[client.tls.clientConfiguration] ?? [connection.name]
+            let scope = "connection:" + names.joined(separator: ",")
+            connectionRevocationScopes[connection.name] = scope
             do {
-                _ = try sharedContext(client.tls.clientConfiguration, route: "-")
+                _ = try sharedContext(client.tls.clientConfiguration, route: "-", scope: scope)
             } catch {
                 throw RuntimeBuildError(
                     detail: "connection \(connection.name): tls: \((error as? RuntimeBuildError)?.cause ?? "\(error)")")
@@ -144,6 +185,7 @@ public final class ProxyRuntime: Sendable {
         }
         self.routes = routes
         self.routesInFileOrder = routesInFileOrder
+        self.connectionRevocationScopes = connectionRevocationScopes
         clientContexts = contexts
     }
 }
@@ -175,7 +217,8 @@ extension TLSSettings {
             caFile: caFile, insecureSkipVerify: insecureSkipVerify, certificateFile: certFile,
             privateKeyFile: keyFile, alpnProtocols: offeringHTTP2 ? ["h2", "http/1.1"] : ["http/1.1"],
             minimumVersion: minVersion == .tls13 ? .tls13 : .tls12, cipherList: ciphers?.value,
-            cipherSuites: ciphersuites?.value, groups: curves?.value)
+            cipherSuites: ciphersuites?.value, groups: curves?.value
+        ).withRevocation(RevocationPolicy(rawValue: revocation.rawValue) ?? .off, crlFile: crlFile)
     }
 }
 
@@ -206,5 +249,15 @@ struct ExchangePolicy: Sendable {
 
     func delay(beforeRetry retry: Int, retryAfter: Duration?, random: () -> Double) -> Duration {
         self.retry.delay(beforeRetry: retry, retryAfter: retryAfter, random: random)
+    }
+}
+
+extension TLSClientConfiguration {
+    /// This configuration with revocation checking set.
+    func withRevocation(_ policy: RevocationPolicy, crlFile: String?) -> TLSClientConfiguration {
+        var copy = self
+        copy.revocation = policy
+        copy.crlFile = policy == .off ? nil : crlFile
+        return copy
     }
 }

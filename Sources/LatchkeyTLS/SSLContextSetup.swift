@@ -61,6 +61,25 @@ enum SSLContextSetup {
         }
     }
 
+    /// The whole file, at most `limit` bytes (more is an error rather than a truncated read).
+    static func readFile(_ path: String, limit: Int) throws(TLSError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw TLSError(.configuration, String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw TLSError(.configuration, String(cString: strerror(errno)))
+            }
+            if count == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<count])
+            guard bytes.count <= limit else { throw TLSError(.configuration, "larger than \(limit) bytes") }
+        }
+    }
+
     /// ALPN wire format (RFC 7301 §3.1): each name prefixed by its one-byte length.
     static func alpnWireFormat(_ protocols: [String]) throws(TLSError) -> [UInt8] {
         var wire: [UInt8] = []

@@ -20,6 +20,10 @@ public struct TLSClientConfiguration: Sendable, Hashable {
     public var alpnProtocols: [String]
     /// The lowest protocol version accepted.
     public var minimumVersion: TLSVersion
+    /// Revocation checking of the server's chain (`off` by default); ignored with `insecureSkipVerify`.
+    public var revocation: RevocationPolicy = .off
+    /// CRLs supplied by the operator (PEM, several allowed, or one DER), used when `revocation` is on.
+    public var crlFile: String?
     /// OpenSSL cipher list for TLS 1.2 and below (`SSL_CTX_set_cipher_list`); nil keeps OpenSSL's default.
     public var cipherList: String?
     /// TLS 1.3 cipher suites, colon-separated (`SSL_CTX_set_ciphersuites`); nil keeps OpenSSL's default.

@@ -14,9 +14,14 @@ public final class TLSClientContext: @unchecked Sendable {
     let context: OpaquePointer
     /// Sessions for resumption, per peer; only engines made from this context use them.
     let sessions = TLSSessionCache()
+    /// Set when the configuration checks revocation (and verifies at all): engines use it during handshakes.
+    let revocationServices: RevocationServices?
 
     /// Builds the context. Throws `.configuration` naming the file or setting that failed.
-    public init(configuration: TLSClientConfiguration) throws(TLSError) {
+    ///
+    /// With `configuration.revocation` on, `revocation` supplies the distribution-point CRL cache and the
+    /// report observer (`.offline()` when nil: only `crlFile` and stapled OCSP responses count).
+    public init(configuration: TLSClientConfiguration, revocation: RevocationServices? = nil) throws(TLSError) {
         let context = try SSLContextSetup.makeContext(
             method: TLS_client_method(), minimumVersion: configuration.minimumVersion)
         do {
@@ -27,6 +32,9 @@ public final class TLSClientContext: @unchecked Sendable {
         }
         self.configuration = configuration
         self.context = context
+        revocationServices =
+            configuration.revocation == .off || configuration.insecureSkipVerify
+            ? nil : (revocation ?? .offline())
     }
 
     deinit { SSL_CTX_free(context) }
@@ -44,6 +52,7 @@ public final class TLSClientContext: @unchecked Sendable {
                 }
             }
             SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+            if configuration.revocation != .off { try enableRevocationChecking(context, crlFile: configuration.crlFile) }
         }
         try TLSPolicyValidator.apply(
             context, cipherList: configuration.cipherList, cipherSuites: configuration.cipherSuites,
@@ -73,5 +82,39 @@ public final class TLSClientContext: @unchecked Sendable {
                 throw OpenSSLErrorQueue.error(.configuration, "cannot set ALPN protocols")
             }
         }
+    }
+}
+
+extension TLSClientContext {
+    /// Loads the operator's CRLs into the trust store and routes verification through
+    /// `TLSEngine.verifyChain`, which adds distribution-point CRLs and the CRL-checking flags per handshake.
+    fileprivate static func enableRevocationChecking(_ context: OpaquePointer, crlFile: String?) throws(TLSError) {
+        if let crlFile {
+            for list in try loadCRLFile(crlFile) {
+                ERR_clear_error()
+                guard X509_STORE_add_crl(SSL_CTX_get_cert_store(context), list.pointer) == 1 else {
+                    throw OpenSSLErrorQueue.error(.configuration, "cannot use the CRLs in '\(crlFile)'")
+                }
+            }
+        }
+        SSL_CTX_set_cert_verify_callback(
+            context,
+            { store, _ in
+                guard let store else { return 0 }
+                guard let engine = TLSEngine.engine(verifying: store) else { return X509_verify_cert(store) }
+                return engine.verifyChain(store)
+            }, nil)
+    }
+
+    /// Every CRL in `path` (PEM, several allowed, or one DER); throws naming the file.
+    public static func loadCRLFile(_ path: String) throws(TLSError) -> [CertificateRevocationList] {
+        try SSLContextSetup.checkReadable(path, "CRL file")
+        let bytes: [UInt8]
+        do {
+            bytes = try SSLContextSetup.readFile(path, limit: 64 << 20)
+        } catch {
+            throw TLSError(.configuration, "cannot read CRL file '\(path)': \(error)")
+        }
+        return try CertificateRevocationList.parseAll(bytes, what: "CRL file '\(path)'")
     }
 }

@@ -29,6 +29,12 @@ public final class TLSEngine {
     private let scratch: UnsafeMutableRawBufferPointer
     private var terminalRead: TLSReadResult?  // sticky `.closed` or `.failed` once reached
     private let resumption: (cache: TLSSessionCache, peer: String)?  // clients only
+    /// Clients whose context checks revocation: this handshake's bookkeeping (see TLSEngine+Revocation).
+    var revocation: RevocationCheck?
+    let revocationServices: RevocationServices?
+    /// What the last full handshake learned about revocation; nil when revocation is off or the session
+    /// was resumed (nothing was verified).
+    public internal(set) var revocationReport: RevocationReport?
 
     private static let scratchSize = 16 * 1024
 
@@ -53,12 +59,19 @@ public final class TLSEngine {
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 1)
         // Keyed by the verification name as well: a session is only offered to the name it was checked for.
         resumption = peer.map { (context.sessions, "\($0) \(name)") }
+        revocationServices = context.revocationServices
         SSL_set_connect_state(ssl)
         try configurePeerName(name, verify: !context.configuration.insecureSkipVerify)
-        if let resumption {
+        if revocationServices != nil {
+            revocation = RevocationCheck(policy: context.configuration.revocation)
+            // Stapling is asked for on every handshake (RFC 6066 §8); verifyChain finds this engine
+            // through the app data set below.
+            _ = latchkey_SSL_request_ocsp_staple(ssl)
+        }
+        if resumption != nil || revocationServices != nil {
             // Unretained: the SSL is freed in this engine's deinit, so it never outlives the engine.
             _ = latchkey_SSL_set_app_data(ssl, Unmanaged.passUnretained(self).toOpaque())
-            resumption.cache.offer(to: ssl, peer: resumption.peer)
+            if let resumption { resumption.cache.offer(to: ssl, peer: resumption.peer) }
         }
     }
 
@@ -80,6 +93,7 @@ public final class TLSEngine {
         contextOwner = context
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 1)
         resumption = nil
+        revocationServices = nil
         SSL_set_accept_state(ssl)
         if let identity = context.identity {
             // A minted leaf on a shared SSL_CTX: set on this SSL only (references are counted, not copied).
@@ -152,12 +166,17 @@ public final class TLSEngine {
         ERR_clear_error()
         let result = SSL_do_handshake(ssl)
         if result == 1 {
+            if let refused = finishRevocationCheck() {
+                fail(refused)
+                return .failed(refused)
+            }
             isHandshakeComplete = true
             return .complete
         }
         let code = SSL_get_error(ssl, result)
         if code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE { return .wantRead }
-        let error = handshakeError()
+        if code == SSL_ERROR_WANT_RETRY_VERIFY { return .waitingForRevocationData }
+        let error = revocationFailure() ?? handshakeError()
         fail(error)
         return .failed(error)
     }

@@ -14,6 +14,9 @@ public struct TLSError: Error, Sendable, Hashable, CustomStringConvertible {
         case hostnameMismatch = "hostname_mismatch"
         /// A server refused the handshake: the client's SNI named another host than the one required.
         case serverNameMismatch = "server_name_mismatch"
+        /// The server's certificate (or one of its issuers) is revoked, or, in `hard` mode, its revocation
+        /// status could not be established.
+        case revocation
         /// The handshake failed for another reason: protocol version, cipher, peer alert, ...
         case handshake
         /// A TLS record could not be processed after the handshake.

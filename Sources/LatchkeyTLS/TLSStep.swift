@@ -4,6 +4,9 @@ public enum TLSStep: Sendable, Equatable {
     case complete
     /// More ciphertext from the peer is needed: drain `takeCiphertext()`, then feed and call again.
     case wantRead
+    /// Client handshakes in `hard` revocation mode: suspended until CRL fetches settle. Call
+    /// `whenRevocationDataSettles`, then `handshake()` again on the engine's loop.
+    case waitingForRevocationData
     /// The session is dead; drain `takeCiphertext()` once more (it may hold an alert), then close.
     case failed(TLSError)
 }

@@ -16,7 +16,7 @@ extension TLSStream {
             beginHandshake()
         case .handshaking:
             engine.feedCiphertext(bytes)
-            advanceHandshake()
+            if !awaitingRevocationData { advanceHandshake() }
         case .open:
             engine.feedCiphertext(bytes)
             drainPlaintext()
@@ -66,6 +66,17 @@ extension TLSStream {
         switch step {
         case .wantRead:
             return
+        case .waitingForRevocationData:
+            // The fetch settles on another thread: come back on our loop; a stream closed meanwhile stays closed.
+            awaitingRevocationData = true
+            let reference = LoopConfinedReference(self)
+            engine.whenRevocationDataSettles { [loop] in
+                loop.execute {
+                    guard let stream = reference.value, stream.state == .handshaking else { return }
+                    stream.awaitingRevocationData = false
+                    stream.advanceHandshake()
+                }
+            }
         case .failed(let error):
             fail(error)
         case .complete:
@@ -152,4 +163,11 @@ extension TLSStream {
             delegate?.stream(self, didCloseWith: error)
         }
     }
+}
+
+/// A weak reference to a loop-confined object, carried across threads only to be dereferenced back on that loop.
+final class LoopConfinedReference<Value: AnyObject>: @unchecked Sendable {
+    // @unchecked Sendable: `value` is read only on the owning loop (the closure hops there first).
+    weak var value: Value?
+    init(_ value: Value) { self.value = value }
 }

@@ -28,6 +28,9 @@ public final class TLSStream: ByteStream, ByteStreamDelegate {
     var writeShutdownRequested = false
     var readingPausedByDelegate = false
     var deliveredEOF = false
+    /// The handshake is suspended until CRL fetches settle: ciphertext arriving meanwhile is only buffered
+    /// (advancing now would re-run verification before the data is there).
+    var awaitingRevocationData = false
 
     /// Wraps `underlying` with `engine`.
     ///

@@ -58,7 +58,8 @@ struct CheckCommand: ParsableCommand {
                 tokenClient: UpstreamHTTPClient(
                     loop: EventLoop(label: "latchkey.token-client", backend: .dispatch), ownListeners: OwnListeners()),
                 pendingAuthorizations: AuthorizationStateStore(), scrubber: scrubber,
-                metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger)
+                metrics: LatchkeyMetrics(version: LatchkeyVersion.current), logger: logger,
+                revocation: offline ? .offline(logger: logger) : RunCommand.revocation(OwnListeners(), logger))
             runtime = try factory.makeRuntime(configuration: configuration)
         } catch {
             output.error("\(error)")
@@ -69,9 +70,11 @@ struct CheckCommand: ParsableCommand {
             return
         }
         var failures = Self.checkOAuthConnections(runtime, output: output)
+        failures += Self.checkRevocation(
+            runtime, loop: EventLoop(label: "latchkey.check.revocation", backend: .dispatch), output: output)
         if let settings = configuration.sharedStore, !Self.checkSharedStore(settings, output: output) { failures += 1 }
         if failures > 0 {
-            output.line("configuration OK, but \(failures) connection(s) or the shared store failed")
+            output.line("configuration OK, but \(failures) connection(s), route revocation check(s) or the shared store failed")
             throw ExitCode(1)
         }
         output.line("configuration OK")

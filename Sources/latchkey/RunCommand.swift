@@ -6,6 +6,7 @@ import LatchkeyConfig
 import LatchkeyMetrics
 import LatchkeyNet
 import LatchkeyProxy
+import LatchkeyTLS
 import Logging
 
 #if canImport(Glibc)
@@ -64,7 +65,7 @@ struct RunCommand: ParsableCommand {
         let factory = RuntimeFactory(
             tokenClient: tokenClient,
             pendingAuthorizations: pendingAuthorizations, scrubber: scrubber,
-            metrics: metrics, logger: logger, sharedStores: sharedStores)
+            metrics: metrics, logger: logger, sharedStores: sharedStores, revocation: Self.revocation(ownListeners, logger))
         let runtime: ProxyRuntime
         do {
             runtime = try factory.makeRuntime(configuration: configuration)
@@ -206,4 +207,15 @@ struct Output {
     }
 
     static func flush() { fflush(nil) }
+}
+
+extension RunCommand {
+    /// The process's revocation machinery: CRLs from distribution points are fetched by an HTTP client on a
+    /// Dispatch loop of its own (never a data-path loop), which refuses the proxy's own listeners.
+    static func revocation(_ ownListeners: OwnListeners, _ logger: Logger) -> RevocationEnvironment {
+        let client = UpstreamHTTPClient(
+            loop: EventLoop(label: "latchkey.crl-fetcher", backend: .dispatch), ownListeners: ownListeners)
+        return RevocationEnvironment(
+            cache: CRLCache(fetcher: CRLFetcher(client: client, logger: logger)), logger: logger)
+    }
 }

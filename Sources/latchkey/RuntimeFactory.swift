@@ -27,12 +27,16 @@ public struct RuntimeFactory: Sendable {
     public let logger: Logger
     /// Where `shared_store:` connects (nil: tokens are never shared, as in `check`, which tests the provider).
     let sharedStores: SharedStores?
+    /// The CRL cache and last revocation results, kept across reloads.
+    public let revocation: RevocationEnvironment
 
     init(
         tokenClient: any TokenEndpointClient, pendingAuthorizations: AuthorizationStateStore, scrubber: SecretScrubber,
-        metrics: LatchkeyMetrics, logger: Logger, sharedStores: SharedStores? = nil
+        metrics: LatchkeyMetrics, logger: Logger, sharedStores: SharedStores? = nil,
+        revocation: RevocationEnvironment = .offline()
     ) {
         self.sharedStores = sharedStores
+        self.revocation = revocation
         self.tokenClient = tokenClient
         self.pendingAuthorizations = pendingAuthorizations
         self.scrubber = scrubber
@@ -64,7 +68,9 @@ public struct RuntimeFactory: Sendable {
             interception = nil
         }
         var stateFiles: Result<StateFileStore, StateFileError>?
-        let runtime = try ProxyRuntime(configuration: configuration, metrics: metrics, interception: interception) {
+        let runtime = try ProxyRuntime(
+            configuration: configuration, metrics: metrics, interception: interception, revocation: revocation
+        ) {
             connection in
             let fingerprint = ConnectionFingerprint(connection)
             if let previous, let old = previous.configuration.connection(named: connection.name),

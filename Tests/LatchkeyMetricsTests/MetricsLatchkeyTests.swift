@@ -124,6 +124,7 @@ extension MetricsTests {
                     "latchkey_requests_total", "latchkey_request_duration_seconds",
                     "latchkey_upstream_duration_seconds", "latchkey_upstream_attempts_total",
                     "latchkey_upstream_retries_total", "latchkey_upstream_tls_handshakes_total",
+                    "latchkey_tls_revocation_checks_total",
                     "latchkey_upstream_unauthorized_total", "latchkey_token_fetches_total", "latchkey_token_expiry_seconds",
                     "latchkey_connection_up", "latchkey_client_connections_open", "latchkey_upstream_connections_open",
                     "latchkey_websocket_tunnels_open", "latchkey_config_reloads_total",

@@ -28,6 +28,8 @@ struct EnginePair {
         for _ in 0..<16 {
             clientStep = client.handshake()
             shuttle()
+            // A client waiting for revocation data must not be driven until it settles.
+            if clientStep == .waitingForRevocationData { break }
             serverStep = server.handshake()
             shuttle()
             if clientStep != .wantRead && serverStep != .wantRead { break }

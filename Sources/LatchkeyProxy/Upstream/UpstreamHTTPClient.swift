@@ -29,6 +29,15 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
         _ request: TokenEndpointRequest,
         completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
     ) {
+        send(request, maxResponseBytes: Self.maxResponseBytes, completion: completion)
+    }
+
+    /// `send` with another bound on the buffered body (CRLs may be larger than token responses) and another
+    /// destination policy (a URL a certificate names must not reach link-local or metadata addresses).
+    public func send(
+        _ request: TokenEndpointRequest, maxResponseBytes: Int, destination: DestinationPolicy = .routed,
+        completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
+    ) {
         let tls: TLSClientContext?
         if request.url.isTLS {
             do {
@@ -44,7 +53,8 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
         let ownListeners = self.ownListeners
         loop.execute {
             OneShotExchange(
-                request: request, tls: tls, loop: loop, ownListeners: ownListeners, completion: completion
+                request: request, tls: tls, loop: loop, ownListeners: ownListeners, maxResponseBytes: maxResponseBytes,
+                destination: destination, completion: completion
             ).start()
         }
     }
@@ -75,11 +85,16 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
     private var retainSelf: OneShotExchange?
     private var head: HTTPResponseHead?
     private var body: [UInt8] = []
+    private let maxResponseBytes: Int
+    private let destination: DestinationPolicy
 
     init(
         request: TokenEndpointRequest, tls: TLSClientContext?, loop: EventLoop, ownListeners: OwnListeners,
+        maxResponseBytes: Int, destination: DestinationPolicy,
         completion: @escaping @Sendable (Result<TokenEndpointResponse, NetworkFailure>) -> Void
     ) {
+        self.maxResponseBytes = maxResponseBytes
+        self.destination = destination
         self.request = request
         self.tls = tls
         self.loop = loop
@@ -91,7 +106,8 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
         retainSelf = self
         let url = request.url
         let endpoint = UpstreamEndpoint(
-            scheme: url.scheme, host: url.host, port: url.port, serverName: request.tls.serverName ?? url.host)
+            scheme: url.scheme, host: url.host, port: url.port, serverName: request.tls.serverName ?? url.host,
+            destination: destination)
         timer = loop.schedule(after: request.timeout) { [self] in
             finish(.failure(NetworkFailure(reason: "no response from \(url.scheme)://\(url.authority) within \(request.timeout)", isTimeout: true)))
         }
@@ -131,8 +147,8 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
             case .head(let received, _): head = received
             case .body(let chunk):
                 body.append(contentsOf: chunk)
-                if body.count > UpstreamHTTPClient.maxResponseBytes {
-                    finish(.failure(NetworkFailure(reason: "response from \(request.url.authority) exceeds \(UpstreamHTTPClient.maxResponseBytes) bytes")))
+                if body.count > maxResponseBytes {
+                    finish(.failure(NetworkFailure(reason: "response from \(request.url.authority) exceeds \(maxResponseBytes) bytes")))
                     return
                 }
             case .end:
