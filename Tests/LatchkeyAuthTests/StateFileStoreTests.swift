@@ -81,9 +81,9 @@ import Testing
         try store.save(Self.grant, connection: "crm")
         // A crash between create and rename leaves a partial temp file next to the old state file.
         let stray = dir + "/.crm.state.tmp.deadbeef"
-        FileManager.default.createFile(atPath: stray, contents: Data("LKS1\u{1}partial".utf8))
+        #expect(FileManager.default.createFile(atPath: stray, contents: Data("LKS1\u{1}partial".utf8)))
         let otherStray = dir + "/.crm2.state.tmp.deadbeef"
-        FileManager.default.createFile(atPath: otherStray, contents: Data())
+        #expect(FileManager.default.createFile(atPath: otherStray, contents: Data()))
         #expect(store.load(connection: "crm") == .loaded(Self.grant))
         #expect(!FileManager.default.fileExists(atPath: stray))
         #expect(FileManager.default.fileExists(atPath: otherStray))  // another connection's: not ours to touch
