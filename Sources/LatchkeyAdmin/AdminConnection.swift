@@ -102,7 +102,7 @@ final class AdminConnection: ByteStreamDelegate, @unchecked Sendable {  // confi
 
     private func send(_ answer: AdminAPI.Response, for head: HTTPRequestHead) {
         let keepAlive = head.wantsKeepAlive
-        var response = HTTPResponseHead(status: answer.status, reason: HTTPStatusReason.phrase(for: answer.status))
+        var response = HTTPResponseHead(status: answer.status, reason: HTTPReasonPhrase.phrase(for: answer.status))
         response.headers.add(name: "Content-Type", value: answer.contentType)
         response.headers.add(name: "Content-Length", value: String(answer.body.utf8.count))
         response.headers.add(name: "Cache-Control", value: "no-store")

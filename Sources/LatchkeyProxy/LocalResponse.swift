@@ -16,7 +16,7 @@ public struct LocalResponse: Sendable, Equatable {
 
     /// The head, framed by `Content-Length` (for HTTP/1 `bytes` and for HTTP/2).
     public var head: HTTPResponseHead {
-        var head = HTTPResponseHead(status: status, reason: HTTPStatusReason.phrase(for: status))
+        var head = HTTPResponseHead(status: status, reason: HTTPReasonPhrase.phrase(for: status))
         if let contentType { head.headers.add(name: "Content-Type", value: contentType) }
         head.headers.add(name: "Content-Length", value: String(body.count))
         return head

@@ -102,7 +102,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
 
     /// The head of the answer whose body is `jsonBody` (`bodyCount` bytes): for HTTP/1 (`response`) and HTTP/2.
     public func responseHead(bodyCount: Int) -> HTTPResponseHead {
-        var head = HTTPResponseHead(status: status, reason: HTTPStatusReason.phrase(for: status))
+        var head = HTTPResponseHead(status: status, reason: HTTPReasonPhrase.phrase(for: status))
         head.headers.add(name: "Content-Type", value: "application/json")
         head.headers.add(name: "Content-Length", value: String(bodyCount))
         head.headers.add(name: "X-Latchkey-Error", value: errorName)
@@ -122,29 +122,3 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Reason phrases for the statuses the proxy itself produces.
-public enum HTTPStatusReason {
-    public static func phrase(for status: Int) -> String {
-        switch status {
-        case 100: "Continue"
-        case 200: "OK"
-        case 302: "Found"
-        case 400: "Bad Request"
-        case 403: "Forbidden"
-        case 404: "Not Found"
-        case 405: "Method Not Allowed"
-        case 408: "Request Timeout"
-        case 414: "URI Too Long"
-        case 417: "Expectation Failed"
-        case 421: "Misdirected Request"
-        case 431: "Request Header Fields Too Large"
-        case 501: "Not Implemented"
-        case 502: "Bad Gateway"
-        case 503: "Service Unavailable"
-        case 504: "Gateway Timeout"
-        case 505: "HTTP Version Not Supported"
-        case 508: "Loop Detected"
-        default: ""
-        }
-    }
-}

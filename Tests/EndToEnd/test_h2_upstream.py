@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -182,6 +183,22 @@ def test_h2c_with_prior_knowledge_when_always(proxy, h2nginx):
     line = wait_log(h2nginx, "/echo/h2c-get")[0]
     assert line.startswith(f"{h2nginx.h2c_port} HTTP/2.0 "), line
     assert f'auth="Bearer {BEARER}"' in line, line
+
+
+def test_an_http11_client_gets_a_reason_phrase_from_an_h2_upstream(proxy, h2nginx):
+    # HTTP/2 carries no reason phrase; an HTTP/1.1 client gets RFC 9110's ("HTTP/1.1 200 OK"), not
+    # "HTTP/1.1 200 " which h2load (and other strict parsers) count as a failed response.
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=TIMEOUT) as conn:
+        conn.sendall(b"GET http://h2c.local/echo/reason HTTP/1.1\r\nHost: h2c.local\r\n\r\n")
+        head = b""
+        while b"\r\n" not in head:
+            chunk = conn.recv(4096)
+            assert chunk, head
+            head += chunk
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head[:80]
+    done = subprocess.run(["h2load", "--h1", "-n", "50", "-c", "2", f"--connect-to=127.0.0.1:{proxy.port}",
+                           "http://h2c.local/echo/h2load"], capture_output=True, text=True, timeout=TIMEOUT * 2)
+    assert "50 succeeded, 0 failed" in done.stdout, done.stdout[-1500:]
 
 
 def test_never_stays_http11(proxy, h2nginx):

@@ -111,6 +111,8 @@ final class HTTP2Pair {
         try pair.pump()
         let clientEvents = pair.takeClientEvents()
         #expect(clientEvents.contains { if case .response(stream, let head, endStream: true) = $0 { head.status == 204 } else { false } })
+        // HTTP/2 has no reason phrase; the head carries RFC 9110's, for an HTTP/1.1 status line made from it.
+        #expect(clientEvents.contains { if case .response(_, let head, _) = $0 { head.reason == "No Content" } else { false } })
     }
 
     @Test func interimResponsesComeBeforeTheFinalOne() throws {

@@ -149,7 +149,8 @@ extension HTTP2Session {
             collected.append(.request(stream: stream, head, endStream: endStream))
         case .client:
             guard let status = state.status else { return }
-            let head = HTTPResponseHead(version: .http2, status: status, headers: state.block)
+            let head = HTTPResponseHead(
+                version: .http2, status: status, reason: HTTPReasonPhrase.phrase(for: status), headers: state.block)
             if status < 200 {
                 collected.append(.interimResponse(stream: stream, head))
             } else {
