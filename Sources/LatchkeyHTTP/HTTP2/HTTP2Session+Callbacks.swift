@@ -28,6 +28,7 @@ extension HTTP2Session {
             guard let userData else { return 0 }
             let session = HTTP2Session.owner(userData)
             session.streams[stream] = nil
+            if session.blockUnderWay?.stream == stream { session.blockUnderWay = nil }
             session.collected.append(.streamClosed(stream: stream, HTTP2ErrorCode(rawValue: errorCode)))
             return 0
         }
@@ -59,15 +60,26 @@ extension HTTP2Session {
     private func beginHeaders(_ frame: nghttp2_frame) -> Int32 {
         guard frame.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
         let stream = frame.hd.stream_id
+        let state: HTTP2StreamState?
         if role == .server, frame.headers.cat == NGHTTP2_HCAT_REQUEST {
-            streams[stream] = HTTP2StreamState()
+            state = HTTP2StreamState()
+            streams[stream] = state
+        } else {
+            state = streams[stream]
         }
-        streams[stream]?.beginBlock()
+        state?.beginBlock()
+        blockUnderWay = state.map { (stream, $0) }
         return 0
     }
 
+    /// The state of `stream` while its header block arrives (see `blockUnderWay`).
+    private func receivingState(_ stream: Int32) -> HTTP2StreamState? {
+        if let block = blockUnderWay, block.stream == stream { return block.state }
+        return streams[stream]
+    }
+
     private func header(stream: Int32, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Int32 {
-        guard let state = streams[stream], !state.blockTooLarge else { return 0 }
+        guard let state = receivingState(stream), !state.blockTooLarge else { return 0 }
         // RFC 9113 §6.5.2: each field counts its name, its value and 32 bytes of overhead.
         state.blockBytes += name.count + value.count + 32
         guard state.blockBytes <= Int(settings.maxHeaderListSize) else {
@@ -99,7 +111,9 @@ extension HTTP2Session {
         let endStream = frame.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch UInt32(frame.hd.type) {
         case NGHTTP2_HEADERS.rawValue:
-            guard let state = streams[stream], !state.blockTooLarge else { return }
+            let received = receivingState(stream)
+            blockUnderWay = nil
+            guard let state = received, !state.blockTooLarge else { return }
             headersReceived(stream: stream, state: state, endStream: endStream)
         case NGHTTP2_DATA.rawValue:
             if endStream, streams[stream] != nil { collected.append(.end(stream: stream)) }

@@ -21,6 +21,9 @@ public final class HTTP2Session {
     public let settings: HTTP2Settings
     let session: OpaquePointer
     var streams: [Int32: HTTP2StreamState] = [:]
+    /// The stream whose header block nghttp2 is delivering field by field (a block's frames are contiguous,
+    /// RFC 9113 §6.10): each field's callback finds it here instead of hashing the stream id again.
+    var blockUnderWay: (stream: Int32, state: HTTP2StreamState)?
     /// Events the callbacks produce during one `receive` or `send`; swapped with the caller's array.
     var collected: [HTTP2Event] = []
     /// The code of the GOAWAY this side sent, once it sent one (for the log: why the connection ended).
