@@ -177,22 +177,94 @@ def raw_request(port: int, payload: bytes, timeout: float = 10.0) -> bytes:
     return raw_exchange(port, payload, timeout).data
 
 
+class _SocketReader:
+    """The read side of one client connection, buffered once for its whole life. http.client reads a response
+    through `sock.makefile()`, whose buffer may take the start of the next response with it: when two answers
+    arrive in one segment, a fresh file object per response would lose the second. Each `HTTPResponse` gets
+    this reader instead (as its `makefile()`), and closing a response leaves it open."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def makefile(self, mode: str = "rb"):
+        return self
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def _take(self, count: int) -> bytes:
+        taken = bytes(self.buffer[:count])
+        del self.buffer[:count]
+        return taken
+
+    def readline(self, limit: int = -1) -> bytes:
+        while True:
+            newline = self.buffer.find(b"\n")
+            if newline >= 0 and (limit < 0 or newline < limit):
+                return self._take(newline + 1)
+            if 0 <= limit <= len(self.buffer) or not self._fill():
+                return self._take(len(self.buffer) if limit < 0 else limit)
+
+    def read(self, count: int | None = -1) -> bytes:
+        if count is None or count < 0:
+            while self._fill():
+                pass
+            return self._take(len(self.buffer))
+        while len(self.buffer) < count and self._fill():
+            pass
+        return self._take(count)
+
+    def readinto(self, target) -> int:
+        if not self.buffer:
+            self._fill()
+        count = min(len(target), len(self.buffer))
+        target[:count] = self._take(count)
+        return count
+
+    def receive(self) -> bytes:
+        """What is buffered, or else one `recv`: the raw bytes the peer sent next."""
+        if not self.buffer:
+            self._fill()
+        return self._take(len(self.buffer))
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
 class RawConnection:
     """One client TCP connection sending hand-written requests and reading framed responses
-    with http.client's parser (so several exchanges can share the connection)."""
+    with http.client's parser (so several exchanges can share the connection, pipelined or not)."""
 
     def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = TIMEOUT):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.reader = _SocketReader(self.sock)
+
+    @classmethod
+    def over(cls, sock: socket.socket) -> "RawConnection":
+        """Reads responses from a socket opened elsewhere (a tunnel through the proxy)."""
+        conn = cls.__new__(cls)
+        conn.sock = sock
+        conn.reader = _SocketReader(sock)
+        return conn
 
     def send(self, payload: bytes) -> None:
         self.sock.sendall(payload)
 
+    def receive(self) -> bytes:
+        return self.reader.receive()
+
     def read_response(self, method: str = "GET") -> tuple[int, list[tuple[str, str]], bytes]:
-        response = http.client.HTTPResponse(self.sock, method=method)
+        response = http.client.HTTPResponse(self.reader, method=method)
         response.begin()
         body = response.read()
         status, headers = response.status, response.getheaders()
-        response.close()  # detaches from the socket's file object; the socket stays open
+        response.close()
         return status, headers, body
 
     def exchange(self, payload: bytes, method: str = "GET"):
@@ -200,9 +272,11 @@ class RawConnection:
         return self.read_response(method)
 
     def is_closed_by_peer(self, timeout: float = 5.0) -> bool:
+        if self.reader.buffer:
+            return False
         self.sock.settimeout(timeout)
         try:
-            return self.sock.recv(1) == b""
+            return not self.reader._fill()
         except ConnectionResetError:
             return True
         except socket.timeout:

@@ -317,7 +317,7 @@ routes:
         status, _, _ = conn.exchange(b"GET /b/echo/first HTTP/1.1\r\nHost: b.local\r\n\r\n")
         assert status == 200
         conn.send(b"GET /b/echo/second HTTP/1.1\r\nHo")
-        result = conn.sock.recv(65536)
+        result = conn.receive()
         assert result.startswith(b"HTTP/1.1 408"), result[:200]
 
 

@@ -52,9 +52,7 @@ def test_active_tunnel_outlives_the_idle_timeout(latchkey, echo):
         # Three requests 0.6 s apart (1.8 s in all): the tunnel is never idle for 1.5 s.
         for i in range(3):
             s.sendall(f"GET /echo/alive-{i} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-            conn = RawConnection.__new__(RawConnection)
-            conn.sock = s
-            status, _, _ = conn.read_response()
+            status, _, _ = RawConnection.over(s).read_response()
             assert status == 200
             s.settimeout(0.6)
             try:

@@ -324,17 +324,19 @@ def test_concurrent_requests_share_one_connection(proxy, h2nginx):
 
 
 def test_a_second_connection_opens_at_max_concurrent_streams(proxy, h2nginx):
-    """The server allows 2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS): 6 slow requests at once
-    need 3 connections rather than waiting in line on one."""
+    """The server allows 2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS): 6 requests at once
+    need 3 connections rather than waiting in line on one. The upstream holds each request until all 6
+    have arrived (a 504 after 15 s otherwise), so a proxy that queued any of them fails however the
+    client's threads happen to be spread in time."""
     assert via_requests("http://limited.local/echo/limited-warm", proxy=proxy.proxy_url).status == 200
 
     def one(i):
-        return via_requests(f"http://limited.local/slow/limited-{i}?ms=600", proxy=proxy.proxy_url).status
+        return via_requests("http://limited.local/gate/limited-six?count=6", proxy=proxy.proxy_url).status
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = list(pool.map(one, range(6)))
     assert statuses == [200] * 6
-    lines = wait_log(h2nginx, "/slow/limited-", 6)
+    lines = wait_log(h2nginx, "/gate/limited-six", 6)
     assert len(connection_serials(lines)) >= 3, lines
 
 

@@ -31,6 +31,9 @@ failure script counts that key's requests (request n is the key's n-th, 1-based)
                                      requests 1..N answer `status` with `Retry-After: <after>`;
                                      `after=date:S` sends an IMF-fixdate S seconds ahead instead
     /slow/<key>?ms=N&fail=K          requests 1..K (default: all) sleep N ms before echoing
+    /gate/<key>?count=N&ms=T         each request waits until N requests to the key have arrived, then
+                                     echoes; after T ms (default 15000) of waiting it answers 504 instead
+                                     (proves N requests were in flight at once, however they were spread)
     /drop/<key>?fail=N&mode=close    requests 1..N get no response: the connection is closed
                                      (`mode=partial`: after half a status line and header)
     /redirect/<key>?to=URL&code=302&fail=N
@@ -63,7 +66,8 @@ _state_lock = threading.Lock()
 _request_counts: dict[str, int] = {}
 _armed_failures: dict[str, list] = {}  # path -> [remaining, status]
 _keyed_hits: dict[str, list] = {}  # key -> [attempt record, ...]
-KEYED_PREFIXES = ("echo", "flaky", "retry-after", "slow", "drop", "redirect", "loop")
+_keyed_hit_recorded = threading.Condition(_state_lock)  # notified whenever a keyed request is recorded
+KEYED_PREFIXES = ("echo", "flaky", "retry-after", "slow", "gate", "drop", "redirect", "loop")
 
 STREAM_PATTERN = bytes(range(251))  # prime length, so chunk boundaries never line up with it
 
@@ -323,6 +327,7 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
                 "body_length": body_length, "body_sha256": body_sha, "time": time.monotonic(),
             })
             n = len(hits)
+            _keyed_hit_recorded.notify_all()
         echo["key"] = key
         echo["hit"] = n
 
@@ -344,6 +349,14 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
                 time.sleep(int(query.get("ms", "1000")) / 1000.0)
                 answer()
             return slow
+        if kind == "gate":
+            def gate():
+                count = int(query.get("count", "2"))
+                with _keyed_hit_recorded:
+                    opened = _keyed_hit_recorded.wait_for(
+                        lambda: len(_keyed_hits.get(key, [])) >= count, timeout=int(query.get("ms", "15000")) / 1000.0)
+                answer(200 if opened else 504)
+            return gate
         if kind == "drop" and failing():
             def drop():
                 self.close_connection = True
