@@ -19,6 +19,23 @@ final class MemoryBIO {
 
     deinit { BIO_free(pointer) }
 
+    /// Every PEM block `readNext` takes from `bytes`, in order (`readNext` is a `PEM_read_bio_*`, wrapped to
+    /// own what it returns). The reading ends on "no start line" once the input is used up; any other
+    /// OpenSSL error is a malformed block, thrown with `what` naming the source. May return none.
+    static func readPEMBlocks<Block>(
+        _ bytes: [UInt8], what: String, readNext: (OpaquePointer) -> Block?
+    ) throws(TLSError) -> [Block] {
+        ERR_clear_error()
+        let bio = try MemoryBIO(reading: bytes)
+        var blocks: [Block] = []
+        while let block = readNext(bio.pointer) { blocks.append(block) }
+        let reasons = OpenSSLErrorQueue.drain().filter { $0 != "no start line" }
+        guard reasons.isEmpty else {
+            throw TLSError(.configuration, "cannot read \(what): \(reasons.joined(separator: "; "))")
+        }
+        return blocks
+    }
+
     /// Everything written so far.
     var contents: [UInt8] {
         var data: UnsafeMutablePointer<CChar>? = nil

@@ -20,16 +20,8 @@ final class X509Certificate: @unchecked Sendable {
 
     /// Every certificate in `pem`, in order. Throws when there is none or one is malformed.
     static func parseAll(pem: [UInt8], what: String) throws(TLSError) -> [X509Certificate] {
-        var certificates: [X509Certificate] = []
-        ERR_clear_error()
-        let bio = try MemoryBIO(reading: pem)
-        while let certificate = PEM_read_bio_X509(bio.pointer, nil, nil, nil) {
-            certificates.append(X509Certificate(takingOwnership: certificate))
-        }
-        // The loop ends on "no start line" once the input is used up; anything else is a real error.
-        let reasons = OpenSSLErrorQueue.drain().filter { $0 != "no start line" }
-        guard reasons.isEmpty else {
-            throw TLSError(.configuration, "cannot read \(what): \(reasons.joined(separator: "; "))")
+        let certificates = try MemoryBIO.readPEMBlocks(pem, what: what) { bio in
+            PEM_read_bio_X509(bio, nil, nil, nil).map(X509Certificate.init(takingOwnership:))
         }
         guard !certificates.isEmpty else {
             throw TLSError(.configuration, "\(what) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")

@@ -22,22 +22,16 @@ public final class CertificateRevocationList: @unchecked Sendable {
     /// Throws when there is none or one is malformed; `what` names the source in the message.
     public static func parseAll(_ bytes: [UInt8], what: String) throws(TLSError) -> [CertificateRevocationList] {
         guard !bytes.isEmpty else { throw TLSError(.configuration, "\(what) is empty") }
-        ERR_clear_error()
         if !isDER(bytes) {
-            let bio = try MemoryBIO(reading: bytes)
-            var lists: [CertificateRevocationList] = []
-            while let crl = PEM_read_bio_X509_CRL(bio.pointer, nil, nil, nil) {
-                lists.append(CertificateRevocationList(takingOwnership: crl))
-            }
-            let reasons = OpenSSLErrorQueue.drain().filter { $0 != "no start line" }
-            guard reasons.isEmpty else {
-                throw TLSError(.configuration, "cannot read \(what): \(reasons.joined(separator: "; "))")
+            let lists = try MemoryBIO.readPEMBlocks(bytes, what: what) { bio in
+                PEM_read_bio_X509_CRL(bio, nil, nil, nil).map(CertificateRevocationList.init(takingOwnership:))
             }
             guard !lists.isEmpty else {
                 throw TLSError(.configuration, "\(what) holds no CRL (PEM -----BEGIN X509 CRL----- or DER)")
             }
             return lists
         }
+        ERR_clear_error()
         let parsed: OpaquePointer? = bytes.withUnsafeBufferPointer { buffer in
             var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
             return d2i_X509_CRL(nil, &cursor, buffer.count)
