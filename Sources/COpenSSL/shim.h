@@ -100,43 +100,20 @@ static inline int latchkey_sk_X509_num(const STACK_OF(X509) *sk) { return sk_X50
 static inline X509 *latchkey_sk_X509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
 static inline int latchkey_X509_is_self_signed(X509 *x) { return (X509_get_extension_flags(x) & EXFLAG_SS) != 0; }
 
-/// The `http://` URIs of a certificate's CRL distribution points (full names only), joined by '\n',
-/// in a malloc'ed string the caller frees with free(); NULL when there are none. A C helper because
-/// DIST_POINT_NAME holds a union Swift imports awkwardly.
-static inline char *latchkey_crl_distribution_http_uris(X509 *x) {
-    STACK_OF(DIST_POINT) *points = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
-    if (points == NULL) return NULL;
-    size_t capacity = 0;
-    for (int i = 0; i < sk_DIST_POINT_num(points); i++) {
-        DIST_POINT *point = sk_DIST_POINT_value(points, i);
-        if (point->distpoint == NULL || point->distpoint->type != 0) continue;
-        GENERAL_NAMES *names = point->distpoint->name.fullname;
-        for (int j = 0; j < sk_GENERAL_NAME_num(names); j++) {
-            GENERAL_NAME *name = sk_GENERAL_NAME_value(names, j);
-            if (name->type == GEN_URI) capacity += (size_t)ASN1_STRING_length(name->d.uniformResourceIdentifier) + 1;
+/// The URI after position (*point, *name) among the full names of CRL distribution points, advancing the
+/// position; NULL past the last. Start at (0, 0). DIST_POINT_NAME holds a union Swift imports awkwardly.
+static inline const ASN1_IA5STRING *latchkey_next_crl_distribution_uri(STACK_OF(DIST_POINT) *points, int *point,
+                                                                        int *name) {
+    for (; *point < sk_DIST_POINT_num(points); (*point)++, *name = 0) {
+        DIST_POINT *candidate = sk_DIST_POINT_value(points, *point);
+        if (candidate->distpoint == NULL || candidate->distpoint->type != 0) continue;
+        GENERAL_NAMES *names = candidate->distpoint->name.fullname;
+        while (*name < sk_GENERAL_NAME_num(names)) {
+            GENERAL_NAME *general = sk_GENERAL_NAME_value(names, (*name)++);
+            if (general->type == GEN_URI) return general->d.uniformResourceIdentifier;
         }
     }
-    char *joined = NULL;
-    if (capacity > 0 && (joined = malloc(capacity + 1)) != NULL) {
-        size_t used = 0;
-        for (int i = 0; i < sk_DIST_POINT_num(points); i++) {
-            DIST_POINT *point = sk_DIST_POINT_value(points, i);
-            if (point->distpoint == NULL || point->distpoint->type != 0) continue;
-            GENERAL_NAMES *names = point->distpoint->name.fullname;
-            for (int j = 0; j < sk_GENERAL_NAME_num(names); j++) {
-                GENERAL_NAME *name = sk_GENERAL_NAME_value(names, j);
-                if (name->type != GEN_URI) continue;
-                ASN1_IA5STRING *uri = name->d.uniformResourceIdentifier;
-                int length = ASN1_STRING_length(uri);
-                memcpy(joined + used, ASN1_STRING_get0_data(uri), (size_t)length);
-                used += (size_t)length;
-                joined[used++] = '\n';
-            }
-        }
-        joined[used] = 0;
-    }
-    CRL_DIST_POINTS_free(points);
-    return joined;
+    return NULL;
 }
 
 #endif

@@ -21,12 +21,23 @@ enum CertificateLabel {
 
     /// The `http://` URLs of the certificate's CRL distribution points, in order (other schemes, such as
     /// `ldap://`, are ignored: we only fetch over HTTP).
+    /// A URI with a byte no URI may hold (a space, a control character, non-ASCII) is skipped too.
     static func httpDistributionPoints(_ certificate: OpaquePointer) -> [String] {
-        guard let joined = latchkey_crl_distribution_http_uris(certificate) else { return [] }
-        defer { free(joined) }
-        return String(cString: joined).split(separator: "\n").map(String.init).filter {
-            $0.lowercased().hasPrefix("http://")
+        guard let extensionValue = X509_get_ext_d2i(certificate, NID_crl_distribution_points, nil, nil) else {
+            return []
         }
+        let points = OpaquePointer(extensionValue)
+        defer { CRL_DIST_POINTS_free(points) }
+        var urls: [String] = []
+        var point: Int32 = 0
+        var name: Int32 = 0
+        while let uri = latchkey_next_crl_distribution_uri(points, &point, &name) {
+            let bytes = UnsafeBufferPointer(start: ASN1_STRING_get0_data(uri), count: Int(ASN1_STRING_length(uri)))
+            guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { continue }
+            let url = String(decoding: bytes, as: UTF8.self)
+            if url.lowercased().hasPrefix("http://") { urls.append(url) }
+        }
+        return urls
     }
 }
 
