@@ -30,9 +30,16 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     var receivedResponse = false
     /// Provably not processed by the server (above a GOAWAY's last-stream-id, REFUSED_STREAM, or never opened).
     private var unprocessed = false
-    /// Response bytes handed to the exchange while it asked to pause: consumed (window reopened) on resume.
-    var unconsumed = 0
-    var readingPaused = false
+    /// The server reset the stream with another code: it may have acted on the request (RFC 9113 §8.7).
+    private var resetByServer = false
+    /// The request's method: a response to HEAD has no body whatever its fields say.
+    private var requestMethod = ""
+    /// The response has no body (HEAD, 1xx, 204, 304): DATA the server sends anyway is not passed on.
+    private var responseIsBodyless = false
+    /// Response bytes handed to the exchange while it asked to pause: consumed (window reopened) on resume
+    /// or release (`received`).
+    private var unconsumed = 0
+    private(set) var readingPaused = false
     /// Set on the one stream whose exchange started the connection's TLS handshake (see `ExchangeUpstream`).
     var resumedTLSSession: Bool?
     /// This side sent END_STREAM (or the trailers that end it).
@@ -62,6 +69,7 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     ) {
         guard state == .idle else { return }
         state = .open
+        requestMethod = head.method
         if WebSocketHandshake.isHandshake(head) {
             sendExtendedConnect(head)
             return
@@ -94,7 +102,20 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
 
     func setResponseReadingPaused(_ paused: Bool) {
         readingPaused = paused
-        guard !paused, unconsumed > 0, let id else { return }
+        if !paused { giveBackUnconsumed() }
+    }
+
+    /// Manual flow control for `count` bytes of DATA handed on: the window reopens now, or, while the reader
+    /// is paused, once it reads again or lets go of the stream.
+    func received(_ id: Int32, count: Int) {
+        if readingPaused { unconsumed += count } else { connection.consume(id, count: count) }
+    }
+
+    /// The window held by bytes handed on while paused goes back to the connection. Also when the stream is
+    /// let go of: the connection's window is shared, and each paused response that ended (or whose client
+    /// left) would otherwise keep its share for good, until no stream on the connection could receive DATA.
+    private func giveBackUnconsumed() {
+        guard unconsumed > 0, let id else { return }
         connection.consume(id, count: unconsumed)
         unconsumed = 0
     }
@@ -104,8 +125,11 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
 
     /// Like a stale pooled HTTP/1.1 connection, the request provably never reached the application: above a
     /// GOAWAY's last-stream-id or refused (RFC 9113 §8.7), or a reused connection closed before any answer.
-    /// The machine then sends it again, whatever its method.
-    var failedBeforeAnyResponseByte: Bool { unprocessed || (onReusedConnection && !receivedResponse) }
+    /// The machine then sends it again, whatever its method. A stream the server reset itself is none of
+    /// these: it was open at the server, which may have acted on it.
+    var failedBeforeAnyResponseByte: Bool {
+        unprocessed || (onReusedConnection && !receivedResponse && !resetByServer)
+    }
 
     func abandon() { release() }
 
@@ -113,6 +137,7 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     /// still open, nothing when it ended cleanly.
     func release() {
         handler = nil
+        giveBackUnconsumed()
         let reset = needsReset
         state = .done
         connection.drop(self, reset: reset)
@@ -132,7 +157,10 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
             tunnelSide.handle(event)
             return
         }
-        guard let handler else { return }
+        guard let handler else {
+            if case .data(let id, let bytes) = event { connection.consume(id, count: bytes.count) }  // nobody reads it
+            return
+        }
         switch event {
         case .interimResponse(_, let head):
             receivedResponse = true
@@ -145,13 +173,20 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
                 handler.upstream(self, didReceive: [.head(switched, .none)])
                 return
             }
-            let framing = endStream ? .none : Self.framing(of: head)
+            responseIsBodyless =
+                endStream || requestMethod == "HEAD" || head.status == 204 || head.status == 304
+            let framing = responseIsBodyless ? .none : Self.framing(of: head)
             handler.upstream(self, didReceive: endStream ? [.head(head, framing), .end] : [.head(head, framing)])
             if endStream { finish() }
         case .data(let id, let bytes):
             receivedResponse = true
-            // Manual flow control: the window reopens now, or once the client side has room again.
-            if readingPaused { unconsumed += bytes.count } else { connection.consume(id, count: bytes.count) }
+            guard !responseIsBodyless else {
+                // The client side framed this response as having no body: bytes now would be read as the
+                // next response on an HTTP/1.1 connection.
+                connection.consume(id, count: bytes.count)
+                return
+            }
+            received(id, count: bytes.count)
             handler.upstream(self, didReceive: [.body(bytes)])
         case .end:
             handler.upstream(self, didReceive: [.end])
@@ -177,7 +212,7 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
             return
         }
         guard state != .done, handler != nil else { return }
-        if code == .refusedStream { unprocessed = true }
+        if code == .refusedStream { unprocessed = true } else { resetByServer = true }
         let detail = unprocessed ? "the server did not process the stream" : "the stream was reset"
         fail(.http2(HTTP2Error(code == .noError ? .internalError : code, detail)))
     }

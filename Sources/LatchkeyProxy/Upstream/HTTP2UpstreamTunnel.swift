@@ -56,12 +56,7 @@ final class HTTP2UpstreamTunnel: ByteStream, @unchecked Sendable {  // confined 
         guard !isClosed, let delegate else { return }
         switch event {
         case .data(let id, let bytes):
-            // Manual flow control: the window reopens now, or once the tunnel reads again.
-            if stream.readingPaused {
-                stream.unconsumed += bytes.count
-            } else {
-                stream.connection.consume(id, count: bytes.count)
-            }
+            stream.received(id, count: bytes.count)
             delegate.stream(self, didRead: bytes)
         case .end, .trailers:
             delegate.streamDidReachEOF(self)

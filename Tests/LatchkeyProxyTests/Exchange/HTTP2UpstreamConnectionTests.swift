@@ -162,4 +162,100 @@ final class RecordingUpstreamHandler: UpstreamConnectionHandler, @unchecked Send
         }
         #expect(error.code == .internalError)
     }
+
+    /// A response that ends while its reader is paused (a slow client), then is let go of: the window its
+    /// bytes held goes back to the connection. 6 × 200 KiB is more than the connection's 1 MiB window, so
+    /// without that the later responses would stall, and every stream on the connection with them.
+    @Test func responsesLetGoOfWhilePausedGiveTheConnectionWindowBack() throws {
+        let rig = try Rig()
+        let body = [UInt8](repeating: 0x61, count: 200 * 1024)
+        var settingsExchanged = false
+        for index in 0..<7 {
+            let handler = RecordingUpstreamHandler()
+            let stream = rig.openStream(handler)
+            let paused = index < 6
+            rig.onLoop { stream.setResponseReadingPaused(paused) }
+            var received = try rig.serverReceives()
+            if !settingsExchanged {
+                try rig.serverSends()
+                received += try rig.serverReceives()
+                settingsExchanged = true
+            }
+            guard case .request(let id, _, _)? = received.first(where: { if case .request = $0 { true } else { false } })
+            else {
+                Issue.record("no request for response \(index): \(received)")
+                return
+            }
+            try rig.server.submitResponse(stream: id, HTTPResponseHead(status: 200), endStream: false)
+            rig.server.sendData(stream: id, body)
+            rig.server.endStream(stream: id)
+            for _ in 0..<20 where handler.events.withLock({ $0.last != .end }) {
+                try rig.serverSends()
+                _ = try rig.serverReceives()  // WINDOW_UPDATEs
+            }
+            let events = handler.events.withLock { $0 }
+            let bodyBytes = events.reduce(0) { count, event in if case .body(let bytes) = event { count + bytes.count } else { count } }
+            #expect(events.last == .end && bodyBytes == body.count, "response \(index): \(bodyBytes) bytes")
+            guard events.last == .end else { return }
+            rig.onLoop { stream.release() }  // as the pool does once the exchange finished
+            _ = try rig.serverReceives()
+        }
+    }
+
+    /// The request id of the first request the server reads (SETTINGS exchanged first when asked).
+    private func requestID(_ rig: Rig, settings: Bool) throws -> Int32? {
+        var received = try rig.serverReceives()
+        if settings {
+            try rig.serverSends()
+            received += try rig.serverReceives()
+        }
+        guard case .request(let id, _, _)? = received.first(where: { if case .request = $0 { true } else { false } })
+        else {
+            Issue.record("no request: \(received)")
+            return nil
+        }
+        return id
+    }
+
+    /// HEAD, 204 and 304 have no body, even when the server ends the stream with an (empty) DATA frame
+    /// rather than on the HEADERS: framed as bodyless, or an HTTP/1.1 client would get a chunked ending it
+    /// reads as the start of the next response.
+    @Test(arguments: [("HEAD", 200), ("GET", 204), ("GET", 304)])
+    func aBodylessResponseIsFramedAsOneWhateverEndsIt(method: String, status: Int) throws {
+        let rig = try Rig()
+        let handler = RecordingUpstreamHandler()
+        _ = rig.openStream(handler, method: method)
+        guard let id = try requestID(rig, settings: true) else { return }
+        try rig.server.submitResponse(stream: id, HTTPResponseHead(status: status, headers: ["content-type": "text/plain"]), endStream: false)
+        rig.server.endStream(stream: id)
+        try rig.serverSends()
+        let events = handler.events.withLock { $0 }
+        guard case .head(let head, let framing)? = events.first else {
+            Issue.record("no head: \(events)")
+            return
+        }
+        #expect(head.status == status && framing == .none)
+        #expect(Array(events.dropFirst()) == [.end])
+    }
+
+    /// A stream the server reset (not REFUSED_STREAM) was open at the server, which may have acted on it: on a
+    /// reused connection too it is not taken for a stale one, so a POST is not sent twice.
+    @Test func aStreamTheServerResetIsNotStaleOnAReusedConnection() throws {
+        let rig = try Rig()
+        let first = RecordingUpstreamHandler()
+        let firstStream = rig.openStream(first)
+        guard let firstID = try requestID(rig, settings: true) else { return }
+        try rig.server.submitResponse(stream: firstID, HTTPResponseHead(status: 200), endStream: true)
+        try rig.serverSends()
+        rig.onLoop { firstStream.release() }
+        #expect(first.events.withLock { $0.last } == .end)
+
+        let second = RecordingUpstreamHandler()
+        _ = rig.openStream(second, method: "POST", body: Array("order=1".utf8))
+        guard let secondID = try requestID(rig, settings: false) else { return }
+        rig.server.resetStream(stream: secondID, code: .internalError)
+        try rig.serverSends()
+        let failure = second.failure.withLock { $0 }
+        #expect(failure != nil && failure?.stale == false, "\(String(describing: failure))")
+    }
 }
