@@ -310,6 +310,62 @@ def test_rapid_reset_gets_enhance_your_calm(latchkey, echo):
     assert_injected(seen)
 
 
+def test_made_you_reset_gets_enhance_your_calm(latchkey, echo):
+    # CVE-2025-8671: the client never resets a stream itself; it sends more DATA than each stream's
+    # content-length, so the server must reset them (RST_STREAM PROTOCOL_ERROR). Those resets count against
+    # the same allowance as the client's own, and past it the connection ends with ENHANCE_YOUR_CALM.
+    lk = latchkey(config(echo, f"""
+  - name: dead
+    path_prefix: /dead
+    upstream: http://127.0.0.1:{closed_port()}
+    connection: svc
+"""), env=ENV)
+
+    def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+    def literal(name: bytes, value: bytes) -> bytes:
+        return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+    block = b"\x83\x86" + literal(b":path", b"/dead/x") + literal(b":authority", b"x") + literal(b"content-length", b"1")
+    with socket.create_connection(("127.0.0.1", lk.port), timeout=TIMEOUT) as s:
+        s.sendall(PREFACE + frame(4, 0, 0, b""))
+        try:
+            for batch in range(30):
+                s.sendall(b"".join(frame(1, 4, stream, block) + frame(0, 0, stream, b"two")
+                                   for stream in range(batch * 200 + 1, batch * 200 + 400, 2)))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed under us: the GOAWAY was sent first
+        assert goaway_code(s) == 11  # ENHANCE_YOUR_CALM
+    version, seen = curl_h2(f"http://127.0.0.1:{lk.port}/demo/after-made-you-reset")
+    assert version == "2"
+    assert_injected(seen)
+
+
+def test_a_complete_answer_stops_a_request_still_being_sent(proxy):
+    # RFC 9113 §8.1: the proxy answers (404, no route) before the request body ends; after the whole answer
+    # it resets the stream with NO_ERROR, so the stream closes rather than stay half-open waiting for a body
+    # nobody reads. The connection goes on serving.
+    client = RawH2(proxy.port)
+    stream = client.start("/nowhere/upload", method="POST", end=False)
+    client.conn.send_data(stream, b"part of a body")
+    client.flush()
+    seen = []  # this stream's events, in order, until it is reset
+    for event in client.events():
+        if getattr(event, "stream_id", None) == stream:
+            seen.append(event)
+            if isinstance(event, h2.events.StreamReset):
+                break
+    kinds = [type(event).__name__ for event in seen]
+    assert kinds[0] == "ResponseReceived" and dict(seen[0].headers)[":status"] == "404", kinds
+    assert b"no_route" in b"".join(event.data for event in seen if isinstance(event, h2.events.DataReceived))
+    assert kinds[-2:] == ["StreamEnded", "StreamReset"], kinds  # the whole answer first
+    assert seen[-1].error_code == h2.errors.ErrorCodes.NO_ERROR
+    after = client.response(client.start("/demo/echo/after-early-answer"))
+    client.close()
+    assert after["status"] == "200"
+
+
 # -- interception: h2 by ALPN ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

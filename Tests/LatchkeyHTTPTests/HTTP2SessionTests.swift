@@ -297,6 +297,92 @@ final class HTTP2Pair {
         #expect(pair.clientEvents.contains { if case .goAway(_, .enhanceYourCalm, _) = $0 { true } else { false } })
     }
 
+    /// CVE-2025-8671 ("MadeYouReset"): a client that makes the server reset its streams (here more DATA than
+    /// its content-length, a stream error nghttp2 answers with RST_STREAM PROTOCOL_ERROR) spends the same
+    /// allowance as one that resets them itself.
+    @Test func resetsAClientProvokesEndTheConnectionToo() throws {
+        var serverSettings = HTTP2Settings()
+        serverSettings.resetBurst = 10
+        serverSettings.resetRatePerSecond = 1
+        let pair = try HTTP2Pair(server: serverSettings)
+        try pair.pump()
+        for _ in 0..<50 {
+            let stream = try pair.client.submitRequest(
+                HTTP2RequestHead(method: "POST", scheme: "https", authority: "api.example", path: "/", headers: ["content-length": "1"]),
+                endStream: false)
+            pair.client.sendData(stream: stream, Array("two".utf8))
+            var bytes: [UInt8] = []
+            try pair.client.send(into: &bytes, events: &pair.clientEvents)
+            try? pair.server.receive(bytes, into: &pair.serverEvents)
+            var toClient: [UInt8] = []
+            try? pair.server.send(into: &toClient, events: &pair.serverEvents)
+            try? pair.client.receive(toClient, into: &pair.clientEvents)
+        }
+        #expect(pair.server.sentGoAway == .enhanceYourCalm)
+        #expect(pair.clientEvents.contains { if case .goAway(_, .enhanceYourCalm, _) = $0 { true } else { false } })
+    }
+
+    /// The proxy's own resets blame nobody: a burst of CANCELs and NO_ERRORs leaves the connection up.
+    @Test func resetsTheServerChoosesDoNotSpendTheAllowance() throws {
+        var serverSettings = HTTP2Settings()
+        serverSettings.resetBurst = 5
+        serverSettings.resetRatePerSecond = 1
+        let pair = try HTTP2Pair(server: serverSettings)
+        for index in 0..<20 {
+            let stream = try pair.client.submitRequest(Self.getHead(), endStream: false)
+            try pair.pump()
+            pair.server.resetStream(stream: stream, code: index % 2 == 0 ? .cancel : .internalError)
+            try pair.pump()
+        }
+        #expect(pair.server.sentGoAway == nil)
+    }
+
+    /// RFC 9113 §8.1: a complete response before the whole request; the server asks the client to stop with
+    /// RST_STREAM(NO_ERROR) after the response's last frame, so the client has all of it and the stream closes.
+    @Test func aCompleteResponseStopsARequestStillBeingSent() throws {
+        let pair = try HTTP2Pair()
+        let withBody = try pair.client.submitRequest(Self.getHead(path: "/upload"), endStream: false)
+        let headOnly = try pair.client.submitRequest(Self.getHead(path: "/other"), endStream: false)
+        pair.client.sendData(stream: withBody, Array("part of a body".utf8))
+        pair.client.sendData(stream: headOnly, Array("part of a body".utf8))
+        try pair.pump()
+        let body = [UInt8](repeating: 0x62, count: 100_000)  // more than one DATA frame
+        try pair.server.submitResponse(stream: withBody, HTTPResponseHead(status: 413), endStream: false)
+        pair.server.sendData(stream: withBody, body)
+        pair.server.endStream(stream: withBody, trailers: ["x-done": "1"])
+        pair.server.stopRequestAfterResponse(stream: withBody)
+        try pair.server.submitResponse(stream: headOnly, HTTPResponseHead(status: 404), endStream: true)
+        pair.server.stopRequestAfterResponse(stream: headOnly)
+        for _ in 0..<10 {
+            try pair.pump()
+            pair.client.consume(stream: withBody, count: HTTP2Pair.body(pair.clientEvents, stream: withBody).count)
+        }
+        let events = pair.takeClientEvents()
+        #expect(HTTP2Pair.body(events, stream: withBody) == body)
+        #expect(events.contains(.trailers(stream: withBody, ["x-done": "1"])))
+        #expect(events.contains(.streamClosed(stream: withBody, .noError)))
+        #expect(events.contains(.streamClosed(stream: headOnly, .noError)))
+        #expect(events.contains { if case .response(headOnly, let head, endStream: true) = $0 { head.status == 404 } else { false } })
+        #expect(pair.server.activeStreamCount == 0 && pair.client.activeStreamCount == 0)
+        #expect(pair.server.sentGoAway == nil)
+    }
+
+    /// A request that ended before the response did is not reset: nothing to stop.
+    @Test func aCompleteRequestIsNotReset() throws {
+        let pair = try HTTP2Pair()
+        let stream = try pair.client.submitRequest(Self.getHead(), endStream: true)
+        try pair.pump()
+        try pair.server.submitResponse(stream: stream, HTTPResponseHead(status: 200), endStream: false)
+        pair.server.sendData(stream: stream, Array("ok".utf8))
+        pair.server.endStream(stream: stream)
+        pair.server.stopRequestAfterResponse(stream: stream)
+        try pair.pump()
+        let events = pair.takeClientEvents()
+        #expect(events.contains(.end(stream: stream)))
+        #expect(events.contains(.streamClosed(stream: stream, .noError)))
+        #expect(!pair.serverEvents.contains { if case .streamClosed(_, let code) = $0 { code != .noError } else { false } })
+    }
+
     @Test func aHeadFromHTTP1LosesItsConnectionSpecificFields() {
         let head = HTTPRequestHead(
             method: "POST", target: "/svc/Method",

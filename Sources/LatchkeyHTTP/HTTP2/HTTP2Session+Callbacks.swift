@@ -29,13 +29,24 @@ extension HTTP2Session {
             let session = HTTP2Session.owner(userData)
             session.streams[stream] = nil
             if session.blockUnderWay?.stream == stream { session.blockUnderWay = nil }
+            if !session.stopsAfterEnd.isEmpty { session.stopsAfterEnd.remove(stream) }
             session.collected.append(.streamClosed(stream: stream, HTTP2ErrorCode(rawValue: errorCode)))
             return 0
         }
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
             guard let frame, let userData else { return 0 }
-            if frame.pointee.hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) {
-                HTTP2Session.owner(userData).sentGoAway = HTTP2ErrorCode(rawValue: frame.pointee.goaway.error_code)
+            let session = HTTP2Session.owner(userData)
+            if !session.stopsAfterEnd.isEmpty, frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
+                session.sentEnd(stream: frame.pointee.hd.stream_id)
+            }
+            switch UInt32(frame.pointee.hd.type) {
+            case NGHTTP2_GOAWAY.rawValue:
+                session.sentGoAway = HTTP2ErrorCode(rawValue: frame.pointee.goaway.error_code)
+            case NGHTTP2_RST_STREAM.rawValue:
+                session.sentReset(
+                    stream: frame.pointee.hd.stream_id, code: HTTP2ErrorCode(rawValue: frame.pointee.rst_stream.error_code))
+            default:
+                break
             }
             return 0
         }
@@ -141,7 +152,23 @@ extension HTTP2Session {
     /// A stream the peer opened and then reset itself costs the server work for nothing; a burst of them is
     /// the rapid-reset attack (CVE-2023-44487), answered by ending the connection. nghttp2's own guard is
     /// not used: it says INTERNAL_ERROR, and ENHANCE_YOUR_CALM is what tells the peer why.
-    private func peerReset(stream: Int32) {
+    private func peerReset(stream: Int32) { spendResetAllowance(stream: stream) }
+
+    /// This side reset a stream. When the code blames the peer (a frame it got wrong: a DATA beyond its
+    /// content-length, a zero WINDOW_UPDATE, ...), nghttp2 reset it in answer, and the peer made it happen
+    /// as surely as if it had reset the stream itself: "MadeYouReset" (CVE-2025-8671) is the rapid-reset
+    /// attack done that way, so such resets spend the same allowance. The proxy's own resets (CANCEL,
+    /// INTERNAL_ERROR when an upstream failed, NO_ERROR after a complete response) blame nobody.
+    func sentReset(stream: Int32, code: HTTP2ErrorCode) {
+        switch code {
+        case .protocolError, .flowControlError, .streamClosed, .frameSizeError, .refusedStream, .compressionError:
+            spendResetAllowance(stream: stream)
+        default:
+            break
+        }
+    }
+
+    private func spendResetAllowance(stream: Int32) {
         guard role == .server, stream % 2 == 1, sentGoAway == nil else { return }
         guard !resetAllowance.take(now: .now) else { return }
         goAway(code: .enhanceYourCalm, debug: "too many streams reset")

@@ -30,6 +30,9 @@ public final class HTTP2Session {
     public internal(set) var sentGoAway: HTTP2ErrorCode?
     /// Rapid-reset guard (CVE-2023-44487): resets of peer-opened streams the peer may still make now.
     var resetAllowance: ResetAllowance
+    /// Streams whose request is to be stopped once their response's last frame is sent
+    /// (`stopRequestAfterResponse`); each leaves when that frame goes out or the stream closes.
+    var stopsAfterEnd: Set<Int32> = []
 
     public init(role: Role, settings: HTTP2Settings = HTTP2Settings()) throws(HTTP2Error) {
         self.role = role
@@ -228,6 +231,28 @@ public final class HTTP2Session {
     }
 
     // MARK: Ending
+
+    /// Server role, after the response on `stream` was ended (`endStream`, or a head with `endStream: true`):
+    /// a client still sending its request is asked to stop with RST_STREAM(NO_ERROR), which RFC 9113 §8.1
+    /// provides for a server that answered in full. Sent once the frame that ends the response has gone out:
+    /// nghttp2 drops what is still queued for a stream it is resetting. Without it the stream would stay
+    /// half-closed for as long as the client likes, holding its connection open.
+    public func stopRequestAfterResponse(stream: Int32) {
+        guard role == .server, nghttp2_session_get_stream_remote_close(session, stream) == 0 else { return }
+        if nghttp2_session_get_stream_local_close(session, stream) == 1 {
+            resetStream(stream: stream, code: .noError)
+        } else {
+            stopsAfterEnd.insert(stream)
+        }
+    }
+
+    /// The frame ending this side of `stream` went out (see `stopRequestAfterResponse`).
+    func sentEnd(stream: Int32) {
+        guard stopsAfterEnd.remove(stream) != nil,
+            nghttp2_session_get_stream_remote_close(session, stream) == 0  // 1: the request ended meanwhile
+        else { return }
+        resetStream(stream: stream, code: .noError)
+    }
 
     public func resetStream(stream: Int32, code: HTTP2ErrorCode) {
         _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, code.rawValue)

@@ -104,7 +104,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
 
     func streamDidDrainWrites(_ stream: any ByteStream) {
         flush()  // response DATA held back while the socket was full
-        for client in Array(streams.values) { client.socketDrained() }
+        for client in Array(streams.values) { client.writesDrained() }
     }
 
     func stream(_ stream: any ByteStream, didCloseWith error: NetError?) {
@@ -292,7 +292,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
                 method: "-", target: "-", status: 431, error: "http2_header_list_too_large", runtime: server.runtime,
                 protocolName: "h2")
         case .dataDrained(let id):
-            streams[id]?.dataDrained()
+            streams[id]?.writesDrained()
         case .streamClosed(let id, let code):
             streams.removeValue(forKey: id)?.streamClosed(code)
         case .goAway:

@@ -88,8 +88,8 @@ extension HTTP2StreamClient: TunnelClientSide {
             if !sentEnd {
                 sentEnd = true
                 connection.session.resetStream(stream: id, code: .cancel)
-            } else if connection.session.pendingDataBytes(stream: id) == 0 {
-                connection.session.resetStream(stream: id, code: .noError)
+            } else {
+                connection.session.stopRequestAfterResponse(stream: id)
             }
         }
         connection.flush()

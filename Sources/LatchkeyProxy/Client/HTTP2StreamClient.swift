@@ -83,14 +83,9 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
 
     // MARK: Connection events
 
-    /// Every byte queued for this stream is framed: the exchange may resume its upstream.
-    func dataDrained() {
-        exchange?.clientDidDrainWrites()
-        tunnel?.clientDrained()
-    }
-
-    /// The socket's backlog shrank, and with it this stream's share.
-    func socketDrained() {
+    /// Every byte queued for this stream is framed, or the socket's backlog (and this stream's share of it)
+    /// shrank: the exchange may resume its upstream.
+    func writesDrained() {
         exchange?.clientDidDrainWrites()
         tunnel?.clientDrained()
     }
@@ -119,7 +114,9 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     /// gRPC status instead, which gRPC clients report as such (a JSON body would be a malformed response).
     func answer(_ error: ProxyError) {
         if isGRPC {
+            sentEnd = true
             submit(GRPCStatus.response(for: error, scrubber: connection.server.scrubber), endStream: true)
+            stopUnfinishedRequest()
             connection.flush()
             return
         }
@@ -136,16 +133,24 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
             connection.session.sendData(stream: id, body)
             connection.session.endStream(stream: id)
         }
+        stopUnfinishedRequest()
         connection.flush()
     }
 
-    /// Response heads go out with the fields HTTP/2 allows (RFC 9113 §8.2.2). A stream the client already
-    /// reset cannot take one: nothing to do then.
+    /// The response is complete: a request the client is still sending is asked to stop (RST_STREAM with
+    /// NO_ERROR once the response is framed, RFC 9113 §8.1), so that the stream closes rather than wait,
+    /// half-closed, for the rest of a body nobody will read.
+    private func stopUnfinishedRequest() {
+        guard !closed, !request.isComplete else { return }
+        connection.session.stopRequestAfterResponse(stream: id)
+    }
+
+    /// Response heads go out with the fields HTTP/2 allows (RFC 9113 §8.2.2: the session's field list drops the
+    /// others). A stream the client already reset cannot take one: nothing to do then.
     @discardableResult
     func submit(_ head: HTTPResponseHead, endStream: Bool) -> Bool {
         var head = head
         head.version = .http2
-        head.headers = head.http2Fields
         do {
             try connection.session.submitResponse(stream: id, head, endStream: endStream)
             return true
@@ -170,7 +175,6 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     func sendInterimResponse(_ head: HTTPResponseHead) {
         var interim = ResponseRewrite.interimHead(head)
         interim.version = .http2
-        interim.headers = interim.http2Fields
         try? connection.session.submitInterimResponse(stream: id, interim)
     }
 
@@ -190,8 +194,8 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     /// HEADERS frame ending the stream (RFC 9113 §8.1), whatever the upstream's framing was.
     func sendResponseEnd(trailers: HTTPHeaders) {
         sentEnd = true
-        guard !responseEndedWithHead else { return }
-        connection.session.endStream(stream: id, trailers: trailers)
+        if !responseEndedWithHead { connection.session.endStream(stream: id, trailers: trailers) }
+        stopUnfinishedRequest()
     }
 
     func flushResponse() { connection.flush() }
