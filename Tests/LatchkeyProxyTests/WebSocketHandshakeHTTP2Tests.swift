@@ -144,6 +144,12 @@ import Testing
         #expect(!WebSocketHandshake.acceptsSwitch(switched, expectedAccept: "another"))
         #expect(WebSocketHandshake.acceptsSwitch(switched), "an HTTP/1.1 client checks the accept itself")
     }
+
+    @Test func anAcceptTheH2UpstreamSentIsReplacedNotDoubled() {
+        let ok = HTTPResponseHead(version: .http2, status: 200, headers: HTTPHeaders([("sec-websocket-accept", "bogus=")]))
+        let switched = WebSocketHandshake.switchedHead(ok, key: Self.sampleKey)
+        #expect(switched.headers.values(for: "Sec-WebSocket-Accept") == ["s3pPLMBiTxaQ9kYGzzhZRbK+xOo="])
+    }
 }
 
 extension WebSocketHandshake.ExtendedConnect {

@@ -39,9 +39,10 @@ extension ExchangeStateMachine {
     /// answer the client (or cut off a response already under way).
     mutating func attemptFailed(_ failure: UpstreamFailure, stale: Bool, now: Instant) -> Action {
         headDeadline = nil
-        if plan.upgradesToWebSocket, plan.http2 != .never, Self.requiresHTTP11(failure) {
+        if plan.upgradesToWebSocket, plan.http2 != .never, state != .responding, Self.requiresHTTP11(failure) {
             // An h2 upstream that does not offer extended CONNECT (RFC 8441 §3) cannot carry the WebSocket: the
             // handshake goes again as an HTTP/1.1 upgrade on a connection of its own (once: `.never` now).
+            // Not once a refusal of the handshake is on its way to the client: a second head cannot follow.
             plan.http2 = .never
             if let route = plan.route, plan.endpoint.isTLS { plan.tls = route.http1TLS }
             attemptNumber -= 1

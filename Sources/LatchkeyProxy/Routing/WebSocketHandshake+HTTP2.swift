@@ -111,6 +111,8 @@ extension WebSocketHandshake {
         head.headers = response.headers
         head.headers.remove(name: "Content-Length")
         addUpgradeFields(to: &head.headers)
+        // The key is the proxy's; an Accept the server sent anyway (RFC 8441 §5 has none) would be a second one.
+        head.headers.remove(name: "Sec-WebSocket-Accept")
         head.headers.add(name: "Sec-WebSocket-Accept", value: accept(for: key))
         return head
     }

@@ -144,4 +144,16 @@ import Testing
         // Once on HTTP/1.1 the same failure is not a reason to go round again.
         #expect(h.step(.upstreamFailed(refused, stale: false)).error?.status == 502)
     }
+
+    /// HTTP_1_1_REQUIRED after the server already refused the handshake (its 403 is with the client): a
+    /// second attempt would put a second head after part of the first body. The response is cut off instead.
+    @Test func http11RequiredAfterARefusalUnderWayCutsItOff() {
+        var h = handshakeHarness { $0.http2 = .always }
+        _ = h.startAndConnect()
+        #expect(h.answer(403).responseStatus == 403)
+        #expect(h.step(.responseBody([1, 2], clientBacklog: 0)).name == "forwardBody")
+        let refused = UpstreamFailure.http2(HTTP2Error(.http11Required, "no extended CONNECT"))
+        #expect(h.step(.upstreamFailed(refused, stale: false)).name == "abortResponse")
+        #expect(h.machine.plan.http2 == .always)
+    }
 }
