@@ -119,6 +119,37 @@ import Testing
         #expect(fetcher.requested.isEmpty)
     }
 
+    @Test func aCertificateOutsideTheVerifiedChainIsNeitherFetchedNorAwaited() throws {
+        // crl_file covers the real chain: nothing to wait for, and the stranger's loopback URL is not fetched.
+        let covering = HeldCRLFetcher()
+        let coveringServices = RevocationServices(cache: CRLCache(fetcher: covering))
+        let covered = EnginePair(
+            client: try client(.hard, crlFile: pki.crlPEM, services: coveringServices),
+            server: try server("cdp-stranger"))
+        #expect(covered.handshake().client == .complete)
+        #expect(covering.requested == [RevocationCertificates.distributionPoint])
+        // Without it: the handshake waits for the chain's distribution point only, and completes once it settles.
+        let fetcher = HeldCRLFetcher()
+        let pair = EnginePair(
+            client: try client(.hard, services: RevocationServices(cache: CRLCache(fetcher: fetcher))),
+            server: try server("cdp-stranger"))
+        #expect(pair.handshake().client == .waitingForRevocationData)
+        #expect(fetcher.requested == [RevocationCertificates.distributionPoint])
+        #expect(pair.client.revocation?.awaitedURLs == [RevocationCertificates.distributionPoint])
+        fetcher.complete(.success(try fileBytes(pki.crlDER)))
+        #expect(pair.handshake().client == .complete)
+        #expect(pair.client.revocationReport?.result == .good)
+        #expect(fetcher.requested.isEmpty)
+    }
+
+    @Test func atMostTwoDistributionPointsOfACertificateAreFetched() throws {
+        let fetcher = HeldCRLFetcher()
+        let services = RevocationServices(cache: CRLCache(fetcher: fetcher))
+        let pair = EnginePair(client: try client(.soft, services: services), server: try server("many-cdp"))
+        #expect(pair.handshake().client == .complete)
+        #expect(fetcher.requested == Array(RevocationCertificates.manyDistributionPoints.prefix(2)))
+    }
+
     @Test func hardWaitsForTheRefetchOfAnExpiredCachedCRL() throws {
         let expired = try fileBytes(pki.path("expired.crl.pem"))
         let nextUpdate = try #require(try CertificateRevocationList.parseAll(expired, what: "t")[0].nextUpdate)
