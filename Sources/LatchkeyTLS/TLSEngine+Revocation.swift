@@ -58,10 +58,13 @@ extension TLSEngine {
                 case .crls(let lists):
                     for list in lists { _ = latchkey_sk_X509_CRL_push_ref(crls, list.pointer) }
                     // Past its nextUpdate (no handshake came by to refresh it in time): `hard` waits for the
-                    // refetch rather than failing on a stale CRL a moment before a fresh one arrives.
-                    if point.needsFetch, !coveredByStore, lists.contains(where: { ($0.nextUpdate ?? .max) <= now }) {
+                    // refetch rather than failing on a stale CRL a moment before a fresh one arrives, whether this
+                    // handshake starts it or an earlier one did (`whenSettled` passes over a URL not being fetched).
+                    if !coveredByStore, lists.contains(where: { ($0.nextUpdate ?? .max) <= now }) {
                         pending.append(url)
-                        notes.append("the cached CRL from \(url) expired, fetching it again")
+                        notes.append(
+                            "the cached CRL from \(url) expired"
+                                + (point.needsFetch ? ", fetching it again" : " and no newer one has arrived yet"))
                     }
                 case .pending:
                     if !coveredByStore { pending.append(url) }

@@ -167,6 +167,30 @@ import Testing
         #expect(pair.handshake().client == .complete)
         #expect(pair.client.revocationReport?.result == .good)
     }
+
+    @Test func aHandshakeArrivingDuringTheRefetchOfAnExpiredCRLWaitsForItToo() throws {
+        let expired = try fileBytes(pki.path("expired.crl.pem"))
+        let nextUpdate = try #require(try CertificateRevocationList.parseAll(expired, what: "t")[0].nextUpdate)
+        let fetcher = HeldCRLFetcher()
+        let clock = TestClock()
+        clock.seconds.withLock { $0 = time(nil) }
+        let cache = CRLCache(fetcher: fetcher, now: clock.now)
+        cache.fetch(RevocationCertificates.distributionPoint)
+        fetcher.complete(.success(expired))
+        clock.advance(60)  // its refresh is due
+        while time(nil) <= nextUpdate { usleep(50_000) }  // until the one-second CRL has expired
+        let services = RevocationServices(cache: cache)
+        let first = EnginePair(client: try client(.hard, services: services), server: try server("cdp"))
+        #expect(first.handshake().client == .waitingForRevocationData)  // starts the refetch
+        let second = EnginePair(client: try client(.hard, services: services), server: try server("cdp"))
+        #expect(second.handshake().client == .waitingForRevocationData)  // the refetch is under way
+        #expect(fetcher.requested == [RevocationCertificates.distributionPoint])
+        fetcher.complete(.success(try fileBytes(pki.crlDER)))
+        for pair in [first, second] {
+            #expect(pair.handshake().client == .complete)
+            #expect(pair.client.revocationReport?.result == .good)
+        }
+    }
 }
 
 /// The same over `TLSStream`: a hard-mode handshake suspended for a fetch resumes on its loop when the fetch
