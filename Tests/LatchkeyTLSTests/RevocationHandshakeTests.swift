@@ -63,6 +63,32 @@ import Testing
         #expect(pair.client.revocationReport == nil)
     }
 
+    func stapledHandshake(thisUpdate: time_t, nextUpdate: time_t?) throws -> EnginePair {
+        let server = try server("good")
+        OCSPStapling.staple(
+            try OCSPStapling.goodResponse(for: "good", in: pki, thisUpdate: thisUpdate, nextUpdate: nextUpdate),
+            on: server)
+        return EnginePair(client: try client(.hard), server: server)
+    }
+
+    @Test func aGoodStapleWithoutNextUpdateCountsForAWeek() throws {
+        let day: time_t = 86_400
+        let fresh = try stapledHandshake(thisUpdate: time(nil) - 6 * day, nextUpdate: nil)
+        #expect(fresh.handshake().client == .complete)
+        #expect(fresh.client.revocationReport?.source == "ocsp-staple")
+        #expect(fresh.client.revocationReport?.result == .good)
+        // Older: possibly replayed from before a revocation.
+        let old = try stapledHandshake(thisUpdate: time(nil) - 8 * day, nextUpdate: nil)
+        let error = try #require(old.handshake().client.error)
+        #expect(error.code == .revocation)
+        #expect(error.reason.contains("no nextUpdate and is more than 7 days old"))
+        #expect(old.client.revocationReport?.result == .stale)
+        // With nextUpdate, that bounds it, however old thisUpdate is.
+        let bounded = try stapledHandshake(thisUpdate: time(nil) - 9 * day, nextUpdate: time(nil) + day)
+        #expect(bounded.handshake().client == .complete)
+        #expect(bounded.client.revocationReport?.result == .good)
+    }
+
     @Test func hardWaitsForTheDistributionPointFetchThenCompletes() throws {
         let fetcher = HeldCRLFetcher()
         let services = RevocationServices(cache: CRLCache(fetcher: fetcher))
