@@ -98,6 +98,8 @@ static inline int latchkey_sk_X509_CRL_push_ref(STACK_OF(X509_CRL) *sk, X509_CRL
 static inline void latchkey_sk_X509_CRL_free(STACK_OF(X509_CRL) *sk) { sk_X509_CRL_pop_free(sk, X509_CRL_free); }
 static inline int latchkey_sk_X509_num(const STACK_OF(X509) *sk) { return sk_X509_num(sk); }
 static inline X509 *latchkey_sk_X509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
+/// Frees a stack of certificates that holds a reference to each (X509_STORE_CTX_get1_chain's).
+static inline void latchkey_sk_X509_pop_free(STACK_OF(X509) *sk) { sk_X509_pop_free(sk, X509_free); }
 static inline int latchkey_X509_is_self_signed(X509 *x) { return (X509_get_extension_flags(x) & EXFLAG_SS) != 0; }
 
 /// The URI after position (*point, *name) among the full names of CRL distribution points, advancing the

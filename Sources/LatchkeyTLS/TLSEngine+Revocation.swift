@@ -8,9 +8,10 @@ import COpenSSL
 /// engine's loop while it verifies the server's chain; nothing here waits on the network:
 ///
 /// 1. `verifyChain` (the context's certificate verification callback) gathers the CRLs the cache holds for
-///    the chain's distribution points, starts background fetches for those it lacks (only for a chain
-///    that verifies without revocation data, so a stranger's certificate cannot make us fetch), and in
-///    `hard` mode, once per handshake, suspends it (`SSL_set_retry_verify`) until those fetches settle.
+///    the chain's distribution points, starts background fetches for those it lacks (only for the
+///    certificates of a chain that verifies without revocation data, so a stranger's certificate, alone or
+///    sent along with a chain that verifies, cannot make us fetch or wait), and in `hard` mode, once per
+///    handshake, suspends it (`SSL_set_retry_verify`) until those fetches settle.
 /// 2. OpenSSL verifies with `X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL`, using those CRLs and the
 ///    ones from `crl_file` in the store; `mapVerifyError` fails a revoked certificate at once and records
 ///    missing or expired CRLs instead of failing, because a stapled OCSP response (which a TLS 1.2 server
@@ -33,56 +34,52 @@ extension TLSEngine {
         guard var check = revocation, let services = revocationServices,
             let leaf = X509_STORE_CTX_get0_cert(store)
         else { return X509_verify_cert(store) }
-        var certificates = [leaf]
-        if let untrusted = X509_STORE_CTX_get0_untrusted(store) {
-            for index in 0..<latchkey_sk_X509_num(untrusted) {
-                if let certificate = latchkey_sk_X509_value(untrusted, index), X509_cmp(certificate, leaf) != 0 {
-                    certificates.append(certificate)
-                }
-            }
+        let now = time(nil)
+        var certificates = Self.distributionPoints(sentWith: store, leaf: leaf, cache: services.cache)
+        // Fetching, waiting and explaining are only for the chain that verifies without revocation data (see
+        // TLSEngine+DistributionPoints); it is built only then, so a handshake served from the cache verifies once.
+        if certificates.contains(where: { $0.needsMoreThanTheCache(now: now) }) {
+            certificates = Self.inVerifiedChain(certificates, store, leaf: leaf)
         }
         guard let crls = latchkey_sk_X509_CRL_new() else { return 0 }
         defer { latchkey_sk_X509_CRL_free(crls) }
         var toFetch: [String] = []
         var pending: [String] = []
-        let now = time(nil)
         check.distributionNotes = [:]
-        for certificate in certificates {
+        for entry in certificates {
             var notes: [String] = []
             // A current CRL from `crl_file` for this certificate's issuer already answers: fetch in the
             // background all the same, but never make `hard` wait for it.
-            let coveredByStore = Self.storeHasCurrentCRL(store, issuerOf: certificate, now: now)
-            for url in CertificateLabel.httpDistributionPoints(certificate) {
-                let (lookup, needsFetch) = services.cache.lookup(url)
-                if needsFetch { toFetch.append(url) }
-                switch lookup {
+            let coveredByStore = Self.storeHasCurrentCRL(store, issuerOf: entry.certificate, now: now)
+            for point in entry.points {
+                let url = point.url
+                if point.needsFetch { toFetch.append(url) }
+                switch point.lookup {
                 case .crls(let lists):
                     for list in lists { _ = latchkey_sk_X509_CRL_push_ref(crls, list.pointer) }
                     // Past its nextUpdate (no handshake came by to refresh it in time): `hard` waits for the
-                    // refetch rather than failing on a stale CRL a moment before a fresh one arrives.
-                    if needsFetch, !coveredByStore, lists.contains(where: { ($0.nextUpdate ?? .max) <= now }) {
+                    // refetch rather than failing on a stale CRL a moment before a fresh one arrives, whether this
+                    // handshake starts it or an earlier one did (`whenSettled` passes over a URL not being fetched).
+                    if !coveredByStore, lists.contains(where: { ($0.nextUpdate ?? .max) <= now }) {
                         pending.append(url)
-                        notes.append("the cached CRL from \(url) expired, fetching it again")
+                        notes.append(
+                            "the cached CRL from \(url) expired"
+                                + (point.needsFetch ? ", fetching it again" : " and no newer one has arrived yet"))
                     }
                 case .pending:
                     if !coveredByStore { pending.append(url) }
                     notes.append("revocation data not yet available, fetching \(url)")
                 case .failed(let reason):
                     // A failure old enough to retry: `hard` waits for the new attempt too.
-                    if needsFetch, !coveredByStore { pending.append(url) }
+                    if point.needsFetch, !coveredByStore { pending.append(url) }
                     notes.append("fetching \(url) failed: \(reason)")
                 }
             }
             if !notes.isEmpty {
-                check.distributionNotes[CertificateLabel.describe(certificate)] = notes.joined(separator: "; ")
+                check.distributionNotes[CertificateLabel.describe(entry.certificate)] = notes.joined(separator: "; ")
             }
         }
-        if !toFetch.isEmpty {
-            guard Self.chainVerifiesWithoutRevocation(store, leaf: leaf) else {
-                return X509_verify_cert(store)  // fails on its own, with the real reason
-            }
-            for url in toFetch { services.cache.fetch(url) }
-        }
+        for url in toFetch { services.cache.fetch(url) }
         if check.policy == .hard, !pending.isEmpty, !check.hasWaited, let ssl = sslPointer(of: store) {
             check.hasWaited = true
             check.awaitedURLs = pending
@@ -125,17 +122,6 @@ extension TLSEngine {
             if (next ?? .max) > now { return true }
         }
         return false
-    }
-
-    /// Whether the chain reaches a trusted CA at all (signatures, dates, trust; no revocation, no host name):
-    /// the gate before fetching any URL a certificate names.
-    private static func chainVerifiesWithoutRevocation(_ store: OpaquePointer, leaf: OpaquePointer) -> Bool {
-        guard let trust = X509_STORE_CTX_get0_store(store), let probe = X509_STORE_CTX_new() else { return false }
-        defer { X509_STORE_CTX_free(probe) }
-        guard X509_STORE_CTX_init(probe, trust, leaf, X509_STORE_CTX_get0_untrusted(store)) == 1 else { return false }
-        let verified = X509_verify_cert(probe) == 1
-        ERR_clear_error()
-        return verified
     }
 
     /// The per-certificate callback during verification: revoked fails now; missing or expired CRLs are

@@ -1,5 +1,6 @@
 """A CA made with `openssl ca` for revocation tests: leaf certificates for localhost (some naming a CRL
-distribution point on loopback, one naming a dead one), one revoked, CRLs (current and expired), OCSP responses
+distribution point on loopback, one naming a dead one), one revoked, a chain file that also holds a self-signed
+stranger naming another URL on that loopback server, CRLs (current and expired), OCSP responses
 made with `openssl ocsp` for nginx's `ssl_stapling_file`, and one nginx serving each certificate on its own port
 plus the CRL over plain HTTP."""
 
@@ -108,6 +109,13 @@ class RevocationPKI:
             pki.issue(name, ext)
         for name in ("plain-revoked", "cdp-revoked"):
             pki.ca("-revoke", f"{name}.crt", "-crl_reason", "keyCompromise")
+        # A server may send certificates that are no part of its chain: cdp-good's, then a self-made one.
+        run_openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", "stranger.key", "-out", "stranger.crt", "-days", "3", "-subj", "/CN=stranger",
+                    "-addext", f"crlDistributionPoints=URI:http://127.0.0.1:{cdp_port}/stranger.crl", cwd=d)
+        (d / "cdp-stranger.crt").write_bytes((d / "cdp-good.crt").read_bytes() + (d / "stranger.crt").read_bytes())
+        pki.certs["cdp-stranger"] = (d / "cdp-stranger.crt", d / "cdp-good.key")
+        pki.serials["cdp-stranger"] = pki.serials["cdp-good"]
         crl = pki.crl("ca.crl")
         (d / "www").mkdir()
         run_openssl("crl", "-in", str(crl), "-outform", "DER", "-out", str(d / "www" / "ca.crl"), cwd=d)
@@ -180,9 +188,9 @@ http {{
             self.stop()
             raise RuntimeError(f"nginx did not start: {error}\n{(self.dir / 'error.log').read_text()}") from error
 
-    def crl_fetches(self) -> int:
+    def crl_fetches(self, path: str = "/ca.crl") -> int:
         log = self.dir / "access.log"
-        return log.read_text().count("GET /ca.crl") if log.exists() else 0
+        return log.read_text().count(f"GET {path} ") if log.exists() else 0
 
     def stop(self):
         stop_process(self.proc, grace=10, sig=signal.SIGQUIT)

@@ -29,6 +29,7 @@ def rnginx(tmp_path_factory, rpki):
         "cdp-good": ("cdp-good", None),
         "cdp-revoked": ("cdp-revoked", None),
         "cdp-dead": ("cdp-dead", None),
+        "cdp-stranger": ("cdp-stranger", None),
         "staple-good": ("plain-good", good_staple),
         "staple-revoked": ("plain-revoked", revoked_staple),
         "rotating": ("rotating", None),
@@ -99,6 +100,18 @@ def test_distribution_point_crl_is_fetched_and_refuses_a_revoked_certificate(lat
     # soft: the CRL is cached by now (one process-wide cache), so the revoked certificate is refused too.
     assert_refused(get(lk, "soft-cdp-revoked"), "soft-cdp-revoked", "cdp-revoked", rpki.serials["cdp-revoked"],
                    r"revoked")
+
+
+def test_a_certificate_outside_the_verified_chain_makes_nothing_fetched(latchkey, rnginx, rpki):
+    """The server sends its chain plus a self-signed stranger naming another URL on the loopback CRL server: hard
+    waits for the chain's distribution point only, and the stranger's URL is never requested."""
+    before = rnginx.crl_fetches("/stranger.crl")
+    lk = latchkey(routes(rnginx, rpki, [("hard-cdp-stranger", "cdp-stranger", "hard", None)]))
+    reply = get(lk, "hard-cdp-stranger")
+    assert reply.status == 200, reply.body
+    lk.wait_for_log(r"fetched CRL from " + re.escape(rpki.cdp_url))
+    assert rnginx.crl_fetches("/stranger.crl") == before == 0
+    assert "stranger.crl" not in lk.log_text()
 
 
 def test_unreachable_distribution_point_passes_in_soft_and_fails_in_hard(latchkey, rnginx, rpki):

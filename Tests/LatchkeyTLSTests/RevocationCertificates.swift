@@ -1,11 +1,15 @@
 import Foundation
 
 /// A CA run with `openssl ca` for the revocation tests: a good and a revoked localhost certificate, one naming
-/// CRL distribution points (one http, one ldap), a CRL revoking the revoked one (PEM and DER), and an OCSP
-/// response for each leaf. Minted once per test run.
+/// CRL distribution points (one http, one ldap), one naming three http ones, a CRL revoking the revoked one
+/// (PEM and DER), and `cdp-stranger.pem`: the cdp certificate followed by a self-signed stranger whose
+/// distribution point is on loopback (a server may send certificates that are not part of its chain).
+/// Minted once per test run.
 struct RevocationCertificates: Sendable {
     let directory: URL
     static let distributionPoint = "http://crl.test/ca.crl"
+    static let strangerDistributionPoint = "http://127.0.0.1:9/stranger.crl"
+    static let manyDistributionPoints = ["http://crl.test/1.crl", "http://crl.test/2.crl", "http://crl.test/3.crl"]
 
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
     var caFile: String { path("ca.pem") }
@@ -54,13 +58,17 @@ struct RevocationCertificates: Sendable {
         [ leaf_cdp ]
         \(leaf)
         crlDistributionPoints = URI:\(distributionPoint), URI:ldap://ldap.test/cn=ca
+        [ leaf_many_cdp ]
+        \(leaf)
+        crlDistributionPoints = \(manyDistributionPoints.map { "URI:\($0)" }.joined(separator: ", "))
         """.write(toFile: pki.path("ca.cnf"), atomically: true, encoding: .utf8)
         try pki.openssl([
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", pki.path("ca.key"), "-out", pki.caFile, "-days", "2", "-subj", "/CN=Revocation Test CA",
             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         ])
-        for (name, section) in [("good", "leaf"), ("revoked", "leaf"), ("cdp", "leaf_cdp")] {
+        let leaves = [("good", "leaf"), ("revoked", "leaf"), ("cdp", "leaf_cdp"), ("many-cdp", "leaf_many_cdp")]
+        for (name, section) in leaves {
             try pki.openssl([
                 "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", pki.path("\(name).key"), "-out", pki.path("\(name).csr"), "-subj", "/CN=\(name)",
@@ -68,6 +76,15 @@ struct RevocationCertificates: Sendable {
             try pki.ca(["-in", pki.path("\(name).csr"), "-out", pki.path("\(name).pem"), "-extensions", section])
         }
         try pki.ca(["-revoke", pki.path("revoked.pem")])
+        try pki.openssl([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", pki.path("stranger.key"), "-out", pki.path("stranger.pem"), "-days", "2",
+            "-subj", "/CN=stranger",
+            "-addext", "crlDistributionPoints=URI:\(strangerDistributionPoint)",
+        ])
+        let cdpAndStranger = try fileBytes(pki.path("cdp.pem")) + fileBytes(pki.path("stranger.pem"))
+        try Data(cdpAndStranger).write(to: URL(fileURLWithPath: pki.path("cdp-stranger.pem")))
+        try FileManager.default.copyItem(atPath: pki.path("cdp.key"), toPath: pki.path("cdp-stranger.key"))
         try pki.ca(["-gencrl", "-out", pki.crlPEM])
         try pki.openssl(["crl", "-in", pki.crlPEM, "-outform", "DER", "-out", pki.crlDER])
         // Valid for one second: expired by the time a test that needs it has waited for that second to pass.

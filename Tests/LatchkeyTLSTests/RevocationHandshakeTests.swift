@@ -63,6 +63,32 @@ import Testing
         #expect(pair.client.revocationReport == nil)
     }
 
+    func stapledHandshake(thisUpdate: time_t, nextUpdate: time_t?) throws -> EnginePair {
+        let server = try server("good")
+        OCSPStapling.staple(
+            try OCSPStapling.goodResponse(for: "good", in: pki, thisUpdate: thisUpdate, nextUpdate: nextUpdate),
+            on: server)
+        return EnginePair(client: try client(.hard), server: server)
+    }
+
+    @Test func aGoodStapleWithoutNextUpdateCountsForAWeek() throws {
+        let day: time_t = 86_400
+        let fresh = try stapledHandshake(thisUpdate: time(nil) - 6 * day, nextUpdate: nil)
+        #expect(fresh.handshake().client == .complete)
+        #expect(fresh.client.revocationReport?.source == "ocsp-staple")
+        #expect(fresh.client.revocationReport?.result == .good)
+        // Older: possibly replayed from before a revocation.
+        let old = try stapledHandshake(thisUpdate: time(nil) - 8 * day, nextUpdate: nil)
+        let error = try #require(old.handshake().client.error)
+        #expect(error.code == .revocation)
+        #expect(error.reason.contains("no nextUpdate and is more than 7 days old"))
+        #expect(old.client.revocationReport?.result == .stale)
+        // With nextUpdate, that bounds it, however old thisUpdate is.
+        let bounded = try stapledHandshake(thisUpdate: time(nil) - 9 * day, nextUpdate: time(nil) + day)
+        #expect(bounded.handshake().client == .complete)
+        #expect(bounded.client.revocationReport?.result == .good)
+    }
+
     @Test func hardWaitsForTheDistributionPointFetchThenCompletes() throws {
         let fetcher = HeldCRLFetcher()
         let services = RevocationServices(cache: CRLCache(fetcher: fetcher))
@@ -119,6 +145,37 @@ import Testing
         #expect(fetcher.requested.isEmpty)
     }
 
+    @Test func aCertificateOutsideTheVerifiedChainIsNeitherFetchedNorAwaited() throws {
+        // crl_file covers the real chain: nothing to wait for, and the stranger's loopback URL is not fetched.
+        let covering = HeldCRLFetcher()
+        let coveringServices = RevocationServices(cache: CRLCache(fetcher: covering))
+        let covered = EnginePair(
+            client: try client(.hard, crlFile: pki.crlPEM, services: coveringServices),
+            server: try server("cdp-stranger"))
+        #expect(covered.handshake().client == .complete)
+        #expect(covering.requested == [RevocationCertificates.distributionPoint])
+        // Without it: the handshake waits for the chain's distribution point only, and completes once it settles.
+        let fetcher = HeldCRLFetcher()
+        let pair = EnginePair(
+            client: try client(.hard, services: RevocationServices(cache: CRLCache(fetcher: fetcher))),
+            server: try server("cdp-stranger"))
+        #expect(pair.handshake().client == .waitingForRevocationData)
+        #expect(fetcher.requested == [RevocationCertificates.distributionPoint])
+        #expect(pair.client.revocation?.awaitedURLs == [RevocationCertificates.distributionPoint])
+        fetcher.complete(.success(try fileBytes(pki.crlDER)))
+        #expect(pair.handshake().client == .complete)
+        #expect(pair.client.revocationReport?.result == .good)
+        #expect(fetcher.requested.isEmpty)
+    }
+
+    @Test func atMostTwoDistributionPointsOfACertificateAreFetched() throws {
+        let fetcher = HeldCRLFetcher()
+        let services = RevocationServices(cache: CRLCache(fetcher: fetcher))
+        let pair = EnginePair(client: try client(.soft, services: services), server: try server("many-cdp"))
+        #expect(pair.handshake().client == .complete)
+        #expect(fetcher.requested == Array(RevocationCertificates.manyDistributionPoints.prefix(2)))
+    }
+
     @Test func hardWaitsForTheRefetchOfAnExpiredCachedCRL() throws {
         let expired = try fileBytes(pki.path("expired.crl.pem"))
         let nextUpdate = try #require(try CertificateRevocationList.parseAll(expired, what: "t")[0].nextUpdate)
@@ -135,6 +192,30 @@ import Testing
         fetcher.complete(.success(try fileBytes(pki.crlDER)))
         #expect(pair.handshake().client == .complete)
         #expect(pair.client.revocationReport?.result == .good)
+    }
+
+    @Test func aHandshakeArrivingDuringTheRefetchOfAnExpiredCRLWaitsForItToo() throws {
+        let expired = try fileBytes(pki.path("expired.crl.pem"))
+        let nextUpdate = try #require(try CertificateRevocationList.parseAll(expired, what: "t")[0].nextUpdate)
+        let fetcher = HeldCRLFetcher()
+        let clock = TestClock()
+        clock.seconds.withLock { $0 = time(nil) }
+        let cache = CRLCache(fetcher: fetcher, now: clock.now)
+        cache.fetch(RevocationCertificates.distributionPoint)
+        fetcher.complete(.success(expired))
+        clock.advance(60)  // its refresh is due
+        while time(nil) <= nextUpdate { usleep(50_000) }  // until the one-second CRL has expired
+        let services = RevocationServices(cache: cache)
+        let first = EnginePair(client: try client(.hard, services: services), server: try server("cdp"))
+        #expect(first.handshake().client == .waitingForRevocationData)  // starts the refetch
+        let second = EnginePair(client: try client(.hard, services: services), server: try server("cdp"))
+        #expect(second.handshake().client == .waitingForRevocationData)  // the refetch is under way
+        #expect(fetcher.requested == [RevocationCertificates.distributionPoint])
+        fetcher.complete(.success(try fileBytes(pki.crlDER)))
+        for pair in [first, second] {
+            #expect(pair.handshake().client == .complete)
+            #expect(pair.client.revocationReport?.result == .good)
+        }
     }
 }
 

@@ -22,7 +22,8 @@ enum CertificateLabel {
     /// The `http://` URLs of the certificate's CRL distribution points, in order (other schemes, such as
     /// `ldap://`, are ignored: we only fetch over HTTP).
     /// A URI with a byte no URI may hold (a space, a control character, non-ASCII) is skipped too.
-    static func httpDistributionPoints(_ certificate: OpaquePointer) -> [String] {
+    /// At most `limit` are returned: the first ones.
+    static func httpDistributionPoints(_ certificate: OpaquePointer, limit: Int = .max) -> [String] {
         guard let extensionValue = X509_get_ext_d2i(certificate, NID_crl_distribution_points, nil, nil) else {
             return []
         }
@@ -31,7 +32,7 @@ enum CertificateLabel {
         var urls: [String] = []
         var point: Int32 = 0
         var name: Int32 = 0
-        while let uri = latchkey_next_crl_distribution_uri(points, &point, &name) {
+        while urls.count < limit, let uri = latchkey_next_crl_distribution_uri(points, &point, &name) {
             let bytes = UnsafeBufferPointer(start: ASN1_STRING_get0_data(uri), count: Int(ASN1_STRING_length(uri)))
             guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { continue }
             let url = String(decoding: bytes, as: UTF8.self)

@@ -3,10 +3,17 @@ import COpenSSL
 /// Checks the OCSP response a server stapled to its handshake (RFC 6066 §8, RFC 6960): it must parse,
 /// be signed by the certificate's issuer or a responder the issuer authorised (`OCSP_basic_verify`
 /// against the verified chain and our trust store), carry a status for exactly this certificate (the
-/// cert id from the leaf and its issuer) and be fresh (`OCSP_check_validity`, 5 minutes of clock skew).
+/// cert id from the leaf and its issuer) and be fresh (`OCSP_check_validity`, 5 minutes of clock skew; without
+/// nextUpdate, at most `maxAgeWithoutNextUpdate` old).
 enum OCSPStaple {
     /// Allowed clock skew for thisUpdate/nextUpdate, in seconds.
     static let clockSkew = 300
+    /// How old (since its thisUpdate) a response without nextUpdate may be, in seconds: 7 days. RFC 6960
+    /// §4.2.2.1 lets a responder leave nextUpdate out, and such a signed "good" would otherwise vouch forever,
+    /// so a server could keep stapling one from before its certificate was revoked. A week is longer than
+    /// responders take to refresh a status (a few days) and short enough for a revocation to take hold.
+    /// A response with nextUpdate is bounded by that instead: the CA says how long it stands behind it.
+    static let maxAgeWithoutNextUpdate = 7 * 86_400
 
     /// What the staple on `ssl` (after a full handshake, so the verified chain exists) says about its leaf.
     static func evaluate(_ ssl: OpaquePointer) -> RevocationCheck.Staple {
@@ -53,8 +60,13 @@ enum OCSPStaple {
         else {
             return .invalid("the stapled OCSP response has no status for this certificate")
         }
-        guard OCSP_check_validity(thisUpdate, nextUpdate, clockSkew, -1) == 1 else {
-            return .stale("the stapled OCSP response is outside its validity period (thisUpdate/nextUpdate)")
+        let maxAge = nextUpdate == nil ? maxAgeWithoutNextUpdate : -1
+        guard OCSP_check_validity(thisUpdate, nextUpdate, clockSkew, maxAge) == 1 else {
+            return .stale(
+                nextUpdate == nil
+                    ? "the stapled OCSP response has no nextUpdate and is more than \(maxAge / 86_400) days old "
+                        + "or not yet valid (thisUpdate)"
+                    : "the stapled OCSP response is outside its validity period (thisUpdate/nextUpdate)")
         }
         switch certificateStatus {
         case V_OCSP_CERTSTATUS_GOOD:
