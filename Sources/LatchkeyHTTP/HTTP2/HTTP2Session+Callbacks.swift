@@ -35,11 +35,13 @@ extension HTTP2Session {
         }
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
             guard let frame, let userData else { return 0 }
+            // Called for every frame sent: only ends of streams, GOAWAY and RST_STREAM concern the session.
+            let type = UInt32(frame.pointee.hd.type)
+            let endsStream = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+            guard endsStream || type == NGHTTP2_GOAWAY.rawValue || type == NGHTTP2_RST_STREAM.rawValue else { return 0 }
             let session = HTTP2Session.owner(userData)
-            if !session.stopsAfterEnd.isEmpty, frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
-                session.sentEnd(stream: frame.pointee.hd.stream_id)
-            }
-            switch UInt32(frame.pointee.hd.type) {
+            if endsStream, !session.stopsAfterEnd.isEmpty { session.sentEnd(stream: frame.pointee.hd.stream_id) }
+            switch type {
             case NGHTTP2_GOAWAY.rawValue:
                 session.sentGoAway = HTTP2ErrorCode(rawValue: frame.pointee.goaway.error_code)
             case NGHTTP2_RST_STREAM.rawValue:
