@@ -283,7 +283,7 @@ struct HTTP1Decoder: Sendable {
                 // buffers several times per message.
                 headers.reserveCapacity(fields: 16, bytes: 512)
             }
-            headers.add(name: UnsafeRawBufferPointer(rebasing: line[field.name]), value: UnsafeRawBufferPointer(rebasing: line[field.value]))
+            headers.add(fieldLine: line, name: field.name, value: field.value)
         case .chunkSizeLine:
             let size = try HTTP1ChunkSizeLine.parse(line)
             if size == 0 {

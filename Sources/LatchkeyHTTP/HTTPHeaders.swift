@@ -221,7 +221,22 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
                 valueCount: UInt32(bytes.count - valueStart), known: KnownFieldName(name)))
     }
 
-    /// Appends a field from raw bytes (the parser's path: the bytes were validated there).
+    /// Appends a parsed field line (the parser's path: the bytes were validated there): the name starts the
+    /// line and the value ends at `value.upperBound`. The line up to there is copied once, separator and all,
+    /// so a field that arrived as `Name: value` is also written out again in one piece (`HTTP1Serializer`).
+    mutating func add(fieldLine line: UnsafeRawBufferPointer, name: Range<Int>, value: Range<Int>) {
+        let start = bytes.count
+        bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: line[0..<value.upperBound]).assumingMemoryBound(to: UInt8.self))
+        let known = bytes.withUnsafeBufferPointer { stored in
+            KnownFieldName(UnsafeBufferPointer(rebasing: stored[start + name.lowerBound..<start + name.upperBound]))
+        }
+        spans.append(
+            Span(
+                nameStart: UInt32(start + name.lowerBound), nameCount: UInt32(name.count),
+                valueStart: UInt32(start + value.lowerBound), valueCount: UInt32(value.count), known: known))
+    }
+
+    /// Appends a field from raw bytes (the bytes were validated by the caller).
     mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         // Typed views, so that the appends are copies of memory rather than loops over raw bytes.
         let name = name.assumingMemoryBound(to: UInt8.self)

@@ -12,6 +12,26 @@ import Testing
         #expect(try parser.feed(wire) == [.head(head, .none), .end])
     }
 
+    /// Parsed fields are stored with their separator; what goes out again is always `Name: value`, whatever
+    /// spacing arrived, and fields the proxy changed or added mix with them.
+    @Test func parsedFieldsGoOutCanonicallyWhateverTheirSpacing() throws {
+        var parser = HTTP1RequestParser()
+        let events = try parser.feed(
+            bytes("GET / HTTP/1.1\r\nHost: a\r\nX-Tight:1\r\nX-Loose: \t 2 \t\r\nX-Gone: 3\r\nX-Kept: 4\r\n\r\n"))
+        guard case .head(var head, _)? = events.first else {
+            Issue.record("no head: \(events)")
+            return
+        }
+        head.headers.remove(name: "X-Gone")
+        head.headers.replaceOrAdd(name: "Host", value: "b.example")
+        head.headers.add(name: "X-Added", value: "5")
+        var wire: [UInt8] = []
+        HTTP1Serializer.appendRequestHead(head, to: &wire)
+        #expect(
+            String(decoding: wire, as: UTF8.self)
+                == "GET / HTTP/1.1\r\nHost: b.example\r\nX-Tight: 1\r\nX-Loose: 2\r\nX-Kept: 4\r\nX-Added: 5\r\n\r\n")
+    }
+
     @Test func responseHeadBytesAndRoundTrip() throws {
         let head = HTTPResponseHead(version: .http1_0, status: 404, reason: "Not Found", headers: ["Content-Length": "0"])
         var wire: [UInt8] = []
