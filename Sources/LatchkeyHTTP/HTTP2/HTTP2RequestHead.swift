@@ -79,13 +79,25 @@ extension HTTPResponseHead {
 }
 
 extension HTTPHeaders {
-    /// `TE: trailers` is the one TE an HTTP/2 request may carry (RFC 9113 §8.2.2); gRPC sends it.
-    var wantsTrailers: Bool {
+    /// Whether `TE` lists `trailers`: the one TE an HTTP/2 request may carry (RFC 9113 §8.2.2), and the one a
+    /// proxy forwards to an HTTP/1.1 upstream (as its own hop's); gRPC sends it.
+    public var wantsTrailers: Bool {
         var wants = false
         forEachListElement(in: "te") { element in
             if Self.equalsIgnoringCase(element, "trailers") { wants = true }
             return !wants
         }
         return wants
+    }
+}
+
+extension HTTPHeaders {
+    /// The `Content-Length` an HTTP/2 message declares: digits only (RFC 9110 §8.6; no sign, no list), at most
+    /// 18 of them; nil when absent or not such a number. nghttp2 has checked it against the DATA received.
+    public var declaredContentLength: Int? {
+        guard let text = first("content-length"), !text.isEmpty, text.utf8.count <= 18,
+            text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+        else { return nil }
+        return Int(text)
     }
 }

@@ -86,7 +86,7 @@ extension HTTP2ClientConnection {
     /// RFC 9113 §8.1.1); otherwise chunked, as an HTTP/1.1 client streaming a body of unknown length.
     static func framing(of head: HTTPRequestHead, endStream: Bool) -> HTTPBodyFraming {
         if endStream { return .none }
-        if let length = head.headers.first("Content-Length").flatMap({ Int($0) }), length >= 0 {
+        if let length = head.headers.declaredContentLength {
             return length == 0 ? .none : .contentLength(length)
         }
         return .chunked

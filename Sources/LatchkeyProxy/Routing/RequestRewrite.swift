@@ -164,7 +164,7 @@ enum RequestRewrite {
     ) -> HTTPRequestHead {
         var head = base
         head.version = .http1_1
-        let wantsTrailers = head.headers.contains("TE") && head.headers.hasListElement("trailers", in: "TE")
+        let wantsTrailers = head.headers.wantsTrailers
         head.headers.removeHopByHop()
         if wantsTrailers {
             head.headers.add(name: "TE", value: "trailers")

@@ -241,11 +241,6 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     /// The body framing an HTTP/2 response announces: its `content-length` (checked against the DATA by the
     /// codec), or a body delimited by END_STREAM, which the client side re-frames like a chunked one.
     static func framing(of head: HTTPResponseHead) -> HTTPBodyFraming {
-        if let text = head.headers.first("content-length"), !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-            text.utf8.count <= 18, let length = Int(text)
-        {
-            return .contentLength(length)
-        }
-        return .chunked
+        head.headers.declaredContentLength.map { .contentLength($0) } ?? .chunked
     }
 }
