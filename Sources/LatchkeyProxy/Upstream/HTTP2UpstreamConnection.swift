@@ -117,8 +117,13 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
 
     /// Whether a new exchange may use this connection now or once it is ready.
     var hasRoom: Bool {
-        (state == .ready || state == .connecting)
-            && streams.count + waiting.count < Int(min(session.remoteMaxConcurrentStreams, 1000))
+        guard state == .ready || state == .connecting else { return false }
+        // Until the server's SETTINGS arrive (`offersExtendedConnect` is set with them), the limit its last
+        // connection was given, if the pool knows one.
+        let limit = offersExtendedConnect == nil
+            ? pool.assumedStreamLimit(for: key) ?? session.remoteMaxConcurrentStreams
+            : session.remoteMaxConcurrentStreams
+        return streams.count + waiting.count < Int(min(limit, 1000))
     }
 
     var isReady: Bool { state == .ready }
@@ -297,9 +302,10 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
             switch event {
             case .goAway(let lastStreamID, let code, let debug):
                 goAway(lastStreamID: lastStreamID, code: code, debug: debug)
-            case .remoteSettings(_, let enableConnectProtocol):
+            case .remoteSettings(let maxConcurrentStreams, let enableConnectProtocol):
                 // `hasRoom` reads the session's current value; WebSocket handshakes waited for this.
                 offersExtendedConnect = enableConnectProtocol
+                pool.learnStreamLimit(maxConcurrentStreams, key: key)
                 for stream in waiting where stream.pendingExtendedConnect != nil {
                     stream.settingsKnown(offersExtendedConnect: enableConnectProtocol)
                 }

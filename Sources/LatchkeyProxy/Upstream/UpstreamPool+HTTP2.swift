@@ -54,6 +54,20 @@ extension UpstreamPool {
 
     static let maxLearnedProtocols = 4096
 
+    /// Remembers the stream limit a server announced for `key` (bounded as `learnProtocol`).
+    func learnStreamLimit(_ limit: UInt32, key: PoolKey) {
+        if http2StreamLimits.count >= Self.maxLearnedProtocols, http2StreamLimits[key] == nil {
+            http2StreamLimits.removeAll()
+        }
+        http2StreamLimits[key] = limit
+    }
+
+    /// The stream limit a connection to `key` assumes before its server's SETTINGS say: what the last one to
+    /// the same server was given. Assuming the protocol's "unlimited" instead put every concurrent request on
+    /// the connection still starting, where those past the server's real limit then waited for a free stream
+    /// rather than open a connection of their own.
+    func assumedStreamLimit(for key: PoolKey) -> UInt32? { http2StreamLimits[key] }
+
     /// A connection stops taking streams (GOAWAY, close).
     func removeHTTP2(_ connection: HTTP2UpstreamConnection) {
         http2Connections[connection.key]?.removeAll { $0 === connection }

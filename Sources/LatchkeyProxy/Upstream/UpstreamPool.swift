@@ -28,6 +28,9 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     var http2Connections: [PoolKey: [HTTP2UpstreamConnection]] = [:]
     /// What each https upstream chose by ALPN on its last new connection: true for h2 (`http2: auto`).
     var speaksHTTP2: [PoolKey: Bool] = [:]
+    /// The SETTINGS_MAX_CONCURRENT_STREAMS the last HTTP/2 connection to a key was given: the limit a new
+    /// connection to it assumes until its own SETTINGS arrive (`HTTP2UpstreamConnection.hasRoom`).
+    var http2StreamLimits: [PoolKey: UInt32] = [:]
 
     /// Endpoint plus the TLS context identity: the same host with other TLS settings is another pool.
     struct PoolKey: Hashable {

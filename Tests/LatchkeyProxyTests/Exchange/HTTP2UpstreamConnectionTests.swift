@@ -258,4 +258,29 @@ final class RecordingUpstreamHandler: UpstreamConnectionHandler, @unchecked Send
         let failure = second.failure.withLock { $0 }
         #expect(failure != nil && failure?.stale == false, "\(String(describing: failure))")
     }
+
+    /// A second connection to a server that allows 2 streams assumes 2 until its own SETTINGS come, so a third
+    /// concurrent request opens a third connection rather than wait behind the server's limit.
+    @Test func aConnectionStillStartingAssumesTheLimitItsServerGaveTheLastOne() throws {
+        var settings = HTTP2Settings()
+        settings.maxConcurrentStreams = 2
+        let rig = try Rig(serverSettings: settings)
+        _ = rig.openStream(RecordingUpstreamHandler())
+        guard try requestID(rig, settings: true) != nil else { return }
+        let second = Mutex<HTTP2UpstreamConnection?>(nil)
+        let rooms = Mutex<[Bool]>([])
+        rig.onLoop {
+            let connection = try! HTTP2UpstreamConnection(
+                adopting: MemoryByteStream(loop: rig.loop), endpoint: rig.connection.endpoint, key: rig.connection.key,
+                pool: rig.pool)
+            var seen = [connection.hasRoom]
+            _ = connection.makeStream(handler: RecordingUpstreamHandler())
+            seen.append(connection.hasRoom)
+            _ = connection.makeStream(handler: RecordingUpstreamHandler())
+            seen.append(connection.hasRoom)
+            rooms.withLock { $0 = seen }
+            second.withLock { $0 = connection }
+        }
+        #expect(rooms.withLock { $0 } == [true, true, false])
+    }
 }
