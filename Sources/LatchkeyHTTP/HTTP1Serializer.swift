@@ -120,7 +120,9 @@ public enum HTTP1Serializer {
     }
 }
 
-/// Where a head's bytes go: counted first, then copied (`HTTP1Serializer`).
+/// Where a head's bytes go: counted first, then copied (`HTTP1Serializer`). Two concrete types behind a
+/// protocol rather than one type with a mode: each pass is specialized and has no branch per byte (one type
+/// with an optional scratch buffer measured 0.8k more instructions per proxied request).
 protocol HeadOutput {
     mutating func put(_ bytes: UnsafeBufferPointer<UInt8>)
     mutating func put(_ byte: UInt8)
