@@ -332,7 +332,7 @@ struct HTTP1Decoder: Sendable {
             }
             let tunnel = status == 101 || (method == "CONNECT" && status >= 200 && status < 300)
             let framing: HTTPBodyFraming =
-                tunnel || method == "HEAD" || status == 204 || status == 304 ? .none : declared
+                tunnel || HTTPResponseHead.isBodyless(status: status, requestMethod: method) ? .none : declared
             awaitingFinalResponse = false
             events.append(.responseHead(head, framing))
             startBody(framing, into: &events, tunnelAfter: tunnel)

@@ -41,6 +41,12 @@ public struct HTTPResponseHead: Sendable, Equatable {
         self.reason = reason
         self.headers = headers
     }
+
+    /// Whether a final response with `status` to a `requestMethod` request has no body whatever its fields say
+    /// (RFC 9112 §6.3, rule 1: HEAD, 204, 304), over HTTP/1.1 and HTTP/2 alike.
+    public static func isBodyless(status: Int, requestMethod: String) -> Bool {
+        status == 204 || status == 304 || requestMethod == "HEAD"
+    }
 }
 
 /// How a message body is delimited on the wire (RFC 9112 §6.3).

@@ -32,9 +32,9 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     private var unprocessed = false
     /// The server reset the stream with another code: it may have acted on the request (RFC 9113 §8.7).
     private var resetByServer = false
-    /// A response to HEAD has no body whatever its fields say.
-    private var requestIsHEAD = false
-    /// The response has no body (HEAD, 1xx, 204, 304): DATA the server sends anyway is not passed on.
+    /// The request's method, for the response's framing (`HTTPResponseHead.isBodyless`).
+    private var requestMethod = ""
+    /// The response has no body (HEAD, 204, 304): DATA the server sends anyway is not passed on.
     private var responseIsBodyless = false
     /// Response bytes handed to the exchange while it asked to pause: consumed (window reopened) on resume
     /// or release (`received`).
@@ -69,7 +69,7 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     ) {
         guard state == .idle else { return }
         state = .open
-        requestIsHEAD = head.method == "HEAD"
+        requestMethod = head.method
         if WebSocketHandshake.isHandshake(head) {
             sendExtendedConnect(head)
             return
@@ -173,7 +173,8 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
                 handler.upstream(self, didReceive: [.head(switched, .none)])
                 return
             }
-            responseIsBodyless = endStream || requestIsHEAD || head.status == 204 || head.status == 304
+            responseIsBodyless =
+                endStream || HTTPResponseHead.isBodyless(status: head.status, requestMethod: requestMethod)
             let framing = responseIsBodyless ? .none : Self.framing(of: head)
             handler.upstream(self, didReceive: endStream ? [.head(head, framing), .end] : [.head(head, framing)])
             if endStream { finish() }
