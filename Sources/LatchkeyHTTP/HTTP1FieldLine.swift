@@ -28,8 +28,15 @@ enum HTTP1FieldLine {
         while end > start && HTTPField.isWhitespace(line[end - 1]) { end -= 1 }
         let valueBytes = line[start..<end]
         var ascii = true
-        // Through a typed pointer without per-byte bounds checks: every byte of every field value passes here.
-        let value = UnsafeBufferPointer(rebasing: line.assumingMemoryBound(to: UInt8.self)[start..<end])
+        // Every byte of every field value passes here: eight at a time while they are SP or visible ASCII
+        // (nearly every value), then byte by byte from the first word holding anything else.
+        var checked = start
+        while checked + 8 <= end,
+            !ByteWords.hasNonVisibleASCII(line.loadUnaligned(fromByteOffset: checked, as: UInt64.self))
+        {
+            checked += 8
+        }
+        let value = UnsafeBufferPointer(rebasing: line.assumingMemoryBound(to: UInt8.self)[checked..<end])
         for byte in value {
             if byte >= 0x80 {
                 ascii = false

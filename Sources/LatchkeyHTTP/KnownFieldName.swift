@@ -50,13 +50,13 @@ enum KnownFieldName: UInt8, Sendable {
         }
     }
 
-    /// `known` when `name` equals `lowercased` ignoring ASCII case, else `.other`.
+    /// `known` when `name` equals `lowercased` ignoring ASCII case, else `.other`. The caller switched on
+    /// the length, so both have the same count; compared a word at a time (`ByteWords`).
     @inline(__always)
     private static func match(_ name: UnsafeBufferPointer<UInt8>, _ lowercased: StaticString, _ known: Self) -> Self {
-        let expected = UnsafeBufferPointer(start: lowercased.utf8Start, count: lowercased.utf8CodeUnitCount)
-        for index in 0..<expected.count where HTTPHeaders.asciiLowercased(name[index]) != expected[index] {
-            return .other
-        }
-        return known
+        guard let base = name.baseAddress else { return .other }
+        return ByteWords.equalsLowercased(
+            UnsafeRawPointer(base), UnsafeRawPointer(lowercased.utf8Start), count: lowercased.utf8CodeUnitCount)
+            ? known : .other
     }
 }

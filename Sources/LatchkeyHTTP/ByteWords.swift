@@ -1,0 +1,59 @@
+/// Eight bytes at a time ("SWAR": SIMD within a register) for the two checks every field of every message
+/// goes through: is a value plain visible ASCII, and is a name one of the proxy's known names. Each lane's
+/// answer is exact: a carry out of a lane happens only from a byte of 0x80 or more, and such a byte already
+/// decides the answer (a value with it takes the byte-by-byte path; a name with it is no known name).
+enum ByteWords {
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highBits: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether some byte of `word` is below 0x20, is 0x7F, or is 0x80 or more: anything but SP and visible
+    /// ASCII. A value word without any of those needs no look byte by byte (HTAB and obs-text do).
+    @inline(__always)
+    static func hasNonVisibleASCII(_ word: UInt64) -> Bool {
+        let below20 = (word &- ones &* 0x20) & ~word
+        let delete = word ^ (ones &* 0x7F)
+        let is7F = (delete &- ones) & ~delete
+        return (below20 | is7F | word) & highBits != 0
+    }
+
+    /// `word` with its ASCII capital letters made small, every other byte as it was.
+    @inline(__always)
+    static func asciiLowercased(_ word: UInt64) -> UInt64 {
+        let atLeastA = word &+ ones &* (0x80 - 0x41)
+        let pastZ = word &+ ones &* (0x80 - 0x5B)
+        let capitals = atLeastA & ~pastZ & highBits
+        return word | (capitals >> 2)
+    }
+
+    /// Whether `bytes` equals the lowercase ASCII `lowercased` (same length) ignoring ASCII case: two to
+    /// three loads per side for the 2- to 19-byte names of `KnownFieldName`.
+    @inline(__always)
+    static func equalsLowercased(_ bytes: UnsafeRawPointer, _ lowercased: UnsafeRawPointer, count: Int) -> Bool {
+        switch count {
+        case 8...:
+            var offset = 0
+            while offset + 8 < count {
+                guard equal(UInt64.self, bytes, lowercased, at: offset) else { return false }
+                offset += 8
+            }
+            return equal(UInt64.self, bytes, lowercased, at: count - 8)
+        case 4...:
+            return equal(UInt32.self, bytes, lowercased, at: 0) && equal(UInt32.self, bytes, lowercased, at: count - 4)
+        case 2...:
+            return equal(UInt16.self, bytes, lowercased, at: 0) && equal(UInt16.self, bytes, lowercased, at: count - 2)
+        case 1:
+            return equal(UInt8.self, bytes, lowercased, at: 0)
+        default:
+            return true
+        }
+    }
+
+    @inline(__always)
+    private static func equal<Word: FixedWidthInteger & UnsignedInteger>(
+        _: Word.Type, _ bytes: UnsafeRawPointer, _ lowercased: UnsafeRawPointer, at offset: Int
+    ) -> Bool {
+        let word = UInt64(bytes.loadUnaligned(fromByteOffset: offset, as: Word.self))
+        let expected = UInt64(lowercased.loadUnaligned(fromByteOffset: offset, as: Word.self))
+        return asciiLowercased(word) == expected
+    }
+}

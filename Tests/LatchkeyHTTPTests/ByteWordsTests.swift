@@ -1,0 +1,73 @@
+import Testing
+
+@testable import LatchkeyHTTP
+
+/// The word-at-a-time checks against their byte-by-byte definitions, for every byte in every lane.
+@Suite struct ByteWordsTests {
+    private func word(_ bytes: [UInt8]) -> UInt64 {
+        bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+
+    @Test func nonVisibleASCIIIsFoundInAnyLaneForEveryByte() {
+        for lane in 0..<8 {
+            for byte in 0...255 {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+                bytes[lane] = UInt8(byte)
+                let plain = byte == 0x20 || (byte > 0x20 && byte < 0x7F)
+                #expect(ByteWords.hasNonVisibleASCII(word(bytes)) == !plain, "byte \(byte) in lane \(lane)")
+            }
+        }
+    }
+
+    @Test func aCarryFromAHighByteDoesNotHideANeighbour() {
+        // 0xFF next to a control byte, a DEL and a space: the answer is "not plain" whatever the carries do.
+        #expect(ByteWords.hasNonVisibleASCII(word([0xFF, 0x00, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41])))
+        #expect(ByteWords.hasNonVisibleASCII(word([0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x7F, 0xFF])))
+        #expect(!ByteWords.hasNonVisibleASCII(word(Array("Mon, 04 ".utf8))))
+    }
+
+    @Test func lowercasingMatchesTheByteDefinitionForEveryByte() {
+        for lane in 0..<8 {
+            for byte in 0...255 {
+                var bytes = [UInt8](repeating: UInt8(ascii: "Q"), count: 8)
+                bytes[lane] = UInt8(byte)
+                let expected = word(bytes.map(HTTPHeaders.asciiLowercased))
+                let lowered = ByteWords.asciiLowercased(word(bytes))
+                // A byte of 0x80 or more may disturb its neighbour; it never equals a lowercase ASCII word.
+                if byte < 0x80 {
+                    #expect(lowered == expected, "byte \(byte) in lane \(lane)")
+                } else {
+                    #expect(lowered != word(Array("qqqqqqqq".utf8)))
+                }
+            }
+        }
+    }
+
+    @Test func knownNamesAreRecognisedInAnyCaseAndNothingElseIs() {
+        let names: [(String, KnownFieldName)] = [
+            ("te", .te), ("via", .via), ("host", .host), ("expect", .expect), ("trailer", .trailer),
+            ("upgrade", .upgrade), ("location", .location), ("connection", .connection), ("keep-alive", .keepAlive),
+            ("max-forwards", .maxForwards), ("authorization", .authorization), ("content-length", .contentLength),
+            ("proxy-connection", .proxyConnection), ("transfer-encoding", .transferEncoding),
+            ("proxy-authenticate", .proxyAuthenticate), ("proxy-authorization", .proxyAuthorization),
+        ]
+        for (name, known) in names {
+            #expect(KnownFieldName(name) == known)
+            #expect(KnownFieldName(name.uppercased()) == known)
+            // Every single-byte change, in every position, makes it another name.
+            var bytes = Array(name.utf8)
+            for index in bytes.indices {
+                let original = bytes[index]
+                for replacement in [UInt8(0x0D), 0x2D, 0x40, 0x5F, 0x60, 0x7B, 0xC1, 0xFF] where replacement != original {
+                    bytes[index] = replacement
+                    let changed = bytes.withUnsafeBufferPointer { KnownFieldName($0) }
+                    #expect(changed == .other, "\(name) with byte \(replacement) at \(index)")
+                }
+                bytes[index] = original
+            }
+        }
+        #expect(KnownFieldName("Content-Type") == .other)
+        #expect(KnownFieldName("x") == .other)
+        #expect(KnownFieldName("") == .other)
+    }
+}
