@@ -35,38 +35,108 @@ extension HTTPHeaders {
     /// Removes the hop-by-hop fields from `headers` (see `hopByHopFieldNames`), and in the same pass every
     /// field named in `extra` (lowercase).
     public static func removeHopByHop(from headers: inout HTTPHeaders, alsoRemoving extra: [String] = []) {
-        // The `Connection` options, read once as offsets into the fields' bytes as they were (a response
-        // nearly always has `Connection: keep-alive`); options that name a field hop-by-hop anyway are
-        // skipped, so the usual case collects nothing and allocates nothing.
-        var nominated: [Range<Int>] = []
-        if headers.firstIndex(of: .connection) != nil {
-            headers.bytes.withUnsafeBufferPointer { storage in
-                headers.forEachListElement(in: "connection") { option in
-                    if !KnownFieldName(option).isHopByHop {
-                        let start = option.baseAddress! - storage.baseAddress!
-                        nominated.append(start..<start + option.count)
-                    }
-                    return true
-                }
-            }
-        }
+        // In place: only the spans change (copied if shared), the bytes stay where they are.
+        let nominated = headers.nominatedConnectionOptions()
         let storage = headers.bytes  // the options' bytes stay valid while spans are dropped
-        headers.removeSpans { span, name in
-            if span.known.isHopByHop { return true }
-            if !extra.isEmpty, extra.contains(where: { equalsIgnoringCase(name, $0) }) { return true }
-            guard !nominated.isEmpty else { return false }
-            return storage.withUnsafeBufferPointer { bytes in
-                nominated.contains { range in
-                    range.count == name.count
-                        && zip(bytes[range], name).allSatisfy { asciiLowercased($0) == asciiLowercased($1) }
-                }
+        storage.withUnsafeBufferPointer { stored in
+            headers.spans.removeAll { span in
+                span.known.isHopByHop
+                    || isDropped(
+                        name: UnsafeBufferPointer(rebasing: stored[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)]),
+                        named: extra, nominated: nominated, in: stored)
             }
         }
+    }
+
+    /// Whether a field named `name` goes because `extra` (lowercase) names it or `Connection` nominated it
+    /// (`nominated`: ranges of `stored`).
+    @inline(__always)
+    private static func isDropped(
+        name: UnsafeBufferPointer<UInt8>, named extra: [String], nominated: [Range<Int>], in stored: UnsafeBufferPointer<UInt8>
+    ) -> Bool {
+        if !extra.isEmpty, extra.contains(where: { equalsIgnoringCase(name, $0) }) { return true }
+        return !nominated.isEmpty
+            && nominated.contains(where: { equalsIgnoringCase(name, UnsafeBufferPointer(rebasing: stored[$0])) })
     }
 
     /// Removes the hop-by-hop fields and the `extra` ones (see `removeHopByHop(from:alsoRemoving:)`).
     public mutating func removeHopByHop(alsoRemoving extra: [String] = []) {
         Self.removeHopByHop(from: &self, alsoRemoving: extra)
+    }
+
+    /// How much a rewrite will add after `forwarded`, so that the new storage is allocated once.
+    public struct Room: Sendable {
+        public var fields: Int
+        public var bytes: Int
+        public init(fields: Int, bytes: Int) {
+            self.fields = fields
+            self.bytes = bytes
+        }
+        public static let none = Room(fields: 0, bytes: 0)
+    }
+
+    /// The fields a proxy passes on, in their order, in new storage with `room` to spare: without the
+    /// hop-by-hop fields (`hopByHopFieldNames` and every field `Connection` names), without the `dropping`
+    /// ones and without those named in `alsoDroppingNames` (lowercase). One pass and one allocation each
+    /// for bytes and spans: the rewrite of every forwarded head starts here, where removing fields one
+    /// name at a time and adding afterwards copied the shared storage and then grew it.
+    public func forwarded(
+        dropping: KnownFieldNames = [], alsoDroppingNames extra: [String] = [], room: Room
+    ) -> HTTPHeaders {
+        let dropped = dropping.union(.hopByHop)
+        let nominated = nominatedConnectionOptions()
+        var result = HTTPHeaders()
+        result.spans.reserveCapacity(spans.count + room.fields)
+        result.bytes.reserveCapacity(bytes.count + room.bytes)
+        bytes.withUnsafeBufferPointer { stored in
+            // Parsed fields lie back to back in `stored`: a run of kept ones is copied in one piece.
+            var run = 0..<0
+            for span in spans where !dropped.contains(span.known) {
+                let nameStart = Int(span.nameStart), nameEnd = nameStart + Int(span.nameCount)
+                let name = UnsafeBufferPointer(rebasing: stored[nameStart..<nameEnd])
+                if Self.isDropped(name: name, named: extra, nominated: nominated, in: stored) { continue }
+                let valueStart = Int(span.valueStart), valueEnd = valueStart + Int(span.valueCount)
+                var copied = span
+                if valueStart >= nameEnd, valueStart - nameEnd <= 2 {
+                    // Name, separator and value in one piece (a parsed `Name: value` line stays one).
+                    if nameStart != run.upperBound {
+                        result.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[run]))
+                        run = nameStart..<nameStart
+                    }
+                    let base = result.bytes.count - run.lowerBound  // where the run will land, minus its start
+                    copied.nameStart = UInt32(base + nameStart)
+                    copied.valueStart = UInt32(base + valueStart)
+                    run = run.lowerBound..<valueEnd
+                } else {
+                    result.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[run]))
+                    run = 0..<0
+                    copied.nameStart = UInt32(result.bytes.count)
+                    result.bytes.append(contentsOf: name)
+                    copied.valueStart = UInt32(result.bytes.count)
+                    result.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[valueStart..<valueEnd]))
+                }
+                result.spans.append(copied)
+            }
+            result.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[run]))
+        }
+        return result
+    }
+
+    /// The `Connection` options that name fields not hop-by-hop anyway, as ranges of `bytes` (a response
+    /// nearly always has `Connection: keep-alive`, which needs none: the usual case allocates nothing).
+    private func nominatedConnectionOptions() -> [Range<Int>] {
+        guard firstIndex(of: .connection) != nil else { return [] }
+        var nominated: [Range<Int>] = []
+        bytes.withUnsafeBufferPointer { storage in
+            forEachListElement(in: .connection) { option in
+                if !KnownFieldName(option).isHopByHop {
+                    let start = option.baseAddress! - storage.baseAddress!
+                    nominated.append(start..<start + option.count)
+                }
+                return true
+            }
+        }
+        return nominated
     }
 
     /// Replaces whatever `Content-Length` and `Transfer-Encoding` the fields hold with the ones `framing`
@@ -76,7 +146,7 @@ extension HTTPHeaders {
     public mutating func setFraming(_ framing: HTTPBodyFraming) {
         spans.removeAll { $0.known == .contentLength || $0.known == .transferEncoding }
         switch framing {
-        case .contentLength(let length): add(name: "Content-Length", value: String(length))
+        case .contentLength(let length): add(name: "Content-Length", decimal: length)
         case .chunked: add(name: "Transfer-Encoding", value: "chunked")
         case .none, .untilClose: break
         }

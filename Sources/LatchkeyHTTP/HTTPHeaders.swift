@@ -117,8 +117,18 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
     /// Calls `body` with each trimmed, non-empty list element of the `name` fields until it returns false.
     func forEachListElement(in name: String, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
         let known = KnownFieldName(name)
+        forEachListElement(where: { matches($0, name, known) }, body)
+    }
+
+    /// `forEachListElement(in:_:)` for a known name (no name to recognise first).
+    func forEachListElement(in known: KnownFieldName, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
+        forEachListElement(where: { spans[$0].known == known }, body)
+    }
+
+    @inline(__always)
+    private func forEachListElement(where isListField: (Int) -> Bool, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
         bytes.withUnsafeBufferPointer { storage in
-            for index in indices where matches(index, name, known) {
+            for index in indices where isListField(index) {
                 let span = spans[index]
                 var start = Int(span.valueStart)
                 let end = start + Int(span.valueCount)
@@ -179,6 +189,13 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         }
     }
 
+    /// ASCII case-insensitive comparison of bytes with bytes.
+    static func equalsIgnoringCase(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        for index in 0..<a.count where asciiLowercased(a[index]) != asciiLowercased(b[index]) { return false }
+        return true
+    }
+
     /// ASCII case-insensitive comparison of bytes with a string.
     public static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ text: String) -> Bool {
         let utf8 = text.utf8
@@ -212,13 +229,47 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         let needed = bytes.count + name.utf8.count + value.utf8.count
         if bytes.capacity < needed { bytes.reserveCapacity(Swift.max(needed + 256, bytes.capacity * 2)) }
         let nameStart = bytes.count
-        bytes.append(contentsOf: name.utf8)
+        Self.appendUTF8(name, to: &bytes)
         let valueStart = bytes.count
-        bytes.append(contentsOf: value.utf8)
+        Self.appendUTF8(value, to: &bytes)
         spans.append(
             Span(
                 nameStart: UInt32(nameStart), nameCount: UInt32(valueStart - nameStart), valueStart: UInt32(valueStart),
                 valueCount: UInt32(bytes.count - valueStart), known: KnownFieldName(name)))
+    }
+
+    /// Appends a field whose value is `number` in plain decimal (`Content-Length`), written straight into
+    /// the storage rather than through a `String`.
+    mutating func add(name: StaticString, decimal number: Int) {
+        precondition(number >= 0, "a negative field number")
+        let nameStart = bytes.count
+        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        let valueStart = bytes.count
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for Int.max's 19 digits
+        let count = withUnsafeMutableBytes(of: &digits) { buffer in
+            var rest = number, end = buffer.count
+            repeat {
+                end -= 1
+                buffer[end] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[end...]).assumingMemoryBound(to: UInt8.self))
+            return buffer.count - end
+        }
+        let known = bytes.withUnsafeBufferPointer { stored in
+            KnownFieldName(UnsafeBufferPointer(rebasing: stored[nameStart..<valueStart]))
+        }
+        spans.append(
+            Span(
+                nameStart: UInt32(nameStart), nameCount: UInt32(valueStart - nameStart), valueStart: UInt32(valueStart),
+                valueCount: UInt32(count), known: known))
+    }
+
+    /// `text`'s UTF-8 appended as one copy (appending a `String.UTF8View` goes a byte at a time).
+    @inline(__always)
+    static func appendUTF8(_ text: String, to bytes: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
     /// Appends a parsed field line (the parser's path: the bytes were validated there): the name starts the
@@ -249,6 +300,19 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
             Span(
                 nameStart: UInt32(nameStart), nameCount: UInt32(name.count), valueStart: UInt32(valueStart),
                 valueCount: UInt32(value.count), known: KnownFieldName(name)))
+    }
+
+    /// Appends field `index` of `other` (name, value and recognised name), bytes to bytes.
+    mutating func append(field index: Int, of other: HTTPHeaders) {
+        let span = other.spans[index]
+        other.bytes.withUnsafeBufferPointer { stored in
+            var copied = span
+            copied.nameStart = UInt32(bytes.count)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)]))
+            copied.valueStart = UInt32(bytes.count)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[Int(span.valueStart)..<Int(span.valueStart + span.valueCount)]))
+            spans.append(copied)
+        }
     }
 
     /// Replaces every field named `name` with one field holding `value`, at the first one's place.

@@ -3,10 +3,11 @@
 /// Every request and response is searched a dozen times for these (framing, Host, Connection and the
 /// hop-by-hop set, credentials, Via), so recognising them once is cheaper than comparing names each time.
 /// Any other name is `.other` and compared byte by byte (ASCII case-insensitive) as before.
-enum KnownFieldName: UInt8, Sendable {
+public enum KnownFieldName: UInt8, Sendable, CaseIterable {
     case other
     case host, connection, contentLength, transferEncoding, keepAlive, proxyConnection, te, trailer, upgrade
     case authorization, proxyAuthorization, proxyAuthenticate, via, maxForwards, location, expect
+    case proxyAuthenticationInfo
 
     /// The name's case-insensitive identity; `.other` for names not listed here.
     init(_ name: UnsafeBufferPointer<UInt8>) {
@@ -30,6 +31,7 @@ enum KnownFieldName: UInt8, Sendable {
         case 17: self = Self.match(name, "transfer-encoding", .transferEncoding)
         case 18: self = Self.match(name, "proxy-authenticate", .proxyAuthenticate)
         case 19: self = Self.match(name, "proxy-authorization", .proxyAuthorization)
+        case 25: self = Self.match(name, "proxy-authentication-info", .proxyAuthenticationInfo)
         default: self = .other
         }
     }
@@ -59,4 +61,27 @@ enum KnownFieldName: UInt8, Sendable {
             UnsafeRawPointer(base), UnsafeRawPointer(lowercased.utf8Start), count: lowercased.utf8CodeUnitCount)
             ? known : .other
     }
+}
+
+/// A set of `KnownFieldName`s, one bit each: what a rewrite drops (`HTTPHeaders.forwarded`).
+public struct KnownFieldNames: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public init(_ name: KnownFieldName) { rawValue = 1 << UInt32(name.rawValue) }
+
+    public static let host = Self(.host)
+    public static let authorization = Self(.authorization)
+    public static let proxyAuthorization = Self(.proxyAuthorization)
+    public static let proxyAuthenticate = Self(.proxyAuthenticate)
+    public static let proxyAuthenticationInfo = Self(.proxyAuthenticationInfo)
+    /// `Content-Length` and `Transfer-Encoding`: what `HTTPHeaders.setFraming` writes afresh.
+    public static let framing: Self = [Self(.contentLength), Self(.transferEncoding)]
+    /// The fields hop-by-hop by definition (`KnownFieldName.isHopByHop`).
+    public static let hopByHop: Self = [
+        Self(.connection), Self(.keepAlive), Self(.proxyConnection), Self(.te), Self(.transferEncoding),
+        Self(.trailer), Self(.upgrade),
+    ]
+
+    @inline(__always)
+    public func contains(_ name: KnownFieldName) -> Bool { rawValue & (1 << UInt32(name.rawValue)) != 0 }
 }

@@ -50,6 +50,7 @@ import Testing
             ("max-forwards", .maxForwards), ("authorization", .authorization), ("content-length", .contentLength),
             ("proxy-connection", .proxyConnection), ("transfer-encoding", .transferEncoding),
             ("proxy-authenticate", .proxyAuthenticate), ("proxy-authorization", .proxyAuthorization),
+            ("proxy-authentication-info", .proxyAuthenticationInfo),
         ]
         for (name, known) in names {
             #expect(KnownFieldName(name) == known)

@@ -61,7 +61,7 @@ public struct HTTP2RequestHead: Sendable, Equatable {
                 cookies.append(headers.value(at: index))
                 continue
             }
-            fields.add(name: headers.name(at: index), value: headers.value(at: index))
+            fields.append(field: index, of: headers)
         }
         if !cookies.isEmpty { fields.add(name: "cookie", value: cookies.joined(separator: "; ")) }
         let target = method == "CONNECT" && `protocol` == nil ? (authority ?? "") : (path ?? "")

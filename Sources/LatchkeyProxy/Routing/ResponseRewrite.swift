@@ -27,7 +27,7 @@ enum ResponseRewrite {
             // No body follows. For HEAD and 304 a Content-Length describes the representation, not this
             // message, and may be passed on (normalised); anywhere else (204, 1xx) it must not be sent.
             let informative = requestMethod == "HEAD" || upstream.status == 304
-            let length = informative ? head.headers.first("Content-Length").flatMap { Int($0) } : nil
+            let length = informative ? upstream.headers.first("Content-Length").flatMap { Int($0) } : nil
             head.headers.setFraming(length.map { .contentLength($0) } ?? .none)
             return (head, .asFramed)
         case .contentLength:
@@ -60,9 +60,11 @@ enum ResponseRewrite {
 
     /// Hop-by-hop fields (RFC 9110 §7.6.1) go; so do `Proxy-Authenticate` and `Proxy-Authentication-Info`,
     /// which address the next outbound client only, i.e. this proxy (RFC 9110 §11.7.1, §11.7.2); `Via` gets
-    /// this proxy's entry (RFC 9110 §7.6.3).
+    /// this proxy's entry (RFC 9110 §7.6.3). The framing fields go too: every caller writes them afresh
+    /// (`HTTPHeaders.setFraming`).
     static func sanitize(_ headers: inout HTTPHeaders, receivedVersion: HTTPVersion) {
-        headers.removeHopByHop(alsoRemoving: proxyChallengeFields)
+        headers = headers.forwarded(
+            dropping: [.proxyAuthenticate, .proxyAuthenticationInfo, .framing], room: HTTPHeaders.Room(fields: 2, bytes: 64))
         headers.add(name: "Via", value: ViaField.value(receivedVersion: receivedVersion))
     }
 }
