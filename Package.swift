@@ -6,6 +6,14 @@
 // TLS, HTTP/2 and crypto come from the system's OpenSSL and nghttp2.
 import PackageDescription
 
+// Release builds skip Swift's run-time exclusivity checks (`swift_beginAccess` on every access to a class's
+// stored property that the compiler cannot prove alone). On the data path they measured about 1.3k
+// instructions per proxied HTTP/1.1 request and 5.5k per request through an HTTP/2 session (callgrind,
+// the h2 glue touches its session's state from nghttp2's callbacks). Debug builds keep the checks, and
+// every unit, end-to-end, sanitizer and fuzz run uses a debug build, so an overlapping access still fails
+// there; the compile-time checks, which catch most, stay on everywhere.
+let releaseSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "Latchkey",
     products: [
@@ -39,10 +47,11 @@ let package = Package(
         .target(name: "CLatchkeyShims"),
         .target(
             name: "LatchkeyNet",
-            dependencies: ["CLatchkeyShims", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CLatchkeyShims", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: releaseSettings
         ),
-        .target(name: "LatchkeyTLS", dependencies: ["COpenSSL", "LatchkeyNet"]),
-        .target(name: "LatchkeyHTTP", dependencies: ["CNGHTTP2"]),
+        .target(name: "LatchkeyTLS", dependencies: ["COpenSSL", "LatchkeyNet"], swiftSettings: releaseSettings),
+        .target(name: "LatchkeyHTTP", dependencies: ["CNGHTTP2"], swiftSettings: releaseSettings),
         .target(name: "LatchkeyConfig", dependencies: ["Yams", "LatchkeyHTTP", "LatchkeyNet"]),
         .target(
             name: "LatchkeyAuth",
@@ -63,7 +72,8 @@ let package = Package(
             dependencies: [
                 "LatchkeyNet", "LatchkeyTLS", "LatchkeyHTTP", "LatchkeyAuth", "LatchkeyConfig", "LatchkeyMetrics",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: releaseSettings
         ),
         // The admin listener's endpoints (probes, metrics, consent), above the proxy it reports on.
         .target(
