@@ -22,7 +22,11 @@ struct HTTP2FieldList {
         storage.reserveCapacity(storage.count + headers.bytes.count)
         headers.forEachField { name, value in
             let nameStart = storage.count
-            for byte in name { storage.append(HTTPHeaders.asciiLowercased(byte)) }
+            // Copied, then lowercased in place: appending byte by byte checked capacity for each.
+            storage.append(contentsOf: name)
+            storage.withUnsafeMutableBufferPointer { bytes in
+                for index in nameStart..<bytes.count { bytes[index] = HTTPHeaders.asciiLowercased(bytes[index]) }
+            }
             let valueStart = storage.count
             storage.append(contentsOf: value)
             entries.append((nameStart, name.count, valueStart, value.count))
