@@ -20,7 +20,7 @@ public final class HTTP2Session {
     public let role: Role
     public let settings: HTTP2Settings
     let session: OpaquePointer
-    var streams: [Int32: HTTP2StreamState] = [:]
+    var streams = StreamTable<HTTP2StreamState>()
     /// The stream whose header block nghttp2 is delivering field by field (a block's frames are contiguous,
     /// RFC 9113 §6.10): each field's callback finds it here instead of hashing the stream id again.
     var blockUnderWay: (stream: Int32, state: HTTP2StreamState)?

@@ -32,7 +32,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     let interceptedOrigin: InterceptedOrigin?
     let session: HTTP2Session
     /// The streams with a request, until the session reports them closed.
-    var streams: [Int32: HTTP2StreamClient] = [:]
+    var streams = StreamTable<HTTP2StreamClient>()
     private(set) var state = State.open
     // Loop-confined and never mutated re-entrantly (swapped out before use): exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var events: [HTTP2Event] = []

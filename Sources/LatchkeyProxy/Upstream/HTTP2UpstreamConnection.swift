@@ -33,7 +33,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
     private let session: HTTP2Session
     private(set) var state: State
     /// Open streams by id, and streams handed out before the connection was ready (no id yet).
-    private var streams: [Int32: HTTP2UpstreamStream] = [:]
+    private var streams = StreamTable<HTTP2UpstreamStream>()
     private var waiting: [HTTP2UpstreamStream] = []
     /// How many streams completed on this connection (a stream opened after one did is "on a reused
     /// connection", see `HTTP2UpstreamStream.failedBeforeAnyResponseByte`).
@@ -355,7 +355,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
         pool.removeHTTP2(self)
         if countedOpen { openGauge?.decrement() }
         let open = Array(streams.values) + waiting
-        streams = [:]
+        streams.removeAll()
         waiting = []
         // After a GOAWAY with an error the closing socket is its consequence: the code tells more.
         let reported = goAwayError.map { UpstreamFailure.http2($0) } ?? failure
