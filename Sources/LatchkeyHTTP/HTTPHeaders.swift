@@ -347,16 +347,6 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         return before - spans.count
     }
 
-    /// Removes every field whose span satisfies `predicate`, which also gets the name bytes.
-    mutating func removeSpans(_ predicate: (Span, UnsafeBufferPointer<UInt8>) -> Bool) {
-        let storage = bytes
-        storage.withUnsafeBufferPointer { buffer in
-            spans.removeAll { span in
-                predicate(span, UnsafeBufferPointer(rebasing: buffer[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)]))
-            }
-        }
-    }
-
     /// Removes every field whose name bytes satisfy `predicate`. Allocates nothing.
     public mutating func removeFields(named predicate: (UnsafeBufferPointer<UInt8>) -> Bool) {
         let storage = bytes

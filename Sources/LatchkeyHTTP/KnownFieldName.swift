@@ -45,12 +45,7 @@ public enum KnownFieldName: UInt8, Sendable, CaseIterable {
 
     /// Hop-by-hop by definition (RFC 9110 §7.6.1), whatever `Connection` says; see
     /// `HTTPHeaders.hopByHopFieldNames`.
-    var isHopByHop: Bool {
-        switch self {
-        case .connection, .keepAlive, .proxyConnection, .te, .transferEncoding, .trailer, .upgrade: true
-        default: false
-        }
-    }
+    var isHopByHop: Bool { KnownFieldNames.hopByHop.contains(self) }
 
     /// `known` when `name` equals `lowercased` ignoring ASCII case, else `.other`. The caller switched on
     /// the length, so both have the same count; compared a word at a time (`ByteWords`).
@@ -76,7 +71,8 @@ public struct KnownFieldNames: OptionSet, Sendable {
     public static let proxyAuthenticationInfo = Self(.proxyAuthenticationInfo)
     /// `Content-Length` and `Transfer-Encoding`: what `HTTPHeaders.setFraming` writes afresh.
     public static let framing: Self = [Self(.contentLength), Self(.transferEncoding)]
-    /// The fields hop-by-hop by definition (`KnownFieldName.isHopByHop`).
+    /// The fields hop-by-hop by definition, whatever `Connection` says (RFC 9110 §7.6.1; the names of
+    /// `HTTPHeaders.hopByHopFieldNames`).
     public static let hopByHop: Self = [
         Self(.connection), Self(.keepAlive), Self(.proxyConnection), Self(.te), Self(.transferEncoding),
         Self(.trailer), Self(.upgrade),
