@@ -200,14 +200,7 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
     public static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ text: String) -> Bool {
         let utf8 = text.utf8
         guard bytes.count == utf8.count else { return false }
-        if let result = utf8.withContiguousStorageIfAvailable({ other in
-            for index in 0..<other.count where asciiLowercased(bytes[index]) != asciiLowercased(other[index]) {
-                return false
-            }
-            return true
-        }) {
-            return result
-        }
+        if let result = utf8.withContiguousStorageIfAvailable({ equalsIgnoringCase(bytes, $0) }) { return result }
         var index = 0
         for byte in utf8 {
             if asciiLowercased(bytes[index]) != asciiLowercased(byte) { return false }
@@ -302,16 +295,13 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
                 valueCount: UInt32(value.count), known: KnownFieldName(name)))
     }
 
-    /// Appends field `index` of `other` (name, value and recognised name), bytes to bytes.
+    /// Appends field `index` of `other`, bytes to bytes.
     mutating func append(field index: Int, of other: HTTPHeaders) {
         let span = other.spans[index]
-        other.bytes.withUnsafeBufferPointer { stored in
-            var copied = span
-            copied.nameStart = UInt32(bytes.count)
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)]))
-            copied.valueStart = UInt32(bytes.count)
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[Int(span.valueStart)..<Int(span.valueStart + span.valueCount)]))
-            spans.append(copied)
+        other.bytes.withUnsafeBytes { stored in
+            add(
+                name: UnsafeRawBufferPointer(rebasing: stored[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)]),
+                value: UnsafeRawBufferPointer(rebasing: stored[Int(span.valueStart)..<Int(span.valueStart + span.valueCount)]))
         }
     }
 
