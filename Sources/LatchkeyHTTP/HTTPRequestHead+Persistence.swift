@@ -9,8 +9,11 @@ extension HTTPRequestHead {
 
     /// The path of an origin-form target without its query (`/a/b?x=1` → `/a/b`).
     public static func pathOnly(_ target: String) -> String {
-        // Searched as UTF-8, not as Characters (grapheme breaking per character cost more than the rest).
-        guard let query = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return target }
-        return String(target[..<query])
+        // Searched in the contiguous UTF-8 (through `String.UTF8View` it cost ~250 instructions a call).
+        var text = target
+        return text.withUTF8 { bytes in
+            guard let query = bytes.firstIndex(of: UInt8(ascii: "?")) else { return target }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[..<query]), as: UTF8.self)
+        }
     }
 }
