@@ -24,7 +24,7 @@ func forwardPlan(_ plan: RequestPlan) -> ForwardPlan? {
 /// The head `plan` sends upstream on an attempt: the one rewrite step over the plan's head.
 func written(_ plan: ForwardPlan, credential: InjectedCredential? = nil) -> HTTPRequestHead {
     RequestRewrite.upstreamHead(
-        base: plan.head, plan: plan, credential: credential, framing: .none, receivedVersion: .http1_1)
+        plan: plan, credential: credential, framing: .none, receivedVersion: .http1_1)
 }
 
 func rejection(_ plan: RequestPlan) -> ProxyError? {

@@ -73,7 +73,7 @@ import Testing
             endpoint: UpstreamEndpoint(scheme: "http", host: "127.0.0.1", port: 8089, serverName: "127.0.0.1"),
             tls: nil, head: base, timeout: .seconds(1), connectTimeout: .seconds(1), clientHost: "lk")
         return RequestRewrite.upstreamHead(
-            base: base, plan: plan, credential: credential, framing: framing, receivedVersion: receivedVersion)
+            plan: plan, credential: credential, framing: framing, receivedVersion: receivedVersion)
     }
 
     @Test func framingComesFromTheParsedFramingOnly() throws {

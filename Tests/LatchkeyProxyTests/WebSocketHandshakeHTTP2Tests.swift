@@ -92,7 +92,7 @@ import Testing
         #expect(plan.upgradesToWebSocket)
         #expect(plan.http2 == .always, "an h2 upstream offering extended CONNECT may carry it")
         let upstream = RequestRewrite.upstreamHead(
-            base: plan.head, plan: plan, credential: nil, framing: .none, receivedVersion: .http1_1)
+            plan: plan, credential: nil, framing: .none, receivedVersion: .http1_1)
         #expect(upstream.headers.first("Authorization") == nil, "the client's credential is stripped")
         #expect(upstream.headers.hasListElement("websocket", in: "Upgrade"))
     }

@@ -67,7 +67,7 @@ import Testing
         // client's Authorization replaced by the route's credential.
         let credential = InjectedCredential(headerName: "Authorization", headerValue: SecretString("Bearer t0ken"))
         let upstream = RequestRewrite.upstreamHead(
-            base: plan.head, plan: plan, credential: credential, framing: .none, receivedVersion: .http1_1)
+            plan: plan, credential: credential, framing: .none, receivedVersion: .http1_1)
         #expect(upstream.headers.values(for: "Upgrade") == ["websocket"])
         #expect(upstream.headers.values(for: "Connection") == ["Upgrade"])
         #expect(upstream.headers.values(for: "Authorization") == ["Bearer t0ken"])
@@ -82,7 +82,7 @@ import Testing
         }
         #expect(!plain.upgradesToWebSocket)
         let stripped = RequestRewrite.upstreamHead(
-            base: plain.head, plan: plain, credential: nil, framing: .none, receivedVersion: .http1_1)
+            plan: plain, credential: nil, framing: .none, receivedVersion: .http1_1)
         #expect(!stripped.headers.contains("Upgrade") && !stripped.headers.contains("Connection"))
     }
 

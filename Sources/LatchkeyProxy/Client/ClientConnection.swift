@@ -252,7 +252,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
             requestKeepsAlive = keepAlive
             requestIsHTTP11 = head.version == .http1_1
             let exchange = ForwardExchange(
-                client: self, plan: plan, requestHead: head, framing: framing, upstreams: pool, loop: loop,
+                client: self, plan: consume plan, requestHead: head, framing: framing, upstreams: pool, loop: loop,
                 log: server.accessLog, runtime: runtime)
             self.exchange = exchange
             exchangeHasWholeRequest = false

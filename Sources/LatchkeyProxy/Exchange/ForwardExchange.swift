@@ -207,7 +207,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         let credential = machine.injectsCredential ? machine.credential : nil
         // The machine's plan itself, not the `plan` accessor: an argument through the accessor is a copy.
         let head = RequestRewrite.upstreamHead(
-            base: machine.plan.head, plan: machine.plan, credential: credential, framing: machine.requestFraming,
+            plan: machine.plan, credential: credential, framing: machine.requestFraming,
             receivedVersion: machine.requestHead.version)
         if machine.plan.route?.settings.debug == true {
             let plan = machine.plan

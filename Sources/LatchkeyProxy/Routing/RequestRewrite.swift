@@ -157,11 +157,11 @@ enum RequestRewrite {
     /// 7. for a WebSocket handshake (`plan.upgradesToWebSocket`), `Upgrade: websocket` and `Connection:
     ///    Upgrade` again after step 2 removed them (RFC 6455 §4.1); `Sec-WebSocket-*` were never removed.
     ///
-    /// `base` is the plan's head (`plan.head`): the client's fields with the upstream target.
+    /// It starts from the plan's head: the client's fields with the upstream target.
     static func upstreamHead(
-        base: HTTPRequestHead, plan: ForwardPlan, credential: InjectedCredential?, framing: HTTPBodyFraming,
-        receivedVersion: HTTPVersion
+        plan: ForwardPlan, credential: InjectedCredential?, framing: HTTPBodyFraming, receivedVersion: HTTPVersion
     ) -> HTTPRequestHead {
+        let base = plan.head
         var head = base
         head.version = .http1_1
         // Steps 1, 2 and the removing half of 6 in one pass, into storage with room for what is added.
