@@ -314,7 +314,7 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
             return
         }
         let valueStart = bytes.count
-        bytes.append(contentsOf: value.utf8)
+        Self.appendUTF8(value, to: &bytes)
         spans[index].valueStart = UInt32(valueStart)
         spans[index].valueCount = UInt32(bytes.count - valueStart)
         var position = spans.count - 1

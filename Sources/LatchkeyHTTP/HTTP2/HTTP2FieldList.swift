@@ -7,13 +7,17 @@ struct HTTP2FieldList {
     private var storage: [UInt8] = []
     private var entries: [(nameStart: Int, nameCount: Int, valueStart: Int, valueCount: Int)] = []
 
-    init(capacity: Int = 512) { storage.reserveCapacity(capacity) }
+    /// Room for `capacity` bytes in `fields` fields (grown from empty, the list was reallocated per field).
+    init(capacity: Int = 512, fields: Int = 16) {
+        storage.reserveCapacity(capacity)
+        entries.reserveCapacity(fields)
+    }
 
     mutating func add(pseudo name: StaticString, _ value: String) {
         let nameStart = storage.count
         storage.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
         let valueStart = storage.count
-        storage.append(contentsOf: value.utf8)
+        HTTPHeaders.appendUTF8(value, to: &storage)
         entries.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))
     }
 
@@ -49,7 +53,7 @@ struct HTTP2FieldList {
 
     /// A request head's block: `:method`, `:scheme`, `:authority`, `:path` (`:protocol`), then the fields.
     static func request(_ head: HTTP2RequestHead) -> HTTP2FieldList {
-        var list = HTTP2FieldList(capacity: head.headers.bytes.count + 128)
+        var list = HTTP2FieldList(capacity: head.headers.bytes.count + 128, fields: head.headers.count + 5)
         list.add(pseudo: ":method", head.method)
         if let scheme = head.scheme { list.add(pseudo: ":scheme", scheme) }
         if let authority = head.authority { list.add(pseudo: ":authority", authority) }
@@ -62,7 +66,7 @@ struct HTTP2FieldList {
     /// A response head's block: `:status`, then the fields without the connection-specific ones.
     static func response(_ head: HTTPResponseHead) -> HTTP2FieldList {
         let fields = head.http2Fields
-        var list = HTTP2FieldList(capacity: fields.bytes.count + 32)
+        var list = HTTP2FieldList(capacity: fields.bytes.count + 32, fields: fields.count + 1)
         list.add(pseudo: ":status", String(head.status))
         list.add(fields)
         return list
@@ -70,7 +74,7 @@ struct HTTP2FieldList {
 
     /// A trailer block: the fields as they are (the caller removed what may not be a trailer).
     static func trailers(_ fields: HTTPHeaders) -> HTTP2FieldList {
-        var list = HTTP2FieldList(capacity: fields.bytes.count)
+        var list = HTTP2FieldList(capacity: fields.bytes.count, fields: fields.count)
         list.add(fields)
         return list
     }
