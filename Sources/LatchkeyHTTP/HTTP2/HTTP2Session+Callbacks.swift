@@ -1,5 +1,9 @@
 import CNGHTTP2
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// nghttp2's callbacks: capture-less C functions that find their `HTTP2Session` through `user_data` and turn
 /// what nghttp2 parsed into `HTTP2Event`s (collected during one `receive` or `send`).
 extension HTTP2Session {
@@ -106,6 +110,17 @@ extension HTTP2Session {
             return 0
         }
         // nghttp2 has checked the pseudo-header fields: known names, once each, before the regular fields.
+        // A response's only one, `:status` (three digits, checked by nghttp2 too), is read without Strings.
+        if role == .client, name.count == 7, memcmp(name.baseAddress!, ":status", 7) == 0 {
+            var status = 0
+            for byte in value {
+                let digit = byte &- UInt8(ascii: "0")
+                guard digit < 10 else { return 0 }  // no status: the head is not delivered
+                status = status * 10 + Int(digit)
+            }
+            if value.count == 3 { state.status = status }
+            return 0
+        }
         let text = String(decoding: value, as: UTF8.self)
         switch String(decoding: name, as: UTF8.self) {
         case ":method": state.method = text
