@@ -45,6 +45,19 @@ final class RecordingUpstreamHandler: UpstreamConnectionHandler, @unchecked Send
             }
         }
 
+        /// The connection closes with its test: an idle one keeps a keep-alive timer on the loop, which would
+        /// otherwise fire after the test (15 s on: the pool's idle timeout / 2) and reach the pool, gone by then
+        /// (the connection names it unowned, as the pool outlives its connections in the proxy).
+        deinit {
+            let connection = self.connection
+            let done = DispatchSemaphore(value: 0)
+            loop.execute {
+                connection?.close()
+                done.signal()
+            }
+            done.wait()
+        }
+
         /// Runs `work` on the loop and waits for it (and for everything queued on the loop before it).
         func onLoop(_ work: @escaping @Sendable () -> Void) {
             let done = DispatchSemaphore(value: 0)
