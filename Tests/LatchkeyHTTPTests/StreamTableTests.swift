@@ -52,6 +52,13 @@ import Testing
             if step % 500 == 0 { agree(table, reference, probing: Array(used.suffix(200)) + [999_999]) }
         }
         agree(table, reference, probing: used)
+        // Stream 0 is the connection: never found, and asking to remove it changes nothing.
+        let before = table.count
+        #expect(table[0] == nil)
+        #expect(table.removeValue(forKey: 0) == nil)
+        table[0] = nil
+        #expect(table.count == before)
+        agree(table, reference, probing: used)
         let copy = table
         table.removeAll()
         #expect(table.isEmpty && table[used[0]] == nil)

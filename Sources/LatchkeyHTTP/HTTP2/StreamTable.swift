@@ -34,8 +34,8 @@ public struct StreamTable<Value>: Sequence {
         var index = home(id)
         while true {
             let key = keys[index]
+            if key == 0 { return nil }  // first: id 0 (the connection) is never found, not even in an empty slot
             if key == id { return index }
-            if key == 0 { return nil }
             index = (index + 1) & mask
         }
     }
@@ -44,11 +44,11 @@ public struct StreamTable<Value>: Sequence {
     public subscript(id: Int32) -> Value? {
         get { slot(of: id).flatMap { slots[$0] } }
         set {
-            precondition(id > 0, "stream 0 is the connection")
             guard let newValue else {
                 removeValue(forKey: id)
                 return
             }
+            precondition(id != 0, "stream 0 is the connection")
             if let index = slot(of: id) {
                 slots[index] = newValue
                 return
