@@ -235,8 +235,9 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
     /// the storage rather than through a `String`.
     mutating func add(name: StaticString, decimal number: Int) {
         precondition(number >= 0, "a negative field number")
+        let nameBytes = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
         let nameStart = bytes.count
-        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        bytes.append(contentsOf: nameBytes)
         let valueStart = bytes.count
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for Int.max's 19 digits
         let count = withUnsafeMutableBytes(of: &digits) { buffer in
@@ -249,13 +250,10 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
             bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[end...]).assumingMemoryBound(to: UInt8.self))
             return buffer.count - end
         }
-        let known = bytes.withUnsafeBufferPointer { stored in
-            KnownFieldName(UnsafeBufferPointer(rebasing: stored[nameStart..<valueStart]))
-        }
         spans.append(
             Span(
                 nameStart: UInt32(nameStart), nameCount: UInt32(valueStart - nameStart), valueStart: UInt32(valueStart),
-                valueCount: UInt32(count), known: known))
+                valueCount: UInt32(count), known: KnownFieldName(nameBytes)))
     }
 
     /// `text`'s UTF-8 appended as one copy (appending a `String.UTF8View` goes a byte at a time).

@@ -64,7 +64,6 @@ public struct KnownFieldNames: OptionSet, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public init(_ name: KnownFieldName) { rawValue = 1 << UInt32(name.rawValue) }
 
-    public static let host = Self(.host)
     public static let authorization = Self(.authorization)
     public static let proxyAuthorization = Self(.proxyAuthorization)
     public static let proxyAuthenticate = Self(.proxyAuthenticate)

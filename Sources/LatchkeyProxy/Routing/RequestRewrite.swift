@@ -166,8 +166,10 @@ enum RequestRewrite {
         head.version = .http1_1
         // Steps 1, 2 and the removing half of 6 in one pass, into storage with room for what is added.
         let credentialBytes = credential.map { $0.headerName.utf8.count + $0.headerValue.value.utf8.count } ?? 0
+        var dropped: KnownFieldNames = [.proxyAuthorization, .framing]
+        if plan.route != nil { dropped.insert(.authorization) }
         head.headers = base.headers.forwarded(
-            dropping: plan.route != nil ? [.proxyAuthorization, .authorization, .framing] : [.proxyAuthorization, .framing],
+            dropping: dropped,
             room: HTTPHeaders.Room(fields: 8, bytes: credentialBytes + plan.endpoint.authority.utf8.count + 160))
         if base.headers.wantsTrailers {
             head.headers.add(name: "TE", value: "trailers")

@@ -56,7 +56,9 @@ enum ResponseRewrite {
         return kept
     }
 
+    /// The proxy's challenges (RFC 9110 §11.7.1, §11.7.2): as names for trailers, as known names for heads.
     private static let proxyChallengeFields = ["proxy-authenticate", "proxy-authentication-info"]
+    private static let proxyChallenges: KnownFieldNames = [.proxyAuthenticate, .proxyAuthenticationInfo]
 
     /// Hop-by-hop fields (RFC 9110 §7.6.1) go; so do `Proxy-Authenticate` and `Proxy-Authentication-Info`,
     /// which address the next outbound client only, i.e. this proxy (RFC 9110 §11.7.1, §11.7.2); `Via` gets
@@ -64,7 +66,7 @@ enum ResponseRewrite {
     /// (`HTTPHeaders.setFraming`).
     static func sanitize(_ headers: inout HTTPHeaders, receivedVersion: HTTPVersion) {
         headers = headers.forwarded(
-            dropping: [.proxyAuthenticate, .proxyAuthenticationInfo, .framing], room: HTTPHeaders.Room(fields: 2, bytes: 64))
+            dropping: proxyChallenges.union(.framing), room: HTTPHeaders.Room(fields: 2, bytes: 64))
         headers.add(name: "Via", value: ViaField.value(receivedVersion: receivedVersion))
     }
 }
