@@ -91,10 +91,9 @@ extension HTTPHeaders {
         bytes.withUnsafeBufferPointer { stored in
             // Parsed fields lie back to back in `stored`: a run of kept ones is copied in one piece.
             var run = 0..<0
-            for span in spans where !dropped.contains(span.known) {
+            for span in spans
+            where Self.keeps(span, dropped: dropped, alsoDropping: extra, nominated: nominated, in: stored) {
                 let nameStart = Int(span.nameStart), nameEnd = nameStart + Int(span.nameCount)
-                let name = UnsafeBufferPointer(rebasing: stored[nameStart..<nameEnd])
-                if Self.isDropped(name: name, named: extra, nominated: nominated, in: stored) { continue }
                 let valueStart = Int(span.valueStart), valueEnd = valueStart + Int(span.valueCount)
                 var copied = span
                 if valueStart >= nameEnd, valueStart - nameEnd <= 2 {
@@ -111,7 +110,7 @@ extension HTTPHeaders {
                     result.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[run]))
                     run = 0..<0
                     copied.nameStart = UInt32(result.bytes.count)
-                    result.bytes.append(contentsOf: name)
+                    result.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[nameStart..<nameEnd]))
                     copied.valueStart = UInt32(result.bytes.count)
                     result.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[valueStart..<valueEnd]))
                 }
@@ -120,6 +119,36 @@ extension HTTPHeaders {
             result.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[run]))
         }
         return result
+    }
+
+    /// Calls `body` with the name and value of each field `forwarded(dropping:alsoDroppingNames:room:)` keeps,
+    /// in order, without copying them anywhere (a translation into another framing, such as HTTP/2's).
+    public func forEachForwardedField(
+        dropping: KnownFieldNames = [], alsoDroppingNames extra: [String] = [],
+        _ body: (_ name: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) -> Void
+    ) {
+        let dropped = dropping.union(.hopByHop)
+        let nominated = nominatedConnectionOptions()
+        bytes.withUnsafeBufferPointer { stored in
+            for span in spans
+            where Self.keeps(span, dropped: dropped, alsoDropping: extra, nominated: nominated, in: stored) {
+                body(
+                    UnsafeBufferPointer(rebasing: stored[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)]),
+                    UnsafeBufferPointer(rebasing: stored[Int(span.valueStart)..<Int(span.valueStart + span.valueCount)]))
+            }
+        }
+    }
+
+    /// The one rule of what a proxy passes on: every field but those `dropped` by name (the hop-by-hop ones
+    /// among them), those `Connection` nominated (ranges of `stored`) and those named in `extra` (lowercase).
+    @inline(__always)
+    private static func keeps(
+        _ span: Span, dropped: KnownFieldNames, alsoDropping extra: [String], nominated: [Range<Int>],
+        in stored: UnsafeBufferPointer<UInt8>
+    ) -> Bool {
+        guard !dropped.contains(span.known) else { return false }
+        let name = UnsafeBufferPointer(rebasing: stored[Int(span.nameStart)..<Int(span.nameStart + span.nameCount)])
+        return !isDropped(name: name, named: extra, nominated: nominated, in: stored)
     }
 
     /// The `Connection` options that name fields not hop-by-hop anyway, as ranges of `bytes` (a response

@@ -75,3 +75,91 @@ extension HTTPHeadersForwardedTests {
         #expect(zero.values(for: "content-length") == ["0", String(Int.max)])
     }
 }
+
+extension HTTPHeadersForwardedTests {
+    @Test func forEachForwardedFieldVisitsWhatForwardedKeeps() throws {
+        let headers = try parsed(
+            "Host: a\r\nConnection: X-Hop\r\nX-Hop: 1\r\nAccept: */*\r\nAuthorization: x\r\nTE: trailers\r\nB: 2\r\n")
+        var visited: [HTTPHeaders.Field] = []
+        headers.forEachForwardedField(dropping: [.authorization], alsoDroppingNames: ["b"]) { name, value in
+            visited.append(.init(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
+        }
+        #expect(visited == headers.forwarded(dropping: [.authorization], alsoDroppingNames: ["b"], room: .none).fields)
+        #expect(visited.map(\.name) == ["Host", "Accept"])
+    }
+}
+
+/// `HTTP2FieldList`: the header blocks the sessions hand to nghttp2.
+@Suite struct HTTP2FieldListTests {
+    /// The block as (name, value) strings, in order.
+    private func pairs(_ list: inout HTTP2FieldList) -> [String] {
+        list.withNameValues { nameValues, count in
+            (0..<count).map { index in
+                let field = nameValues![index]
+                return String(decoding: UnsafeBufferPointer(start: field.name, count: field.namelen), as: UTF8.self) + ": "
+                    + String(decoding: UnsafeBufferPointer(start: field.value, count: field.valuelen), as: UTF8.self)
+            }
+        }
+    }
+
+    private static let heads: [HTTPRequestHead] = [
+        HTTPRequestHead(
+            method: "GET", target: "/a?b=c", version: .http1_1,
+            headers: ["Host": "up.example", "Authorization": "Bearer t", "Accept": "*/*"]),
+        HTTPRequestHead(
+            method: "POST", target: "/rpc", version: .http1_1,
+            headers: [
+                "Host": "up.example", "Connection": "TE, X-Hop", "TE": "trailers", "X-Hop": "1",
+                "Transfer-Encoding": "chunked", "Content-Type": "application/grpc", "Keep-Alive": "5",
+            ]),
+        HTTPRequestHead(
+            method: "GET", target: "/", version: .http1_1,
+            headers: ["HOST": "x", "Upgrade": "h2c", "Proxy-Connection": "keep-alive", "X-Mixed-Case": "V"]),
+        HTTPRequestHead(method: "CONNECT", target: "up.example:443", version: .http1_1, headers: ["Host": "up.example:443"]),
+    ]
+
+    @Test(arguments: heads)
+    func translatingAnHTTP11HeadGivesTheBlockOfItsHTTP2Head(_ head: HTTPRequestHead) {
+        var direct = HTTP2FieldList.request(translating: head, scheme: "https", authority: "up.example")
+        var viaHead = HTTP2FieldList.request(HTTP2RequestHead(head, scheme: "https", authority: "up.example"))
+        #expect(pairs(&direct) == pairs(&viaHead))
+    }
+
+    @Test func translationDropsConnectionSpecificFieldsKeepsTETrailersAndLowercases() {
+        var list = HTTP2FieldList.request(translating: Self.heads[1], scheme: "https", authority: "up.example")
+        #expect(
+            pairs(&list) == [
+                ":method: POST", ":scheme: https", ":authority: up.example", ":path: /rpc",
+                "content-type: application/grpc", "te: trailers",
+            ])
+        var plain = HTTP2FieldList.request(translating: Self.heads[2], scheme: "http", authority: "x")
+        #expect(pairs(&plain) == [":method: GET", ":scheme: http", ":authority: x", ":path: /", "x-mixed-case: V"])
+        var connect = HTTP2FieldList.request(translating: Self.heads[3], scheme: "https", authority: "up.example:443")
+        #expect(pairs(&connect) == [":method: CONNECT", ":authority: up.example:443"])
+    }
+
+    @Test func aResponseBlockHasItsStatusAsThreeDigitsAndNoConnectionSpecificField() {
+        for status in [100, 204, 404, 999] {
+            var list = HTTP2FieldList.response(
+                HTTPResponseHead(
+                    version: .http2, status: status, reason: "",
+                    headers: ["Connection": "close", "Content-Length": "3", "TE": "trailers"]))
+            #expect(pairs(&list) == [":status: \(status)", "content-length: 3"])
+        }
+    }
+
+    @Test func aBlockLargerThanItsFirstBuffersGrowsIntact() {
+        var headers = HTTPHeaders()
+        for index in 0..<200 { headers.add(name: "X-Field-\(index)", value: String(repeating: "v", count: index)) }
+        var list = HTTP2FieldList.trailers(headers)  // sized for the bytes; the pseudo field below overflows it
+        list.add(pseudo: ":grown", String(repeating: "g", count: 5000))
+        let block = pairs(&list)
+        #expect(block.count == 201)
+        #expect(block[0] == "x-field-0: ")
+        #expect(block[199] == "x-field-199: " + String(repeating: "v", count: 199))
+        #expect(block[200] == ":grown: " + String(repeating: "g", count: 5000))
+        var small = HTTP2FieldList(capacity: 0, fields: 0)
+        for index in 0..<20 { small.add(pseudo: ":p", "\(index)") }
+        #expect(pairs(&small) == (0..<20).map { ":p: \($0)" })
+    }
+}

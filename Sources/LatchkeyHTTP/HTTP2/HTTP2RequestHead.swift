@@ -33,16 +33,17 @@ public struct HTTP2RequestHead: Sendable, Equatable {
     /// connection-specific fields go (§8.2.2: `Connection` and the fields it names, `Keep-Alive`,
     /// `Proxy-Connection`, `Transfer-Encoding`, `Upgrade`, `Trailer`... and `TE` unless it is `trailers`).
     public init(_ head: HTTPRequestHead, scheme: String, authority: String) {
-        var headers = head.headers
-        let keepsTE = headers.wantsTrailers
-        headers.removeHopByHop()
-        headers.spans.removeAll { $0.known == .host }
-        if keepsTE { headers.add(name: "te", value: "trailers") }
+        var headers = head.headers.forwarded(
+            dropping: Self.fieldsInPseudoHeaders, room: HTTPHeaders.Room(fields: 1, bytes: 10))
+        if head.headers.wantsTrailers { headers.add(name: "te", value: "trailers") }
         let isConnect = head.method == "CONNECT"
         self.init(
             method: head.method, scheme: isConnect ? nil : scheme, authority: authority,
             path: isConnect ? nil : head.target, headers: headers)
     }
+
+    /// What an HTTP/1.1-shaped head says in a field and HTTP/2 in a pseudo-header field: `Host`.
+    static let fieldsInPseudoHeaders = KnownFieldNames(.host)
 
     /// As an HTTP/1.1-shaped head for planning and forwarding: version 2.0, the origin-form target `path`
     /// (a CONNECT's: its authority), `Host` set from `:authority` (§8.3.1: an intermediary making a Host uses

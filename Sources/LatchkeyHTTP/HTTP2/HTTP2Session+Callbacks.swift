@@ -110,8 +110,9 @@ extension HTTP2Session {
             return 0
         }
         // nghttp2 has checked the pseudo-header fields: known names, once each, before the regular fields.
-        // A response's only one, `:status` (three digits, checked by nghttp2 too), is read without Strings.
-        if role == .client, name.count == 7, memcmp(name.baseAddress!, ":status", 7) == 0 {
+        // Each is told by its bytes; only a request's values become Strings, and `:status` (three digits,
+        // checked by nghttp2 too) is read as a number.
+        if Self.isPseudo(name, ":status") {
             var status = 0
             for byte in value {
                 let digit = byte &- UInt8(ascii: "0")
@@ -119,19 +120,24 @@ extension HTTP2Session {
                 status = status * 10 + Int(digit)
             }
             if value.count == 3 { state.status = status }
-            return 0
-        }
-        let text = String(decoding: value, as: UTF8.self)
-        switch String(decoding: name, as: UTF8.self) {
-        case ":method": state.method = text
-        case ":scheme": state.scheme = text
-        case ":authority": state.authority = text
-        case ":path": state.path = text
-        case ":protocol": state.protocol = text
-        case ":status": state.status = Int(text)
-        default: break
+        } else if Self.isPseudo(name, ":method") {
+            state.method = String(decoding: value, as: UTF8.self)
+        } else if Self.isPseudo(name, ":scheme") {
+            state.scheme = String(decoding: value, as: UTF8.self)
+        } else if Self.isPseudo(name, ":authority") {
+            state.authority = String(decoding: value, as: UTF8.self)
+        } else if Self.isPseudo(name, ":path") {
+            state.path = String(decoding: value, as: UTF8.self)
+        } else if Self.isPseudo(name, ":protocol") {
+            state.protocol = String(decoding: value, as: UTF8.self)
         }
         return 0
+    }
+
+    /// Whether `name` is the pseudo-header field `known` (nghttp2 delivers them lowercase, as sent).
+    @inline(__always)
+    private static func isPseudo(_ name: UnsafeBufferPointer<UInt8>, _ known: StaticString) -> Bool {
+        name.count == known.utf8CodeUnitCount && memcmp(name.baseAddress!, known.utf8Start, name.count) == 0
     }
 
     private func frameReceived(_ frame: nghttp2_frame) {

@@ -161,8 +161,21 @@ public final class HTTP2Session {
 
     /// Client role: opens a stream with `head`; returns its id. `endStream`: no body follows.
     public func submitRequest(_ head: HTTP2RequestHead, endStream: Bool) throws(HTTP2Error) -> Int32 {
-        guard role == .client else { throw HTTP2Error(.internalError, "a server session cannot send requests") }
         var fields = HTTP2FieldList.request(head)
+        return try submitRequest(&fields, endStream: endStream)
+    }
+
+    /// Client role: opens a stream with `HTTP2RequestHead(head, scheme:authority:)`, translated straight into
+    /// the header block (a proxy's upstream request, where the head is used once); returns its id.
+    public func submitRequest(
+        translating head: HTTPRequestHead, scheme: String, authority: String, endStream: Bool
+    ) throws(HTTP2Error) -> Int32 {
+        var fields = HTTP2FieldList.request(translating: head, scheme: scheme, authority: authority)
+        return try submitRequest(&fields, endStream: endStream)
+    }
+
+    private func submitRequest(_ fields: inout HTTP2FieldList, endStream: Bool) throws(HTTP2Error) -> Int32 {
+        guard role == .client else { throw HTTP2Error(.internalError, "a server session cannot send requests") }
         let state = HTTP2StreamState()
         let id = fields.withNameValues { nameValues, count in
             if endStream { return nghttp2_submit_request(session, nil, nameValues, count, nil, nil) }

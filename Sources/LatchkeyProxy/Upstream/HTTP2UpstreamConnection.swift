@@ -138,13 +138,26 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
 
     /// Opens `stream` with `head` (RFC 9113 §8.3.1). A refusal by the session fails the stream on the next turn.
     func open(_ stream: HTTP2UpstreamStream, _ head: HTTP2RequestHead, endStream: Bool) -> Int32? {
+        open(stream) { session throws(HTTP2Error) in try session.submitRequest(head, endStream: endStream) }
+    }
+
+    /// Opens `stream` with the HTTP/1.1-shaped `head` as `HTTP2RequestHead(head, scheme:authority:)` with this
+    /// connection's origin would carry it, translated straight into the header block.
+    func open(_ stream: HTTP2UpstreamStream, translating head: HTTPRequestHead, endStream: Bool) -> Int32? {
+        open(stream) { session throws(HTTP2Error) in
+            try session.submitRequest(
+                translating: head, scheme: endpoint.scheme, authority: endpoint.authority, endStream: endStream)
+        }
+    }
+
+    private func open(_ stream: HTTP2UpstreamStream, submit: (HTTP2Session) throws(HTTP2Error) -> Int32) -> Int32? {
         waiting.removeAll { $0 === stream }
         guard state == .ready else {
             failLater(stream, .http2(HTTP2Error(.refusedStream, "the connection is going away")), unprocessed: true)
             return nil
         }
         do {
-            let id = try session.submitRequest(head, endStream: endStream)
+            let id = try submit(session)
             streams[id] = stream
             scheduleFlush()
             return id

@@ -76,10 +76,9 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
         }
         // RFC 9113 §8.3.1: :scheme and :authority from the upstream (the head's Host, which RequestRewrite
         // set to the same authority, moves there); connection-specific fields go, `te: trailers` stays.
-        let h2Head = HTTP2RequestHead(head, scheme: connection.endpoint.scheme, authority: connection.endpoint.authority)
         let bodyless = framing == .none || framing == .contentLength(0)
         let endStream = end && trailers.count == 0 && (bodyless || body.allSatisfy(\.isEmpty))
-        guard let id = connection.open(self, h2Head, endStream: endStream) else { return }
+        guard let id = connection.open(self, translating: head, endStream: endStream) else { return }
         self.id = id
         requestEnded = end
         guard !endStream else { return }
