@@ -218,17 +218,10 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
 
     /// Appends a field, keeping any existing ones of the same name.
     public mutating func add(name: String, value: String) {
-        // Headers built from a parsed head are exactly full: grow once with room to spare, not once per field.
-        let needed = bytes.count + name.utf8.count + value.utf8.count
-        if bytes.capacity < needed { bytes.reserveCapacity(Swift.max(needed + 256, bytes.capacity * 2)) }
-        let nameStart = bytes.count
-        Self.appendUTF8(name, to: &bytes)
-        let valueStart = bytes.count
-        Self.appendUTF8(value, to: &bytes)
-        spans.append(
-            Span(
-                nameStart: UInt32(nameStart), nameCount: UInt32(valueStart - nameStart), valueStart: UInt32(valueStart),
-                valueCount: UInt32(bytes.count - valueStart), known: KnownFieldName(name)))
+        var name = name, value = value
+        name.withUTF8 { name in
+            value.withUTF8 { value in add(name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value)) }
+        }
     }
 
     /// Appends a field whose value is `number` in plain decimal (`Content-Length`), written straight into
@@ -283,6 +276,9 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         // Typed views, so that the appends are copies of memory rather than loops over raw bytes.
         let name = name.assumingMemoryBound(to: UInt8.self)
         let value = value.assumingMemoryBound(to: UInt8.self)
+        // Headers built from a parsed head are exactly full: grow once with room to spare, not once per field.
+        let needed = bytes.count + name.count + value.count
+        if bytes.capacity < needed { bytes.reserveCapacity(Swift.max(needed + 256, bytes.capacity * 2)) }
         let nameStart = bytes.count
         bytes.append(contentsOf: name)
         let valueStart = bytes.count

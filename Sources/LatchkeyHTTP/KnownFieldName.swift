@@ -38,9 +38,9 @@ public enum KnownFieldName: UInt8, Sendable, CaseIterable {
 
     /// The identity of a name given as a `String` (a lookup's argument).
     init(_ name: String) {
-        // Literals and parsed names are contiguous UTF-8; anything else is compared as a copy.
-        self = name.utf8.withContiguousStorageIfAvailable { KnownFieldName($0) }
-            ?? Array(name.utf8).withUnsafeBufferPointer { KnownFieldName($0) }
+        // Literals and parsed names are contiguous UTF-8 already; anything else is made so first.
+        var name = name
+        self = name.withUTF8 { KnownFieldName($0) }
     }
 
     /// Hop-by-hop by definition (RFC 9110 §7.6.1), whatever `Connection` says; see

@@ -47,7 +47,8 @@ public final class UpstreamEndpoint: Sendable, Hashable {
     public var isTLS: Bool { scheme == "https" }
 
     public static func == (a: UpstreamEndpoint, b: UpstreamEndpoint) -> Bool {
-        a.addressHash == b.addressHash && a.port == b.port && a.destination == b.destination && a.host == b.host
+        // Plans of one route share their endpoint: the pool's lookups nearly always end at the first test.
+        a === b || a.addressHash == b.addressHash && a.port == b.port && a.destination == b.destination && a.host == b.host
             && a.scheme == b.scheme && a.serverName == b.serverName
     }
 
