@@ -378,7 +378,8 @@ def test_te_trailers_reaches_an_h2_upstream(proxy, h2nginx):
 
 def test_an_idle_connection_is_pinged_then_closed_with_goaway(latchkey, h2peer):
     """With no stream open the proxy pings the upstream (twice per idle timeout at least) and, once the idle
-    timeout passed, says GOAWAY and closes."""
+    timeout passed, says GOAWAY and closes. Two requests make two idle spells: the keep-alive timer armed in
+    the first one serves the second."""
     lk = latchkey(f"""
 workers: 1
 limits:
@@ -391,8 +392,9 @@ routes:
 """)
     before = h2peer.connections
     assert via_requests("http://idle.local/echo/idle", proxy=lk.proxy_url).status == 200
+    assert via_requests("http://idle.local/echo/idle-again", proxy=lk.proxy_url).status == 200
     number = h2peer.connections
-    assert number == before + 1
+    assert number == before + 1, "both requests on one connection"
     wait_until(lambda: (number, "goaway") in h2peer.frames, timeout=10, what="GOAWAY from the idle proxy connection")
     seen = [kind for n, kind in h2peer.frames if n == number]
     assert seen.index("ping") < seen.index("goaway"), seen

@@ -388,11 +388,8 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
 
     // MARK: Idle keep-alive
 
-    private func becomeBusy() {
-        idleSince = nil
-        keepAliveTimer?.cancel()
-        keepAliveTimer = nil
-    }
+    /// A keep-alive timer still armed finds the connection busy when it fires, and stops.
+    private func becomeBusy() { idleSince = nil }
 
     private func becomeIdleIfUnused() {
         guard streams.isEmpty, waiting.isEmpty, state != .closed else { return }
@@ -402,24 +399,38 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
         }
         guard idleSince == nil else { return }
         idleSince = .now
-        armKeepAlive()
+        // One timer at a time, armed by the first idle moment after it last stopped: a busy connection goes
+        // idle between bursts of requests, and arming and cancelling a timer each time cost a heap insertion
+        // and a removal per request.
+        if keepAliveTimer == nil { armKeepAlive(after: keepAliveDelay) }
     }
 
-    private func armKeepAlive() {
-        let delay = min(Self.keepAliveInterval, pool.idleTimeout / 2)
-        keepAliveTimer = loop.schedule(after: delay) { [self] in
-            keepAliveTimer = nil
-            // Still connecting (every exchange that wanted it went away meanwhile) counts as idle too.
-            guard let idleSince, state == .ready || state == .connecting else { return }
-            if ContinuousClock.now - idleSince >= pool.idleTimeout {
-                close()
-                return
-            }
-            if state == .ready {
-                session.ping()
-                flush()
-            }
-            armKeepAlive()
+    /// How often an idle connection is pinged: at least twice per idle timeout.
+    private var keepAliveDelay: Duration { min(Self.keepAliveInterval, pool.idleTimeout / 2) }
+
+    private func armKeepAlive(after delay: Duration) {
+        keepAliveTimer = loop.schedule(after: delay) { [self] in keepAliveTimerFired() }
+    }
+
+    private func keepAliveTimerFired() {
+        keepAliveTimer = nil
+        // Busy: the next idle moment arms the timer again. Still connecting (every exchange that wanted the
+        // connection went away meanwhile) counts as idle too.
+        guard let idleSince, state == .ready || state == .connecting else { return }
+        let idleFor = ContinuousClock.now - idleSince
+        if idleFor >= pool.idleTimeout {
+            close()
+            return
         }
+        if idleFor < keepAliveDelay {
+            // Armed in an earlier idle spell: this one's interval counts from its start.
+            armKeepAlive(after: keepAliveDelay - idleFor)
+            return
+        }
+        if state == .ready {
+            session.ping()
+            flush()
+        }
+        armKeepAlive(after: min(keepAliveDelay, pool.idleTimeout - idleFor))
     }
 }
