@@ -17,28 +17,25 @@ public enum Authority {
     /// Parses `bytes`; nil when malformed (userinfo, empty host or label, bad IPv6, empty or out-of-range port,
     /// stray bytes).
     public static func parse(_ bytes: ArraySlice<UInt8>, defaultPort: Int?) -> (host: String, port: Int)? {
-        parseBytes(bytes, defaultPort: defaultPort)
+        bytes.withUnsafeBufferPointer { parseBytes($0, defaultPort: defaultPort) }
     }
 
     /// `parse(_:defaultPort:)` over a string, read in place (no copy of its bytes: a `Host` field is parsed on
     /// every request).
     public static func parse(_ text: String, defaultPort: Int?) -> (host: String, port: Int)? {
-        if let parsed = text.utf8.withContiguousStorageIfAvailable({ parseBytes($0, defaultPort: defaultPort) }) {
-            return parsed
-        }
-        return parseBytes(Array(text.utf8)[...], defaultPort: defaultPort)
+        var text = text
+        return text.withUTF8 { parseBytes($0, defaultPort: defaultPort) }
     }
 
-    /// The parser over any contiguous bytes with integer indices (an array slice, a string's UTF-8 storage).
-    private static func parseBytes<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, defaultPort: Int?)
-        -> (host: String, port: Int)? where Bytes.Index == Int
-    {
+    /// The parser, over contiguous bytes (not generic: specialised for slices and string storage it still
+    /// walked them through collection protocols, ~1,000 instructions per `Host`).
+    private static func parseBytes(_ bytes: UnsafeBufferPointer<UInt8>, defaultPort: Int?) -> (host: String, port: Int)? {
         guard !bytes.isEmpty else { return nil }
         let host: String
         let afterHost: Int
         if bytes.first == UInt8(ascii: "[") {
             guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return nil }
-            let literal = bytes[(bytes.startIndex + 1)..<close]
+            let literal = UnsafeBufferPointer(rebasing: bytes[(bytes.startIndex + 1)..<close])
             guard literal.count >= 2, literal.contains(UInt8(ascii: ":")),
                 literal.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
             else { return nil }
@@ -46,7 +43,7 @@ public enum Authority {
             afterHost = close + 1
         } else {
             let end = bytes.firstIndex(of: UInt8(ascii: ":")) ?? bytes.endIndex
-            guard let name = canonicalName(bytes[bytes.startIndex..<end]) else { return nil }
+            guard let name = canonicalName(UnsafeBufferPointer(rebasing: bytes[bytes.startIndex..<end])) else { return nil }
             host = name
             afterHost = end
         }
@@ -69,22 +66,26 @@ public enum Authority {
     /// A host already split from its port (config, a resolved `Location`), canonical as above: an IPv6
     /// literal with or without brackets, or a reg-name/IPv4 address; nil when malformed.
     public static func canonicalHost(_ host: String) -> String? {
-        var bytes = Array(host.utf8)[...]
-        if bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]") { bytes = bytes.dropFirst().dropLast() }
-        if bytes.contains(UInt8(ascii: ":")) {
-            guard bytes.count >= 2,
-                bytes.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
-            else { return nil }
-            return lowercased(bytes)
+        var host = host
+        return host.withUTF8 { whole in
+            var bytes = whole[...]
+            if bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]") { bytes = bytes.dropFirst().dropLast() }
+            let host = UnsafeBufferPointer(rebasing: bytes)
+            if host.contains(UInt8(ascii: ":")) {
+                guard host.count >= 2,
+                    host.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+                else { return nil }
+                return lowercased(host)
+            }
+            return canonicalName(host)
         }
-        return canonicalName(bytes)
     }
 
     /// A reg-name or IPv4 address lower-cased without one trailing dot; nil for an empty name, an empty
     /// label, or a byte outside the reg-name set.
-    private static func canonicalName<Name: RandomAccessCollection<UInt8>>(_ bytes: Name) -> String? {
-        var name = bytes[...]
-        if name.last == UInt8(ascii: ".") { name = name.dropLast() }
+    private static func canonicalName(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        var name = bytes
+        if name.last == UInt8(ascii: ".") { name = UnsafeBufferPointer(rebasing: name.dropLast()) }
         guard !name.isEmpty, name.first != UInt8(ascii: "."), name.last != UInt8(ascii: "."),
             name.allSatisfy(isRegNameByte)
         else { return nil }
@@ -97,12 +98,16 @@ public enum Authority {
     }
 
     /// ASCII lower-casing on bytes: no `String` case mapping (which is Unicode-aware and allocates twice).
-    private static func lowercased<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
-        if !bytes.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
+    private static func lowercased(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        guard bytes.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
             return String(decoding: bytes, as: UTF8.self)
         }
-        return String(decoding: bytes.lazy.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 },
-            as: UTF8.self)
+        return String(unsafeUninitializedCapacity: bytes.count) { text in
+            for (index, byte) in bytes.enumerated() {
+                text[index] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            }
+            return bytes.count
+        }
     }
 
     private static func isHexDigit(_ byte: UInt8) -> Bool {

@@ -25,6 +25,24 @@ enum ByteWords {
         return word | (capitals >> 2)
     }
 
+    /// Lowercases the ASCII capital letters of `count` bytes at `bytes` in place, every other byte as it was:
+    /// a word at a time (an HTTP/2 field name from an HTTP/1.1 head, RFC 9113 §8.2.1). A word holding a byte
+    /// of 0x80 or more, whose carry could reach its neighbour, goes byte by byte.
+    static func lowercaseInPlace(_ bytes: UnsafeMutableRawPointer, count: Int) {
+        var offset = 0
+        while offset + 8 <= count {
+            let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            guard word & highBits == 0 else { break }
+            bytes.storeBytes(of: asciiLowercased(word), toByteOffset: offset, as: UInt64.self)
+            offset += 8
+        }
+        while offset < count {
+            let byte = bytes.load(fromByteOffset: offset, as: UInt8.self)
+            bytes.storeBytes(of: byte &- 0x41 < 26 ? byte | 0x20 : byte, toByteOffset: offset, as: UInt8.self)
+            offset += 1
+        }
+    }
+
     /// Whether `bytes` equals the lowercase ASCII `lowercased` (same length) ignoring ASCII case: two to
     /// three loads per side for the 2- to 19-byte names of `KnownFieldName`.
     @inline(__always)

@@ -43,6 +43,20 @@ import Testing
         }
     }
 
+    @Test func lowercasingInPlaceMatchesTheByteDefinitionForEveryByteAndLength() {
+        for count in 0...19 {
+            for position in 0..<max(count, 1) {
+                for byte in 0...255 {
+                    var bytes = Array("Content-Type-X-Long".utf8.prefix(count))
+                    if count > 0 { bytes[position] = UInt8(byte) }
+                    let expected = bytes.map(HTTPHeaders.asciiLowercased)
+                    bytes.withUnsafeMutableBytes { ByteWords.lowercaseInPlace($0.baseAddress!, count: count) }
+                    #expect(bytes == expected, "byte \(byte) at \(position) of \(count)")
+                }
+            }
+        }
+    }
+
     @Test func knownNamesAreRecognisedInAnyCaseAndNothingElseIs() {
         let names: [(String, KnownFieldName)] = [
             ("te", .te), ("via", .via), ("host", .host), ("expect", .expect), ("trailer", .trailer),

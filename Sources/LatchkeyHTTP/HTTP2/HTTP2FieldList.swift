@@ -115,7 +115,7 @@ struct HTTP2FieldList: ~Copyable {
     private mutating func add(lowercasing name: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) {
         let nameStart = byteCount
         append(UnsafeRawBufferPointer(name))
-        for index in nameStart..<byteCount { bytes[index] = HTTPHeaders.asciiLowercased(bytes[index]) }
+        ByteWords.lowercaseInPlace(bytes + nameStart, count: name.count)
         let valueStart = byteCount
         append(UnsafeRawBufferPointer(value))
         appendEntry(nameStart: nameStart, valueStart: valueStart)
