@@ -45,6 +45,9 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
     // Loop-confined and never mutated re-entrantly (swapped out before use): exclusivity unchecked.
     @exclusivity(unchecked) private var events: [HTTP2Event] = []
     private var flushScheduled = false
+    /// The stream whose response events `reports` holds (see `report`).
+    private var reporting: HTTP2UpstreamStream?
+    private var reports: [HTTP1ResponseEvent] = []
     /// The error of a GOAWAY the server sent with a code other than NO_ERROR: why the connection then ends.
     private var goAwayError: HTTP2Error?
     private var idleSince: ContinuousClock.Instant?
@@ -310,8 +313,17 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
 
     /// Hands each event to its stream and applies the connection-wide ones; empties `events`.
     private func dispatch(_ events: inout [HTTP2Event]) {
-        defer { events.removeAll(keepingCapacity: true) }
+        defer {
+            deliverReports()
+            events.removeAll(keepingCapacity: true)
+        }
         for event in events {
+            switch event {
+            case .interimResponse, .response, .data, .end, .trailers:
+                break  // may join the reports under way (`report`)
+            default:
+                deliverReports()  // whatever follows a stream's response events comes after them
+            }
             switch event {
             case .goAway(let lastStreamID, let code, let debug):
                 goAway(lastStreamID: lastStreamID, code: code, debug: debug)
@@ -339,6 +351,24 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
                 }
             }
         }
+    }
+
+    /// A stream's response events from one read, for its exchange in one call: the head, the body and the end
+    /// of a small response arrive together, and each call flushed the client's side once more. A run ends
+    /// with another stream's event, any other event, or the end of the read's events (`dispatch`).
+    func report(_ event: HTTP1ResponseEvent, from stream: HTTP2UpstreamStream) {
+        if let reporting, reporting !== stream { deliverReports() }
+        reporting = stream
+        reports.append(event)
+    }
+
+    /// Hands the run of reports under way to its stream's exchange.
+    func deliverReports() {
+        guard let stream = reporting else { return }
+        reporting = nil
+        var run: [HTTP1ResponseEvent] = []
+        swap(&run, &reports)
+        stream.deliver(run)
     }
 
     /// RFC 9113 §6.8: streams above `lastStreamID` were not processed and may go again on another

@@ -163,20 +163,25 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
         switch event {
         case .interimResponse(_, let head):
             receivedResponse = true
-            handler.upstream(self, didReceive: [.informational(head)])
+            report(.informational(head))
         case .response(_, let head, let endStream):
             receivedResponse = true
             if let webSocketKey, (200...299).contains(head.status), !endStream {
-                // RFC 8441 §5: the stream carries the WebSocket now. The exchange sees the 101 it knows.
+                // RFC 8441 §5: the stream carries the WebSocket now. The exchange sees the 101 it knows, at
+                // once: it hands the stream to the tunnel, which takes the DATA that may follow in this read.
                 let switched = WebSocketHandshake.switchedHead(head, key: webSocketKey)
+                connection.deliverReports()
                 handler.upstream(self, didReceive: [.head(switched, .none)])
                 return
             }
             responseIsBodyless =
                 endStream || HTTPResponseHead.isBodyless(status: head.status, requestMethod: requestMethod)
             let framing = responseIsBodyless ? .none : Self.framing(of: head)
-            handler.upstream(self, didReceive: endStream ? [.head(head, framing), .end] : [.head(head, framing)])
-            if endStream { finish() }
+            report(.head(head, framing))
+            if endStream {
+                report(.end)
+                finish()
+            }
         case .data(let id, let bytes):
             receivedResponse = true
             guard !responseIsBodyless else {
@@ -186,12 +191,13 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
                 return
             }
             received(id, count: bytes.count)
-            handler.upstream(self, didReceive: [.body(bytes)])
+            report(.body(bytes))
         case .end:
-            handler.upstream(self, didReceive: [.end])
+            report(.end)
             finish()
         case .trailers(_, let fields):
-            handler.upstream(self, didReceive: [.trailers(fields), .end])
+            report(.trailers(fields))
+            report(.end)
             finish()
         case .headersTooLarge:
             fail(.http2(HTTP2Error(.protocolError, "the response header section is larger than the proxy accepts")))
@@ -200,6 +206,15 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
         case .request, .streamClosed, .goAway, .remoteSettings:
             break  // the connection's
         }
+    }
+
+    /// Response events go to the exchange through the connection, which hands it those of one read together
+    /// (`HTTP2UpstreamConnection.report`).
+    private func report(_ event: HTTP1ResponseEvent) { connection.report(event, from: self) }
+
+    /// The events `report` gathered, for the exchange (if it is still there).
+    func deliver(_ events: [HTTP1ResponseEvent]) {
+        handler?.upstream(self, didReceive: events)
     }
 
     /// The stream closed (its last event). Before the response ended that is a failure: REFUSED_STREAM (or a

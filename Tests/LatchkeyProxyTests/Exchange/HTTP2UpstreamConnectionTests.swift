@@ -20,6 +20,17 @@ final class RecordingUpstreamHandler: UpstreamConnectionHandler, @unchecked Send
     }
 }
 
+/// Records each call's events apart.
+final class CallRecordingHandler: UpstreamConnectionHandler, @unchecked Sendable {  // touched on the loop only
+    let calls = Mutex<[[HTTP1ResponseEvent]]>([])
+    func upstreamDidBecomeReady(_ upstream: any ExchangeUpstream) {}
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: [HTTP1ResponseEvent]) {
+        calls.withLock { $0.append(events) }
+    }
+    func upstreamDidDrainWrites(_ upstream: any ExchangeUpstream) {}
+    func upstream(_ upstream: any ExchangeUpstream, didFail error: UpstreamFailure) {}
+}
+
 /// `HTTP2UpstreamConnection` and its streams against a real server-role `HTTP2Session` over a memory stream:
 /// what goes out per RFC 9113, and how responses, resets and GOAWAY reach the exchange.
 @Suite(.serialized) struct HTTP2UpstreamConnectionTests {
@@ -88,7 +99,9 @@ final class RecordingUpstreamHandler: UpstreamConnectionHandler, @unchecked Send
             onLoop {}
         }
 
-        func openStream(_ handler: RecordingUpstreamHandler, method: String = "GET", body: [UInt8] = [])
+        func openStream(
+            _ handler: any UpstreamConnectionHandler & Sendable, method: String = "GET", body: [UInt8] = []
+        )
             -> HTTP2UpstreamStream
         {
             let box = Mutex<HTTP2UpstreamStream?>(nil)
@@ -140,6 +153,26 @@ final class RecordingUpstreamHandler: UpstreamConnectionHandler, @unchecked Send
         }
         #expect(response.status == 200 && framing == .chunked)
         #expect(Array(events.dropFirst()) == [.body(Array("hello".utf8)), .trailers(["grpc-status": "0"]), .end])
+    }
+
+    @Test func oneReadsResponseEventsReachTheExchangeInOneCall() throws {
+        let rig = try Rig()
+        let handler = CallRecordingHandler()
+        _ = rig.openStream(handler)
+        var received = try rig.serverReceives()
+        try rig.serverSends()
+        received += try rig.serverReceives()
+        guard case .request(let id, _, _)? = received.first(where: { if case .request = $0 { true } else { false } })
+        else {
+            Issue.record("no request at the server: \(received)")
+            return
+        }
+        try rig.server.submitResponse(stream: id, HTTPResponseHead(status: 200, headers: ["content-length": "5"]), endStream: false)
+        rig.server.sendData(stream: id, Array("hello".utf8))
+        rig.server.endStream(stream: id)
+        try rig.serverSends()
+        #expect(handler.calls.withLock { $0 }.map(\.count) == [3], "head, body and end in one call")
+        #expect(handler.calls.withLock { $0 }.first?.last == .end)
     }
 
     @Test func aStreamAboveAGoAwaysLastStreamIDIsReportedUnprocessed() throws {
