@@ -26,15 +26,24 @@ enum ByteWords {
     }
 
     /// Lowercases the ASCII capital letters of `count` bytes at `bytes` in place, every other byte as it was:
-    /// a word at a time (an HTTP/2 field name from an HTTP/1.1 head, RFC 9113 §8.2.1). A word holding a byte
-    /// of 0x80 or more, whose carry could reach its neighbour, goes byte by byte.
+    /// a word at a time (an HTTP/2 field name from an HTTP/1.1 head, RFC 9113 §8.2.1). The last word overlaps
+    /// the one before it (lowercasing twice changes nothing). From a word holding a byte of 0x80 or more,
+    /// whose carry could reach its neighbour, and below eight bytes, it goes byte by byte.
+    @inline(__always)
     static func lowercaseInPlace(_ bytes: UnsafeMutableRawPointer, count: Int) {
         var offset = 0
-        while offset + 8 <= count {
-            let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            guard word & highBits == 0 else { break }
-            bytes.storeBytes(of: asciiLowercased(word), toByteOffset: offset, as: UInt64.self)
-            offset += 8
+        if count >= 8 {
+            while true {
+                let at = Swift.min(offset, count - 8)
+                let word = bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+                if word & highBits != 0 {
+                    offset = at
+                    break
+                }
+                bytes.storeBytes(of: asciiLowercased(word), toByteOffset: at, as: UInt64.self)
+                if at == count - 8 { return }
+                offset += 8
+            }
         }
         while offset < count {
             let byte = bytes.load(fromByteOffset: offset, as: UInt8.self)
