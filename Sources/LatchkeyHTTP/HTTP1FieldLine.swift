@@ -29,12 +29,18 @@ enum HTTP1FieldLine {
         let valueBytes = line[start..<end]
         var ascii = true
         // Every byte of every field value passes here: eight at a time while they are SP or visible ASCII
-        // (nearly every value), then byte by byte from the first word holding anything else.
+        // (nearly every value), then byte by byte from the first word holding anything else. A value of eight
+        // bytes or more ends with the word of its last eight (overlapping the one before), not a byte loop.
         var checked = start
         while checked + 8 <= end,
             !ByteWords.hasNonVisibleASCII(line.loadUnaligned(fromByteOffset: checked, as: UInt64.self))
         {
             checked += 8
+        }
+        if checked < end, checked + 8 > end, end - start >= 8,  // only a short tail left, all before it clean
+            !ByteWords.hasNonVisibleASCII(line.loadUnaligned(fromByteOffset: end - 8, as: UInt64.self))
+        {
+            checked = end
         }
         let value = UnsafeBufferPointer(rebasing: line.assumingMemoryBound(to: UInt8.self)[checked..<end])
         for byte in value {

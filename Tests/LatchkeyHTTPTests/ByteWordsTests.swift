@@ -86,3 +86,37 @@ import Testing
         #expect(KnownFieldName("") == .other)
     }
 }
+
+/// `HTTP1FieldLine.parse` checks values a word at a time, the last word overlapping the one before: a bad
+/// byte anywhere in a value of any length is still found.
+@Suite struct HTTP1FieldLineValueTests {
+    private func parses(_ line: [UInt8]) -> Bool {
+        line.withUnsafeBytes { raw in
+            do {
+                _ = try HTTP1FieldLine.parse(raw)
+                return true
+            } catch {
+                return false
+            }
+        }
+    }
+
+    @Test func aControlByteIsFoundInEveryPositionOfEveryLength() {
+        for length in 1...40 {
+            let clean = Array("X-Name: ".utf8) + (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+            #expect(parses(clean), "length \(length)")
+            for position in 0..<length {
+                for bad: UInt8 in [0x01, 0x7F, 0x1F] {
+                    var line = clean
+                    line[8 + position] = bad
+                    #expect(!parses(line), "byte \(bad) at \(position) of \(length)")
+                }
+                var tab = clean  // HTAB is allowed inside a value
+                if position > 0, position < length - 1 {
+                    tab[8 + position] = 0x09
+                    #expect(parses(tab), "HTAB at \(position) of \(length)")
+                }
+            }
+        }
+    }
+}
