@@ -204,7 +204,9 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
         }
         let runtime = server.runtime
         let keepAlive = head.wantsKeepAlive
-        switch RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin, framing: framing) {
+        let planned = RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin, framing: framing)
+        // Consumed: the forward plan's payload moves into its exchange rather than being copied out.
+        switch consume planned {
         case .reject(let error):
             if let interceptedOrigin {
                 server.accessLog.recordInterceptedRejected(

@@ -356,3 +356,17 @@ struct ExchangeStateMachine {
     /// Adds `attempt N: detail` to the history the error details are built from.
     mutating func noteAttempt(_ detail: String) { history.append("attempt \(attemptNumber): \(detail)") }
 }
+
+extension ExchangeStateMachine {
+    /// The head the current attempt sends upstream: `RequestRewrite.upstreamHead` over the current plan, with
+    /// the credential when the plan carries it.
+    ///
+    /// `mutating` though it changes nothing: the driver holds the machine in a class, and a plan read from
+    /// there as an argument was copied whole (a retain and a release of each of its references, twice per
+    /// request); a mutating call reaches the plan in place.
+    mutating func upstreamHead() -> HTTPRequestHead {
+        RequestRewrite.upstreamHead(
+            plan: plan, credential: injectsCredential ? credential : nil, framing: requestFraming,
+            receivedVersion: requestHead.version)
+    }
+}

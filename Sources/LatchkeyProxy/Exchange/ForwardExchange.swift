@@ -204,11 +204,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     private func sendRequest(body: [[UInt8]], end: Bool, trailers: HTTPHeaders) {
         guard let upstream else { return }
-        let credential = machine.injectsCredential ? machine.credential : nil
-        // The machine's plan itself, not the `plan` accessor: an argument through the accessor is a copy.
-        let head = RequestRewrite.upstreamHead(
-            plan: machine.plan, credential: credential, framing: machine.requestFraming,
-            receivedVersion: machine.requestHead.version)
+        let head = machine.upstreamHead()
         if machine.plan.route?.settings.debug == true {
             let plan = machine.plan
             log.debugHead(

@@ -224,8 +224,8 @@ public enum RequestPlanner {
                     "route \(settings.name) would send credentials over plain http to \(endpoint.host); set upstream: https://... or allow_plaintext_credentials: true",
                     route: settings.name, connection: settings.connection))
         }
-        var rewritten = head
-        rewritten.target = upstreamPath
+        let rewritten = HTTPRequestHead(
+            method: head.method, target: upstreamPath, version: head.version, headers: head.headers)
         let needsHTTP1 = head.headers.contains("Upgrade")
         var plan = ForwardPlan(
             route: route, endpoint: endpoint, tls: endpoint.isTLS ? (needsHTTP1 ? route.http1TLS : route.tls) : nil,

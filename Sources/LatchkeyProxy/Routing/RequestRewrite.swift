@@ -161,26 +161,25 @@ enum RequestRewrite {
     static func upstreamHead(
         plan: ForwardPlan, credential: InjectedCredential?, framing: HTTPBodyFraming, receivedVersion: HTTPVersion
     ) -> HTTPRequestHead {
-        let base = plan.head
-        var head = base
-        head.version = .http1_1
-        // Steps 1, 2 and the removing half of 6 in one pass, into storage with room for what is added.
+        // Steps 1, 2 and the removing half of 6 in one pass, into storage with room for what is added. The
+        // new head is built from the plan's parts (copying the whole head first cost a retain and a release
+        // of each of its references).
         let credentialBytes = credential.map { $0.headerName.utf8.count + $0.headerValue.value.utf8.count } ?? 0
         var dropped: KnownFieldNames = [.proxyAuthorization, .framing]
         if plan.route != nil { dropped.insert(.authorization) }
-        head.headers = base.headers.forwarded(
+        var headers = plan.head.headers.forwarded(
             dropping: dropped,
             room: HTTPHeaders.Room(fields: 8, bytes: credentialBytes + plan.endpoint.authority.utf8.count + 160))
-        if base.headers.wantsTrailers {
-            head.headers.add(name: "TE", value: "trailers")
-            head.headers.add(name: "Connection", value: "TE")
+        if plan.head.headers.wantsTrailers {
+            headers.add(name: "TE", value: "trailers")
+            headers.add(name: "Connection", value: "TE")
         }
-        if let credential { head.headers.replaceOrAdd(name: credential.headerName, value: credential.headerValue.value) }
-        head.headers.replaceOrAdd(name: "Host", value: plan.endpoint.authority)
-        head.headers.add(name: "Via", value: ViaField.value(receivedVersion: receivedVersion))
-        head.headers.setFraming(framing)
-        if plan.upgradesToWebSocket { WebSocketHandshake.addUpgradeFields(to: &head.headers) }
-        return head
+        if let credential { headers.replaceOrAdd(name: credential.headerName, value: credential.headerValue.value) }
+        headers.replaceOrAdd(name: "Host", value: plan.endpoint.authority)
+        headers.add(name: "Via", value: ViaField.value(receivedVersion: receivedVersion))
+        headers.setFraming(framing)
+        if plan.upgradesToWebSocket { WebSocketHandshake.addUpgradeFields(to: &headers) }
+        return HTTPRequestHead(method: plan.head.method, target: plan.head.target, version: .http1_1, headers: headers)
     }
 
     /// Request trailers (RFC 9110 §6.5) as they go upstream with the end of the body, on every attempt: the
