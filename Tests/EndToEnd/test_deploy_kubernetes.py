@@ -324,12 +324,12 @@ def probe_status(port: int, path: str) -> tuple[int, str]:
         connection.close()
 
 
-def wait_for_probe(port: int, path: str, status: int) -> str:
-    """Polls until `path` answers `status`; returns the body."""
+def wait_for_probe(port: int, path: str, status: int, saying: str = "") -> str:
+    """Polls until `path` answers `status` with a body containing `saying` (any case); returns the body."""
     def answered():
         got, body = probe_status(port, path)
-        return body if got == status else None
-    return wait_until(answered, what=f"{path} answering {status}")
+        return body if got == status and saying.lower() in body.lower() else None
+    return wait_until(answered, what=f"{path} answering {status} {saying!r}")
 
 
 def probe_config(tmp_path, proxy_conf_text, proxy_conf, manifests, token_url: str) -> str:
@@ -361,8 +361,9 @@ def test_readiness_and_liveness_hold_while_the_token_endpoint_is_down(
     text = probe_config(tmp_path, proxy_conf_text, proxy_conf, manifests,
                         f"http://127.0.0.1:{closed_port()}/oauth/token")
     lk = latchkey(text)
-    body = wait_for_probe(lk.admin_port, "/connections/health", 503)  # once the first token fetch has failed
-    assert '"connection":"orders"' in body and "refused" in body.lower(), body
+    # 503 comes at once (the first fetch in flight); the refused fetch is what this test waits for.
+    body = wait_for_probe(lk.admin_port, "/connections/health", 503, saying="refused")
+    assert '"connection":"orders"' in body, body
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert probe_status(lk.admin_port, sidecar[probe]["httpGet"]["path"])[0] == 200, probe
 
