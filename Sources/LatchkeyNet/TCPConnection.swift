@@ -265,7 +265,13 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
         loop.assertInLoop()
         guard !bytes.isEmpty, state != .closed, !shutdownAfterFlush else { return }
         if outbound.isEmpty {
-            outbound = bytes  // no copy: the caller's array is adopted
+            if bytes.count <= outbound.capacity {
+                // A message that fits the kept buffer is copied into it, and the caller keeps its array for
+                // its next message: adopting it freed the kept buffer, and the caller allocated anew.
+                outbound.append(contentsOf: bytes)
+            } else {
+                outbound = bytes  // no copy: the caller's array is adopted
+            }
             outboundOffset = 0
         } else {
             if outboundOffset >= Self.compactionThreshold {

@@ -5,13 +5,21 @@ extension UpstreamConnection: ExchangeUpstream {
     func sendRequest(
         _ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool, trailers: HTTPHeaders
     ) {
+        // The connection's own buffer, reused request after request (the stream copies a message that fits
+        // its buffer); a large body gets an array of its own, which the stream adopts.
+        let size = 1024 + body.reduce(0) { $0 + $1.count + 12 }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(1024 + body.reduce(0) { $0 + $1.count + 12 })
+        if size <= ClientConnection.keptOutputCapacity { swap(&bytes, &requestOutput) }
+        bytes.reserveCapacity(size)
         HTTP1Serializer.appendRequestHead(head, to: &bytes)
         beginRequest(method: head.method)
         for chunk in body { Self.encode(chunk, framing: framing, into: &bytes) }
         if end, framing == .chunked { HTTP1Serializer.appendLastChunk(trailers: trailers, to: &bytes) }
         write(bytes)
+        if bytes.capacity <= ClientConnection.keptOutputCapacity {
+            bytes.removeAll(keepingCapacity: true)
+            requestOutput = bytes
+        }
     }
 
     func sendBody(_ chunk: [UInt8], framing: HTTPBodyFraming) {

@@ -44,6 +44,8 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     var requestCount = 0
     /// Whether any response byte arrived for the current request (a stale pooled connection fails before).
     private(set) var receivedBytesForCurrentRequest = false
+    /// The buffer request heads are written into, kept between requests (`sendRequest`).
+    @exclusivity(unchecked) var requestOutput: [UInt8] = []
     // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var parser: HTTP1ResponseParser = {
         var parser = HTTP1ResponseParser()
