@@ -103,9 +103,7 @@ public enum Authority {
             return String(decoding: bytes, as: UTF8.self)
         }
         return String(unsafeUninitializedCapacity: bytes.count) { text in
-            for (index, byte) in bytes.enumerated() {
-                text[index] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
-            }
+            for (index, byte) in bytes.enumerated() { text[index] = HTTPHeaders.asciiLowercased(byte) }
             return bytes.count
         }
     }

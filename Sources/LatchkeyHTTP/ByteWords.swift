@@ -47,7 +47,7 @@ enum ByteWords {
         }
         while offset < count {
             let byte = bytes.load(fromByteOffset: offset, as: UInt8.self)
-            bytes.storeBytes(of: byte &- 0x41 < 26 ? byte | 0x20 : byte, toByteOffset: offset, as: UInt8.self)
+            bytes.storeBytes(of: HTTPHeaders.asciiLowercased(byte), toByteOffset: offset, as: UInt8.self)
             offset += 1
         }
     }
