@@ -204,9 +204,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
         }
         let runtime = server.runtime
         let keepAlive = head.wantsKeepAlive
-        let planned = RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin, framing: framing)
-        // Consumed: the forward plan's payload moves into its exchange rather than being copied out.
-        switch consume planned {
+        switch RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin, framing: framing) {
         case .reject(let error):
             if let interceptedOrigin {
                 server.accessLog.recordInterceptedRejected(
