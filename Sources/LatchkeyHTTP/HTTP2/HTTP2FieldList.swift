@@ -36,8 +36,6 @@ struct HTTP2FieldList: ~Copyable {
         entries.deallocate()
     }
 
-    var count: Int { entryCount }
-
     // MARK: Building
 
     private mutating func append(_ source: UnsafeRawBufferPointer) {

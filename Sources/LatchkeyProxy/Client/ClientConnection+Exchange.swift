@@ -43,15 +43,12 @@ extension ClientConnection: ExchangeClient {
         stream.write(responseOutput)
         // Kept for the next response when the stream copied it (a message that fits its buffer) and it is
         // small; otherwise let go (the stream adopted it, or it held a large body).
-        if responseOutput.capacity <= Self.keptOutputCapacity {
+        if responseOutput.capacity <= TCPConnection.retainedCapacity {
             responseOutput.removeAll(keepingCapacity: true)
         } else {
             responseOutput = []
         }
     }
-
-    /// Output buffers up to this capacity are reused for the next message.
-    static let keptOutputCapacity = 4 * 1024
 
     func exchangeDidFail(_ exchange: ForwardExchange, error: ProxyError, requestComplete: Bool) {
         guard exchange === self.exchange else { return }

@@ -1,4 +1,5 @@
 import LatchkeyHTTP
+import LatchkeyNet
 
 /// HTTP/1.1 as the upstream side of an exchange: framing written here (RFC 9112 §6, §7.1).
 extension UpstreamConnection: ExchangeUpstream {
@@ -9,14 +10,14 @@ extension UpstreamConnection: ExchangeUpstream {
         // its buffer); a large body gets an array of its own, which the stream adopts.
         let size = 1024 + body.reduce(0) { $0 + $1.count + 12 }
         var bytes: [UInt8] = []
-        if size <= ClientConnection.keptOutputCapacity { swap(&bytes, &requestOutput) }
+        if size <= TCPConnection.retainedCapacity { swap(&bytes, &requestOutput) }
         bytes.reserveCapacity(size)
         HTTP1Serializer.appendRequestHead(head, to: &bytes)
         beginRequest(method: head.method)
         for chunk in body { Self.encode(chunk, framing: framing, into: &bytes) }
         if end, framing == .chunked { HTTP1Serializer.appendLastChunk(trailers: trailers, to: &bytes) }
         write(bytes)
-        if bytes.capacity <= ClientConnection.keptOutputCapacity {
+        if bytes.capacity <= TCPConnection.retainedCapacity {
             bytes.removeAll(keepingCapacity: true)
             requestOutput = bytes
         }
