@@ -1,6 +1,7 @@
 import Foundation
 import LatchkeyHTTP
 import Testing
+import Yams
 
 @testable import LatchkeyConfig
 
@@ -184,5 +185,18 @@ import Testing
         _ = try ConfigLoader.load(path: Fixture.path("full.yaml"), scrubber: scrubber, environment: Self.environment)
         #expect(scrubber.scrub("x partner-pw-123 x") == "x [redacted] x")
         #expect(!bystander.containsSecret("partner-pw-123"))
+    }
+
+    /// Every scalar is text to the decoder, so the loader composes without Yams' implicit typing: no
+    /// resolver rule (each an ICU regular expression compiled at first use) runs or stays in memory.
+    @Test func composedScalarsStayUntypedText() throws {
+        let root = try #require(try ConfigLoader.compose("a: 30\nb: true\nc: 2001-12-14\nd: ~\n", path: "t.yaml"))
+        guard case .mapping(let mapping) = root else {
+            Issue.record("not a mapping")
+            return
+        }
+        let values = mapping.map(\.value)
+        #expect(values.compactMap(\.string) == ["30", "true", "2001-12-14", "~"])
+        #expect(values.allSatisfy { $0.tag.description == Tag.Name.str.rawValue })
     }
 }
