@@ -304,6 +304,16 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
     /// than adopting the writer's array.
     public static let retainedCapacity = 4 * 1024
 
+    /// Empties a writer's `output` after `write` took it: its storage stays for the next message when
+    /// small (`write` copied the bytes), and goes when large (adopted, or it carried a large body).
+    public static func recycle(_ output: inout [UInt8]) {
+        if output.capacity <= retainedCapacity {
+            output.removeAll(keepingCapacity: true)
+        } else {
+            output = []
+        }
+    }
+
     private func flush() {
         while outboundOffset < outbound.count {
             let remaining = outbound.count - outboundOffset

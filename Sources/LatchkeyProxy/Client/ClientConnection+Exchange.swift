@@ -41,13 +41,7 @@ extension ClientConnection: ExchangeClient {
     func flushResponse() {
         guard !responseOutput.isEmpty else { return }
         stream.write(responseOutput)
-        // Kept for the next response when the stream copied it (a message that fits its buffer) and it is
-        // small; otherwise let go (the stream adopted it, or it held a large body).
-        if responseOutput.capacity <= TCPConnection.retainedCapacity {
-            responseOutput.removeAll(keepingCapacity: true)
-        } else {
-            responseOutput = []
-        }
+        TCPConnection.recycle(&responseOutput)
     }
 
     func exchangeDidFail(_ exchange: ForwardExchange, error: ProxyError, requestComplete: Bool) {

@@ -36,6 +36,9 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     private(set) var state = State.open
     // Loop-confined and never mutated re-entrantly (swapped out before use): exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var events: [HTTP2Event] = []
+    /// The batch `dispatchEvents` works through, emptied and kept: the session fills `events` meanwhile,
+    /// and the two swap, so neither is allocated anew for each batch.
+    @exclusivity(unchecked) private var dispatching: [HTTP2Event] = []
     @exclusivity(unchecked) private var output: [UInt8] = []
     private var flushing = false
     private var flushAgain = false
@@ -145,7 +148,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
                 }
                 if !output.isEmpty {
                     stream.write(output)
-                    output = []
+                    TCPConnection.recycle(&output)
                 }
             }
         } while flushAgain || !events.isEmpty
@@ -267,9 +270,9 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
 
     private func dispatchEvents() {
         while !events.isEmpty {
-            let batch = events
-            events = []
-            for event in batch { handle(event) }
+            swap(&dispatching, &events)
+            for event in dispatching { handle(event) }
+            dispatching.removeAll(keepingCapacity: true)
         }
     }
 

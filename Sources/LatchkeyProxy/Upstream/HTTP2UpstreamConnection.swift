@@ -44,6 +44,8 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
     private var countedOpen = false
     // Loop-confined and never mutated re-entrantly (swapped out before use): exclusivity unchecked.
     @exclusivity(unchecked) private var events: [HTTP2Event] = []
+    /// The frames `flush` writes, kept for the next flush (`TCPConnection.recycle`).
+    @exclusivity(unchecked) private var output: [UInt8] = []
     private var flushScheduled = false
     /// The stream whose response events `reports` holds (see `report`).
     private var reporting: HTTP2UpstreamStream?
@@ -246,20 +248,25 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
 
     private func flush() {
         guard state != .closed, state != .connecting else { return }
-        var output: [UInt8] = []
         var produced: [HTTP2Event] = []
         swap(&produced, &events)
         do {
             try session.send(into: &output, events: &produced)
         } catch {
-            if !output.isEmpty { stream.write(output) }
+            writeOutput()
             fail(.http2(error))
             return
         }
-        if !output.isEmpty { stream.write(output) }
+        writeOutput()  // before the events go out: what they set off may flush again
         dispatch(&produced)
         swap(&produced, &events)
         if !session.isActive { fail(.closed) }
+    }
+
+    private func writeOutput() {
+        guard !output.isEmpty else { return }
+        stream.write(output)
+        TCPConnection.recycle(&output)
     }
 
     // MARK: ByteStreamDelegate
