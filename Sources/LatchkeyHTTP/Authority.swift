@@ -29,7 +29,7 @@ public enum Authority {
 
     /// The parser, over contiguous bytes (not generic: specialised for slices and string storage it still
     /// walked them through collection protocols, ~1,000 instructions per `Host`).
-    private static func parseBytes(_ bytes: UnsafeBufferPointer<UInt8>, defaultPort: Int?) -> (host: String, port: Int)? {
+    static func parseBytes(_ bytes: UnsafeBufferPointer<UInt8>, defaultPort: Int?) -> (host: String, port: Int)? {
         guard !bytes.isEmpty else { return nil }
         let host: String
         let afterHost: Int

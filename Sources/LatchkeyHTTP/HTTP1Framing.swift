@@ -15,16 +15,16 @@ enum HTTP1Framing {
             if known == .contentLength {
                 contentLengthFields += 1
                 try headers.withValueBytes(at: index) { value throws(HTTP1ParseError) in
-                    let elements = value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
-                    for element in elements {
-                        let length = try parseContentLength(element)
-                        if contentLengthFields > 1 || elements.count > 1 {
-                            let which = contentLength == length ? "repeated" : "conflicting"
-                            throw HTTP1ParseError(
-                                .conflictingContentLength, "\(which) Content-Length values: \(HTTP1ParseError.quote(value))")
-                        }
-                        contentLength = length
+                    // The first element is checked, then a second field or a list is refused: no array of
+                    // elements is built for the one value nearly every message has.
+                    let comma = value.firstIndex(of: UInt8(ascii: ","))
+                    let length = try parseContentLength(value[..<(comma ?? value.endIndex)])
+                    if contentLengthFields > 1 || comma != nil {
+                        let which = contentLength == length ? "repeated" : "conflicting"
+                        throw HTTP1ParseError(
+                            .conflictingContentLength, "\(which) Content-Length values: \(HTTP1ParseError.quote(value))")
                     }
+                    contentLength = length
                 }
             } else if known == .transferEncoding {
                 hasTransferEncoding = true

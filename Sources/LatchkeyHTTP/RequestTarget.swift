@@ -16,20 +16,22 @@ public enum RequestTarget: Equatable, Sendable {
     /// the method. Refused: userinfo (`user@host`, RFC 9110 §4.2.4), fragments, empty ports,
     /// schemes other than http/https, and bytes outside visible ASCII.
     public static func parse(_ target: String, method: String) -> RequestTarget? {
-        let bytes = Array(target.utf8)
-        guard !bytes.isEmpty, bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "#") }) else {
-            return nil
+        var text = target
+        return text.withUTF8 { bytes in  // the string's own bytes: every request's target passes here
+            guard !bytes.isEmpty, bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "#") }) else {
+                return nil
+            }
+            if method == "CONNECT" {
+                guard let (host, port) = Authority.parseBytes(bytes, defaultPort: nil) else { return nil }
+                return .authority(host: host, port: port)
+            }
+            if bytes.count == 1, bytes[0] == UInt8(ascii: "*") { return method == "OPTIONS" ? .asterisk : nil }
+            if bytes[0] == UInt8(ascii: "/") { return .origin(path: target) }
+            return parseAbsolute(bytes)
         }
-        if method == "CONNECT" {
-            guard let (host, port) = Authority.parse(bytes[...], defaultPort: nil) else { return nil }
-            return .authority(host: host, port: port)
-        }
-        if bytes == [UInt8(ascii: "*")] { return method == "OPTIONS" ? .asterisk : nil }
-        if bytes[0] == UInt8(ascii: "/") { return .origin(path: target) }
-        return parseAbsolute(bytes)
     }
 
-    private static func parseAbsolute(_ bytes: [UInt8]) -> RequestTarget? {
+    private static func parseAbsolute(_ bytes: UnsafeBufferPointer<UInt8>) -> RequestTarget? {
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
         // The scheme compared as bytes, any case (RFC 3986 §3.1): no String until it is known.
         let schemeBytes = bytes[..<colon]
@@ -47,9 +49,8 @@ public enum RequestTarget: Equatable, Sendable {
         let authorityStart = rest.startIndex + 2
         let authorityEnd =
             bytes[authorityStart...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? bytes.endIndex
-        guard let (host, port) = Authority.parse(bytes[authorityStart..<authorityEnd], defaultPort: defaultPort) else {
-            return nil
-        }
+        let authority = UnsafeBufferPointer(rebasing: bytes[authorityStart..<authorityEnd])
+        guard let (host, port) = Authority.parseBytes(authority, defaultPort: defaultPort) else { return nil }
         var path = String(decoding: bytes[authorityEnd...], as: UTF8.self)
         if path.isEmpty {
             path = "/"
