@@ -56,14 +56,33 @@ public struct HTTP1RequestParser: Sendable {
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> [HTTP1RequestEvent] {
         defer { scratch.removeAll(keepingCapacity: true) }
         try decoder.process(bytes, into: &scratch)
-        return scratch.map { event in
-            switch event {
-            case .requestHead(let head, let framing): .head(head, framing)
-            case .body(let bytes): .body(bytes)
-            case .trailers(let fields): .trailers(fields)
-            case .end: .end
-            case .responseHead, .informational: preconditionFailure("response event from a request decoder")
-            }
+        return scratch.map(Self.requestEvent)
+    }
+
+    /// Decodes `bytes`, appending the events they complete to `events` (a caller's kept array: no new one
+    /// per read). On an error nothing is appended.
+    public mutating func feed(_ bytes: [UInt8], into events: inout [HTTP1RequestEvent]) throws(HTTP1ParseError) {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(HTTP1ParseError) in try feed(raw, into: &events) }
+        }
+        try result.get()
+    }
+
+    public mutating func feed(
+        _ bytes: UnsafeRawBufferPointer, into events: inout [HTTP1RequestEvent]
+    ) throws(HTTP1ParseError) {
+        defer { scratch.removeAll(keepingCapacity: true) }
+        try decoder.process(bytes, into: &scratch)
+        events.append(contentsOf: scratch.lazy.map(Self.requestEvent))
+    }
+
+    private static func requestEvent(_ event: HTTP1Decoder.Event) -> HTTP1RequestEvent {
+        switch event {
+        case .requestHead(let head, let framing): .head(head, framing)
+        case .body(let bytes): .body(bytes)
+        case .trailers(let fields): .trailers(fields)
+        case .end: .end
+        case .responseHead, .informational: preconditionFailure("response event from a request decoder")
         }
     }
 

@@ -104,6 +104,24 @@ let validRequests: [ValidRequest] = [
         #expect(parseRequest(sevens) == .success(expected))
     }
 
+    /// `feed(_:into:)` (a connection's kept queue) appends after what the queue holds, and appends nothing
+    /// when the bytes are malformed, as `feed` returns nothing.
+    @Test func feedingIntoAQueueAppendsAndLeavesItAloneOnAnError() throws {
+        let wire = validRequests.map(\.wire).joined()
+        var parser = HTTP1RequestParser()
+        var queue: [HTTP1RequestEvent] = [.end]
+        try parser.feed(bytes(wire), into: &queue)
+        #expect(normalized(Array(queue.dropFirst())) == validRequests.flatMap(\.expected))
+        #expect(queue.first == .end)
+
+        var failing = HTTP1RequestParser()
+        var held: [HTTP1RequestEvent] = [.end]
+        #expect(throws: HTTP1ParseError.self) {
+            try failing.feed(bytes("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHo st: a\r\n\r\n"), into: &held)
+        }
+        #expect(held == [.end])
+    }
+
     @Test func bodyIsStreamedAsItArrives() throws {
         var parser = HTTP1RequestParser()
         let head = try parser.feed(bytes("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc"))

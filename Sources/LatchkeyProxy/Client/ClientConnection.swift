@@ -148,8 +148,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
             bytes = http1
         }
         do {
-            let events = try parser.feed(bytes)
-            queued.append(contentsOf: events)
+            try parser.feed(bytes, into: &queued)
         } catch {
             rejectMalformed(error)
             return
