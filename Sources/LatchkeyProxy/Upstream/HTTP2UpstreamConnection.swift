@@ -366,6 +366,8 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
     func report(_ event: HTTP1ResponseEvent, from stream: HTTP2UpstreamStream) {
         if let reporting, reporting !== stream { deliverReports() }
         reporting = stream
+        // A run is usually head, body and end: room for them at once (grown from empty, three allocations).
+        if reports.isEmpty { reports.reserveCapacity(4) }
         reports.append(event)
     }
 
