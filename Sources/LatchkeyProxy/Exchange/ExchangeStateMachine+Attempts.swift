@@ -141,7 +141,7 @@ extension ExchangeStateMachine {
         return fail(
             ProxyError(
                 .deadlineExceeded, ([detail] + history).joined(separator: "; "),
-                route: originalPlan.routeName, connection: originalPlan.connectionName))
+                route: origin.routeName, connection: origin.connectionName))
     }
 
     /// Enters the wait before the next attempt (the policy's delay, or Retry-After), when retries and the

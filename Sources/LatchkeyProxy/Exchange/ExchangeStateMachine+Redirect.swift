@@ -44,7 +44,7 @@ extension ExchangeStateMachine {
             nextPlan = planned
             sameConnection =
                 planned.route?.settings.connection != nil
-                && planned.route?.settings.connection == originalPlan.connectionName
+                && planned.route?.settings.connection == origin.connectionName
         }
         if !sameConnection { nextPlan.head.headers.remove(name: "Authorization") }
         history.append(

@@ -75,7 +75,7 @@ extension ExchangeStateMachine {
                 ProxyError(
                     .tooManyRedirects,
                     "stopped after \(redirectsFollowed) redirects (max_redirects \(policy.maxRedirects)); \(history.joined(separator: "; "))",
-                    route: originalPlan.routeName, connection: originalPlan.connectionName))
+                    route: origin.routeName, connection: origin.connectionName))
         }
         if policy.isRetryable(.status(status), redirectFollowed: false), canReplay {
             let retryAfter =

@@ -122,7 +122,9 @@ struct ExchangeStateMachine {
 
     // MARK: Inputs fixed at start
 
-    let originalPlan: ForwardPlan
+    /// The request as the client made it, for the access log and the metrics: a followed redirect changes
+    /// `plan`, not this. (A copy of the whole first plan cost a retain and a release of each reference in it.)
+    let origin: RequestOrigin
     /// The request head as the client sent it (a redirect to another origin is planned from it).
     let requestHead: HTTPRequestHead
     let policy: ExchangePolicy
@@ -203,7 +205,7 @@ struct ExchangeStateMachine {
         plan: ForwardPlan, requestHead: HTTPRequestHead, framing: HTTPBodyFraming, runtime: ProxyRuntime,
         random: @escaping () -> Double = { Double.random(in: 0..<1) }, wallClock: @escaping () -> Date = { Date() }
     ) {
-        self.originalPlan = plan
+        self.origin = plan.origin
         self.plan = plan
         self.requestHead = requestHead
         self.requestFraming = framing

@@ -55,14 +55,17 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     /// a pooled connection), then applies the machine's standing wishes. Events that follow from each other
     /// at once share one reading of the clock (`now`; the caller may pass one it read for a whole batch).
     func handle(_ event: ExchangeStateMachine.Event, now: ExchangeInstant = .now) {
-        var next: ExchangeStateMachine.Event? = event
-        while let event = next {
+        // A plain `Event` carried round the loop, not an `Event?` reassigned: replacing an optional of this
+        // many-case enum went through Optional's generic value witness, about 150 instructions each time.
+        var event = event
+        while true {
             let action = machine.event(event, now: now)
             if let rejected = machine.takeRejectedCredential(), let route = machine.plan.route {
                 // Before the next lookup, so that the replay cannot get the rejected token back.
                 route.source?.invalidate(rejected, for: route.credentialKey)
             }
-            next = perform(action)
+            guard let following = perform(action) else { break }
+            event = following
         }
         applyWishes(now: now)
     }
@@ -255,7 +258,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     // Read in place (`_read`): the access log takes a few fields, and a getter would copy the whole plan.
     var plan: ForwardPlan { _read { yield machine.plan } }
-    var originalPlan: ForwardPlan { _read { yield machine.originalPlan } }
+    var origin: RequestOrigin { machine.origin }
     var runtime: ProxyRuntime { machine.runtime }
     var method: String { machine.requestHead.method }
     var elapsed: Duration { machine.startedAt.map { ExchangeInstant.now - $0 } ?? .zero }

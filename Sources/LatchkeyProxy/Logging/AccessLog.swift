@@ -35,7 +35,7 @@ struct AccessLog: Sendable {
     }
 
     func record(exchange: ForwardExchange, status: Int, outcome: String) {
-        (exchange.machine.originalPlan.route?.metrics ?? exchange.runtime.unmatchedMetrics).record(
+        (exchange.machine.origin.route?.metrics ?? exchange.runtime.unmatchedMetrics).record(
             status: status, duration: exchange.elapsed, upstreamDuration: exchange.upstreamElapsed,
             attempts: exchange.attempts)
         if let lines {
@@ -57,22 +57,22 @@ struct AccessLog: Sendable {
         let endpoint = exchange.machine.plan.endpoint
         line.message(exchange.method)
         line.message(" ")
-        line.message(exchange.machine.originalPlan.clientHost)
-        line.message(exchange.machine.originalPlan.clientPath)
+        line.message(exchange.machine.origin.clientHost)
+        line.message(exchange.machine.origin.clientPath)
         line.message(" ")
         line.message(status)
         line.field(LogKey.attempts, exchange.attempts)
         line.field(LogKey.bytesIn, exchange.bytesFromClient)
         line.field(LogKey.bytesOut, exchange.bytesToClient)
-        line.field(LogKey.connection, exchange.machine.originalPlan.connectionName ?? "-")
+        line.field(LogKey.connection, exchange.machine.origin.connectionName ?? "-")
         line.field(LogKey.durationMs, milliseconds(exchange.elapsed))
-        line.field(LogKey.host, exchange.machine.originalPlan.clientHost)
-        if exchange.machine.originalPlan.intercepted { line.field(LogKey.intercepted, "true") }  // sorted: after host
+        line.field(LogKey.host, exchange.machine.origin.clientHost)
+        if exchange.machine.origin.intercepted { line.field(LogKey.intercepted, "true") }  // sorted: after host
         line.field(LogKey.method, exchange.method)
         line.field(LogKey.outcome, outcome)
-        line.field(LogKey.path, exchange.machine.originalPlan.clientPath)
+        line.field(LogKey.path, exchange.machine.origin.clientPath)
         if exchange.machine.requestHead.version == .http2 { line.field(LogKey.protocolName, "h2") }  // sorted: after path
-        line.field(LogKey.route, exchange.machine.originalPlan.routeName ?? "-")
+        line.field(LogKey.route, exchange.machine.origin.routeName ?? "-")
         line.field(LogKey.status, status)
         line.field(LogKey.upstream, endpoint.scheme, "://", endpoint.authority)
         if let upstream = exchange.upstreamElapsed {

@@ -34,6 +34,22 @@ public struct ForwardPlan: Sendable {
 
     public var routeName: String? { route?.settings.name }
     public var connectionName: String? { route?.settings.connection }
+
+    /// The parts the access log and the metrics report, fixed when the exchange starts.
+    var origin: RequestOrigin {
+        RequestOrigin(route: route, clientHost: clientHost, clientPath: clientPath, intercepted: intercepted)
+    }
+}
+
+/// What the access log and the metrics say of a request as the client made it, whatever redirects followed.
+public struct RequestOrigin: Sendable {
+    public let route: ProxyRuntime.RouteRuntime?
+    public let clientHost: String
+    public let clientPath: String
+    public let intercepted: Bool
+
+    public var routeName: String? { route?.settings.name }
+    public var connectionName: String? { route?.settings.connection }
 }
 
 /// What to do with a request head.
