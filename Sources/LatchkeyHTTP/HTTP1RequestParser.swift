@@ -46,17 +46,16 @@ public struct HTTP1RequestParser: Sendable {
 
     /// Decodes `bytes`, returning the events they complete.
     public mutating func feed(_ bytes: [UInt8]) throws(HTTP1ParseError) -> [HTTP1RequestEvent] {
-        let result = bytes.withUnsafeBytes { raw in
-            Result { () throws(HTTP1ParseError) in try feed(raw) }
-        }
-        return try result.get()
+        var events: [HTTP1RequestEvent] = []
+        try feed(bytes, into: &events)
+        return events
     }
 
     /// Decodes `bytes`, returning the events they complete. The buffer is not retained.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> [HTTP1RequestEvent] {
-        defer { scratch.removeAll(keepingCapacity: true) }
-        try decoder.process(bytes, into: &scratch)
-        return scratch.map(Self.requestEvent)
+        var events: [HTTP1RequestEvent] = []
+        try feed(bytes, into: &events)
+        return events
     }
 
     /// Decodes `bytes`, appending the events they complete to `events` (a caller's kept array: no new one
