@@ -17,10 +17,9 @@ extension UpstreamConnection: ExchangeUpstream {
         for chunk in body { Self.encode(chunk, framing: framing, into: &bytes) }
         if end, framing == .chunked { HTTP1Serializer.appendLastChunk(trailers: trailers, to: &bytes) }
         write(bytes)
-        if bytes.capacity <= TCPConnection.retainedCapacity {
-            bytes.removeAll(keepingCapacity: true)
-            requestOutput = bytes
-        }
+        TCPConnection.recycle(&bytes)
+        // Kept unless it grew large (recycled to nothing); a large request left the kept buffer in place.
+        if bytes.capacity > requestOutput.capacity { requestOutput = bytes }
     }
 
     func sendBody(_ chunk: [UInt8], framing: HTTPBodyFraming) {
