@@ -31,9 +31,7 @@ public final class Histogram: @unchecked Sendable {
 
     /// Records one duration (rounded to the microsecond). Any thread. Negative durations count as zero.
     public func observe(_ duration: Duration) {
-        // `Duration / Duration` (two Int128 → Double conversions and a division) measured ~30% cheaper
-        // per `RouteMetrics.record` than `duration.components`, which divides and multiplies in Int128.
-        record(microseconds: Self.wholeMicroseconds(duration / .microseconds(1)))
+        record(microseconds: Self.microseconds(duration))
     }
 
     /// Records one duration given in seconds (rounded to the microsecond). NaN and negatives count as zero.
@@ -62,6 +60,21 @@ public final class Histogram: @unchecked Sendable {
     /// `seconds` in whole microseconds, rounded to nearest; NaN and negatives give 0, huge values saturate.
     static func microseconds(seconds: Double) -> UInt64 {
         wholeMicroseconds(seconds * 1_000_000)
+    }
+
+    /// `duration` in whole microseconds, rounded to nearest (halves up); negatives give 0, huge values saturate.
+    /// One 128-bit division of `attoseconds` (about 50 instructions on every request's two observations);
+    /// `Duration / Duration` converts both to Double (about 150), `components` divides twice (about 190).
+    static func microseconds(_ duration: Duration) -> UInt64 {
+        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *) {
+            let attoseconds = duration.attoseconds
+            guard attoseconds > 0 else { return 0 }
+            let perMicrosecond: Int128 = 1_000_000_000_000
+            let whole = attoseconds / perMicrosecond
+            let roundsUp = attoseconds - whole * perMicrosecond >= perMicrosecond / 2
+            return UInt64(clamping: roundsUp ? whole + 1 : whole)
+        }
+        return wholeMicroseconds(duration / .microseconds(1))
     }
 
     private static func wholeMicroseconds(_ microseconds: Double) -> UInt64 {

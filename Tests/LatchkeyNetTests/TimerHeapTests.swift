@@ -62,4 +62,17 @@ import Testing
         heap.fireDue(now: .max)
         #expect(fired.ids == [7])
     }
+
+    /// A delay too long for the clock's range is "never", not a deadline wrapped round to the past; a
+    /// negative one is due at once.
+    @Test func hugeDelaysSaturateAndNegativeOnesAreDueAtOnce() {
+        let heap = TimerHeap()
+        let fired = Fired()
+        _ = heap.schedule(after: .seconds(Int64.max)) { fired.append(1) }
+        _ = heap.schedule(after: .seconds(-5)) { fired.append(2) }
+        heap.fireDue(now: MonotonicClock.nanoseconds())
+        #expect(fired.ids == [2])
+        // Int64.max nanoseconds (292 years) from now at the least: the delay saturated instead of wrapping.
+        #expect(heap.nextDeadline()! >= UInt64(Int64.max))
+    }
 }

@@ -49,9 +49,9 @@ final class TimerHeap: @unchecked Sendable {  // confined to its loop
     var liveCount: Int { heap.count }
 
     func schedule(after delay: Duration, _ handler: @escaping @Sendable () -> Void) -> LoopTimer {
-        let (seconds, attoseconds) = delay.components
-        let nanoseconds = UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000))
-        let timer = LoopTimer(deadline: MonotonicClock.nanoseconds() &+ nanoseconds, heap: self, handler: handler)
+        let nanoseconds = UInt64(max(0, delay.saturatingNanoseconds))
+        let (deadline, overflow) = MonotonicClock.nanoseconds().addingReportingOverflow(nanoseconds)
+        let timer = LoopTimer(deadline: overflow ? .max : deadline, heap: self, handler: handler)
         heap.append(Unmanaged.passRetained(timer))
         siftUp(heap.count - 1)
         return timer
@@ -125,14 +125,5 @@ final class TimerHeap: @unchecked Sendable {  // confined to its loop
             parent = child
         }
         place(entry, at: parent)
-    }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds (a vDSO call, no system call).
-enum MonotonicClock {
-    static func nanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
     }
 }

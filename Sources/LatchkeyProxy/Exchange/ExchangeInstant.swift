@@ -1,6 +1,7 @@
 #if canImport(Glibc)
     import Glibc
 #endif
+import LatchkeyNet
 
 /// A point in time on the monotonic clock, in nanoseconds since an arbitrary origin: the exchange's notion of
 /// "now". A plain frozen value on purpose: the standard library's `ContinuousClock.Instant` is resilient, so a
@@ -20,7 +21,7 @@ struct ExchangeInstant: Comparable, Hashable, Sendable {
 
     /// Saturating: a year-long deadline added to any instant stays representable.
     static func + (lhs: ExchangeInstant, rhs: Duration) -> ExchangeInstant {
-        let (sum, overflow) = lhs.nanoseconds.addingReportingOverflow(RetryPolicy.nanoseconds(rhs))
+        let (sum, overflow) = lhs.nanoseconds.addingReportingOverflow(rhs.saturatingNanoseconds)
         return ExchangeInstant(nanoseconds: overflow ? (sum < 0 ? .max : .min) : sum)
     }
 

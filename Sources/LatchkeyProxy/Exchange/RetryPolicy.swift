@@ -1,4 +1,5 @@
 import LatchkeyConfig
+import LatchkeyNet
 
 /// How one attempt at an upstream exchange ended, as far as retrying is concerned.
 public enum AttemptOutcome: Sendable, Equatable {
@@ -76,7 +77,7 @@ public struct RetryPolicy: Sendable {
         return overflow ? .max : product
     }
 
-    private static func milliseconds(_ duration: Duration) -> Int { Int(nanoseconds(duration) / 1_000_000) }
+    private static func milliseconds(_ duration: Duration) -> Int { Int(duration.saturatingNanoseconds / 1_000_000) }
 
     /// Added per attempt to the default deadline.
     public static let deadlineSlack: Duration = .milliseconds(deadlineSlackMs)
@@ -117,7 +118,7 @@ public struct RetryPolicy: Sendable {
         var fraction = random()
         if !(fraction >= 0) { fraction = 0 }  // NaN too
         fraction = min(fraction, 1)
-        let nanoseconds = Double(Self.nanoseconds(bound)) * fraction
+        let nanoseconds = Double(bound.saturatingNanoseconds) * fraction
         return .nanoseconds(Int64(nanoseconds.rounded(.down)))
     }
 
@@ -131,14 +132,5 @@ public struct RetryPolicy: Sendable {
         // base·2^(retry-1) reaches the cap (10 s = 100 ms · 100) from retry 8 on; stop doubling before overflow.
         let doublings = min(max(retry, 1) - 1, 16)
         return min(backoffCap, backoffBase * (1 << doublings))
-    }
-
-    /// `duration` in nanoseconds, saturating at `Int64.max` / `.min`.
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        let (total, overflowSum) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflowSum ? (whole < 0 ? .min : .max) : total
     }
 }
