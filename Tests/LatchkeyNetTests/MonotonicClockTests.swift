@@ -9,8 +9,9 @@ import Testing
         #expect(Duration.seconds(30).saturatingNanoseconds == 30_000_000_000)  // past 2^64 attoseconds
         #expect(Duration.nanoseconds(-7).saturatingNanoseconds == -7)
         // 1.9 ns and -1.9 ns: the fraction goes, toward zero either way.
-        #expect((Duration.nanoseconds(1) + .init(secondsComponent: 0, attosecondsComponent: 900_000_000)).saturatingNanoseconds == 1)
-        #expect((Duration.nanoseconds(-1) - .init(secondsComponent: 0, attosecondsComponent: 900_000_000)).saturatingNanoseconds == -1)
+        let nineTenths = Duration(secondsComponent: 0, attosecondsComponent: 900_000_000)
+        #expect((Duration.nanoseconds(1) + nineTenths).saturatingNanoseconds == 1)
+        #expect((Duration.nanoseconds(-1) - nineTenths).saturatingNanoseconds == -1)
     }
 
     @Test func saturatingNanosecondsClampsToInt64() {

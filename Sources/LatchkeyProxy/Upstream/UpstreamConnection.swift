@@ -88,7 +88,7 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     private func leavePool() {
         guard let membership = idleMembership else { return }
         idleMembership = nil
-        membership.pool.remove(self, key: membership.key)
+        membership.pool.remove(self, from: membership.list)
     }
 
     /// For a TLS connection whose handshake completed: the protocol the server chose by ALPN.

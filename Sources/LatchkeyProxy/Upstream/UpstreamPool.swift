@@ -12,9 +12,21 @@ import LatchkeyTLS
 /// every request returns its connection here, and a timer each was an allocation and two heap operations
 /// per request. Lists are oldest first, so a sweep drops from the front.
 final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
-    private struct Idle {
+    fileprivate struct Idle {
         let connection: UpstreamConnection
-        let since: ContinuousClock.Instant
+        /// `MonotonicClock` nanoseconds: a plain integer, cheaper to read and to copy than a clock instant.
+        let since: UInt64
+    }
+
+    /// One key's idle connections, oldest first. A class, so that the pool can keep the list it served last
+    /// (`lastList`) and a connection's membership can name its list: a request's take and release then find
+    /// their list without hashing the key (two dictionary lookups and an in-place modify were ~2k
+    /// instructions of every pooled request).
+    final class IdleList {
+        let key: PoolKey
+        fileprivate var entries: [Idle] = []
+
+        fileprivate init(key: PoolKey) { self.key = key }
     }
 
     private var sweep: LoopTimer?
@@ -23,7 +35,10 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     var maxIdlePerEndpoint: Int
     var idleTimeout: Duration
     // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
-    @exclusivity(unchecked) private var idle: [PoolKey: [Idle]] = [:]
+    @exclusivity(unchecked) private var idle: [PoolKey: IdleList] = [:]
+    /// The list the last take or release used (always one of `idle`'s): requests through one route
+    /// return to the same key, and the same endpoint object, over and over.
+    private var lastList: IdleList?
     /// HTTP/2 connections per key, busy or idle, until GOAWAY or close (see `UpstreamPool+HTTP2`).
     var http2Connections: [PoolKey: [HTTP2UpstreamConnection]] = [:]
     /// What each https upstream chose by ALPN on its last new connection: true for h2 (`http2: auto`).
@@ -41,7 +56,7 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     /// Where an idle connection sits: held by the connection while it is in the pool.
     struct Membership {
         unowned let pool: UpstreamPool
-        let key: PoolKey
+        let list: IdleList
     }
 
     /// Upstream connections open from this process (the exchanges' connections count themselves in).
@@ -63,8 +78,8 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     /// An idle connection for `endpoint`, most recently used first; nil when none.
     func takeIdle(endpoint: UpstreamEndpoint, tls: TLSClientContext?) -> UpstreamConnection? {
         let key = PoolKey(endpoint: endpoint, tls: tls.map(ObjectIdentifier.init))
-        // In place (`idle[key]?.…`): a copy of the list per request made this O(idle connections).
-        while let entry = idle[key]?.popLast() {
+        guard let list = list(for: key, creating: false) else { return nil }
+        while let entry = list.entries.popLast() {
             forget(entry)
             if !entry.connection.isClosed { return entry.connection }
         }
@@ -75,30 +90,46 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     /// response, a switched protocol, closed) is closed instead: it must never answer another request.
     ///
     /// The pool's list holds the connection; the connection's `Membership` names the pool (unowned: the pool
-    /// lives as long as its loop) and the key, and `forget` ends it whenever the entry leaves the pool.
+    /// lives as long as its loop) and the list, and `forget` ends it whenever the entry leaves the pool.
     func release(_ connection: UpstreamConnection, tls: TLSClientContext?) {
         guard connection.isReusable, maxIdlePerEndpoint > 0 else {
             connection.close()
             return
         }
         let key = PoolKey(endpoint: connection.endpoint, tls: tls.map(ObjectIdentifier.init))
+        let list = list(for: key, creating: true)!
         connection.handler = nil
-        connection.idleMembership = Membership(pool: self, key: key)
-        let evicted: Idle? = modifyList(for: key) { list in
-            list.append(Idle(connection: connection, since: .now))
-            return list.count > maxIdlePerEndpoint ? list.removeFirst() : nil
-        }
-        if let evicted {
+        connection.idleMembership = Membership(pool: self, list: list)
+        list.entries.append(Idle(connection: connection, since: MonotonicClock.nanoseconds()))
+        if list.entries.count > maxIdlePerEndpoint {
+            let evicted = list.entries.removeFirst()
             forget(evicted)
             evicted.connection.close()
         }
         if sweep == nil { armSweep(after: idleTimeout) }
     }
 
-    /// One lookup for a change to `key`'s list, made in place (a copy of the list per request made this
-    /// O(idle connections)).
-    private func modifyList<Result>(for key: PoolKey, _ change: (inout [Idle]) -> Result) -> Result {
-        change(&idle[key, default: []])
+    /// `key`'s list: the last one used when it is the same endpoint object and TLS context (compared by
+    /// identity, no hashing), else the dictionary's; made when `creating`.
+    private func list(for key: PoolKey, creating: Bool) -> IdleList? {
+        if let lastList, lastList.key.endpoint === key.endpoint, lastList.key.tls == key.tls { return lastList }
+        let found: IdleList
+        if let existing = idle[key] {
+            found = existing
+        } else {
+            guard creating else { return nil }
+            found = IdleList(key: key)
+            idle[key] = found
+        }
+        lastList = found
+        return found
+    }
+
+    /// Drops an emptied list (every list the pool refers to is in `idle`).
+    private func dropIfEmpty(_ list: IdleList) {
+        guard list.entries.isEmpty else { return }
+        idle[list.key] = nil
+        if lastList === list { lastList = nil }
     }
 
     /// Ends the entry's membership (the connection no longer points back at the pool).
@@ -115,30 +146,29 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
 
     /// Closes the connections idle for `idleTimeout` or longer, and arms the sweep for the next one due.
     private func closeExpired() {
-        let now = ContinuousClock.now
-        var nextDue: ContinuousClock.Instant?
-        for key in Array(idle.keys) {
-            while let oldest = idle[key]?.first, now - oldest.since >= idleTimeout {
-                idle[key]?.removeFirst()
+        let now = MonotonicClock.nanoseconds()
+        let timeout = UInt64(max(0, idleTimeout.saturatingNanoseconds))
+        var nextDue: UInt64?
+        for list in Array(idle.values) {
+            while let oldest = list.entries.first, now &- oldest.since >= timeout {
+                list.entries.removeFirst()
                 forget(oldest)
                 oldest.connection.close()
             }
-            if idle[key]?.isEmpty == true { idle[key] = nil }
-            if let oldest = idle[key]?.first {
-                let due = oldest.since + idleTimeout
+            if let oldest = list.entries.first {
+                let due = oldest.since &+ timeout
                 nextDue = min(nextDue ?? due, due)
             }
+            dropIfEmpty(list)
         }
-        if let nextDue { armSweep(after: max(nextDue - now, .milliseconds(1))) }
+        if let nextDue { armSweep(after: max(.nanoseconds(Int64(clamping: nextDue &- now)), .milliseconds(1))) }
     }
 
     /// Removes an idle connection that closed or misbehaved (its membership's call).
-    func remove(_ connection: UpstreamConnection, key: PoolKey) {
-        guard let index = idle[key]?.firstIndex(where: { $0.connection === connection }),
-            let entry = idle[key]?.remove(at: index)
-        else { return }
-        forget(entry)
-        if idle[key]?.isEmpty == true { idle[key] = nil }
+    func remove(_ connection: UpstreamConnection, from list: IdleList) {
+        guard let index = list.entries.firstIndex(where: { $0.connection === connection }) else { return }
+        forget(list.entries.remove(at: index))
+        dropIfEmpty(list)
     }
 
     /// Closes every idle connection (shutdown, reload of limits).
@@ -146,8 +176,9 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
         let multiplexed = http2Connections.values.flatMap { $0 }
         http2Connections.removeAll()
         for connection in multiplexed { connection.close() }
-        let all = idle.values.flatMap { $0 }
+        let all = idle.values.flatMap(\.entries)
         idle.removeAll()
+        lastList = nil
         sweep?.cancel()
         sweep = nil
         for entry in all {
@@ -156,5 +187,5 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
         }
     }
 
-    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+    var idleCount: Int { idle.values.reduce(0) { $0 + $1.entries.count } }
 }
