@@ -30,20 +30,30 @@ public enum Authority {
     /// The parser, over contiguous bytes (not generic: specialised for slices and string storage it still
     /// walked them through collection protocols, ~1,000 instructions per `Host`).
     static func parseBytes(_ bytes: UnsafeBufferPointer<UInt8>, defaultPort: Int?) -> (host: String, port: Int)? {
+        guard let found = scan(bytes, defaultPort: defaultPort) else { return nil }
+        return (lowercased(UnsafeBufferPointer(rebasing: bytes[found.host])), found.port)
+    }
+
+    /// Whether `bytes` is a well-formed authority: the same rules as `parse`, building nothing (the request
+    /// decoder checks every `Host` this way; routing parses it again for the canonical host).
+    static func isValid(_ bytes: UnsafeBufferPointer<UInt8>, defaultPort: Int?) -> Bool {
+        scan(bytes, defaultPort: defaultPort) != nil
+    }
+
+    /// Where the host lies in `bytes` (without brackets or the one trailing dot) and the port; nil when
+    /// malformed.
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>, defaultPort: Int?) -> (host: Range<Int>, port: Int)? {
         guard !bytes.isEmpty else { return nil }
-        let host: String
+        let host: Range<Int>
         let afterHost: Int
         if bytes.first == UInt8(ascii: "[") {
             guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return nil }
-            let literal = UnsafeBufferPointer(rebasing: bytes[(bytes.startIndex + 1)..<close])
-            guard literal.count >= 2, literal.contains(UInt8(ascii: ":")),
-                literal.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
-            else { return nil }
-            host = lowercased(literal)
+            host = (bytes.startIndex + 1)..<close
+            guard isIPv6Literal(UnsafeBufferPointer(rebasing: bytes[host])) else { return nil }
             afterHost = close + 1
         } else {
             let end = bytes.firstIndex(of: UInt8(ascii: ":")) ?? bytes.endIndex
-            guard let name = canonicalName(UnsafeBufferPointer(rebasing: bytes[bytes.startIndex..<end])) else { return nil }
+            guard let name = nameRange(UnsafeBufferPointer(rebasing: bytes[bytes.startIndex..<end])) else { return nil }
             host = name
             afterHost = end
         }
@@ -72,29 +82,32 @@ public enum Authority {
             if bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]") { bytes = bytes.dropFirst().dropLast() }
             let host = UnsafeBufferPointer(rebasing: bytes)
             if host.contains(UInt8(ascii: ":")) {
-                guard host.count >= 2,
-                    host.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
-                else { return nil }
-                return lowercased(host)
+                return isIPv6Literal(host) ? lowercased(host) : nil
             }
-            return canonicalName(host)
+            return nameRange(host).map { lowercased(UnsafeBufferPointer(rebasing: host[$0])) }
         }
     }
 
-    /// A reg-name or IPv4 address lower-cased without one trailing dot; nil for an empty name, an empty
-    /// label, or a byte outside the reg-name set.
-    private static func canonicalName(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        var name = bytes
-        if name.last == UInt8(ascii: ".") { name = UnsafeBufferPointer(rebasing: name.dropLast()) }
-        guard !name.isEmpty, name.first != UInt8(ascii: "."), name.last != UInt8(ascii: "."),
-            name.allSatisfy(isRegNameByte)
-        else { return nil }
-        var previous: UInt8 = 0
-        for byte in name {
-            if byte == UInt8(ascii: "."), previous == UInt8(ascii: ".") { return nil }
+    /// The inside of `[...]`: hex digits, colons and dots, with at least one colon.
+    private static func isIPv6Literal(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.count >= 2 && bytes.contains(UInt8(ascii: ":"))
+            && bytes.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+    }
+
+    /// A reg-name or IPv4 address without one trailing dot; nil for an empty name, an empty label, or a byte
+    /// outside the reg-name set. One pass: a `Host` is checked on every request, twice.
+    private static func nameRange(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        var end = bytes.endIndex
+        if end > bytes.startIndex, bytes[end - 1] == UInt8(ascii: ".") { end -= 1 }
+        guard end > bytes.startIndex else { return nil }
+        var previous = UInt8(ascii: ".")  // as if a dot came before: a leading dot is an empty label
+        for index in bytes.startIndex..<end {
+            let byte = bytes[index]
+            guard isRegNameByte(byte), byte != UInt8(ascii: ".") || previous != UInt8(ascii: ".") else { return nil }
             previous = byte
         }
-        return lowercased(name)
+        guard previous != UInt8(ascii: ".") else { return nil }  // a second trailing dot: an empty label
+        return bytes.startIndex..<end
     }
 
     /// ASCII lower-casing on bytes: no `String` case mapping (which is Unicode-aware and allocates twice).

@@ -77,17 +77,20 @@ enum HTTP1Framing {
     /// be a valid `uri-host [ ":" port ]` (RFC 9112 §3.2). An empty Host is refused too: this
     /// proxy has no use for targets without an authority.
     static func checkHost(_ headers: HTTPHeaders, version: HTTPVersion) throws(HTTP1ParseError) {
-        var host: String?
+        var host: Int?
         for index in headers.indices where headers.spans[index].known == .host {
             guard host == nil else { throw HTTP1ParseError(.multipleHost, "more than one Host field") }
-            host = headers.value(at: index)
+            host = index
         }
         guard let host else {
             if version == .http1_1 { throw HTTP1ParseError(.missingHost, "an HTTP/1.1 request without Host") }
             return
         }
-        guard HostHeader.parse(host, defaultPort: 80) != nil else {
-            throw HTTP1ParseError(.invalidHost, "invalid Host: \(HTTP1ParseError.quote(host.utf8))")
+        // In place: routing parses the value again into its canonical host, so nothing is built here.
+        try headers.withValueBytes(at: host) { (value) throws(HTTP1ParseError) in
+            guard Authority.isValid(value, defaultPort: 80) else {
+                throw HTTP1ParseError(.invalidHost, "invalid Host: \(HTTP1ParseError.quote(value))")
+            }
         }
     }
 

@@ -156,6 +156,17 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         }
     }
 
+    /// The first `Host` field parsed as an authority (`Authority.parse`: canonical host, port or `defaultPort`),
+    /// read in place; nil when there is none or it is malformed.
+    public func hostAuthority(defaultPort: Int) -> (host: String, port: Int)? {
+        guard let index = firstIndex(of: .host) else { return nil }
+        let span = spans[index]
+        let range = Int(span.valueStart)..<Int(span.valueStart + span.valueCount)
+        return bytes.withUnsafeBufferPointer {
+            Authority.parseBytes(UnsafeBufferPointer(rebasing: $0[range]), defaultPort: defaultPort)
+        }
+    }
+
     /// Calls `body` with the value bytes of field `index`.
     func withValueBytes<T>(at index: Int, _ body: (UnsafeBufferPointer<UInt8>) throws(HTTP1ParseError) -> T) throws(HTTP1ParseError) -> T {
         let span = spans[index]

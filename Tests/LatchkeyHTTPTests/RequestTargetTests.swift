@@ -1,5 +1,6 @@
-import LatchkeyHTTP
 import Testing
+
+@testable import LatchkeyHTTP
 
 @Suite struct RequestTargetTests {
     @Test(arguments: [
@@ -80,6 +81,30 @@ import Testing
         for bad in ["", ".", "a..", "a..b", ".a", "a b", "a/b", "[zz::1]", "u@a"] {
             #expect(Authority.canonicalHost(bad) == nil, "\(bad)")
         }
+    }
+
+    /// The decoder's check builds nothing and must accept exactly what routing then parses.
+    @Test func validityAgreesWithParse() {
+        let values = [
+            "a", "a.", "a.:80", "A.B.C", "a..", "a..b", ".a", ".", "", "a:", ":80", "a:0", "a:65535", "a:65536",
+            "[::1]", "[::1]:8080", "[::1]x", "[::1", "[a]", "[zz::1]", "::1", "u@a", "a b", "a/b", "_a-b~c",
+            "127.0.0.1", "127.0.0.1.", "a:80:80", "xn--bcher-kva.example",
+        ]
+        for value in values {
+            var text = value
+            let valid = text.withUTF8 { Authority.isValid($0, defaultPort: 80) }
+            #expect(valid == (Authority.parse(value, defaultPort: 80) != nil), "\(value)")
+        }
+        var noDefault = "a"
+        #expect(!noDefault.withUTF8 { Authority.isValid($0, defaultPort: nil) })
+    }
+
+    @Test func hostAuthorityReadsTheFirstHostInPlace() {
+        let fields = HTTPHeaders([("Accept", "*/*"), ("HOST", "API.Example.:8443")])
+        #expect(fields.hostAuthority(defaultPort: 80)! == ("api.example", 8443))
+        #expect(HTTPHeaders([("Host", "a"), ("Host", "b")]).hostAuthority(defaultPort: 443)! == ("a", 443))
+        #expect(HTTPHeaders([("Host", "a..b")]).hostAuthority(defaultPort: 80) == nil)
+        #expect(HTTPHeaders([("Accept", "*/*")]).hostAuthority(defaultPort: 80) == nil)
     }
 
     @Test func everyFormGivesTheSameHost() {

@@ -94,8 +94,7 @@ public enum RequestPlanner {
             // gateway); else routes without `host` (route mode, where the Host names this proxy). A host route
             // without `upstream` is skipped: its destination would come from the Host, which in route mode is
             // this proxy's own address, and origin-form never made the proxy a transparent one.
-            let hostField = head.headers.first("Host") ?? ""
-            let authority = HostHeader.parse(hostField, defaultPort: 80)
+            let authority = head.headers.hostAuthority(defaultPort: 80)
             guard
                 let index = runtime.router.matchIndex(
                     host: authority?.host, port: authority?.port ?? 0, path: pathOnly(path), method: head.method,
@@ -108,7 +107,7 @@ public enum RequestPlanner {
                     ))
             }
             return planRoute(
-                head, route: runtime.routesInFileOrder[index], requestScheme: "http", host: authority?.host ?? hostField,
+                head, route: runtime.routesInFileOrder[index], requestScheme: "http", host: authority?.host ?? head.headers.first("Host") ?? "",
                 port: 0,
                 path: path, rawPath: rawPath, runtime: runtime)
         }
