@@ -69,4 +69,30 @@ import Testing
         configuration.registerSecrets(with: scrubber)
         #expect(scrubber.scrub("tenant-secret-9 bearer-token-value") == "[redacted] [redacted]")
     }
+
+    /// Both searches (`memchr` per first byte for a few distinct first bytes, a table beyond) find what a
+    /// naive replacement of every value, longest first, finds: at the start, at the end, overlapping,
+    /// repeated, next to a near miss.
+    @Test(arguments: [false, true]) func bothSearchesAgreeWithNaiveReplacement(manyFirstBytes: Bool) {
+        var secrets = ["token-alpha", "token-alphabet", "zeta-key", "bench-token-0123"]
+        if manyFirstBytes { secrets += ["c-one", "d-two", "e-three", "f-four", "g-five", "h-six", "i-seven"] }
+        let scrubber = SecretScrubber()
+        scrubber.register(secrets)
+        let texts = [
+            "token-alphabet at the start", "at the end token-alpha", "token-alphtoken-alpha", "zeta-keyzeta-key",
+            "tokentoken-alphabet", "bench-token-012 bench-token-0123", "nothing here at all", "t", "",
+            "c-one d-two e-thre f-four", "latchkey.bytes_in=0 latchkey.bytes_out=64 b",
+        ]
+        for text in texts {
+            var expected = text
+            for secret in secrets.sorted(by: { $0.count > $1.count }) {
+                expected = expected.replacingOccurrences(of: secret, with: SecretScrubber.replacement)
+            }
+            #expect(scrubber.scrub(text) == expected, "\(text)")
+            var bytes = Array("prefix ".utf8) + Array(text.utf8)
+            scrubber.scrub(&bytes, from: 7)
+            #expect(bytes == Array("prefix ".utf8) + Array(expected.utf8), "\(text)")
+            #expect(scrubber.containsSecret(text) == (expected != text), "\(text)")
+        }
+    }
 }
