@@ -122,6 +122,13 @@ public final class SecretScrubber: Sendable {
         return text.withUTF8 { firstMatch(in: $0, current) } != nil
     }
 
+    /// Whether UTF-8 `bytes` contain a registered value (a log line in its buffer: `scrub` it only then).
+    public func containsSecret(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let current = values.withLock { $0 }
+        guard !current.bytes.isEmpty else { return false }
+        return firstMatch(in: bytes, current) != nil
+    }
+
     /// The index (in `values.strings`) of the longest registered value found in `haystack`, or nil.
     private func firstMatch(in haystack: UnsafeBufferPointer<UInt8>, _ values: Values) -> Int? {
         guard let base = haystack.baseAddress else { return nil }

@@ -72,8 +72,38 @@ import Testing
 
     @Test(arguments: [0, 7, 10, 99, 1_000, Int.max, Int.min + 1])
     func decimalsMatchSwiftsOwn(value: Int) {
-        var out: [UInt8] = []
-        LogLine.appendDecimal(value, to: &out)
-        #expect(String(decoding: out, as: UTF8.self) == String(value))
+        let out = LogBuffer()
+        LogLine.appendDecimal(value, to: out)
+        #expect(String(decoding: out.bytes, as: UTF8.self) == String(value))
+    }
+
+    /// The buffer grows past its capacity (a long path), keeps what came before, truncates, and gives memory
+    /// back past the limit when emptied.
+    @Test func logBufferGrowsTruncatesAndShrinks() {
+        let buffer = LogBuffer(capacity: 64)
+        buffer.append("start ")
+        let long = String(repeating: "x", count: 5_000)
+        buffer.append(long)
+        buffer.append(UInt8(ascii: "!"))
+        #expect(buffer.count == 6 + 5_000 + 1)
+        #expect(String(decoding: buffer.bytes, as: UTF8.self) == "start " + long + "!")
+        buffer.truncate(to: 5)
+        #expect(String(decoding: buffer.bytes, as: UTF8.self) == "start")
+        buffer.removeAll(keepingCapacityUpTo: 1_024)
+        #expect(buffer.count == 0 && buffer.capacity == 1_024)
+        buffer.append("again")
+        #expect(String(decoding: buffer.bytes, as: UTF8.self) == "again")
+    }
+
+    /// A line longer than the batch's buffer (a long path) is written whole and scrubbed.
+    @Test func aLongLineIsWholeAndScrubbed() {
+        let path = "/" + String(repeating: "a", count: 9_000) + "/tok-12345"
+        let out = compose(.text, scrubbing: ["tok-12345"]) { line in
+            line.message("GET ")
+            line.message(path)
+            line.field("latchkey.path", path)
+        }
+        let redacted = "/" + String(repeating: "a", count: 9_000) + "/[redacted]"
+        #expect(withoutTime(out, format: .text) == "info GET \(redacted) latchkey.path=\(redacted)\n")
     }
 }

@@ -26,12 +26,12 @@ final class AccessLogLines: Sendable {
     /// Composes one info line straight into `loop`'s batch (the caller runs on `loop`); see `LogLine`.
     func info(on loop: EventLoop, _ compose: (inout LogLine) -> Void) {
         guard let buffer = buffers[ObjectIdentifier(loop)] else {
-            var line: [UInt8] = []
-            handler.appendLine(level: .info, to: &line, compose)
-            LatchkeyLogHandler.writeAll(line, to: handler.descriptor)
+            let line = LogBuffer()
+            handler.appendLine(level: .info, to: line, compose)
+            LatchkeyLogHandler.writeAll(line.bytes, to: handler.descriptor)
             return
         }
-        buffer.append { pending in handler.appendLine(level: .info, to: &pending, compose) }
+        buffer.append { pending in handler.appendLine(level: .info, to: pending, compose) }
     }
 }
 
@@ -42,8 +42,7 @@ private final class LoopLogBuffer: EndOfTurnFlush, @unchecked Sendable {  // con
 
     private let loop: EventLoop
     private let descriptor: Int32
-    // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
-    @exclusivity(unchecked) private var pending: [UInt8] = []
+    private let pending = LogBuffer(capacity: 4096)
     private var scheduled = false
 
     init(loop: EventLoop, descriptor: Int32) {
@@ -52,9 +51,9 @@ private final class LoopLogBuffer: EndOfTurnFlush, @unchecked Sendable {  // con
     }
 
     /// Lets `write` append one line to the batch in place.
-    func append(_ write: (inout [UInt8]) -> Void) {
+    func append(_ write: (LogBuffer) -> Void) {
         loop.assertInLoop()
-        write(&pending)
+        write(pending)
         if pending.count >= Self.flushBytes {
             flushAtEndOfTurn()
         } else if !scheduled {
@@ -65,12 +64,8 @@ private final class LoopLogBuffer: EndOfTurnFlush, @unchecked Sendable {  // con
 
     func flushAtEndOfTurn() {
         scheduled = false
-        guard !pending.isEmpty else { return }
-        LatchkeyLogHandler.writeAll(pending, to: descriptor)
-        if pending.capacity > 2 * Self.flushBytes {
-            pending = []
-        } else {
-            pending.removeAll(keepingCapacity: true)
-        }
+        guard pending.count > 0 else { return }
+        LatchkeyLogHandler.writeAll(pending.bytes, to: descriptor)
+        pending.removeAll(keepingCapacityUpTo: 2 * Self.flushBytes)
     }
 }

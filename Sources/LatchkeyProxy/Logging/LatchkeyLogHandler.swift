@@ -69,42 +69,53 @@ public struct LatchkeyLogHandler: LogHandler {
     /// One line, newline-terminated and scrubbed, exactly as `log(event:)` writes it for string metadata, from
     /// fields already sorted by key.
     public func line(level: Logger.Level, message: String, sortedFields: [(key: String, value: String)]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(384)
-        appendLine(level: level, to: &out) { line in
+        let buffer = LogBuffer(capacity: 384)
+        appendLine(level: level, to: buffer) { line in
             line.message(message)
             for (key, value) in sortedFields { line.field(key, value) }
         }
-        return out
+        return Array(buffer.bytes)
     }
 
     /// Composes one line at the end of `out` (`compose` adds the message parts, then the fields sorted by
     /// key) and scrubs it there: the access log's per-request path, with no String or dictionary per field.
-    func appendLine(level: Logger.Level, to out: inout [UInt8], _ compose: (inout LogLine) -> Void) {
-        let start = out.count
-        // The buffer moves into the line and back, never shared: a shared buffer is copied on the first append.
-        var taken: [UInt8] = []
-        swap(&taken, &out)
-        var line = LogLine(format: format, label: label, level: level, timestamp: timestamp, appendingTo: taken)
+    func appendLine(level: Logger.Level, to buffer: LogBuffer, _ compose: (inout LogLine) -> Void) {
+        let start = buffer.count
+        var line = LogLine(format: format, label: label, level: level, timestamp: timestamp, appendingTo: buffer)
         compose(&line)
-        out = line.finish()
+        line.finish()
         // The last boundary before a log line leaves the process: no known secret value gets through,
         // whatever text (provider, upstream, config) a message quotes.
-        scrubber.scrub(&out, from: start)
+        let added = UnsafeBufferPointer(rebasing: buffer.bytes[start...])
+        guard scrubber.containsSecret(added) else { return }
+        let scrubbed = scrubber.scrub(Array(added))
+        buffer.truncate(to: start)
+        buffer.append(scrubbed)
+    }
+
+    /// `appendLine` onto an array (a line on its own, tests).
+    func appendLine(level: Logger.Level, to out: inout [UInt8], _ compose: (inout LogLine) -> Void) {
+        let buffer = LogBuffer()
+        appendLine(level: level, to: buffer, compose)
+        out.append(contentsOf: buffer.bytes)
     }
 
     /// Writes all of `bytes` (one `write` unless the descriptor takes less), retrying on EINTR.
     public static func writeAll(_ bytes: [UInt8], to fileDescriptor: Int32) {
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(fileDescriptor, raw.baseAddress! + offset, raw.count - offset)
-                if written <= 0 {
-                    if written < 0, errno == EINTR { continue }
-                    return
-                }
-                offset += written
+        bytes.withUnsafeBufferPointer { writeAll($0, to: fileDescriptor) }
+    }
+
+    /// `writeAll` for bytes in place (a log buffer).
+    static func writeAll(_ bytes: UnsafeBufferPointer<UInt8>, to fileDescriptor: Int32) {
+        guard let base = bytes.baseAddress else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(fileDescriptor, base + offset, bytes.count - offset)
+            if written <= 0 {
+                if written < 0, errno == EINTR { continue }
+                return
             }
+            offset += written
         }
     }
 }
@@ -116,7 +127,7 @@ final class Timestamp: Sendable {
     private let cache = Mutex<(second: Int, prefix: [UInt8])>((-1, []))
 
     /// `2026-12-03T19:05:01.123Z` appended to `out`; the part up to the seconds comes from the cache.
-    func append(to out: inout [UInt8]) {
+    func append(to out: LogBuffer) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let second = now.tv_sec
@@ -137,15 +148,16 @@ final class Timestamp: Sendable {
                 }
                 cached = (second, prefix)
             }
-            out.append(contentsOf: cached.prefix)
+            out.append(cached.prefix)
         }
         out.append(UInt8(ascii: "."))
-        Self.appendDigits(milliseconds, count: 3, to: &out)
+        var output = out
+        Self.appendDigits(milliseconds, count: 3, to: &output)
         out.append(UInt8(ascii: "Z"))
     }
 
     /// `value` in decimal with leading zeros to `count` digits.
-    private static func appendDigits(_ value: Int, count: Int, to out: inout [UInt8]) {
+    private static func appendDigits(_ value: Int, count: Int, to out: inout some ByteSink) {
         var divisor = 1
         for _ in 1..<count { divisor *= 10 }
         var rest = value

@@ -11,56 +11,54 @@ import Logging
 struct LogLine {
     private let format: LatchkeyLogHandler.Format
     /// The buffer the line is appended to (earlier lines of a batch stay in front of it).
-    var bytes: [UInt8]
+    let buffer: LogBuffer
     private var inMessage = true
 
-    /// Starts a line at the end of `bytes`: everything up to the message.
+    /// Starts a line at the end of `buffer`: everything up to the message.
     init(
         format: LatchkeyLogHandler.Format, label: String, level: Logger.Level, timestamp: Timestamp,
-        appendingTo bytes: consuming [UInt8]
+        appendingTo buffer: LogBuffer
     ) {
         self.format = format
-        self.bytes = bytes
+        self.buffer = buffer
         switch format {
         case .text:
-            timestamp.append(to: &self.bytes)
-            self.bytes.append(0x20)
-            Self.appendUTF8(level.rawValue, to: &self.bytes)
-            self.bytes.append(0x20)
+            timestamp.append(to: buffer)
+            buffer.append(0x20)
+            buffer.append(level.rawValue)
+            buffer.append(0x20)
         case .json:
-            self.bytes.append(contentsOf: #"{"time":""#.utf8)
-            timestamp.append(to: &self.bytes)
-            self.bytes.append(contentsOf: #"","level":""#.utf8)
-            Self.appendUTF8(level.rawValue, to: &self.bytes)
-            self.bytes.append(contentsOf: #"","logger":"#.utf8)
-            JSONString.appendQuoted(label, to: &self.bytes)
-            self.bytes.append(contentsOf: #","message":""#.utf8)
+            buffer.append(#"{"time":""# as StaticString)
+            timestamp.append(to: buffer)
+            buffer.append(#"","level":""# as StaticString)
+            buffer.append(level.rawValue)
+            buffer.append(#"","logger":"# as StaticString)
+            var out = buffer
+            JSONString.appendQuoted(label, to: &out)
+            buffer.append(#","message":""# as StaticString)
         }
     }
 
     /// Appends UTF-8 `text` to the message.
-    mutating func message(_ text: some Collection<UInt8>) {
+    mutating func message(_ text: UnsafeBufferPointer<UInt8>) {
         precondition(inMessage, "message parts come before the fields")
-        switch format {
-        case .text: bytes.append(contentsOf: text)
-        case .json: JSONString.appendEscaped(text, to: &bytes)
-        }
+        appendPart(text, escaped: format == .json)
     }
 
     /// Appends `text` to the message.
     mutating func message(_ text: String) {
         if let done: Void = text.utf8.withContiguousStorageIfAvailable({ message($0) }) { return done }
-        message(Array(text.utf8))
+        Array(text.utf8).withUnsafeBufferPointer { message($0) }
     }
 
     /// Appends `value` in decimal to the message.
     mutating func message(_ value: Int) {
         precondition(inMessage, "message parts come before the fields")
-        Self.appendDecimal(value, to: &bytes)
+        Self.appendDecimal(value, to: buffer)
     }
 
     /// A field `key` = `value` (text: ` key=value`, quoted when the value needs it; JSON: `,"key":"value"`).
-    mutating func field(_ key: String, _ value: some Collection<UInt8>) {
+    mutating func field(_ key: String, _ value: UnsafeBufferPointer<UInt8>) {
         let quoted = beginField(key, quoted: Self.needsQuotes(value))
         appendPart(value, escaped: quoted)
         endField(quoted: quoted)
@@ -82,13 +80,13 @@ struct LogLine {
     mutating func field(_ key: String, _ value: String) {
         // Through the contiguous bytes: the quoting check over a `String.UTF8View` cost more than the rest.
         if let done: Void = value.utf8.withContiguousStorageIfAvailable({ field(key, $0) }) { return done }
-        field(key, Array(value.utf8))
+        Array(value.utf8).withUnsafeBufferPointer { field(key, $0) }
     }
 
     /// A field with a decimal value (never quoted in text; a JSON string, like every value).
     mutating func field(_ key: String, _ value: Int) {
         let quoted = beginField(key, quoted: false)
-        Self.appendDecimal(value, to: &bytes)
+        Self.appendDecimal(value, to: buffer)
         endField(quoted: quoted)
     }
 
@@ -99,52 +97,57 @@ struct LogLine {
         let quoted: Bool
         switch format {
         case .text:
-            bytes.append(0x20)
-            Self.appendUTF8(key, to: &bytes)
-            bytes.append(UInt8(ascii: "="))
+            buffer.append(0x20)
+            buffer.append(key)
+            buffer.append(UInt8(ascii: "="))
             quoted = textNeedsQuotes
         case .json:
-            bytes.append(UInt8(ascii: ","))
-            JSONString.appendQuoted(key, to: &bytes)
-            bytes.append(UInt8(ascii: ":"))
+            buffer.append(UInt8(ascii: ","))
+            var out = buffer
+            JSONString.appendQuoted(key, to: &out)
+            buffer.append(UInt8(ascii: ":"))
             quoted = true
         }
-        if quoted { bytes.append(UInt8(ascii: "\"")) }
+        if quoted { buffer.append(UInt8(ascii: "\"")) }
         return quoted
     }
 
-    private mutating func appendPart(_ part: some Collection<UInt8>, escaped: Bool) {
-        if escaped { JSONString.appendEscaped(part, to: &bytes) } else { bytes.append(contentsOf: part) }
+    private func appendPart(_ part: UnsafeBufferPointer<UInt8>, escaped: Bool) {
+        if escaped {
+            var out = buffer
+            JSONString.appendEscaped(part, to: &out)
+        } else {
+            buffer.append(part)
+        }
     }
 
-    private mutating func appendPart(_ part: String, escaped: Bool) {
+    private func appendPart(_ part: String, escaped: Bool) {
         if let done: Void = part.utf8.withContiguousStorageIfAvailable({ appendPart($0, escaped: escaped) }) {
             return done
         }
-        appendPart(Array(part.utf8), escaped: escaped)
+        Array(part.utf8).withUnsafeBufferPointer { appendPart($0, escaped: escaped) }
     }
 
-    private mutating func endField(quoted: Bool) {
-        if quoted { bytes.append(UInt8(ascii: "\"")) }
+    private func endField(quoted: Bool) {
+        if quoted { buffer.append(UInt8(ascii: "\"")) }
     }
 
-    /// Ends the line (newline included) and gives the buffer back.
-    consuming func finish() -> [UInt8] {
+    /// Ends the line (newline included).
+    mutating func finish() {
         endMessage()
-        if format == .json { bytes.append(UInt8(ascii: "}")) }
-        bytes.append(0x0A)
-        return bytes
+        if format == .json { buffer.append(UInt8(ascii: "}")) }
+        buffer.append(0x0A)
     }
 
     private mutating func endMessage() {
         guard inMessage else { return }
         inMessage = false
-        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+        if format == .json { buffer.append(UInt8(ascii: "\"")) }
     }
 
     /// Text values are quoted when empty or when they hold a space, control character, `"` or `=`, so that
     /// `key=value` pairs split unambiguously.
-    private static func needsQuotes(_ value: some Collection<UInt8>) -> Bool {
+    private static func needsQuotes(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
         value.isEmpty || value.contains(where: needsQuoting)
     }
 
@@ -157,25 +160,17 @@ struct LogLine {
     @inline(__always)
     private static func needsQuoting(_ byte: UInt8) -> Bool { byte <= 0x20 || byte == 0x22 || byte == 0x3D || byte == 0x7F }
 
-    /// `text`'s UTF-8 appended as one copy of memory (appending a `String.UTF8View` goes byte by byte).
-    @inline(__always)
-    private static func appendUTF8(_ text: String, to out: inout [UInt8]) {
-        if text.utf8.withContiguousStorageIfAvailable({ out.append(contentsOf: $0) }) == nil {
-            out.append(contentsOf: text.utf8)
-        }
-    }
-
     /// `value` in decimal, without a `String` in between.
-    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+    static func appendDecimal(_ value: Int, to out: LogBuffer) {
         if value < 0 {
             out.append(UInt8(ascii: "-"))
-            appendDecimal(UInt(value.magnitude), to: &out)
+            appendDecimal(UInt(value.magnitude), to: out)
         } else {
-            appendDecimal(UInt(value), to: &out)
+            appendDecimal(UInt(value), to: out)
         }
     }
 
-    private static func appendDecimal(_ value: UInt, to out: inout [UInt8]) {
+    private static func appendDecimal(_ value: UInt, to out: LogBuffer) {
         var divisor: UInt = 1
         while divisor <= value / 10 { divisor *= 10 }
         repeat {
