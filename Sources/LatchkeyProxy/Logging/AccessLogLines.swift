@@ -9,15 +9,15 @@ import Logging
 /// are the same either way: `LatchkeyLogHandler.line` formats both.
 final class AccessLogLines: Sendable {
     private let handler: LatchkeyLogHandler
-    private let buffers: [ObjectIdentifier: LoopLogBuffer]
+    /// Each loop's batch. A list searched by identity, not a dictionary: a process has a few loops, and
+    /// hashing the key cost more than comparing it with each of them.
+    private let buffers: [(loop: ObjectIdentifier, buffer: LoopLogBuffer)]
 
     /// Nil unless `logger` writes through a `LatchkeyLogHandler` that composes lines alone.
     init?(logger: Logger, loops: [EventLoop]) {
         guard let handler = logger.handler as? LatchkeyLogHandler, handler.composesAlone else { return nil }
         self.handler = handler
-        var buffers: [ObjectIdentifier: LoopLogBuffer] = [:]
-        for loop in loops { buffers[ObjectIdentifier(loop)] = LoopLogBuffer(loop: loop, descriptor: handler.descriptor) }
-        self.buffers = buffers
+        buffers = loops.map { (ObjectIdentifier($0), LoopLogBuffer(loop: $0, descriptor: handler.descriptor)) }
     }
 
     /// Whether info lines are written at all.
@@ -25,7 +25,8 @@ final class AccessLogLines: Sendable {
 
     /// Composes one info line straight into `loop`'s batch (the caller runs on `loop`); see `LogLine`.
     func info(on loop: EventLoop, _ compose: (inout LogLine) -> Void) {
-        guard let buffer = buffers[ObjectIdentifier(loop)] else {
+        let id = ObjectIdentifier(loop)
+        guard let buffer = buffers.first(where: { $0.loop == id })?.buffer else {
             let line = LogBuffer()
             handler.appendLine(level: .info, to: line, compose)
             LatchkeyLogHandler.writeAll(line.bytes, to: handler.descriptor)
