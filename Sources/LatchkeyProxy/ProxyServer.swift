@@ -173,10 +173,11 @@ public final class ProxyServer: @unchecked Sendable {  // mutable fields guarded
         }
         let deadline = ContinuousClock.now + grace
         let poll = DispatchQueue(label: "latchkey.drain")
+        let accessLog = self.accessLog
         @Sendable func check() {
             let open = openClientCount
             if open == 0 || ContinuousClock.now >= deadline {
-                completion(open)
+                accessLog.flush { completion(open) }  // the batched access-log lines go out before the exit
                 return
             }
             poll.asyncAfter(deadline: .now() + .milliseconds(20), execute: check)

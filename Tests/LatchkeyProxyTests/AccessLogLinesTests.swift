@@ -6,9 +6,9 @@ import Testing
 
 @testable import LatchkeyProxy
 
-/// The access log's batched path: lines as the handler writes them, one `write` per loop turn.
+/// The access log's batched path: lines as the handler writes them, many to a `write`.
 @Suite struct AccessLogLinesTests {
-    @Test(arguments: EventLoopBackend.allCases) func linesOfOneTurnLeaveTogetherAndReadAsTheHandlerWritesThem(
+    @Test(arguments: EventLoopBackend.allCases) func linesLeaveTogetherAndReadAsTheHandlerWritesThem(
         backend: EventLoopBackend
     ) throws {
         var fds: [Int32] = [0, 0]
@@ -30,7 +30,7 @@ import Testing
                 }
             }
         }
-        // The turn ends after runAndWait's work returns: wait for the bytes, then close to read to the end.
+        // The batch goes out `flushDelay` after its first line: wait for the bytes, then close to read to the end.
         var first = [UInt8](repeating: 0, count: 4096)
         let count = read(fds[0], &first, first.count)
         close(fds[1])
@@ -42,8 +42,45 @@ import Testing
             #expect(line.hasSuffix(" info GET /[redacted]/\(index) 200 latchkey.path=\"/a b\" latchkey.status=200"))
         }
         if backend == .epoll {
-            #expect(count == rest.count, "the epoll loop writes one turn's lines with one write")
+            #expect(count == rest.count, "the batch's lines leave with one write")
         }
+    }
+
+    /// With a delay too long to matter, a batch leaves only when it passes `flushBytes` or when told to
+    /// (a graceful stop): nothing is written before, everything after.
+    @Test func aBatchLeavesWhenFullOrWhenFlushed() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+        let handler = LatchkeyLogHandler(
+            label: "latchkey", level: .info, format: .text, scrubber: SecretScrubber(), fileDescriptor: fds[1])
+        let loop = EventLoop(label: "access-log-flush", backend: .epoll)
+        let lines = try #require(
+            AccessLogLines(logger: Logger(label: "latchkey") { _ in handler }, loops: [loop], flushDelay: .seconds(3_600)))
+        func log(_ count: Int, path: String) {
+            loop.runAndWait {
+                for _ in 0..<count { lines.info(on: loop) { line in line.message("GET \(path) 200") } }
+            }
+        }
+        func drain() -> String {
+            var bytes = [UInt8](repeating: 0, count: 1 << 20)
+            let count = read(fds[0], &bytes, bytes.count)
+            return count > 0 ? String(decoding: bytes[0..<count], as: UTF8.self) : ""
+        }
+
+        log(3, path: "/held")
+        #expect(drain() == "", "three lines wait for more")
+        let flushed = DispatchSemaphore(value: 0)
+        lines.flush { flushed.signal() }
+        flushed.wait()
+        #expect(drain().split(separator: "\n").count == 3)
+
+        let padding = String(repeating: "p", count: 1_000)
+        log(40, path: "/\(padding)")  // 40 lines of ~1 KiB pass the 32 KiB threshold
+        let written = drain().split(separator: "\n")
+        #expect(written.count >= 32 && written.count < 40, "the lines up to the threshold, the rest still held")
+        close(fds[1])
     }
 
     @Test func anotherHandlerOrHandlerMetadataKeepsTheLoggerPath() {

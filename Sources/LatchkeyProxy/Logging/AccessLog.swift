@@ -34,6 +34,12 @@ struct AccessLog: Sendable {
         self.lines = AccessLogLines(logger: logger, loops: loops)
     }
 
+    /// Writes the lines still batched (a graceful stop), then `completion`.
+    func flush(then completion: @escaping @Sendable () -> Void) {
+        guard let lines else { return completion() }
+        lines.flush(then: completion)
+    }
+
     func record(exchange: ForwardExchange, status: Int, outcome: String) {
         (exchange.machine.origin.route?.metrics ?? exchange.runtime.unmatchedMetrics).record(
             status: status, duration: exchange.elapsed, upstreamDuration: exchange.upstreamElapsed,

@@ -1,8 +1,9 @@
+import Dispatch
 import LatchkeyNet
 import Logging
 
 /// The access log's own path to standard error: one line per request composed without swift-log's metadata
-/// dictionary, and the lines of one loop turn written together in one `write` at the turn's end.
+/// dictionary, and each loop's lines written together, one `write` for many (see `LoopLogBuffer`).
 ///
 /// Used when the process logs through `LatchkeyLogHandler` with no handler metadata (the `run` command);
 /// otherwise (tests with other handlers) the access log goes through `Logger` as any other line does. Lines
@@ -13,11 +14,16 @@ final class AccessLogLines: Sendable {
     /// hashing the key cost more than comparing it with each of them.
     private let buffers: [(loop: ObjectIdentifier, buffer: LoopLogBuffer)]
 
+    /// How long a line may wait for others to share its `write` (see `LoopLogBuffer`).
+    static let flushDelay: Duration = .milliseconds(20)
+
     /// Nil unless `logger` writes through a `LatchkeyLogHandler` that composes lines alone.
-    init?(logger: Logger, loops: [EventLoop]) {
+    init?(logger: Logger, loops: [EventLoop], flushDelay: Duration = AccessLogLines.flushDelay) {
         guard let handler = logger.handler as? LatchkeyLogHandler, handler.composesAlone else { return nil }
         self.handler = handler
-        buffers = loops.map { (ObjectIdentifier($0), LoopLogBuffer(loop: $0, descriptor: handler.descriptor)) }
+        buffers = loops.map {
+            (ObjectIdentifier($0), LoopLogBuffer(loop: $0, descriptor: handler.descriptor, flushDelay: flushDelay))
+        }
     }
 
     /// Whether info lines are written at all.
@@ -34,21 +40,41 @@ final class AccessLogLines: Sendable {
         }
         buffer.append { pending in handler.appendLine(level: .info, to: pending, compose) }
     }
+
+    /// Writes every loop's pending lines (a graceful stop, before the process exits), then `completion`.
+    func flush(then completion: @escaping @Sendable () -> Void) {
+        let group = DispatchGroup()
+        for (_, buffer) in buffers {
+            group.enter()
+            buffer.loop.execute {
+                buffer.flush()
+                group.leave()
+            }
+        }
+        group.notify(queue: .global(), execute: completion)
+    }
 }
 
-/// One loop's pending access-log lines. Written at the end of the loop's turn (at once on Dispatch), or as
-/// soon as they pass `flushBytes`, so a burst never holds much and a quiet loop never holds a line back.
-private final class LoopLogBuffer: EndOfTurnFlush, @unchecked Sendable {  // confined to `loop`
+/// One loop's pending access-log lines, written together: once they pass `flushBytes`, or `flushDelay`
+/// (`AccessLogLines.flushDelay`, 20 ms) after the first of them, whichever comes first (and on a graceful
+/// stop). Writing at the end of every
+/// loop turn instead cost a `write` per one to three requests at 16 connections, 0.8 µs of system time per
+/// request; under load a batch now fills to `flushBytes` first. A line waits at most `flushDelay`
+/// (nginx's `access_log ... flush=`, Envoy's file flush interval), and is lost only if the process dies
+/// without stopping.
+private final class LoopLogBuffer: @unchecked Sendable {  // confined to `loop`
     static let flushBytes = 32 * 1024
 
-    private let loop: EventLoop
+    let loop: EventLoop
     private let descriptor: Int32
+    private let flushDelay: Duration
     private let pending = LogBuffer(capacity: 4096)
-    private var scheduled = false
+    private var timer: LoopTimer?
 
-    init(loop: EventLoop, descriptor: Int32) {
+    init(loop: EventLoop, descriptor: Int32, flushDelay: Duration) {
         self.loop = loop
         self.descriptor = descriptor
+        self.flushDelay = flushDelay
     }
 
     /// Lets `write` append one line to the batch in place.
@@ -56,15 +82,18 @@ private final class LoopLogBuffer: EndOfTurnFlush, @unchecked Sendable {  // con
         loop.assertInLoop()
         write(pending)
         if pending.count >= Self.flushBytes {
-            flushAtEndOfTurn()
-        } else if !scheduled {
-            scheduled = true
-            loop.flushAtEndOfTurn(self)
+            flush()
+        } else if timer == nil {
+            timer = loop.schedule(after: flushDelay) { [self] in
+                timer = nil
+                flush()
+            }
         }
     }
 
-    func flushAtEndOfTurn() {
-        scheduled = false
+    func flush() {
+        timer?.cancel()
+        timer = nil
         guard pending.count > 0 else { return }
         LatchkeyLogHandler.writeAll(pending.bytes, to: descriptor)
         pending.removeAll(keepingCapacityUpTo: 2 * Self.flushBytes)
