@@ -38,13 +38,32 @@ public enum RequestPath {
     /// `pathAndQuery` (starting with "/") with dot-segments removed from its path; throws on a refused path.
     /// Returns the input unchanged (no copy) when it holds no dot-segment.
     public static func normalize(_ pathAndQuery: String) throws(Refusal) -> String {
+        // The scan reads the contiguous UTF-8 in place: iterating `utf8` cost ~60 instructions per byte.
+        var text = pathAndQuery
+        // withUTF8 does not carry typed throws through: the refusal comes out as a Result.
+        let scanned = text.withUTF8 { bytes in Result { () throws(Refusal) in try scan(bytes) } }
+        let needsRewrite = try scanned.get()
+        guard needsRewrite else { return pathAndQuery }
+        let query = pathAndQuery.firstIndex(of: "?")
+        let path = query.map { String(pathAndQuery[..<$0]) } ?? pathAndQuery
+        let result = removeDotSegments(path)
+        guard !result.climbedAboveRoot else { throw .aboveRoot }
+        return result.path + (query.map { String(pathAndQuery[$0...]) } ?? "")
+    }
+
+    /// Checks the path part of `bytes` against rules 2 to 5; true when it holds a dot-segment to remove.
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>) throws(Refusal) -> Bool {
+        // Every rule needs a ".", "%" or "\\" in the path: most paths have none, and one quick pass says so.
+        guard let first = bytes.firstIndex(where: {
+            $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "?")
+        }), bytes[first] != UInt8(ascii: "?") else { return false }
         var needsRewrite = false
         var twoBack: UInt8 = 0
         var oneBack: UInt8 = 0
         var dots = 0  // dots so far in the current segment while it holds only dots, else -1
         var dotsBeforeEscape = 0  // `dots` as it was before the last "%"
         var afterEncodedSlash = false  // the current (part of a) segment follows a %2f or %5c
-        for byte in pathAndQuery.utf8 {
+        for byte in bytes {
             if byte == UInt8(ascii: "?") { break }
             if byte == UInt8(ascii: "\\") { throw .backslash }
             if twoBack == UInt8(ascii: "%") {
@@ -83,12 +102,7 @@ public enum RequestPath {
             if afterEncodedSlash { throw .encodedDelimiter }
             needsRewrite = true
         }
-        guard needsRewrite else { return pathAndQuery }
-        let query = pathAndQuery.firstIndex(of: "?")
-        let path = query.map { String(pathAndQuery[..<$0]) } ?? pathAndQuery
-        let result = removeDotSegments(path)
-        guard !result.climbedAboveRoot else { throw .aboveRoot }
-        return result.path + (query.map { String(pathAndQuery[$0...]) } ?? "")
+        return needsRewrite
     }
 
     /// RFC 3986 §5.2.4 on "/"-separated segments. A ".." at the root is dropped, as the RFC says, and

@@ -56,6 +56,9 @@ import Testing
         ("/p/group%2Fmy.project%2F.hidden%2F...x", "/p/group%2Fmy.project%2F.hidden%2F...x"),
         ("/a%5cb", "/a%5cb"),
         ("/a/../group%2Fproject", "/group%2Fproject"),
+        // No ".", "%" or "\\" before the query: the quick pass alone decides.
+        ("/v1/customers/cus_123;v=2/invoices", "/v1/customers/cus_123;v=2/invoices"),
+        ("/x?a/../b\\c%2e", "/x?a/../b\\c%2e"),
     ])
     func normalizes(_ input: String, _ expected: String) throws {
         #expect(try RequestPath.normalize(input) == expected)
@@ -72,6 +75,7 @@ import Testing
         ("/a%5C..%5Cb", .encodedDelimiter),
         ("/a/x%5c..;/b", .dotSegmentWithParameters),
         ("/a\\..\\b", .backslash),
+        ("/plain\\path", .backslash),
         ("/..", .aboveRoot),
         ("/../admin", .aboveRoot),
         ("/ro/../../admin", .aboveRoot),
