@@ -173,7 +173,10 @@ extension HTTPHeaders {
     /// `Transfer-Encoding: chunked`, or neither for `.none` and `.untilClose`. The one place a forwarded
     /// message's framing is written, so no field the peer sent, and no `Connection` option, can unframe it.
     public mutating func setFraming(_ framing: HTTPBodyFraming) {
-        spans.removeAll { KnownFieldNames.framing.contains($0.known) }
+        // Rewrites start from `forwarded(dropping: .framing ...)`: usually there is nothing to remove.
+        if spans.contains(where: { KnownFieldNames.framing.contains($0.known) }) {
+            spans.removeAll { KnownFieldNames.framing.contains($0.known) }
+        }
         switch framing {
         case .contentLength(let length): add(name: "Content-Length", decimal: length)
         case .chunked: add(name: "Transfer-Encoding", value: "chunked")

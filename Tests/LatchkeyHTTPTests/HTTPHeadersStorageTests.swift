@@ -20,6 +20,32 @@ import Testing
         #expect(headers != ["host": "a.example", "X-One": "replaced", "Via": "1.1 a, 1.1 b"], "names keep their case")
     }
 
+    /// A prepared field adds and replaces exactly as the same name and value given as Strings do: at the
+    /// first field's place, later ones of the name gone, names compared without case, known or not.
+    @Test func preparedFieldsAddAndReplaceAsStringFieldsDo() {
+        let start: HTTPHeaders = [
+            "host": "client.example", "X-Api-Key": "k1", "Accept": "*/*", "HOST": "second", "x-api-key": "k2",
+        ]
+        for (name, value) in [("Host", "up.example:8443"), ("x-API-key", "injected"), ("Via", "1.1 lk")] {
+            var prepared = start, strings = start
+            let field = HTTPHeaders.PreparedField(name: name, value: value)
+            #expect(field.name == name && field.value == value)
+            prepared.replaceOrAdd(field)
+            strings.replaceOrAdd(name: name, value: value)
+            #expect(prepared.fields.map { $0.name.lowercased() } == strings.fields.map { $0.name.lowercased() })
+            #expect(prepared.fields.map(\.value) == strings.fields.map(\.value), "\(name)")
+            #expect(prepared.first(name) == value)
+            var added = start
+            added.add(field)
+            #expect(added.count == start.count + 1 && added.fields.last == .init(name: name, value: value))
+        }
+        var head = HTTPRequestHead(method: "GET", target: "/", headers: start)
+        head.headers.replaceOrAdd(HTTPHeaders.PreparedField(name: "Host", value: "up.example"))
+        var out: [UInt8] = []
+        HTTP1Serializer.appendRequestHead(head, to: &out)
+        #expect(String(decoding: out, as: UTF8.self).contains("\r\nHost: up.example\r\nX-Api-Key: k1\r\n"))
+    }
+
     @Test func listElementsAreFoundAsBytesAcrossFieldsAndWhitespace() {
         let headers: HTTPHeaders = ["Connection": " keep-alive ,,", "connection": "\tClose , upgrade"]
         #expect(headers.hasListElement("close", in: "CONNECTION"))

@@ -175,8 +175,8 @@ enum RequestRewrite {
             headers.add(name: "Connection", value: "TE")
         }
         if let credential { headers.replaceOrAdd(name: credential.headerName, value: credential.headerValue.value) }
-        headers.replaceOrAdd(name: "Host", value: plan.endpoint.authority)
-        headers.add(name: "Via", value: ViaField.value(receivedVersion: receivedVersion))
+        headers.replaceOrAdd(plan.endpoint.hostField)
+        headers.add(ViaField.field(receivedVersion: receivedVersion))
         headers.setFraming(framing)
         if plan.upgradesToWebSocket { WebSocketHandshake.addUpgradeFields(to: &headers) }
         return HTTPRequestHead(method: plan.head.method, target: plan.head.target, version: .http1_1, headers: headers)

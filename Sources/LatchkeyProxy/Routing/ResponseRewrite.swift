@@ -67,6 +67,6 @@ enum ResponseRewrite {
     static func sanitize(_ headers: inout HTTPHeaders, receivedVersion: HTTPVersion) {
         headers = headers.forwarded(
             dropping: proxyChallenges.union(.framing), room: HTTPHeaders.Room(fields: 2, bytes: 64))
-        headers.add(name: "Via", value: ViaField.value(receivedVersion: receivedVersion))
+        headers.add(ViaField.field(receivedVersion: receivedVersion))
     }
 }

@@ -16,10 +16,18 @@ enum ViaField {
     private static let value10 = "1.0 " + pseudonym
     private static let value11 = "1.1 " + pseudonym
 
+    private static let field10 = HTTPHeaders.PreparedField(name: "Via", value: value10)
+    private static let field11 = HTTPHeaders.PreparedField(name: "Via", value: value11)
+
     /// `received-protocol SP received-by` for a message received as `version` (the version of the hop it
     /// came from, not the one it leaves with).
     static func value(receivedVersion version: HTTPVersion) -> String {
         version == .http1_0 ? value10 : value11
+    }
+
+    /// The `Via` field with `value(receivedVersion:)`, prepared once.
+    static func field(receivedVersion version: HTTPVersion) -> HTTPHeaders.PreparedField {
+        version == .http1_0 ? field10 : field11
     }
 
     /// Whether any `Via` entry names `pseudonym` as its received-by: the message has passed this proxy

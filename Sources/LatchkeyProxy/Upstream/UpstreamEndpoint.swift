@@ -1,4 +1,5 @@
 import LatchkeyConfig
+import LatchkeyHTTP
 import LatchkeyNet
 
 /// Where and how one request goes upstream.
@@ -15,6 +16,8 @@ public final class UpstreamEndpoint: Sendable, Hashable {
     public let serverName: String
     /// `host[:port]`: the port only when it is not the scheme's default; IPv6 literals in brackets.
     public let authority: String
+    /// `Host: authority`, prepared once for every request to this endpoint (`RequestRewrite`).
+    public let hostField: HTTPHeaders.PreparedField
 
     /// Which addresses the connection may reach (checked again after DNS); part of the pool key, so a
     /// connection opened under one policy never serves a request under a stricter one.
@@ -31,6 +34,7 @@ public final class UpstreamEndpoint: Sendable, Hashable {
         self.serverName = serverName
         self.destination = destination
         authority = UpstreamURL.authority(host: host, port: port, scheme: scheme)
+        hostField = HTTPHeaders.PreparedField(name: "Host", value: authority)
         var hasher = Hasher()
         hasher.combine(scheme)
         hasher.combine(host)
