@@ -227,19 +227,24 @@ struct HTTP1Decoder: Sendable {
 
     /// `raw` is a line without its LF. Checks the line ending and the bytes every line shares.
     private mutating func handleLine(_ raw: UnsafeRawBufferPointer, into events: inout [Event]) throws(HTTP1ParseError) {
-        guard let last = raw.last, last == 0x0D else {
+        // Index and pointer arithmetic rather than `last` and a slice: generic collection code otherwise,
+        // called per line.
+        guard raw.count > 0, raw[raw.count - 1] == 0x0D else {
             throw HTTP1ParseError(.bareLF, "a line ends in LF without CR: \(HTTP1ParseError.quote(raw))")
         }
-        let line = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 1)])
-        if let base = line.baseAddress, !line.isEmpty {
-            let nul = memchr(base, 0x00, line.count)
-            let cr = memchr(base, 0x0D, line.count)
-            if nul != nil || cr != nil {
-                // The first of the two, as a byte-by-byte scan would report it.
-                throw nul != nil && (cr == nil || nul! < cr!)
-                    ? HTTP1ParseError(.nulByte, "a line contains NUL: \(HTTP1ParseError.quote(line))")
-                    : HTTP1ParseError(.bareCR, "a line contains CR not followed by LF: \(HTTP1ParseError.quote(line))")
+        let line = UnsafeRawBufferPointer(start: raw.baseAddress, count: raw.count - 1)
+        switch state {
+        case .headerLines, .trailerLines:
+            // A NUL or CR makes a field line invalid anyway (neither is a token or a value byte), so the search
+            // for them runs only when the line fails, to report them first as on every other line.
+            do {
+                try handleFieldLine(line, into: &events)
+            } catch {
+                throw Self.nulOrCR(in: line) ?? error
             }
+            return
+        default:
+            if let error = Self.nulOrCR(in: line) { throw error }
         }
         switch state {
         case .startLine:
@@ -256,34 +261,6 @@ struct HTTP1Decoder: Sendable {
                 statusLine = try HTTP1StartLine.parseStatusLine(line, limit: limits.maxRequestLineBytes)
             }
             state = .headerLines
-        case .headerLines, .trailerLines:
-            if line.isEmpty {
-                if case .headerLines = state {
-                    try endHead(into: &events)
-                } else {
-                    // Trailer fields are handed on (RFC 9110 §6.5); which of them may be forwarded is the
-                    // caller's rule (a proxy strips framing, routing and credential fields).
-                    if headers.count > 0 {
-                        events.append(.trailers(headers))
-                        headers = HTTPHeaders()
-                    }
-                    endMessage(into: &events)
-                }
-                return
-            }
-            sectionBytes += line.count + 2
-            sectionCount += 1
-            if sectionBytes > limits.maxHeaderBytes { throw lineTooLong() }
-            if sectionCount > limits.maxHeaderCount {
-                throw HTTP1ParseError(.tooManyHeaders, "more than \(limits.maxHeaderCount) field lines")
-            }
-            let field = try HTTP1FieldLine.parse(line)
-            if case .headerLines = state, headers.count == 0 {
-                // Room for a typical head at once: growing from empty field by field reallocated both
-                // buffers several times per message.
-                headers.reserveCapacity(fields: 16, bytes: 512)
-            }
-            headers.add(fieldLine: line, name: field.name, value: field.value)
         case .chunkSizeLine:
             let size = try HTTP1ChunkSizeLine.parse(line)
             if size == 0 {
@@ -296,6 +273,49 @@ struct HTTP1Decoder: Sendable {
         default:
             preconditionFailure("handleLine in a non-line state")
         }
+    }
+
+    /// A line of a header or trailer section (the empty line ends it).
+    private mutating func handleFieldLine(_ line: UnsafeRawBufferPointer, into events: inout [Event]) throws(HTTP1ParseError) {
+        if line.isEmpty {
+            if case .headerLines = state {
+                try endHead(into: &events)
+            } else {
+                // Trailer fields are handed on (RFC 9110 §6.5); which of them may be forwarded is the
+                // caller's rule (a proxy strips framing, routing and credential fields).
+                if headers.count > 0 {
+                    events.append(.trailers(headers))
+                    headers = HTTPHeaders()
+                }
+                endMessage(into: &events)
+            }
+            return
+        }
+        sectionBytes += line.count + 2
+        sectionCount += 1
+        if sectionBytes > limits.maxHeaderBytes { throw lineTooLong() }
+        if sectionCount > limits.maxHeaderCount {
+            throw HTTP1ParseError(.tooManyHeaders, "more than \(limits.maxHeaderCount) field lines")
+        }
+        let field = try HTTP1FieldLine.parse(line)
+        if case .headerLines = state, headers.count == 0 {
+            // Room for a typical head at once: growing from empty field by field reallocated both
+            // buffers several times per message.
+            headers.reserveCapacity(fields: 16, bytes: 512)
+        }
+        headers.add(fieldLine: line, name: field.name, value: field.value)
+    }
+
+    /// The error for the first NUL or CR in `line`, as a byte-by-byte scan would report it; nil when it has
+    /// neither.
+    private static func nulOrCR(in line: UnsafeRawBufferPointer) -> HTTP1ParseError? {
+        guard let base = line.baseAddress, !line.isEmpty else { return nil }
+        let nul = memchr(base, 0x00, line.count)
+        let cr = memchr(base, 0x0D, line.count)
+        guard nul != nil || cr != nil else { return nil }
+        return nul != nil && (cr == nil || nul! < cr!)
+            ? HTTP1ParseError(.nulByte, "a line contains NUL: \(HTTP1ParseError.quote(line))")
+            : HTTP1ParseError(.bareCR, "a line contains CR not followed by LF: \(HTTP1ParseError.quote(line))")
     }
 
     /// The empty line after the header section: decides the framing and reports the head.

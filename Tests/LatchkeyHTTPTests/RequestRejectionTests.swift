@@ -60,6 +60,11 @@ let requestRejections: [Rejection] = [
     Rejection("bare CR as line end", "GET / HTTP/1.1\r\n\(host)X: a\r\r\n\r\n", .bareCR),
     Rejection("NUL in value", "GET / HTTP/1.1\r\n\(host)X: a\u{0}b\r\n\r\n", .nulByte),
     Rejection("NUL in request line", "GET /\u{0} HTTP/1.1\r\n\(host)\r\n", .nulByte),
+    // A field line's NUL or CR is named as such, whatever else is wrong with the line.
+    Rejection("NUL in field name", "GET / HTTP/1.1\r\n\(host)X\u{0}Y: a\r\n\r\n", .nulByte),
+    Rejection("CR in field name", "GET / HTTP/1.1\r\n\(host)X\rY: a\r\n\r\n", .bareCR),
+    Rejection("CR in a folded line", "GET / HTTP/1.1\r\n\(host)X: a\r\n b\rc\r\n\r\n", .bareCR),
+    Rejection("NUL before CR", "GET / HTTP/1.1\r\n\(host)X: \u{0}a\rb\r\n\r\n", .nulByte),
     // Field lines (RFC 9112 §5, RFC 9110 §5).
     Rejection("name not a token", "GET / HTTP/1.1\r\n\(host)Fo(o: x\r\n\r\n", .invalidHeaderName),
     Rejection("empty name", "GET / HTTP/1.1\r\n\(host): x\r\n\r\n", .invalidHeaderName),
