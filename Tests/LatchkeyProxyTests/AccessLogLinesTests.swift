@@ -83,6 +83,21 @@ import Testing
         close(fds[1])
     }
 
+    /// A stop must not hang on a loop that never gets to its batch: `flush(then:)` completes after
+    /// `flushWait` anyway.
+    @Test func aStuckLoopDoesNotHoldUpTheStop() throws {
+        let handler = LatchkeyLogHandler(
+            label: "latchkey", level: .info, format: .text, scrubber: SecretScrubber(), fileDescriptor: 2)
+        let loop = EventLoop(label: "access-log-stuck", backend: .epoll)
+        let lines = try #require(AccessLogLines(logger: Logger(label: "latchkey") { _ in handler }, loops: [loop]))
+        let release = DispatchSemaphore(value: 0)
+        loop.execute { release.wait() }  // the loop is busy until the test lets it go
+        let completed = DispatchSemaphore(value: 0)
+        lines.flush { completed.signal() }
+        #expect(completed.wait(timeout: .now() + 10) == .success, "completed within flushWait, not never")
+        release.signal()
+    }
+
     @Test func anotherHandlerOrHandlerMetadataKeepsTheLoggerPath() {
         let loop = EventLoop(label: "access-log-fallback", backend: .dispatch)
         #expect(AccessLogLines(logger: Logger(label: "x") { _ in SwiftLogNoOpLogHandler() }, loops: [loop]) == nil)

@@ -1,6 +1,7 @@
 import Dispatch
 import LatchkeyNet
 import Logging
+import Synchronization
 
 /// The access log's own path to standard error: one line per request composed without swift-log's metadata
 /// dictionary, and each loop's lines written together, one `write` for many (see `LoopLogBuffer`).
@@ -41,8 +42,14 @@ final class AccessLogLines: Sendable {
         buffer.append { pending in handler.appendLine(level: .info, to: pending, compose) }
     }
 
-    /// Writes every loop's pending lines (a graceful stop, before the process exits), then `completion`.
+    /// Writes every loop's pending lines (a graceful stop, before the process exits), then `completion`;
+    /// after `flushWait` at the latest, so that a loop stuck elsewhere cannot keep the process from exiting.
     func flush(then completion: @escaping @Sendable () -> Void) {
+        let once = Mutex(false)
+        @Sendable func finish() {
+            guard once.withLock({ done in defer { done = true }; return !done }) else { return }
+            completion()
+        }
         let group = DispatchGroup()
         for (_, buffer) in buffers {
             group.enter()
@@ -51,8 +58,12 @@ final class AccessLogLines: Sendable {
                 group.leave()
             }
         }
-        group.notify(queue: .global(), execute: completion)
+        group.notify(queue: .global(), execute: finish)
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.flushWait, execute: finish)
     }
+
+    /// How long a graceful stop waits for the loops to write their batches.
+    static let flushWait: DispatchTimeInterval = .seconds(1)
 }
 
 /// One loop's pending access-log lines, written together: once they pass `flushBytes`, or `flushDelay`
