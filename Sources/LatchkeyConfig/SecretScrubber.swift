@@ -102,19 +102,6 @@ public final class SecretScrubber: Sendable {
         return Array(scrub(String(decoding: bytes, as: UTF8.self)).utf8)
     }
 
-    /// `scrub` for the bytes of `bytes` from `start` on (a log line just appended to a batch), in place:
-    /// nothing is copied when nothing matches, which is every line but a leaking one.
-    public func scrub(_ bytes: inout [UInt8], from start: Int) {
-        let current = values.withLock { $0 }
-        guard !current.bytes.isEmpty, start < bytes.count else { return }
-        let found = bytes.withUnsafeBufferPointer { whole in
-            firstMatch(in: UnsafeBufferPointer(rebasing: whole[start...]), current)
-        }
-        guard found != nil else { return }
-        let scrubbed = scrub(Array(bytes[start...]))
-        bytes.replaceSubrange(start..., with: scrubbed)
-    }
-
     /// Whether `text` contains a registered value.
     public func containsSecret(_ text: String) -> Bool {
         var text = text

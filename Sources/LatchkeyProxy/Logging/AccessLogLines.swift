@@ -68,9 +68,8 @@ final class AccessLogLines: Sendable {
 
 /// One loop's pending access-log lines, written together: once they pass `flushBytes`, or `flushDelay`
 /// (`AccessLogLines.flushDelay`, 20 ms) after the first of them, whichever comes first (and on a graceful
-/// stop). Writing at the end of every
-/// loop turn instead cost a `write` per one to three requests at 16 connections, 0.8 µs of system time per
-/// request; under load a batch now fills to `flushBytes` first. A line waits at most `flushDelay`
+/// stop). Writing at the end of every loop turn instead cost a `write` per one to three requests at 16
+/// connections, 0.8 µs of system time per request; under load a batch now fills to `flushBytes` first. A line waits at most `flushDelay`
 /// (nginx's `access_log ... flush=`, Envoy's file flush interval), and is lost only if the process dies
 /// without stopping.
 private final class LoopLogBuffer: @unchecked Sendable {  // confined to `loop`
