@@ -14,9 +14,10 @@ import Testing
         let scrubber = SecretScrubber()
         scrubber.register(secrets)
         let handler = LatchkeyLogHandler(label: "latchkey", level: .info, format: format, scrubber: scrubber)
-        var out = earlier
-        handler.appendLine(level: .info, to: &out, body)
-        return String(decoding: out, as: UTF8.self)
+        let out = LogBuffer()
+        out.append(earlier)
+        handler.appendLine(level: .info, to: out, body)
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 
     /// Drops the timestamp, which changes with the clock.

@@ -93,13 +93,6 @@ public struct LatchkeyLogHandler: LogHandler {
         buffer.append(scrubbed)
     }
 
-    /// `appendLine` onto an array (a line on its own, tests).
-    func appendLine(level: Logger.Level, to out: inout [UInt8], _ compose: (inout LogLine) -> Void) {
-        let buffer = LogBuffer()
-        appendLine(level: level, to: buffer, compose)
-        out.append(contentsOf: buffer.bytes)
-    }
-
     /// Writes all of `bytes` (one `write` unless the descriptor takes less), retrying on EINTR.
     public static func writeAll(_ bytes: [UInt8], to fileDescriptor: Int32) {
         bytes.withUnsafeBufferPointer { writeAll($0, to: fileDescriptor) }
