@@ -103,11 +103,14 @@ public final class ProxyRuntime: Sendable {
         }
         self.sources = sources
         let defaultConfiguration = configuration.tls.policyOnly.clientConfiguration
+        /// Every context below trusts the same few sources: each is loaded once for this runtime.
+        let trustStores = TLSTrustStores()
         let defaultTLS: TLSClientContext
         do {
             defaultTLS = try TLSClientContext(
                 configuration: defaultConfiguration,
-                revocation: revocation.services(scope: LatchkeyMetrics.unmatchedRoute, metrics: metrics))
+                revocation: revocation.services(scope: LatchkeyMetrics.unmatchedRoute, metrics: metrics),
+                trustStores: trustStores)
         } catch {
             throw RuntimeBuildError(detail: "tls: \(error)", cause: "\(error)")
         }
@@ -131,7 +134,8 @@ public final class ProxyRuntime: Sendable {
             if !perScope, let existing = contexts[configuration] { return existing }
             do {
                 let created = try TLSClientContext(
-                    configuration: configuration, revocation: revocation.services(scope: scope, metrics: metrics))
+                    configuration: configuration, revocation: revocation.services(scope: scope, metrics: metrics),
+                    trustStores: trustStores)
                 if perScope { revocationContexts[scopeKey] = created }
                 // `clientContexts` is what the token client looks contexts up in: a connection's own context
                 // wins there, so its token endpoint's revocation results are reported under the connection.

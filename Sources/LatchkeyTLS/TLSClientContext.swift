@@ -21,11 +21,15 @@ public final class TLSClientContext: @unchecked Sendable {
     ///
     /// With `configuration.revocation` on, `revocation` supplies the distribution-point CRL cache and the
     /// report observer (`.offline()` when nil: only `crlFile` and stapled OCSP responses count).
-    public init(configuration: TLSClientConfiguration, revocation: RevocationServices? = nil) throws(TLSError) {
+    /// Contexts built with the same `trustStores` share one loaded copy of each trust source.
+    public init(
+        configuration: TLSClientConfiguration, revocation: RevocationServices? = nil,
+        trustStores: TLSTrustStores = TLSTrustStores()
+    ) throws(TLSError) {
         let context = try SSLContextSetup.makeContext(
             method: TLS_client_method(), minimumVersion: configuration.minimumVersion)
         do {
-            try Self.configure(context, configuration)
+            try Self.configure(context, configuration, trustStores: trustStores)
         } catch {
             SSL_CTX_free(context)
             throw error
@@ -39,17 +43,18 @@ public final class TLSClientContext: @unchecked Sendable {
 
     deinit { SSL_CTX_free(context) }
 
-    private static func configure(_ context: OpaquePointer, _ configuration: TLSClientConfiguration) throws(TLSError) {
+    private static func configure(
+        _ context: OpaquePointer, _ configuration: TLSClientConfiguration, trustStores: TLSTrustStores
+    ) throws(TLSError) {
         if configuration.insecureSkipVerify {
             SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
         } else {
-            if let caFile = configuration.caFile {
-                try SSLContextSetup.trust(context, caFile: caFile)
+            let source: TLSTrustStores.Source = configuration.caFile.map { .file($0) } ?? .system
+            if configuration.revocation != .off, configuration.crlFile != nil {
+                // The CRLs go into the store, so this context cannot share one: set0 hands it a store of its own.
+                SSL_CTX_set_cert_store(context, try TLSTrustStores.load(source))
             } else {
-                ERR_clear_error()
-                guard SSL_CTX_set_default_verify_paths(context) == 1 else {
-                    throw OpenSSLErrorQueue.error(.configuration, "cannot load the system trust store")
-                }
+                try trustStores.trust(context, source)
             }
             SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
             if configuration.revocation != .off { try enableRevocationChecking(context, crlFile: configuration.crlFile) }

@@ -13,6 +13,8 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
     private let loop: EventLoop
     /// Contexts this client made itself, for configurations `runningContexts` does not know (the CLI's clients).
     private let contexts = Mutex<[TLSClientConfiguration: TLSClientContext]>([:])
+    /// The trust those contexts load, once each.
+    private let trustStores = TLSTrustStores()
     /// The running runtime's contexts (`ProxyRuntime.clientContexts`), asked first: after a reload that rebuilt
     /// them from rotated files, the next token request uses the new ones.
     private let runningContexts = Mutex<(@Sendable (TLSClientConfiguration) -> TLSClientContext?)?>(nil)
@@ -67,7 +69,7 @@ public final class UpstreamHTTPClient: TokenEndpointClient {
     private func context(for configuration: TLSClientConfiguration) throws -> TLSClientContext {
         if let running = runningContexts.withLock({ $0 })?(configuration) { return running }
         if let existing = contexts.withLock({ $0[configuration] }) { return existing }
-        let created = try TLSClientContext(configuration: configuration)
+        let created = try TLSClientContext(configuration: configuration, trustStores: trustStores)
         contexts.withLock { $0[configuration] = created }
         return created
     }
