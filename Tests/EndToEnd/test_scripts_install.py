@@ -71,6 +71,30 @@ def test_the_installed_binary_runs_with_only_system_libraries(installed):
         assert f"`{package}`" in readme, f"{package} is needed at run time but deploy/systemd/README.md does not name it"
 
 
+def test_the_installed_binary_is_laid_out_for_a_small_resident_set(installed):
+    """Package.swift's release link (docs/operations.md, "Memory"): packed relative relocations, no
+    exported symbol table, and the functions of Sources/latchkey/link-order.txt at the front of the code."""
+    prefix, _, _ = installed
+    binary = str(prefix / "bin" / "latchkey")
+    sections = subprocess.run(["readelf", "-SW", binary], capture_output=True, text=True, check=True).stdout
+    assert ".relr.dyn" in sections, "no DT_RELR: the 1.9 MiB relocation table is back"
+    dynamic = subprocess.run(["readelf", "--dyn-syms", "-W", binary], capture_output=True, text=True, check=True)
+    assert len(dynamic.stdout.splitlines()) < 2000, "the binary exports its own symbols again (-export-dynamic)"
+
+    listed = set((REPO_ROOT / "Sources" / "latchkey" / "link-order.txt").read_text().split())
+    symbols = subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True, check=True).stdout
+    addresses = {}
+    for line in symbols.splitlines():
+        fields = line.split(maxsplit=2)
+        if len(fields) == 3 and fields[1] in "tTwW":
+            addresses[fields[2]] = int(fields[0], 16)
+    found = sorted(addresses[name] for name in listed if name in addresses)
+    # Most names still exist: a file far out of date would no longer group anything (scripts/link-order).
+    assert len(found) >= 0.9 * len(listed), f"only {len(found)} of {len(listed)} link-order names are in the binary"
+    others = sorted(address for name, address in addresses.items() if name not in listed)
+    assert found[len(found) // 2] < others[len(others) // 10], "the listed functions are not at the front"
+
+
 def test_the_unit_and_config_point_at_the_installed_paths(installed):
     prefix, etc, done = installed
     unit = prefix / "lib" / "systemd" / "system" / "latchkey.service"
