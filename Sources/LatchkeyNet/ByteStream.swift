@@ -28,12 +28,22 @@ public protocol ByteStreamDelegate: AnyObject {
     func streamDidBecomeReady(_ stream: any ByteStream)
     /// Application bytes arrived.
     func stream(_ stream: any ByteStream, didRead bytes: [UInt8])
+    /// Application bytes arrived, lent for this call only: they live in a buffer the stream reuses for its
+    /// next read. A delegate that parses them before returning implements this and skips an array per read
+    /// (the data path's HTTP/1.1 connections); the default copies them into `stream(_:didRead:)`.
+    func stream(_ stream: any ByteStream, didReadInPlace bytes: UnsafeRawBufferPointer)
     /// The peer closed its writing side (EOF). The stream may still be written to.
     func streamDidReachEOF(_ stream: any ByteStream)
     /// All pending writes were handed to the kernel: a place to resume a paused source.
     func streamDidDrainWrites(_ stream: any ByteStream)
     /// The stream is closed; `error` says why when it was not an orderly close. Last event.
     func stream(_ stream: any ByteStream, didCloseWith error: NetError?)
+}
+
+extension ByteStreamDelegate {
+    public func stream(_ stream: any ByteStream, didReadInPlace bytes: UnsafeRawBufferPointer) {
+        self.stream(stream, didRead: Array(bytes))
+    }
 }
 
 /// Why a stream or connection attempt failed.

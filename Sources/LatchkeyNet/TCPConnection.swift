@@ -226,7 +226,8 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
             let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if count > 0 {
                 let drained = count < buffer.count && watch?.shortReadDrains == true
-                delegate?.stream(self, didRead: Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
+                // Lent: the loop's read buffer, which no other connection reads into before this call returns.
+                delegate?.stream(self, didReadInPlace: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                 if drained { return }
                 turns -= 1
                 if turns == 0 {

@@ -34,6 +34,23 @@ final class RecordingDelegate: ByteStreamDelegate, @unchecked Sendable {  // tou
     }
 }
 
+/// Takes reads in place (the loop's buffer, lent for the call) and counts them; the array callback must not run.
+final class InPlaceRecordingDelegate: ByteStreamDelegate, @unchecked Sendable {  // touched only on the stream's loop
+    let recorder = RecordingDelegate()
+    var inPlaceReads = 0
+    var arrayReads = 0
+
+    func streamDidBecomeReady(_ stream: any ByteStream) { recorder.streamDidBecomeReady(stream) }
+    func stream(_ stream: any ByteStream, didRead bytes: [UInt8]) { arrayReads += 1 }
+    func stream(_ stream: any ByteStream, didReadInPlace bytes: UnsafeRawBufferPointer) {
+        inPlaceReads += 1
+        recorder.stream(stream, didRead: Array(bytes))
+    }
+    func streamDidReachEOF(_ stream: any ByteStream) { recorder.streamDidReachEOF(stream) }
+    func streamDidDrainWrites(_ stream: any ByteStream) {}
+    func stream(_ stream: any ByteStream, didCloseWith error: NetError?) { recorder.stream(stream, didCloseWith: error) }
+}
+
 /// Keeps accepted connections (and their delegates) alive for the test's duration.
 final class AcceptedBox: @unchecked Sendable {
     let lock = Mutex<[TCPConnection]>([])
@@ -71,6 +88,42 @@ final class AcceptedBox: @unchecked Sendable {
             #expect(delegate.closeError == nil)
             #expect(delegate.received.count == payload.count)
             #expect(delegate.received.elementsEqual(payload), "echoed bytes differ from what was sent")
+        }
+    }
+
+    /// A delegate that takes reads in place gets every byte through that callback and none as arrays; one that
+    /// does not (the echo side, `RecordingDelegate`) gets arrays through the protocol's default.
+    @Test(arguments: EventLoopBackend.allCases) func aDelegateCanTakeReadsInPlace(backend: EventLoopBackend) throws {
+        let group = EventLoopGroup(count: 2, backend: backend)
+        let box = AcceptedBox()
+        let listener = try TCPListener(host: "127.0.0.1", port: 0, group: group) { connection in
+            let delegate = RecordingDelegate()
+            delegate.echo = true
+            delegate.onEOF = { $0.shutdownWriting() }
+            connection.delegate = delegate
+            box.lock.withLock { $0.append(connection) }
+            connection.start()
+        }
+        listener.start()
+        defer { listener.stop() }
+
+        let loop = group.loops[0]
+        let client = TCPConnection(connectingTo: "127.0.0.1", port: listener.localAddress.port, loop: loop, connectTimeout: .seconds(5))
+        let delegate = InPlaceRecordingDelegate()
+        delegate.recorder.onEOF = { $0.close() }
+        let payload = (0..<(256 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        loop.runAndWait {
+            client.delegate = delegate
+            client.start()
+            client.write(payload)
+            client.shutdownWriting()
+        }
+        #expect(delegate.recorder.closed.wait(timeout: .now() + 30) == .success)
+        loop.runAndWait {
+            #expect(delegate.recorder.closeError == nil)
+            #expect(delegate.recorder.received.elementsEqual(payload), "bytes read in place differ from what was sent")
+            #expect(delegate.inPlaceReads > 0)
+            #expect(delegate.arrayReads == 0)
         }
     }
 

@@ -147,6 +147,21 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
             guard let http1 = sniffPreface(bytes) else { return }
             bytes = http1
         }
+        bytes.withUnsafeBytes { parse($0) }
+    }
+
+    /// Straight from the loop's read buffer (plain TCP, once the preface sniff is over): the parser copies what
+    /// it keeps before this returns.
+    func stream(_ stream: any ByteStream, didReadInPlace bytes: UnsafeRawBufferPointer) {
+        guard tunnel == nil, case .decided = preface else {
+            self.stream(stream, didRead: Array(bytes))
+            return
+        }
+        guard !closing else { return }
+        parse(bytes)
+    }
+
+    private func parse(_ bytes: UnsafeRawBufferPointer) {
         do {
             try parser.feed(bytes, into: &queued)
         } catch {

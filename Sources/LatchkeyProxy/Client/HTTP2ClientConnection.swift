@@ -83,6 +83,11 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     func streamDidBecomeReady(_ stream: any ByteStream) {}
 
     func stream(_ stream: any ByteStream, didRead bytes: [UInt8]) {
+        bytes.withUnsafeBytes { self.stream(stream, didReadInPlace: $0) }
+    }
+
+    /// Straight from the loop's read buffer: nghttp2 copies what it keeps, and the events own their bytes.
+    func stream(_ stream: any ByteStream, didReadInPlace bytes: UnsafeRawBufferPointer) {
         guard state != .closing else { return }  // lingering: read and discard
         do {
             try session.receive(bytes, into: &events)

@@ -292,6 +292,11 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
     }
 
     func stream(_ stream: any ByteStream, didRead bytes: [UInt8]) {
+        bytes.withUnsafeBytes { self.stream(stream, didReadInPlace: $0) }
+    }
+
+    /// Straight from the loop's read buffer: nghttp2 copies what it keeps, and the events own their bytes.
+    func stream(_ stream: any ByteStream, didReadInPlace bytes: UnsafeRawBufferPointer) {
         var received: [HTTP2Event] = []
         swap(&received, &events)
         do {

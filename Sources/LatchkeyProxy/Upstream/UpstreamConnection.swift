@@ -138,6 +138,11 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     }
 
     func stream(_ stream: any ByteStream, didRead bytes: [UInt8]) {
+        bytes.withUnsafeBytes { self.stream(stream, didReadInPlace: $0) }
+    }
+
+    /// Parsed straight from the loop's read buffer: the events own copies of what they carry.
+    func stream(_ stream: any ByteStream, didReadInPlace bytes: UnsafeRawBufferPointer) {
         guard let handler else {
             // Bytes on an idle connection are a protocol violation: drop the connection.
             leavePool()
