@@ -31,12 +31,12 @@ import Testing
     @Test func textLineQuotesOnlyValuesThatNeedIt() {
         let line = compose(.text) { line in
             line.message("GET example.com/a 200")
-            line.field("a.int", -42)
+            line.field(LogFieldKey("a.int"), -42)
             line.field("b.empty", "")
             line.field("c.space", "a b")
             line.field("d.equals", "k=v")
             line.field("e.plain", "/v1/items")
-            line.field("f.joined", "https", "://", "api.example:8443")
+            line.field(LogFieldKey("f.joined"), "https", "://", "api.example:8443")
             line.field("g.quote", #"say "hi""#)
         }
         #expect(
@@ -50,8 +50,8 @@ import Testing
             line.message("/a\"b\n")
             line.message(" ")
             line.message(200)
-            line.field("latchkey.status", 200)
-            line.field("latchkey.upstream", "http", "://", "h:1")
+            line.field(LogFieldKey.status, 200)
+            line.field(LogFieldKey.upstream, "http", "://", "h:1")
             line.field("latchkey.path", "/\u{1}")
         }
         #expect(
@@ -71,7 +71,31 @@ import Testing
         #expect(added.hasSuffix("info GET /[redacted] 200 latchkey.path=/[redacted]\n"))
     }
 
-    @Test(arguments: [0, 7, 10, 99, 1_000, Int.max, Int.min + 1])
+    /// A prepared key (the access log's) writes exactly what the same key as a String writes, in both formats.
+    @Test(arguments: [LatchkeyLogHandler.Format.text, .json])
+    func aPreparedKeyWritesWhatItsNameWould(format: LatchkeyLogHandler.Format) {
+        let values = ["/v1/items", "", "a b", #"say "hi""#, "tab\there"]
+        let prepared = compose(format) { line in
+            line.message("m")
+            for value in values { line.field(LogFieldKey.path, value) }
+        }
+        let named = compose(format) { line in
+            line.message("m")
+            for value in values { line.field(LogKey.path, value) }
+        }
+        #expect(withoutTime(prepared, format: format) == withoutTime(named, format: format))
+        #expect(prepared.contains(format == .text ? " latchkey.path=/v1/items" : #","latchkey.path":"/v1/items""#))
+    }
+
+    @Test(arguments: [UInt(0), 1, 9, 10, 11, 99, 100, 101, 65_535, 9_999_999_999, 10_000_000_000_000_000_000, UInt.max])
+    func unsignedDecimalsMatchSwiftsOwnAtEveryDigitCount(value: UInt) {
+        let out = LogBuffer(capacity: 64)
+        out.append("x")
+        out.appendDecimal(value)
+        #expect(String(decoding: out.bytes, as: UTF8.self) == "x" + String(value))
+    }
+
+    @Test(arguments: [0, 7, 10, 99, 1_000, -1, Int.max, Int.min + 1, Int.min])
     func decimalsMatchSwiftsOwn(value: Int) {
         let out = LogBuffer()
         LogLine.appendDecimal(value, to: out)

@@ -67,22 +67,22 @@ struct AccessLog: Sendable {
         line.message(exchange.machine.origin.clientPath)
         line.message(" ")
         line.message(status)
-        line.field(LogKey.attempts, exchange.attempts)
-        line.field(LogKey.bytesIn, exchange.bytesFromClient)
-        line.field(LogKey.bytesOut, exchange.bytesToClient)
-        line.field(LogKey.connection, exchange.machine.origin.connectionName ?? "-")
-        line.field(LogKey.durationMs, milliseconds(exchange.elapsed))
-        line.field(LogKey.host, exchange.machine.origin.clientHost)
-        if exchange.machine.origin.intercepted { line.field(LogKey.intercepted, "true") }  // sorted: after host
-        line.field(LogKey.method, exchange.method)
-        line.field(LogKey.outcome, outcome)
-        line.field(LogKey.path, exchange.machine.origin.clientPath)
-        if exchange.machine.requestHead.version == .http2 { line.field(LogKey.protocolName, "h2") }  // sorted: after path
-        line.field(LogKey.route, exchange.machine.origin.routeName ?? "-")
-        line.field(LogKey.status, status)
-        line.field(LogKey.upstream, endpoint.scheme, "://", endpoint.authority)
+        line.field(LogFieldKey.attempts, exchange.attempts)
+        line.field(LogFieldKey.bytesIn, exchange.bytesFromClient)
+        line.field(LogFieldKey.bytesOut, exchange.bytesToClient)
+        line.field(LogFieldKey.connection, exchange.machine.origin.connectionName ?? "-")
+        line.field(LogFieldKey.durationMs, milliseconds(exchange.elapsed))
+        line.field(LogFieldKey.host, exchange.machine.origin.clientHost)
+        if exchange.machine.origin.intercepted { line.field(LogFieldKey.intercepted, "true") }  // sorted: after host
+        line.field(LogFieldKey.method, exchange.method)
+        line.field(LogFieldKey.outcome, outcome)
+        line.field(LogFieldKey.path, exchange.machine.origin.clientPath)
+        if exchange.machine.requestHead.version == .http2 { line.field(LogFieldKey.protocolName, "h2") }  // sorted: after path
+        line.field(LogFieldKey.route, exchange.machine.origin.routeName ?? "-")
+        line.field(LogFieldKey.status, status)
+        line.field(LogFieldKey.upstream, endpoint.scheme, "://", endpoint.authority)
         if let upstream = exchange.upstreamElapsed {
-            line.field(LogKey.upstreamMs, milliseconds(upstream))
+            line.field(LogFieldKey.upstreamMs, milliseconds(upstream))
         }
     }
 
@@ -137,9 +137,9 @@ struct AccessLog: Sendable {
 protocol AccessLogLine {
     mutating func message(_ text: String)
     mutating func message(_ value: Int)
-    mutating func field(_ key: String, _ value: String)
-    mutating func field(_ key: String, _ value: Int)
-    mutating func field(_ key: String, _ first: String, _ second: String, _ third: String)
+    mutating func field(_ key: LogFieldKey, _ value: String)
+    mutating func field(_ key: LogFieldKey, _ value: Int)
+    mutating func field(_ key: LogFieldKey, _ first: String, _ second: String, _ third: String)
 }
 
 extension LogLine: AccessLogLine {}
@@ -151,10 +151,10 @@ struct MetadataLine: AccessLogLine {
 
     mutating func message(_ text: String) { message += text }
     mutating func message(_ value: Int) { message += String(value) }
-    mutating func field(_ key: String, _ value: String) { metadata[key] = .string(value) }
-    mutating func field(_ key: String, _ value: Int) { metadata[key] = .string(String(value)) }
-    mutating func field(_ key: String, _ first: String, _ second: String, _ third: String) {
-        metadata[key] = .string(first + second + third)
+    mutating func field(_ key: LogFieldKey, _ value: String) { metadata[key.name] = .string(value) }
+    mutating func field(_ key: LogFieldKey, _ value: Int) { metadata[key.name] = .string(String(value)) }
+    mutating func field(_ key: LogFieldKey, _ first: String, _ second: String, _ third: String) {
+        metadata[key.name] = .string(first + second + third)
     }
 }
 

@@ -54,6 +54,26 @@ final class LogBuffer: ByteSink {
         append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
+    /// `value` in decimal: its digits counted by comparison, then written last to first (a division by the
+    /// constant 10 compiles to a multiplication; dividing by a running power of ten would not).
+    func appendDecimal(_ value: UInt) {
+        var digits = 1
+        var power: UInt = 10
+        while digits < 20, value >= power {  // UInt.max has 20 digits; 10^20 would overflow
+            digits += 1
+            power = power &* 10
+        }
+        if count + digits > capacity { grow(toFit: count + digits) }
+        var rest = value
+        var index = count + digits
+        repeat {
+            index -= 1
+            base[index] = UInt8(truncatingIfNeeded: 0x30 &+ rest % 10)
+            rest /= 10
+        } while rest > 0
+        count += digits
+    }
+
     /// Drops everything after the first `newCount` bytes.
     func truncate(to newCount: Int) {
         precondition(newCount >= 0 && newCount <= count, "truncating a log buffer past its end")

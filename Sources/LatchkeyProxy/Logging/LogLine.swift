@@ -64,8 +64,28 @@ struct LogLine {
         endField(quoted: quoted)
     }
 
+    /// A field with a string value.
+    mutating func field(_ key: String, _ value: String) {
+        // Through the contiguous bytes: the quoting check over a `String.UTF8View` cost more than the rest.
+        if let done: Void = value.utf8.withContiguousStorageIfAvailable({ field(key, $0) }) { return done }
+        Array(value.utf8).withUnsafeBufferPointer { field(key, $0) }
+    }
+
+    /// A field under a prepared key (the access log's).
+    mutating func field(_ key: LogFieldKey, _ value: UnsafeBufferPointer<UInt8>) {
+        let quoted = beginField(key, quoted: Self.needsQuotes(value))
+        appendPart(value, escaped: quoted)
+        endField(quoted: quoted)
+    }
+
+    /// A field under a prepared key with a string value.
+    mutating func field(_ key: LogFieldKey, _ value: String) {
+        if let done: Void = value.utf8.withContiguousStorageIfAvailable({ field(key, $0) }) { return done }
+        Array(value.utf8).withUnsafeBufferPointer { field(key, $0) }
+    }
+
     /// A field whose value is three strings joined (`scheme`, `://`, `authority`), without joining them first.
-    mutating func field(_ key: String, _ first: String, _ second: String, _ third: String) {
+    mutating func field(_ key: LogFieldKey, _ first: String, _ second: String, _ third: String) {
         let quoted = beginField(
             key,
             quoted: (first.isEmpty && second.isEmpty && third.isEmpty)
@@ -76,15 +96,8 @@ struct LogLine {
         endField(quoted: quoted)
     }
 
-    /// A field with a string value.
-    mutating func field(_ key: String, _ value: String) {
-        // Through the contiguous bytes: the quoting check over a `String.UTF8View` cost more than the rest.
-        if let done: Void = value.utf8.withContiguousStorageIfAvailable({ field(key, $0) }) { return done }
-        Array(value.utf8).withUnsafeBufferPointer { field(key, $0) }
-    }
-
     /// A field with a decimal value (never quoted in text; a JSON string, like every value).
-    mutating func field(_ key: String, _ value: Int) {
+    mutating func field(_ key: LogFieldKey, _ value: Int) {
         let quoted = beginField(key, quoted: false)
         Self.appendDecimal(value, to: buffer)
         endField(quoted: quoted)
@@ -94,20 +107,30 @@ struct LogLine {
     /// in text when `textNeedsQuotes`. Returns whether it is.
     private mutating func beginField(_ key: String, quoted textNeedsQuotes: Bool) -> Bool {
         endMessage()
-        let quoted: Bool
         switch format {
         case .text:
             buffer.append(0x20)
             buffer.append(key)
             buffer.append(UInt8(ascii: "="))
-            quoted = textNeedsQuotes
         case .json:
             buffer.append(UInt8(ascii: ","))
             var out = buffer
             JSONString.appendQuoted(key, to: &out)
             buffer.append(UInt8(ascii: ":"))
-            quoted = true
         }
+        return openValue(textNeedsQuotes: textNeedsQuotes)
+    }
+
+    /// `beginField` with the key's bytes made beforehand: one copy.
+    private mutating func beginField(_ key: LogFieldKey, quoted textNeedsQuotes: Bool) -> Bool {
+        endMessage()
+        buffer.append(format == .text ? key.text : key.json)
+        return openValue(textNeedsQuotes: textNeedsQuotes)
+    }
+
+    /// The opening quote when the value is quoted: always in JSON, in text when `textNeedsQuotes`.
+    private func openValue(textNeedsQuotes: Bool) -> Bool {
+        let quoted = format == .json || textNeedsQuotes
         if quoted { buffer.append(UInt8(ascii: "\"")) }
         return quoted
     }
@@ -162,20 +185,7 @@ struct LogLine {
 
     /// `value` in decimal, without a `String` in between.
     static func appendDecimal(_ value: Int, to out: LogBuffer) {
-        if value < 0 {
-            out.append(UInt8(ascii: "-"))
-            appendDecimal(UInt(value.magnitude), to: out)
-        } else {
-            appendDecimal(UInt(value), to: out)
-        }
-    }
-
-    private static func appendDecimal(_ value: UInt, to out: LogBuffer) {
-        var divisor: UInt = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        repeat {
-            out.append(UInt8(truncatingIfNeeded: 0x30 + value / divisor % 10))
-            divisor /= 10
-        } while divisor > 0
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        out.appendDecimal(value.magnitude)
     }
 }
