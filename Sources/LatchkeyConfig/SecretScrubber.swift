@@ -21,37 +21,85 @@ public final class SecretScrubber: Sendable {
     static let capacity = 4_096
 
     /// Values to replace, longest first (so a value containing another is replaced whole), with what
-    /// `firstMatch` searches by: their first bytes. Immutable once published: a scrub takes the current
-    /// snapshot with one retain.
+    /// `firstMatch` searches by. Immutable once published: a scrub takes the current snapshot with one retain.
     private final class Values: Sendable {
         /// Every registered form, oldest first: at `capacity` the oldest go, never a secret just rotated in.
         let registered: [String]
         let strings: [String]
         let bytes: [[UInt8]]
+        /// Each value's bytes, one after another in `storage` (in `strings` order), and its anchor: the
+        /// offset of its byte that is rarest in log text (`Anchor`).
+        let needles: [Needle]
+        let storage: [UInt8]
+        /// The distinct anchor bytes, each with the indices (longest value first) of the values anchored on it.
+        let byAnchorByte: [(byte: UInt8, values: [Int])]
+        /// Which bytes start a value, for the per-byte search (`firstMatchByTable`).
         let firstBytes: [Bool]
-        /// The distinct first bytes, each with the indices (longest value first) of the values it starts.
-        let byFirstByte: [(byte: UInt8, values: [Int])]
 
         init(registered: [String] = []) {
             self.registered = registered
             strings = registered.sorted { $0.utf8.count > $1.utf8.count }
             bytes = strings.map { Array($0.utf8) }
+            var needles: [Needle] = []
+            var storage: [UInt8] = []
             var firstBytes = [Bool](repeating: false, count: 256)
             var groups: [UInt8: [Int]] = [:]
             for (index, value) in bytes.enumerated() {
+                let anchor = Anchor.offset(in: value)
+                needles.append(Needle(start: storage.count, count: value.count, anchor: anchor))
+                storage += value
                 firstBytes[Int(value[0])] = true
-                groups[value[0], default: []].append(index)
+                groups[value[anchor], default: []].append(index)
             }
+            self.needles = needles
+            self.storage = storage
             self.firstBytes = firstBytes
-            byFirstByte = groups.keys.sorted().map { ($0, groups[$0]!) }
+            byAnchorByte = groups.keys.sorted().map { ($0, groups[$0]!) }
         }
     }
 
-    /// Up to this many distinct first bytes, `firstMatch` looks for each with `memchr` (vectorised, and
-    /// the configured secrets usually start with one or two distinct bytes); beyond, one table lookup per
-    /// byte of the text. Every log line passes here: the per-byte scan was ~2k instructions of a request's
-    /// access-log line, `memchr` for one first byte about a tenth of that.
-    static let memchrFirstBytes = 6
+    /// Where one value lies in `Values.storage`, and the offset of the byte `firstMatch` finds it by.
+    private struct Needle: Sendable {
+        let start: Int
+        let count: Int
+        let anchor: Int
+    }
+
+    /// Which byte of a value `firstMatch` looks for with `memchr`: the one least frequent in the lines this
+    /// process writes, so that the search stops mostly where the value really is. Every log line passes
+    /// here, and its bytes are far from random: by its first byte, a token starting with `t` stopped at
+    /// each of the fourteen `t`s of `latchkey.` in an access-log line, about 4,600 instructions a line.
+    enum Anchor {
+        /// An access-log line in both formats, as `latchkey run` writes them.
+        private static let sample = """
+            2026-12-05T07:17:52.841Z info GET h1.test/static 200 latchkey.attempts=1 latchkey.bytes_in=0 \
+            latchkey.bytes_out=64 latchkey.connection=bench latchkey.duration_ms=0 latchkey.host=h1.test \
+            latchkey.method=GET latchkey.outcome=ok latchkey.path=/static latchkey.route=to-h1 \
+            latchkey.status=200 latchkey.upstream=http://127.0.0.1:18314 latchkey.upstream_ms=0
+            {"ts":"2026-12-05T07:17:52.848Z","level":"info","message":"POST api.example.com/v1/items 201",\
+            "latchkey.attempts":1,"latchkey.bytes_in":312,"latchkey.bytes_out":1024,"latchkey.connection":\
+            "partner","latchkey.duration_ms":3,"latchkey.host":"api.example.com","latchkey.method":"POST",\
+            "latchkey.outcome":"ok","latchkey.path":"/v1/items","latchkey.route":"partner-api",\
+            "latchkey.status":201,"latchkey.upstream":"https://api.example.com","latchkey.upstream_ms":2}
+            """
+        private static let counts: [Int] = {
+            var counts = [Int](repeating: 0, count: 256)
+            for byte in sample.utf8 { counts[Int(byte)] += 1 }
+            return counts
+        }()
+
+        /// The offset in `value` of its byte least frequent in `sample` (the first of equals).
+        static func offset(in value: [UInt8]) -> Int {
+            var best = 0
+            for offset in value.indices where counts[Int(value[offset])] < counts[Int(value[best])] { best = offset }
+            return best
+        }
+    }
+
+    /// Up to this many distinct anchor bytes, `firstMatch` looks for each with `memchr` (vectorised: a few
+    /// dozen instructions for a line when the anchor is rare in it); beyond, one table lookup per byte of the
+    /// text (about five instructions a byte).
+    static let memchrAnchors = 16
 
     private let values = Mutex(Values())
 
@@ -119,27 +167,31 @@ public final class SecretScrubber: Sendable {
     /// The index (in `values.strings`) of the longest registered value found in `haystack`, or nil.
     private func firstMatch(in haystack: UnsafeBufferPointer<UInt8>, _ values: Values) -> Int? {
         guard let base = haystack.baseAddress else { return nil }
-        if values.byFirstByte.count > Self.memchrFirstBytes { return firstMatchByTable(in: haystack, values) }
-        var best: Int?
-        for group in values.byFirstByte {
-            guard group.values[0] < (best ?? .max) else { continue }  // none of its values could be longer
-            var position = 0
-            while position < haystack.count,
-                let found = memchr(base + position, Int32(group.byte), haystack.count - position)
-            {
-                position = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
-                for index in group.values where index < (best ?? .max) {
-                    let needle = values.bytes[index]
-                    if needle.count <= haystack.count - position, Self.matches(needle, at: base + position) {
-                        best = index
-                        break  // the group's values are longest first
+        if values.byAnchorByte.count > Self.memchrAnchors { return firstMatchByTable(in: haystack, values) }
+        let end = haystack.count
+        return values.storage.withUnsafeBufferPointer { storage in
+            var best: Int?
+            for group in values.byAnchorByte {
+                guard group.values[0] < (best ?? .max) else { continue }  // none of its values could be longer
+                var position = 0
+                while position < end, let found = memchr(base + position, Int32(group.byte), end - position) {
+                    position = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                    for index in group.values where index < (best ?? .max) {
+                        let needle = values.needles[index]
+                        let start = position - needle.anchor
+                        if start >= 0, needle.count <= end - start,
+                            memcmp(storage.baseAddress! + needle.start, base + start, needle.count) == 0
+                        {
+                            best = index
+                            break  // the group's values are longest first
+                        }
                     }
+                    position += 1
                 }
-                position += 1
+                if best == 0 { break }
             }
-            if best == 0 { break }
+            return best
         }
-        return best
     }
 
     /// `firstMatch` for many distinct first bytes: one pass, a table lookup per byte.

@@ -70,18 +70,28 @@ import Testing
         #expect(scrubber.scrub("tenant-secret-9 bearer-token-value") == "[redacted] [redacted]")
     }
 
-    /// Both searches (`memchr` per first byte for a few distinct first bytes, a table beyond) find what a
-    /// naive replacement of every value, longest first, finds: at the start, at the end, overlapping,
-    /// repeated, next to a near miss.
-    @Test(arguments: [false, true]) func bothSearchesAgreeWithNaiveReplacement(manyFirstBytes: Bool) {
-        var secrets = ["token-alpha", "token-alphabet", "zeta-key", "bench-token-0123"]
-        if manyFirstBytes { secrets += ["c-one", "d-two", "e-three", "f-four", "g-five", "h-six", "i-seven"] }
+    /// Both searches (`memchr` per anchor byte for up to `memchrAnchors` distinct anchors, a table beyond)
+    /// find what a naive replacement of every value, longest first, finds: at the start, at the end,
+    /// overlapping, repeated, next to a near miss, with the anchor byte found before a value could start
+    /// and after the last one could end.
+    @Test(arguments: [false, true]) func bothSearchesAgreeWithNaiveReplacement(manyAnchors: Bool) {
+        var secrets = ["token-alpha", "token-alphabet", "zeta-key", "bench-token-0123", "tok-0123456789abcdef"]
+        if manyAnchors {
+            secrets += (UInt8(ascii: "A")...UInt8(ascii: "Z")).map { "k\(String(repeating: Character(UnicodeScalar($0)), count: 3))-value" }
+            let anchors = Set(secrets.map { secret in
+                let bytes = Array(secret.utf8)
+                return bytes[SecretScrubber.Anchor.offset(in: bytes)]
+            })
+            #expect(anchors.count > SecretScrubber.memchrAnchors)  // so the table search runs
+        }
         let scrubber = SecretScrubber()
         scrubber.register(secrets)
         let texts = [
             "token-alphabet at the start", "at the end token-alpha", "token-alphtoken-alpha", "zeta-keyzeta-key",
             "tokentoken-alphabet", "bench-token-012 bench-token-0123", "nothing here at all", "t", "",
             "c-one d-two e-thre f-four", "latchkey.bytes_in=0 latchkey.bytes_out=64 b",
+            "9abcdef tok-0123456789abcdef", "tok-0123456789abcdetok-0123456789abcdef", "tok-012345678",
+            "xtok-0123456789abcdefx", "kAAA-value kBBB-valu kCCC-value", "AAA-value kAAA-value", "kZZZ-valu",
         ]
         for text in texts {
             var expected = text
@@ -94,5 +104,13 @@ import Testing
             let found = Array(text.utf8).withUnsafeBufferPointer { scrubber.containsSecret($0) }
             #expect(found == (expected != text), "\(text)")
         }
+    }
+
+    /// A value is found by its byte least frequent in log text, not by its first: a token starting with
+    /// the `t` of every `latchkey.` key is looked for by a digit it holds that a line rarely does.
+    @Test func aValueIsFoundByItsRarestByteInLogText() {
+        #expect(SecretScrubber.Anchor.offset(in: Array("tok-0123456789abcdef".utf8)) == 13)  // the 9
+        #expect(SecretScrubber.Anchor.offset(in: Array("latchkey".utf8)) != 0)
+        #expect(SecretScrubber.Anchor.offset(in: Array("aaaa".utf8)) == 0)
     }
 }
