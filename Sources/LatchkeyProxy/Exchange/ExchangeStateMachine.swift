@@ -244,16 +244,16 @@ struct ExchangeStateMachine {
 
     // MARK: Events
 
-    mutating func event(_ event: Event, now: Instant) -> Action {
+    mutating func event(_ event: consuming Event, now: Instant) -> Action {
         let action = apply(event, now: now)
         wishes.wakeup = nextWakeup
         wishes.finished = state == .finished
         return action
     }
 
-    private mutating func apply(_ event: Event, now: Instant) -> Action {
+    private mutating func apply(_ event: consuming Event, now: Instant) -> Action {
         if state == .finished { return .none }
-        switch event {
+        switch consume event {
         case .start:
             guard state == .idle else { return .none }
             startedAt = now

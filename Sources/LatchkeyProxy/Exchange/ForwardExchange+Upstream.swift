@@ -23,7 +23,7 @@ extension ForwardExchange {
         var trailers = HTTPHeaders()
         for event in events {
             guard upstream === self.upstream, !machine.wishes.finished else { return }
-            switch event {
+            switch consume event {  // its payload moves into the machine's event, not copied
             case .informational(let head):
                 handle(.responseInterim(head, clientBacklog: client.pendingWriteBytes), now: now)
             case .head(let head, let framing):

@@ -54,12 +54,12 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     /// Feeds `event`, carries out the action (which may produce the next event at once: a credential at hand,
     /// a pooled connection), then applies the machine's standing wishes. Events that follow from each other
     /// at once share one reading of the clock (`now`; the caller may pass one it read for a whole batch).
-    func handle(_ event: ExchangeStateMachine.Event, now: ExchangeInstant = .now) {
+    func handle(_ event: consuming ExchangeStateMachine.Event, now: ExchangeInstant = .now) {
         // A plain `Event` carried round the loop, not an `Event?` reassigned: replacing an optional of this
         // many-case enum went through Optional's generic value witness, about 150 instructions each time.
         var event = event
         while true {
-            let action = machine.event(event, now: now)
+            let action = machine.event(consume event, now: now)
             if let rejected = machine.takeRejectedCredential(), let route = machine.plan.route {
                 // Before the next lookup, so that the replay cannot get the rejected token back.
                 route.source?.invalidate(rejected, for: route.credentialKey)
@@ -85,8 +85,8 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
 
     // MARK: Actions out
 
-    private func perform(_ action: ExchangeStateMachine.Action) -> ExchangeStateMachine.Event? {
-        switch action {
+    private func perform(_ action: consuming ExchangeStateMachine.Action) -> ExchangeStateMachine.Event? {
+        switch consume action {
         case .none:
             return nil
         case .lookUpCredential(let timeout):
