@@ -17,6 +17,19 @@ struct HTTP1Decoder: Sendable {
     enum Role: Sendable { case request, response }
 
     enum Event: Sendable {
+        /// Appends each of `events`, moved out and turned into `T`, to `output`, and empties `events`
+        /// (keeping its capacity): the parsers' hand-over. Mapping a borrowed element copied its payload
+        /// (a retain of each head's buffers) only to destroy the original a moment later.
+        static func drain<T>(_ events: inout [Event], into output: inout [T], _ transform: (consuming Event) -> T) {
+            output.reserveCapacity(output.count + events.count)
+            for index in events.indices {
+                var event = Event.end
+                swap(&event, &events[index])
+                output.append(transform(consume event))
+            }
+            events.removeAll(keepingCapacity: true)
+        }
+
         case requestHead(HTTPRequestHead, HTTPBodyFraming)
         case responseHead(HTTPResponseHead, HTTPBodyFraming)
         case informational(HTTPResponseHead)

@@ -70,13 +70,17 @@ public struct HTTP1RequestParser: Sendable {
     public mutating func feed(
         _ bytes: UnsafeRawBufferPointer, into events: inout [HTTP1RequestEvent]
     ) throws(HTTP1ParseError) {
-        defer { scratch.removeAll(keepingCapacity: true) }
-        try decoder.process(bytes, into: &scratch)
-        events.append(contentsOf: scratch.lazy.map(Self.requestEvent))
+        do {
+            try decoder.process(bytes, into: &scratch)
+        } catch {
+            scratch.removeAll(keepingCapacity: true)
+            throw error
+        }
+        HTTP1Decoder.Event.drain(&scratch, into: &events, Self.requestEvent)
     }
 
-    private static func requestEvent(_ event: HTTP1Decoder.Event) -> HTTP1RequestEvent {
-        switch event {
+    private static func requestEvent(_ event: consuming HTTP1Decoder.Event) -> HTTP1RequestEvent {
+        switch consume event {
         case .requestHead(let head, let framing): .head(head, framing)
         case .body(let bytes): .body(bytes)
         case .trailers(let fields): .trailers(fields)

@@ -50,18 +50,26 @@ public struct HTTP1ResponseParser: Sendable {
 
     /// Decodes `bytes`, returning the events they complete. The buffer is not retained.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> [HTTP1ResponseEvent] {
-        defer { scratch.removeAll(keepingCapacity: true) }
-        try decoder.process(bytes, into: &scratch)
-        return Self.map(scratch)
+        do {
+            try decoder.process(bytes, into: &scratch)
+        } catch {
+            scratch.removeAll(keepingCapacity: true)
+            throw error
+        }
+        var events: [HTTP1ResponseEvent] = []
+        HTTP1Decoder.Event.drain(&scratch, into: &events, Self.responseEvent)
+        return events
     }
 
     /// The upstream closed the connection: ends a body delimited by close (`.end`), returns no
     /// events between messages, and throws `unexpectedEOF` inside any other message.
     /// Later `feed` calls throw `dataAfterEOF`.
     public mutating func finishOnEOF() throws(HTTP1ParseError) -> [HTTP1ResponseEvent] {
-        var events: [HTTP1Decoder.Event] = []
-        try decoder.finish(into: &events)
-        return Self.map(events)
+        var decoded: [HTTP1Decoder.Event] = []
+        try decoder.finish(into: &decoded)
+        var events: [HTTP1ResponseEvent] = []
+        HTTP1Decoder.Event.drain(&decoded, into: &events, Self.responseEvent)
+        return events
     }
 
     /// When true, bytes that arrive while no response is pending (every `expectResponse(toMethod:)` has
@@ -89,16 +97,14 @@ public struct HTTP1ResponseParser: Sendable {
         return decoder.passthroughBytes
     }
 
-    private static func map(_ events: [HTTP1Decoder.Event]) -> [HTTP1ResponseEvent] {
-        events.map { event in
-            switch event {
-            case .responseHead(let head, let framing): .head(head, framing)
-            case .informational(let head): .informational(head)
-            case .body(let bytes): .body(bytes)
-            case .trailers(let fields): .trailers(fields)
-            case .end: .end
-            case .requestHead: preconditionFailure("request event from a response decoder")
-            }
+    private static func responseEvent(_ event: consuming HTTP1Decoder.Event) -> HTTP1ResponseEvent {
+        switch consume event {
+        case .responseHead(let head, let framing): .head(head, framing)
+        case .informational(let head): .informational(head)
+        case .body(let bytes): .body(bytes)
+        case .trailers(let fields): .trailers(fields)
+        case .end: .end
+        case .requestHead: preconditionFailure("request event from a response decoder")
         }
     }
 }

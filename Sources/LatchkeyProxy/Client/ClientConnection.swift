@@ -192,7 +192,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
             }
             if let exchange {
                 if exchangeHasWholeRequest { return }  // the next request waits for this response
-                switch queued.removeFirst() {
+                switch queued.takeFirst() {
                 case .body(let chunk): exchange.clientBody(chunk)
                 case .trailers(let fields): requestTrailers = fields
                 case .end:
@@ -205,12 +205,12 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
             }
             // A client that does not read its answers: the next one waits until the last ones drained.
             if stream.pendingWriteBytes > ForwardExchange.highWaterMark { return }
-            guard case .head(let head, let framing) = queued.removeFirst() else { continue }
+            guard case .head(let head, let framing) = queued.takeFirst() else { continue }
             begin(head, framing: framing)
         }
     }
 
-    private func begin(_ head: HTTPRequestHead, framing: HTTPBodyFraming) {
+    private func begin(_ head: consuming HTTPRequestHead, framing: HTTPBodyFraming) {
         idleSince = nil
         if let headerTimer {
             headerTimer.cancel()
@@ -218,7 +218,9 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
         }
         let runtime = server.runtime
         let keepAlive = head.wantsKeepAlive
-        switch RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin, framing: framing) {
+        // Switched on as consumed, so that the plan and the head move into the exchange rather than being copied.
+        let planned = RequestRewrite.plan(head, runtime: runtime, origin: interceptedOrigin, framing: framing)
+        switch consume planned {
         case .reject(let error):
             if let interceptedOrigin {
                 server.accessLog.recordInterceptedRejected(
@@ -266,7 +268,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
             requestKeepsAlive = keepAlive
             requestIsHTTP11 = head.version == .http1_1
             let exchange = ForwardExchange(
-                client: self, plan: consume plan, requestHead: head, framing: framing, upstreams: pool, loop: loop,
+                client: self, plan: consume plan, requestHead: consume head, framing: framing, upstreams: pool, loop: loop,
                 log: server.accessLog, runtime: runtime)
             self.exchange = exchange
             exchangeHasWholeRequest = false
@@ -417,5 +419,16 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
         tunnel?.close()
         tunnel = nil
         server.clientClosed(self)
+    }
+}
+
+extension Array where Element == HTTP1RequestEvent {
+    /// Removes and returns the first event, moved out: `removeFirst()` copies it (a retain of a head's
+    /// buffers) before destroying the original.
+    fileprivate mutating func takeFirst() -> HTTP1RequestEvent {
+        var first = HTTP1RequestEvent.end
+        swap(&first, &self[0])
+        removeFirst()
+        return first
     }
 }

@@ -82,7 +82,7 @@ enum RequestRewrite {
     /// a TRACE-enabled upstream would echo the injected credential back to the client. 403, not 405: the
     /// upstream may well allow TRACE; it is the proxy's policy that refuses it, like its other refusals.
     /// Other plans pass through unchanged.
-    static func applyMethodRules(to plan: RequestPlan, head: HTTPRequestHead, runtime: ProxyRuntime) -> RequestPlan {
+    static func applyMethodRules(to plan: consuming RequestPlan, head: HTTPRequestHead, runtime: ProxyRuntime) -> RequestPlan {
         let method = head.method
         let isTrace = method.asciiCaseInsensitiveEquals("TRACE") || method.asciiCaseInsensitiveEquals("TRACK")
         // Every other method leaves the plan as it is, without taking it apart (a copy of the whole plan).
