@@ -26,3 +26,14 @@ public enum HTTP2Event: Sendable, Equatable {
     /// The peer's SETTINGS arrived (or changed).
     case remoteSettings(maxConcurrentStreams: UInt32, enableConnectProtocol: Bool)
 }
+
+extension HTTP2Event {
+    /// Moves the event out of `slot`, leaving a payload-free one behind: a connection hands each event of a
+    /// batch on without copying it (a copy retains a head's or a DATA chunk's buffers, only for the batch
+    /// to release them a moment later).
+    public static func take(from slot: inout HTTP2Event) -> HTTP2Event {
+        var event = HTTP2Event.end(stream: 0)
+        swap(&event, &slot)
+        return event
+    }
+}

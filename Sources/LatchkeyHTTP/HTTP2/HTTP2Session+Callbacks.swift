@@ -199,9 +199,12 @@ extension HTTP2Session {
     }
 
     private func headersReceived(stream: Int32, state: HTTP2StreamState, endStream: Bool) {
+        // The block moves into the event (a copy would retain its buffers); the stream's next block starts empty.
+        var block = HTTPHeaders()
+        swap(&block, &state.block)
         if state.receivedHead {
             // nghttp2 admits a later header block only as trailers, which end the stream.
-            collected.append(.trailers(stream: stream, state.block))
+            collected.append(.trailers(stream: stream, block))
             return
         }
         switch role {
@@ -209,12 +212,12 @@ extension HTTP2Session {
             state.receivedHead = true
             let head = HTTP2RequestHead(
                 method: state.method ?? "", scheme: state.scheme, authority: state.authority, path: state.path,
-                protocol: state.protocol, headers: state.block)
+                protocol: state.protocol, headers: block)
             collected.append(.request(stream: stream, head, endStream: endStream))
         case .client:
             guard let status = state.status else { return }
             let head = HTTPResponseHead(
-                version: .http2, status: status, reason: HTTPReasonPhrase.phrase(for: status), headers: state.block)
+                version: .http2, status: status, reason: HTTPReasonPhrase.phrase(for: status), headers: block)
             if status < 200 {
                 collected.append(.interimResponse(stream: stream, head))
             } else {
@@ -222,7 +225,6 @@ extension HTTP2Session {
                 collected.append(.response(stream: stream, head, endStream: endStream))
             }
         }
-        state.block = HTTPHeaders()
     }
 
     // MARK: Sending bodies

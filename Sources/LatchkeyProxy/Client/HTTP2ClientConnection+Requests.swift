@@ -27,7 +27,9 @@ extension HTTP2ClientConnection {
                 client.isWebSocket = true
             }
         }
-        switch plan(head, scheme: received.scheme, authority: received.authority, runtime: runtime) {
+        // Switched on as consumed, so that the plan and the head move into the exchange rather than being copied.
+        let planned = plan(head, scheme: received.scheme, authority: received.authority, runtime: runtime)
+        switch consume planned {
         case .reject(let error):
             recordRejected(head, status: error.status, error: error.errorName)
             client.answer(error)
@@ -48,11 +50,10 @@ extension HTTP2ClientConnection {
                 // The key is the proxy's, so the proxy checks the upstream's Sec-WebSocket-Accept.
                 plan.webSocketAccept = webSocketAccept
             }
+            let framing = client.isWebSocket ? .none : Self.framing(of: head, endStream: endStream)
             let exchange = ForwardExchange(
-                client: client, plan: plan, requestHead: head,
-                framing: client.isWebSocket ? .none : Self.framing(of: head, endStream: endStream), upstreams: pool,
-                loop: loop,
-                log: server.accessLog, runtime: runtime)
+                client: client, plan: plan, requestHead: head, framing: framing, upstreams: pool,
+                loop: loop, log: server.accessLog, runtime: runtime)
             client.exchange = exchange
             exchange.start()
         }

@@ -276,13 +276,13 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     private func dispatchEvents() {
         while !events.isEmpty {
             swap(&dispatching, &events)
-            for event in dispatching { handle(event) }
+            for index in dispatching.indices { handle(HTTP2Event.take(from: &dispatching[index])) }
             dispatching.removeAll(keepingCapacity: true)
         }
     }
 
-    private func handle(_ event: HTTP2Event) {
-        switch event {
+    private func handle(_ event: consuming HTTP2Event) {
+        switch consume event {
         case .request(let id, let head, let endStream):
             beginRequest(stream: id, head, endStream: endStream)
         case .data(let id, let bytes):

@@ -148,8 +148,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     /// Response heads go out with the fields HTTP/2 allows (RFC 9113 §8.2.2: the session's field list drops the
     /// others). A stream the client already reset cannot take one: nothing to do then.
     @discardableResult
-    func submit(_ head: HTTPResponseHead, endStream: Bool) -> Bool {
-        var head = head
+    func submit(_ head: consuming HTTPResponseHead, endStream: Bool) -> Bool {
         head.version = .http2
         do {
             try connection.session.submitResponse(stream: id, head, endStream: endStream)

@@ -329,7 +329,9 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
             deliverReports()
             events.removeAll(keepingCapacity: true)
         }
-        for event in events {
+        for index in events.indices {
+            let event = HTTP2Event.take(from: &events[index])
+            var toStream: HTTP2UpstreamStream?
             switch event {
             case .interimResponse, .response, .data, .end, .trailers:
                 break  // may join the reports under way (`report`)
@@ -355,20 +357,21 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
                 break  // a client session never gets requests
             case .interimResponse(let id, _), .response(let id, _, _), .data(let id, _), .end(let id),
                 .trailers(let id, _), .headersTooLarge(let id), .dataDrained(let id):
-                if let stream = streams[id] {
-                    stream.handle(event)
-                } else if case .data(_, let bytes) = event {
+                guard let stream = streams[id] else {
                     // A stream the exchange let go of: its window is still the connection's.
-                    session.consume(stream: id, count: bytes.count)
+                    if case .data(_, let bytes) = event { session.consume(stream: id, count: bytes.count) }
+                    continue
                 }
+                toStream = stream
             }
+            if let toStream { toStream.handle(event) }  // its last use: moved, not copied
         }
     }
 
     /// A stream's response events from one read, for its exchange in one call: the head, the body and the end
     /// of a small response arrive together, and each call flushed the client's side once more. A run ends
     /// with another stream's event, any other event, or the end of the read's events (`dispatch`).
-    func report(_ event: HTTP1ResponseEvent, from stream: HTTP2UpstreamStream) {
+    func report(_ event: consuming HTTP1ResponseEvent, from stream: HTTP2UpstreamStream) {
         if let reporting, reporting !== stream { deliverReports() }
         reporting = stream
         // A run is usually head, body and end: room for them at once (grown from empty, three allocations).

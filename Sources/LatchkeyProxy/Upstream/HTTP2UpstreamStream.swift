@@ -151,7 +151,7 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     func markUnprocessed() { unprocessed = true }
 
     /// One event of this stream, as the exchange understands it.
-    func handle(_ event: HTTP2Event) {
+    func handle(_ event: consuming HTTP2Event) {
         if let tunnelSide {
             tunnelSide.handle(event)
             return
@@ -160,7 +160,7 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
             if case .data(let id, let bytes) = event { connection.consume(id, count: bytes.count) }  // nobody reads it
             return
         }
-        switch event {
+        switch consume event {
         case .interimResponse(_, let head):
             receivedResponse = true
             report(.informational(head))
@@ -210,7 +210,7 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
 
     /// Response events go to the exchange through the connection, which hands it those of one read together
     /// (`HTTP2UpstreamConnection.report`).
-    private func report(_ event: HTTP1ResponseEvent) { connection.report(event, from: self) }
+    private func report(_ event: consuming HTTP1ResponseEvent) { connection.report(event, from: self) }
 
     /// The events `report` gathered, for the exchange (if it is still there).
     func deliver(_ events: [HTTP1ResponseEvent]) {
