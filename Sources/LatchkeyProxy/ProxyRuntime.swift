@@ -32,6 +32,8 @@ public final class ProxyRuntime: Sendable {
         let upstreamEndpoint: UpstreamEndpoint?
         /// Whether that endpoint is a loopback host (`AddressScope.isLoopback`), worked out once.
         let upstreamIsLoopback: Bool
+        /// The route's fields of the access-log line, written once.
+        let logFields: RouteLogFields
 
         init(
             settings: RouteSettings, source: (any CredentialSource)?, credentialKey: CredentialKey,
@@ -52,6 +54,7 @@ public final class ProxyRuntime: Sendable {
                     serverName: settings.tls.serverName ?? upstream.host)
             }
             upstreamIsLoopback = upstreamEndpoint.map { AddressScope.isLoopback(host: $0.host) } ?? false
+            logFields = RouteLogFields(connection: settings.connection, route: settings.name, upstream: upstreamEndpoint)
         }
     }
 

@@ -55,6 +55,10 @@ routes:
     lines = request_lines()
     assert len(lines) == 1, f"want one access-log line, got: {lines}"
     assert "logged.local" in lines[0]
+    # The route's own fields (written once when the route was built) name it, its connection and upstream.
+    for field in ("latchkey.route=logged-route", "latchkey.connection=bearer-conn",
+                  f"latchkey.upstream={echo.url.rstrip('/')}", "latchkey.status=200"):
+        assert f" {field} " in lines[0] + " ", f"{field} missing from {lines[0]}"
 
     assert fetch("requests", f"{lk.base_url}/basic/x").status == 200
     assert fetch("requests", f"{lk.base_url}/key/y").status == 200

@@ -87,6 +87,37 @@ import Testing
         #expect(prepared.contains(format == .text ? " latchkey.path=/v1/items" : #","latchkey.path":"/v1/items""#))
     }
 
+    /// A prepared field (a route's, made when the route is built) writes exactly what the same field
+    /// written per line writes, in both formats: plain, empty, quoted and escaped values, right after the
+    /// message and between other fields.
+    @Test(arguments: [LatchkeyLogHandler.Format.text, .json])
+    func aPreparedFieldWritesWhatTheFieldWould(format: LatchkeyLogHandler.Format) {
+        let values = ["partner-api", "", "a b", #"say "hi""#, "k=v", "tab\there", "caf\u{e9}"]
+        let prepared = compose(format) { line in
+            line.message("m")
+            for value in values {
+                line.field(PreparedLogField(.route, value))
+                line.field(LogFieldKey.status, 200)
+            }
+        }
+        let written = compose(format) { line in
+            line.message("m")
+            for value in values {
+                line.field(LogFieldKey.route, value)
+                line.field(LogFieldKey.status, 200)
+            }
+        }
+        #expect(withoutTime(prepared, format: format) == withoutTime(written, format: format))
+        #expect(prepared.contains(format == .text ? " latchkey.route=partner-api " : #","latchkey.route":"partner-api""#))
+    }
+
+    /// For loggers that take metadata, a prepared field is its key and value.
+    @Test func aPreparedFieldIsMetadataToOtherLoggers() {
+        var line = MetadataLine()
+        line.field(PreparedLogField(.connection, "partner"))
+        #expect(line.metadata[LogKey.connection] == .string("partner"))
+    }
+
     @Test(arguments: [UInt(0), 1, 9, 10, 11, 99, 100, 101, 65_535, 9_999_999_999, 10_000_000_000_000_000_000, UInt.max])
     func unsignedDecimalsMatchSwiftsOwnAtEveryDigitCount(value: UInt) {
         let out = LogBuffer(capacity: 64)

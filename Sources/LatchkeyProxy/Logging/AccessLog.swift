@@ -61,6 +61,7 @@ struct AccessLog: Sendable {
     ) {
         // Fields read in place from the machine's plans (a `let plan` would copy the whole plan).
         let endpoint = exchange.machine.plan.endpoint
+        let route = exchange.machine.origin.route  // its fields were written when it was built
         line.message(exchange.method)
         line.message(" ")
         line.message(exchange.machine.origin.clientHost)
@@ -70,7 +71,7 @@ struct AccessLog: Sendable {
         line.field(LogFieldKey.attempts, exchange.attempts)
         line.field(LogFieldKey.bytesIn, exchange.bytesFromClient)
         line.field(LogFieldKey.bytesOut, exchange.bytesToClient)
-        line.field(LogFieldKey.connection, exchange.machine.origin.connectionName ?? "-")
+        if let route { line.field(route.logFields.connection) } else { line.field(LogFieldKey.connection, "-") }
         line.field(LogFieldKey.durationMs, milliseconds(exchange.elapsed))
         line.field(LogFieldKey.host, exchange.machine.origin.clientHost)
         if exchange.machine.origin.intercepted { line.field(LogFieldKey.intercepted, "true") }  // sorted: after host
@@ -78,9 +79,13 @@ struct AccessLog: Sendable {
         line.field(LogFieldKey.outcome, outcome)
         line.field(LogFieldKey.path, exchange.machine.origin.clientPath)
         if exchange.machine.requestHead.version == .http2 { line.field(LogFieldKey.protocolName, "h2") }  // sorted: after path
-        line.field(LogFieldKey.route, exchange.machine.origin.routeName ?? "-")
+        if let route { line.field(route.logFields.route) } else { line.field(LogFieldKey.route, "-") }
         line.field(LogFieldKey.status, status)
-        line.field(LogFieldKey.upstream, endpoint.scheme, "://", endpoint.authority)
+        if let upstream = route?.logFields.upstream, endpoint === route?.upstreamEndpoint {
+            line.field(upstream)
+        } else {
+            line.field(LogFieldKey.upstream, endpoint.scheme, "://", endpoint.authority)
+        }
         if let upstream = exchange.upstreamElapsed {
             line.field(LogFieldKey.upstreamMs, milliseconds(upstream))
         }
@@ -140,6 +145,7 @@ protocol AccessLogLine {
     mutating func field(_ key: LogFieldKey, _ value: String)
     mutating func field(_ key: LogFieldKey, _ value: Int)
     mutating func field(_ key: LogFieldKey, _ first: String, _ second: String, _ third: String)
+    mutating func field(_ prepared: PreparedLogField)
 }
 
 extension LogLine: AccessLogLine {}
@@ -156,6 +162,7 @@ struct MetadataLine: AccessLogLine {
     mutating func field(_ key: LogFieldKey, _ first: String, _ second: String, _ third: String) {
         metadata[key.name] = .string(first + second + third)
     }
+    mutating func field(_ prepared: PreparedLogField) { metadata[prepared.key.name] = .string(prepared.value) }
 }
 
 extension AccessLog {

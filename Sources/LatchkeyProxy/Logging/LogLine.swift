@@ -39,6 +39,21 @@ struct LogLine {
         }
     }
 
+    /// Fields only, at the end of `buffer` (`rendered`): no prefix, no message.
+    private init(format: LatchkeyLogHandler.Format, fieldsAppendingTo buffer: LogBuffer) {
+        self.format = format
+        self.buffer = buffer
+        inMessage = false
+    }
+
+    /// The bytes `field(key, value)` writes in `format` (`PreparedLogField`).
+    static func rendered(_ key: LogFieldKey, _ value: String, format: LatchkeyLogHandler.Format) -> [UInt8] {
+        let buffer = LogBuffer(capacity: 64)
+        var line = LogLine(format: format, fieldsAppendingTo: buffer)
+        line.field(key, value)
+        return Array(buffer.bytes)
+    }
+
     /// Appends UTF-8 `text` to the message.
     mutating func message(_ text: UnsafeBufferPointer<UInt8>) {
         precondition(inMessage, "message parts come before the fields")
@@ -82,6 +97,12 @@ struct LogLine {
     mutating func field(_ key: LogFieldKey, _ value: String) {
         if let done: Void = value.utf8.withContiguousStorageIfAvailable({ field(key, $0) }) { return done }
         Array(value.utf8).withUnsafeBufferPointer { field(key, $0) }
+    }
+
+    /// A prepared field: its bytes for this format, copied.
+    mutating func field(_ prepared: PreparedLogField) {
+        endMessage()
+        buffer.append(format == .text ? prepared.text : prepared.json)
     }
 
     /// A field whose value is three strings joined (`scheme`, `://`, `authority`), without joining them first.
