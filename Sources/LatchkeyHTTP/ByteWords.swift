@@ -16,6 +16,25 @@ enum ByteWords {
         return (below20 | is7F | word) & highBits != 0
     }
 
+    /// Whether the `count` bytes at `bytes` are all SP or visible ASCII: a word at a time, the last word
+    /// overlapping the one before it; below eight bytes, byte by byte. (A request-target, which holds no SP
+    /// by construction, is then all visible ASCII.)
+    static func isSpaceOrVisibleASCII(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
+        guard count >= 8 else {
+            for offset in 0..<count {
+                let byte = bytes.load(fromByteOffset: offset, as: UInt8.self)
+                if byte < 0x20 || byte >= 0x7F { return false }
+            }
+            return true
+        }
+        var offset = 0
+        while offset + 8 <= count {
+            if hasNonVisibleASCII(bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) { return false }
+            offset += 8
+        }
+        return offset == count || !hasNonVisibleASCII(bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
+    }
+
     /// `word` with its ASCII capital letters made small, every other byte as it was.
     @inline(__always)
     static func asciiLowercased(_ word: UInt64) -> UInt64 {

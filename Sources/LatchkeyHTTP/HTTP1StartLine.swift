@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Request-line and status-line grammar (RFC 9112 §3, §4). Lines arrive without CRLF and
 /// already free of CR and NUL (checked by `HTTP1Decoder`).
 enum HTTP1StartLine {
@@ -7,8 +11,11 @@ enum HTTP1StartLine {
     static func parseRequestLine(
         _ line: UnsafeRawBufferPointer, limit: Int
     ) throws(HTTP1ParseError) -> (method: String, target: String, version: HTTPVersion) {
-        guard let firstSpace = line.firstIndex(of: space), firstSpace > 0,
-            let secondSpace = line[(firstSpace + 1)...].firstIndex(of: space), secondSpace > firstSpace + 1
+        // The target runs to the next SP (found with `memchr`: targets run to hundreds of bytes) and so holds
+        // none; it is checked a word at a time. A byte at a time, both cost about 25 instructions a byte.
+        guard let base = line.baseAddress, let firstSpace = line.firstIndex(of: space), firstSpace > 0,
+            let found = memchr(base + firstSpace + 1, Int32(space), line.count - firstSpace - 1),
+            case let secondSpace = base.distance(to: UnsafeRawPointer(found)), secondSpace > firstSpace + 1
         else {
             throw HTTP1ParseError(.invalidRequestLine, "malformed request line: \(HTTP1ParseError.quote(line))")
         }
@@ -17,7 +24,7 @@ enum HTTP1StartLine {
             throw HTTP1ParseError(.invalidMethod, "the method is not a token: \(HTTP1ParseError.quote(method))")
         }
         let target = line[(firstSpace + 1)..<secondSpace]
-        guard target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+        guard ByteWords.isSpaceOrVisibleASCII(base + firstSpace + 1, count: target.count) else {
             throw HTTP1ParseError(
                 .invalidTarget, "the request-target has a control or non-ASCII byte: \(HTTP1ParseError.quote(target))")
         }

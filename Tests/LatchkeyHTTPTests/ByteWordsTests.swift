@@ -119,4 +119,27 @@ import Testing
             }
         }
     }
+
+    /// The word-at-a-time check agrees with the byte definition (SP or 0x21–0x7E) for every length up to 40,
+    /// with every kind of byte at every position; a request-target with one is refused by the parser.
+    @Test func spaceOrVisibleASCIIMatchesTheByteDefinitionAtEveryPositionAndLength() {
+        for length in 0...40 {
+            let clean = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+            #expect(clean.withUnsafeBytes { ByteWords.isSpaceOrVisibleASCII($0.baseAddress!, count: length) })
+            for position in 0..<length {
+                for byte: UInt8 in [0x00, 0x09, 0x1F, 0x20, 0x21, 0x7E, 0x7F, 0x80, 0xC3, 0xFF] {
+                    var bytes = clean
+                    bytes[position] = byte
+                    let expected = byte == 0x20 || (byte > 0x20 && byte < 0x7F)
+                    let found = bytes.withUnsafeBytes { ByteWords.isSpaceOrVisibleASCII($0.baseAddress!, count: length) }
+                    #expect(found == expected, "byte \(byte) at \(position) of \(length)")
+                    if byte != 0x20 {
+                        let line = Array("GET /".utf8) + bytes + Array(" HTTP/1.1".utf8)
+                        let parsed = line.withUnsafeBytes { try? HTTP1StartLine.parseRequestLine($0, limit: 8192) }
+                        #expect((parsed != nil) == expected, "target byte \(byte) at \(position) of \(length)")
+                    }
+                }
+            }
+        }
+    }
 }
