@@ -57,9 +57,8 @@ final class AcceptedBox: @unchecked Sendable {
 }
 
 @Suite struct TCPConnectionTests {
-    @Test(arguments: EventLoopBackend.allCases) func echoesOneMebibyteThroughARealSocket(backend: EventLoopBackend) throws {
-        let group = EventLoopGroup(count: 2, backend: backend)
-        let box = AcceptedBox()
+    /// A started listener whose connections echo what they read and end their side at the peer's EOF.
+    private static func startEchoListener(group: EventLoopGroup, keeping box: AcceptedBox) throws -> TCPListener {
         let listener = try TCPListener(host: "127.0.0.1", port: 0, group: group) { connection in
             let delegate = RecordingDelegate()
             delegate.echo = true
@@ -69,6 +68,13 @@ final class AcceptedBox: @unchecked Sendable {
             connection.start()
         }
         listener.start()
+        return listener
+    }
+
+    @Test(arguments: EventLoopBackend.allCases) func echoesOneMebibyteThroughARealSocket(backend: EventLoopBackend) throws {
+        let group = EventLoopGroup(count: 2, backend: backend)
+        let box = AcceptedBox()
+        let listener = try Self.startEchoListener(group: group, keeping: box)
         defer { listener.stop() }
 
         let loop = group.loops[0]
@@ -96,15 +102,7 @@ final class AcceptedBox: @unchecked Sendable {
     @Test(arguments: EventLoopBackend.allCases) func aDelegateCanTakeReadsInPlace(backend: EventLoopBackend) throws {
         let group = EventLoopGroup(count: 2, backend: backend)
         let box = AcceptedBox()
-        let listener = try TCPListener(host: "127.0.0.1", port: 0, group: group) { connection in
-            let delegate = RecordingDelegate()
-            delegate.echo = true
-            delegate.onEOF = { $0.shutdownWriting() }
-            connection.delegate = delegate
-            box.lock.withLock { $0.append(connection) }
-            connection.start()
-        }
-        listener.start()
+        let listener = try Self.startEchoListener(group: group, keeping: box)
         defer { listener.stop() }
 
         let loop = group.loops[0]
