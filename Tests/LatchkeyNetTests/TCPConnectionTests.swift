@@ -71,6 +71,21 @@ final class AcceptedBox: @unchecked Sendable {
         return listener
     }
 
+    /// A client connection to `listener` on `loop` that sends `payload` and then ends its side; `delegate`
+    /// sees what comes back. The caller holds it until the test is done.
+    private static func send(
+        _ payload: [UInt8], to listener: TCPListener, on loop: EventLoop, delegate: any ByteStreamDelegate
+    ) -> TCPConnection {
+        let client = TCPConnection(connectingTo: "127.0.0.1", port: listener.localAddress.port, loop: loop, connectTimeout: .seconds(5))
+        loop.runAndWait {
+            client.delegate = delegate
+            client.start()
+            client.write(payload)
+            client.shutdownWriting()
+        }
+        return client
+    }
+
     @Test(arguments: EventLoopBackend.allCases) func echoesOneMebibyteThroughARealSocket(backend: EventLoopBackend) throws {
         let group = EventLoopGroup(count: 2, backend: backend)
         let box = AcceptedBox()
@@ -78,16 +93,11 @@ final class AcceptedBox: @unchecked Sendable {
         defer { listener.stop() }
 
         let loop = group.loops[0]
-        let client = TCPConnection(connectingTo: "127.0.0.1", port: listener.localAddress.port, loop: loop, connectTimeout: .seconds(5))
         let delegate = RecordingDelegate()
         delegate.onEOF = { $0.close() }
         let payload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-        loop.runAndWait {
-            client.delegate = delegate
-            client.start()
-            client.write(payload)
-            client.shutdownWriting()
-        }
+        let client = Self.send(payload, to: listener, on: loop, delegate: delegate)
+        defer { withExtendedLifetime(client) {} }  // alive until the assertions ran
         #expect(delegate.closed.wait(timeout: .now() + 30) == .success)
         loop.runAndWait {
             #expect(delegate.ready)
@@ -106,16 +116,11 @@ final class AcceptedBox: @unchecked Sendable {
         defer { listener.stop() }
 
         let loop = group.loops[0]
-        let client = TCPConnection(connectingTo: "127.0.0.1", port: listener.localAddress.port, loop: loop, connectTimeout: .seconds(5))
         let delegate = InPlaceRecordingDelegate()
         delegate.recorder.onEOF = { $0.close() }
         let payload = (0..<(256 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
-        loop.runAndWait {
-            client.delegate = delegate
-            client.start()
-            client.write(payload)
-            client.shutdownWriting()
-        }
+        let client = Self.send(payload, to: listener, on: loop, delegate: delegate)
+        defer { withExtendedLifetime(client) {} }  // alive until the assertions ran
         #expect(delegate.recorder.closed.wait(timeout: .now() + 30) == .success)
         loop.runAndWait {
             #expect(delegate.recorder.closeError == nil)
