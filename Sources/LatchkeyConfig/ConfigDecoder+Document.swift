@@ -4,7 +4,7 @@ extension ConfigDecoder {
     static let topLevelKeys = [
         "listen", "admin", "unmatched", "log_level", "log_format", "limits", "secrets", "connections", "routes",
         "shutdown_grace_ms", "state_dir", "state_key", "connect_ports", "workers", "event_loop", "intercept",
-        "shared_store", "tls",
+        "shared_store", "tls", "cold_pages",
     ]
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     static let logFormats = ["text", "json"]
@@ -55,6 +55,7 @@ extension ConfigDecoder {
         if let node = top["limits"] { configuration.limits = decodeLimits(node) }
         if let grace = int(top, "shutdown_grace_ms", in: ConfigBounds.shutdownGraceMs) { configuration.shutdownGraceMs = grace }
         decodeEventLoops(top, into: &configuration)
+        if let policy = choice(top, "cold_pages", as: ColdPagesPolicy.self) { configuration.coldPages = policy }
         configuration.tls = decodeTLSDefaults(top)  // before connections and routes: they inherit it
         configuration.connections = decodeConnections(top["connections"])
         configuration.routes = decodeRoutes(top["routes"], connections: configuration.connections)

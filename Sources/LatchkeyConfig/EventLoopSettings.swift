@@ -40,3 +40,12 @@ public enum EventLoopChoice: String, Sendable, CaseIterable {
         #endif
     }
 }
+
+/// `cold_pages:` what happens to the pages of code and read-only data that only starting or reloading
+/// the proxy used (YAML decoding, TLS set-up, certificate parsing).
+public enum ColdPagesPolicy: String, Sendable, CaseIterable {
+    /// Handed back to the kernel (`madvise(MADV_PAGEOUT)`) after start and after each reload: the default.
+    case release
+    /// Left resident until the kernel needs the memory.
+    case keep
+}

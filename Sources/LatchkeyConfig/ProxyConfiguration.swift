@@ -34,6 +34,9 @@ public struct ProxyConfiguration: Sendable {
     public var workers: WorkerCount = .auto
     /// `event_loop:` the loops' event mechanism; default epoll on Linux. Read at start only.
     public var eventLoop: EventLoopChoice = .platformDefault
+    /// `cold_pages:` whether code and read-only data pages that only start-up or a reload touched are handed
+    /// back to the kernel once the proxy serves (Linux); default `release`.
+    public var coldPages: ColdPagesPolicy = .release
     /// Absolute paths of the secret files the config reads (watched, so rotation needs no restart).
     public var secretFiles: [String] = []
     /// `state_dir:` where refresh tokens of authorization-code connections are kept (one encrypted file

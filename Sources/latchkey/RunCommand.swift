@@ -90,7 +90,14 @@ struct RunCommand: ParsableCommand {
             server: server, pendingAuthorizations: pendingAuthorizations, lastReloadError: { reloader.status.lastError },
             sharedStore: { sharedStores.active?.reachability })
         reloader.onReloadStart = { SystemdNotifier.notify("RELOADING=1") }
-        reloader.onReload = { _ in SystemdNotifier.notify("READY=1") }
+        reloader.onReload = { [server] success in
+            // A reload decoded YAML and built TLS contexts again: their pages go back as after the start.
+            if success && server.runtime.configuration.coldPages == .release {
+                let report = ColdPages.release(.executableColdCode)  // not inside the log call: its message is evaluated only when logged
+                logger.notice("\(report.summary)")
+            }
+            SystemdNotifier.notify("READY=1")
+        }
         reloader.startWatching()
         let bound: ProxyServer.BoundAddresses
         do {
@@ -107,6 +114,10 @@ struct RunCommand: ParsableCommand {
         )
 
         factory.warmUp(runtime)
+        if configuration.coldPages == .release {
+            let report = ColdPages.release(.readOnlyFileMappings)
+            logger.notice("\(report.summary)")
+        }
 
         let signals = SignalHandlers(
             server: server, reloader: reloader, logger: logger, grace: .milliseconds(configuration.shutdownGraceMs))

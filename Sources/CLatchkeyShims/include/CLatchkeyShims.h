@@ -46,4 +46,14 @@ void latchkey_set_thread_name(const char *name);
 /// never SIGPIPE.
 long latchkey_sendv(int fd, const struct iovec *buffers, int count);
 
+/// Where the release binary's code that only start-up and reloads run begins: the address of a function
+/// that is never called, which `scripts/link-order` lists between the functions the request path runs
+/// and those it does not (`Sources/latchkey/link-order.txt`). In other builds it is just some address
+/// in the code. Read by `ColdPages`.
+uintptr_t latchkey_cold_text_start(void);
+
+/// malloc_trim(0) (glibc's <malloc.h>, which Swift's Glibc module leaves out): returns the free memory of
+/// every malloc arena to the kernel. Returns 1 when some was released; 0 elsewhere than glibc.
+int latchkey_malloc_trim(void);
+
 #endif

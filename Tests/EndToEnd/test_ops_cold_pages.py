@@ -1,0 +1,88 @@
+"""Issue 11 (memory): once the listeners are bound, the pages of code and read-only data that only
+starting used (YAML and config decoding, TLS set-up, Foundation) go back to the kernel, and after each
+reload the executable's code past the request path's does (`cold_pages: release`, the default); `keep`
+leaves them. The start-up line reports resident file-backed memory before and after.
+
+The binary is copied and synced first: the kernel reclaims only clean pages that this process alone maps,
+and a binary written moments ago by the build (or mapped by another test's process) may be neither."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+
+import pytest
+
+from latchkey_e2e import REPO_ROOT, latchkey_binary, via_requests
+
+RELEASED = r"cold_pages: released code and read-only data pages only start-up or reload used: " \
+           r"resident file-backed memory (\d+\.\d) -> (\d+\.\d) MiB"
+RELOADED = r"configuration reloaded \(SIGHUP\)"
+
+
+def routes(echo) -> str:
+    return f"""unmatched: deny
+log_level: info
+routes:
+  - name: one
+    path_prefix: /one/
+    upstream: {echo.url}
+"""
+
+
+@pytest.fixture
+def own_binary(tmp_path, monkeypatch):
+    # Not under /tmp: on a tmpfs the copy's pages would be swap-backed, not clean file pages.
+    directory = REPO_ROOT / ".test-work" / "cold-pages" / tmp_path.name
+    directory.mkdir(parents=True, exist_ok=True)
+    copy = directory / "latchkey"
+    shutil.copy2(latchkey_binary(), copy)
+    with open(copy, "rb") as f:
+        os.fsync(f.fileno())
+    monkeypatch.setenv("LATCHKEY_BIN", str(copy))
+    yield
+    shutil.rmtree(directory)  # a running process keeps its unlinked binary
+
+
+def resident_file_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return int(re.search(r"(?m)^RssFile:\s+(\d+) kB", status.read()).group(1))
+
+
+def proxies_a_request(lk) -> None:
+    reply = via_requests(lk.base_url + "/one/hello")
+    assert reply.status == 200, reply.body
+
+
+def test_the_start_releases_what_only_starting_used(own_binary, latchkey, echo):
+    lk = latchkey(routes(echo))
+    m = lk.wait_for_log(RELEASED)
+    before, after = float(m.group(1)), float(m.group(2))
+    # Most of what a start maps is start-up code (the binary alone has 17 MiB of it): at least a third goes.
+    assert after < before * 2 / 3, m.group(0)
+    proxies_a_request(lk)  # the request path reads back what it needs
+    assert resident_file_kib(lk.proc.pid) < before * 1024
+
+
+def test_a_reload_releases_the_code_it_ran(latchkey, echo):
+    lk = latchkey(routes(echo))
+    lk.wait_for_log(RELEASED)
+    offset = lk.log_offset()
+    lk.proc.send_signal(signal.SIGHUP)
+    lk.wait_for_log(RELOADED, after=offset)
+    lk.wait_for_log(RELEASED, after=offset)
+    proxies_a_request(lk)
+
+
+def test_keep_releases_nothing(latchkey, echo):
+    lk = latchkey("cold_pages: keep\n" + routes(echo))
+    # Reloads run one at a time, each after the start has finished: once the second is logged, the start
+    # and the first reload would have logged a release.
+    for _ in range(2):
+        offset = lk.log_offset()
+        lk.proc.send_signal(signal.SIGHUP)
+        lk.wait_for_log(RELOADED, after=offset)
+    assert "cold_pages" not in lk.log_text()
+    proxies_a_request(lk)
