@@ -102,6 +102,21 @@ public final class EventLoop: @unchecked Sendable {  // immutable; `readBuffer` 
         return timer
     }
 
+    /// Arms `node` (re-arms it when it is armed already): its `timerFired()` runs on this loop after `delay`
+    /// unless `disarm` comes first. The allocation-free form of `schedule` for an object armed once per
+    /// request. Must be called on this loop.
+    public func arm(_ node: LoopTimerNode, after delay: Duration) {
+        assertInLoop()
+        timers.arm(node, after: delay)
+        driver.timerArmed()
+    }
+
+    /// Disarms `node`; nothing when it is not armed. Must be called on this loop.
+    public func disarm(_ node: LoopTimerNode) {
+        assertInLoop()
+        timers.disarm(node)
+    }
+
     /// Starts watching `fd` (non-blocking) for readiness; `handler` is called on this loop. The watch owns
     /// the descriptor from now on: `FDWatch.close()` closes it once nothing can report on it any more.
     func watch(fd: Int32, handler: any FDEventHandler) -> any FDWatch {

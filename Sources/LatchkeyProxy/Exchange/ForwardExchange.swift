@@ -10,7 +10,8 @@ import LatchkeyNet
 /// Lives on the client connection's loop. The client side is an `ExchangeClient`, the upstream side an
 /// `ExchangeUpstream` from an `ExchangeUpstreamSource` (today `UpstreamConnection`s from the loop's
 /// `UpstreamPool`, whose events arrive through `UpstreamConnectionHandler`).
-final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  // confined to `loop`
+/// A `LoopTimerNode`: the exchange is its own timer, so arming it for each request allocates nothing.
+final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecked Sendable {  // confined to `loop`
     /// Above this many bytes waiting for a side, the other side stops being read (tunnels and the admin API
     /// use the same mark).
     static let highWaterMark = ExchangeStateMachine.highWaterMark
@@ -29,8 +30,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
     var upstream: (any ExchangeUpstream)?
     /// Whether the current response lets its connection carry another request.
     var upstreamReusable = true
-    /// The one timer, armed for `machine.wakeup`.
-    private var timer: LoopTimer?
+    /// The wakeup the exchange (its own one timer) is armed for: `machine.wishes.wakeup` as last applied.
     private var timerDeadline: ExchangeInstant?
     /// The pauses carried out so far (the machine's wishes are applied when they change).
     private var clientPaused = false
@@ -45,6 +45,7 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
         self.loop = loop
         self.log = log
         machine = ExchangeStateMachine(plan: plan, requestHead: requestHead, framing: framing, runtime: runtime)
+        super.init()
     }
 
     func start() { handle(.start) }
@@ -243,15 +244,17 @@ final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  /
             }
         }
         guard wishes.wakeup != timerDeadline else { return }
-        timer?.cancel()
-        timer = nil
         timerDeadline = wishes.wakeup
-        guard let wakeup = wishes.wakeup else { return }
-        timer = loop.schedule(after: wakeup - now) { [self] in
-            timer = nil
-            timerDeadline = nil
-            handle(.timer)
+        if let wakeup = wishes.wakeup {
+            loop.arm(self, after: wakeup - now)  // re-arms when armed for an earlier wakeup
+        } else {
+            loop.disarm(self)
         }
+    }
+
+    override func timerFired() {
+        timerDeadline = nil
+        handle(.timer)
     }
 
     // MARK: Access log facts
