@@ -29,12 +29,21 @@ enum ColdPages {
         var residentFileKiBAfter: Int
         var rangesAdvised: Int
         var rangesRefused: Int
+        /// `errno` of the first refusal.
+        var refusal: Int32 = 0
 
         /// The line logged after a release (no paths, no addresses).
         var summary: String {
             if rangesAdvised == 0 { return "cold_pages: nothing to release" }
             if rangesRefused == rangesAdvised {
-                return "cold_pages: the kernel does not support MADV_PAGEOUT (Linux 5.4 or later); pages stay resident"
+                switch refusal {
+                case EINVAL:
+                    return "cold_pages: the kernel does not support MADV_PAGEOUT (Linux 5.4 or later); pages stay resident"
+                case EPERM:
+                    return "cold_pages: madvise was refused (EPERM: a seccomp filter?); pages stay resident"
+                default:
+                    return "cold_pages: madvise failed (errno \(refusal)); pages stay resident"
+                }
             }
             return
                 "cold_pages: released code and read-only data pages only start-up or reload used: resident file-backed memory \(Self.mebibytes(residentFileKiBBefore)) -> \(Self.mebibytes(residentFileKiBAfter)) MiB"
@@ -115,13 +124,17 @@ enum ColdPages {
         // throughout malloc's arenas, which glibc returns only at the top of the heap on its own.
         _ = latchkey_malloc_trim()
         var refused = 0
+        var refusal: Int32 = 0
         for range in ranges {
             let start = UnsafeMutableRawPointer(bitPattern: range.lowerBound)
-            if madvise(start, Int(range.upperBound - range.lowerBound), pageOut) != 0 { refused += 1 }
+            if madvise(start, Int(range.upperBound - range.lowerBound), pageOut) != 0 {
+                if refused == 0 { refusal = errno }
+                refused += 1
+            }
         }
         return Report(
             residentFileKiBBefore: before, residentFileKiBAfter: residentFileKiB(), rangesAdvised: ranges.count,
-            rangesRefused: refused)
+            rangesRefused: refused, refusal: refusal)
     }
 
     /// `RssFile` of `/proc/self/status`, in KiB (0 when it cannot be read).

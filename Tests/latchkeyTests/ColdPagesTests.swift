@@ -1,5 +1,9 @@
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @testable import latchkey
 
 /// `ColdPages` (issue 11, memory): which mappings a release covers, read from `/proc/self/maps` text.
@@ -88,8 +92,13 @@ import Testing
             residentFileKiBBefore: 15_360, residentFileKiBAfter: 5_222, rangesAdvised: 12, rangesRefused: 0)
         #expect(released.summary.hasSuffix("resident file-backed memory 15.0 -> 5.1 MiB"), "\(released.summary)")
         let unsupported = ColdPages.Report(
-            residentFileKiBBefore: 15_360, residentFileKiBAfter: 15_360, rangesAdvised: 12, rangesRefused: 12)
+            residentFileKiBBefore: 15_360, residentFileKiBAfter: 15_360, rangesAdvised: 12, rangesRefused: 12,
+            refusal: EINVAL)
         #expect(unsupported.summary.contains("does not support MADV_PAGEOUT"))
+        let filtered = ColdPages.Report(
+            residentFileKiBBefore: 15_360, residentFileKiBAfter: 15_360, rangesAdvised: 12, rangesRefused: 12,
+            refusal: EPERM)
+        #expect(filtered.summary.contains("madvise was refused (EPERM"))
         let nothing = ColdPages.Report(
             residentFileKiBBefore: 0, residentFileKiBAfter: 0, rangesAdvised: 0, rangesRefused: 0)
         #expect(nothing.summary == "cold_pages: nothing to release")
