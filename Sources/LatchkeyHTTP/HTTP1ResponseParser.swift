@@ -11,6 +11,14 @@ public enum HTTP1ResponseEvent: Equatable, Sendable {
     case trailers(HTTPHeaders)
     /// The response is complete.
     case end
+
+    /// Moves the event out, leaving `.end` in its place: its head or bytes are handed on without a second
+    /// reference, so whoever receives them owns them alone and may change them in place.
+    public mutating func take() -> HTTP1ResponseEvent {
+        var taken = HTTP1ResponseEvent.end
+        swap(&taken, &self)
+        return taken
+    }
 }
 
 /// A strict, incremental HTTP/1.1 response decoder (RFC 9112), as strict about field syntax as

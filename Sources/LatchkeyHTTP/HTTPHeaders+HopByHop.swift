@@ -121,6 +121,21 @@ extension HTTPHeaders {
         return result
     }
 
+    /// `forwarded(dropping:alsoDroppingNames:room:)` in place: the fields it leaves out leave `spans`, and
+    /// their bytes stay behind unused. For a head its holder owns and passes on (a response on its way to
+    /// the client): when the storage is not shared this copies nothing and allocates nothing, and what the
+    /// rewrite adds next (framing, `Via`) lands in the room the parser reserved.
+    public mutating func removeFieldsNotForwarded(dropping: KnownFieldNames = []) {
+        let dropped = dropping.union(.hopByHop)
+        let nominated = nominatedConnectionOptions()
+        let stored = bytes  // a second reference for reading while `spans` changes (it is never written)
+        stored.withUnsafeBufferPointer { stored in
+            guard spans.contains(where: { !Self.keeps($0, dropped: dropped, alsoDropping: [], nominated: nominated, in: stored) })
+            else { return }
+            spans.removeAll { !Self.keeps($0, dropped: dropped, alsoDropping: [], nominated: nominated, in: stored) }
+        }
+    }
+
     /// Calls `body` with the name and value of each field `forwarded(dropping:alsoDroppingNames:room:)` keeps,
     /// in order, without copying them anywhere (a translation into another framing, such as HTTP/2's).
     public func forEachForwardedField(

@@ -89,6 +89,42 @@ extension HTTPHeadersForwardedTests {
     }
 }
 
+extension HTTPHeadersForwardedTests {
+    /// The in-place form keeps exactly what `forwarded` keeps, for parsed heads and rewritten ones.
+    @Test(arguments: [
+        "Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nAccept: */*\r\nAuthorization: x\r\nTE: trailers\r\n",
+        "Server: nginx\r\nDate: today\r\nContent-Type: text/plain\r\nContent-Length: 64\r\nConnection: keep-alive\r\n",
+        "Proxy-Authenticate: Basic\r\nTransfer-Encoding: chunked\r\nKeep-Alive: 5\r\nUpgrade: h2c\r\nX: 1\r\n",
+        "A: 1\r\nB: 2\r\n",
+        "Connection: close\r\n",
+        "",
+    ])
+    func removingInPlaceKeepsWhatForwardedKeeps(text: String) throws {
+        let dropping: KnownFieldNames = [.proxyAuthenticate, .proxyAuthenticationInfo, .authorization, .framing]
+        let headers = try parsed("Host: h\r\n" + text)  // a request head (the parser wants Host)
+        var inPlace = headers  // shares the storage: the original must not change
+        inPlace.removeFieldsNotForwarded(dropping: dropping)
+        #expect(inPlace.fields == headers.forwarded(dropping: dropping, room: .none).fields)
+        #expect(try parsed("Host: h\r\n" + text).fields == headers.fields, "the original is untouched")
+        for index in inPlace.indices {  // known names survive the move
+            #expect(inPlace.spans[index].known == KnownFieldName(inPlace.name(at: index)))
+        }
+        // What a rewrite adds next follows the kept fields on the wire.
+        inPlace.add(name: "Via", value: "1.1 latchkey")
+        #expect(inPlace.fields.last == HTTPHeaders.Field(name: "Via", value: "1.1 latchkey"))
+    }
+
+    @Test func removingInPlaceFromAHeadNobodyElseHoldsAllocatesNothing() throws {
+        var headers = try parsed("Host: h\r\nContent-Length: 64\r\nConnection: keep-alive\r\nX-A: 1\r\n")
+        let bytes = headers.bytes.withUnsafeBufferPointer { $0.baseAddress }
+        headers.removeFieldsNotForwarded(dropping: .framing)
+        headers.add(name: "Content-Length", decimal: 64)
+        headers.add(name: "Via", value: "1.1 latchkey")
+        #expect(headers.bytes.withUnsafeBufferPointer { $0.baseAddress } == bytes, "the parser's storage, written in place")
+        #expect(headers == ["Host": "h", "X-A": "1", "Content-Length": "64", "Via": "1.1 latchkey"])
+    }
+}
+
 /// `HTTP2FieldList`: the header blocks the sessions hand to nghttp2.
 @Suite struct HTTP2FieldListTests {
     /// The block as (name, value) strings, in order.

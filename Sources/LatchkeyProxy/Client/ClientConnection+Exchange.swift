@@ -10,9 +10,9 @@ extension ClientConnection: ExchangeClient {
         HTTP1Serializer.appendResponseHead(ResponseRewrite.interimHead(head), to: &responseOutput)
     }
 
-    func sendResponseHead(_ upstreamHead: HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String) {
+    func sendResponseHead(_ upstreamHead: consuming HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String) {
         var (head, delivery) = ResponseRewrite.clientHead(
-            upstreamHead, framing: framing, requestMethod: requestMethod, clientIsHTTP11: requestIsHTTP11)
+            consume upstreamHead, framing: framing, requestMethod: requestMethod, clientIsHTTP11: requestIsHTTP11)
         responseChunked = delivery == .chunked
         // During a graceful shutdown the connection closes after this response, and the response says so
         // (RFC 9112 §9.6: `Connection: close`), so clients do not send another request into a closing socket.

@@ -177,11 +177,11 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
         try? connection.session.submitInterimResponse(stream: id, interim)
     }
 
-    func sendResponseHead(_ upstreamHead: HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String) {
+    func sendResponseHead(_ upstreamHead: consuming HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String) {
         // The HTTP/1.1 rules decide the fields (hop-by-hop removed, Via added, Content-Length kept where it
         // describes the body); HTTP/2 frames the body itself, so the chunked coding they may add goes again.
         let (head, _) = ResponseRewrite.clientHead(
-            upstreamHead, framing: framing, requestMethod: requestMethod, clientIsHTTP11: true)
+            consume upstreamHead, framing: framing, requestMethod: requestMethod, clientIsHTTP11: true)
         // No body (HEAD, 204, 304): END_STREAM on the HEADERS rather than an empty DATA frame after them.
         responseEndedWithHead = framing == .none
         submit(head, endStream: responseEndedWithHead)

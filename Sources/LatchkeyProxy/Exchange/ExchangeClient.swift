@@ -17,7 +17,7 @@ protocol ExchangeClient: AnyObject {
     func sendInterimResponse(_ head: HTTPResponseHead)
     /// The final response head; `framing` is how the upstream delimited the body, `requestMethod` what it
     /// answered (HEAD and 304 keep `Content-Length`).
-    func sendResponseHead(_ head: HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String)
+    func sendResponseHead(_ head: consuming HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String)
     func sendResponseBody(_ chunk: [UInt8])
     /// The end of the response, with its trailer fields (empty: none; already filtered by `ResponseRewrite`).
     /// An adapter whose framing cannot carry them drops them (RFC 9110 §6.5.1 allows discarding).

@@ -16,14 +16,17 @@ extension ForwardExchange {
 
     /// Everything one read produced goes to the client in one write: a small response (head, body and end in
     /// one read) costs one `send` instead of three.
-    func upstream(_ upstream: any ExchangeUpstream, didReceive events: [HTTP1ResponseEvent]) {
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: consuming [HTTP1ResponseEvent]) {
         defer { client.flushResponse() }
         let now = ExchangeInstant.now  // one reading for everything this read produced
         // The decoder reports trailers right before `.end`, in the same batch.
         var trailers = HTTPHeaders()
-        for event in events {
+        var events = events
+        for index in events.indices {
             guard upstream === self.upstream, !machine.wishes.finished else { return }
-            switch consume event {  // its payload moves into the machine's event, not copied
+            // Taken out of the array, its payload moves into the machine's event and on to the client alone
+            // (the response head is rewritten in place there), not copied.
+            switch events[index].take() {
             case .informational(let head):
                 handle(.responseInterim(head, clientBacklog: client.pendingWriteBytes), now: now)
             case .head(let head, let framing):

@@ -108,7 +108,7 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
             client.sendInterimResponse(head)
         case .startResponse(let head, let framing):
             upstreamReusable = upstream?.allowsReuse(after: head, framing: framing) ?? false
-            client.sendResponseHead(head, framing: framing, requestMethod: machine.plan.head.method)
+            client.sendResponseHead(consume head, framing: framing, requestMethod: machine.plan.head.method)
         case .forwardBody(let chunk):
             client.sendResponseBody(chunk)
         case .finishResponse(let reuseUpstream, let closeClient, let trailers):

@@ -16,19 +16,25 @@ enum ResponseRewrite {
 
     /// The final response head for the client and how its body is delivered. `requestMethod` is the method
     /// the upstream answered (HEAD and 304 keep the representation's `Content-Length`, RFC 9110 §8.6).
+    /// `upstream` is consumed: its fields are rewritten in place (`HTTPHeaders.removeFieldsNotForwarded`), not
+    /// copied into a new head.
     static func clientHead(
-        _ upstream: HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String, clientIsHTTP11: Bool
+        _ upstream: consuming HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String, clientIsHTTP11: Bool
     ) -> (head: HTTPResponseHead, delivery: Delivery) {
         var head = upstream
+        let receivedVersion = head.version
+        // No body follows. For HEAD and 304 a Content-Length describes the representation, not this message,
+        // and may be passed on (normalised); anywhere else (204, 1xx) it must not be sent. Read before the
+        // framing fields go.
+        var informativeLength: Int?
+        if case .none = framing, requestMethod == "HEAD" || head.status == 304 {
+            informativeLength = head.headers.first("Content-Length").flatMap { Int($0) }
+        }
         head.version = .http1_1
-        sanitize(&head.headers, receivedVersion: upstream.version)
+        sanitize(&head.headers, receivedVersion: receivedVersion)
         switch framing {
         case .none:
-            // No body follows. For HEAD and 304 a Content-Length describes the representation, not this
-            // message, and may be passed on (normalised); anywhere else (204, 1xx) it must not be sent.
-            let informative = requestMethod == "HEAD" || upstream.status == 304
-            let length = informative ? upstream.headers.first("Content-Length").flatMap { Int($0) } : nil
-            head.headers.setFraming(length.map { .contentLength($0) } ?? .none)
+            head.headers.setFraming(informativeLength.map { .contentLength($0) } ?? .none)
             return (head, .asFramed)
         case .contentLength:
             head.headers.setFraming(framing)
@@ -65,8 +71,7 @@ enum ResponseRewrite {
     /// this proxy's entry (RFC 9110 §7.6.3). The framing fields go too: every caller writes them afresh
     /// (`HTTPHeaders.setFraming`).
     static func sanitize(_ headers: inout HTTPHeaders, receivedVersion: HTTPVersion) {
-        headers = headers.forwarded(
-            dropping: proxyChallenges.union(.framing), room: HTTPHeaders.Room(fields: 2, bytes: 64))
+        headers.removeFieldsNotForwarded(dropping: proxyChallenges.union(.framing))
         headers.add(ViaField.field(receivedVersion: receivedVersion))
     }
 }

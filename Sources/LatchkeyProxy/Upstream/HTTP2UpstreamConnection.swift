@@ -385,7 +385,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
         reporting = nil
         var run: [HTTP1ResponseEvent] = []
         swap(&run, &reports)
-        stream.deliver(run)
+        stream.deliver(consume run)
     }
 
     /// RFC 9113 §6.8: streams above `lastStreamID` were not processed and may go again on another

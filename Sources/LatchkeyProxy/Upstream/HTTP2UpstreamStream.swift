@@ -213,7 +213,7 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     private func report(_ event: consuming HTTP1ResponseEvent) { connection.report(event, from: self) }
 
     /// The events `report` gathered, for the exchange (if it is still there).
-    func deliver(_ events: [HTTP1ResponseEvent]) {
+    func deliver(_ events: consuming [HTTP1ResponseEvent]) {
         handler?.upstream(self, didReceive: events)
     }
 

@@ -9,7 +9,8 @@ protocol UpstreamConnectionHandler: AnyObject {
     /// TCP (and TLS) are up; the request may be written.
     func upstreamDidBecomeReady(_ upstream: any ExchangeUpstream)
     /// Response events (HTTP/2 responses are reported in the same shapes).
-    func upstream(_ upstream: any ExchangeUpstream, didReceive events: [HTTP1ResponseEvent])
+    /// `events` are the handler's to take apart (`HTTP1ResponseEvent.take()`).
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: consuming [HTTP1ResponseEvent])
     /// Every request byte written so far was handed on (to the kernel; for HTTP/2, framed).
     func upstreamDidDrainWrites(_ upstream: any ExchangeUpstream)
     /// The connection (or stream) failed or closed before the response completed.
@@ -156,7 +157,7 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
             // By case, not `contains(.end)`: equality would compare every event's head and body bytes.
             let ended = events.contains { if case .end = $0 { true } else { false } }
             if ended, !parser.hasNoBytesSinceLastResponse { hasLeftoverBytes = true }
-            if !events.isEmpty { handler.upstream(self, didReceive: events) }
+            if !events.isEmpty { handler.upstream(self, didReceive: consume events) }
         } catch {
             handler.upstream(self, didFail: .protocolError(error))
             close()
