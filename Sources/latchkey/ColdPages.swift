@@ -17,7 +17,8 @@ import Glibc
 /// reclaims only pages this process alone maps (a `libc` page shared with other processes stays), and
 /// writable mappings are left alone, since their changed pages would go to swap.
 ///
-/// Done once the listeners are bound (every read-only file mapping: nothing is being served yet) and after
+/// Done once the listeners are bound (every read-only file mapping: at most the first requests are under
+/// way, and they read back what they need) and after
 /// each successful reload (only the executable's code past the request path's, which the release link
 /// places first: a reload runs while requests are served, and they must not wait for their own code to be
 /// read back). `cold_pages: release` is the default; `keep` turns both off.
@@ -57,7 +58,7 @@ enum ColdPages {
 
     /// Which pages one release covers.
     enum Scope {
-        /// Every file-backed mapping that is not writable: after the start, before any traffic.
+        /// Every file-backed mapping that is not writable: once, right after the start.
         case readOnlyFileMappings
         /// Only the executable's code from the cold-text marker on (`latchkey_cold_text_start`): after a
         /// reload, which runs while requests are served. The request path's own code (and the libraries',
