@@ -1,4 +1,5 @@
 import CLatchkeyShims
+import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -17,12 +18,17 @@ import Glibc
 /// reclaims only pages this process alone maps (a `libc` page shared with other processes stays), and
 /// writable mappings are left alone, since their changed pages would go to swap.
 ///
-/// Done once the listeners are bound (every read-only file mapping: at most the first requests are under
-/// way, and they read back what they need) and after
-/// each successful reload (only the executable's code past the request path's, which the release link
-/// places first: a reload runs while requests are served, and they must not wait for their own code to be
-/// read back). `cold_pages: release` is the default; `keep` turns both off.
+/// When (`RunCommand`): once the listeners are bound, and again once the first token fetches are done
+/// (usually within a second), every read-only file mapping: at most the first requests are under way, and
+/// they read back what they need. Later only the executable's code past the request path's, which the
+/// release link places first (`scripts/link-order`): after each successful reload, and every five minutes
+/// (token renewals and rare paths bring some back). Those run while requests are served, and requests must
+/// not wait for their own code to be read back. `cold_pages: release` is the default; `keep` turns all of
+/// it off.
 enum ColdPages {
+    /// How often the executable's cold code is released again while the proxy runs (`RunCommand`).
+    static let period: DispatchTimeInterval = .seconds(300)
+
     /// What one release did: resident file-backed memory before and after (KiB, `/proc/self/status`
     /// `RssFile`), and the ranges the kernel refused (an older kernel: `EINVAL`).
     struct Report: Equatable {
@@ -47,7 +53,7 @@ enum ColdPages {
                 }
             }
             return
-                "cold_pages: released code and read-only data pages only start-up or reload used: resident file-backed memory \(Self.mebibytes(residentFileKiBBefore)) -> \(Self.mebibytes(residentFileKiBAfter)) MiB"
+                "cold_pages: released code and read-only data pages the request path does not use: resident file-backed memory \(Self.mebibytes(residentFileKiBBefore)) -> \(Self.mebibytes(residentFileKiBAfter)) MiB"
         }
 
         private static func mebibytes(_ kib: Int) -> String {

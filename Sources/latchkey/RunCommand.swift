@@ -113,11 +113,28 @@ struct RunCommand: ParsableCommand {
             "latchkey \(LatchkeyVersion.current) serving \(configuration.routes.count) routes, \(configuration.connections.count) connections from \(configuration.sourcePath)"
         )
 
-        factory.warmUp(runtime)
         if configuration.coldPages == .release {
             let report = ColdPages.release(.readOnlyFileMappings)
             logger.notice("\(report.summary)")
         }
+        factory.warmUp(runtime) { [server] fetches in
+            // The first token fetches ran code start-up had not (the token client, JSON decoding, the trust
+            // store of a token endpoint): it goes back too, as at the start, which this usually follows
+            // within a second.
+            guard fetches > 0, server.runtime.configuration.coldPages == .release else { return }
+            let report = ColdPages.release(.readOnlyFileMappings)
+            logger.notice("\(report.summary) (after the first token fetches)")
+        }
+        // Token renewals, the admin API and rare paths bring cold code back now and then: it goes back every
+        // few minutes (a page-table walk of the binary's code, well under a millisecond).
+        let coldCodeTimer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "latchkey.cold-pages"))
+        coldCodeTimer.schedule(deadline: .now() + ColdPages.period, repeating: ColdPages.period, leeway: .seconds(30))
+        coldCodeTimer.setEventHandler { [server] in
+            guard server.runtime.configuration.coldPages == .release else { return }
+            let report = ColdPages.release(.executableColdCode)
+            logger.debug("\(report.summary) (every \(ColdPages.period))")
+        }
+        coldCodeTimer.activate()
 
         let signals = SignalHandlers(
             server: server, reloader: reloader, logger: logger, grace: .milliseconds(configuration.shutdownGraceMs))

@@ -8,6 +8,7 @@ import LatchkeyNet
 import LatchkeyProxy
 import LatchkeyTLS
 import Logging
+import Synchronization
 
 /// Builds a `ProxyRuntime` with the credential source each connection type needs, wired to what the process
 /// makes once and keeps across reloads: the token client, the consent `state` store, the scrubber, the
@@ -165,8 +166,9 @@ public struct RuntimeFactory: Sendable {
 
     /// Fetches a first token (discovery included) for every OAuth connection and every distinct per-route
     /// override that has none yet, in the background, so the first request does not wait and problems show
-    /// in the log at start (and after a reload that changed a connection).
-    public func warmUp(_ runtime: ProxyRuntime) {
+    /// in the log at start (and after a reload that changed a connection). `fetched` runs once every fetch this started has finished (at once, with 0, when none was needed),
+    /// with how many there were.
+    public func warmUp(_ runtime: ProxyRuntime, fetched: (@Sendable (_ count: Int) -> Void)? = nil) {
         let logger = logger
         var keys: [String: Set<CredentialKey>] = [:]
         for connection in runtime.configuration.connections {
@@ -188,9 +190,17 @@ public struct RuntimeFactory: Sendable {
             guard let name = route.settings.connection, keys[name] != nil else { continue }
             keys[name, default: []].insert(route.credentialKey)
         }
-        for (name, keySet) in keys {
-            guard let source = runtime.sources[name] else { continue }
-            for key in keySet where source.currentCredential(for: key) == nil {
+        let fetches = keys.compactMap { name, keySet in
+            runtime.sources[name].map { source in (name, source, keySet.filter { source.currentCredential(for: $0) == nil }) }
+        }
+        let total = fetches.reduce(0) { $0 + $1.2.count }
+        guard total > 0 else {
+            fetched?(0)
+            return
+        }
+        let outstanding = Mutex(total)
+        for (name, source, keySet) in fetches {
+            for key in keySet {
                 source.fetchCredential(for: key, timeout: .seconds(30)) { result in
                     switch result {
                     case .success:
@@ -198,6 +208,7 @@ public struct RuntimeFactory: Sendable {
                     case .failure(let error):
                         logger.error("connection \(name): \(error.detail)", metadata: [LogKey.connection: "\(name)"])
                     }
+                    if outstanding.withLock({ $0 -= 1; return $0 }) == 0 { fetched?(total) }
                 }
             }
         }

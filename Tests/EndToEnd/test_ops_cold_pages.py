@@ -1,7 +1,8 @@
 """Issue 11 (memory): once the listeners are bound, the pages of code and read-only data that only
-starting used (YAML and config decoding, TLS set-up, Foundation) go back to the kernel, and after each
-reload the executable's code past the request path's does (`cold_pages: release`, the default); `keep`
-leaves them. The start-up line reports resident file-backed memory before and after.
+starting used (YAML and config decoding, TLS set-up, Foundation) go back to the kernel; after each reload,
+and once the first token fetches are done, the executable's code past the request path's does
+(`cold_pages: release`, the default); `keep` leaves them. Each release logs resident file-backed memory
+before and after.
 
 The binary is copied and synced first: the kernel reclaims only clean pages that this process alone maps,
 and a binary written moments ago by the build (or mapped by another test's process) may be neither."""
@@ -15,11 +16,13 @@ import signal
 
 import pytest
 
-from latchkey_e2e import REPO_ROOT, latchkey_binary, via_requests
+from latchkey_e2e import REPO_ROOT, header_values, latchkey_binary, via_requests
+from oauth_fixtures import api_get, client, oauth_config, route
 
-RELEASED = r"cold_pages: released code and read-only data pages only start-up or reload used: " \
+RELEASED = r"cold_pages: released code and read-only data pages the request path does not use: " \
            r"resident file-backed memory (\d+\.\d) -> (\d+\.\d) MiB"
 RELOADED = r"configuration reloaded \(SIGHUP\)"
+OAUTH_SECRET = "e2e-cold-pages-oauth-secret-5d21c7"
 
 
 def routes(echo) -> str:
@@ -86,3 +89,19 @@ def test_keep_releases_nothing(latchkey, echo):
         lk.wait_for_log(RELOADED, after=offset)
     assert "cold_pages" not in lk.log_text()
     proxies_a_request(lk)
+
+
+def test_the_first_token_fetches_release_the_code_they_ran(latchkey, oauth_server, echo):
+    """The warm-up's token fetch runs after the start-up release (the token client, JSON decoding): once it
+    is done, the executable's cold code goes back once more, and the token is in use."""
+    srv = oauth_server([client("app1", OAUTH_SECRET)])
+    config = oauth_config(
+        [f"token_url: {srv.token_url}", "client_id: app1", "client_secret: ${OAUTH_SECRET}"],
+        [route("api", echo.url)], top=["log_level: info"])
+    lk = latchkey(config, env={"OAUTH_SECRET": OAUTH_SECRET})
+    lk.wait_for_log(r"connection oauth: Connected")
+    lk.wait_for_log(RELEASED + r" \(after the first token fetches\)")
+    reply = api_get(lk)
+    assert reply.status == 200, reply.body
+    [token] = srv.tokens()
+    assert header_values(reply.json(), "Authorization") == [f"Bearer {token}"]

@@ -4,6 +4,7 @@ import LatchkeyConfig
 import LatchkeyMetrics
 import LatchkeyProxy
 import Logging
+import Synchronization
 import Testing
 
 @testable import latchkey
@@ -98,5 +99,19 @@ import Testing
         #expect(second.sources["idp"] === first.sources["idp"])  // cached tokens survive the reload
         #expect(second.sources["crm"] === first.sources["crm"])
         #expect(second.sources["partner"] !== first.sources["partner"])
+    }
+}
+
+extension RuntimeFactoryTests {
+    /// `cold_pages` releases once the warm-up's fetches are done; with none to make it hears so at once.
+    @Test func aWarmUpWithNothingToFetchReportsZeroAtOnce() throws {
+        let factory = Self.factory()
+        let runtime = try factory.makeRuntime(
+            configuration: try ConfigLoader.parse(
+                yaml: "connections:\n  partner: {type: basic, username: svc, password: pw}\n", path: "test.conf",
+                environment: [:]))
+        let reported = Mutex<[Int]>([])
+        factory.warmUp(runtime) { count in reported.withLock { $0.append(count) } }
+        #expect(reported.withLock { $0 } == [0])  // synchronously: no fetch was started
     }
 }
