@@ -44,7 +44,8 @@ public enum EventLoopChoice: String, Sendable, CaseIterable {
 /// `cold_pages:` what happens to the pages of code and read-only data that only starting or reloading
 /// the proxy used (YAML decoding, TLS set-up, certificate parsing).
 public enum ColdPagesPolicy: String, Sendable, CaseIterable {
-    /// Handed back to the kernel (`madvise(MADV_PAGEOUT)`) after start and after each reload: the default.
+    /// Handed back to the kernel (`madvise(MADV_PAGEOUT)`): after the start and the first token fetches, and
+    /// (the binary's code only) after each reload and every five minutes. The default.
     case release
     /// Left resident until the kernel needs the memory.
     case keep

@@ -130,6 +130,7 @@ extension HTTPHeaders {
         let nominated = nominatedConnectionOptions()
         let stored = bytes  // a second reference for reading while `spans` changes (it is never written)
         stored.withUnsafeBufferPointer { stored in
+            // Looked for first: `removeAll` makes shared storage unique even when it removes nothing.
             guard spans.contains(where: { !Self.keeps($0, dropped: dropped, alsoDropping: [], nominated: nominated, in: stored) })
             else { return }
             spans.removeAll { !Self.keeps($0, dropped: dropped, alsoDropping: [], nominated: nominated, in: stored) }

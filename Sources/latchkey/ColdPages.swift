@@ -1,5 +1,7 @@
 import CLatchkeyShims
 import Dispatch
+import LatchkeyConfig
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -64,11 +66,12 @@ enum ColdPages {
 
     /// Which pages one release covers.
     enum Scope {
-        /// Every file-backed mapping that is not writable: once, right after the start.
+        /// Every file-backed mapping that is not writable: after the start and after the first token fetches,
+        /// when at most the first requests are under way.
         case readOnlyFileMappings
         /// Only the executable's code from the cold-text marker on (`latchkey_cold_text_start`): after a
-        /// reload, which runs while requests are served. The request path's own code (and the libraries',
-        /// TLS included) stays, so no request waits for a page to be read back.
+        /// reload and every `period`, while requests are served. The request path's own code (and the
+        /// libraries', TLS included) stays, so no request waits for a page to be read back.
         case executableColdCode
     }
 
@@ -98,6 +101,16 @@ enum ColdPages {
             let name = fields.count == 6 ? fields[5].drop(while: { $0 == " " }) : ""
             path = name.first == "/" ? name : nil
         }
+    }
+
+    /// Releases `scope` when `policy` says so and logs what it did at `level`, `occasion` appended (e.g.
+    /// " (after the first token fetches)"). The one way `RunCommand` releases.
+    static func release(
+        _ scope: Scope, policy: ColdPagesPolicy, logger: Logger, level: Logger.Level = .notice, occasion: String = ""
+    ) {
+        guard policy == .release else { return }
+        let report = release(scope)  // not inside the log call: a message is evaluated only when it is logged
+        logger.log(level: level, "\(report.summary)\(occasion)")
     }
 
     /// The address ranges `scope` covers, from the text of `/proc/self/maps`. `coldCodeStart` is the

@@ -91,10 +91,9 @@ struct RunCommand: ParsableCommand {
             sharedStore: { sharedStores.active?.reachability })
         reloader.onReloadStart = { SystemdNotifier.notify("RELOADING=1") }
         reloader.onReload = { [server] success in
-            // A reload decoded YAML and built TLS contexts again: their pages go back as after the start.
-            if success && server.runtime.configuration.coldPages == .release {
-                let report = ColdPages.release(.executableColdCode)  // not inside the log call: its message is evaluated only when logged
-                logger.notice("\(report.summary)")
+            // A reload decoded YAML and built TLS contexts again: the binary's part of that goes back.
+            if success {
+                ColdPages.release(.executableColdCode, policy: server.runtime.configuration.coldPages, logger: logger)
             }
             SystemdNotifier.notify("READY=1")
         }
@@ -113,26 +112,24 @@ struct RunCommand: ParsableCommand {
             "latchkey \(LatchkeyVersion.current) serving \(configuration.routes.count) routes, \(configuration.connections.count) connections from \(configuration.sourcePath)"
         )
 
-        if configuration.coldPages == .release {
-            let report = ColdPages.release(.readOnlyFileMappings)
-            logger.notice("\(report.summary)")
-        }
+        ColdPages.release(.readOnlyFileMappings, policy: configuration.coldPages, logger: logger)
         factory.warmUp(runtime) { [server] fetches in
             // The first token fetches ran code start-up had not (the token client, JSON decoding, the trust
             // store of a token endpoint): it goes back too, as at the start, which this usually follows
             // within a second.
-            guard fetches > 0, server.runtime.configuration.coldPages == .release else { return }
-            let report = ColdPages.release(.readOnlyFileMappings)
-            logger.notice("\(report.summary) (after the first token fetches)")
+            guard fetches > 0 else { return }
+            ColdPages.release(
+                .readOnlyFileMappings, policy: server.runtime.configuration.coldPages, logger: logger,
+                occasion: " (after the first token fetches)")
         }
         // Token renewals, the admin API and rare paths bring cold code back now and then: it goes back every
         // few minutes (a page-table walk of the binary's code, well under a millisecond).
         let coldCodeTimer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "latchkey.cold-pages"))
         coldCodeTimer.schedule(deadline: .now() + ColdPages.period, repeating: ColdPages.period, leeway: .seconds(30))
         coldCodeTimer.setEventHandler { [server] in
-            guard server.runtime.configuration.coldPages == .release else { return }
-            let report = ColdPages.release(.executableColdCode)
-            logger.debug("\(report.summary) (every \(ColdPages.period))")
+            ColdPages.release(
+                .executableColdCode, policy: server.runtime.configuration.coldPages, logger: logger, level: .debug,
+                occasion: " (every \(ColdPages.period))")
         }
         coldCodeTimer.activate()
 

@@ -166,8 +166,8 @@ public struct RuntimeFactory: Sendable {
 
     /// Fetches a first token (discovery included) for every OAuth connection and every distinct per-route
     /// override that has none yet, in the background, so the first request does not wait and problems show
-    /// in the log at start (and after a reload that changed a connection). `fetched` runs once every fetch this started has finished (at once, with 0, when none was needed),
-    /// with how many there were.
+    /// in the log at start (and after a reload that changed a connection). `fetched` runs once every fetch
+    /// this started has finished, with how many there were (at once, with 0, when none was needed).
     public func warmUp(_ runtime: ProxyRuntime, fetched: (@Sendable (_ count: Int) -> Void)? = nil) {
         let logger = logger
         var keys: [String: Set<CredentialKey>] = [:]
@@ -191,9 +191,11 @@ public struct RuntimeFactory: Sendable {
             keys[name, default: []].insert(route.credentialKey)
         }
         let fetches = keys.compactMap { name, keySet in
-            runtime.sources[name].map { source in (name, source, keySet.filter { source.currentCredential(for: $0) == nil }) }
+            runtime.sources[name].map { source in
+                (name: name, source: source, missing: keySet.filter { source.currentCredential(for: $0) == nil })
+            }
         }
-        let total = fetches.reduce(0) { $0 + $1.2.count }
+        let total = fetches.reduce(0) { $0 + $1.missing.count }
         guard total > 0 else {
             fetched?(0)
             return
