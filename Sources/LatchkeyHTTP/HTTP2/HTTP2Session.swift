@@ -82,6 +82,11 @@ public final class HTTP2Session {
                 settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: settings.maxHeaderListSize),
             nghttp2_settings_entry(
                 settings_id: Int32(NGHTTP2_SETTINGS_HEADER_TABLE_SIZE.rawValue), value: settings.headerTableSize),
+            // RFC 9218 §2.1: no RFC 7540 priority signals from this side (a proxy sends none) and none obeyed.
+            // nghttp2 then schedules streams by urgency alone instead of keeping RFC 7540's dependency tree,
+            // whose upkeep was a share of every stream's cost; a peer that does not know the setting ignores
+            // it (RFC 9113 §6.5.2).
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES.rawValue), value: 1),
         ]
         switch role {
         case .client:
