@@ -17,6 +17,7 @@ final class EpollLoopDriver: LoopDriver, @unchecked Sendable {  // loop state co
     private let epollFD: Int32
     private let wakeFD: Int32
     private let timers: TimerHeap
+    private let clock: LoopClock
     private var thread = pthread_t()
     /// Set by the loop thread before anything else runs on it; read by `isInLoop` from any thread (racy reads
     /// of a value written once before the thread does any work are benign: other threads never see their own id).
@@ -43,7 +44,7 @@ final class EpollLoopDriver: LoopDriver, @unchecked Sendable {  // loop state co
     private static let maxEvents: Int32 = 256
 
     /// Nil where epoll or eventfd is unavailable.
-    init?(label: String, timers: TimerHeap) {
+    init?(label: String, timers: TimerHeap, clock: LoopClock) {
         let epollFD = latchkey_epoll_create()
         guard epollFD >= 0 else { return nil }
         let wakeFD = latchkey_eventfd_create()
@@ -56,6 +57,7 @@ final class EpollLoopDriver: LoopDriver, @unchecked Sendable {  // loop state co
         self.epollFD = epollFD
         self.wakeFD = wakeFD
         self.timers = timers
+        self.clock = clock
     }
 
     /// Starts the loop thread. The thread keeps the driver alive: loops live as long as the process.
@@ -138,10 +140,11 @@ final class EpollLoopDriver: LoopDriver, @unchecked Sendable {  // loop state co
                 let code = errno
                 precondition(code == EINTR, "epoll_wait failed on \(label): \(code)")
             }
+            let now = clock.startTurn()  // before anything of the turn runs: it all shares this reading
             for index in 0..<Int(max(0, count)) {
                 dispatch(token: tokens[index], events: events[index])
             }
-            if timers.liveCount > 0 { timers.fireDue(now: MonotonicClock.nanoseconds()) }
+            if timers.liveCount > 0 { timers.fireDue(now: now) }
             runReadChecks()
             runLocalWork()
             runFlushes()

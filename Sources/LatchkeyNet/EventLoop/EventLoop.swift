@@ -30,6 +30,8 @@ public final class EventLoop: @unchecked Sendable {  // immutable; `readBuffer` 
     let timers: TimerHeap
     /// The backend doing the waiting.
     let driver: any LoopDriver
+    /// The time of the turn at hand (see `now`).
+    let clock = LoopClock()
 
     /// Creates a loop named `label` on `backend`. An epoll loop starts its thread at once and lives for the
     /// rest of the process; where epoll is unavailable the loop falls back to Dispatch.
@@ -38,7 +40,7 @@ public final class EventLoop: @unchecked Sendable {  // immutable; `readBuffer` 
         self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         let timers = TimerHeap()
         self.timers = timers
-        if backend == .epoll, let epoll = EpollLoopDriver(label: label, timers: timers) {
+        if backend == .epoll, let epoll = EpollLoopDriver(label: label, timers: timers, clock: clock) {
             self.backend = .epoll
             self.driver = epoll
             epoll.start()
@@ -53,6 +55,15 @@ public final class EventLoop: @unchecked Sendable {  // immutable; `readBuffer` 
     /// Runs `work` on this loop, asynchronously (after the current event when called on the loop).
     public func execute(_ work: @escaping @Sendable () -> Void) {
         driver.execute(work)
+    }
+
+    /// `CLOCK_MONOTONIC` nanoseconds as of the turn at hand (`LoopClock`: read once per turn on epoll, at
+    /// every call on Dispatch). For what a turn handles to share one reading: request timings, idle marks.
+    /// Must be called on this loop.
+    @inline(__always)
+    public var now: UInt64 {
+        assertInLoop()
+        return clock.nanoseconds
     }
 
     /// Whether the caller runs on this loop.

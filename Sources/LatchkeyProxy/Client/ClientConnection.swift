@@ -53,7 +53,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
     /// time, not cancelled and scheduled anew around every request (an allocation and two heap operations
     /// per request); `idleSince` says whether, and since when, the connection is idle.
     private var idleTimer: LoopTimer?
-    private var idleSince: ContinuousClock.Instant?
+    private var idleSince: UInt64?  // the loop's time (`EventLoop.now`)
     private var headerTimer: LoopTimer?
     private var lingerTimer: LoopTimer?
     /// The exchange or tunnel asked to stop reading (its sink is full).
@@ -335,7 +335,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
 
     /// The connection is idle from now on (between requests): it closes after `idle_timeout_ms` of this.
     func armIdleTimer() {
-        idleSince = .now
+        idleSince = loop.now
         if idleTimer == nil { scheduleIdleCheck(after: idleTimeout) }
         // Part of the next head arrived while the last request was answered: its time starts now.
         if !parser.isAtMessageBoundary, !closing, queued.isEmpty { armHeaderTimer() }
@@ -352,7 +352,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
     private func idleCheck() {
         idleTimer = nil
         guard !closing, exchange == nil, tunnel == nil, let idleSince else { return }
-        let idle = ContinuousClock.now - idleSince
+        let idle = Duration.nanoseconds(Int64(bitPattern: loop.now &- idleSince))
         if idle >= idleTimeout {
             stream.close()
         } else {

@@ -17,6 +17,15 @@ struct ExchangeInstant: Comparable, Hashable, Sendable {
         return ExchangeInstant(nanoseconds: Int64(spec.tv_sec) &* 1_000_000_000 &+ Int64(spec.tv_nsec))
     }
 
+    init(nanoseconds: Int64) {
+        self.nanoseconds = nanoseconds
+    }
+
+    /// `loop`'s time for the turn at hand (`EventLoop.now`: one clock reading shared by the turn).
+    init(of loop: EventLoop) {
+        nanoseconds = Int64(bitPattern: loop.now)
+    }
+
     static func < (lhs: ExchangeInstant, rhs: ExchangeInstant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
     /// Saturating: a year-long deadline added to any instant stays representable.

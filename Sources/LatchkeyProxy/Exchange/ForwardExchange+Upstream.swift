@@ -18,7 +18,7 @@ extension ForwardExchange {
     /// one read) costs one `send` instead of three.
     func upstream(_ upstream: any ExchangeUpstream, didReceive events: consuming [HTTP1ResponseEvent]) {
         defer { client.flushResponse() }
-        let now = ExchangeInstant.now  // one reading for everything this read produced
+        let now = ExchangeInstant(of: loop)  // one reading for everything this read produced
         // The decoder reports trailers right before `.end`, in the same batch.
         var trailers = HTTPHeaders()
         var events = events

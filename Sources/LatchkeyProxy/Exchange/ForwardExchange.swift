@@ -54,8 +54,9 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
 
     /// Feeds `event`, carries out the action (which may produce the next event at once: a credential at hand,
     /// a pooled connection), then applies the machine's standing wishes. Events that follow from each other
-    /// at once share one reading of the clock (`now`; the caller may pass one it read for a whole batch).
-    func handle(_ event: consuming ExchangeStateMachine.Event, now: ExchangeInstant = .now) {
+    /// at once share one reading of the clock: `now`, or the loop's for the turn at hand.
+    func handle(_ event: consuming ExchangeStateMachine.Event, now: ExchangeInstant? = nil) {
+        let now = now ?? ExchangeInstant(of: loop)
         // A plain `Event` carried round the loop, not an `Event?` reassigned: replacing an optional of this
         // many-case enum went through Optional's generic value witness, about 150 instructions each time.
         var event = event
@@ -264,7 +265,7 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
     var origin: RequestOrigin { machine.origin }
     var runtime: ProxyRuntime { machine.runtime }
     var method: String { machine.requestHead.method }
-    var elapsed: Duration { machine.startedAt.map { ExchangeInstant.now - $0 } ?? .zero }
+    var elapsed: Duration { machine.startedAt.map { ExchangeInstant(of: loop) - $0 } ?? .zero }
     var upstreamElapsed: Duration? { machine.upstreamDuration }
     var bytesFromClient: Int { machine.requestBytes }
     var bytesToClient: Int { machine.responseBytes }

@@ -14,7 +14,8 @@ import LatchkeyTLS
 final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
     fileprivate struct Idle {
         let connection: UpstreamConnection
-        /// `MonotonicClock` nanoseconds: a plain integer, cheaper to read and to copy than a clock instant.
+        /// The loop's time (`EventLoop.now`, monotonic nanoseconds): a plain integer, cheaper to read and to
+        /// copy than a clock instant.
         let since: UInt64
     }
 
@@ -100,7 +101,7 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
         let list = list(for: key, creating: true)!
         connection.handler = nil
         connection.idleMembership = Membership(pool: self, list: list)
-        list.entries.append(Idle(connection: connection, since: MonotonicClock.nanoseconds()))
+        list.entries.append(Idle(connection: connection, since: loop.now))
         if list.entries.count > maxIdlePerEndpoint {
             let evicted = list.entries.removeFirst()
             forget(evicted)
@@ -146,7 +147,7 @@ final class UpstreamPool: @unchecked Sendable {  // confined to `loop`
 
     /// Closes the connections idle for `idleTimeout` or longer, and arms the sweep for the next one due.
     private func closeExpired() {
-        let now = MonotonicClock.nanoseconds()
+        let now = loop.now
         let timeout = UInt64(max(0, idleTimeout.saturatingNanoseconds))
         var nextDue: UInt64?
         for list in Array(idle.values) {
