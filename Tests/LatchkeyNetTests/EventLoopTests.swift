@@ -106,3 +106,46 @@ import Testing
         #expect(loop.runAndWait { loop.runAndWait { 42 } } == 42)
     }
 }
+
+/// `flushAtEndOfTurn` and `flushAfterThisCall`: when a batched write goes out.
+@Suite struct EndOfTurnFlushTests {
+    /// Counts its flushes; a flush while `inCall` is set happened inside the caller's call.
+    final class Recorder: EndOfTurnFlush, @unchecked Sendable {  // touched on the loop only
+        var inCall = false
+        var flushes = 0
+        var flushedInsideTheCall = false
+        let done = DispatchSemaphore(value: 0)
+
+        func flushAtEndOfTurn() {
+            flushes += 1
+            if inCall { flushedInsideTheCall = true }
+            done.signal()
+        }
+    }
+
+    @Test(arguments: EventLoopBackend.allCases) func aFlushAfterThisCallRunsOnceAndNeverInsideTheCall(backend: EventLoopBackend) {
+        let loop = EventLoop(label: "flush.after", backend: backend)
+        let recorder = Recorder()
+        loop.runAndWait {
+            recorder.inCall = true
+            loop.flushAfterThisCall(recorder)
+            recorder.inCall = false
+        }
+        #expect(recorder.done.wait(timeout: .now() + 10) == .success)
+        let (flushes, inside) = loop.runAndWait { (recorder.flushes, recorder.flushedInsideTheCall) }
+        #expect(flushes == 1)
+        #expect(!inside)
+    }
+
+    @Test func onEpollAFlushAtEndOfTurnWaitsForTheTurnToEnd() {
+        let loop = EventLoop(label: "flush.turn", backend: .epoll)
+        let recorder = Recorder()
+        loop.runAndWait {
+            recorder.inCall = true
+            loop.flushAtEndOfTurn(recorder)
+            recorder.inCall = false
+        }
+        #expect(recorder.done.wait(timeout: .now() + 10) == .success)
+        #expect(loop.runAndWait { recorder.flushedInsideTheCall } == false)
+    }
+}

@@ -37,6 +37,11 @@ final class DispatchLoopDriver: LoopDriver, @unchecked Sendable {  // mutable st
         item.flushAtEndOfTurn()
     }
 
+    func flushAfterThisCall(_ item: any EndOfTurnFlush) {
+        nonisolated(unsafe) let item = item  // runs on this queue, as its caller did
+        queue.async { item.flushAtEndOfTurn() }
+    }
+
     func timerArmed() {
         guard tick == nil else { return }
         let source = DispatchSource.makeTimerSource(queue: queue)

@@ -119,6 +119,10 @@ final class EpollLoopDriver: LoopDriver, @unchecked Sendable {  // loop state co
         flushes.append(item)
     }
 
+    func flushAfterThisCall(_ item: any EndOfTurnFlush) {
+        flushes.append(item)  // the end of the turn is after the call already
+    }
+
     fileprivate func readCheckNeeded(_ watch: EpollWatch) {
         readChecks.append(watch)
     }

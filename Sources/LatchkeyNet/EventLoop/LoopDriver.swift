@@ -10,6 +10,8 @@ protocol LoopDriver: AnyObject, Sendable {
     func timerArmed()
     /// Runs `item.flushAtEndOfTurn()` after the events at hand (or at once).
     func flushAtEndOfTurn(_ item: any EndOfTurnFlush)
+    /// Runs `item.flushAtEndOfTurn()` after the events at hand, never inside the caller's call.
+    func flushAfterThisCall(_ item: any EndOfTurnFlush)
 }
 
 /// Receives a watched descriptor's readiness, on the loop. Handlers read or write until EAGAIN (or until they

@@ -13,7 +13,7 @@ import LatchkeyTLS
 /// PING every `keepAliveInterval` (a peer that went away is noticed before a request is lost on it), and after
 /// the pool's idle timeout it says GOAWAY and closes (pinging at least twice per idle timeout, so a short
 /// timeout still sees one PING).
-final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // confined to `loop`
+final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchecked Sendable {  // confined to `loop`
     /// Where the connection stands. Only `.ready` takes new streams (`.connecting` queues them).
     enum State: Equatable {
         case connecting
@@ -240,10 +240,12 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  
     func scheduleFlush() {
         guard !flushScheduled, state != .closed else { return }
         flushScheduled = true
-        loop.execute { [self] in
-            flushScheduled = false
-            flush()
-        }
+        loop.flushAfterThisCall(self)  // never inside a stream's call: what the flush sets off reaches streams
+    }
+
+    func flushAtEndOfTurn() {
+        flushScheduled = false
+        flush()
     }
 
     private func flush() {
