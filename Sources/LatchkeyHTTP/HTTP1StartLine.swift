@@ -30,9 +30,35 @@ enum HTTP1StartLine {
         }
         let versionBytes = line[(secondSpace + 1)...]
         let version = try parseVersion(versionBytes, otherwise: .invalidRequestLine)
-        return (
-            String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self), version
-        )
+        return (Self.method(UnsafeRawBufferPointer(rebasing: method)), String(decoding: target, as: UTF8.self), version)
+    }
+
+    /// The methods of RFC 9110 §9 and PATCH, as the literals they equal (methods are case-sensitive, §9.1):
+    /// nearly every request has one, and a literal needs neither UTF-8 decoding nor a string built (about
+    /// 300 instructions each, per request). Any other token is decoded.
+    static func method(_ bytes: UnsafeRawBufferPointer) -> String {
+        @inline(__always) func equals(_ known: StaticString) -> Bool {
+            bytes.count == known.utf8CodeUnitCount && memcmp(bytes.baseAddress!, known.utf8Start, bytes.count) == 0
+        }
+        switch bytes.count {
+        case 3:
+            if equals("GET") { return "GET" }
+            if equals("PUT") { return "PUT" }
+        case 4:
+            if equals("POST") { return "POST" }
+            if equals("HEAD") { return "HEAD" }
+        case 5:
+            if equals("PATCH") { return "PATCH" }
+            if equals("TRACE") { return "TRACE" }
+        case 6:
+            if equals("DELETE") { return "DELETE" }
+        case 7:
+            if equals("OPTIONS") { return "OPTIONS" }
+            if equals("CONNECT") { return "CONNECT" }
+        default:
+            break
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// status-line = HTTP-version SP status-code SP [ reason-phrase ]. The SP after the code may
@@ -58,9 +84,19 @@ enum HTTP1StartLine {
             guard line[codeStart + 3] == space else { throw malformed }
             let reasonBytes = line[(codeStart + 4)...]
             guard reasonBytes.allSatisfy(HTTPField.isValueByte) else { throw malformed }
-            reason = String(decoding: reasonBytes, as: UTF8.self)
+            reason = Self.reason(UnsafeRawBufferPointer(rebasing: reasonBytes), status: status)
         }
         return (version, status, reason)
+    }
+
+    /// The registered phrase of `status` when the bytes are exactly it (nearly every response: a literal, no
+    /// decoding), else the bytes decoded.
+    private static func reason(_ bytes: UnsafeRawBufferPointer, status: Int) -> String {
+        let registered = HTTPReasonPhrase.phrase(for: status)
+        let same = registered.utf8.withContiguousStorageIfAvailable { phrase in
+            phrase.count == bytes.count && (bytes.isEmpty || memcmp(bytes.baseAddress!, phrase.baseAddress!, bytes.count) == 0)
+        }
+        return same == true ? registered : String(decoding: bytes, as: UTF8.self)
     }
 
     /// Exactly `HTTP/1.1` or `HTTP/1.0`; another `HTTP/d.d` is unsupported (505), anything else
