@@ -58,15 +58,21 @@ public struct HTTP1ResponseParser: Sendable {
 
     /// Decodes `bytes`, returning the events they complete. The buffer is not retained.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> [HTTP1ResponseEvent] {
+        var events: [HTTP1ResponseEvent] = []
+        try feed(bytes, into: &events)
+        return events
+    }
+
+    /// Decodes `bytes` and appends the events they complete to `events` (a connection's array, reused read
+    /// after read: a new one per read was an allocation per response). The buffer is not retained.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, into events: inout [HTTP1ResponseEvent]) throws(HTTP1ParseError) {
         do {
             try decoder.process(bytes, into: &scratch)
         } catch {
             scratch.removeAll(keepingCapacity: true)
             throw error
         }
-        var events: [HTTP1ResponseEvent] = []
         HTTP1Decoder.Event.drain(&scratch, into: &events, Self.responseEvent)
-        return events
     }
 
     /// The upstream closed the connection: ends a body delimited by close (`.end`), returns no

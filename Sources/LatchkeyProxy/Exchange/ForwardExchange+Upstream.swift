@@ -16,12 +16,11 @@ extension ForwardExchange {
 
     /// Everything one read produced goes to the client in one write: a small response (head, body and end in
     /// one read) costs one `send` instead of three.
-    func upstream(_ upstream: any ExchangeUpstream, didReceive events: consuming [HTTP1ResponseEvent]) {
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: inout [HTTP1ResponseEvent]) {
         defer { client.flushResponse() }
         let now = ExchangeInstant(of: loop)  // one reading for everything this read produced
         // The decoder reports trailers right before `.end`, in the same batch.
         var trailers = HTTPHeaders()
-        var events = events
         for index in events.indices {
             guard upstream === self.upstream, !machine.wishes.finished else { return }
             // Taken out of the array, its payload moves into the machine's event and on to the client alone

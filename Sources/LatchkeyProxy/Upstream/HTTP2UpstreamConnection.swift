@@ -387,7 +387,10 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchec
         reporting = nil
         var run: [HTTP1ResponseEvent] = []
         swap(&run, &reports)
-        stream.deliver(consume run)
+        stream.deliver(&run)
+        // The array goes back for the next run unless delivering started one (a new run has its own).
+        run.removeAll(keepingCapacity: true)
+        if reports.isEmpty { swap(&run, &reports) }
     }
 
     /// RFC 9113 §6.8: streams above `lastStreamID` were not processed and may go again on another

@@ -171,7 +171,8 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
                 // once: it hands the stream to the tunnel, which takes the DATA that may follow in this read.
                 let switched = WebSocketHandshake.switchedHead(head, key: webSocketKey)
                 connection.deliverReports()
-                handler.upstream(self, didReceive: [.head(switched, .none)])
+                var switchedEvents: [HTTP1ResponseEvent] = [.head(switched, .none)]
+                handler.upstream(self, didReceive: &switchedEvents)
                 return
             }
             responseIsBodyless =
@@ -213,8 +214,8 @@ final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // con
     private func report(_ event: consuming HTTP1ResponseEvent) { connection.report(event, from: self) }
 
     /// The events `report` gathered, for the exchange (if it is still there).
-    func deliver(_ events: consuming [HTTP1ResponseEvent]) {
-        handler?.upstream(self, didReceive: events)
+    func deliver(_ events: inout [HTTP1ResponseEvent]) {
+        handler?.upstream(self, didReceive: &events)
     }
 
     /// The stream closed (its last event). Before the response ended that is a failure: REFUSED_STREAM (or a

@@ -8,9 +8,10 @@ import LatchkeyTLS
 protocol UpstreamConnectionHandler: AnyObject {
     /// TCP (and TLS) are up; the request may be written.
     func upstreamDidBecomeReady(_ upstream: any ExchangeUpstream)
-    /// Response events (HTTP/2 responses are reported in the same shapes).
-    /// `events` are the handler's to take apart (`HTTP1ResponseEvent.take()`).
-    func upstream(_ upstream: any ExchangeUpstream, didReceive events: consuming [HTTP1ResponseEvent])
+    /// Response events (HTTP/2 responses are reported in the same shapes). `events` are the handler's to
+    /// take apart (`HTTP1ResponseEvent.take()`); the caller empties the array afterwards and keeps it for the
+    /// next read.
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: inout [HTTP1ResponseEvent])
     /// Every request byte written so far was handed on (to the kernel; for HTTP/2, framed).
     func upstreamDidDrainWrites(_ upstream: any ExchangeUpstream)
     /// The connection (or stream) failed or closed before the response completed.
@@ -47,6 +48,8 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     private(set) var receivedBytesForCurrentRequest = false
     /// The buffer request heads are written into, kept between requests (`sendRequest`).
     @exclusivity(unchecked) var requestOutput: [UInt8] = []
+    /// The events of a read, handed to the handler; emptied and kept for the next read.
+    @exclusivity(unchecked) private var responseEvents: [HTTP1ResponseEvent] = []
     // Loop-confined and never mutated re-entrantly: exclusivity unchecked (see EventLoop).
     @exclusivity(unchecked) private var parser: HTTP1ResponseParser = {
         var parser = HTTP1ResponseParser()
@@ -151,13 +154,20 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
             return
         }
         receivedBytesForCurrentRequest = true
+        // Taken out while the handler runs (a nested read would find none and make its own), then given back.
+        var events: [HTTP1ResponseEvent] = []
+        swap(&events, &responseEvents)
+        defer {
+            events.removeAll(keepingCapacity: true)
+            swap(&events, &responseEvents)
+        }
         do {
-            let events = try parser.feed(bytes)
+            try parser.feed(bytes, into: &events)
             // Checked before the handler runs: the `.end` lets the exchange release this connection at once.
             // By case, not `contains(.end)`: equality would compare every event's head and body bytes.
             let ended = events.contains { if case .end = $0 { true } else { false } }
             if ended, !parser.hasNoBytesSinceLastResponse { hasLeftoverBytes = true }
-            if !events.isEmpty { handler.upstream(self, didReceive: consume events) }
+            if !events.isEmpty { handler.upstream(self, didReceive: &events) }
         } catch {
             handler.upstream(self, didFail: .protocolError(error))
             close()
@@ -171,8 +181,8 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
             return
         }
         do {
-            let events = try parser.finishOnEOF()
-            if !events.isEmpty { handler.upstream(self, didReceive: events) }
+            var events = try parser.finishOnEOF()
+            if !events.isEmpty { handler.upstream(self, didReceive: &events) }
         } catch {
             handler.upstream(self, didFail: .closed)
         }

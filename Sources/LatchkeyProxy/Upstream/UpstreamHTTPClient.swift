@@ -142,7 +142,7 @@ private final class OneShotExchange: UpstreamConnectionHandler, @unchecked Senda
         connection.write(bytes)
     }
 
-    func upstream(_ upstream: any ExchangeUpstream, didReceive events: consuming [HTTP1ResponseEvent]) {
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: inout [HTTP1ResponseEvent]) {
         for event in events {
             switch event {
             case .informational, .trailers: continue

@@ -11,8 +11,9 @@ final class RecordingUpstreamHandler: UpstreamConnectionHandler, @unchecked Send
     let events = Mutex<[HTTP1ResponseEvent]>([])
     let failure = Mutex<(UpstreamFailure, stale: Bool)?>(nil)
     func upstreamDidBecomeReady(_ upstream: any ExchangeUpstream) {}
-    func upstream(_ upstream: any ExchangeUpstream, didReceive events: [HTTP1ResponseEvent]) {
-        self.events.withLock { $0 += events }
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: inout [HTTP1ResponseEvent]) {
+        let received = events
+        self.events.withLock { $0 += received }
     }
     func upstreamDidDrainWrites(_ upstream: any ExchangeUpstream) {}
     func upstream(_ upstream: any ExchangeUpstream, didFail error: UpstreamFailure) {
@@ -24,8 +25,9 @@ final class RecordingUpstreamHandler: UpstreamConnectionHandler, @unchecked Send
 final class CallRecordingHandler: UpstreamConnectionHandler, @unchecked Sendable {  // touched on the loop only
     let calls = Mutex<[[HTTP1ResponseEvent]]>([])
     func upstreamDidBecomeReady(_ upstream: any ExchangeUpstream) {}
-    func upstream(_ upstream: any ExchangeUpstream, didReceive events: [HTTP1ResponseEvent]) {
-        calls.withLock { $0.append(events) }
+    func upstream(_ upstream: any ExchangeUpstream, didReceive events: inout [HTTP1ResponseEvent]) {
+        let received = events
+        calls.withLock { $0.append(received) }
     }
     func upstreamDidDrainWrites(_ upstream: any ExchangeUpstream) {}
     func upstream(_ upstream: any ExchangeUpstream, didFail error: UpstreamFailure) {}
