@@ -184,6 +184,26 @@ extension HTTPHeadersForwardedTests {
         }
     }
 
+    @Test func oneListReusedForHeadAfterHeadGivesEachItsOwnBlock() {
+        // A session's list: a large head (its buffers grow, then shrink back), then small ones of both kinds.
+        var large = HTTPHeaders()
+        for index in 0..<300 { large.add(name: "X-Big-\(index)", value: String(repeating: "b", count: 40)) }
+        let heads = [
+            HTTPRequestHead(method: "GET", target: "/large", version: .http1_1, headers: large),
+            Self.heads[1], Self.heads[0], Self.heads[3],
+        ]
+        var reused = HTTP2FieldList(capacity: HTTP2FieldList.initialBytes, fields: HTTP2FieldList.initialFields)
+        for head in heads {
+            reused.setRequest(translating: head, scheme: "https", authority: "up.example")
+            var fresh = HTTP2FieldList.request(translating: head, scheme: "https", authority: "up.example")
+            #expect(pairs(&reused) == pairs(&fresh))
+            let response = HTTPResponseHead(
+                version: .http2, status: 200, reason: "", headers: ["Content-Length": "3", "Connection": "close"])
+            reused.setResponse(response)
+            #expect(pairs(&reused) == [":status: 200", "content-length: 3"])
+        }
+    }
+
     @Test func aBlockLargerThanItsFirstBuffersGrowsIntact() {
         var headers = HTTPHeaders()
         for index in 0..<200 { headers.add(name: "X-Field-\(index)", value: String(repeating: "v", count: index)) }

@@ -53,6 +53,38 @@ struct HTTP2FieldList: ~Copyable {
 
     // MARK: Building
 
+    /// Empties the list for the next block, keeping its buffers (a session reuses one list for every head it
+    /// sends: two `malloc`s and two `free`s per head less). Buffers a large head grew go back to the sizes
+    /// a session starts with.
+    mutating func removeAll() {
+        byteCount = 0
+        entryCount = 0
+        if byteCapacity > Self.keptBytes {
+            bytes = Self.grow(bytes, to: Self.initialBytes)
+            byteCapacity = Self.initialBytes
+        }
+        if entryCapacity > Self.keptFields {
+            entries = Self.grow(entries, to: Self.initialFields)
+            entryCapacity = Self.initialFields
+        }
+    }
+
+    /// What a session's reused list starts with, and the most it keeps between heads.
+    static let initialBytes = 1024, initialFields = 32
+    private static let keptBytes = 8 * 1024, keptFields = 128
+
+    /// Room for `byteCount` more bytes in `fieldCount` more fields, grown once.
+    private mutating func reserve(bytes extraBytes: Int, fields extraFields: Int) {
+        if byteCount + extraBytes > byteCapacity {
+            byteCapacity = byteCount + extraBytes
+            bytes = Self.grow(bytes, to: byteCapacity)
+        }
+        if entryCount + extraFields > entryCapacity {
+            entryCapacity = entryCount + extraFields
+            entries = Self.grow(entries, to: entryCapacity)
+        }
+    }
+
     private mutating func append(_ source: UnsafeRawBufferPointer) {
         guard let base = source.baseAddress, !source.isEmpty else { return }
         if byteCount + source.count > byteCapacity {
@@ -87,6 +119,10 @@ struct HTTP2FieldList: ~Copyable {
     }
 
     mutating func add(pseudo name: StaticString, _ value: String) {
+        // Read in place (no copy of the string to make it contiguous: parsed and literal strings are).
+        if let done: Void = value.utf8.withContiguousStorageIfAvailable({ add(name: name, UnsafeRawBufferPointer($0)) }) {
+            return done
+        }
         var value = value
         value.withUTF8 { add(name: name, UnsafeRawBufferPointer($0)) }
     }
@@ -170,25 +206,39 @@ struct HTTP2FieldList: ~Copyable {
     /// The block of `HTTP2RequestHead(head, scheme:authority:)`, made from the HTTP/1.1-shaped head at once
     /// (one copy of its fields, where the translated head copied them once more).
     static func request(translating head: HTTPRequestHead, scheme: String, authority: String) -> HTTP2FieldList {
-        var list = HTTP2FieldList(
-            capacity: head.headers.bytes.count + head.target.utf8.count + authority.utf8.count + 64,
+        var list = HTTP2FieldList(capacity: 64, fields: 8)
+        list.setRequest(translating: head, scheme: scheme, authority: authority)
+        return list
+    }
+
+    /// Makes this list the block of `request(translating:scheme:authority:)`, in its own buffers.
+    mutating func setRequest(translating head: HTTPRequestHead, scheme: String, authority: String) {
+        removeAll()
+        reserve(
+            bytes: head.headers.bytes.count + head.target.utf8.count + authority.utf8.count + 64,
             fields: head.headers.count + 5)
         let isConnect = head.method == "CONNECT"
-        list.add(pseudo: ":method", head.method)
-        if !isConnect { list.add(pseudo: ":scheme", scheme) }
-        list.add(pseudo: ":authority", authority)
-        if !isConnect { list.add(pseudo: ":path", head.target) }
-        list.add(forwardedFieldsOf: head.headers, dropping: HTTP2RequestHead.fieldsInPseudoHeaders)
-        list.addTETrailers(from: head.headers)
-        return list
+        add(pseudo: ":method", head.method)
+        if !isConnect { add(pseudo: ":scheme", scheme) }
+        add(pseudo: ":authority", authority)
+        if !isConnect { add(pseudo: ":path", head.target) }
+        add(forwardedFieldsOf: head.headers, dropping: HTTP2RequestHead.fieldsInPseudoHeaders)
+        addTETrailers(from: head.headers)
     }
 
     /// A response head's block: `:status`, then the fields without the connection-specific ones.
     static func response(_ head: HTTPResponseHead) -> HTTP2FieldList {
-        var list = HTTP2FieldList(capacity: head.headers.bytes.count + 16, fields: head.headers.count + 1)
-        list.add(status: head.status)
-        list.add(forwardedFieldsOf: head.headers)
+        var list = HTTP2FieldList(capacity: 16, fields: 2)
+        list.setResponse(head)
         return list
+    }
+
+    /// Makes this list the block of `response(_:)`, in its own buffers.
+    mutating func setResponse(_ head: HTTPResponseHead) {
+        removeAll()
+        reserve(bytes: head.headers.bytes.count + 16, fields: head.headers.count + 1)
+        add(status: head.status)
+        add(forwardedFieldsOf: head.headers)
     }
 
     /// A trailer block: the fields as they are (the caller removed what may not be a trailer).

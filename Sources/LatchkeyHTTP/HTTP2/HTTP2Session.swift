@@ -33,6 +33,9 @@ public final class HTTP2Session {
     /// Streams whose request is to be stopped once their response's last frame is sent
     /// (`stopRequestAfterResponse`); each leaves when that frame goes out or the stream closes.
     var stopsAfterEnd: Set<Int32> = []
+    /// The header block being submitted: one list reused for every request and response head this session
+    /// sends (`HTTP2FieldList.removeAll`); nghttp2 copies the block during the submit call.
+    private var block = HTTP2FieldList(capacity: HTTP2FieldList.initialBytes, fields: HTTP2FieldList.initialFields)
 
     public init(role: Role, settings: HTTP2Settings = HTTP2Settings()) throws(HTTP2Error) {
         self.role = role
@@ -175,8 +178,8 @@ public final class HTTP2Session {
     public func submitRequest(
         translating head: HTTPRequestHead, scheme: String, authority: String, endStream: Bool
     ) throws(HTTP2Error) -> Int32 {
-        var fields = HTTP2FieldList.request(translating: head, scheme: scheme, authority: authority)
-        return try submitRequest(&fields, endStream: endStream)
+        block.setRequest(translating: head, scheme: scheme, authority: authority)
+        return try submitRequest(&block, endStream: endStream)
     }
 
     private func submitRequest(_ fields: inout HTTP2FieldList, endStream: Bool) throws(HTTP2Error) -> Int32 {
@@ -195,8 +198,8 @@ public final class HTTP2Session {
     /// Server role: the final response head for `stream`. `endStream`: no body follows.
     public func submitResponse(stream: Int32, _ head: HTTPResponseHead, endStream: Bool) throws(HTTP2Error) {
         guard role == .server else { throw HTTP2Error(.internalError, "a client session cannot send responses") }
-        var fields = HTTP2FieldList.response(head)
-        let rv = fields.withNameValues { nameValues, count in
+        block.setResponse(head)
+        let rv = block.withNameValues { nameValues, count in
             if endStream { return nghttp2_submit_response(session, stream, nameValues, count, nil) }
             var provider = Self.dataProvider
             return nghttp2_submit_response(session, stream, nameValues, count, &provider)
