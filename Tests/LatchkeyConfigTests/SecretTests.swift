@@ -4,6 +4,18 @@ import Testing
 @testable import LatchkeyConfig
 
 @Suite struct SecretTests {
+    @Test func aSecretStringShowsItsValueNowhere() {
+        let secret = SecretString("s3cr3t-value-81d2")
+        var dumped = ""
+        dump(secret, to: &dumped)
+        var dumpedInside = ""
+        dump([("token", secret)], to: &dumpedInside)
+        for text in ["\(secret)", String(reflecting: secret), String(describing: [secret]), dumped, dumpedInside] {
+            #expect(!text.contains("s3cr3t"), "\(text)")
+        }
+        #expect(dumped.contains("<redacted>"))
+    }
+
     @Test func secretAndEnvironmentInterpolationInsideStrings() throws {
         let yaml = """
             secrets:
