@@ -2,18 +2,31 @@ import LatchkeyConfig
 import LatchkeyHTTP
 
 /// A header to put on an outbound request. Its value is a secret; `description` is redacted.
-public struct InjectedCredential: Sendable, Equatable, CustomStringConvertible {
+public struct InjectedCredential: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
     /// The header name, e.g. `Authorization` or `X-API-Key`.
     public let headerName: String
     /// The full header value, e.g. `Bearer abc` (the scheme prefix is added by the source, in one place).
     public let headerValue: SecretString
+    /// `Name: value` as bytes, made once with the credential: every request injects it with one copy
+    /// (`HTTPHeaders.replaceOrAdd`), where the two `String`s were made into bytes per request.
+    public let field: HTTPHeaders.PreparedField
 
     public init(headerName: String, headerValue: SecretString) {
         self.headerName = headerName
         self.headerValue = headerValue
+        field = HTTPHeaders.PreparedField(name: headerName, value: headerValue.value)
     }
 
     public var description: String { "\(headerName): <redacted>" }
+
+    /// What `dump` and reflection show: the name, never the value (`field` holds its bytes).
+    public var customMirror: Mirror {
+        Mirror(self, children: ["headerName": headerName, "headerValue": headerValue], displayStyle: .struct)
+    }
+
+    public static func == (lhs: InjectedCredential, rhs: InjectedCredential) -> Bool {
+        lhs.headerName == rhs.headerName && lhs.headerValue == rhs.headerValue
+    }
 }
 
 /// What a route asks of its connection beyond the connection's own settings: per-route OAuth overrides

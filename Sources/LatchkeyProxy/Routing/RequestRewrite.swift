@@ -174,7 +174,7 @@ enum RequestRewrite {
             headers.add(name: "TE", value: "trailers")
             headers.add(name: "Connection", value: "TE")
         }
-        if let credential { headers.replaceOrAdd(name: credential.headerName, value: credential.headerValue.value) }
+        if let credential { headers.replaceOrAdd(credential.field) }
         headers.replaceOrAdd(plan.endpoint.hostField)
         headers.add(ViaField.field(receivedVersion: receivedVersion))
         headers.setFraming(framing)
