@@ -123,29 +123,28 @@ import Testing
         }
     }
 
-    @Test(arguments: EventLoopBackend.allCases) func aFlushAfterThisCallRunsOnceAndNeverInsideTheCall(backend: EventLoopBackend) {
-        let loop = EventLoop(label: "flush.after", backend: backend)
+    /// Asks for a flush inside a call on `loop` (`ask`), waits for it, and returns (flushes, whether one ran
+    /// inside the call).
+    private func flush(on loop: EventLoop, _ ask: @escaping (EventLoop, Recorder) -> Void) -> (Int, Bool) {
         let recorder = Recorder()
         loop.runAndWait {
             recorder.inCall = true
-            loop.flushAfterThisCall(recorder)
+            ask(loop, recorder)
             recorder.inCall = false
         }
         #expect(recorder.done.wait(timeout: .now() + 10) == .success)
-        let (flushes, inside) = loop.runAndWait { (recorder.flushes, recorder.flushedInsideTheCall) }
+        return loop.runAndWait { (recorder.flushes, recorder.flushedInsideTheCall) }
+    }
+
+    @Test(arguments: EventLoopBackend.allCases) func aFlushAfterThisCallRunsOnceAndNeverInsideTheCall(backend: EventLoopBackend) {
+        let (flushes, inside) = flush(on: EventLoop(label: "flush.after", backend: backend)) { $0.flushAfterThisCall($1) }
         #expect(flushes == 1)
         #expect(!inside)
     }
 
     @Test func onEpollAFlushAtEndOfTurnWaitsForTheTurnToEnd() {
-        let loop = EventLoop(label: "flush.turn", backend: .epoll)
-        let recorder = Recorder()
-        loop.runAndWait {
-            recorder.inCall = true
-            loop.flushAtEndOfTurn(recorder)
-            recorder.inCall = false
-        }
-        #expect(recorder.done.wait(timeout: .now() + 10) == .success)
-        #expect(loop.runAndWait { recorder.flushedInsideTheCall } == false)
+        let (flushes, inside) = flush(on: EventLoop(label: "flush.turn", backend: .epoll)) { $0.flushAtEndOfTurn($1) }
+        #expect(flushes == 1)
+        #expect(!inside)
     }
 }
