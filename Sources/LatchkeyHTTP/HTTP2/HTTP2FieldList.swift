@@ -73,7 +73,7 @@ struct HTTP2FieldList: ~Copyable {
     static let initialBytes = 1024, initialFields = 32
     private static let keptBytes = 8 * 1024, keptFields = 128
 
-    /// Room for `byteCount` more bytes in `fieldCount` more fields, grown once.
+    /// Room for `extraBytes` more bytes in `extraFields` more fields, grown once.
     private mutating func reserve(bytes extraBytes: Int, fields extraFields: Int) {
         if byteCount + extraBytes > byteCapacity {
             byteCapacity = byteCount + extraBytes
@@ -193,14 +193,21 @@ struct HTTP2FieldList: ~Copyable {
 
     /// A request head's block: `:method`, `:scheme`, `:authority`, `:path` (`:protocol`), then the fields.
     static func request(_ head: HTTP2RequestHead) -> HTTP2FieldList {
-        var list = HTTP2FieldList(capacity: head.headers.bytes.count + 128, fields: head.headers.count + 6)
-        list.add(pseudo: ":method", head.method)
-        if let scheme = head.scheme { list.add(pseudo: ":scheme", scheme) }
-        if let authority = head.authority { list.add(pseudo: ":authority", authority) }
-        if let path = head.path { list.add(pseudo: ":path", path) }
-        if let value = head.protocol { list.add(pseudo: ":protocol", value) }
-        list.add(head.headers)
+        var list = HTTP2FieldList(capacity: 64, fields: 8)
+        list.setRequest(head)
         return list
+    }
+
+    /// Makes this list the block of `request(_:)`, in its own buffers.
+    mutating func setRequest(_ head: HTTP2RequestHead) {
+        removeAll()
+        reserve(bytes: head.headers.bytes.count + 128, fields: head.headers.count + 6)
+        add(pseudo: ":method", head.method)
+        if let scheme = head.scheme { add(pseudo: ":scheme", scheme) }
+        if let authority = head.authority { add(pseudo: ":authority", authority) }
+        if let path = head.path { add(pseudo: ":path", path) }
+        if let value = head.protocol { add(pseudo: ":protocol", value) }
+        add(head.headers)
     }
 
     /// The block of `HTTP2RequestHead(head, scheme:authority:)`, made from the HTTP/1.1-shaped head at once
@@ -243,8 +250,15 @@ struct HTTP2FieldList: ~Copyable {
 
     /// A trailer block: the fields as they are (the caller removed what may not be a trailer).
     static func trailers(_ fields: HTTPHeaders) -> HTTP2FieldList {
-        var list = HTTP2FieldList(capacity: fields.bytes.count, fields: fields.count)
-        list.add(fields)
+        var list = HTTP2FieldList(capacity: 64, fields: 8)
+        list.setTrailers(fields)
         return list
+    }
+
+    /// Makes this list the block of `trailers(_:)`, in its own buffers.
+    mutating func setTrailers(_ fields: HTTPHeaders) {
+        removeAll()
+        reserve(bytes: fields.bytes.count, fields: fields.count)
+        add(fields)
     }
 }

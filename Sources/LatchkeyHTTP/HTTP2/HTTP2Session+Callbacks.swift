@@ -244,8 +244,8 @@ extension HTTP2Session {
         }
         flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
         if state.trailers.count > 0 {
-            var fields = HTTP2FieldList.trailers(state.trailers)
-            let rv = fields.withNameValues { nameValues, count in
+            block.setTrailers(state.trailers)
+            let rv = block.withNameValues { nameValues, count in
                 nghttp2_submit_trailer(session, stream, nameValues, count)
             }
             if rv == 0 { flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue }

@@ -33,9 +33,9 @@ public final class HTTP2Session {
     /// Streams whose request is to be stopped once their response's last frame is sent
     /// (`stopRequestAfterResponse`); each leaves when that frame goes out or the stream closes.
     var stopsAfterEnd: Set<Int32> = []
-    /// The header block being submitted: one list reused for every request and response head this session
+    /// The header block being submitted: one list reused for every head and trailer section this session
     /// sends (`HTTP2FieldList.removeAll`); nghttp2 copies the block during the submit call.
-    private var block = HTTP2FieldList(capacity: HTTP2FieldList.initialBytes, fields: HTTP2FieldList.initialFields)
+    var block = HTTP2FieldList(capacity: HTTP2FieldList.initialBytes, fields: HTTP2FieldList.initialFields)
 
     public init(role: Role, settings: HTTP2Settings = HTTP2Settings()) throws(HTTP2Error) {
         self.role = role
@@ -169,8 +169,8 @@ public final class HTTP2Session {
 
     /// Client role: opens a stream with `head`; returns its id. `endStream`: no body follows.
     public func submitRequest(_ head: HTTP2RequestHead, endStream: Bool) throws(HTTP2Error) -> Int32 {
-        var fields = HTTP2FieldList.request(head)
-        return try submitRequest(&fields, endStream: endStream)
+        block.setRequest(head)
+        return try submitRequest(&block, endStream: endStream)
     }
 
     /// Client role: opens a stream with `HTTP2RequestHead(head, scheme:authority:)`, translated straight into
@@ -209,8 +209,8 @@ public final class HTTP2Session {
 
     /// Server role: an interim (1xx) response for `stream`.
     public func submitInterimResponse(stream: Int32, _ head: HTTPResponseHead) throws(HTTP2Error) {
-        var fields = HTTP2FieldList.response(head)
-        let rv = fields.withNameValues { nameValues, count in
+        block.setResponse(head)
+        let rv = block.withNameValues { nameValues, count in
             nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, nil, nameValues, count, nil)
         }
         try check(rv, "interim response on stream \(stream)")

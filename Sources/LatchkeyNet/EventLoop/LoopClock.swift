@@ -15,7 +15,6 @@ final class LoopClock: @unchecked Sendable {  // written and read on the loop's 
     var nanoseconds: UInt64 { turn ?? MonotonicClock.nanoseconds() }
 
     /// Starts a turn: reads the clock and keeps the reading until the next turn.
-    @discardableResult
     func startTurn() -> UInt64 {
         let now = MonotonicClock.nanoseconds()
         turn = now

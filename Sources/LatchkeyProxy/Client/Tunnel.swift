@@ -56,7 +56,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         self.loop = loop
         self.log = log
         self.runtime = runtime
-        machine = TunnelStateMachine(idleTimeout: Self.idleTimeout(runtime), now: .now)
+        machine = TunnelStateMachine(idleTimeout: Self.idleTimeout(runtime), now: ExchangeInstant(of: loop))
         upstream = TCPConnection(
             connectingTo: host, port: port, loop: loop, connectTimeout: connectTimeout, admission: admission)
         upstream.delegate = self
@@ -70,7 +70,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         self.loop = exchange.loop
         self.log = exchange.log
         self.runtime = exchange.runtime
-        machine = TunnelStateMachine(idleTimeout: Self.idleTimeout(exchange.runtime), now: .now)
+        machine = TunnelStateMachine(idleTimeout: Self.idleTimeout(exchange.runtime), now: ExchangeInstant(of: exchange.loop))
         self.upstream = upstream
         upstream.delegate = self
     }
@@ -130,7 +130,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
     // MARK: Carrying out the machine's decisions
 
     private func handle(_ event: TunnelStateMachine.Event) {
-        let now = ExchangeInstant.now
+        let now = ExchangeInstant(of: loop)  // the turn's reading (`EventLoop.now`), as an exchange's
         let action = machine.event(event, now: now)
         perform(action)
         applyWishes(now: now)
@@ -195,7 +195,7 @@ final class Tunnel: ByteStreamDelegate, @unchecked Sendable {  // confined to th
         switch purpose {
         case .connect(let host, let port):
             log.recordTunnelClose(
-                host: host, port: port, duration: machine.openedAt.map { ExchangeInstant.now - $0 } ?? .zero,
+                host: host, port: port, duration: machine.openedAt.map { ExchangeInstant(of: loop) - $0 } ?? .zero,
                 bytesFromClient: machine.bytesFromClient, bytesToClient: machine.bytesToClient,
                 reason: reason.rawValue, runtime: runtime)
         case .upgrade(let exchange):
