@@ -5,7 +5,7 @@
 public enum ConnectionHealth: Sendable, Equatable {
     /// Fixed credentials, a usable (unexpired) token, or an authorization-code grant that can renew one.
     case up
-    /// No token yet and the first fetch is still in flight without an error: not usable, not failed.
+    /// No token yet and no fetch has failed: the first fetch is queued or in flight. Not usable, not failed.
     case starting
     /// No usable credential: the last fetch failed, consent is missing, or the source cannot work.
     case down(reason: String)
@@ -21,8 +21,12 @@ public enum ConnectionHealth: Sendable, Equatable {
                 self = .up
             } else if let error = status.lastError {
                 self = .down(reason: error.detail)
+            } else if status.fetchInFlight || status.counters.tokenRequested == 0 {
+                // Never attempted counts as starting: the start-up fetch is queued (`warmUp`), and "down"
+                // always names a failure an operator can act on.
+                self = .starting
             } else {
-                self = status.fetchInFlight ? .starting : .down(reason: "no token yet")
+                self = .down(reason: "no usable token (expired, not renewed yet)")
             }
         case .authorizationCode(let status):
             if status.hasAccessToken || status.state == .connected {
@@ -47,7 +51,7 @@ public enum ConnectionHealth: Sendable, Equatable {
     public var reason: String? {
         switch self {
         case .up: nil
-        case .starting: "first token fetch in flight"
+        case .starting: "first token fetch under way"
         case .down(let reason): reason
         }
     }

@@ -116,7 +116,6 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         onReloadStart?()
         // Taken before reading: a write that races this load differs from it, and the next check reloads.
         let identitiesBeforeLoad = currentIdentities()
-        defer { server.runtime.metrics.recordConfigReload(success: state.withLock { $0.lastError == nil }) }
         let configuration: ProxyConfiguration
         do {
             configuration = try ConfigLoader.load(path: path, scrubber: factory.scrubber)
@@ -150,14 +149,16 @@ public final class ConfigReloader: @unchecked Sendable {  // mutable state only 
         for path in paths where next[path] == nil { next[path] = FileIdentity(path: path) }
         watched = next
         let kept = configuration.connections.filter { previous.sources[$0.name] === runtime.sources[$0.name] }.count
-        logger.notice(
-            "configuration reloaded (\(reason)): \(configuration.routes.count) routes, \(configuration.connections.count) connections, \(kept) kept their credentials"
-        )
+        // State and metrics first: whoever reads the log line then sees the reload counted.
         state.withLock {
             $0.successes += 1
             $0.lastError = nil
             $0.lastReload = Date()
         }
+        runtime.metrics.recordConfigReload(success: true)
+        logger.notice(
+            "configuration reloaded (\(reason)): \(configuration.routes.count) routes, \(configuration.connections.count) connections, \(kept) kept their credentials"
+        )
         onReload?(true)
     }
 }
@@ -166,8 +167,10 @@ extension ConfigReloader {
     /// A reload that found errors: the running configuration stays; the errors are logged and kept for
     /// `/readyz` until a reload succeeds.
     fileprivate func reloadFailed(reason: String, error: String, separator: String) {
-        logger.error("configuration reload (\(reason)) failed; still serving the previous configuration:\(separator)\(error)")
+        // State and metrics first: whoever reads the log line then sees the failure counted.
         recordFailure(error)
+        server.runtime.metrics.recordConfigReload(success: false)
+        logger.error("configuration reload (\(reason)) failed; still serving the previous configuration:\(separator)\(error)")
         onReload?(false)
     }
 }

@@ -6,12 +6,14 @@ import Testing
 /// Issue 14 §1: a connection's health, derived from its status one case at a time. Readiness only looks at
 /// it for connections marked `required_for_readiness`, and then only fails once the first fetch has failed.
 @Suite struct ConnectionHealthTests {
-    static func token(hasToken: Bool = false, error: String? = nil, inFlight: Bool = false) -> CredentialSourceStatus {
-        .token(
+    static func token(hasToken: Bool = false, error: String? = nil, inFlight: Bool = false, requested: Int = 1) -> CredentialSourceStatus {
+        var counters = OAuthCounters()
+        counters.tokenRequested = requested
+        return .token(
             OAuthKeyStatus(
                 key: .connectionDefault, hasToken: hasToken, expiresAt: nil,
                 lastError: error.map { CredentialError(.endpointUnavailable, connection: "c", detail: $0) },
-                fetchInFlight: inFlight, counters: OAuthCounters()))
+                fetchInFlight: inFlight, counters: counters))
     }
 
     @Test func fixedCredentialsAndUsableTokensAreUp() {
@@ -29,14 +31,22 @@ import Testing
         #expect(!health.isUp)
         #expect(health.allowsReadiness)
         #expect(health.word == "starting")
-        #expect(health.reason == "first token fetch in flight")
+        #expect(health.reason == "first token fetch under way")
+    }
+
+    /// Between start-up and the queued first fetch there is no state yet: that is starting, never a "down"
+    /// without a reason (a slow start once answered /connections/health in that window).
+    @Test func aKeyNeverFetchedIsStarting() {
+        #expect(ConnectionHealth(Self.token(requested: 0)) == .starting)
+        #expect(ConnectionHealth(Self.token(requested: 0)).allowsReadiness)
     }
 
     @Test func aFailedFetchWithoutATokenIsDownWithTheProvidersReason() {
         let health = ConnectionHealth(Self.token(error: "connection refused", inFlight: true))
         #expect(health == .down(reason: "connection refused"))
         #expect(!health.isUp && !health.allowsReadiness)
-        #expect(ConnectionHealth(Self.token()) == .down(reason: "no token yet"))
+        // Fetched before, no token now, no error and nothing in flight: an expired token not renewed yet.
+        #expect(ConnectionHealth(Self.token()) == .down(reason: "no usable token (expired, not renewed yet)"))
     }
 
     @Test func anUnavailableSourceIsDown() {
