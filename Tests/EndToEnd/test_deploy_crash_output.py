@@ -36,14 +36,14 @@ def test_scripts_run_never_dumps_registers():
     assert 'SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no,registers=none}"' in text
 
 
-def crash_report(tmp_path, backtrace: str) -> str:
-    """Runs the binary with SWIFT_BACKTRACE=`backtrace`, crashes it with SIGSEGV once it listens, and
-    returns everything it printed."""
+def crash_report(tmp_path, backtrace: str, binary: str | None = None) -> str:
+    """Runs the binary (`LATCHKEY_BIN` unless given) with SWIFT_BACKTRACE=`backtrace`, crashes it with
+    SIGSEGV once it listens, and returns everything it printed."""
     config = tmp_path / "proxy.conf"
     write_file(config, "listen: 127.0.0.1:0\nadmin: off\n")
     out = tmp_path / f"out-{len(backtrace)}.txt"
     with out.open("wb") as sink:
-        proc = subprocess.Popen([latchkey_binary(), "run", "--config", str(config)], stdout=sink,
+        proc = subprocess.Popen([binary or latchkey_binary(), "run", "--config", str(config)], stdout=sink,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=clean_env({"SWIFT_BACKTRACE": backtrace}))
         try:

@@ -98,7 +98,9 @@ def test_entrypoint_runs_the_copied_binary_with_real_flags(stages):
     command = exec_form(runtime.last("ENTRYPOINT").arguments) + exec_form(runtime.last("CMD").arguments)
     assert command == ["/usr/local/bin/latchkey", "run", "--config", CONFIG_PATH], command
     copied = [c.arguments.split() for c in runtime.all("COPY") if c.arguments.startswith("--from=build")]
-    assert any(words[-1] == command[0] for words in copied), f"nothing COPY --from=build to {command[0]}"
+    destinations = [words[-1] + words[i].rsplit("/", 1)[-1] if words[-1].endswith("/") else words[-1]
+                    for words in copied for i in range(1, len(words) - 1)]
+    assert command[0] in destinations, f"nothing COPY --from=build to {command[0]}: {copied}"
     assert "--config" in option_names(help_text("run"))
 
 
@@ -154,3 +156,14 @@ def test_runtime_packages_cover_every_library_the_binary_loads(which):
     missing = packages - BASE_IMAGE_LIBRARY_PACKAGES - RUNTIME_PACKAGES
     assert not missing, f"{binary} needs {missing}, which the runtime stage does not install"
     assert {"libssl3", "libnghttp2-14"} <= packages, packages  # a release build may predate the shared store
+
+
+def test_runtime_ships_the_crash_reporter_next_to_the_binary(stages):
+    """A binary with the Swift runtime linked in runs `swift-backtrace` from its own directory when it
+    crashes; without the file a crash prints "unable to locate swift-backtrace" and no report."""
+    build, runtime = stages
+    runs = " ".join(r.arguments for r in build.all("RUN"))
+    assert re.search(r"install -m 0755 /usr/libexec/swift/linux/swift-backtrace-static /out/swift-backtrace", runs), runs
+    copied = [c.arguments.split() for c in runtime.all("COPY") if c.arguments.startswith("--from=build")]
+    assert any("/out/swift-backtrace" in words[1:-1] and words[-1] == "/usr/local/bin/" for words in copied), copied
+    assert any("/out/latchkey" in words[1:-1] and words[-1] == "/usr/local/bin/" for words in copied), copied

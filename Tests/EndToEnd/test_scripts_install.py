@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from deploy_files import SWIFT_BACKTRACE
 from latchkey_e2e import REPO_ROOT
+from test_deploy_crash_output import crash_report
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -131,3 +133,14 @@ def test_installing_again_keeps_the_operators_config(installed):
     assert "# edited by the operator" in config.read_text()
     assert env_file.read_text() == "PARTNER_PASSWORD=kept\n"
     assert "kept" in done.stdout
+
+
+def test_a_crash_of_the_installed_binary_prints_a_report_without_registers(installed, tmp_path):
+    """The binary has the Swift runtime linked in: it runs the crash reporter from its own directory,
+    where the install put it (without it: "unable to locate swift-backtrace" and no report)."""
+    prefix, _, _ = installed
+    assert mode(prefix / "bin" / "swift-backtrace") == 0o755
+    report = crash_report(tmp_path, SWIFT_BACKTRACE, binary=str(prefix / "bin" / "latchkey"))
+    assert "unable to locate swift-backtrace" not in report, report[-3000:]
+    assert "crashed" in report, report[-3000:]
+    assert "Registers" not in report and "rax" not in report, report[-3000:]

@@ -52,6 +52,22 @@ lk_build_shipped() {
     lk_section "swift build -c release --static-swift-stdlib"
     swift build -c release --static-swift-stdlib --product latchkey --scratch-path "$LK_SHIPPED_SCRATCH"
     LK_SHIPPED_BIN="$LK_SHIPPED_SCRATCH/release/latchkey"
+    lk_place_backtracer "$LK_SHIPPED_SCRATCH/release"
+}
+
+# lk_place_backtracer DIR: puts the toolchain's statically linked crash reporter (swift-backtrace-static)
+# into DIR as `swift-backtrace`. A binary built with --static-swift-stdlib looks for it there, next to
+# itself, and without it a crash prints "unable to locate swift-backtrace; disabling backtracing" and no
+# report at all (deploy/Dockerfile and scripts/install ship it the same way).
+lk_place_backtracer() {
+    local swift_bin backtracer
+    swift_bin="$(readlink -f "$(command -v swift)")"
+    backtracer="$(dirname "$swift_bin")/../libexec/swift/linux/swift-backtrace-static"
+    if [ -x "$backtracer" ]; then
+        install -m 0755 "$backtracer" "$1/swift-backtrace"
+    else
+        lk_warn "no swift-backtrace-static in this toolchain ($backtracer): crashes of the release binary will print no backtrace"
+    fi
 }
 
 # lk_ensure_packages PKG...: installs the Debian packages that are missing (as root only;
