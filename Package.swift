@@ -9,9 +9,10 @@ import PackageDescription
 // Release builds skip Swift's run-time exclusivity checks (`swift_beginAccess` on every access to a class's
 // stored property that the compiler cannot prove alone). On the data path they measured about 1.3k
 // instructions per proxied HTTP/1.1 request and 5.5k per request through an HTTP/2 session (callgrind,
-// the h2 glue touches its session's state from nghttp2's callbacks). Debug builds keep the checks, and
-// every unit, end-to-end, sanitizer and fuzz run uses a debug build, so an overlapping access still fails
-// there; the compile-time checks, which catch most, stay on everywhere.
+// the h2 glue touches its session's state from nghttp2's callbacks). Debug builds keep the checks, and the
+// unit, sanitizer and fuzz runs use debug builds, so an overlapping access still fails there (the plain
+// end-to-end run tests the release binary as it ships); the compile-time checks, which catch most, stay on
+// everywhere.
 let releaseSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 // The release binary on Linux is linked by lld (the toolchain's own) for two things the default linker
