@@ -42,6 +42,8 @@ public struct CredentialKey: Sendable, Hashable {
     }
     /// No overrides: the connection's own settings.
     public static let connectionDefault = CredentialKey()
+    /// Whether this is `connectionDefault`, without hashing or comparing collections.
+    public var isConnectionDefault: Bool { scopes == nil && audience == nil && tokenParams == nil }
 }
 
 /// Why a credential could not be produced. Carries what the provider said, never a secret.

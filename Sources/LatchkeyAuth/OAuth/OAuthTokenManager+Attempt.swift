@@ -279,7 +279,7 @@ extension OAuthTokenManager {
     /// Forgets every token and timer and fails the waiting fetches with `error` (disconnect). On `queue`.
     func reset(failingWaitersWith error: CredentialError) {
         dispatchPrecondition(condition: .onQueue(queue))
-        published.withLock { $0 = [:] }
+        published.withLock { $0.removeAll() }
         let old = states
         states = [:]
         queuedAttempts = []

@@ -54,6 +54,26 @@ extension OAuthTokenManager {
         func isUsable(at now: MonotonicInstant) -> Bool { usableUntil.map { now < $0 } ?? true }
     }
 
+    /// The published tokens by key. The connection's own key (`CredentialKey.connectionDefault`, every route
+    /// without scope or audience overrides) has a slot of its own: `currentCredential` runs for every
+    /// proxied request, and hashing a key's three optional fields was a third of its cost.
+    struct PublishedTokens: Sendable {
+        private var connectionDefault: PublishedToken?
+        private var overridden: [CredentialKey: PublishedToken] = [:]
+
+        subscript(key: CredentialKey) -> PublishedToken? {
+            get { key.isConnectionDefault ? connectionDefault : overridden[key] }
+            set {
+                if key.isConnectionDefault { connectionDefault = newValue } else { overridden[key] = newValue }
+            }
+        }
+
+        mutating func removeAll() {
+            connectionDefault = nil
+            overridden = [:]
+        }
+    }
+
     /// A token is never injected in its last `expirySkew` (5 s), so that it does not expire on its way
     /// to the upstream or on a clock a little ahead of ours; for very short tokens the margin is a
     /// quarter of the lifetime instead, so a 4 s token is still usable for 3 s.

@@ -54,7 +54,7 @@ public final class OAuthTokenManager: CredentialSource, @unchecked Sendable {
     /// like `acquire`.
     var isPermanentFailure: (@Sendable (CredentialError) -> Bool)?
     /// The tokens `currentCredential` may hand out, with their expiry. Written only on `queue`.
-    let published = Mutex<[CredentialKey: PublishedToken]>([:])
+    let published = Mutex(PublishedTokens())
     var nextWaiterID: UInt64 = 0
     /// Where tokens are shared with other replicas (`shareTokens(through:)`); set before the manager is shared.
     var sharedExchange: SharedTokenExchange?
