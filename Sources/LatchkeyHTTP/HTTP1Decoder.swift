@@ -73,6 +73,8 @@ struct HTTP1Decoder: Sendable {
     var requestLine: (method: String, target: String, version: HTTPVersion)?
     var statusLine: (version: HTTPVersion, status: Int, reason: String)?
     var headers = HTTPHeaders()
+    /// An earlier head's storage handed back (`recycle`): the next head fills it instead of allocating.
+    var spareHeaders = HTTPHeaders()
     /// Methods of requests whose responses are still due, oldest first (response role).
     var pendingMethods: [String] = []
     var pendingMethodsStart = 0
@@ -312,9 +314,13 @@ struct HTTP1Decoder: Sendable {
         }
         let field = try HTTP1FieldLine.parse(line)
         if case .headerLines = state, headers.count == 0 {
-            // Room for a typical head at once: growing from empty field by field reallocated both
-            // buffers several times per message.
-            headers.reserveCapacity(fields: 16, bytes: 512)
+            if spareHeaders.hasUsualCapacity {
+                swap(&headers, &spareHeaders)  // both empty: the head fills the storage handed back
+            } else {
+                // Room for a typical head at once: growing from empty field by field reallocated both
+                // buffers several times per message.
+                headers.reserveCapacity(fields: HTTPHeaders.usualFields, bytes: HTTPHeaders.usualBytes)
+            }
         }
         headers.add(fieldLine: line, name: field.name, value: field.value)
     }
@@ -329,6 +335,15 @@ struct HTTP1Decoder: Sendable {
         return nul != nil && (cr == nil || nul! < cr!)
             ? HTTP1ParseError(.nulByte, "a line contains NUL: \(HTTP1ParseError.quote(line))")
             : HTTP1ParseError(.bareCR, "a line contains CR not followed by LF: \(HTTP1ParseError.quote(line))")
+    }
+
+    /// Takes back the storage of a head this decoder reported once its user is done with it, so that the
+    /// next head reuses it: a connection's heads then allocate nothing. Copy-on-write keeps this safe: storage
+    /// something else still shares is not reused.
+    mutating func recycle(_ headers: inout HTTPHeaders) {
+        guard !spareHeaders.hasUsualCapacity else { return }
+        headers.removeAllKeepingUsualCapacity()
+        swap(&spareHeaders, &headers)
     }
 
     /// The empty line after the header section: decides the framing and reports the head.

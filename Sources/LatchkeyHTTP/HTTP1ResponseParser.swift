@@ -35,6 +35,10 @@ public enum HTTP1ResponseEvent: Equatable, Sendable {
 /// After an error the parser is failed for good; every later call throws the same error.
 public struct HTTP1ResponseParser: Sendable {
     private var decoder: HTTP1Decoder
+
+    /// Hands back the header storage of a response head this parser reported, once nothing needs it any more: the
+    /// next head reuses it instead of allocating (`HTTP1Decoder.recycle`).
+    public mutating func recycle(_ headers: inout HTTPHeaders) { decoder.recycle(&headers) }
     /// The decoder's events before they are mapped out, kept (empty) between calls so that a feed does not
     /// grow a new array from nothing every time; cleared after each mapping, so it holds no message.
     private var scratch: [HTTP1Decoder.Event] = []

@@ -46,6 +46,21 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
 
     public var count: Int { spans.count }
 
+    /// Removes every field and keeps the storage (where nothing else shares it), for a later head to reuse
+    /// (`HTTP1Decoder.recycle`). Storage grown past a usual head's size is let go instead.
+    public mutating func removeAllKeepingUsualCapacity() {
+        let keep = bytes.capacity <= Self.usualBytes * 4 && spans.capacity <= Self.usualFields * 4
+        bytes.removeAll(keepingCapacity: keep)
+        spans.removeAll(keepingCapacity: keep)
+    }
+
+    /// Whether storage for a usual head is allocated already.
+    var hasUsualCapacity: Bool { bytes.capacity >= Self.usualBytes && spans.capacity >= Self.usualFields }
+
+    /// A usual head: how much a new header list reserves at its first field.
+    public static let usualFields = 16
+    public static let usualBytes = 512
+
     /// The fields in wire order, as `String`s.
     public var fields: [Field] { indices.map { Field(name: name(at: $0), value: value(at: $0)) } }
 

@@ -62,6 +62,9 @@ extension ClientConnection: ExchangeClient {
     func exchangeDidFinish(_ exchange: ForwardExchange, closeConnection: Bool) {
         guard exchange === self.exchange else { return }
         flushResponse()
+        // The finished request's header storage serves the next request on this connection.
+        var headers = exchange.machine.takeRequestHeaders()
+        recycleRequestHeaders(&headers)
         self.exchange = nil
         exchangeHasWholeRequest = false
         if closeConnection || !responseKeepsAlive || clientReachedEOF || serverIsDraining {

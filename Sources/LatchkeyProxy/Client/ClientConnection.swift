@@ -121,6 +121,9 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
 
     /// After a 101: the bytes the client sent behind its handshake (held by the parser) belong to the tunnel,
     /// and so does everything read from now on; reading resumes (the tunnel pauses it for its own reasons).
+    /// A finished request's header storage, for the parser's next request head (`HTTP1RequestParser.recycle`).
+    func recycleRequestHeaders(_ headers: inout HTTPHeaders) { parser.recycle(&headers) }
+
     func takeHeldTunnelBytes() -> [UInt8] {
         let held = parser.takeTunnelBytes()
         updateReading()

@@ -125,8 +125,9 @@ struct ExchangeStateMachine {
     /// The request as the client made it, for the access log and the metrics: a followed redirect changes
     /// `plan`, not this. (A copy of the whole first plan cost a retain and a release of each reference in it.)
     let origin: RequestOrigin
-    /// The request head as the client sent it (a redirect to another origin is planned from it).
-    let requestHead: HTTPRequestHead
+    /// The request head as the client sent it (a redirect to another origin is planned from it). Its fields
+    /// leave only once the exchange is over (`takeRequestHeaders`).
+    private(set) var requestHead: HTTPRequestHead
     let policy: ExchangePolicy
     /// The runtime the request started with: a followed redirect is planned against it.
     let runtime: ProxyRuntime
@@ -370,5 +371,18 @@ extension ExchangeStateMachine {
         RequestRewrite.upstreamHead(
             plan: plan, credential: injectsCredential ? credential : nil, framing: requestFraming,
             receivedVersion: requestHead.version)
+    }
+}
+
+extension ExchangeStateMachine {
+    /// The request head's header storage, taken once the exchange is over so that the client connection's
+    /// parser reuses it for the next request (`HTTP1RequestParser.recycle`); the head keeps its start line
+    /// and no fields. The plan's head shares the storage (it is the client's head with another target): its
+    /// fields go too, or the storage would not be this head's alone to reuse.
+    mutating func takeRequestHeaders() -> HTTPHeaders {
+        plan.head.headers = HTTPHeaders()
+        var headers = HTTPHeaders()
+        swap(&headers, &requestHead.headers)
+        return headers
     }
 }

@@ -1,0 +1,50 @@
+@testable import LatchkeyHTTP
+import Testing
+
+/// A connection hands a finished head's header storage back to its parser (`recycle`), and the next head
+/// fills that storage instead of allocating; storage shared with anything else, or grown past a usual head,
+/// is not reused, and a reused storage never shows the earlier head's fields.
+@Suite struct HeaderRecyclingTests {
+    static func base(_ headers: HTTPHeaders) -> UnsafeRawPointer? {
+        headers.bytes.withUnsafeBytes { $0.baseAddress }
+    }
+
+    static func head(_ parser: inout HTTP1RequestParser, _ wire: String) throws -> HTTPRequestHead {
+        let events = try parser.feed(Array(wire.utf8))
+        guard case .head(let head, _)? = events.first else { throw HTTP1ParseError(.invalidRequestLine, "no head") }
+        return head
+    }
+
+    @Test func theNextRequestHeadFillsTheRecycledStorage() throws {
+        var parser = HTTP1RequestParser()
+        var first = try Self.head(&parser, "GET /a HTTP/1.1\r\nHost: a.example\r\nX-First: 1\r\n\r\n")
+        let storage = Self.base(first.headers)
+        parser.recycle(&first.headers)
+        #expect(first.headers.count == 0)
+        let second = try Self.head(&parser, "GET /b HTTP/1.1\r\nHost: b.example\r\nX-Second: 2\r\n\r\n")
+        #expect(Self.base(second.headers) == storage)
+        #expect(second.headers == ["Host": "b.example", "X-Second": "2"])  // nothing of the first head
+    }
+
+    @Test func sharedStorageIsNotTakenFromItsOtherOwner() throws {
+        var parser = HTTP1RequestParser()
+        var first = try Self.head(&parser, "GET /a HTTP/1.1\r\nHost: a.example\r\n\r\n")
+        let kept = first.headers  // still needed elsewhere: a copy of the same storage
+        parser.recycle(&first.headers)
+        let second = try Self.head(&parser, "GET /b HTTP/1.1\r\nHost: b.example\r\n\r\n")
+        #expect(kept == ["Host": "a.example"])
+        #expect(second.headers == ["Host": "b.example"])
+        #expect(Self.base(second.headers) != Self.base(kept))
+    }
+
+    @Test func storageGrownPastAUsualHeadIsLetGo() throws {
+        var parser = HTTP1RequestParser()
+        let many = (0..<150).map { "X-Field-\($0): \(String(repeating: "v", count: 40))\r\n" }.joined()
+        var big = try Self.head(&parser, "GET /a HTTP/1.1\r\nHost: a.example\r\n\(many)\r\n")
+        let bigStorage = Self.base(big.headers)
+        parser.recycle(&big.headers)
+        let next = try Self.head(&parser, "GET /b HTTP/1.1\r\nHost: b.example\r\n\r\n")
+        #expect(Self.base(next.headers) != bigStorage)
+        #expect(next.headers == ["Host": "b.example"])
+    }
+}
