@@ -47,4 +47,21 @@ import Testing
         #expect(Self.base(next.headers) != bigStorage)
         #expect(next.headers == ["Host": "b.example"])
     }
+
+    @Test func theNextResponseHeadFillsTheRecycledStorage() throws {
+        var parser = HTTP1ResponseParser()
+        func head(_ wire: String) throws -> HTTPResponseHead {
+            parser.expectResponse(toMethod: "GET")
+            guard case .head(let head, _)? = try parser.feed(Array(wire.utf8)).first else {
+                throw HTTP1ParseError(.invalidRequestLine, "no head")
+            }
+            return head
+        }
+        var first = try head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nETag: \"1\"\r\n\r\n")
+        let storage = Self.base(first.headers)
+        parser.recycle(&first.headers)
+        let second = try head("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        #expect(Self.base(second.headers) == storage)
+        #expect(second.headers == ["Content-Length": "0"])
+    }
 }

@@ -10,7 +10,9 @@ extension ClientConnection: ExchangeClient {
         HTTP1Serializer.appendResponseHead(ResponseRewrite.interimHead(head), to: &responseOutput)
     }
 
-    func sendResponseHead(_ upstreamHead: consuming HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String) {
+    func sendResponseHead(
+        _ upstreamHead: consuming HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String
+    ) -> HTTPHeaders {
         var (head, delivery) = ResponseRewrite.clientHead(
             consume upstreamHead, framing: framing, requestMethod: requestMethod, clientIsHTTP11: requestIsHTTP11)
         responseChunked = delivery == .chunked
@@ -20,6 +22,7 @@ extension ClientConnection: ExchangeClient {
         if !responseKeepsAlive { head.headers.add(name: "Connection", value: "close") }
         responseOutput.reserveCapacity(512)
         HTTP1Serializer.appendResponseHead(head, to: &responseOutput)
+        return head.headers  // written out
     }
 
     func sendResponseBody(_ chunk: [UInt8]) {

@@ -177,7 +177,9 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
         try? connection.session.submitInterimResponse(stream: id, interim)
     }
 
-    func sendResponseHead(_ upstreamHead: consuming HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String) {
+    func sendResponseHead(
+        _ upstreamHead: consuming HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String
+    ) -> HTTPHeaders {
         // The HTTP/1.1 rules decide the fields (hop-by-hop removed, Via added, Content-Length kept where it
         // describes the body); HTTP/2 frames the body itself, so the chunked coding they may add goes again.
         let (head, _) = ResponseRewrite.clientHead(
@@ -185,6 +187,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
         // No body (HEAD, 204, 304): END_STREAM on the HEADERS rather than an empty DATA frame after them.
         responseEndedWithHead = framing == .none
         submit(head, endStream: responseEndedWithHead)
+        return head.headers  // nghttp2 copied the block
     }
 
     func sendResponseBody(_ chunk: [UInt8]) { connection.session.sendData(stream: id, chunk) }

@@ -16,8 +16,9 @@ protocol ExchangeClient: AnyObject {
     /// An interim (1xx) response (RFC 9110 §15.2); the adapter drops it where its protocol cannot carry it.
     func sendInterimResponse(_ head: HTTPResponseHead)
     /// The final response head; `framing` is how the upstream delimited the body, `requestMethod` what it
-    /// answered (HEAD and 304 keep `Content-Length`).
-    func sendResponseHead(_ head: consuming HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String)
+    /// answered (HEAD and 304 keep `Content-Length`). Returns the head's header storage once the adapter is
+    /// done with it (written out or copied), for the upstream's parser to reuse (`recycleResponseHeaders`).
+    func sendResponseHead(_ head: consuming HTTPResponseHead, framing: HTTPBodyFraming, requestMethod: String) -> HTTPHeaders
     func sendResponseBody(_ chunk: [UInt8])
     /// The end of the response, with its trailer fields (empty: none; already filtered by `ResponseRewrite`).
     /// An adapter whose framing cannot carry them drops them (RFC 9110 §6.5.1 allows discarding).

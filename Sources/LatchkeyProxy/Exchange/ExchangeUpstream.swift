@@ -36,6 +36,9 @@ protocol ExchangeUpstream: AnyObject {
     func takeOverForTunnel() -> (stream: any ByteStream, early: [UInt8])?
     /// Drops the connection (its response, if any, is not wanted).
     func abandon()
+    /// The header storage of the response head this adapter reported, once the client side has written it:
+    /// the next response head on the connection fills it instead of allocating.
+    func recycleResponseHeaders(_ headers: inout HTTPHeaders)
     /// When its readiness came from a TLS handshake made for this exchange: whether the handshake resumed an
     /// earlier session (metrics); nil otherwise.
     var resumedTLSSession: Bool? { get }
@@ -66,4 +69,6 @@ protocol ExchangeUpstreamSource: AnyObject {
 extension ExchangeUpstream {
     /// Adapters that cannot be taken over (see `takeOverForTunnel`).
     func takeOverForTunnel() -> (stream: any ByteStream, early: [UInt8])? { nil }
+    /// Adapters whose heads do not come from a parser of their own drop the storage.
+    func recycleResponseHeaders(_ headers: inout HTTPHeaders) {}
 }

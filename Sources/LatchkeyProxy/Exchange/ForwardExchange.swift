@@ -109,7 +109,8 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
             client.sendInterimResponse(head)
         case .startResponse(let head, let framing):
             upstreamReusable = upstream?.allowsReuse(after: head, framing: framing) ?? false
-            client.sendResponseHead(consume head, framing: framing, requestMethod: machine.plan.head.method)
+            var written = client.sendResponseHead(consume head, framing: framing, requestMethod: machine.plan.head.method)
+            upstream?.recycleResponseHeaders(&written)
         case .forwardBody(let chunk):
             client.sendResponseBody(chunk)
         case .finishResponse(let reuseUpstream, let closeClient, let trailers):

@@ -3,6 +3,8 @@ import LatchkeyNet
 
 /// HTTP/1.1 as the upstream side of an exchange: framing written here (RFC 9112 §6, §7.1).
 extension UpstreamConnection: ExchangeUpstream {
+    func recycleResponseHeaders(_ headers: inout HTTPHeaders) { recycleParsedHeaders(&headers) }
+
     func sendRequest(
         _ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool, trailers: HTTPHeaders
     ) {

@@ -61,6 +61,8 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     private(set) var hasLeftoverBytes = false
     /// Whether the connection may go back to the pool: open, and nothing but the last response was read.
     var isReusable: Bool { !isClosed && !hasLeftoverBytes && !parser.isTunneling }
+    /// A response head's header storage, once written to the client: the parser fills it with the next head.
+    func recycleParsedHeaders(_ headers: inout HTTPHeaders) { parser.recycle(&headers) }
     /// While idle: the pool and list it sits in, so that EOF or data on an idle connection evicts it. A
     /// value, not a closure: every request's release set it, and a closure each was an allocation.
     var idleMembership: UpstreamPool.Membership?
