@@ -83,9 +83,20 @@ extension HTTPHeaders {
     public func forwarded(
         dropping: KnownFieldNames = [], alsoDroppingNames extra: [String] = [], room: Room
     ) -> HTTPHeaders {
+        forwarded(dropping: dropping, alsoDroppingNames: extra, room: room, reusing: HTTPHeaders())
+    }
+
+    /// `forwarded(dropping:alsoDroppingNames:room:)` into `storage`: its fields are removed and its buffers,
+    /// where nothing else shares them, hold the result (an earlier head's, handed back for reuse).
+    public func forwarded(
+        dropping: KnownFieldNames = [], alsoDroppingNames extra: [String] = [], room: Room,
+        reusing storage: consuming HTTPHeaders
+    ) -> HTTPHeaders {
         let dropped = dropping.union(.hopByHop)
         let nominated = nominatedConnectionOptions()
-        var result = HTTPHeaders()
+        var result = storage
+        result.bytes.removeAll(keepingCapacity: true)
+        result.spans.removeAll(keepingCapacity: true)
         result.spans.reserveCapacity(spans.count + room.fields)
         result.bytes.reserveCapacity(bytes.count + room.bytes)
         bytes.withUnsafeBufferPointer { stored in

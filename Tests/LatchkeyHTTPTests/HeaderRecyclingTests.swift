@@ -64,4 +64,16 @@ import Testing
         #expect(Self.base(second.headers) == storage)
         #expect(second.headers == ["Content-Length": "0"])
     }
+
+    /// The upstream head is built into the last one's storage: only the forwarded fields, none of the old.
+    @Test func forwardedIntoRecycledStorageHoldsOnlyTheForwardedFields() {
+        let client: HTTPHeaders = ["Host": "a.example", "Connection": "keep-alive, X-Hop", "X-Hop": "1", "Accept": "*/*"]
+        var old: HTTPHeaders = ["Host": "old.example", "Authorization": "Bearer old", "X-Old": "1"]
+        old.reserveCapacity(fields: 16, bytes: 512)
+        let storage = Self.base(old)
+        let forwarded = client.forwarded(room: HTTPHeaders.Room(fields: 4, bytes: 64), reusing: consume old)
+        #expect(forwarded == ["Host": "a.example", "Accept": "*/*"])
+        #expect(Self.base(forwarded) == storage)
+        #expect(forwarded == client.forwarded(room: HTTPHeaders.Room(fields: 4, bytes: 64)))
+    }
 }

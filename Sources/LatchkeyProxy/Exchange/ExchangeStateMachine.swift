@@ -367,10 +367,10 @@ extension ExchangeStateMachine {
     /// `mutating` though it changes nothing: the driver holds the machine in a class, and a plan read from
     /// there as an argument was copied whole (a retain and a release of each of its references, twice per
     /// request); a mutating call reaches the plan in place.
-    mutating func upstreamHead() -> HTTPRequestHead {
+    mutating func upstreamHead(reusing storage: consuming HTTPHeaders = HTTPHeaders()) -> HTTPRequestHead {
         RequestRewrite.upstreamHead(
             plan: plan, credential: injectsCredential ? credential : nil, framing: requestFraming,
-            receivedVersion: requestHead.version)
+            receivedVersion: requestHead.version, reusing: consume storage)
     }
 }
 

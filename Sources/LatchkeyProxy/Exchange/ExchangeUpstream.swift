@@ -39,6 +39,10 @@ protocol ExchangeUpstream: AnyObject {
     /// The header storage of the response head this adapter reported, once the client side has written it:
     /// the next response head on the connection fills it instead of allocating.
     func recycleResponseHeaders(_ headers: inout HTTPHeaders)
+    /// Storage for the next request head sent on this connection (`RequestRewrite.upstreamHead` builds into
+    /// it), and the storage of one it has written, to keep for the next (`keepSpareRequestHeaders`).
+    func takeSpareRequestHeaders() -> HTTPHeaders
+    func keepSpareRequestHeaders(_ headers: inout HTTPHeaders)
     /// When its readiness came from a TLS handshake made for this exchange: whether the handshake resumed an
     /// earlier session (metrics); nil otherwise.
     var resumedTLSSession: Bool? { get }
@@ -71,4 +75,7 @@ extension ExchangeUpstream {
     func takeOverForTunnel() -> (stream: any ByteStream, early: [UInt8])? { nil }
     /// Adapters whose heads do not come from a parser of their own drop the storage.
     func recycleResponseHeaders(_ headers: inout HTTPHeaders) {}
+    /// Adapters that keep no request head storage between requests.
+    func takeSpareRequestHeaders() -> HTTPHeaders { HTTPHeaders() }
+    func keepSpareRequestHeaders(_ headers: inout HTTPHeaders) {}
 }

@@ -210,7 +210,7 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
 
     private func sendRequest(body: [[UInt8]], end: Bool, trailers: HTTPHeaders) {
         guard let upstream else { return }
-        let head = machine.upstreamHead()
+        var head = machine.upstreamHead(reusing: upstream.takeSpareRequestHeaders())
         if machine.plan.route?.settings.debug == true {
             let plan = machine.plan
             log.debugHead(
@@ -220,6 +220,7 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
         }
         upstream.sendRequest(
             head, framing: machine.requestFraming, body: body, end: end, trailers: upstreamTrailers(trailers))
+        upstream.keepSpareRequestHeaders(&head.headers)  // written: the connection's next request fills it
     }
 
     /// The current attempt's connection is not wanted any more.

@@ -158,8 +158,10 @@ enum RequestRewrite {
     ///    Upgrade` again after step 2 removed them (RFC 6455 §4.1); `Sec-WebSocket-*` were never removed.
     ///
     /// It starts from the plan's head: the client's fields with the upstream target.
+    /// `storage`: an earlier upstream head's header storage to build into (`ExchangeUpstream.takeSpareRequestHeaders`).
     static func upstreamHead(
-        plan: ForwardPlan, credential: InjectedCredential?, framing: HTTPBodyFraming, receivedVersion: HTTPVersion
+        plan: ForwardPlan, credential: InjectedCredential?, framing: HTTPBodyFraming, receivedVersion: HTTPVersion,
+        reusing storage: consuming HTTPHeaders = HTTPHeaders()
     ) -> HTTPRequestHead {
         // Steps 1, 2 and the removing half of 6 in one pass, into storage with room for what is added. The
         // new head is built from the plan's parts (copying the whole head first cost a retain and a release
@@ -169,7 +171,8 @@ enum RequestRewrite {
         if plan.route != nil { dropped.insert(.authorization) }
         var headers = plan.head.headers.forwarded(
             dropping: dropped,
-            room: HTTPHeaders.Room(fields: 8, bytes: credentialBytes + plan.endpoint.authority.utf8.count + 160))
+            room: HTTPHeaders.Room(fields: 8, bytes: credentialBytes + plan.endpoint.authority.utf8.count + 160),
+            reusing: consume storage)
         if plan.head.headers.wantsTrailers {
             headers.add(name: "TE", value: "trailers")
             headers.add(name: "Connection", value: "TE")
