@@ -77,3 +77,26 @@ import Testing
         #expect(forwarded == client.forwarded(room: HTTPHeaders.Room(fields: 4, bytes: 64)))
     }
 }
+
+/// An HTTP/2 session takes back a received head's storage (`HTTP2Session.recycle`) and fills it with the
+/// next header block it receives.
+@Suite struct HTTP2HeaderRecyclingTests {
+    @Test func theNextResponseBlockFillsTheRecycledStorage() throws {
+        let pair = try HTTP2Pair()
+        func exchange(_ status: Int, _ fields: HTTPHeaders) throws -> HTTPResponseHead {
+            let stream = try pair.client.submitRequest(HTTP2SessionTests.getHead(), endStream: true)
+            try pair.pump()
+            _ = pair.takeServerEvents()
+            try pair.server.submitResponse(stream: stream, HTTPResponseHead(status: status, headers: fields), endStream: true)
+            try pair.pump()
+            for event in pair.takeClientEvents() { if case .response(stream, let head, _) = event { return head } }
+            throw HTTP2Error(.internalError, "no response")
+        }
+        var first = try exchange(200, ["ETag": "\"1\"", "X-First": "1"])
+        let storage = HeaderRecyclingTests.base(first.headers)
+        pair.client.recycle(&first.headers)
+        let second = try exchange(404, ["X-Second": "2"])
+        #expect(HeaderRecyclingTests.base(second.headers) == storage)
+        #expect(second.headers == ["x-second": "2"])
+    }
+}

@@ -84,7 +84,7 @@ extension HTTP2Session {
         } else {
             state = streams[stream]
         }
-        state?.beginBlock()
+        state?.beginBlock(reusing: &spareBlock)
         blockUnderWay = state.map { (stream, $0) }
         return 0
     }

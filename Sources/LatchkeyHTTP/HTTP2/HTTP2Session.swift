@@ -36,6 +36,9 @@ public final class HTTP2Session {
     /// The header block being submitted: one list reused for every head and trailer section this session
     /// sends (`HTTP2FieldList.removeAll`); nghttp2 copies the block during the submit call.
     var block = HTTP2FieldList(capacity: HTTP2FieldList.initialBytes, fields: HTTP2FieldList.initialFields)
+    /// A received head's header storage handed back once its user is done with it (`recycle`): the next header
+    /// block fills it instead of allocating.
+    var spareBlock = HTTPHeaders()
 
     public init(role: Role, settings: HTTP2Settings = HTTP2Settings()) throws(HTTP2Error) {
         self.role = role
@@ -214,6 +217,14 @@ public final class HTTP2Session {
             nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, nil, nameValues, count, nil)
         }
         try check(rv, "interim response on stream \(stream)")
+    }
+
+    /// Takes back the storage of a head this session reported, once nothing needs it any more: the next
+    /// header block received reuses it (copy-on-write keeps it safe: shared storage is not reused).
+    public func recycle(_ headers: inout HTTPHeaders) {
+        guard !spareBlock.hasUsualCapacity else { return }
+        headers.removeAllKeepingUsualCapacity()
+        swap(&spareBlock, &headers)
     }
 
     // MARK: Bodies

@@ -184,6 +184,9 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchec
 
     func pendingDataBytes(_ id: Int32) -> Int { session.pendingDataBytes(stream: id) }
 
+    /// A response head's storage once written to the client: the session's next header block fills it.
+    func recycle(_ headers: inout HTTPHeaders) { session.recycle(&headers) }
+
     /// The peer may send `count` more bytes on `id` (its DATA was handed on).
     func consume(_ id: Int32, count: Int) {
         session.consume(stream: id, count: count)
