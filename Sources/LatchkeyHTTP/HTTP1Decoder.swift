@@ -74,7 +74,7 @@ struct HTTP1Decoder: Sendable {
     var statusLine: (version: HTTPVersion, status: Int, reason: String)?
     var headers = HTTPHeaders()
     /// An earlier head's storage handed back (`recycle`): the next head fills it instead of allocating.
-    var spareHeaders = HTTPHeaders()
+    var spareHeaders = SpareHeaderStorage()
     /// Methods of requests whose responses are still due, oldest first (response role).
     var pendingMethods: [String] = []
     var pendingMethodsStart = 0
@@ -313,15 +313,7 @@ struct HTTP1Decoder: Sendable {
             throw HTTP1ParseError(.tooManyHeaders, "more than \(limits.maxHeaderCount) field lines")
         }
         let field = try HTTP1FieldLine.parse(line)
-        if case .headerLines = state, headers.count == 0 {
-            if spareHeaders.hasUsualCapacity {
-                swap(&headers, &spareHeaders)  // both empty: the head fills the storage handed back
-            } else {
-                // Room for a typical head at once: growing from empty field by field reallocated both
-                // buffers several times per message.
-                headers.reserveCapacity(fields: HTTPHeaders.usualFields, bytes: HTTPHeaders.usualBytes)
-            }
-        }
+        if case .headerLines = state, headers.count == 0 { spareHeaders.provide(to: &headers) }
         headers.add(fieldLine: line, name: field.name, value: field.value)
     }
 
@@ -337,14 +329,9 @@ struct HTTP1Decoder: Sendable {
             : HTTP1ParseError(.bareCR, "a line contains CR not followed by LF: \(HTTP1ParseError.quote(line))")
     }
 
-    /// Takes back the storage of a head this decoder reported once its user is done with it, so that the
-    /// next head reuses it: a connection's heads then allocate nothing. Copy-on-write keeps this safe: storage
-    /// something else still shares is not reused.
-    mutating func recycle(_ headers: inout HTTPHeaders) {
-        guard !spareHeaders.hasUsualCapacity else { return }
-        headers.removeAllKeepingUsualCapacity()
-        swap(&spareHeaders, &headers)
-    }
+    /// Takes back the storage of a head this decoder reported once its user is done with it: the next head
+    /// fills it (`SpareHeaderStorage`).
+    mutating func recycle(_ headers: inout HTTPHeaders) { spareHeaders.giveBack(&headers) }
 
     /// The empty line after the header section: decides the framing and reports the head.
     private mutating func endHead(into events: inout [Event]) throws(HTTP1ParseError) {

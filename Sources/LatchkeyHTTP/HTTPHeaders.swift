@@ -47,7 +47,7 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
     public var count: Int { spans.count }
 
     /// Removes every field and keeps the storage (where nothing else shares it), for a later head to reuse
-    /// (`HTTP1Decoder.recycle`). Storage grown past a usual head's size is let go instead.
+    /// (`SpareHeaderStorage`). Storage grown past four times a usual head's size is let go instead.
     public mutating func removeAllKeepingUsualCapacity() {
         let keep = bytes.capacity <= Self.usualBytes * 4 && spans.capacity <= Self.usualFields * 4
         bytes.removeAll(keepingCapacity: keep)

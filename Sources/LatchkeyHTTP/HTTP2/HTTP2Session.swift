@@ -38,7 +38,7 @@ public final class HTTP2Session {
     var block = HTTP2FieldList(capacity: HTTP2FieldList.initialBytes, fields: HTTP2FieldList.initialFields)
     /// A received head's header storage handed back once its user is done with it (`recycle`): the next header
     /// block fills it instead of allocating.
-    var spareBlock = HTTPHeaders()
+    var spareBlock = SpareHeaderStorage()
 
     public init(role: Role, settings: HTTP2Settings = HTTP2Settings()) throws(HTTP2Error) {
         self.role = role
@@ -220,12 +220,8 @@ public final class HTTP2Session {
     }
 
     /// Takes back the storage of a head this session reported, once nothing needs it any more: the next
-    /// header block received reuses it (copy-on-write keeps it safe: shared storage is not reused).
-    public func recycle(_ headers: inout HTTPHeaders) {
-        guard !spareBlock.hasUsualCapacity else { return }
-        headers.removeAllKeepingUsualCapacity()
-        swap(&spareBlock, &headers)
-    }
+    /// header block received fills it (`SpareHeaderStorage`).
+    public func recycle(_ headers: inout HTTPHeaders) { spareBlock.giveBack(&headers) }
 
     // MARK: Bodies
 

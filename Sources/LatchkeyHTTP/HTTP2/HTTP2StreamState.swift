@@ -17,17 +17,10 @@ final class HTTP2StreamState {
     /// The request (server role) or final response (client role) head arrived: a later HEADERS is trailers.
     var receivedHead = false
 
-    /// `spare`: an earlier head's storage handed back to the session (`HTTP2Session.recycle`), filled instead of
-    /// new storage when there is one.
-    func beginBlock(reusing spare: inout HTTPHeaders) {
-        if spare.hasUsualCapacity {
-            block = HTTPHeaders()
-            swap(&block, &spare)
-        } else {
-            block = HTTPHeaders()
-            // Room for a usual head at once: grown field by field from empty, it was reallocated about five times.
-            block.reserveCapacity(fields: HTTPHeaders.usualFields, bytes: HTTPHeaders.usualBytes)
-        }
+    /// `spare`: the session's storage handed back by an earlier head (`HTTP2Session.recycle`).
+    func beginBlock(reusing spare: inout SpareHeaderStorage) {
+        block = HTTPHeaders()
+        spare.provide(to: &block)
         blockBytes = 0
         method = nil
         scheme = nil

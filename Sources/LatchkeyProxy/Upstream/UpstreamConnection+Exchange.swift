@@ -5,16 +5,8 @@ import LatchkeyNet
 extension UpstreamConnection: ExchangeUpstream {
     func recycleResponseHeaders(_ headers: inout HTTPHeaders) { recycleParsedHeaders(&headers) }
 
-    func takeSpareRequestHeaders() -> HTTPHeaders {
-        var spare = HTTPHeaders()
-        swap(&spare, &spareRequestHeaders)
-        return spare
-    }
-
-    func keepSpareRequestHeaders(_ headers: inout HTTPHeaders) {
-        headers.removeAllKeepingUsualCapacity()
-        swap(&spareRequestHeaders, &headers)
-    }
+    func takeSpareRequestHeaders() -> HTTPHeaders { spareRequestHeaders.take() }
+    func keepSpareRequestHeaders(_ headers: inout HTTPHeaders) { spareRequestHeaders.giveBack(&headers) }
 
     func sendRequest(
         _ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool, trailers: HTTPHeaders

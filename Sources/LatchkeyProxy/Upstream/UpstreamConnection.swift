@@ -63,7 +63,7 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
     var isReusable: Bool { !isClosed && !hasLeftoverBytes && !parser.isTunneling }
     /// The last request head's header storage, once written: the next request on this connection is built
     /// into it (`takeSpareRequestHeaders`).
-    var spareRequestHeaders = HTTPHeaders()
+    var spareRequestHeaders = SpareHeaderStorage()
     /// A response head's header storage, once written to the client: the parser fills it with the next head.
     func recycleParsedHeaders(_ headers: inout HTTPHeaders) { parser.recycle(&headers) }
     /// While idle: the pool and list it sits in, so that EOF or data on an idle connection evicts it. A

@@ -1,0 +1,37 @@
+/// One header list's storage kept for reuse by a connection: once nothing needs a head any more its
+/// storage is handed back (`giveBack`), and the connection's next head is built in it (`take`) instead of in
+/// new buffers, so that a kept-alive connection's heads allocate nothing. Copy-on-write keeps this safe:
+/// storage something else still shares is copied rather than reused, and storage grown past four times a
+/// usual head is let go (`HTTPHeaders.removeAllKeepingUsualCapacity`).
+public struct SpareHeaderStorage: Sendable {
+    private var spare = HTTPHeaders()
+
+    public init() {}
+
+    /// Empty headers with room for a usual head: the storage handed back when there is one, else new.
+    public mutating func take() -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        provide(to: &headers)
+        return headers
+    }
+
+    /// `take` into `headers`, which is empty (a parser's list between heads): swapped in place, without an
+    /// assignment releasing the empty list it replaces.
+    public mutating func provide(to headers: inout HTTPHeaders) {
+        if spare.hasUsualCapacity {
+            swap(&headers, &spare)
+        } else {
+            // Room for a usual head at once: grown field by field from empty, both buffers were reallocated
+            // several times per head.
+            headers.reserveCapacity(fields: HTTPHeaders.usualFields, bytes: HTTPHeaders.usualBytes)
+        }
+    }
+
+    /// Keeps `headers`' storage, emptied, for the next `take` (one is enough: a second is dropped);
+    /// `headers` is left empty.
+    public mutating func giveBack(_ headers: inout HTTPHeaders) {
+        guard !spare.hasUsualCapacity else { return }
+        headers.removeAllKeepingUsualCapacity()
+        swap(&spare, &headers)
+    }
+}
