@@ -48,7 +48,7 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
 
     /// Removes every field and keeps the storage (where nothing else shares it), for a later head to reuse
     /// (`SpareHeaderStorage`). Storage grown past four times a usual head's size is let go instead.
-    public mutating func removeAllKeepingUsualCapacity() {
+    mutating func removeAllKeepingUsualCapacity() {
         let keep = bytes.capacity <= Self.usualBytes * 4 && spans.capacity <= Self.usualFields * 4
         bytes.removeAll(keepingCapacity: keep)
         spans.removeAll(keepingCapacity: keep)
@@ -58,8 +58,8 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
     var hasUsualCapacity: Bool { bytes.capacity >= Self.usualBytes && spans.capacity >= Self.usualFields }
 
     /// A usual head: how much a new header list reserves at its first field.
-    public static let usualFields = 16
-    public static let usualBytes = 512
+    static let usualFields = 16
+    static let usualBytes = 512
 
     /// The fields in wire order, as `String`s.
     public var fields: [Field] { indices.map { Field(name: name(at: $0), value: value(at: $0)) } }

@@ -191,14 +191,8 @@ struct HTTP2FieldList: ~Copyable {
 
     // MARK: Blocks
 
-    /// A request head's block: `:method`, `:scheme`, `:authority`, `:path` (`:protocol`), then the fields.
-    static func request(_ head: HTTP2RequestHead) -> HTTP2FieldList {
-        var list = HTTP2FieldList(capacity: 64, fields: 8)
-        list.setRequest(head)
-        return list
-    }
-
-    /// Makes this list the block of `request(_:)`, in its own buffers.
+    /// Makes this list a request head's block: `:method`, `:scheme`, `:authority`, `:path` (`:protocol`),
+    /// then the fields.
     mutating func setRequest(_ head: HTTP2RequestHead) {
         removeAll()
         reserve(bytes: head.headers.bytes.count + 128, fields: head.headers.count + 6)
@@ -210,15 +204,8 @@ struct HTTP2FieldList: ~Copyable {
         add(head.headers)
     }
 
-    /// The block of `HTTP2RequestHead(head, scheme:authority:)`, made from the HTTP/1.1-shaped head at once
-    /// (one copy of its fields, where the translated head copied them once more).
-    static func request(translating head: HTTPRequestHead, scheme: String, authority: String) -> HTTP2FieldList {
-        var list = HTTP2FieldList(capacity: 64, fields: 8)
-        list.setRequest(translating: head, scheme: scheme, authority: authority)
-        return list
-    }
-
-    /// Makes this list the block of `request(translating:scheme:authority:)`, in its own buffers.
+    /// Makes this list the block of `HTTP2RequestHead(head, scheme:authority:)`, made from the HTTP/1.1-shaped
+    /// head at once (one copy of its fields, where the translated head copied them once more).
     mutating func setRequest(translating head: HTTPRequestHead, scheme: String, authority: String) {
         removeAll()
         reserve(
@@ -233,14 +220,8 @@ struct HTTP2FieldList: ~Copyable {
         addTETrailers(from: head.headers)
     }
 
-    /// A response head's block: `:status`, then the fields without the connection-specific ones.
-    static func response(_ head: HTTPResponseHead) -> HTTP2FieldList {
-        var list = HTTP2FieldList(capacity: 16, fields: 2)
-        list.setResponse(head)
-        return list
-    }
-
-    /// Makes this list the block of `response(_:)`, in its own buffers.
+    /// Makes this list a response head's block: `:status`, then the fields without the connection-specific
+    /// ones.
     mutating func setResponse(_ head: HTTPResponseHead) {
         removeAll()
         reserve(bytes: head.headers.bytes.count + 16, fields: head.headers.count + 1)
@@ -248,14 +229,7 @@ struct HTTP2FieldList: ~Copyable {
         add(forwardedFieldsOf: head.headers)
     }
 
-    /// A trailer block: the fields as they are (the caller removed what may not be a trailer).
-    static func trailers(_ fields: HTTPHeaders) -> HTTP2FieldList {
-        var list = HTTP2FieldList(capacity: 64, fields: 8)
-        list.setTrailers(fields)
-        return list
-    }
-
-    /// Makes this list the block of `trailers(_:)`, in its own buffers.
+    /// Makes this list a trailer block: the fields as they are (the caller removed what may not be a trailer).
     mutating func setTrailers(_ fields: HTTPHeaders) {
         removeAll()
         reserve(bytes: fields.bytes.count, fields: fields.count)

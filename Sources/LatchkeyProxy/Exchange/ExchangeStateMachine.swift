@@ -366,15 +366,14 @@ extension ExchangeStateMachine {
     ///
     /// `mutating` though it changes nothing: the driver holds the machine in a class, and a plan read from
     /// there as an argument was copied whole (a retain and a release of each of its references, twice per
-    /// request); a mutating call reaches the plan in place.
+    /// request); a mutating call reaches the plan in place. `storage`: the upstream connection's spare header
+    /// storage, which the head is built into (`ExchangeUpstream.takeSpareRequestHeaders`).
     mutating func upstreamHead(reusing storage: consuming HTTPHeaders = HTTPHeaders()) -> HTTPRequestHead {
         RequestRewrite.upstreamHead(
             plan: plan, credential: injectsCredential ? credential : nil, framing: requestFraming,
             receivedVersion: requestHead.version, reusing: consume storage)
     }
-}
 
-extension ExchangeStateMachine {
     /// The request head's header storage, taken once the exchange is over so that the client connection's
     /// parser reuses it for the next request (`HTTP1RequestParser.recycle`); the head keeps its start line
     /// and no fields. The plan's head shares the storage (it is the client's head with another target): its
