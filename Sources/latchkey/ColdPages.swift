@@ -14,14 +14,19 @@ import Glibc
 /// code (the kernel maps code in 64 KiB windows, `fault_around_bytes`, so every function start-up calls once
 /// keeps its whole window).
 ///
-/// How: `madvise(MADV_PAGEOUT)` (Linux 5.4) over every file-backed mapping that is not writable (the
-/// executable's and libraries' code and read-only data, nothing else). Those pages are clean copies of
-/// files, so reclaiming them loses nothing: a page needed again is read back on first touch. The kernel
-/// reclaims only pages this process alone maps (a `libc` page shared with other processes stays), and
-/// writable mappings are left alone, since their changed pages would go to swap.
+/// How: `madvise(MADV_PAGEOUT)` (Linux 5.4) over the pages of file-backed mappings (the executable's and
+/// libraries' code and data) that are still the file's: clean copies, so reclaiming them loses nothing, and
+/// a page needed again is read back on first touch. A page the process has made its own (relocated at load,
+/// or written since) is never advised: it would go to swap. `/proc/self/pagemap` tells them apart page by
+/// page, which matters for the executable's writable mapping: the static binary's 37 MiB `.rodata` (ICU's
+/// data among it) is linked writable, and start-up reads some of it that serving never does. The kernel
+/// reclaims only pages this process alone maps; in read-only mappings the file's pages that others map too
+/// (libc, and libcrypto, whose CA-bundle parsing start-up ran: 3 MiB when another process on the host uses
+/// OpenSSL) are unmapped from this process with `MADV_DONTNEED`, and the next touch maps them again from
+/// the page cache.
 ///
 /// When (`RunCommand`): once the listeners are bound, and again once the first token fetches are done
-/// (usually within a second), every read-only file mapping: at most the first requests are under way, and
+/// (usually within a second), every file mapping: at most the first requests are under way, and
 /// they read back what they need. Later only the executable's code past the request path's, which the
 /// release link places first (`scripts/link-order`): after each successful reload, and every five minutes
 /// (token renewals and rare paths bring some back). Those run while requests are served, and requests must
@@ -66,9 +71,9 @@ enum ColdPages {
 
     /// Which pages one release covers.
     enum Scope {
-        /// Every file-backed mapping that is not writable: after the start and after the first token fetches,
-        /// when at most the first requests are under way.
-        case readOnlyFileMappings
+        /// Every file-backed mapping: after the start and after the first token fetches, when at most the
+        /// first requests are under way.
+        case fileMappings
         /// Only the executable's code from the cold-text marker on (`latchkey_cold_text_start`): after a
         /// reload and every `period`, while requests are served. The request path's own code (and the
         /// libraries', TLS included) stays, so no request waits for a page to be read back.
@@ -113,20 +118,53 @@ enum ColdPages {
         logger.log(level: level, "\(report.summary)\(occasion)")
     }
 
-    /// The address ranges `scope` covers, from the text of `/proc/self/maps`. `coldCodeStart` is the
-    /// marker's address (only `executableColdCode` uses it); `pageSize` rounds it up.
-    static func ranges(_ scope: Scope, maps: String, coldCodeStart: UInt, pageSize: UInt) -> [Range<UInt>] {
+    /// A stretch of file-backed address space a release covers.
+    struct Stretch: Equatable {
+        var range: Range<UInt>
+        /// A writable mapping: the pages it has written are the process's own, so only its pages that are
+        /// still the file's (`filePageRuns`) may be advised. Without `/proc/self/pagemap` it is skipped.
+        var writable: Bool
+    }
+
+    /// The stretches `scope` covers, from the text of `/proc/self/maps`. `coldCodeStart` is the marker's
+    /// address (only `executableColdCode` uses it); `pageSize` rounds it up.
+    static func stretches(_ scope: Scope, maps: String, coldCodeStart: UInt, pageSize: UInt) -> [Stretch] {
         let mappings = maps.split(separator: "\n").compactMap(Mapping.init(line:))
         switch scope {
-        case .readOnlyFileMappings:
-            return mappings.filter { $0.path != nil && !$0.writable }.map(\.range)
+        case .fileMappings:
+            return mappings.filter { $0.path != nil }.map { Stretch(range: $0.range, writable: $0.writable) }
         case .executableColdCode:
             guard let code = mappings.first(where: { $0.executable && $0.range.contains(coldCodeStart) }),
                 code.path != nil, !code.writable
             else { return [] }
             let start = (coldCodeStart + pageSize - 1) / pageSize * pageSize
-            return start < code.range.upperBound ? [start..<code.range.upperBound] : []
+            return start < code.range.upperBound ? [Stretch(range: start..<code.range.upperBound, writable: false)] : []
         }
+    }
+
+    /// The runs of `range` a release may advise, given its `/proc/self/pagemap` entries (one per page, in
+    /// order): everything but the pages the process has made its own, a private copy in memory (present,
+    /// not a file page: bit 63 without bit 61) or in swap (bit 62). Pages not in memory stay inside a run
+    /// (advising them does nothing), so a mapping whose pages are all the file's is one run.
+    static func filePageRuns(of range: Range<UInt>, pageSize: UInt, entries: some Sequence<UInt64>) -> [Range<UInt>] {
+        var runs: [Range<UInt>] = []
+        var runStart: UInt? = range.lowerBound
+        var address = range.lowerBound
+        for entry in entries where address < range.upperBound {
+            let present = entry & (1 << 63) != 0
+            let swapped = entry & (1 << 62) != 0
+            let filePage = entry & (1 << 61) != 0
+            if (present && !filePage) || swapped {
+                if let start = runStart, start < address { runs.append(start..<address) }
+                runStart = nil
+            } else if runStart == nil {
+                runStart = address
+            }
+            address += pageSize
+        }
+        // Pages past the entries given are not known: the run ends where the entries do.
+        if let start = runStart, start < address { runs.append(start..<address) }
+        return runs
     }
 
     #if os(Linux)
@@ -137,24 +175,66 @@ enum ColdPages {
     /// millisecond here); safe from any thread.
     static func release(_ scope: Scope) -> Report {
         let before = residentFileKiB()
-        let ranges = ranges(
+        let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        let stretches = stretches(
             scope, maps: readProcFile("/proc/self/maps") ?? "", coldCodeStart: UInt(latchkey_cold_text_start()),
-            pageSize: UInt(sysconf(Int32(_SC_PAGESIZE))))
+            pageSize: pageSize)
         // Free heap memory goes back too: decoding the config and building a runtime leave freed chunks
         // throughout malloc's arenas, which glibc returns only at the top of the heap on its own.
         _ = latchkey_malloc_trim()
+        let pageMap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
+        defer { if pageMap >= 0 { close(pageMap) } }
+        var advised = 0
         var refused = 0
         var refusal: Int32 = 0
-        for range in ranges {
-            let start = UnsafeMutableRawPointer(bitPattern: range.lowerBound)
-            if madvise(start, Int(range.upperBound - range.lowerBound), pageOut) != 0 {
-                if refused == 0 { refusal = errno }
-                refused += 1
+        for stretch in stretches {
+            let entries = pageMapEntries(pageMap, of: stretch.range, pageSize: pageSize)
+            let runs: [Range<UInt>]
+            if let entries {
+                runs = filePageRuns(of: stretch.range, pageSize: pageSize, entries: entries)
+            } else {
+                // No pagemap (an old kernel, a restricted /proc): a read-only mapping's pages went private
+                // only by relocation, which paging out leaves alone without swap; a writable one is skipped.
+                runs = stretch.writable ? [] : [stretch.range]
+            }
+            // Pages known to be the file's, in a mapping nothing writes, can also leave this process's page
+            // tables: the ones paging out could not reclaim because another process maps them too (libc,
+            // libcrypto) stop counting here, and a touch maps them again from the page cache. Never in a
+            // writable mapping: a page written between the pagemap read and this call would be lost.
+            let unmap = entries != nil && !stretch.writable
+            for run in runs {
+                advised += 1
+                let start = UnsafeMutableRawPointer(bitPattern: run.lowerBound)
+                let length = Int(run.upperBound - run.lowerBound)
+                if madvise(start, length, pageOut) != 0 {
+                    if refused == 0 { refusal = errno }
+                    refused += 1
+                }
+                if unmap { _ = madvise(start, length, MADV_DONTNEED) }
             }
         }
         return Report(
-            residentFileKiBBefore: before, residentFileKiBAfter: residentFileKiB(), rangesAdvised: ranges.count,
+            residentFileKiBBefore: before, residentFileKiBAfter: residentFileKiB(), rangesAdvised: advised,
             rangesRefused: refused, refusal: refusal)
+    }
+
+    /// The `/proc/self/pagemap` entries of `range` (8 bytes per page), or nil when they cannot be read.
+    private static func pageMapEntries(_ fd: Int32, of range: Range<UInt>, pageSize: UInt) -> [UInt64]? {
+        let pages = Int((range.upperBound - range.lowerBound) / pageSize)
+        guard fd >= 0, pages > 0 else { return nil }
+        let entries = [UInt64](unsafeUninitializedCapacity: pages) { buffer, count in
+            let wanted = pages * MemoryLayout<UInt64>.stride
+            var done = 0
+            while done < wanted {
+                let offset = off_t(range.lowerBound / pageSize) * 8 + off_t(done)
+                let got = pread(fd, UnsafeMutableRawPointer(buffer.baseAddress!) + done, wanted - done, offset)
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else { break }
+                done += got
+            }
+            count = done / MemoryLayout<UInt64>.stride
+        }
+        return entries.count == pages ? entries : nil
     }
 
     /// `RssFile` of `/proc/self/status`, in KiB (0 when it cannot be read).

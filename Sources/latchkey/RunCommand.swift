@@ -112,14 +112,14 @@ struct RunCommand: ParsableCommand {
             "latchkey \(LatchkeyVersion.current) serving \(configuration.routes.count) routes, \(configuration.connections.count) connections from \(configuration.sourcePath)"
         )
 
-        ColdPages.release(.readOnlyFileMappings, policy: configuration.coldPages, logger: logger)
+        ColdPages.release(.fileMappings, policy: configuration.coldPages, logger: logger)
         factory.warmUp(runtime) { [server] fetches in
             // The first token fetches ran code start-up had not (the token client, JSON decoding, the trust
             // store of a token endpoint): it goes back too, as at the start, which this usually follows
             // within a second.
             guard fetches > 0 else { return }
             ColdPages.release(
-                .readOnlyFileMappings, policy: server.runtime.configuration.coldPages, logger: logger,
+                .fileMappings, policy: server.runtime.configuration.coldPages, logger: logger,
                 occasion: " (after the first token fetches)")
         }
         // Token renewals, the admin API and rare paths bring cold code back now and then: it goes back every

@@ -13,6 +13,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -67,6 +69,38 @@ def test_the_start_releases_what_only_starting_used(own_binary, latchkey, echo):
     assert after < before * 2 / 3, m.group(0)
     proxies_a_request(lk)  # the request path reads back what it needs
     assert resident_file_kib(lk.proc.pid) < before * 1024
+
+
+def mapped_kib(pid: int, library: str) -> int:
+    """Resident KiB of the file pages of `library`'s read-only mappings in process `pid`."""
+    total, current = 0, False
+    with open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                current = len(fields) >= 6 and os.path.basename(fields[5]).startswith(library) and "w" not in fields[1]
+            elif current and fields[0] in ("Rss:", "Anonymous:"):
+                total += int(fields[1]) * (1 if fields[0] == "Rss:" else -1)
+    return total
+
+
+def test_library_pages_another_process_maps_leave_too(own_binary, latchkey, echo, tmp_path):
+    """Start-up parses the CA bundle with libcrypto. Pages another process maps as well cannot be reclaimed,
+    but they leave Latchkey's page tables: they no longer count in its resident memory."""
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import ssl, sys, time; ssl.create_default_context(); print('ready', flush=True); "
+         "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "ready"
+        shared_before = mapped_kib(other.pid, "libcrypto")
+        assert shared_before > 1024  # the other process keeps a good part of libcrypto mapped
+        lk = latchkey(routes(echo))
+        lk.wait_for_log(RELEASED)
+        assert mapped_kib(lk.proc.pid, "libcrypto") < 512
+        proxies_a_request(lk)
+    finally:
+        other.stdin.close()
+        other.wait(timeout=10)
 
 
 def test_a_reload_releases_the_code_it_ran(latchkey, echo):

@@ -27,30 +27,31 @@ import Glibc
         """
 
     static func ranges(_ scope: ColdPages.Scope, marker: UInt = 0x55d0_a0a0_0123) -> [Range<UInt>] {
-        ColdPages.ranges(scope, maps: maps, coldCodeStart: marker, pageSize: 4096)
+        ColdPages.stretches(scope, maps: maps, coldCodeStart: marker, pageSize: 4096).map(\.range)
     }
 
-    @Test func afterTheStartEveryReadOnlyFileMappingIsReleased() {
+    @Test func afterTheStartEveryFileMappingIsReleased() {
+        let stretches = ColdPages.stretches(.fileMappings, maps: Self.maps, coldCodeStart: 0, pageSize: 4096)
         #expect(
-            Self.ranges(.readOnlyFileMappings) == [
-                0x55d0_a000_0000..<0x55d0_a03c_c000,  // the executable's headers and metadata
-                0x55d0_a03c_c000..<0x55d0_a14e_8000,  // its code
-                0x55d0_a14e_8000..<0x55d0_a158_d000,  // relocated read-only data
-                0x7f10_c400_0000..<0x7f10_c426_4000,  // a library's code
-                0x7f10_c426_4000..<0x7f10_c430_0000,  // and read-only data
-                0x7f10_c500_0000..<0x7f10_c500_1000,  // a path with spaces (read-only, shared)
-                0x7f10_c600_0000..<0x7f10_c600_2000,  // a file replaced since it was mapped
+            stretches == [
+                .init(range: 0x55d0_a000_0000..<0x55d0_a03c_c000, writable: false),  // the executable's headers and metadata
+                .init(range: 0x55d0_a03c_c000..<0x55d0_a14e_8000, writable: false),  // its code
+                .init(range: 0x55d0_a14e_8000..<0x55d0_a158_d000, writable: false),  // relocated read-only data
+                .init(range: 0x55d0_a158_d000..<0x55d0_a39a_d000, writable: true),  // its writable data (`.rodata` too)
+                .init(range: 0x7f10_c400_0000..<0x7f10_c426_4000, writable: false),  // a library's code
+                .init(range: 0x7f10_c426_4000..<0x7f10_c430_0000, writable: false),  // and read-only data
+                .init(range: 0x7f10_c430_0000..<0x7f10_c431_0000, writable: true),  // and writable data
+                .init(range: 0x7f10_c500_0000..<0x7f10_c500_1000, writable: false),  // a path with spaces (read-only, shared)
+                .init(range: 0x7f10_c600_0000..<0x7f10_c600_2000, writable: false),  // a file replaced since it was mapped
             ])
     }
 
-    @Test func writableAnonymousAndKernelMappingsAreNeverReleased() {
-        let released = Self.ranges(.readOnlyFileMappings)
+    @Test func anonymousAndKernelMappingsAreNeverReleased() {
+        let released = Self.ranges(.fileMappings)
         for address: UInt in [
-            0x55d0_a158_d000,  // the executable's writable data: changed pages would go to swap
             0x55d0_a39a_d000,  // bss
             0x55d0_c200_0000,  // heap
             0x7f10_c000_0000,  // anonymous
-            0x7f10_c430_0000,  // a library's writable data
             0x7ffd_1000_0000,  // stack
             0x7ffd_1010_0000,  // vdso
             0xffff_ffff_ff60_0000,  // vsyscall
@@ -84,7 +85,44 @@ import Glibc
     ])
     func aLineThatDoesNotParseIsSkipped(line: String) {
         #expect(ColdPages.Mapping(line: Substring(line)) == nil)
-        #expect(ColdPages.ranges(.readOnlyFileMappings, maps: line, coldCodeStart: 0, pageSize: 4096).isEmpty)
+        #expect(ColdPages.stretches(.fileMappings, maps: line, coldCodeStart: 0, pageSize: 4096).isEmpty)
+    }
+
+    /// `/proc/self/pagemap` entries: present (bit 63), swapped (bit 62), a page of the file (bit 61).
+    static let filePage: UInt64 = 1 << 63 | 1 << 61
+    static let privateCopy: UInt64 = 1 << 63
+    static let swapped: UInt64 = 1 << 62
+    static let absent: UInt64 = 0
+
+    @Test func pagesTheProcessMadeItsOwnAreNeverAdvised() {
+        let range: Range<UInt> = 0x1000_0000..<0x1000_8000  // eight pages
+        let entries = [
+            Self.filePage, Self.absent, Self.privateCopy, Self.filePage, Self.swapped, Self.privateCopy, Self.absent,
+            Self.filePage,
+        ]
+        #expect(
+            ColdPages.filePageRuns(of: range, pageSize: 0x1000, entries: entries) == [
+                0x1000_0000..<0x1000_2000,  // a file page and one not in memory
+                0x1000_3000..<0x1000_4000,  // between a relocated page and a swapped one
+                0x1000_6000..<0x1000_8000,
+            ])
+    }
+
+    @Test func aMappingStillAllTheFilesIsOneRun() {
+        let range: Range<UInt> = 0x2000_0000..<0x2000_4000
+        let entries = [Self.filePage, Self.absent, Self.absent, Self.filePage]
+        #expect(ColdPages.filePageRuns(of: range, pageSize: 0x1000, entries: entries) == [range])
+        let copies = [UInt64](repeating: Self.privateCopy, count: 4)
+        #expect(ColdPages.filePageRuns(of: range, pageSize: 0x1000, entries: copies).isEmpty)
+    }
+
+    @Test func pagesWithoutAnEntryAreNotAdvised() {
+        // Fewer entries than pages (a short read): the run stops where the entries do.
+        let range: Range<UInt> = 0x3000_0000..<0x3000_4000
+        #expect(
+            ColdPages.filePageRuns(of: range, pageSize: 0x1000, entries: [Self.filePage, Self.filePage]) == [
+                0x3000_0000..<0x3000_2000
+            ])
     }
 
     @Test func theLoggedLineSaysWhatHappened() {
@@ -106,7 +144,7 @@ import Glibc
 
     @Test func releasingInThisProcessLeavesItWorking() {
         // The test runner's own pages: whatever is released is read back on the next touch.
-        let report = ColdPages.release(.readOnlyFileMappings)
+        let report = ColdPages.release(.fileMappings)
         #expect(report.rangesAdvised > 0)
         #expect(report.residentFileKiBBefore > 0)
         #expect(ColdPages.residentFileKiB() > 0)  // still running, so some code is resident again
