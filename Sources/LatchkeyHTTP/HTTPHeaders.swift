@@ -106,9 +106,18 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
     }
 
     /// The index of the first field with the known name `known`.
-    func firstIndex(of known: KnownFieldName) -> Int? {
+    public func firstIndex(of known: KnownFieldName) -> Int? {
         spans.firstIndex { $0.known == known }
     }
+
+    /// The first value of the field `known` names. The lookups by a name the proxy knows take the
+    /// `KnownFieldName`: one byte compared per field, no name to recognise first.
+    public func first(_ known: KnownFieldName) -> String? {
+        firstIndex(of: known).map { value(at: $0) }
+    }
+
+    /// Whether any field has the known name `known`.
+    public func contains(_ known: KnownFieldName) -> Bool { firstIndex(of: known) != nil }
 
     /// The comma-separated list elements across every `name` field, trimmed, empty ones dropped
     /// (RFC 9110 §5.6.1), e.g. the tokens of `Connection` or `Transfer-Encoding`.
@@ -123,6 +132,16 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
     public func hasListElement(_ token: String, in name: String) -> Bool {
         var found = false
         forEachListElement(in: name) { element in
+            found = Self.equalsIgnoringCase(element, token)
+            return !found
+        }
+        return found
+    }
+
+    /// `hasListElement(_:in:)` for a known name, e.g. `hasListElement("close", in: .connection)`.
+    public func hasListElement(_ token: String, in known: KnownFieldName) -> Bool {
+        var found = false
+        forEachListElement(in: known) { element in
             found = Self.equalsIgnoringCase(element, token)
             return !found
         }

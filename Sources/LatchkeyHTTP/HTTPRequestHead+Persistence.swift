@@ -4,7 +4,7 @@ extension HTTPRequestHead {
     /// Latchkey does not offer).
     public var wantsKeepAlive: Bool {
         guard version == .http1_1 else { return false }
-        return !headers.hasListElement("close", in: "Connection")
+        return !headers.hasListElement("close", in: .connection)
     }
 
     /// The path of an origin-form target without its query (`/a/b?x=1` → `/a/b`).

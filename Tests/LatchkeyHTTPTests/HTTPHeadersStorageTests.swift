@@ -92,6 +92,28 @@ import Testing
         #expect(headers.fields.map(\.name) == ["hOsT", "X-Custom"])
     }
 
+    @Test func lookupsByAKnownNameAnswerAsLookupsByTheString() {
+        let headers = HTTPHeaders([
+            ("hOsT", "a"), ("connection", " keep-alive ,"), ("CONNECTION", "Close"), ("Max-Forwards", "3"),
+            ("X-Via", "not via"), ("Location", "/next"),
+        ])
+        #expect(headers.first(.host) == "a")
+        #expect(headers.first(.location) == "/next")
+        #expect(headers.first(.via) == nil)  // a name that only ends in "Via"
+        #expect(headers.contains(.maxForwards))
+        #expect(!headers.contains(.upgrade))
+        #expect(headers.hasListElement("close", in: .connection))  // in the second Connection field
+        #expect(headers.hasListElement("KEEP-ALIVE", in: .connection))
+        #expect(!headers.hasListElement("close", in: .upgrade))
+        #expect(!headers.hasListElement("keep", in: .connection))
+        for known in [KnownFieldName.host, .connection, .maxForwards, .via, .upgrade, .location] {
+            let name = ["host": "Host", "connection": "Connection", "maxForwards": "Max-Forwards", "via": "Via",
+                        "upgrade": "Upgrade", "location": "Location"][String(describing: known)]!
+            #expect(headers.first(known) == headers.first(name), "\(name)")
+            #expect(headers.contains(known) == headers.contains(name), "\(name)")
+        }
+    }
+
     @Test func connectionOptionsAreRemovedInAnyCaseAndOnlyTheyAre() {
         var headers = HTTPHeaders([
             ("Connection", "keep-alive, X-Hop"), ("connection", "  x-other-HOP ,close"), ("x-hop", "1"),

@@ -52,7 +52,7 @@ public struct HTTP2RequestHead: Sendable, Equatable {
     public var http1Head: HTTPRequestHead {
         var fields = HTTPHeaders()
         fields.reserveCapacity(fields: headers.count + 1, bytes: headers.bytes.count + 64)
-        let hostValue = authority ?? headers.first("Host")
+        let hostValue = authority ?? headers.first(.host)
         if let hostValue { fields.add(name: "Host", value: hostValue) }
         var cookies: [String] = []
         for index in headers.indices {

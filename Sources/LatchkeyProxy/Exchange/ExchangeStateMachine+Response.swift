@@ -58,7 +58,7 @@ extension ExchangeStateMachine {
         let redirect =
             (300...399).contains(status) && !plan.upgradesToWebSocket
             ? RedirectRule.follow(status: status, method: plan.head.method) : nil
-        if policy.maxRedirects > redirectsFollowed, let location = head.headers.first("Location"), let redirect {
+        if policy.maxRedirects > redirectsFollowed, let location = head.headers.first(.location), let redirect {
             // 307/308 need the body again; when it was not kept, the client gets the 3xx.
             if !(redirect.keepsBody && !canReplay && requestFraming != .none),
                 noteStatus(status),
@@ -68,7 +68,7 @@ extension ExchangeStateMachine {
                 return action
             }
         } else if policy.maxRedirects > 0, redirectsFollowed >= policy.maxRedirects, redirect != nil,
-            head.headers.contains("Location")
+            head.headers.contains(.location)
         {
             noteStatus(status)
             return fail(

@@ -107,7 +107,7 @@ public enum RequestPlanner {
                     ))
             }
             return planRoute(
-                head, route: runtime.routesInFileOrder[index], requestScheme: "http", host: authority?.host ?? head.headers.first("Host") ?? "",
+                head, route: runtime.routesInFileOrder[index], requestScheme: "http", host: authority?.host ?? head.headers.first(.host) ?? "",
                 port: 0,
                 path: path, rawPath: rawPath, runtime: runtime)
         }
@@ -241,7 +241,7 @@ public enum RequestPlanner {
         }
         let rewritten = HTTPRequestHead(
             method: head.method, target: upstreamPath, version: head.version, headers: head.headers)
-        let needsHTTP1 = head.headers.contains("Upgrade")
+        let needsHTTP1 = head.headers.contains(.upgrade)
         var plan = ForwardPlan(
             route: route, endpoint: endpoint, tls: endpoint.isTLS ? (needsHTTP1 ? route.http1TLS : route.tls) : nil,
             head: rewritten, timeout: .milliseconds(settings.timeoutMs),

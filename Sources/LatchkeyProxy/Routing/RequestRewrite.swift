@@ -20,7 +20,7 @@ enum RequestRewrite {
         if let refusal = refusal(for: head, pseudonym: pseudonym) { return .reject(refusal) }
         // Only a request with an `Upgrade` field can be a handshake: the common request skips the lists.
         var isWebSocket = false
-        if head.headers.contains("Upgrade") {
+        if head.headers.contains(.upgrade) {
             switch WebSocketHandshake.classify(head, framing: framing) {
             case .plain: break
             case .refused(let reason): return .reject(ProxyError(.badRequest, reason))
@@ -115,7 +115,7 @@ enum RequestRewrite {
     /// `Max-Forwards`: nil when absent, `.some(nil)` when invalid (not exactly one field of digits), else the
     /// value (saturated at 2^31: a hop count never needs more).
     static func maxForwards(_ headers: HTTPHeaders) -> Int?? {
-        guard headers.contains("Max-Forwards") else { return nil }
+        guard headers.contains(.maxForwards) else { return nil }
         let values = headers.values(for: "Max-Forwards")
         guard values.count == 1, let text = values.first, !text.isEmpty,
             text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })

@@ -28,7 +28,7 @@ enum ResponseRewrite {
         // framing fields go.
         var informativeLength: Int?
         if case .none = framing, requestMethod == "HEAD" || head.status == 304 {
-            informativeLength = head.headers.first("Content-Length").flatMap { Int($0) }
+            informativeLength = head.headers.first(.contentLength).flatMap { Int($0) }
         }
         head.version = .http1_1
         sanitize(&head.headers, receivedVersion: receivedVersion)

@@ -33,7 +33,7 @@ enum ViaField {
     /// Whether any `Via` entry names `pseudonym` as its received-by: the message has passed this proxy
     /// before, so forwarding it again would loop. Comments and other entries are ignored.
     static func names(_ pseudonym: String, in headers: HTTPHeaders) -> Bool {
-        guard headers.contains("Via") else { return false }
+        guard headers.contains(.via) else { return false }
         return headers.listElements(for: "Via").contains { entry in
             let parts = entry.split(whereSeparator: { $0 == " " || $0 == "\t" })
             return parts.count >= 2 && String(parts[1]).asciiCaseInsensitiveEquals(pseudonym)

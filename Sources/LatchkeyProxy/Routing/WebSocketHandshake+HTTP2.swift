@@ -86,7 +86,7 @@ extension WebSocketHandshake {
     /// Whether a request head going upstream is a WebSocket handshake (`RequestRewrite` adds these fields
     /// only for a plan that `upgradesToWebSocket`).
     static func isHandshake(_ head: HTTPRequestHead) -> Bool {
-        head.headers.hasListElement("websocket", in: "Upgrade")
+        head.headers.hasListElement("websocket", in: .upgrade)
     }
 
     /// The handshake as an extended CONNECT to an h2 upstream (RFC 8441 §5): `:method CONNECT`,

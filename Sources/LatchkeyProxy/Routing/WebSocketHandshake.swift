@@ -22,8 +22,8 @@ enum WebSocketHandshake {
     /// option the `Upgrade` field is not meant for the next hop). It must be an HTTP/1.1 GET without content
     /// (RFC 6455 §4.1; RFC 9110 §7.8: HTTP/1.0 cannot upgrade, and a body would be sent before the switch).
     static func classify(_ head: HTTPRequestHead, framing: HTTPBodyFraming) -> Request {
-        guard head.headers.hasListElement("websocket", in: "Upgrade"),
-            head.headers.hasListElement("upgrade", in: "Connection")
+        guard head.headers.hasListElement("websocket", in: .upgrade),
+            head.headers.hasListElement("upgrade", in: .connection)
         else { return .plain }
         if head.version != .http1_1 {
             return .refused("a WebSocket handshake needs HTTP/1.1 (RFC 6455 §4.1); this request is HTTP/1.0")
@@ -50,7 +50,7 @@ enum WebSocketHandshake {
     /// the proxy did not ask for. `expectedAccept`: the accept for a key the proxy made (RFC 8441 client),
     /// which the proxy checks in the client's place (step 4).
     static func acceptsSwitch(_ head: HTTPResponseHead, expectedAccept: String? = nil) -> Bool {
-        guard head.status == 101, head.version == .http1_1, head.headers.hasListElement("websocket", in: "Upgrade")
+        guard head.status == 101, head.version == .http1_1, head.headers.hasListElement("websocket", in: .upgrade)
         else { return false }
         guard let expectedAccept else { return true }
         return head.headers.first("Sec-WebSocket-Accept") == expectedAccept

@@ -60,7 +60,7 @@ extension UpstreamConnection: ExchangeUpstream {
     /// closing end with the connection.
     func allowsReuse(after head: HTTPResponseHead, framing: HTTPBodyFraming) -> Bool {
         guard head.version == .http1_1, framing != .untilClose else { return false }
-        return !head.headers.hasListElement("close", in: "Connection")
+        return !head.headers.hasListElement("close", in: .connection)
     }
 
     var failedBeforeAnyResponseByte: Bool { requestCount > 1 && !receivedBytesForCurrentRequest }
