@@ -130,31 +130,26 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
     /// Whether the list in the `name` fields has an element equal to `token` (ASCII case-insensitive),
     /// e.g. `Connection: close`. Compares bytes; allocates nothing.
     public func hasListElement(_ token: String, in name: String) -> Bool {
-        var found = false
-        forEachListElement(in: name) { element in
-            found = Self.equalsIgnoringCase(element, token)
-            return !found
-        }
-        return found
+        let known = KnownFieldName(name)
+        return hasListElement(token, where: { matches($0, name, known) })
     }
 
     /// `hasListElement(_:in:)` for a known name, e.g. `hasListElement("close", in: .connection)`.
     public func hasListElement(_ token: String, in known: KnownFieldName) -> Bool {
+        hasListElement(token, where: { spans[$0].known == known })
+    }
+
+    @inline(__always)
+    private func hasListElement(_ token: String, where isListField: (Int) -> Bool) -> Bool {
         var found = false
-        forEachListElement(in: known) { element in
+        forEachListElement(where: isListField) { element in
             found = Self.equalsIgnoringCase(element, token)
             return !found
         }
         return found
     }
 
-    /// Calls `body` with each trimmed, non-empty list element of the `name` fields until it returns false.
-    func forEachListElement(in name: String, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
-        let known = KnownFieldName(name)
-        forEachListElement(where: { matches($0, name, known) }, body)
-    }
-
-    /// `forEachListElement(in:_:)` for a known name (no name to recognise first).
+    /// Calls `body` with each trimmed, non-empty list element of the `known` fields until it returns false.
     func forEachListElement(in known: KnownFieldName, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
         forEachListElement(where: { spans[$0].known == known }, body)
     }

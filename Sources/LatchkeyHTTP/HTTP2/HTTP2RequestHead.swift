@@ -84,7 +84,7 @@ extension HTTPHeaders {
     /// proxy forwards to an HTTP/1.1 upstream (as its own hop's); gRPC sends it.
     public var wantsTrailers: Bool {
         var wants = false
-        forEachListElement(in: "te") { element in
+        forEachListElement(in: .te) { element in
             if Self.equalsIgnoringCase(element, "trailers") { wants = true }
             return !wants
         }
