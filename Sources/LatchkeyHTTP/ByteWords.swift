@@ -1,5 +1,5 @@
-/// Eight bytes at a time ("SWAR": SIMD within a register) for the two checks every field of every message
-/// goes through: is a value plain visible ASCII, and is a name one of the proxy's known names. Each lane's
+/// Eight bytes at a time ("SWAR": SIMD within a register) for the checks every field of every message goes
+/// through: where a name ends, is a value plain visible ASCII, and is a name one of the proxy's known names. Each lane's
 /// answer is exact: a carry out of a lane happens only from a byte of 0x80 or more, and such a byte already
 /// decides the answer (a value with it takes the byte-by-byte path; a name with it is no known name).
 enum ByteWords {
@@ -33,6 +33,19 @@ enum ByteWords {
             offset += 8
         }
         return offset == count || !hasNonVisibleASCII(bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
+    }
+
+    /// How many bytes at the start of `word` (memory order) are ASCII letters, digits or '-', what nearly
+    /// every field name is made of: 8 when all are. A lane past a byte of 0x80 or more may be wrong (that
+    /// byte's carry), but the byte itself is none of them and ends the count first.
+    @inline(__always)
+    static func leadingLettersDigitsHyphens(_ word: UInt64) -> Int {
+        let folded = word | ones &* 0x20  // capitals made small; digits and '-' have that bit already
+        let letters = (folded &+ ones &* (0x80 - 0x61)) & ~(folded &+ ones &* (0x80 - 0x7B))
+        let digits = (word &+ ones &* (0x80 - 0x30)) & ~(word &+ ones &* (0x80 - 0x3A))
+        let hyphens = ~((word ^ ones &* 0x2D) &+ ones &* 0x7F)  // the high bit stays clear only for '-'
+        let wanted = (letters | digits | hyphens) & ~word & highBits
+        return (~wanted & highBits).trailingZeroBitCount >> 3
     }
 
     /// `word` with its ASCII capital letters made small, every other byte as it was.

@@ -156,6 +156,12 @@ struct HTTP1Decoder: Sendable {
                 unsolicitedByteCount += count - index
                 return
             }
+            if case .headerLines = state, lineBuffer.isEmpty,
+                let next = try headerLinesInPlace(input, from: index, into: &events)
+            {
+                index = next
+                continue
+            }
             switch state {
             case .startLine, .headerLines, .chunkSizeLine, .trailerLines:
                 let window = lineWindow()
@@ -240,23 +246,69 @@ struct HTTP1Decoder: Sendable {
         }
     }
 
-    /// `raw` is a line without its LF. Checks the line ending and the bytes every line shares.
-    private mutating func handleLine(_ raw: UnsafeRawBufferPointer, into events: inout [Event]) throws(HTTP1ParseError) {
+    /// Header field lines that lie whole in `input` from `start` on, handled where they lie: the same checks
+    /// in the same order as `handleLine`, so the same events and errors, but without a trip through `run`
+    /// per line, and the lines' bytes are copied into the headers' storage in one piece rather than one
+    /// line at a time. Nearly every head arrives in one read and goes this way. Returns the index after the
+    /// last line handled (after the empty line ending the section, the head is reported), or nil when the
+    /// line at `start` is not whole yet: the line-by-line path keeps it.
+    private mutating func headerLinesInPlace(
+        _ input: UnsafeRawBufferPointer, from start: Int, into events: inout [Event]
+    ) throws(HTTP1ParseError) -> Int? {
+        let base = input.baseAddress!
+        if headers.count == 0 { spareHeaders.provide(to: &headers) }
+        let storageOffset = headers.bytes.count - start  // where input[i] lands in the storage, minus i
+        var lineStart = start
+        var sectionEnd: Int?  // after the empty line, once it is found
+        do {
+            while true {
+                let searchEnd = min(input.count, lineStart + lineWindow())
+                guard lineStart < searchEnd, let found = memchr(base + lineStart, 0x0A, searchEnd - lineStart) else { break }
+                let lf = base.distance(to: UnsafeRawPointer(found))
+                let line = try Self.withoutCR(UnsafeRawBufferPointer(start: base + lineStart, count: lf - lineStart))
+                if line.isEmpty {
+                    sectionEnd = lf + 1
+                    break
+                }
+                let field = try countAndParseFieldLine(line)
+                let name = UnsafeBufferPointer(
+                    start: line.baseAddress!.assumingMemoryBound(to: UInt8.self) + field.name.lowerBound,
+                    count: field.name.count)
+                headers.add(
+                    lineAt: storageOffset + lineStart, name: field.name, value: field.value, known: KnownFieldName(name))
+                lineStart = lf + 1
+            }
+        } catch {
+            // The lines before the failing one are stored too: no span ever points past the stored bytes, not
+            // even in the headers a failed parse leaves behind.
+            headers.appendLines(UnsafeRawBufferPointer(start: base + start, count: lineStart - start))
+            throw error
+        }
+        headers.appendLines(UnsafeRawBufferPointer(start: base + start, count: lineStart - start))
+        if let sectionEnd {
+            try endHead(into: &events)
+            return sectionEnd
+        }
+        return lineStart == start ? nil : lineStart
+    }
+
+    /// `raw` (a line without its LF) without the CR it must end in.
+    @inline(__always)
+    private static func withoutCR(_ raw: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> UnsafeRawBufferPointer {
         // Index and pointer arithmetic rather than `last` and a slice: generic collection code otherwise,
         // called per line.
         guard raw.count > 0, raw[raw.count - 1] == 0x0D else {
             throw HTTP1ParseError(.bareLF, "a line ends in LF without CR: \(HTTP1ParseError.quote(raw))")
         }
-        let line = UnsafeRawBufferPointer(start: raw.baseAddress, count: raw.count - 1)
+        return UnsafeRawBufferPointer(start: raw.baseAddress, count: raw.count - 1)
+    }
+
+    /// `raw` is a line without its LF. Checks the line ending and the bytes every line shares.
+    private mutating func handleLine(_ raw: UnsafeRawBufferPointer, into events: inout [Event]) throws(HTTP1ParseError) {
+        let line = try Self.withoutCR(raw)
         switch state {
         case .headerLines, .trailerLines:
-            // A NUL or CR makes a field line invalid anyway (neither is a token or a value byte), so the search
-            // for them runs only when the line fails, to report them first as on every other line.
-            do {
-                try handleFieldLine(line, into: &events)
-            } catch {
-                throw Self.nulOrCR(in: line) ?? error
-            }
+            try handleFieldLine(line, into: &events)
             return
         default:
             if let error = Self.nulOrCR(in: line) { throw error }
@@ -306,15 +358,28 @@ struct HTTP1Decoder: Sendable {
             }
             return
         }
-        sectionBytes += line.count + 2
-        sectionCount += 1
-        if sectionBytes > limits.maxHeaderBytes { throw lineTooLong() }
-        if sectionCount > limits.maxHeaderCount {
-            throw HTTP1ParseError(.tooManyHeaders, "more than \(limits.maxHeaderCount) field lines")
-        }
-        let field = try HTTP1FieldLine.parse(line)
+        let field = try countAndParseFieldLine(line)
         if case .headerLines = state, headers.count == 0 { spareHeaders.provide(to: &headers) }
         headers.add(fieldLine: line, name: field.name, value: field.value)
+    }
+
+    /// A field line (not the empty one) counted against the section's limits, then parsed.
+    private mutating func countAndParseFieldLine(
+        _ line: UnsafeRawBufferPointer
+    ) throws(HTTP1ParseError) -> (name: Range<Int>, value: Range<Int>) {
+        // A NUL or CR makes a field line invalid anyway (neither is a token or a value byte), so the search for
+        // them runs only when the line fails, to report them first as on every other line.
+        do throws(HTTP1ParseError) {
+            sectionBytes += line.count + 2
+            sectionCount += 1
+            if sectionBytes > limits.maxHeaderBytes { throw lineTooLong() }
+            if sectionCount > limits.maxHeaderCount {
+                throw HTTP1ParseError(.tooManyHeaders, "more than \(limits.maxHeaderCount) field lines")
+            }
+            return try HTTP1FieldLine.parse(line)
+        } catch {
+            throw Self.nulOrCR(in: line) ?? error
+        }
     }
 
     /// The error for the first NUL or CR in `line`, as a byte-by-byte scan would report it; nil when it has

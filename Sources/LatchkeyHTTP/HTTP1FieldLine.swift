@@ -9,6 +9,13 @@ enum HTTP1FieldLine {
         }
         var colon = 0
         let bytes = line.assumingMemoryBound(to: UInt8.self)
+        // Eight bytes at a time over the letters, digits and hyphens nearly every name is made of; the byte
+        // loop decides the byte that ended the run (the colon, or another token byte) and goes on from there.
+        while colon + 8 <= bytes.count {
+            let run = ByteWords.leadingLettersDigitsHyphens(line.loadUnaligned(fromByteOffset: colon, as: UInt64.self))
+            colon += run
+            if run < 8 { break }
+        }
         while colon < bytes.count && HTTPField.isTokenByte(bytes[colon]) { colon += 1 }
         guard colon < line.count, line[colon] == UInt8(ascii: ":") else {
             var next = colon

@@ -100,7 +100,8 @@ extension HTTPHeaders {
         result.spans.reserveCapacity(spans.count + room.fields)
         result.bytes.reserveCapacity(bytes.count + room.bytes)
         bytes.withUnsafeBufferPointer { stored in
-            // Parsed fields lie back to back in `stored`: a run of kept ones is copied in one piece.
+            // Parsed fields lie back to back in `stored`, or one line end apart (the parser stores whole lines):
+            // a run of kept ones is copied in one piece, the line ends between them with it.
             var run = 0..<0
             for span in spans
             where Self.keeps(span, dropped: dropped, alsoDropping: extra, nominated: nominated, in: stored) {
@@ -109,7 +110,7 @@ extension HTTPHeaders {
                 var copied = span
                 if valueStart >= nameEnd, valueStart - nameEnd <= 2 {
                     // Name, separator and value in one piece (a parsed `Name: value` line stays one).
-                    if nameStart != run.upperBound {
+                    if nameStart < run.upperBound || nameStart - run.upperBound > Self.lineEndInRun {
                         result.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[run]))
                         run = nameStart..<nameStart
                     }
@@ -131,6 +132,11 @@ extension HTTPHeaders {
         }
         return result
     }
+
+    /// How far apart two fields may lie in the storage and still be copied as one run: a line end and two
+    /// bytes of whitespace after a value. No field line is that short, so a run never carries a dropped
+    /// field's bytes along.
+    private static let lineEndInRun = 4
 
     /// `forwarded(dropping:alsoDroppingNames:room:)` in place: the fields it leaves out leave `spans`, and
     /// their bytes stay behind unused. For a head its holder owns and passes on (a response on its way to

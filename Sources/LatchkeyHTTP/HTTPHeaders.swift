@@ -375,6 +375,21 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
                 valueStart: UInt32(start + value.lowerBound), valueCount: UInt32(value.count), known: known))
     }
 
+    /// Appends a parsed field line whose bytes are, or are about to be, in the storage already: the parser's
+    /// path for a run of whole lines, which copies their bytes once (`appendLines`) rather than line by line.
+    /// `offset` is where the line's first byte lies in `bytes`.
+    mutating func add(lineAt offset: Int, name: Range<Int>, value: Range<Int>, known: KnownFieldName) {
+        spans.append(
+            Span(
+                nameStart: UInt32(offset + name.lowerBound), nameCount: UInt32(name.count),
+                valueStart: UInt32(offset + value.lowerBound), valueCount: UInt32(value.count), known: known))
+    }
+
+    /// Appends the raw bytes of the field lines `add(lineAt:...)` described, line ends and all.
+    mutating func appendLines(_ raw: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: raw.assumingMemoryBound(to: UInt8.self))
+    }
+
     /// Appends a field from raw bytes (the bytes were validated by the caller).
     mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         // Typed views, so that the appends are copies of memory rather than loops over raw bytes.

@@ -19,6 +19,35 @@ import Testing
         }
     }
 
+    @Test func aNameRunEndsAtTheFirstByteNotALetterDigitOrHyphenForEveryByte() {
+        func isLetterDigitOrHyphen(_ byte: UInt8) -> Bool {
+            (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
+                || byte == 0x2D
+        }
+        for lane in 0..<8 {
+            for byte in 0...255 {
+                // The byte among letters, then among bytes that would each end the run themselves (a high
+                // byte's carry must not move the end earlier or later).
+                for filler in [UInt8(ascii: "Z"), UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "a")] {
+                    var bytes = [UInt8](repeating: filler, count: 8)
+                    bytes[lane] = UInt8(byte)
+                    let expected = isLetterDigitOrHyphen(UInt8(byte)) ? 8 : lane
+                    #expect(
+                        ByteWords.leadingLettersDigitsHyphens(word(bytes)) == expected,
+                        "byte \(byte) in lane \(lane) among \(filler)")
+                }
+                var stops = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+                stops[lane] = UInt8(byte)
+                if lane + 1 < 8 { stops[lane + 1] = UInt8(ascii: ":") }
+                let expected = isLetterDigitOrHyphen(UInt8(byte)) ? lane + 1 : lane
+                #expect(ByteWords.leadingLettersDigitsHyphens(word(stops)) == min(expected, 8), "byte \(byte) before a colon")
+            }
+        }
+        #expect(ByteWords.leadingLettersDigitsHyphens(word(Array("Host: h1".utf8))) == 4)
+        #expect(ByteWords.leadingLettersDigitsHyphens(word(Array("X_Y: abc".utf8))) == 1)
+        #expect(ByteWords.leadingLettersDigitsHyphens(word(Array("@[`{/:~.".utf8))) == 0)
+    }
+
     @Test func aCarryFromAHighByteDoesNotHideANeighbour() {
         // 0xFF next to a control byte, a DEL and a space: the answer is "not plain" whatever the carries do.
         #expect(ByteWords.hasNonVisibleASCII(word([0xFF, 0x00, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41])))

@@ -32,12 +32,44 @@ import Testing
         let capacity = kept.bytes.capacity
         kept.add(name: "Via", value: "1.1 latchkey")
         #expect(kept.bytes.capacity == capacity, "the room was enough: no second allocation")
-        #expect(String(decoding: kept.bytes, as: UTF8.self).hasPrefix("Host: a.exampleX-Id: 7"))
+        // The parser stores the lines as they came, line ends and all; the kept run is copied as one piece.
+        #expect(String(decoding: kept.bytes, as: UTF8.self).hasPrefix("Host: a.example\r\nX-Id: 7"))
         let head = HTTPRequestHead(method: "GET", target: "/", version: .http1_1, headers: kept)
         var wire: [UInt8] = []
         HTTP1Serializer.appendRequestHead(head, to: &wire)
         #expect(String(decoding: wire, as: UTF8.self)
             == "GET / HTTP/1.1\r\nHost: a.example\r\nX-Id: 7\r\nVia: 1.1 latchkey\r\n\r\n")
+    }
+
+    @Test func aSectionReadWholeIsStoredAsItsLinesAndGoesOutTrimmed() throws {
+        // One read: the lines are copied once, as they came, whitespace after values and line ends included.
+        let headers = try parsed("Host: h \r\nA: 1  \r\nB:\t2\t\r\nC: 3\r\n")
+        #expect(String(decoding: headers.bytes, as: UTF8.self) == "Host: h \r\nA: 1  \r\nB:\t2\t\r\nC: 3\r\n")
+        #expect(headers.fields.map(\.value) == ["h", "1", "2", "3"])
+        let kept = headers.forwarded(room: .none)
+        // One run, up to the last value: the fields are a line end and some whitespace apart.
+        #expect(kept.bytes == Array(headers.bytes.dropLast(2)))
+        let head = HTTPRequestHead(method: "GET", target: "/", version: .http1_1, headers: kept)
+        var wire: [UInt8] = []
+        HTTP1Serializer.appendRequestHead(head, to: &wire)
+        #expect(String(decoding: wire, as: UTF8.self) == "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n")
+    }
+
+    @Test func aSectionSplitAcrossReadsIsStoredInOrderFromBothPaths() throws {
+        // The whole lines of each read are stored where they lie; the line cut by the read's end is buffered
+        // and stored alone. The fields come out the same either way.
+        var parser = HTTP1RequestParser()
+        #expect(try parser.feed(Array("GET / HTTP/1.1\r\nHost: a\r\nX-One: 1\r\nX-Tw".utf8)) == [])
+        let events = try parser.feed(Array("o: 2\r\nX-Three: 3\r\n\r\n".utf8))
+        guard case .head(let head, _)? = events.first else {
+            Issue.record("no head in \(events)")
+            return
+        }
+        #expect(head.headers.fields.map(\.name) == ["Host", "X-One", "X-Two", "X-Three"])
+        #expect(head.headers.fields.map(\.value) == ["a", "1", "2", "3"])
+        var wire: [UInt8] = []
+        HTTP1Serializer.appendRequestHead(head, to: &wire)
+        #expect(String(decoding: wire, as: UTF8.self) == "GET / HTTP/1.1\r\nHost: a\r\nX-One: 1\r\nX-Two: 2\r\nX-Three: 3\r\n\r\n")
     }
 
     @Test func fieldsBuiltFromStringsAndRewrittenValuesCopyCorrectly() {
