@@ -235,6 +235,11 @@ public struct RouteSettings: Sendable {
     public var connection: String?
     /// `upstream:` where matched requests go; nil means the request's own target host.
     public var upstream: UpstreamURL?
+    /// Whether `upstream` is set. Asked on every route-mode match: `upstream != nil` copied the URL (its
+    /// strings retained, then released) only to compare it with nil.
+    public var hasUpstream: Bool {
+        if case .some = upstream { true } else { false }
+    }
     /// `strip_prefix:` remove `path_prefix` before forwarding (route mode).
     public var stripPrefix: Bool
     /// `timeout_ms:` per attempt, until the response head arrives. Default 30 000.

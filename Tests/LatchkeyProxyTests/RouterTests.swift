@@ -30,6 +30,19 @@ import Testing
         #expect(pick(routes, host: "elsewhere.org") == "none")
     }
 
+    @Test func exactHostsAreFoundAsWellInAShortTableAsInALongOne() {
+        // Up to `HostTable.scanLimit` hosts are compared one by one, more are hashed: both answer alike,
+        // including for a long host name and for a name only a prefix or an extension of a known one.
+        for count in [1, HostTable<Int>.scanLimit, HostTable<Int>.scanLimit + 1, 40] {
+            let hosts = (0..<count).map { "host-\($0).a-rather-long-internal-name.example.com" }
+            let routes = hosts.map { route($0, host: $0) } + [route("fallback", prefix: "/")]
+            for host in hosts { #expect(pick(routes, host: host) == host, "\(count) hosts") }
+            #expect(pick(routes, host: "host-0.a-rather-long-internal-name.example") == "fallback", "\(count) hosts")
+            #expect(pick(routes, host: "host-0.a-rather-long-internal-name.example.com.x") == "fallback")
+            #expect(pick(routes, host: "api.example.com") == "fallback")
+        }
+    }
+
     @Test func longerWildcardSuffixWins() {
         let routes = [route("short", host: "*.example.com"), route("long", host: "*.eu.example.com")]
         #expect(pick(routes, host: "api.eu.example.com") == "long")

@@ -98,7 +98,7 @@ public enum RequestPlanner {
             guard
                 let index = runtime.router.matchIndex(
                     host: authority?.host, port: authority?.port ?? 0, path: pathOnly(path), method: head.method,
-                    where: { $0.host == nil || $0.upstream != nil })
+                    where: { $0.host == nil || $0.hasUpstream })
             else {
                 return .reject(
                     ProxyError(
