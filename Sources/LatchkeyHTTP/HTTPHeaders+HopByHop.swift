@@ -110,7 +110,7 @@ extension HTTPHeaders {
                 var copied = span
                 if valueStart >= nameEnd, valueStart - nameEnd <= 2 {
                     // Name, separator and value in one piece (a parsed `Name: value` line stays one).
-                    if nameStart < run.upperBound || nameStart - run.upperBound > Self.lineEndInRun {
+                    if run.isEmpty || !Self.isLineEnd(run.upperBound, nameStart, in: stored) {
                         result.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[run]))
                         run = nameStart..<nameStart
                     }
@@ -133,10 +133,17 @@ extension HTTPHeaders {
         return result
     }
 
-    /// How far apart two fields may lie in the storage and still be copied as one run: a line end and two
-    /// bytes of whitespace after a value. No field line is that short, so a run never carries a dropped
-    /// field's bytes along.
-    private static let lineEndInRun = 4
+    /// Whether the stored bytes from `end` (a field's end) to `start` (the next one's name) are a line end
+    /// and at most two bytes of whitespace after a value, and nothing else: a run of kept fields goes on
+    /// over those alone, never over a dropped field's bytes.
+    private static func isLineEnd(_ end: Int, _ start: Int, in stored: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard start >= end, start - end <= 4 else { return false }
+        for index in end..<start {
+            let byte = stored[index]
+            guard byte == 0x0D || byte == 0x0A || HTTPField.isWhitespace(byte) else { return false }
+        }
+        return true
+    }
 
     /// `forwarded(dropping:alsoDroppingNames:room:)` in place: the fields it leaves out leave `spans`, and
     /// their bytes stay behind unused. For a head its holder owns and passes on (a response on its way to

@@ -55,6 +55,21 @@ import Testing
         #expect(String(decoding: wire, as: UTF8.self) == "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n")
     }
 
+    @Test func aRunOfKeptFieldsNeverTakesADroppedFieldsBytesAlong() throws {
+        // Fed a byte at a time, the parser stores each line up to its value's end, back to back: a dropped
+        // field as short as a line end then lies between two kept ones.
+        var parser = HTTP1RequestParser()
+        var events: [HTTP1RequestEvent] = []
+        for byte in Array("GET / HTTP/1.1\r\nHost: a\r\nTE:x\r\nX: 1\r\n\r\n".utf8) { events += try parser.feed([byte]) }
+        guard case .head(let head, _)? = events.first else {
+            Issue.record("no head in \(events)")
+            return
+        }
+        let kept = head.headers.forwarded(room: .none)
+        #expect(kept.fields.map(\.name) == ["Host", "X"])
+        #expect(!String(decoding: kept.bytes, as: UTF8.self).contains("TE"))
+    }
+
     @Test func aSectionSplitAcrossReadsIsStoredInOrderFromBothPaths() throws {
         // The whole lines of each read are stored where they lie; the line cut by the read's end is buffered
         // and stored alone. The fields come out the same either way.
