@@ -1,7 +1,8 @@
 /// Eight bytes at a time ("SWAR": SIMD within a register) for the checks every field of every message goes
-/// through: where a name ends, is a value plain visible ASCII, and is a name one of the proxy's known names. Each lane's
-/// answer is exact: a carry out of a lane happens only from a byte of 0x80 or more, and such a byte already
-/// decides the answer (a value with it takes the byte-by-byte path; a name with it is no known name).
+/// through: where a name ends, is a value plain visible ASCII, and is a name one of the proxy's known names.
+/// Each lane's answer is exact: a carry out of a lane happens only from a byte of 0x80 or more, and such a
+/// byte already decides the answer (a name's letters end before it; a value with it takes the byte-by-byte
+/// path; a name with it is no known name).
 enum ByteWords {
     private static let ones: UInt64 = 0x0101_0101_0101_0101
     private static let highBits: UInt64 = 0x8080_8080_8080_8080

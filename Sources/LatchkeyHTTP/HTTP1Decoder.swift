@@ -259,17 +259,15 @@ struct HTTP1Decoder: Sendable {
         if headers.count == 0 { spareHeaders.provide(to: &headers) }
         let storageOffset = headers.bytes.count - start  // where input[i] lands in the storage, minus i
         var lineStart = start
-        var sectionEnd: Int?  // after the empty line, once it is found
-        do {
+        let sectionEnd = Result { () throws(HTTP1ParseError) -> Int? in
             while true {
                 let searchEnd = min(input.count, lineStart + lineWindow())
-                guard lineStart < searchEnd, let found = memchr(base + lineStart, 0x0A, searchEnd - lineStart) else { break }
+                guard lineStart < searchEnd, let found = memchr(base + lineStart, 0x0A, searchEnd - lineStart) else {
+                    return nil
+                }
                 let lf = base.distance(to: UnsafeRawPointer(found))
                 let line = try Self.withoutCR(UnsafeRawBufferPointer(start: base + lineStart, count: lf - lineStart))
-                if line.isEmpty {
-                    sectionEnd = lf + 1
-                    break
-                }
+                if line.isEmpty { return lf + 1 }
                 let field = try countAndParseFieldLine(line)
                 let name = UnsafeBufferPointer(
                     start: line.baseAddress!.assumingMemoryBound(to: UInt8.self) + field.name.lowerBound,
@@ -278,16 +276,13 @@ struct HTTP1Decoder: Sendable {
                     lineAt: storageOffset + lineStart, name: field.name, value: field.value, known: KnownFieldName(name))
                 lineStart = lf + 1
             }
-        } catch {
-            // The lines before the failing one are stored too: no span ever points past the stored bytes, not
-            // even in the headers a failed parse leaves behind.
-            headers.appendLines(UnsafeRawBufferPointer(start: base + start, count: lineStart - start))
-            throw error
         }
+        // The lines handled are stored however the loop ended, those before a failing line too: no span ever
+        // points past the stored bytes, not even in the headers a failed parse leaves behind.
         headers.appendLines(UnsafeRawBufferPointer(start: base + start, count: lineStart - start))
-        if let sectionEnd {
+        if let end = try sectionEnd.get() {
             try endHead(into: &events)
-            return sectionEnd
+            return end
         }
         return lineStart == start ? nil : lineStart
     }

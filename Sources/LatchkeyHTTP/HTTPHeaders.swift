@@ -7,9 +7,9 @@
 /// a parsed head is two allocations however many fields it has, names are compared as bytes, and the
 /// serializer copies bytes straight out. A parsed head's buffer holds its field lines as they came, line
 /// ends included (the parser copies a read's whole lines in one piece); the spans skip what is not name or
-/// value. `String`s exist only when a caller asks for one (`first`,
-/// `values`, iteration), which the forwarding path avoids. Removing a field drops its span; the bytes stay
-/// until the headers go, which is at most one message's worth.
+/// value. `String`s exist only when a caller asks for one (`first`, `values`, iteration), which the
+/// forwarding path avoids. Removing a field drops its span; the bytes stay until the headers go, which is
+/// at most one message's worth.
 public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionaryLiteral {
     /// One field line, as `String`s (a copy: mutating it does not change the headers).
     public struct Field: Sendable, Equatable {
