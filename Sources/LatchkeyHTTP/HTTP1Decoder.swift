@@ -405,7 +405,7 @@ struct HTTP1Decoder: Sendable {
             events.append(.requestHead(HTTPRequestHead(method: method, target: target, version: version, headers: headers), framing))
             // Only a request naming `Upgrade` may be followed by another protocol; its next bytes wait for the
             // answer. Checking the field costs one scan of the known-name spans.
-            holdAfterMessage = headers.firstIndex(of: .upgrade) != nil
+            holdAfterMessage = headers.contains(.upgrade)
             startBody(framing, into: &events, tunnelAfter: method == "CONNECT")
         case .response:
             guard let (version, status, reason) = statusLine else { preconditionFailure("no status line") }

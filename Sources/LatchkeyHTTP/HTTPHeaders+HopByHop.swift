@@ -26,7 +26,7 @@ extension HTTPHeaders {
     /// The first `Connection` option that names a protected field (see `protectedConnectionOptions`),
     /// or nil. Costs nothing when there is no `Connection` field.
     public func firstProtectedConnectionOption() -> Substring? {
-        guard firstIndex(of: .connection) != nil else { return nil }
+        guard contains(.connection) else { return nil }
         return listElements(for: "connection").first { option in
             Self.protectedConnectionOptions.contains { String(option).asciiCaseInsensitiveEquals($0) }
         }
@@ -194,7 +194,7 @@ extension HTTPHeaders {
     /// The `Connection` options that name fields not hop-by-hop anyway, as ranges of `bytes` (a response
     /// nearly always has `Connection: keep-alive`, which needs none: the usual case allocates nothing).
     private func nominatedConnectionOptions() -> [Range<Int>] {
-        guard firstIndex(of: .connection) != nil else { return [] }
+        guard contains(.connection) else { return [] }
         var nominated: [Range<Int>] = []
         bytes.withUnsafeBufferPointer { storage in
             forEachListElement(in: .connection) { option in
