@@ -184,7 +184,7 @@ import Testing
     // MARK: TRACE and Max-Forwards (item 5)
 
     @Test func traceOnACredentialRouteIsRefusedWith403() throws {
-        for method in ["TRACE", "trace", "TRACK"] {
+        for method in ["TRACE", "trace", "TRACK", "tRaCk"] {
             let error = try #require(rejection(try plan(head(method, "/ro/x", []))))
             #expect(error.status == 403)
             #expect(error.code == .traceRefused, "\(method)")
@@ -192,6 +192,17 @@ import Testing
         let error = try #require(rejection(try plan(head("TRACE", "/ro/x", [("Max-Forwards", "3")]))))
         #expect(error.code == .traceRefused)
         #expect(error.route == "ro")
+    }
+
+    @Test func onlyTraceTrackAndOptionsGoThroughTheMethodRules() {
+        for method in ["TRACE", "trace", "TRACK", "Track", "OPTIONS"] {
+            #expect(RequestRewrite.hasMethodRules(method), "\(method)")
+        }
+        // OPTIONS is matched as sent (methods are case-sensitive, RFC 9110 §9.1); only TRACE and TRACK are
+        // refused in any case, because IIS and others answer them so.
+        for method in ["GET", "POST", "options", "TRACES", "TRAC", "CONNECT", ""] {
+            #expect(!RequestRewrite.hasMethodRules(method), "\(method)")
+        }
     }
 
     @Test func traceWithoutCredentialIsForwardedWithMaxForwardsDecremented() throws {

@@ -30,14 +30,16 @@ enum RequestRewrite {
         if head.method == "OPTIONS", head.target == "*", maxForwards(head.headers) == .some(.some(0)) {
             return .respond(LocalResponse(status: 200))
         }
-        let planned =
+        var planned =
             if let origin {
                 RequestPlanner.planIntercepted(head, origin: origin, runtime: runtime)
             } else {
                 RequestPlanner.plan(head, runtime: runtime)
             }
-        let ruled = applyMethodRules(to: planned, head: head, runtime: runtime)
-        guard isWebSocket, case .forward(var forward) = ruled else { return ruled }
+        // Only TRACE, TRACK and OPTIONS have rules: any other plan is returned as it is, not passed through
+        // `applyMethodRules` (which cost a copy of the whole plan and its destruction, ~600 instructions).
+        if hasMethodRules(head.method) { planned = applyMethodRules(to: planned, head: head, runtime: runtime) }
+        guard isWebSocket, case .forward(var forward) = planned else { return planned }
         forward.upgradesToWebSocket = true
         if let route = forward.route {
             // The route's HTTP version after all (the planner chose HTTP/1.1 for any `Upgrade`): an h2 upstream
@@ -75,6 +77,16 @@ enum RequestRewrite {
 
     // MARK: After routing
 
+    /// Whether `method` is one `applyMethodRules` may change the plan for.
+    static func hasMethodRules(_ method: String) -> Bool {
+        method == "OPTIONS" || isTraceOrTrack(method)
+    }
+
+    /// TRACE and TRACK, in any case: both echo the request back.
+    private static func isTraceOrTrack(_ method: String) -> Bool {
+        method.asciiCaseInsensitiveEquals("TRACE") || method.asciiCaseInsensitiveEquals("TRACK")
+    }
+
     /// TRACE and OPTIONS with `Max-Forwards` (RFC 9110 §7.6.2): 0 makes the proxy the final recipient
     /// (TRACE: a `message/http` echo without credential fields, §9.3.8; OPTIONS: 200 with no content),
     /// any other value is decremented on the forwarded head; an invalid one is a 400. Then TRACE (and
@@ -84,7 +96,7 @@ enum RequestRewrite {
     /// Other plans pass through unchanged.
     static func applyMethodRules(to plan: consuming RequestPlan, head: HTTPRequestHead, runtime: ProxyRuntime) -> RequestPlan {
         let method = head.method
-        let isTrace = method.asciiCaseInsensitiveEquals("TRACE") || method.asciiCaseInsensitiveEquals("TRACK")
+        let isTrace = isTraceOrTrack(method)
         // Every other method leaves the plan as it is, without taking it apart (a copy of the whole plan).
         guard isTrace || method == "OPTIONS", case .forward(var forward) = plan else { return plan }
         if method == "TRACE" || method == "OPTIONS" {
