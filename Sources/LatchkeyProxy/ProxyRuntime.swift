@@ -56,6 +56,30 @@ public final class ProxyRuntime: Sendable {
             upstreamIsLoopback = upstreamEndpoint.map { AddressScope.isLoopback(host: $0.host) } ?? false
             logFields = RouteLogFields(connection: settings.connection, route: settings.name, upstream: upstreamEndpoint)
         }
+
+        // The route's credential, asked of its source here: inside the route, `source` and `credentialKey`
+        // are read in place, where an exchange reaching them through its plan retained each (four retains
+        // and releases per request).
+
+        /// The credential at hand without waiting (see `CredentialSource.currentCredential(for:)`); nil also
+        /// when the route names no connection.
+        func currentCredential() -> InjectedCredential?? {
+            source?.currentCredential(for: credentialKey)
+        }
+
+        /// Waits for the route's credential (see `CredentialSource.fetchCredential(for:timeout:completion:)`);
+        /// a route without a connection answers nil at once.
+        func fetchCredential(
+            timeout: Duration, completion: @escaping @Sendable (Result<InjectedCredential?, CredentialError>) -> Void
+        ) {
+            guard let source else { return completion(.success(nil)) }
+            source.fetchCredential(for: credentialKey, timeout: timeout, completion: completion)
+        }
+
+        /// The upstream rejected `credential` (401): its source forgets it.
+        func invalidate(_ credential: InjectedCredential) {
+            source?.invalidate(credential, for: credentialKey)
+        }
     }
 
     public let configuration: ProxyConfiguration

@@ -64,7 +64,7 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
             let action = machine.event(consume event, now: now)
             if let rejected = machine.takeRejectedCredential(), let route = machine.plan.route {
                 // Before the next lookup, so that the replay cannot get the rejected token back.
-                route.source?.invalidate(rejected, for: route.credentialKey)
+                route.invalidate(rejected)
             }
             guard let following = perform(action) else { break }
             event = following
@@ -108,6 +108,8 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
         case .forwardInterim(let head):
             client.sendInterimResponse(head)
         case .startResponse(let head, let framing):
+            // One reading of `upstream` for both calls: each reading of the stored property is a retain.
+            let upstream = self.upstream
             upstreamReusable = upstream?.allowsReuse(after: head, framing: framing) ?? false
             var written = client.sendResponseHead(consume head, framing: framing, requestMethod: machine.plan.head.method)
             upstream?.recycleResponseHeaders(&written)
@@ -171,11 +173,9 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
 
     /// The credential at hand is used at once; otherwise the source is asked and answers on any queue.
     private func lookUpCredential(timeout: Duration) -> ExchangeStateMachine.Event? {
-        guard let source = machine.plan.route?.source, let key = machine.plan.route?.credentialKey else {
-            return .credentialReady(nil)
-        }
-        if let ready = source.currentCredential(for: key) { return .credentialReady(ready) }
-        source.fetchCredential(for: key, timeout: timeout) { [self] result in
+        guard let route = machine.plan.route, route.source != nil else { return .credentialReady(nil) }
+        if let ready = route.currentCredential() { return .credentialReady(ready) }
+        route.fetchCredential(timeout: timeout) { [self] result in
             loop.execute {
                 switch result {
                 case .success(let value): self.handle(.credentialReady(value))
@@ -205,7 +205,9 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
 
     /// The client's trailers as this attempt may send them (see `RequestRewrite.upstreamTrailers`).
     private func upstreamTrailers(_ trailers: HTTPHeaders) -> HTTPHeaders {
-        RequestRewrite.upstreamTrailers(trailers, credentialHeader: machine.credential?.headerName)
+        // Nearly every request has none: nothing to filter, and no credential header name to read.
+        guard trailers.count > 0 else { return trailers }
+        return RequestRewrite.upstreamTrailers(trailers, credentialHeader: machine.credential?.headerName)
     }
 
     private func sendRequest(body: [[UInt8]], end: Bool, trailers: HTTPHeaders) {
