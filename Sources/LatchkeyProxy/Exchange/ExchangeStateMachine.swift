@@ -238,9 +238,10 @@ struct ExchangeStateMachine {
     var headSent: Bool { state == .awaitingResponse || state == .responding }
 
     /// A credential the upstream answered 401 to, once: the driver tells the source to forget it.
+    /// Asked after every event: nearly always there is none, answered without copying the optional.
     mutating func takeRejectedCredential() -> InjectedCredential? {
-        defer { rejectedCredential = nil }
-        return rejectedCredential
+        guard rejectedCredential != nil else { return nil }
+        return rejectedCredential.take()
     }
 
     // MARK: Events
