@@ -62,32 +62,38 @@ struct AccessLog: Sendable {
         // Fields read in place from the machine's plans (a `let plan` would copy the whole plan).
         let endpoint = exchange.machine.plan.endpoint
         let route = exchange.machine.origin.route  // its fields were written when it was built
-        line.message(exchange.method)
+        // Each value read once (a read through the exchange is a retain and a release) and each key from one
+        // `static let` (one lazy-initialisation check, not one per key).
+        let method = exchange.method
+        let host = exchange.machine.origin.clientHost
+        let path = exchange.machine.origin.clientPath
+        let keys = LogFieldKey.accessLine
+        line.message(method)
         line.message(" ")
-        line.message(exchange.machine.origin.clientHost)
-        line.message(exchange.machine.origin.clientPath)
+        line.message(host)
+        line.message(path)
         line.message(" ")
         line.message(status)
-        line.field(LogFieldKey.attempts, exchange.attempts)
-        line.field(LogFieldKey.bytesIn, exchange.bytesFromClient)
-        line.field(LogFieldKey.bytesOut, exchange.bytesToClient)
-        if let route { line.field(route.logFields.connection) } else { line.field(LogFieldKey.connection, "-") }
-        line.field(LogFieldKey.durationMs, milliseconds(exchange.elapsed))
-        line.field(LogFieldKey.host, exchange.machine.origin.clientHost)
-        if exchange.machine.origin.intercepted { line.field(LogFieldKey.intercepted, "true") }  // sorted: after host
-        line.field(LogFieldKey.method, exchange.method)
-        line.field(LogFieldKey.outcome, outcome)
-        line.field(LogFieldKey.path, exchange.machine.origin.clientPath)
-        if exchange.machine.requestHead.version == .http2 { line.field(LogFieldKey.protocolName, "h2") }  // sorted: after path
-        if let route { line.field(route.logFields.route) } else { line.field(LogFieldKey.route, "-") }
-        line.field(LogFieldKey.status, status)
+        line.field(keys.attempts, exchange.attempts)
+        line.field(keys.bytesIn, exchange.bytesFromClient)
+        line.field(keys.bytesOut, exchange.bytesToClient)
+        if let route { line.field(route.logFields.connection) } else { line.field(keys.connection, "-") }
+        line.field(keys.durationMs, milliseconds(exchange.elapsed))
+        line.field(keys.host, host)
+        if exchange.machine.origin.intercepted { line.field(keys.intercepted, "true") }  // sorted: after host
+        line.field(keys.method, method)
+        line.field(keys.outcome, outcome)
+        line.field(keys.path, path)
+        if exchange.machine.requestHead.version == .http2 { line.field(keys.protocolName, "h2") }  // sorted: after path
+        if let route { line.field(route.logFields.route) } else { line.field(keys.route, "-") }
+        line.field(keys.status, status)
         if let upstream = route?.logFields.upstream, endpoint === route?.upstreamEndpoint {
             line.field(upstream)
         } else {
-            line.field(LogFieldKey.upstream, endpoint.scheme, "://", endpoint.authority)
+            line.field(keys.upstream, endpoint.scheme, "://", endpoint.authority)
         }
         if let upstream = exchange.upstreamElapsed {
-            line.field(LogFieldKey.upstreamMs, milliseconds(upstream))
+            line.field(keys.upstreamMs, milliseconds(upstream))
         }
     }
 

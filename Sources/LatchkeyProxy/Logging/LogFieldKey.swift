@@ -30,19 +30,42 @@ struct LogFieldKey: @unchecked Sendable {  // immutable; the buffers are never f
 
 /// The access log's keys (`AccessLog.compose`), sorted as the line writes them.
 extension LogFieldKey {
-    static let attempts = LogFieldKey(LogKey.attempts)
-    static let bytesIn = LogFieldKey(LogKey.bytesIn)
-    static let bytesOut = LogFieldKey(LogKey.bytesOut)
-    static let connection = LogFieldKey(LogKey.connection)
-    static let durationMs = LogFieldKey(LogKey.durationMs)
-    static let host = LogFieldKey(LogKey.host)
-    static let intercepted = LogFieldKey(LogKey.intercepted)
-    static let method = LogFieldKey(LogKey.method)
-    static let outcome = LogFieldKey(LogKey.outcome)
-    static let path = LogFieldKey(LogKey.path)
-    static let protocolName = LogFieldKey(LogKey.protocolName)
-    static let route = LogFieldKey(LogKey.route)
-    static let status = LogFieldKey(LogKey.status)
-    static let upstream = LogFieldKey(LogKey.upstream)
-    static let upstreamMs = LogFieldKey(LogKey.upstreamMs)
+    static var attempts: LogFieldKey { accessLine.attempts }
+    static var bytesIn: LogFieldKey { accessLine.bytesIn }
+    static var bytesOut: LogFieldKey { accessLine.bytesOut }
+    static var connection: LogFieldKey { accessLine.connection }
+    static var durationMs: LogFieldKey { accessLine.durationMs }
+    static var host: LogFieldKey { accessLine.host }
+    static var intercepted: LogFieldKey { accessLine.intercepted }
+    static var method: LogFieldKey { accessLine.method }
+    static var outcome: LogFieldKey { accessLine.outcome }
+    static var path: LogFieldKey { accessLine.path }
+    static var protocolName: LogFieldKey { accessLine.protocolName }
+    static var route: LogFieldKey { accessLine.route }
+    static var status: LogFieldKey { accessLine.status }
+    static var upstream: LogFieldKey { accessLine.upstream }
+    static var upstreamMs: LogFieldKey { accessLine.upstreamMs }
+
+    /// All of them in one value: a line takes it once, where each `static let` of its own cost a
+    /// lazy-initialisation check at every use (fifteen a line).
+    static let accessLine = AccessLineKeys()
+}
+
+/// The access-log line's keys (`LogFieldKey.accessLine`).
+struct AccessLineKeys: Sendable {
+    let attempts = LogFieldKey(LogKey.attempts)
+    let bytesIn = LogFieldKey(LogKey.bytesIn)
+    let bytesOut = LogFieldKey(LogKey.bytesOut)
+    let connection = LogFieldKey(LogKey.connection)
+    let durationMs = LogFieldKey(LogKey.durationMs)
+    let host = LogFieldKey(LogKey.host)
+    let intercepted = LogFieldKey(LogKey.intercepted)
+    let method = LogFieldKey(LogKey.method)
+    let outcome = LogFieldKey(LogKey.outcome)
+    let path = LogFieldKey(LogKey.path)
+    let protocolName = LogFieldKey(LogKey.protocolName)
+    let route = LogFieldKey(LogKey.route)
+    let status = LogFieldKey(LogKey.status)
+    let upstream = LogFieldKey(LogKey.upstream)
+    let upstreamMs = LogFieldKey(LogKey.upstreamMs)
 }
