@@ -14,12 +14,34 @@ public protocol ByteStream: AnyObject {
     func start()
     /// Queues `bytes` for writing; never blocks. Writes after `close` are dropped.
     func write(_ bytes: [UInt8])
+    /// Queues `bytes` for writing as `write` does and leaves `bytes` empty, with room for the writer's next
+    /// message: a writer that keeps one output array hands it over this way. A stream may take the array
+    /// itself and give back its own emptied buffer rather than copy the message (`TCPConnection`).
+    func write(taking bytes: inout [UInt8])
     /// Stops (`true`) or resumes (`false`) reading: the back-pressure lever.
     func setReadingPaused(_ paused: Bool)
     /// Half-closes the writing side once pending writes are flushed (TCP FIN; TLS close_notify first).
     func shutdownWriting()
     /// Closes now, dropping unflushed writes. The delegate gets `didClose` once (with nil error).
     func close()
+}
+
+extension ByteStream {
+    /// A copy, then the writer's array emptied (`ByteStream.recycle`).
+    public func write(taking bytes: inout [UInt8]) {
+        write(bytes)
+        Self.recycle(&bytes)
+    }
+
+    /// Empties a writer's output array: its storage stays for the next message when small, and goes when
+    /// large (a large body should not stay resident with an idle connection).
+    public static func recycle(_ output: inout [UInt8]) {
+        if output.capacity <= TCPConnection.retainedCapacity {
+            output.removeAll(keepingCapacity: true)
+        } else {
+            output = []
+        }
+    }
 }
 
 /// Events from a `ByteStream`, delivered on the stream's loop.

@@ -287,6 +287,22 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
         scheduleFlush()
     }
 
+    /// The writer's array becomes the stream's buffer when nothing is waiting to be sent (the usual case: one
+    /// message per turn), and the writer gets the stream's emptied buffer back: no copy, and one array
+    /// emptied per message instead of two (each `removeAll(keepingCapacity:)` is about 80 instructions).
+    public func write(taking bytes: inout [UInt8]) {
+        loop.assertInLoop()
+        guard outbound.isEmpty, !bytes.isEmpty, state != .closed, !shutdownAfterFlush else {
+            write(bytes)
+            Self.recycle(&bytes)
+            return
+        }
+        swap(&outbound, &bytes)
+        outboundOffset = 0
+        pendingWriteBytes += outbound.count
+        scheduleFlush()
+    }
+
     /// Output is sent once per loop turn (epoll) or at once (Dispatch): a head and a body written in the
     /// same turn leave in one `send`.
     private func scheduleFlush() {
@@ -306,16 +322,6 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
     /// keep its own buffers of this size too: `write` copies a message that fits the kept buffer rather
     /// than adopting the writer's array.
     public static let retainedCapacity = 4 * 1024
-
-    /// Empties a writer's `output` after `write` took it: its storage stays for the next message when
-    /// small (`write` copied the bytes), and goes when large (adopted, or it carried a large body).
-    public static func recycle(_ output: inout [UInt8]) {
-        if output.capacity <= retainedCapacity {
-            output.removeAll(keepingCapacity: true)
-        } else {
-            output = []
-        }
-    }
 
     private func flush() {
         while outboundOffset < outbound.count {

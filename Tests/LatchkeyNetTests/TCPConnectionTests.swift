@@ -107,6 +107,50 @@ final class AcceptedBox: @unchecked Sendable {
         }
     }
 
+    /// `write(taking:)` hands the writer's array over and gives back an empty one, whether the stream takes the
+    /// array (nothing waiting: it becomes the stream's buffer) or copies it behind what is waiting; bytes leave
+    /// in the order written, mixed with plain `write`s, and a large array is not kept for the writer.
+    @Test(arguments: EventLoopBackend.allCases) func writesTakingTheWritersArrayLeaveInOrderAndGiveItBackEmpty(
+        backend: EventLoopBackend
+    ) throws {
+        let group = EventLoopGroup(count: 2, backend: backend)
+        let box = AcceptedBox()
+        let listener = try Self.startEchoListener(group: group, keeping: box)
+        defer { listener.stop() }
+
+        let loop = group.loops[0]
+        let delegate = RecordingDelegate()
+        delegate.onEOF = { $0.close() }
+        let client = TCPConnection(connectingTo: "127.0.0.1", port: listener.localAddress.port, loop: loop, connectTimeout: .seconds(5))
+        defer { withExtendedLifetime(client) {} }
+        let first = Array("first message, taken whole;".utf8)
+        let second = Array(" second, copied behind it;".utf8)
+        let third = Array(" third, a plain write;".utf8)
+        let large = (0..<(64 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        loop.runAndWait {
+            client.delegate = delegate
+            client.start()
+            var output = first
+            client.write(taking: &output)  // nothing waiting: the stream takes the array
+            #expect(output.isEmpty)
+            output.append(contentsOf: second)
+            client.write(taking: &output)  // the first still waits (the connect is under way): a copy
+            #expect(output.isEmpty)
+            #expect(output.capacity > 0, "a small array keeps its storage for the next message")
+            client.write(third)
+            output.append(contentsOf: large)
+            client.write(taking: &output)
+            #expect(output.isEmpty)
+            #expect(output.capacity <= TCPConnection.retainedCapacity, "a large array is not kept for the writer")
+            client.shutdownWriting()
+        }
+        #expect(delegate.closed.wait(timeout: .now() + 30) == .success)
+        loop.runAndWait {
+            #expect(delegate.closeError == nil)
+            #expect(delegate.received.elementsEqual(first + second + third + large), "bytes differ from what was written")
+        }
+    }
+
     /// A delegate that takes reads in place gets every byte through that callback and none as arrays; one that
     /// does not (the echo side, `RecordingDelegate`) gets arrays through the protocol's default.
     @Test(arguments: EventLoopBackend.allCases) func aDelegateCanTakeReadsInPlace(backend: EventLoopBackend) throws {

@@ -43,8 +43,7 @@ extension ClientConnection: ExchangeClient {
 
     func flushResponse() {
         guard !responseOutput.isEmpty else { return }
-        stream.write(responseOutput)
-        TCPConnection.recycle(&responseOutput)
+        stream.write(taking: &responseOutput)
     }
 
     func exchangeDidFail(_ exchange: ForwardExchange, error: ProxyError, requestComplete: Bool) {

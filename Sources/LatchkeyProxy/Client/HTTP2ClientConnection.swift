@@ -152,8 +152,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
                     return
                 }
                 if !output.isEmpty {
-                    stream.write(output)
-                    TCPConnection.recycle(&output)
+                    stream.write(taking: &output)
                 }
             }
         } while flushAgain || !events.isEmpty

@@ -44,7 +44,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchec
     private var countedOpen = false
     // Loop-confined and never mutated re-entrantly (swapped out before use): exclusivity unchecked.
     @exclusivity(unchecked) private var events: [HTTP2Event] = []
-    /// The frames `flush` writes, kept for the next flush (`TCPConnection.recycle`).
+    /// The frames `flush` writes, kept for the next flush (`ByteStream.write(taking:)`).
     @exclusivity(unchecked) private var output: [UInt8] = []
     private var flushScheduled = false
     /// The stream whose response events `reports` holds (see `report`).
@@ -270,8 +270,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchec
 
     private func writeOutput() {
         guard !output.isEmpty else { return }
-        stream.write(output)
-        TCPConnection.recycle(&output)
+        stream.write(taking: &output)
     }
 
     // MARK: ByteStreamDelegate

@@ -11,8 +11,8 @@ extension UpstreamConnection: ExchangeUpstream {
     func sendRequest(
         _ head: HTTPRequestHead, framing: HTTPBodyFraming, body: [[UInt8]], end: Bool, trailers: HTTPHeaders
     ) {
-        // The connection's own buffer, reused request after request (the stream copies a message that fits
-        // its buffer); a large body gets an array of its own, which the stream adopts.
+        // The connection's own buffer, reused request after request (the stream takes it and gives back its
+        // own emptied buffer); a large body gets an array of its own.
         let size = 1024 + body.reduce(0) { $0 + $1.count + 12 }
         var bytes: [UInt8] = []
         if size <= TCPConnection.retainedCapacity { swap(&bytes, &requestOutput) }
@@ -21,8 +21,7 @@ extension UpstreamConnection: ExchangeUpstream {
         beginRequest(method: head.method)
         for chunk in body { Self.encode(chunk, framing: framing, into: &bytes) }
         if end, framing == .chunked { HTTP1Serializer.appendLastChunk(trailers: trailers, to: &bytes) }
-        write(bytes)
-        TCPConnection.recycle(&bytes)
+        stream.write(taking: &bytes)
         // Kept unless it grew large (recycled to nothing); a large request left the kept buffer in place.
         if bytes.capacity > requestOutput.capacity { requestOutput = bytes }
     }
