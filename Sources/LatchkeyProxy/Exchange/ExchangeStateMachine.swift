@@ -238,9 +238,10 @@ struct ExchangeStateMachine {
     var headSent: Bool { state == .awaitingResponse || state == .responding }
 
     /// A credential the upstream answered 401 to, once: the driver tells the source to forget it.
-    /// Asked after every event: nearly always there is none, answered without copying the optional.
+    /// Asked after every event: nearly always there is none, answered by the optional's case alone (`!= nil`
+    /// copied the credential and destroyed the copy, even when there was none).
     mutating func takeRejectedCredential() -> InjectedCredential? {
-        guard rejectedCredential != nil else { return nil }
+        guard case .some = rejectedCredential else { return nil }
         return rejectedCredential.take()
     }
 
