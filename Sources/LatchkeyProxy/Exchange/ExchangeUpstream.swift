@@ -38,7 +38,7 @@ protocol ExchangeUpstream: AnyObject {
     func abandon()
     /// The header storage of the response head this adapter reported, once the client side has written it:
     /// the next response head on the connection fills it instead of allocating.
-    func recycleResponseHeaders(_ headers: inout HTTPHeaders)
+    func recycleResponseHeaders(_ headers: consuming HTTPHeaders)
     /// Storage for the next request head sent on this connection (`RequestRewrite.upstreamHead` builds into
     /// it), and the storage of one it has written, to keep for the next (`keepSpareRequestHeaders`).
     func takeSpareRequestHeaders() -> HTTPHeaders
@@ -74,7 +74,7 @@ extension ExchangeUpstream {
     /// Adapters that cannot be taken over (see `takeOverForTunnel`).
     func takeOverForTunnel() -> (stream: any ByteStream, early: [UInt8])? { nil }
     /// Adapters whose heads do not come from a parser of their own drop the storage.
-    func recycleResponseHeaders(_ headers: inout HTTPHeaders) {}
+    func recycleResponseHeaders(_ headers: consuming HTTPHeaders) {}
     /// Adapters that keep no request head storage between requests.
     func takeSpareRequestHeaders() -> HTTPHeaders { HTTPHeaders() }
     func keepSpareRequestHeaders(_ headers: inout HTTPHeaders) {}

@@ -111,8 +111,8 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
             // One reading of `upstream` for both calls: each reading of the stored property is a retain.
             let upstream = self.upstream
             upstreamReusable = upstream?.allowsReuse(after: head, framing: framing) ?? false
-            var written = client.sendResponseHead(consume head, framing: framing, requestMethod: machine.plan.head.method)
-            upstream?.recycleResponseHeaders(&written)
+            let written = client.sendResponseHead(consume head, framing: framing, requestMethod: machine.plan.head.method)
+            upstream?.recycleResponseHeaders(written)
         case .forwardBody(let chunk):
             client.sendResponseBody(chunk)
         case .finishResponse(let reuseUpstream, let closeClient, let trailers):

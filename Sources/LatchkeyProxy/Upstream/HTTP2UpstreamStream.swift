@@ -9,7 +9,7 @@ import LatchkeyHTTP
 /// server's window allows, and `pendingRequestBytes` reports them to the machine.
 final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // confined to the connection's loop
     /// The response head's storage, once the client side has written it: the session's next block fills it.
-    func recycleResponseHeaders(_ headers: inout HTTPHeaders) { connection.recycle(&headers) }
+    func recycleResponseHeaders(_ headers: consuming HTTPHeaders) { connection.recycle(&headers) }
 
     /// Where the stream stands, from the exchange's point of view.
     enum State: Equatable {

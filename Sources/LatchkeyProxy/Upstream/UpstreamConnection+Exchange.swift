@@ -3,7 +3,7 @@ import LatchkeyNet
 
 /// HTTP/1.1 as the upstream side of an exchange: framing written here (RFC 9112 §6, §7.1).
 extension UpstreamConnection: ExchangeUpstream {
-    func recycleResponseHeaders(_ headers: inout HTTPHeaders) { recycleParsedHeaders(&headers) }
+    func recycleResponseHeaders(_ headers: consuming HTTPHeaders) { recycleParsedHeaders(&headers) }
 
     func takeSpareRequestHeaders() -> HTTPHeaders { spareRequestHeaders.take() }
     func keepSpareRequestHeaders(_ headers: inout HTTPHeaders) { spareRequestHeaders.giveBack(&headers) }
