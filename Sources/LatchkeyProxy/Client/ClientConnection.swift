@@ -56,6 +56,8 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
     private var idleSince: UInt64?  // the loop's time (`EventLoop.now`)
     private var headerTimer: LoopTimer?
     private var lingerTimer: LoopTimer?
+    /// The timer every exchange of this connection borrows in turn (`ExchangeTimer`).
+    private var exchangeTimer: ExchangeTimer?
     /// The exchange or tunnel asked to stop reading (its sink is full).
     var pausedBySink = false
     /// The current request: whether the client asked to keep the connection, and speaks HTTP/1.1.
@@ -112,6 +114,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
     /// (no timer, no answer), and is dropped by everything that held it.
     func detachAfterHandoff() {
         closing = true
+        exchangeTimer?.retire(on: loop)
         idleTimer?.cancel()
         headerTimer?.cancel()
         lingerTimer?.cancel()
@@ -270,9 +273,10 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
         case .forward(let plan):
             requestKeepsAlive = keepAlive
             requestIsHTTP11 = head.version == .http1_1
+            let timer = lendExchangeTimer()
             let exchange = ForwardExchange(
                 client: self, plan: consume plan, requestHead: consume head, framing: framing, upstreams: pool, loop: loop,
-                log: server.accessLog, runtime: runtime)
+                log: server.accessLog, runtime: runtime, timer: timer)
             self.exchange = exchange
             exchangeHasWholeRequest = false
             exchange.start()
@@ -334,6 +338,16 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
         stream.setReadingPaused(false)
         stream.shutdownWriting()
         lingerTimer = loop.schedule(after: .seconds(2)) { [self] in stream.close() }
+    }
+
+    /// The same timer for each exchange, left armed between them (`ExchangeTimer`); a new one only when an
+    /// earlier exchange still holds it.
+    private func lendExchangeTimer() -> ExchangeTimer {
+        if let exchangeTimer, exchangeTimer.isFree { return exchangeTimer }
+        exchangeTimer?.retire(on: loop)
+        let timer = ExchangeTimer(keptArmed: true)
+        exchangeTimer = timer
+        return timer
     }
 
     /// The connection is idle from now on (between requests): it closes after `idle_timeout_ms` of this.
@@ -419,6 +433,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
         lingerTimer?.cancel()
         exchange?.cancel()
         exchange = nil
+        exchangeTimer?.retire(on: loop)
         tunnel?.close()
         tunnel = nil
         server.clientClosed(self)

@@ -53,7 +53,7 @@ extension HTTP2ClientConnection {
             let framing = client.isWebSocket ? .none : Self.framing(of: head, endStream: endStream)
             let exchange = ForwardExchange(
                 client: client, plan: plan, requestHead: head, framing: framing, upstreams: pool,
-                loop: loop, log: server.accessLog, runtime: runtime)
+                loop: loop, log: server.accessLog, runtime: runtime, timer: lendExchangeTimer())
             client.exchange = exchange
             exchange.start()
         }

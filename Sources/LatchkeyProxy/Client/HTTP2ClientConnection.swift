@@ -49,6 +49,9 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     private var firstRequestTimer: LoopTimer?
     private var idleSince: ContinuousClock.Instant?
     private var lingerTimer: LoopTimer?
+    /// Timers the streams' finished exchanges gave back, lent to the next ones (`ExchangeTimer`).
+    private var spareExchangeTimers: [ExchangeTimer] = []
+    private var closedForTimers = false
 
     init(stream: any ByteStream, server: ProxyServer, pool: UpstreamPool, interceptedOrigin: InterceptedOrigin?)
         throws(HTTP2Error)
@@ -121,9 +124,30 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
         lingerTimer?.cancel()
         let open = streams
         streams.removeAll()
+        closedForTimers = true
         for client in open.values { client.clientWentAway() }
+        for timer in spareExchangeTimers { timer.retire(on: loop) }
+        spareExchangeTimers.removeAll()
         server.clientClosed(self)
     }
+
+    // MARK: Exchange timers
+
+    /// A timer for a new stream's exchange: one a finished exchange gave back (still armed, lazily), or a new
+    /// one (`ExchangeTimer`).
+    func lendExchangeTimer() -> ExchangeTimer {
+        spareExchangeTimers.popLast() ?? ExchangeTimer(keptArmed: true)
+    }
+
+    /// A finished exchange's timer, kept for the next stream: there are never more than streams ran at once
+    /// (a new timer is made only when none is spare), 128 at most, and none once the connection closed.
+    func takeBack(_ timer: ExchangeTimer) {
+        guard timer.isFree else { return }  // still an exchange's (a WebSocket tunnel): it stays with it
+        guard !closedForTimers, spareExchangeTimers.count < Self.spareTimerLimit else { return timer.retire(on: loop) }
+        spareExchangeTimers.append(timer)
+    }
+
+    private static let spareTimerLimit = 128
 
     // MARK: Writing
 

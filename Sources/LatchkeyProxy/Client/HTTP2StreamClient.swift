@@ -101,7 +101,10 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
         let exchange = self.exchange
         self.exchange = nil
         connection.consume(stream: id, count: request.close())
-        exchange?.cancel()
+        if let exchange {
+            exchange.cancel()
+            connection.takeBack(exchange.timer)
+        }
         if let tunnel {
             self.tunnel = nil
             tunnel.close()
@@ -227,6 +230,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     private func finished(_ exchange: ForwardExchange) -> Bool {
         guard exchange === self.exchange else { return false }
         self.exchange = nil
+        connection.takeBack(exchange.timer)
         pump()  // with no exchange: what is held is consumed and dropped
         return true
     }

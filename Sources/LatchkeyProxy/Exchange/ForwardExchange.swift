@@ -10,8 +10,9 @@ import LatchkeyNet
 /// Lives on the client connection's loop. The client side is an `ExchangeClient`, the upstream side an
 /// `ExchangeUpstream` from an `ExchangeUpstreamSource` (today `UpstreamConnection`s from the loop's
 /// `UpstreamPool`, whose events arrive through `UpstreamConnectionHandler`).
-/// A `LoopTimerNode`: the exchange is its own timer, so arming it for each request allocates nothing.
-final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecked Sendable {  // confined to `loop`
+/// Its one timer is lent by the client side (`ExchangeTimer`): an HTTP/1.1 connection lends all its
+/// exchanges the same one, left armed between them.
+final class ForwardExchange: UpstreamConnectionHandler, @unchecked Sendable {  // confined to `loop`
     /// Above this many bytes waiting for a side, the other side stops being read (tunnels and the admin API
     /// use the same mark).
     static let highWaterMark = ExchangeStateMachine.highWaterMark
@@ -30,23 +31,31 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
     var upstream: (any ExchangeUpstream)?
     /// Whether the current response lets its connection carry another request.
     var upstreamReusable = true
-    /// The wakeup the exchange (its own one timer) is armed for: `machine.wishes.wakeup` as last applied.
+    /// The wakeup the machine wants: `machine.wishes.wakeup` as last applied. The timer may be armed for
+    /// an earlier instant (see `ExchangeTimer`), never for a later one.
     private var timerDeadline: ExchangeInstant?
+    /// The timer the client side lent; this exchange's while `timer.owner` is this exchange.
+    let timer: ExchangeTimer
     /// The pauses carried out so far (the machine's wishes are applied when they change).
     private var clientPaused = false
     private var upstreamPaused = false
 
+    /// `timer`: lent by the client side (`ExchangeTimer`), free (no other exchange holds it).
     init(
         client: any ExchangeClient, plan: ForwardPlan, requestHead: HTTPRequestHead, framing: HTTPBodyFraming,
-        upstreams: any ExchangeUpstreamSource, loop: EventLoop, log: AccessLog, runtime: ProxyRuntime
+        upstreams: any ExchangeUpstreamSource, loop: EventLoop, log: AccessLog, runtime: ProxyRuntime,
+        timer: ExchangeTimer
     ) {
         self.client = client
         self.upstreams = upstreams
         self.loop = loop
         self.log = log
         machine = ExchangeStateMachine(plan: plan, requestHead: requestHead, framing: framing, runtime: runtime)
-        super.init()
+        self.timer = timer
+        timer.owner = self
     }
+
+    deinit { returnTimer() }
 
     func start() { handle(.start) }
 
@@ -126,19 +135,23 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
                 }
             }
             log.record(exchange: self, status: machine.responseStatus, outcome: "ok")
+            returnTimer()  // before the client starts its next exchange, which may take it
             client.exchangeDidFinish(self, closeConnection: closeClient)
         case .fail(let error, let requestComplete):
             dropUpstream()
             log.record(exchange: self, status: error.status, outcome: error.code.rawValue)
+            returnTimer()
             client.exchangeDidFail(self, error: error, requestComplete: requestComplete)
         case .abortResponse:
             dropUpstream()
             log.record(exchange: self, status: machine.responseStatus, outcome: "upstream_aborted")
+            returnTimer()
             client.exchangeDidAbort(self)
         case .cancelled:
             dropUpstream()
             let status = machine.responseStatus > 0 ? machine.responseStatus : 499
             log.record(exchange: self, status: status, outcome: "client_closed")
+            returnTimer()
         case .switchProtocols(let head):
             return switchProtocols(head)
         case .finishTunnel(let reason):
@@ -250,16 +263,32 @@ final class ForwardExchange: LoopTimerNode, UpstreamConnectionHandler, @unchecke
         }
         guard wishes.wakeup != timerDeadline else { return }
         timerDeadline = wishes.wakeup
-        if let wakeup = wishes.wakeup {
-            loop.arm(self, after: wakeup - now)  // re-arms when armed for an earlier wakeup
-        } else {
-            loop.disarm(self)
-        }
+        // No wakeup wanted: the timer stays armed, and finds nothing to do if it fires (`ExchangeTimer`).
+        guard let wakeup = wishes.wakeup, timer.owner === self else { return }
+        if let armed = timer.armedFor, armed <= wakeup { return }  // it fires first; armed again then
+        arm(timer, at: wakeup, now: now)
     }
 
-    override func timerFired() {
+    private func arm(_ timer: ExchangeTimer, at deadline: ExchangeInstant, now: ExchangeInstant) {
+        loop.arm(timer, after: deadline - now)  // re-arms when armed already
+        timer.armedFor = deadline
+    }
+
+    /// The lent timer fired: at the wakeup the machine wants, or before it (armed for an earlier one).
+    func exchangeTimerFired() {
+        guard let wanted = timerDeadline else { return }
+        let now = ExchangeInstant(of: loop)
+        guard wanted <= now else { return arm(timer, at: wanted, now: now) }
         timerDeadline = nil
-        handle(.timer)
+        handle(.timer, now: now)
+    }
+
+    /// Gives the lent timer back: a reused one stays armed for the client's next exchange, any other leaves
+    /// the loop's heap now. Once only; the exchange arms nothing after it.
+    private func returnTimer() {
+        guard timer.owner === self else { return }
+        timer.owner = nil
+        if !timer.keptArmed { timer.disarm(on: loop) }
     }
 
     // MARK: Access log facts
