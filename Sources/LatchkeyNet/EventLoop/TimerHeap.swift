@@ -3,9 +3,9 @@ import Glibc
 #endif
 
 /// What a loop's timer heap holds: an object armed at most once at a time, told `timerFired()` at its
-/// deadline. A per-request object that subclasses it is its own timer (`EventLoop.arm(_:after:)`), so
-/// arming and disarming it allocates nothing: a `LoopTimer` and the closure it runs were two allocations
-/// per request. Arm, fire and disarm it on its loop.
+/// deadline. An object armed over and over subclasses it (the proxy's exchange timers), so arming it
+/// allocates nothing: a `LoopTimer` and the closure it runs were two allocations each time. Arm, fire and
+/// disarm it on its loop.
 open class LoopTimerNode: @unchecked Sendable {  // only touched on the owning loop
     /// Where the node sits in its heap while armed; -1 otherwise.
     fileprivate var heapIndex = -1
@@ -47,7 +47,8 @@ public final class LoopTimer: LoopTimerNode, @unchecked Sendable {  // only touc
 /// The timers of one loop: a min-heap of deadlines, served by whatever wakes the loop (the `epoll_wait`
 /// timeout, or a Dispatch timer source ticking while timers are pending).
 ///
-/// Every request arms a timeout and nearly always cancels it, so arming and cancelling are heap operations
+/// Timeouts are armed often and nearly always cancelled (the proxy's exchanges leave theirs armed between
+/// requests instead, which saves even the heap operations), so arming and cancelling are heap operations
 /// with no system call, no dictionary and no wake-up. A cancelled timer leaves the heap at once (each knows
 /// its place), so the heap holds only live timers: a few per connection, its depth a handful of levels.
 /// (Left in place until due, cancelled timers made the heap thousands deep under load, and every request
