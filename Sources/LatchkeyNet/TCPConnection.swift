@@ -318,9 +318,8 @@ public final class TCPConnection: ByteStream, FDEventHandler, EndOfTurnFlush, @u
 
     /// Above this many bytes already sent from the front of `outbound`, appending first drops them.
     private static let compactionThreshold = 64 * 1024
-    /// Output buffers up to this capacity are kept for the next message; larger ones are freed. A writer may
-    /// keep its own buffers of this size too: `write` copies a message that fits the kept buffer rather
-    /// than adopting the writer's array.
+    /// Output buffers up to this capacity are kept for the next message; larger ones are freed. Writers keep
+    /// theirs to the same size (`ByteStream.recycle`), so the buffers `write(taking:)` exchanges stay small.
     public static let retainedCapacity = 4 * 1024
 
     private func flush() {

@@ -345,7 +345,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
     private func lendExchangeTimer() -> ExchangeTimer {
         if let exchangeTimer, exchangeTimer.isFree { return exchangeTimer }
         exchangeTimer?.retire(on: loop)
-        let timer = ExchangeTimer(keptArmed: true)
+        let timer = ExchangeTimer()
         exchangeTimer = timer
         return timer
     }

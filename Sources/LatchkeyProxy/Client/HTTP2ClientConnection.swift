@@ -136,7 +136,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     /// A timer for a new stream's exchange: one a finished exchange gave back (still armed, lazily), or a new
     /// one (`ExchangeTimer`).
     func lendExchangeTimer() -> ExchangeTimer {
-        spareExchangeTimers.popLast() ?? ExchangeTimer(keptArmed: true)
+        spareExchangeTimers.popLast() ?? ExchangeTimer()
     }
 
     /// A finished exchange's timer, kept for the next stream: there are never more than streams ran at once

@@ -8,23 +8,21 @@ import LatchkeyNet
 /// connection lends every exchange the same timer, and it is left armed (lazily, as nginx leaves its timers):
 /// an exchange that wants a deadline no earlier than the armed one keeps it, and when it fires early the
 /// exchange arms it again for what is left, or, when the exchange that wanted it is over, nothing happens.
-/// One heap operation per connection per timeout, instead of two per request.
+/// One heap operation per connection per timeout, instead of two per request. An HTTP/2 connection keeps its
+/// finished streams' timers for its next streams the same way.
 ///
-/// A timer that is not reused (an HTTP/2 stream's exchange gets its own) is taken out of the heap when its
-/// exchange is done, so that the heap holds only live timers.
+/// When the lender goes (the connection closed), its timers leave the heap (`retire`), at once or when the
+/// exchange still holding one gives it back: closed connections leave no timers behind.
 final class ExchangeTimer: LoopTimerNode, @unchecked Sendable {  // confined to its loop
-    /// Whether the timer serves exchange after exchange, and so is left armed between them; false for one
-    /// lent to a single exchange, and once its lender is gone (`retire`).
-    private(set) var keptArmed: Bool
+    /// Whether the timer is left armed between exchanges: until its lender is gone (`retire`).
+    private(set) var keptArmed = true
     /// The exchange it serves now; nil between exchanges. Cleared by the exchange when it is done with it
     /// (at the latest in its `deinit`), so the pointer never outlives it.
     unowned(unsafe) var owner: ForwardExchange?
     /// The deadline it is armed for; nil when not armed.
     var armedFor: ExchangeInstant?
 
-    init(keptArmed: Bool) {
-        self.keptArmed = keptArmed
-    }
+    override init() {}
 
     /// Whether an exchange may take it: no other exchange holds it.
     var isFree: Bool { owner == nil }
