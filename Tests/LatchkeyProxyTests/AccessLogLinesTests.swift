@@ -26,7 +26,7 @@ import Testing
                     line.message(index)
                     line.message(" 200")
                     line.field("latchkey.path", "/a b")
-                    line.field(LogFieldKey.status, 200)
+                    line.field(LogFieldKey.accessLine.status, 200)
                 }
             }
         }

@@ -50,8 +50,8 @@ import Testing
             line.message("/a\"b\n")
             line.message(" ")
             line.message(200)
-            line.field(LogFieldKey.status, 200)
-            line.field(LogFieldKey.upstream, "http", "://", "h:1")
+            line.field(LogFieldKey.accessLine.status, 200)
+            line.field(LogFieldKey.accessLine.upstream, "http", "://", "h:1")
             line.field("latchkey.path", "/\u{1}")
         }
         #expect(
@@ -77,7 +77,7 @@ import Testing
         let values = ["/v1/items", "", "a b", #"say "hi""#, "tab\there"]
         let prepared = compose(format) { line in
             line.message("m")
-            for value in values { line.field(LogFieldKey.path, value) }
+            for value in values { line.field(LogFieldKey.accessLine.path, value) }
         }
         let named = compose(format) { line in
             line.message("m")
@@ -96,15 +96,15 @@ import Testing
         let prepared = compose(format) { line in
             line.message("m")
             for value in values {
-                line.field(PreparedLogField(.route, value))
-                line.field(LogFieldKey.status, 200)
+                line.field(PreparedLogField(LogFieldKey.accessLine.route, value))
+                line.field(LogFieldKey.accessLine.status, 200)
             }
         }
         let written = compose(format) { line in
             line.message("m")
             for value in values {
-                line.field(LogFieldKey.route, value)
-                line.field(LogFieldKey.status, 200)
+                line.field(LogFieldKey.accessLine.route, value)
+                line.field(LogFieldKey.accessLine.status, 200)
             }
         }
         #expect(withoutTime(prepared, format: format) == withoutTime(written, format: format))
@@ -114,7 +114,7 @@ import Testing
     /// For loggers that take metadata, a prepared field is its key and value.
     @Test func aPreparedFieldIsMetadataToOtherLoggers() {
         var line = MetadataLine()
-        line.field(PreparedLogField(.connection, "partner"))
+        line.field(PreparedLogField(LogFieldKey.accessLine.connection, "partner"))
         #expect(line.metadata[LogKey.connection] == .string("partner"))
     }
 

@@ -28,30 +28,13 @@ struct LogFieldKey: @unchecked Sendable {  // immutable; the buffers are never f
     }
 }
 
-/// The access log's keys (`AccessLog.compose`), sorted as the line writes them.
 extension LogFieldKey {
-    static var attempts: LogFieldKey { accessLine.attempts }
-    static var bytesIn: LogFieldKey { accessLine.bytesIn }
-    static var bytesOut: LogFieldKey { accessLine.bytesOut }
-    static var connection: LogFieldKey { accessLine.connection }
-    static var durationMs: LogFieldKey { accessLine.durationMs }
-    static var host: LogFieldKey { accessLine.host }
-    static var intercepted: LogFieldKey { accessLine.intercepted }
-    static var method: LogFieldKey { accessLine.method }
-    static var outcome: LogFieldKey { accessLine.outcome }
-    static var path: LogFieldKey { accessLine.path }
-    static var protocolName: LogFieldKey { accessLine.protocolName }
-    static var route: LogFieldKey { accessLine.route }
-    static var status: LogFieldKey { accessLine.status }
-    static var upstream: LogFieldKey { accessLine.upstream }
-    static var upstreamMs: LogFieldKey { accessLine.upstreamMs }
-
-    /// All of them in one value: a line takes it once, where each `static let` of its own cost a
+    /// The access log's keys in one value: a line takes it once, where a `static let` per key cost a
     /// lazy-initialisation check at every use (fifteen a line).
     static let accessLine = AccessLineKeys()
 }
 
-/// The access-log line's keys (`LogFieldKey.accessLine`).
+/// The access-log line's keys (`LogFieldKey.accessLine`), sorted as the line writes them (`AccessLog.compose`).
 struct AccessLineKeys: Sendable {
     let attempts = LogFieldKey(LogKey.attempts)
     let bytesIn = LogFieldKey(LogKey.bytesIn)

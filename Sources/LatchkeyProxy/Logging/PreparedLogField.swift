@@ -29,8 +29,8 @@ struct RouteLogFields: Sendable {
     let upstream: PreparedLogField?
 
     init(connection: String?, route: String, upstream: UpstreamEndpoint?) {
-        self.connection = PreparedLogField(.connection, connection ?? "-")
-        self.route = PreparedLogField(.route, route)
-        self.upstream = upstream.map { PreparedLogField(.upstream, "\($0.scheme)://\($0.authority)") }
+        self.connection = PreparedLogField(LogFieldKey.accessLine.connection, connection ?? "-")
+        self.route = PreparedLogField(LogFieldKey.accessLine.route, route)
+        self.upstream = upstream.map { PreparedLogField(LogFieldKey.accessLine.upstream, "\($0.scheme)://\($0.authority)") }
     }
 }

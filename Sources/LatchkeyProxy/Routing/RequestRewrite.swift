@@ -98,7 +98,7 @@ enum RequestRewrite {
         let method = head.method
         let isTrace = isTraceOrTrack(method)
         // Every other method leaves the plan as it is, without taking it apart (a copy of the whole plan).
-        guard isTrace || method == "OPTIONS", case .forward(var forward) = plan else { return plan }
+        guard hasMethodRules(method), case .forward(var forward) = plan else { return plan }
         if method == "TRACE" || method == "OPTIONS" {
             switch maxForwards(head.headers) {
             case nil:
