@@ -22,11 +22,23 @@ struct RevocationCertificates: Sendable {
     }
     private static let sharedResult = Result { try RevocationCertificates.mint() }
 
+    /// The minted directory, removed when the test process exits (every `swift test` run mints one).
+    nonisolated(unsafe) private static var mintedDirectory: String?
+    private static func removeAtExit(_ directory: String) {
+        mintedDirectory = directory  // written once, under `sharedResult`'s one-time initialisation
+        atexit {
+            if let directory = RevocationCertificates.mintedDirectory {
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+        }
+    }
+
     private static func mint() throws -> RevocationCertificates {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("latchkey-revocation-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(
             at: directory.appendingPathComponent("newcerts"), withIntermediateDirectories: true)
+        removeAtExit(directory.path)
         let pki = RevocationCertificates(directory: directory)
         try "".write(toFile: pki.path("index.txt"), atomically: true, encoding: .utf8)
         try "2000\n".write(toFile: pki.path("serial"), atomically: true, encoding: .utf8)

@@ -176,8 +176,32 @@ lk_cleanup() {
     LK_PIDS=()
 }
 
+# lk_work_dir NAME: makes a scratch directory .bench-work/NAME.XXXXXX (under LK_WORK_ROOT when set) for a
+# benchmark's configs and logs and sets `work` to it. lk_trap_cleanup's exit handler removes it when the
+# script succeeds (a soak or a benchmark writes gigabytes of access log; left behind they fill the disk)
+# and keeps it, to be read, when the script fails or LK_KEEP_WORK=1.
+LK_WORK_DIRS=()
+lk_work_dir() {
+    local root="${LK_WORK_ROOT:-$LK_ROOT/.bench-work}"
+    mkdir -p "$root"
+    work="$(mktemp -d "$root/$1.XXXXXX")"
+    LK_WORK_DIRS+=("$work")
+}
+
+lk_remove_work_dirs() {  # lk_remove_work_dirs EXIT-STATUS
+    local dir
+    for dir in "${LK_WORK_DIRS[@]}"; do
+        if [ "$1" = 0 ] && [ "${LK_KEEP_WORK:-0}" != 1 ]; then
+            rm -rf "$dir"
+        else
+            lk_info "work files kept: $dir" >&2
+        fi
+    done
+    LK_WORK_DIRS=()
+}
+
 lk_trap_cleanup() {
-    trap 'lk_cleanup' EXIT
+    trap 'status=$?; lk_cleanup; lk_remove_work_dirs "$status"' EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
 }
