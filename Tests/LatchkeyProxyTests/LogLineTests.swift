@@ -16,7 +16,7 @@ import Testing
         let handler = LatchkeyLogHandler(label: "latchkey", level: .info, format: format, scrubber: scrubber)
         let out = LogBuffer()
         out.append(earlier)
-        handler.appendLine(level: .info, to: out, body)
+        handler.composer.appendLine(level: .info, to: out, body)
         return String(decoding: out.bytes, as: UTF8.self)
     }
 
@@ -57,6 +57,23 @@ import Testing
         #expect(
             withoutTime(line, format: .json)
                 == #"{"level":"info","logger":"latchkey","message":"GET /a\"b\n 200","latchkey.status":"200","latchkey.upstream":"http://h:1","latchkey.path":"/\u0001"}"# + "\n")
+    }
+
+    /// JSON values are copied in runs between the bytes that need escaping; every byte, alone, at either end
+    /// and next to another escape, comes out as `JSONString.quote` (the escaping of every other JSON the
+    /// proxy writes) has it.
+    @Test func jsonValuesAreEscapedLikeJSONStringQuote() {
+        var values = (0..<0x80).map { "a\(Character(Unicode.Scalar(UInt8($0))))b" }
+        values += ["\"", "\"\"", "\\\n", "\u{1}x", "x\u{1f}", "plain", "", "é→\"ü\t", "/p?\u{7f}"]
+        for value in values {
+            let line = compose(.json) { line in
+                line.message(value)
+                line.field("v", value)
+            }
+            let quoted = JSONString.quote(value)
+            #expect(line.contains(#""message":\#(quoted)"#), "message \(quoted)")
+            #expect(line.hasSuffix(#","v":\#(quoted)}"# + "\n"), "field \(quoted)")
+        }
     }
 
     @Test func aLineAppendedToABatchIsScrubbedAndTheEarlierLinesAreLeftAlone() {
@@ -118,19 +135,42 @@ import Testing
         #expect(line.metadata[LogKey.connection] == .string("partner"))
     }
 
-    @Test(arguments: [UInt(0), 1, 9, 10, 11, 99, 100, 101, 65_535, 9_999_999_999, 10_000_000_000_000_000_000, UInt.max])
-    func unsignedDecimalsMatchSwiftsOwnAtEveryDigitCount(value: UInt) {
-        let out = LogBuffer(capacity: 64)
-        out.append("x")
-        out.appendDecimal(value)
-        #expect(String(decoding: out.bytes, as: UTF8.self) == "x" + String(value))
+    /// Each level is written under swift-log's own name for it, in both formats.
+    @Test(arguments: LatchkeyLogHandler.Format.allCases)
+    func everyLevelIsWrittenUnderItsOwnName(format: LatchkeyLogHandler.Format) {
+        let handler = LatchkeyLogHandler(label: "latchkey", level: .trace, format: format, scrubber: SecretScrubber())
+        for level in Logger.Level.allCases {
+            let line = String(decoding: handler.line(level: level, message: "m", sortedFields: []), as: UTF8.self)
+            switch format {
+            case .text: #expect(line.split(separator: " ").dropFirst().first == Substring(level.rawValue))
+            case .json: #expect(line.contains(#""level":"\#(level.rawValue)","#))
+            }
+        }
     }
 
-    @Test(arguments: [0, 7, 10, 99, 1_000, -1, Int.max, Int.min + 1, Int.min])
-    func decimalsMatchSwiftsOwn(value: Int) {
-        let out = LogBuffer()
-        LogLine.appendDecimal(value, to: out)
-        #expect(String(decoding: out.bytes, as: UTF8.self) == String(value))
+    @Test(arguments: [0, 1, 7, 9, 10, 11, 99, 100, 101, 1_000, 65_535, 9_999_999_999, -1, Int.max, Int.min + 1, Int.min])
+    func decimalsMatchSwiftsOwnAtEveryDigitCount(value: Int) {
+        let line = compose(.text) { line in
+            line.message(value)
+            line.field(LogFieldKey("n"), value)
+        }
+        #expect(withoutTime(line, format: .text) == "info \(value) n=\(value)\n")
+    }
+
+    /// A line writes into room its buffer made at the start; wherever that room runs out (here in every
+    /// byte of a number, then of a key), the line goes on in grown room with nothing lost or doubled.
+    @Test func aLineGrowsPastItsRoomAtEveryPosition() {
+        for padding in 440..<540 {
+            let text = String(repeating: "a", count: padding)
+            let line = compose(.text, after: Array("earlier\n".utf8)) { line in
+                line.message(text)
+                line.message(1_234_567_890)
+                line.field(LogFieldKey("latchkey.duration_ms"), 12)
+            }
+            #expect(line.hasPrefix("earlier\n"))
+            let ours = String(line.dropFirst("earlier\n".count))
+            #expect(withoutTime(ours, format: .text) == "info \(text)1234567890 latchkey.duration_ms=12\n")
+        }
     }
 
     /// The buffer grows past its capacity (a long path), keeps what came before, truncates, and gives memory

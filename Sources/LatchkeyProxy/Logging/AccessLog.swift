@@ -69,10 +69,10 @@ struct AccessLog: Sendable {
         let path = exchange.machine.origin.clientPath
         let keys = LogFieldKey.accessLine
         line.message(method)
-        line.message(" ")
+        line.message(" " as StaticString)
         line.message(host)
         line.message(path)
-        line.message(" ")
+        line.message(" " as StaticString)
         line.message(status)
         line.field(keys.attempts, exchange.attempts)
         line.field(keys.bytesIn, exchange.bytesFromClient)
@@ -147,6 +147,7 @@ struct AccessLog: Sendable {
 /// Where an access-log line is composed: the batched bytes (`LogLine`) or a `Logger` call (`MetadataLine`).
 protocol AccessLogLine {
     mutating func message(_ text: String)
+    mutating func message(_ text: StaticString)
     mutating func message(_ value: Int)
     mutating func field(_ key: LogFieldKey, _ value: String)
     mutating func field(_ key: LogFieldKey, _ value: Int)
@@ -162,6 +163,7 @@ struct MetadataLine: AccessLogLine {
     var metadata: Logger.Metadata = [:]
 
     mutating func message(_ text: String) { message += text }
+    mutating func message(_ text: StaticString) { message += text.description }
     mutating func message(_ value: Int) { message += String(value) }
     mutating func field(_ key: LogFieldKey, _ value: String) { metadata[key.name] = .string(value) }
     mutating func field(_ key: LogFieldKey, _ value: Int) { metadata[key.name] = .string(String(value)) }

@@ -10,7 +10,10 @@ import Synchronization
 /// otherwise (tests with other handlers) the access log goes through `Logger` as any other line does. Lines
 /// are the same either way: `LatchkeyLogHandler.line` formats both.
 final class AccessLogLines: Sendable {
-    private let handler: LatchkeyLogHandler
+    private let composer: LogLineComposer
+    private let descriptor: Int32
+    /// Whether info lines are written at all.
+    let writesInfo: Bool
     /// Each loop's batch. A list searched by identity, not a dictionary: a process has a few loops, and
     /// hashing the key cost more than comparing it with each of them.
     private let buffers: [(loop: ObjectIdentifier, buffer: LoopLogBuffer)]
@@ -21,25 +24,26 @@ final class AccessLogLines: Sendable {
     /// Nil unless `logger` writes through a `LatchkeyLogHandler` that composes lines alone.
     init?(logger: Logger, loops: [EventLoop], flushDelay: Duration = AccessLogLines.flushDelay) {
         guard let handler = logger.handler as? LatchkeyLogHandler, handler.composesAlone else { return nil }
-        self.handler = handler
+        composer = handler.composer
+        descriptor = handler.descriptor
+        writesInfo = handler.writes(.info)
         buffers = loops.map {
             (ObjectIdentifier($0), LoopLogBuffer(loop: $0, descriptor: handler.descriptor, flushDelay: flushDelay))
         }
     }
 
-    /// Whether info lines are written at all.
-    var writesInfo: Bool { handler.writes(.info) }
-
     /// Composes one info line straight into `loop`'s batch (the caller runs on `loop`); see `LogLine`.
     func info(on loop: EventLoop, _ compose: (inout LogLine) -> Void) {
         let id = ObjectIdentifier(loop)
-        guard let buffer = buffers.first(where: { $0.loop == id })?.buffer else {
+        guard let batch = buffers.first(where: { $0.loop == id })?.buffer else {
             let line = LogBuffer()
-            handler.appendLine(level: .info, to: line, compose)
-            LatchkeyLogHandler.writeAll(line.bytes, to: handler.descriptor)
+            composer.appendLine(level: .info, to: line, compose)
+            LatchkeyLogHandler.writeAll(line.bytes, to: descriptor)
             return
         }
-        buffer.append { pending in handler.appendLine(level: .info, to: pending, compose) }
+        batch.loop.assertInLoop()
+        composer.appendLine(level: .info, to: batch.pending, compose)
+        batch.didAppend()
     }
 
     /// Writes every loop's pending lines (a graceful stop, before the process exits), then `completion`;
@@ -78,7 +82,8 @@ private final class LoopLogBuffer: @unchecked Sendable {  // confined to `loop`
     let loop: EventLoop
     private let descriptor: Int32
     private let flushDelay: Duration
-    private let pending = LogBuffer(capacity: 4096)
+    /// The batch; lines are appended to it in place, each followed by `didAppend()`.
+    let pending = LogBuffer(capacity: 4096)
     private var timer: LoopTimer?
 
     init(loop: EventLoop, descriptor: Int32, flushDelay: Duration) {
@@ -87,10 +92,8 @@ private final class LoopLogBuffer: @unchecked Sendable {  // confined to `loop`
         self.flushDelay = flushDelay
     }
 
-    /// Lets `write` append one line to the batch in place.
-    func append(_ write: (LogBuffer) -> Void) {
-        loop.assertInLoop()
-        write(pending)
+    /// A line was appended to `pending`: writes the batch when it is full, or makes sure it will be.
+    func didAppend() {
         if pending.count >= Self.flushBytes {
             flush()
         } else if timer == nil {

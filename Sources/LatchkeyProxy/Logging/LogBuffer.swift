@@ -4,10 +4,11 @@ import LatchkeyConfig
     import Glibc
 #endif
 
-/// Bytes written through a pointer, for log lines: a line is some forty small appends, and
+/// Bytes in memory of their own, for log lines: a line is some forty small appends, and
 /// `Array.append(contentsOf:)` costs about a hundred instructions each (uniqueness, capacity, a generic
-/// copy); here an append is a capacity check and a `memcpy`. One per loop holds the access log's batch
-/// (`LoopLogBuffer`); other lines use one for the line alone. Not thread-safe: one owner at a time.
+/// copy). A line is written into room the buffer makes at its end (`room(forAtLeast:)`, `LogLine`). One
+/// per loop holds the access log's batch (`LoopLogBuffer`); other lines use one for the line alone. Not
+/// thread-safe: one owner at a time.
 final class LogBuffer: ByteSink {
     private var base: UnsafeMutablePointer<UInt8>
     private(set) var count = 0
@@ -50,28 +51,19 @@ final class LogBuffer: ByteSink {
         }
     }
 
-    func append(_ text: StaticString) {
-        append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    /// Room for at least `minimum` more bytes after the last: where it starts and where it ends. A writer
+    /// (`LogLine`) fills it through the pointer and says where it stopped with `commit(upTo:)`; nothing else
+    /// may append meanwhile, and the pointers are void once anything else changes the buffer.
+    func room(forAtLeast minimum: Int) -> (start: UnsafeMutablePointer<UInt8>, end: UnsafeMutablePointer<UInt8>) {
+        if count + minimum > capacity { grow(toFit: count + minimum) }
+        return (base + count, base + capacity)
     }
 
-    /// `value` in decimal: its digits counted by comparison, then written last to first (a division by the
-    /// constant 10 compiles to a multiplication; dividing by a running power of ten would not).
-    func appendDecimal(_ value: UInt) {
-        var digits = 1
-        var power: UInt = 10
-        while digits < 20, value >= power {  // UInt.max has 20 digits; 10^20 would overflow
-            digits += 1
-            power = power &* 10
-        }
-        if count + digits > capacity { grow(toFit: count + digits) }
-        var rest = value
-        var index = count + digits
-        repeat {
-            index -= 1
-            base[index] = UInt8(truncatingIfNeeded: 0x30 &+ rest % 10)
-            rest /= 10
-        } while rest > 0
-        count += digits
+    /// Ends what a writer wrote into `room(forAtLeast:)`: the bytes before `end` are the buffer's.
+    func commit(upTo end: UnsafeMutablePointer<UInt8>) {
+        let newCount = end - base
+        precondition(newCount >= count && newCount <= capacity, "a log line committed outside its room")
+        count = newCount
     }
 
     /// Drops everything after the first `newCount` bytes.
@@ -94,5 +86,16 @@ final class LogBuffer: ByteSink {
         guard let grown = realloc(base, newCapacity) else { fatalError("out of memory for a log buffer") }
         base = grown.assumingMemoryBound(to: UInt8.self)
         capacity = newCapacity
+    }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    /// A copy of `bytes` in memory of its own, for bytes a log line copies often (prepared keys and fields,
+    /// a quoted label): reading an array out of a class or a struct retains it, a pointer does not. The
+    /// owner frees it with `deallocate()`, or never for process-long keys.
+    static func allocatedCopy(of bytes: [UInt8]) -> UnsafeBufferPointer<UInt8> {
+        let memory = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bytes.count)
+        _ = memory.initialize(from: bytes)
+        return UnsafeBufferPointer(memory)
     }
 }
