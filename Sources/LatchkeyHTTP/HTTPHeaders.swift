@@ -199,12 +199,14 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
     }
 
     /// Calls `body` with the value bytes of field `index`.
-    func withValueBytes<T>(at index: Int, _ body: (UnsafeBufferPointer<UInt8>) throws(HTTP1ParseError) -> T) throws(HTTP1ParseError) -> T {
+    func withValueBytes<T, Failure: Error>(
+        at index: Int, _ body: (UnsafeBufferPointer<UInt8>) throws(Failure) -> T
+    ) throws(Failure) -> T {
         let span = spans[index]
         let range = Int(span.valueStart)..<Int(span.valueStart + span.valueCount)
         // withUnsafeBufferPointer does not carry typed throws through: hand the error out by hand.
-        let result: Result<T, HTTP1ParseError> = bytes.withUnsafeBufferPointer { storage in
-            do throws(HTTP1ParseError) {
+        let result: Result<T, Failure> = bytes.withUnsafeBufferPointer { storage in
+            do throws(Failure) {
                 return .success(try body(UnsafeBufferPointer(rebasing: storage[range])))
             } catch {
                 return .failure(error)

@@ -122,4 +122,20 @@ import Testing
         headers.removeHopByHop(alsoRemoving: ["x-extra"])
         #expect(headers.fields.map(\.name) == ["X-Hopper", "Host"])
     }
+
+    /// An HTTP/2 message's `content-length`: digits only, at most 18 of them, the first field's; anything else
+    /// is no declared length.
+    @Test(arguments: [
+        ("0", 0), ("64", 64), ("999999999999999999", 999_999_999_999_999_999), ("1234567890123456789", nil),
+        ("", nil), ("+5", nil), ("-1", nil), ("1,1", nil), ("12a", nil), ("0x10", nil), ("٣", nil),
+    ] as [(String, Int?)])
+    func declaredContentLengthIsDigitsOnly(value: String, expected: Int?) {
+        let headers = HTTPHeaders([("server", "x"), ("content-length", value), ("content-length", "7")])
+        #expect(headers.declaredContentLength == expected)
+    }
+
+    @Test func noContentLengthIsNoDeclaredLength() {
+        #expect(HTTPHeaders([("server", "x")]).declaredContentLength == nil)
+        #expect(HTTPHeaders([("Content-Length", "12")]).declaredContentLength == 12)
+    }
 }

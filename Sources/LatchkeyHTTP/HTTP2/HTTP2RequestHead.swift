@@ -95,10 +95,18 @@ extension HTTPHeaders {
 extension HTTPHeaders {
     /// The `Content-Length` an HTTP/2 message declares: digits only (RFC 9110 §8.6; no sign, no list), at most
     /// 18 of them; nil when absent or not such a number. nghttp2 has checked it against the DATA received.
+    /// Read from the value's bytes: through a String it cost an HTTP/2 response 250 instructions.
     public var declaredContentLength: Int? {
-        guard let text = first("content-length"), !text.isEmpty, text.utf8.count <= 18,
-            text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
-        else { return nil }
-        return Int(text)
+        guard let index = firstIndex(of: .contentLength) else { return nil }
+        return withValueBytes(at: index) { bytes -> Int? in
+            guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+            var value = 0
+            for byte in bytes {
+                let digit = byte &- UInt8(ascii: "0")
+                guard digit < 10 else { return nil }
+                value = value &* 10 &+ Int(digit)
+            }
+            return value
+        }
     }
 }

@@ -24,7 +24,8 @@ struct LogLine: ByteSink {
 
     /// Starts a line at the end of `buffer`: everything up to the message. Until `finish()`, nothing else
     /// may append to `buffer`.
-    /// `quotedLabel`: the logger's label as a JSON string, quotes included (`LogLineComposer` makes it once).
+    /// - Parameter quotedLabel: the logger's label as a JSON string, quotes included (`LogLineComposer`
+    ///   makes it once).
     init(
         format: LatchkeyLogHandler.Format, quotedLabel: UnsafeBufferPointer<UInt8>, level: Logger.Level,
         timestamp: Timestamp, appendingTo buffer: LogBuffer
@@ -79,7 +80,7 @@ struct LogLine: ByteSink {
         return Array(buffer.bytes)
     }
 
-    // MARK: Bytes
+    // MARK: Bytes (also what `JSONString` and `Timestamp` write through, as a `ByteSink`)
 
     @inline(__always)
     mutating func append(_ byte: UInt8) {
