@@ -76,10 +76,14 @@ import Testing
         flushed.wait()
         #expect(drain().split(separator: "\n").count == 3)
 
+        // Lines of a little over 1,000 bytes: the batch leaves once it passes the threshold, and the four
+        // lines after it wait.
         let padding = String(repeating: "p", count: 1_000)
-        log(40, path: "/\(padding)")  // 40 lines of ~1 KiB pass the 32 KiB threshold
+        let threshold = AccessLogLines.flushBytes
+        log(threshold / 1_000 + 4, path: "/\(padding)")
         let written = drain().split(separator: "\n")
-        #expect(written.count >= 32 && written.count < 40, "the lines up to the threshold, the rest still held")
+        #expect(written.count >= threshold / 1_100 && written.count < threshold / 1_000 + 4,
+                "the lines up to the threshold, the rest still held")
         close(fds[1])
     }
 
