@@ -1,5 +1,5 @@
-/// Where bytes are appended one at a time (`JSONString`, log timestamps): an array, or a log line's buffer
-/// (`LogBuffer` in the proxy).
+/// Where bytes are appended one at a time (`JSONString`, log timestamps): an array, or a log line being
+/// written (`LogLine` in the proxy).
 public protocol ByteSink {
     mutating func append(_ byte: UInt8)
 }

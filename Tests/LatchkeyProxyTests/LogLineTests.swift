@@ -177,17 +177,17 @@ import Testing
     /// back past the limit when emptied.
     @Test func logBufferGrowsTruncatesAndShrinks() {
         let buffer = LogBuffer(capacity: 64)
-        buffer.append("start ")
+        buffer.append(Array("start ".utf8))
         let long = String(repeating: "x", count: 5_000)
-        buffer.append(long)
-        buffer.append(UInt8(ascii: "!"))
+        buffer.append(Array(long.utf8))
+        buffer.append([UInt8(ascii: "!")])
         #expect(buffer.count == 6 + 5_000 + 1)
         #expect(String(decoding: buffer.bytes, as: UTF8.self) == "start " + long + "!")
         buffer.truncate(to: 5)
         #expect(String(decoding: buffer.bytes, as: UTF8.self) == "start")
         buffer.removeAll(keepingCapacityUpTo: 1_024)
         #expect(buffer.count == 0 && buffer.capacity == 1_024)
-        buffer.append("again")
+        buffer.append(Array("again".utf8))
         #expect(String(decoding: buffer.bytes, as: UTF8.self) == "again")
     }
 

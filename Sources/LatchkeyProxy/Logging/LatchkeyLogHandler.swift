@@ -96,7 +96,7 @@ public struct LatchkeyLogHandler: LogHandler {
 /// timestamp cache. A class, so that the access log's batched path composes a line through one reference
 /// instead of copying the handler (a label, metadata and two objects: six retains and releases a line).
 final class LogLineComposer: @unchecked Sendable {  // immutable; `quotedLabel` is freed only in deinit
-    let format: LatchkeyLogHandler.Format
+    private let format: LatchkeyLogHandler.Format
     private let scrubber: SecretScrubber
     private let timestamp = Timestamp()
     /// The label as a JSON string, made once: quoting it for every JSON line cost 450 instructions.
@@ -131,7 +131,7 @@ final class LogLineComposer: @unchecked Sendable {  // immutable; `quotedLabel` 
 }
 
 /// RFC 3339 UTC timestamps with millisecond precision, the seconds part formatted once per second. An
-/// instance per log handler (not a global), so that nothing mutable is shared beyond its owner.
+/// instance per `LogLineComposer` (not a global), so that nothing mutable is shared beyond its owner.
 final class Timestamp: Sendable {
     /// The formatted second, as bytes, and which second it is.
     private let cache = Mutex<(second: Int, prefix: [UInt8])>((-1, []))

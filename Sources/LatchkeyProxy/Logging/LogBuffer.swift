@@ -1,5 +1,3 @@
-import LatchkeyConfig
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -9,7 +7,7 @@ import LatchkeyConfig
 /// copy). A line is written into room the buffer makes at its end (`room(forAtLeast:)`, `LogLine`). One
 /// per loop holds the access log's batch (`LoopLogBuffer`); other lines use one for the line alone. Not
 /// thread-safe: one owner at a time.
-final class LogBuffer: ByteSink {
+final class LogBuffer {
     private var base: UnsafeMutablePointer<UInt8>
     private(set) var count = 0
     private(set) var capacity: Int
@@ -26,13 +24,6 @@ final class LogBuffer: ByteSink {
     var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
 
     @inline(__always)
-    func append(_ byte: UInt8) {
-        if count == capacity { grow(toFit: count + 1) }
-        base[count] = byte
-        count += 1
-    }
-
-    @inline(__always)
     func append(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
         if count + bytes.count > capacity { grow(toFit: count + bytes.count) }
@@ -42,13 +33,6 @@ final class LogBuffer: ByteSink {
 
     func append(_ bytes: [UInt8]) {
         bytes.withUnsafeBufferPointer { append($0) }
-    }
-
-    /// `text`'s UTF-8, one copy of memory when the string is contiguous (nearly always).
-    func append(_ text: String) {
-        if text.utf8.withContiguousStorageIfAvailable({ append($0) }) == nil {
-            append(Array(text.utf8))
-        }
     }
 
     /// Room for at least `minimum` more bytes after the last: where it starts and where it ends. A writer
