@@ -201,7 +201,7 @@ lk_remove_work_dirs() {  # lk_remove_work_dirs EXIT-STATUS
 }
 
 lk_trap_cleanup() {
-    trap 'status=$?; lk_cleanup; lk_remove_work_dirs "$status"' EXIT
+    trap 'lk_exit_status=$?; lk_cleanup; lk_remove_work_dirs "$lk_exit_status"' EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
 }
