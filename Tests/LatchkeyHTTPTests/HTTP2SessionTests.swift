@@ -115,6 +115,62 @@ final class HTTP2Pair {
         #expect(clientEvents.contains { if case .response(_, let head, _) = $0 { head.reason == "No Content" } else { false } })
     }
 
+    /// Twenty streams' heads decoded in one read (each block's fields gathered, then moved into storage that
+    /// earlier heads handed back), twice over: every head keeps its own fields, in order, whatever storage it
+    /// was built in.
+    @Test func headsDecodedTogetherInRecycledStorageKeepTheirOwnFields() throws {
+        let pair = try HTTP2Pair()
+        for round in 0..<2 {
+            var streams: [Int32] = []
+            for index in 0..<20 {
+                streams.append(
+                    try pair.client.submitRequest(
+                        Self.getHead(
+                            path: "/item/\(round)/\(index)",
+                            headers: ["X-Index": "\(index)", "X-Padding": String(repeating: "p", count: index * 37)]),
+                        endStream: true))
+            }
+            try pair.pump()
+            for case .request(let stream, var head, _) in pair.takeServerEvents() {
+                let index = try #require(streams.firstIndex(of: stream))
+                #expect(head.path == "/item/\(round)/\(index)")
+                #expect(head.headers.fields.map(\.name) == ["x-index", "x-padding"])
+                #expect(head.headers.first("X-Index") == "\(index)")
+                #expect(head.headers.first("X-Padding") == String(repeating: "p", count: index * 37))
+                try pair.server.submitResponse(
+                    stream: stream, HTTPResponseHead(status: 200, headers: ["X-Answer": "\(index)"]), endStream: true)
+                pair.server.recycle(&head.headers)
+            }
+            try pair.pump()
+            var answered = 0
+            for case .response(let stream, var head, _) in pair.takeClientEvents() {
+                let index = try #require(streams.firstIndex(of: stream))
+                #expect(head.headers.fields.map(\.name) == ["x-answer"])
+                #expect(head.headers.first("X-Answer") == "\(index)")
+                pair.client.recycle(&head.headers)
+                answered += 1
+            }
+            #expect(answered == 20)
+        }
+    }
+
+    /// A block larger than the gathering buffer keeps between heads, and a small one after it.
+    @Test func aLargeHeadAndASmallOneAfterItArriveWhole() throws {
+        let pair = try HTTP2Pair()
+        let large = String(repeating: "v", count: 24 * 1024)
+        let first = try pair.client.submitRequest(Self.getHead(headers: ["X-Large": large, "X-After": "1"]), endStream: true)
+        let second = try pair.client.submitRequest(Self.getHead(headers: ["X-Small": "2"]), endStream: true)
+        try pair.pump()
+        let heads = pair.takeServerEvents().compactMap { event -> (Int32, HTTPHeaders)? in
+            if case .request(let stream, let head, _) = event { (stream, head.headers) } else { nil }
+        }
+        #expect(heads.map(\.0) == [first, second])
+        #expect(heads.first?.1.first("X-Large") == large)
+        #expect(heads.first?.1.first("X-After") == "1")
+        #expect(heads.last?.1.fields.map(\.name) == ["x-small"])
+        #expect(heads.last?.1.first("X-Small") == "2")
+    }
+
     @Test func interimResponsesComeBeforeTheFinalOne() throws {
         let pair = try HTTP2Pair()
         let stream = try pair.client.submitRequest(Self.getHead(), endStream: true)

@@ -99,4 +99,60 @@ import Testing
         #expect(HeaderRecyclingTests.base(second.headers) == storage)
         #expect(second.headers == ["x-second": "2"])
     }
+
+    /// Heads that overlap (several streams' blocks decoded before any is handed back) each find storage that
+    /// was handed back: the session keeps more than one.
+    @Test func overlappingHeadsEachReuseHandedBackStorage() throws {
+        let pair = try HTTP2Pair()
+        func respondToThree() throws -> [HTTPResponseHead] {
+            let streams = try (0..<3).map { _ in try pair.client.submitRequest(HTTP2SessionTests.getHead(), endStream: true) }
+            try pair.pump()
+            _ = pair.takeServerEvents()
+            for (index, stream) in streams.enumerated() {
+                try pair.server.submitResponse(
+                    stream: stream, HTTPResponseHead(status: 200, headers: ["X-Index": "\(index)"]), endStream: true)
+            }
+            try pair.pump()
+            return pair.takeClientEvents().compactMap { if case .response(_, let head, _) = $0 { head } else { nil } }
+        }
+        var first = try respondToThree()
+        let storages = Set(first.map { HeaderRecyclingTests.base($0.headers) })
+        #expect(storages.count == 3)
+        for index in first.indices { pair.client.recycle(&first[index].headers) }
+        let second = try respondToThree()
+        #expect(Set(second.map { HeaderRecyclingTests.base($0.headers) }) == storages)
+        #expect(second.map { $0.headers.first("X-Index") } == ["0", "1", "2"])
+    }
+}
+
+@Suite struct SpareHeaderStoragePoolTests {
+    static func usual(_ name: String) -> HTTPHeaders {
+        var headers: HTTPHeaders = [name: "1"]
+        headers.reserveCapacity(fields: HTTPHeaders.usualFields, bytes: HTTPHeaders.usualBytes)
+        return headers
+    }
+
+    @Test func keepsUpToItsLimitAndHandsBackEmptyStorage() {
+        var pool = SpareHeaderStoragePool(limit: 2)
+        var heads = [Self.usual("A"), Self.usual("B"), Self.usual("C")]
+        let storages = heads.map { HeaderRecyclingTests.base($0) }
+        for index in heads.indices { pool.giveBack(&heads[index]) }
+        #expect(pool.count == 2)
+        #expect(heads[0].count == 0 && heads[1].count == 0)
+        #expect(heads[2] == ["C": "1"])  // not taken: the pool was full
+        var taken = [HTTPHeaders(), HTTPHeaders(), HTTPHeaders()]
+        for index in taken.indices { pool.provide(to: &taken[index]) }
+        #expect(taken.allSatisfy { $0.count == 0 && $0.hasUsualCapacity })
+        #expect(Set(taken.prefix(2).map { HeaderRecyclingTests.base($0) }) == Set(storages.prefix(2)))
+        #expect(!storages.contains(HeaderRecyclingTests.base(taken[2])))
+        #expect(pool.count == 0)
+    }
+
+    @Test func storageGrownPastAUsualHeadIsNotKept() {
+        var pool = SpareHeaderStoragePool(limit: 4)
+        var big = HTTPHeaders()
+        big.reserveCapacity(fields: HTTPHeaders.usualFields * 8, bytes: HTTPHeaders.usualBytes * 8)
+        pool.giveBack(&big)
+        #expect(pool.count == 0)
+    }
 }

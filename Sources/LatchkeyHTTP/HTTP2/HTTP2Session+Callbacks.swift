@@ -10,31 +10,36 @@ extension HTTP2Session {
     static func install(_ callbacks: OpaquePointer) {
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
             guard let frame, let userData else { return 0 }
-            return HTTP2Session.owner(userData).beginHeaders(frame.pointee)
+            return HTTP2Session.withOwner(userData) { $0.beginHeaders(frame.pointee) }
         }
         nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, _, userData in
             guard let frame, let name, let value, let userData else { return 0 }
-            return HTTP2Session.owner(userData).header(
-                stream: frame.pointee.hd.stream_id, name: UnsafeBufferPointer(start: name, count: nameLength),
-                value: UnsafeBufferPointer(start: value, count: valueLength))
+            return HTTP2Session.withOwner(userData) {
+                $0.header(
+                    stream: frame.pointee.hd.stream_id, name: UnsafeBufferPointer(start: name, count: nameLength),
+                    value: UnsafeBufferPointer(start: value, count: valueLength))
+            }
         }
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
             guard let frame, let userData else { return 0 }
-            HTTP2Session.owner(userData).frameReceived(frame.pointee)
+            HTTP2Session.withOwner(userData) { $0.frameReceived(frame.pointee) }
             return 0
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, stream, data, length, userData in
             guard let data, let userData, length > 0 else { return 0 }
-            HTTP2Session.owner(userData).collected.append(.data(stream: stream, Array(UnsafeBufferPointer(start: data, count: length))))
+            HTTP2Session.withOwner(userData) {
+                $0.collected.append(.data(stream: stream, Array(UnsafeBufferPointer(start: data, count: length))))
+            }
             return 0
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, stream, errorCode, userData in
             guard let userData else { return 0 }
-            let session = HTTP2Session.owner(userData)
-            session.streams[stream] = nil
-            if session.blockUnderWay?.stream == stream { session.blockUnderWay = nil }
-            if !session.stopsAfterEnd.isEmpty { session.stopsAfterEnd.remove(stream) }
-            session.collected.append(.streamClosed(stream: stream, HTTP2ErrorCode(rawValue: errorCode)))
+            HTTP2Session.withOwner(userData) { session in
+                if session.blockUnderWay?.stream == stream { session.endBlockUnderWay() }
+                session.streams[stream] = nil
+                if !session.stopsAfterEnd.isEmpty { session.stopsAfterEnd.remove(stream) }
+                session.collected.append(.streamClosed(stream: stream, HTTP2ErrorCode(rawValue: errorCode)))
+            }
             return 0
         }
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
@@ -43,16 +48,17 @@ extension HTTP2Session {
             let type = UInt32(frame.pointee.hd.type)
             let endsStream = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
             guard endsStream || type == NGHTTP2_GOAWAY.rawValue || type == NGHTTP2_RST_STREAM.rawValue else { return 0 }
-            let session = HTTP2Session.owner(userData)
-            if endsStream, !session.stopsAfterEnd.isEmpty { session.sentEnd(stream: frame.pointee.hd.stream_id) }
-            switch type {
-            case NGHTTP2_GOAWAY.rawValue:
-                session.sentGoAway = HTTP2ErrorCode(rawValue: frame.pointee.goaway.error_code)
-            case NGHTTP2_RST_STREAM.rawValue:
-                session.sentReset(
-                    stream: frame.pointee.hd.stream_id, code: HTTP2ErrorCode(rawValue: frame.pointee.rst_stream.error_code))
-            default:
-                break
+            HTTP2Session.withOwner(userData) { session in
+                if endsStream, !session.stopsAfterEnd.isEmpty { session.sentEnd(stream: frame.pointee.hd.stream_id) }
+                switch type {
+                case NGHTTP2_GOAWAY.rawValue:
+                    session.sentGoAway = HTTP2ErrorCode(rawValue: frame.pointee.goaway.error_code)
+                case NGHTTP2_RST_STREAM.rawValue:
+                    session.sentReset(
+                        stream: frame.pointee.hd.stream_id, code: HTTP2ErrorCode(rawValue: frame.pointee.rst_stream.error_code))
+                default:
+                    break
+                }
             }
             return 0
         }
@@ -63,19 +69,28 @@ extension HTTP2Session {
         var provider = nghttp2_data_provider()
         provider.read_callback = { _, stream, buffer, length, flags, _, userData in
             guard let buffer, let flags, let userData else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
-            return HTTP2Session.owner(userData).readData(stream: stream, into: buffer, capacity: length, flags: flags)
+            return HTTP2Session.withOwner(userData) {
+                $0.readData(stream: stream, into: buffer, capacity: length, flags: flags)
+            }
         }
         return provider
     }
 
-    fileprivate static func owner(_ userData: UnsafeMutableRawPointer) -> HTTP2Session {
-        Unmanaged<HTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+    /// The session a callback is for, borrowed rather than retained: nghttp2 calls back only from inside a
+    /// `receive` or `send` of that session, which holds it alive (a retain and release per header field
+    /// otherwise, measured).
+    @inline(__always)
+    fileprivate static func withOwner<Result>(
+        _ userData: UnsafeMutableRawPointer, _ body: (HTTP2Session) -> Result
+    ) -> Result {
+        Unmanaged<HTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef(body)
     }
 
     // MARK: Receiving heads
 
     private func beginHeaders(_ frame: nghttp2_frame) -> Int32 {
         guard frame.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+        if blockUnderWay != nil { endBlockUnderWay() }  // never expected: blocks end before the next begins
         let stream = frame.hd.stream_id
         let state: HTTP2StreamState?
         if role == .server, frame.headers.cat == NGHTTP2_HCAT_REQUEST {
@@ -84,19 +99,44 @@ extension HTTP2Session {
         } else {
             state = streams[stream]
         }
-        state?.beginBlock(reusing: &spareBlock)
-        blockUnderWay = state.map { (stream, $0) }
+        state?.beginBlock(reusing: &spareBlocks)
+        blockUnderWay = state.map { (stream, Unmanaged.passUnretained($0)) }
         return 0
     }
 
     /// The state of `stream` while its header block arrives (see `blockUnderWay`).
     private func receivingState(_ stream: Int32) -> HTTP2StreamState? {
-        if let block = blockUnderWay, block.stream == stream { return block.state }
+        if let block = blockUnderWay, block.stream == stream { return block.state.takeUnretainedValue() }
         return streams[stream]
     }
 
+    /// The block under way is complete (or its stream closed): its regular fields' bytes move into the head's
+    /// storage, where `header` already pointed their spans.
+    func endBlockUnderWay() {
+        if let block = blockUnderWay, blockFieldBytes.count > 0 {
+            block.state._withUnsafeGuaranteedRef { $0.block.appendLines(blockFieldBytes.bytes) }
+        }
+        blockFieldBytes.removeAll()
+        blockUnderWay = nil
+    }
+
     private func header(stream: Int32, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Int32 {
-        guard let state = receivingState(stream), !state.blockTooLarge else { return 0 }
+        if let block = blockUnderWay, block.stream == stream {
+            return block.state._withUnsafeGuaranteedRef {
+                header(stream: stream, state: $0, underWay: true, name: name, value: value)
+            }
+        }
+        guard let state = streams[stream] else { return 0 }
+        return header(stream: stream, state: state, underWay: false, name: name, value: value)
+    }
+
+    /// `underWay`: `state` is the block under way's, whose regular fields' bytes gather in `blockFieldBytes`.
+    @inline(__always)
+    private func header(
+        stream: Int32, state: HTTP2StreamState, underWay: Bool, name: UnsafeBufferPointer<UInt8>,
+        value: UnsafeBufferPointer<UInt8>
+    ) -> Int32 {
+        guard !state.blockTooLarge else { return 0 }
         // RFC 9113 §6.5.2: each field counts its name, its value and 32 bytes of overhead.
         state.blockBytes += name.count + value.count + 32
         guard state.blockBytes <= Int(settings.maxHeaderListSize) else {
@@ -106,7 +146,17 @@ extension HTTP2Session {
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
         }
         guard name.first == UInt8(ascii: ":") else {
-            state.block.add(name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value))
+            guard underWay else {
+                state.block.add(name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value))
+                return 0
+            }
+            // Spans now, bytes when the block ends: the storage does not change until then, so the bytes land
+            // at its current end plus their offset in `blockFieldBytes`.
+            let nameOffset = blockFieldBytes.append(name)
+            _ = blockFieldBytes.append(value)
+            state.block.add(
+                lineAt: state.block.bytes.count + nameOffset, name: 0..<name.count,
+                value: name.count..<(name.count + value.count), known: KnownFieldName(name))
             return 0
         }
         // nghttp2 has checked the pseudo-header fields: known names, once each, before the regular fields.
@@ -146,7 +196,7 @@ extension HTTP2Session {
         switch UInt32(frame.hd.type) {
         case NGHTTP2_HEADERS.rawValue:
             let received = receivingState(stream)
-            blockUnderWay = nil
+            if blockUnderWay != nil { endBlockUnderWay() }
             guard let state = received, !state.blockTooLarge else { return }
             headersReceived(stream: stream, state: state, endStream: endStream)
         case NGHTTP2_DATA.rawValue:

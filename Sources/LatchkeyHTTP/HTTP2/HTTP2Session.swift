@@ -22,8 +22,12 @@ public final class HTTP2Session {
     let session: OpaquePointer
     var streams = StreamTable<HTTP2StreamState>()
     /// The stream whose header block nghttp2 is delivering field by field (a block's frames are contiguous,
-    /// RFC 9113 §6.10): each field's callback finds it here instead of hashing the stream id again.
-    var blockUnderWay: (stream: Int32, state: HTTP2StreamState)?
+    /// RFC 9113 §6.10): each field's callback finds it here instead of hashing the stream id again. Unretained:
+    /// `streams` owns the state, and a stream's close ends its block before the state leaves `streams` (a
+    /// retain and release per field otherwise).
+    var blockUnderWay: (stream: Int32, state: Unmanaged<HTTP2StreamState>)?
+    /// The regular fields' bytes of the block under way, until it ends (`endBlockUnderWay`).
+    var blockFieldBytes = HeaderBlockBytes()
     /// Events the callbacks produce during one `receive` or `send`; swapped with the caller's array.
     var collected: [HTTP2Event] = []
     /// The code of the GOAWAY this side sent, once it sent one (for the log: why the connection ended).
@@ -36,14 +40,16 @@ public final class HTTP2Session {
     /// The header block being submitted: one list reused for every head and trailer section this session
     /// sends (`HTTP2FieldList.removeAll`); nghttp2 copies the block during the submit call.
     var block = HTTP2FieldList(capacity: HTTP2FieldList.initialBytes, fields: HTTP2FieldList.initialFields)
-    /// A received head's header storage handed back once its user is done with it (`recycle`): the next header
-    /// block fills it instead of allocating.
-    var spareBlock = SpareHeaderStorage()
+    /// Received heads' header storage handed back once their users are done with them (`recycle`): the next
+    /// header blocks fill it instead of allocating.
+    var spareBlocks: SpareHeaderStoragePool
 
     public init(role: Role, settings: HTTP2Settings = HTTP2Settings()) throws(HTTP2Error) {
         self.role = role
         self.settings = settings
         resetAllowance = ResetAllowance(burst: settings.resetBurst, ratePerSecond: settings.resetRatePerSecond)
+        // An upstream session carries the streams of every client on its loop, a client's session its own few.
+        spareBlocks = SpareHeaderStoragePool(limit: role == .client ? 32 : 4)
         var callbacks: OpaquePointer?
         guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else {
             throw HTTP2Error(.internalError, "out of memory for nghttp2 callbacks")
@@ -221,7 +227,7 @@ public final class HTTP2Session {
 
     /// Takes back the storage of a head this session reported, once nothing needs it any more: the next
     /// header block received fills it (`SpareHeaderStorage`).
-    public func recycle(_ headers: inout HTTPHeaders) { spareBlock.giveBack(&headers) }
+    public func recycle(_ headers: inout HTTPHeaders) { spareBlocks.giveBack(&headers) }
 
     // MARK: Bodies
 

@@ -17,10 +17,10 @@ final class HTTP2StreamState {
     /// The request (server role) or final response (client role) head arrived: a later HEADERS is trailers.
     var receivedHead = false
 
-    /// `spare`: the session's storage handed back by an earlier head (`HTTP2Session.recycle`).
-    func beginBlock(reusing spare: inout SpareHeaderStorage) {
+    /// `spares`: the session's storage handed back by earlier heads (`HTTP2Session.recycle`).
+    func beginBlock(reusing spares: inout SpareHeaderStoragePool) {
         block = HTTPHeaders()
-        spare.provide(to: &block)
+        spares.provide(to: &block)
         blockBytes = 0
         method = nil
         scheme = nil

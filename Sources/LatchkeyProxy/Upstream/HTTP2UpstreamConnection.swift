@@ -187,6 +187,11 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchec
     /// A response head's storage once written to the client: the session's next header block fills it.
     func recycle(_ headers: inout HTTPHeaders) { session.recycle(&headers) }
 
+    /// A request head's storage once submitted (nghttp2 copied it): the next request on any of this
+    /// connection's streams is built in it (`HTTP2UpstreamStream.takeSpareRequestHeaders`). Heads are built
+    /// and submitted one at a time, so one spare serves them all.
+    var spareRequestHeaders = SpareHeaderStorage()
+
     /// The peer may send `count` more bytes on `id` (its DATA was handed on).
     func consume(_ id: Int32, count: Int) {
         session.consume(stream: id, count: count)

@@ -10,6 +10,8 @@ import LatchkeyHTTP
 final class HTTP2UpstreamStream: ExchangeUpstream, @unchecked Sendable {  // confined to the connection's loop
     /// The response head's storage, once the client side has written it: the session's next block fills it.
     func recycleResponseHeaders(_ headers: consuming HTTPHeaders) { connection.recycle(&headers) }
+    func takeSpareRequestHeaders() -> HTTPHeaders { connection.spareRequestHeaders.take() }
+    func keepSpareRequestHeaders(_ headers: inout HTTPHeaders) { connection.spareRequestHeaders.giveBack(&headers) }
 
     /// Where the stream stands, from the exchange's point of view.
     enum State: Equatable {
