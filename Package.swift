@@ -79,7 +79,8 @@ let package = Package(
             swiftSettings: releaseSettings + codeLayout
         ),
         .target(name: "LatchkeyTLS", dependencies: ["COpenSSL", "LatchkeyNet"], swiftSettings: releaseSettings + codeLayout),
-        .target(name: "LatchkeyHTTP", dependencies: ["CNGHTTP2"], swiftSettings: releaseSettings + codeLayout),
+        .target(
+            name: "LatchkeyHTTP", dependencies: ["CNGHTTP2", "CLatchkeyShims"], swiftSettings: releaseSettings + codeLayout),
         .target(
             name: "LatchkeyConfig", dependencies: ["Yams", "LatchkeyHTTP", "LatchkeyNet"], swiftSettings: codeLayout),
         .target(
@@ -129,7 +130,7 @@ let package = Package(
         .testTarget(name: "LatchkeyNetTests", dependencies: ["LatchkeyNet"]),
         .testTarget(name: "LatchkeyTLSTests", dependencies: ["LatchkeyTLS", "COpenSSL"]),
         .testTarget(
-            name: "LatchkeyHTTPTests", dependencies: ["LatchkeyHTTP"], exclude: ["FuzzCorpus", "HTTP2FuzzCorpus"]),
+            name: "LatchkeyHTTPTests", dependencies: ["LatchkeyHTTP", "CLatchkeyShims"], exclude: ["FuzzCorpus", "HTTP2FuzzCorpus"]),
         .testTarget(
             name: "LatchkeyConfigTests",
             dependencies: ["LatchkeyConfig", "LatchkeyHTTP"],

@@ -1,3 +1,4 @@
+import CLatchkeyShims
 import CNGHTTP2
 
 /// One HTTP/2 connection's protocol state, over nghttp2 in memory mode: bytes in, events out; submissions in,
@@ -20,6 +21,8 @@ public final class HTTP2Session {
     public let role: Role
     public let settings: HTTP2Settings
     let session: OpaquePointer
+    /// Where nghttp2 allocates the session's small blocks (`latchkey_block_pool`): freed ones are reused.
+    private let blockPool: OpaquePointer
     var streams = StreamTable<HTTP2StreamState>()
     /// The stream whose header block nghttp2 is delivering field by field (a block's frames are contiguous,
     /// RFC 9113 §6.10): each field's callback finds it here instead of hashing the stream id again. Unretained:
@@ -68,21 +71,48 @@ public final class HTTP2Session {
         // nghttp2's own rapid-reset guard (Debian's backport, burst 1000, 33/s) would fire first and say
         // INTERNAL_ERROR: out of the way, so `peerReset` answers with ENHANCE_YOUR_CALM.
         nghttp2_option_set_stream_reset_rate_limit(option, UInt64(UInt32.max), UInt64(UInt32.max))
+        guard let pool = latchkey_block_pool_create(Self.blockPoolCachedBytes(role)) else {
+            throw HTTP2Error(.internalError, "out of memory for an nghttp2 block pool")
+        }
+        var memory = nghttp2_mem(
+            mem_user_data: UnsafeMutableRawPointer(pool), malloc: latchkey_block_pool_malloc,
+            free: latchkey_block_pool_free, calloc: latchkey_block_pool_calloc, realloc: latchkey_block_pool_realloc)
         // A box for `self` is needed before `self` is complete: nghttp2 gets an unretained pointer to it.
         var created: OpaquePointer?
         let placeholder = UnsafeMutableRawPointer(bitPattern: 1)!
         let rv: Int32 =
             switch role {
-            case .client: nghttp2_session_client_new2(&created, callbacks, placeholder, option)
-            case .server: nghttp2_session_server_new2(&created, callbacks, placeholder, option)
+            case .client: nghttp2_session_client_new3(&created, callbacks, placeholder, option, &memory)
+            case .server: nghttp2_session_server_new3(&created, callbacks, placeholder, option, &memory)
             }
-        guard rv == 0, let created else { throw HTTP2Error(.internalError, "nghttp2 session: \(Self.describe(rv))") }
+        guard rv == 0, let created else {
+            latchkey_block_pool_destroy(pool)
+            throw HTTP2Error(.internalError, "nghttp2 session: \(Self.describe(rv))")
+        }
         session = created
+        blockPool = pool
         nghttp2_session_set_user_data(session, Unmanaged.passUnretained(self).toOpaque())
         try submitSettings()
     }
 
-    deinit { nghttp2_session_del(session) }
+    deinit {
+        nghttp2_session_del(session)
+        latchkey_block_pool_destroy(blockPool)  // after the session, which frees its blocks into the pool
+    }
+
+    /// Freed blocks a session keeps for reuse, at most. A request's header buffers and stream and frame
+    /// records are about a dozen blocks, a few KiB. An upstream session carries every client's streams on its
+    /// loop, a few dozen at once; a client's session carries that client's few, and there may be a
+    /// thousand of them, so each keeps little (what it does not keep goes back to malloc).
+    static func blockPoolCachedBytes(_ role: Role) -> Int {
+        switch role {
+        case .client: 64 * 1024
+        case .server: 8 * 1024
+        }
+    }
+
+    /// Bytes of freed blocks the session's pool keeps now (for tests).
+    var blockPoolCachedBytes: Int { latchkey_block_pool_cached_bytes(blockPool) }
 
     private func submitSettings() throws(HTTP2Error) {
         var entries = [
