@@ -10,11 +10,17 @@ public struct StreamTable<Value>: Sequence {
     @usableFromInline var keys: [Int32]  // 0: an empty slot (stream 0 is the connection itself, never a key)
     @usableFromInline var slots: [Value?]
     @usableFromInline var stored: Int
+    /// The farthest any entry was placed from its home slot: an upper bound (it only grows, until the table
+    /// is rebuilt). Removal looks no further than this past the hole: nothing beyond can belong before it.
+    /// Streams open at once have consecutive ids, each in its own home, so this stays 0 and a removal
+    /// looks at nothing, where it walked the whole run of open streams after the hole.
+    @usableFromInline var longestProbe: Int
     @inlinable public var count: Int { stored }
 
     @inlinable
     public init() {
         stored = 0
+        longestProbe = 0
         keys = [Int32](repeating: 0, count: 8)
         slots = [Value?](repeating: nil, count: 8)
     }
@@ -54,11 +60,13 @@ public struct StreamTable<Value>: Sequence {
                 return
             }
             if (count + 1) * 2 > keys.count { grow() }
-            var index = home(id)
+            let start = home(id)
+            var index = start
             while keys[index] != 0 { index = (index + 1) & mask }
             keys[index] = id
             slots[index] = newValue
             stored += 1
+            longestProbe = Swift.max(longestProbe, (index - start) & mask)
         }
     }
 
@@ -71,8 +79,9 @@ public struct StreamTable<Value>: Sequence {
         stored -= 1
         // Backward-shift: an entry further along the probe run moves into the hole when the hole lies
         // between its home and where it sits, so every key stays reachable from its home without tombstones.
+        // Such an entry sits at most `longestProbe` past its home, so at most that far past the hole.
         var index = (hole + 1) & mask
-        while keys[index] != 0 {
+        while keys[index] != 0, (index - hole) & mask <= longestProbe {
             let home = home(keys[index])
             let distanceToHole = (hole - home) & mask
             let distanceToIndex = (index - home) & mask
@@ -108,6 +117,7 @@ public struct StreamTable<Value>: Sequence {
         keys = [Int32](repeating: 0, count: old.keys.count * 2)
         slots = [Value?](repeating: nil, count: old.keys.count * 2)
         stored = 0
+        longestProbe = 0
         for (id, value) in old { self[id] = value }
     }
 
