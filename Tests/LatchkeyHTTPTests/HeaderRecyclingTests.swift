@@ -125,6 +125,28 @@ import Testing
     }
 }
 
+/// A client's HTTP/2 request becomes an HTTP/1.1-shaped head built in storage its connection's session
+/// keeps (`HTTP2Session.takeSpareHeaders`), filled by storage handed back (`recycle`).
+@Suite struct HTTP1ShapedHeadRecyclingTests {
+    @Test func theHeadIsBuiltInTheStorageGivenAndEqualsTheOneBuiltFresh() throws {
+        let session = try HTTP2Session(role: .server)
+        var handedBack: HTTPHeaders = ["X-Old": "1", "Authorization": "Bearer old"]
+        handedBack.reserveCapacity(fields: HTTPHeaders.usualFields, bytes: HTTPHeaders.usualBytes)
+        let storage = HeaderRecyclingTests.base(handedBack)
+        session.recycle(&handedBack)
+        let received = HTTP2RequestHead(
+            method: "GET", scheme: "https", authority: "api.example", path: "/v1?q=1",
+            headers: ["accept": "*/*", "cookie": "a=1", "cookie": "b=2"])
+        let head = received.http1Head(reusing: session.takeSpareHeaders())
+        #expect(HeaderRecyclingTests.base(head.headers) == storage)
+        #expect(head.headers == received.http1Head.headers)
+        #expect(head.headers == ["Host": "api.example", "accept": "*/*", "cookie": "a=1; b=2"])
+        #expect(head.target == "/v1?q=1")
+        // Nothing handed back: new storage.
+        #expect(HeaderRecyclingTests.base(received.http1Head(reusing: session.takeSpareHeaders()).headers) != storage)
+    }
+}
+
 @Suite struct SpareHeaderStoragePoolTests {
     static func usual(_ name: String) -> HTTPHeaders {
         var headers: HTTPHeaders = [name: "1"]

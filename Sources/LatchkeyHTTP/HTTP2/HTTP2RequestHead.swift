@@ -49,8 +49,11 @@ public struct HTTP2RequestHead: Sendable, Equatable {
     /// (a CONNECT's: its authority), `Host` set from `:authority` (§8.3.1: an intermediary making a Host uses
     /// `:authority`; a differing `Host` the client also sent is dropped, so one identity names the origin),
     /// and the cookie crumbs joined into one field with "; " (§8.2.3).
-    public var http1Head: HTTPRequestHead {
-        var fields = HTTPHeaders()
+    public var http1Head: HTTPRequestHead { http1Head(reusing: HTTPHeaders()) }
+
+    /// `http1Head`, its fields built in `storage` (empty: a connection's spare, `HTTP2Session.takeSpareHeaders`).
+    public func http1Head(reusing storage: consuming HTTPHeaders) -> HTTPRequestHead {
+        var fields = storage
         fields.reserveCapacity(fields: headers.count + 1, bytes: headers.bytes.count + 64)
         let hostValue = authority ?? headers.first(.host)
         if let hostValue { fields.add(name: "Host", value: hostValue) }

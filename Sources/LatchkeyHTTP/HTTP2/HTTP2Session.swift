@@ -52,7 +52,7 @@ public final class HTTP2Session {
         self.settings = settings
         resetAllowance = ResetAllowance(burst: settings.resetBurst, ratePerSecond: settings.resetRatePerSecond)
         // An upstream session carries the streams of every client on its loop, a client's session its own few.
-        spareBlocks = SpareHeaderStoragePool(limit: role == .client ? 32 : 4)
+        spareBlocks = SpareHeaderStoragePool(limit: role == .client ? 32 : 8)
         var callbacks: OpaquePointer?
         guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else {
             throw HTTP2Error(.internalError, "out of memory for nghttp2 callbacks")
@@ -258,6 +258,14 @@ public final class HTTP2Session {
     /// Takes back the storage of a head this session reported, once nothing needs it any more: the next
     /// header block received fills it (`SpareHeaderStorage`).
     public func recycle(_ headers: inout HTTPHeaders) { spareBlocks.giveBack(&headers) }
+
+    /// Empty header storage with room for a usual head: one handed back (`recycle`) when there is one. A
+    /// client connection builds each request's HTTP/1.1-shaped head in it (`HTTP2RequestHead.http1Head`).
+    public func takeSpareHeaders() -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        spareBlocks.provide(to: &headers)
+        return headers
+    }
 
     // MARK: Bodies
 

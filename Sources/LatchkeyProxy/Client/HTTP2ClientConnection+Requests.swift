@@ -4,11 +4,14 @@ import LatchkeyHTTP
 /// (`HTTP2RequestHead.http1Head`: origin-form, `Host` = `:authority`), then run by its own exchange or
 /// answered on its stream.
 extension HTTP2ClientConnection {
-    func beginRequest(stream id: Int32, _ received: HTTP2RequestHead, endStream: Bool) {
+    func beginRequest(stream id: Int32, _ received: consuming HTTP2RequestHead, endStream: Bool) {
         let client = HTTP2StreamClient(id: id, connection: self, isGRPC: GRPCStatus.isGRPC(received.headers))
         streams[id] = client
         streamBegan()
-        var head = received.http1Head
+        // The HTTP/1.1-shaped head is built in storage a finished request handed back (`exchangeDidFinish`),
+        // and the received head's storage goes back once this request no longer reads it (below).
+        var head = received.http1Head(reusing: session.takeSpareHeaders())
+        defer { session.recycle(&received.headers) }
         let runtime = server.runtime
         // An extended CONNECT (RFC 8441 §4) is planned as the HTTP/1.1 WebSocket handshake it stands for.
         var webSocketAccept: String?

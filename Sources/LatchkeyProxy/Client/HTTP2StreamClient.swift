@@ -208,7 +208,11 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
     func exchangeDidFinish(_ exchange: ForwardExchange, closeConnection: Bool) {
         // `closeConnection` (request body not read to its end) concerns this stream only: what the client
         // still sends is consumed and dropped.
-        finished(exchange)
+        if finished(exchange) {
+            // The finished request's header storage serves a later request on this connection.
+            var headers = exchange.machine.takeRequestHeaders()
+            connection.session.recycle(&headers)
+        }
         connection.flush()
     }
 
