@@ -359,6 +359,7 @@ struct HTTP1Decoder: Sendable {
     }
 
     /// A field line (not the empty one) counted against the section's limits, then parsed.
+    @inline(__always)
     private mutating func countAndParseFieldLine(
         _ line: UnsafeRawBufferPointer
     ) throws(HTTP1ParseError) -> (name: Range<Int>, value: Range<Int>) {

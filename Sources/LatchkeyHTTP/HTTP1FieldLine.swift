@@ -2,6 +2,7 @@
 /// already free of CR and NUL.
 enum HTTP1FieldLine {
     /// The name's and the trimmed value's ranges in `line`, once both are valid.
+    @inline(__always)
     static func parse(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (name: Range<Int>, value: Range<Int>) {
         if HTTPField.isWhitespace(line[0]) {
             throw HTTP1ParseError(
