@@ -142,7 +142,7 @@ void *latchkey_block_pool_realloc(void *pointer, size_t size, void *user_data) {
     if (!pointer) return latchkey_block_pool_malloc(size, user_data);
     struct block_header *header = header_of(pointer);
     size_t usable = header->class_index == direct ? header->direct_size : class_size(header->class_index);
-    if (size <= usable && header->class_index != direct) return pointer;
+    if (size <= usable) return pointer;
     void *grown = latchkey_block_pool_malloc(size, user_data);
     if (!grown) return NULL;  // realloc's contract: the old block stays valid
     memcpy(grown, pointer, usable < size ? usable : size);

@@ -39,7 +39,9 @@ public struct SpareHeaderStorage: Sendable {
 /// Several heads' storage kept for reuse, for a connection whose heads overlap: an HTTP/2 session decodes
 /// the heads of every stream whose HEADERS arrived in one read before the first of them is handed back, so
 /// a single spare served one of them and the others allocated (two buffers each, about 1.5 heads a request
-/// at 16 streams, measured). At most `limit` are kept; storage beyond that is let go as before.
+/// at 16 streams, measured). At most `limit` are kept; storage beyond that is let go as before. An HTTP/1.1
+/// connection, whose heads come one at a time, keeps `SpareHeaderStorage`: a swap, where this is an array's
+/// push and pop.
 public struct SpareHeaderStoragePool: Sendable {
     private var spares: [HTTPHeaders] = []
     private let limit: Int
