@@ -50,6 +50,13 @@ public struct SpareHeaderStoragePool: Sendable {
         self.limit = limit
     }
 
+    /// Empty headers with room for a usual head: a kept storage when there is one, else new.
+    public mutating func take() -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        provide(to: &headers)
+        return headers
+    }
+
     /// Makes `headers` empty storage with room for a usual head: a kept one when there is one, else new.
     public mutating func provide(to headers: inout HTTPHeaders) {
         if var spare = spares.popLast() {

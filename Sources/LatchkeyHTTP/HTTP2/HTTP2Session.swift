@@ -256,16 +256,12 @@ public final class HTTP2Session {
     }
 
     /// Takes back the storage of a head this session reported, once nothing needs it any more: the next
-    /// header block received fills it (`SpareHeaderStorage`).
+    /// header block received fills it (`SpareHeaderStoragePool`).
     public func recycle(_ headers: inout HTTPHeaders) { spareBlocks.giveBack(&headers) }
 
     /// Empty header storage with room for a usual head: one handed back (`recycle`) when there is one. A
     /// client connection builds each request's HTTP/1.1-shaped head in it (`HTTP2RequestHead.http1Head`).
-    public func takeSpareHeaders() -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        spareBlocks.provide(to: &headers)
-        return headers
-    }
+    public func takeSpareHeaders() -> HTTPHeaders { spareBlocks.take() }
 
     // MARK: Bodies
 
