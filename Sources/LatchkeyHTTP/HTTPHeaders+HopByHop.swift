@@ -117,7 +117,10 @@ extension HTTPHeaders {
                     let base = result.bytes.count - run.lowerBound  // where the run will land, minus its start
                     copied.nameStart = UInt32(base + nameStart)
                     copied.valueStart = UInt32(base + valueStart)
-                    run = run.lowerBound..<valueEnd
+                    // The line end goes with the field when it is stored right after it: the copy is then
+                    // written out in one piece too (`HTTP1Serializer`).
+                    let endsLine = valueEnd + 2 <= stored.count && stored[valueEnd] == 0x0D && stored[valueEnd + 1] == 0x0A
+                    run = run.lowerBound..<(endsLine ? valueEnd + 2 : valueEnd)
                 } else {
                     result.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: stored[run]))
                     run = 0..<0

@@ -47,8 +47,9 @@ import Testing
         #expect(String(decoding: headers.bytes, as: UTF8.self) == "Host: h \r\nA: 1  \r\nB:\t2\t\r\nC: 3\r\n")
         #expect(headers.fields.map(\.value) == ["h", "1", "2", "3"])
         let kept = headers.forwarded(room: .none)
-        // One run, up to the last value: the fields are a line end and some whitespace apart.
-        #expect(kept.bytes == Array(headers.bytes.dropLast(2)))
+        // One run, line ends and all: the fields are a line end and some whitespace apart, and the last
+        // one's line end comes along so that the serializer can write the run in one piece.
+        #expect(kept.bytes == headers.bytes)
         let head = HTTPRequestHead(method: "GET", target: "/", version: .http1_1, headers: kept)
         var wire: [UInt8] = []
         HTTP1Serializer.appendRequestHead(head, to: &wire)

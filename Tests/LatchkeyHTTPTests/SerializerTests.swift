@@ -32,6 +32,32 @@ import Testing
                 == "GET / HTTP/1.1\r\nHost: b.example\r\nX-Tight: 1\r\nX-Loose: 2\r\nX-Kept: 4\r\nX-Added: 5\r\n\r\n")
     }
 
+    @Test func aForwardedHeadGoesOutTheSameWhicheverWayItsFieldsAreStored() throws {
+        // Parsed lines (kept in runs, one with whitespace after its value), a dropped one between them, prepared
+        // fields (stored with their line ends), a decimal Content-Length and a field added from strings: the
+        // serializer writes runs of stored lines in one piece and the rest field by field, to the same bytes.
+        var parser = HTTP1RequestParser()
+        let events = try parser.feed(
+            bytes("POST / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nConnection: x-b\r\nX-B: 2\r\nX-C: 3 \r\nX-D: 4\r\n"
+                + "Content-Length: 0\r\n\r\n"))
+        guard case .head(let parsed, _)? = events.first else {
+            Issue.record("no head: \(events)")
+            return
+        }
+        var headers = parsed.headers.forwarded(dropping: .framing, room: .none)
+        headers.replaceOrAdd(HTTPHeaders.PreparedField(name: "Authorization", value: "Bearer t"))
+        headers.add(HTTPHeaders.PreparedField(name: "Via", value: "1.1 latchkey"))
+        headers.setFraming(.contentLength(12))
+        headers.add(name: "X-E", value: "5")
+        var wire: [UInt8] = []
+        HTTP1Serializer.appendRequestHead(HTTPRequestHead(method: "POST", target: "/", headers: headers), to: &wire)
+        #expect(
+            String(decoding: wire, as: UTF8.self)
+                == "POST / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-C: 3\r\nX-D: 4\r\nAuthorization: Bearer t\r\n"
+                + "Via: 1.1 latchkey\r\nContent-Length: 12\r\nX-E: 5\r\n\r\n")
+        #expect(headers.fields.map(\.value) == ["a", "1", "3", "4", "Bearer t", "1.1 latchkey", "12", "5"])
+    }
+
     @Test func responseHeadBytesAndRoundTrip() throws {
         let head = HTTPResponseHead(version: .http1_0, status: 404, reason: "Not Found", headers: ["Content-Length": "0"])
         var wire: [UInt8] = []
