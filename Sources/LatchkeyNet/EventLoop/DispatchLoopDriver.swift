@@ -46,7 +46,10 @@ final class DispatchLoopDriver: LoopDriver, @unchecked Sendable {  // mutable st
         guard tick == nil else { return }
         let source = DispatchSource.makeTimerSource(queue: queue)
         source.schedule(deadline: .now() + Self.timerResolution, repeating: Self.timerResolution, leeway: .milliseconds(2))
-        source.setEventHandler { [unowned self] in fireDue() }
+        // Weak: `deinit` cancels the source, but a tick already on its way to the queue still runs, after the
+        // driver is gone (seen in the unit tests, which tear loops down: "read an unowned reference but object
+        // was already destroyed").
+        source.setEventHandler { [weak self] in self?.fireDue() }
         source.activate()
         tick = source
     }
