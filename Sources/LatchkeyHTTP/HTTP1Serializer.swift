@@ -151,6 +151,8 @@ protocol HeadOutput {
 
 extension HeadOutput {
     mutating func put(_ text: String) {
+        // A native string's bytes in place; `withUTF8` needs a mutable copy (a retain and a release each time).
+        if text.utf8.withContiguousStorageIfAvailable({ put($0) }) != nil { return }
         var text = text
         text.withUTF8 { put($0) }
     }

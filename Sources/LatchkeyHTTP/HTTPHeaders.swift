@@ -22,7 +22,7 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
     }
 
     /// Where one field's name and value lie in `bytes`, and which name it is when the proxy knows it.
-    struct Span: Sendable {
+    struct Span: Sendable, BitwiseCopyable {
         var nameStart: UInt32
         var nameCount: UInt32
         var valueStart: UInt32
@@ -31,8 +31,8 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
         var known: KnownFieldName
     }
 
-    var bytes: [UInt8] = []
-    var spans: [Span] = []
+    var bytes = TrivialArray<UInt8>()
+    var spans = TrivialArray<Span>()
 
     public init() {}
     public init(_ pairs: [(String, String)]) {
@@ -367,7 +367,7 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
 
     /// `text`'s UTF-8 appended as one copy (appending a `String.UTF8View` goes a byte at a time).
     @inline(__always)
-    static func appendUTF8(_ text: String, to bytes: inout [UInt8]) {
+    static func appendUTF8(_ text: String, to bytes: inout TrivialArray<UInt8>) {
         var text = text
         text.withUTF8 { bytes.append(contentsOf: $0) }
     }

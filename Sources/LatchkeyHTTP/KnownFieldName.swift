@@ -3,7 +3,7 @@
 /// Every request and response is searched a dozen times for these (framing, Host, Connection and the
 /// hop-by-hop set, credentials, Via), so recognising them once is cheaper than comparing names each time.
 /// Any other name is `.other` and compared byte by byte (ASCII case-insensitive) as before.
-public enum KnownFieldName: UInt8, Sendable, CaseIterable {
+public enum KnownFieldName: UInt8, Sendable, CaseIterable, BitwiseCopyable {
     case other
     case host, connection, contentLength, transferEncoding, keepAlive, proxyConnection, te, trailer, upgrade
     case authorization, proxyAuthorization, proxyAuthenticate, via, maxForwards, location, expect
