@@ -27,7 +27,7 @@ struct HTTP1Decoder: Sendable {
                 swap(&event, &events[index])
                 output.append(transform(consume event))
             }
-            events.removeAll(keepingCapacity: true)
+            events.removeAllOneByOne()
         }
 
         case requestHead(HTTPRequestHead, HTTPBodyFraming)
@@ -422,7 +422,7 @@ struct HTTP1Decoder: Sendable {
             if pendingMethodsStart < pendingMethods.count {
                 pendingMethodsStart += 1
                 if pendingMethodsStart == pendingMethods.count {
-                    pendingMethods.removeAll(keepingCapacity: true)
+                    pendingMethods.removeAllOneByOne()
                     pendingMethodsStart = 0
                 }
             }

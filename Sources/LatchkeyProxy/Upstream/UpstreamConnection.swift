@@ -163,7 +163,7 @@ final class UpstreamConnection: ByteStreamDelegate, @unchecked Sendable {  // co
         var events: [HTTP1ResponseEvent] = []
         swap(&events, &responseEvents)
         defer {
-            events.removeAll(keepingCapacity: true)
+            events.removeAllOneByOne()
             swap(&events, &responseEvents)
         }
         do {
