@@ -298,18 +298,42 @@ public struct HTTPHeaders: Sequence, Sendable, Equatable, ExpressibleByDictionar
 
     /// Replaces every field named like `field` with it, at the first one's place (see `replaceOrAdd(name:value:)`).
     public mutating func replaceOrAdd(_ field: PreparedField) {
-        guard let index = indices.first(where: { isNamed($0, like: field) }) else {
+        guard let index = firstIndex(like: field, from: 0) else {
             add(field)
             return
         }
         let start = bytes.count
         bytes.append(contentsOf: field.line)
         spans[index] = Self.span(of: field, at: start)
+        guard firstIndex(like: field, from: index + 1) != nil else { return }
         var position = spans.count - 1
         while position > index {
             if isNamed(position, like: field) { spans.remove(at: position) }
             position -= 1
         }
+    }
+
+    /// The first field from `start` on named like `field`. A known name (this proxy's `Host` and credential
+    /// fields nearly always) is found by its identity alone, a plain loop over the spans: every forwarded
+    /// request replaces two fields.
+    private func firstIndex(like field: PreparedField, from start: Int) -> Int? {
+        let known = field.known
+        if known != .other {
+            return spans.withUnsafeBufferPointer { spans in
+                var index = start
+                while index < spans.count {
+                    if spans[index].known == known { return index }
+                    index += 1
+                }
+                return nil
+            }
+        }
+        var index = start
+        while index < count {
+            if isNamed(index, like: field) { return index }
+            index += 1
+        }
+        return nil
     }
 
     /// Whether field `index` has `field`'s name (ASCII case-insensitive).
