@@ -221,7 +221,7 @@ extension HTTPHeaders {
             spans.removeAll { KnownFieldNames.framing.contains($0.known) }
         }
         switch framing {
-        case .contentLength(let length): add(name: "Content-Length", decimal: length)
+        case .contentLength(let length): add(name: "Content-Length", known: .contentLength, decimal: length)
         case .chunked: add(name: "Transfer-Encoding", value: "chunked")
         case .none, .untilClose: break
         }

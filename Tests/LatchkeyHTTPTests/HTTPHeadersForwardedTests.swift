@@ -114,12 +114,12 @@ extension HTTPHeadersForwardedTests {
         let kept = headers.forwarded(room: HTTPHeaders.Room(fields: 1, bytes: 8))
         #expect(kept == ["A": "1", "B": "2", "C": "three", "D": "4", "E": "5"])
         var again = kept.forwarded(dropping: [], alsoDroppingNames: ["b"], room: .none)
-        again.add(name: "Content-Length", decimal: 1_234_567)
+        again.add(name: "Content-Length", known: .contentLength, decimal: 1_234_567)
         #expect(again == ["A": "1", "C": "three", "D": "4", "E": "5", "Content-Length": "1234567"])
         #expect(again.firstIndex(of: .contentLength) == 4)
         var zero = HTTPHeaders()
-        zero.add(name: "Content-Length", decimal: 0)
-        zero.add(name: "Content-Length", decimal: Int.max)
+        zero.add(name: "Content-Length", known: .contentLength, decimal: 0)
+        zero.add(name: "Content-Length", known: .contentLength, decimal: Int.max)
         #expect(zero.values(for: "content-length") == ["0", String(Int.max)])
     }
 }
@@ -166,7 +166,7 @@ extension HTTPHeadersForwardedTests {
         var headers = try parsed("Host: h\r\nContent-Length: 64\r\nConnection: keep-alive\r\nX-A: 1\r\n")
         let bytes = headers.bytes.withUnsafeBufferPointer { $0.baseAddress }
         headers.removeFieldsNotForwarded(dropping: .framing)
-        headers.add(name: "Content-Length", decimal: 64)
+        headers.add(name: "Content-Length", known: .contentLength, decimal: 64)
         headers.add(name: "Via", value: "1.1 latchkey")
         #expect(headers.bytes.withUnsafeBufferPointer { $0.baseAddress } == bytes, "the parser's storage, written in place")
         #expect(headers == ["Host": "h", "X-A": "1", "Content-Length": "64", "Via": "1.1 latchkey"])

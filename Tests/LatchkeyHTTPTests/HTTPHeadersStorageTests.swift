@@ -46,6 +46,17 @@ import Testing
         #expect(String(decoding: out, as: UTF8.self).contains("\r\nHost: up.example\r\nX-Api-Key: k1\r\n"))
     }
 
+    @Test(arguments: [0, 7, 10, 64, 999, 1_000_000, 1_234_567_890_123, Int.max])
+    func aContentLengthIsWrittenInPlainDecimal(length: Int) {
+        var headers: HTTPHeaders = ["A": "1", "content-length": "0010"]
+        headers.setFraming(.contentLength(length))
+        #expect(headers.fields == [.init(name: "A", value: "1"), .init(name: "Content-Length", value: String(length))])
+        #expect(headers.firstIndex(of: .contentLength) == 1)
+        var wire: [UInt8] = []
+        HTTP1Serializer.appendRequestHead(HTTPRequestHead(method: "GET", target: "/", headers: headers), to: &wire)
+        #expect(String(decoding: wire, as: UTF8.self).hasSuffix("\r\nA: 1\r\nContent-Length: \(length)\r\n\r\n"))
+    }
+
     @Test func listElementsAreFoundAsBytesAcrossFieldsAndWhitespace() {
         let headers: HTTPHeaders = ["Connection": " keep-alive ,,", "connection": "\tClose , upgrade"]
         #expect(headers.hasListElement("close", in: "CONNECTION"))
