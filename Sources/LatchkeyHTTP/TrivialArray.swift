@@ -134,7 +134,7 @@ struct TrivialArray<Element: BitwiseCopyable>: RandomAccessCollection, MutableCo
     }
 
     mutating func append(contentsOf elements: some Sequence<Element>) {
-        let appended = elements.withContiguousStorageIfAvailable { append(contentsOf: $0) }
+        let appended: Void? = elements.withContiguousStorageIfAvailable { append(contentsOf: $0) }
         if appended == nil {
             for element in elements { append(element) }
         }
