@@ -112,7 +112,8 @@ struct TrivialArray<Element: BitwiseCopyable>: RandomAccessCollection, MutableCo
 
     /// Room for at least `minimumCapacity` elements, in storage only this value holds.
     mutating func reserveCapacity(_ minimumCapacity: Int) {
-        if minimumCapacity > capacity || !isUniquelyReferenced() { reallocate(capacity: Swift.max(minimumCapacity, count)) }
+        let shared = storage != nil && !isUniquelyReferenced()
+        if minimumCapacity > capacity || shared { reallocate(capacity: Swift.max(minimumCapacity, count)) }
     }
 
     mutating func append(_ element: Element) {

@@ -8,6 +8,8 @@ struct TrivialArrayTests {
         var array = TrivialArray<UInt8>()
         #expect(array.storageIdentity == nil)
         #expect(array.isEmpty && array.capacity == 0)
+        array.reserveCapacity(0)
+        #expect(array.storageIdentity == nil, "no room asked, none made")
         array.append(7)
         #expect(Array(array) == [7])
         #expect(array.capacity >= 1)
