@@ -6,7 +6,8 @@
 # $BENCH_TOKEN, so the harness's check of the upstream's Authorization passes and the run measures the
 # cached-token path). BENCH_EVENT_LOOP=dispatch measures the Dispatch backend instead of epoll.
 # BENCH_LOG_LEVEL (default info: an access-log line per request, as shipped) = warning measures without
-# the access log, like for like with the peers, which the harness runs with theirs off.
+# the access log, like for like with the peers, which the harness runs with theirs off. BENCH_WORKERS sets
+# `workers` (default auto: one loop per CPU the process may use).
 set -eu
 : "${LATCHKEY:?set LATCHKEY to the built latchkey binary}"
 conf=$BENCH_RUN_DIR/latchkey.yaml
@@ -26,6 +27,7 @@ case "${BENCH_CREDENTIAL:-bearer}" in
 esac
 cat >"$conf" <<YAML
 event_loop: ${BENCH_EVENT_LOOP:-epoll}
+workers: ${BENCH_WORKERS:-auto}
 log_level: ${BENCH_LOG_LEVEL:-info}
 listen: $BENCH_LISTEN
 admin: 127.0.0.1:$((BENCH_PORT + 1000))
