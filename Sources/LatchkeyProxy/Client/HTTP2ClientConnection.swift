@@ -300,7 +300,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
         while !events.isEmpty {
             swap(&dispatching, &events)
             for index in dispatching.indices { handle(HTTP2Event.take(from: &dispatching[index])) }
-            dispatching.removeAll(keepingCapacity: true)
+            dispatching.removeAllOneByOne()
         }
     }
 

@@ -336,7 +336,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchec
     private func dispatch(_ events: inout [HTTP2Event]) {
         defer {
             deliverReports()
-            events.removeAll(keepingCapacity: true)
+            events.removeAllOneByOne()
         }
         for index in events.indices {
             let event = HTTP2Event.take(from: &events[index])
@@ -396,7 +396,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchec
         swap(&run, &reports)
         stream.deliver(&run)
         // The array goes back for the next run unless delivering started one (a new run has its own).
-        run.removeAll(keepingCapacity: true)
+        run.removeAllOneByOne()
         if reports.isEmpty { swap(&run, &reports) }
     }
 
