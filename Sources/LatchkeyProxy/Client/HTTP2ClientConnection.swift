@@ -47,7 +47,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     /// connects (or completes TLS) and sends no complete request does not hold the connection for the
     /// whole idle timeout. Cancelled by the first stream.
     private var firstRequestTimer: LoopTimer?
-    private var idleSince: ContinuousClock.Instant?
+    private var idleSince: UInt64?  // the loop's time (`EventLoop.now`): no clock read per request
     private var lingerTimer: LoopTimer?
     /// Timers the streams' finished exchanges gave back, lent to the next ones (`ExchangeTimer`).
     private var spareExchangeTimers: [ExchangeTimer] = []
@@ -70,7 +70,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     func start(received: [UInt8]) {
         stream.delegate = self
         stream.setReadingPaused(false)
-        idleSince = .now
+        idleSince = loop.now
         scheduleIdleCheck(after: idleTimeout)
         let headerTimeout = Duration.milliseconds(server.runtime.configuration.limits.headerTimeoutMs)
         firstRequestTimer = loop.schedule(after: headerTimeout) { [self] in firstRequestTimedOut() }
@@ -239,7 +239,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
             if let code = session.sentGoAway, code != .noError { logConnectionError(code, detail: "GOAWAY sent") }
             closeGracefully()
         } else if streams.isEmpty, idleSince == nil {
-            idleSince = .now
+            idleSince = loop.now
             if idleTimer == nil { scheduleIdleCheck(after: idleTimeout) }
         }
     }
@@ -284,7 +284,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     private func idleCheck() {
         idleTimer = nil
         guard state != .closing, streams.isEmpty, let idleSince else { return }
-        let idle = ContinuousClock.now - idleSince
+        let idle = Duration.nanoseconds(Int64(bitPattern: loop.now &- idleSince))
         if idle >= idleTimeout {
             state = .draining
             session.goAway(code: .noError, debug: "idle")

@@ -52,7 +52,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchec
     private var reports: [HTTP1ResponseEvent] = []
     /// The error of a GOAWAY the server sent with a code other than NO_ERROR: why the connection then ends.
     private var goAwayError: HTTP2Error?
-    private var idleSince: ContinuousClock.Instant?
+    private var idleSince: UInt64?  // the loop's time (`EventLoop.now`): no clock read per request
     private var keepAliveTimer: LoopTimer?
     /// Whether the server's SETTINGS announced extended CONNECT (RFC 8441 §3); nil until they arrived.
     private(set) var offersExtendedConnect: Bool?
@@ -457,7 +457,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchec
             return
         }
         guard idleSince == nil else { return }
-        idleSince = .now
+        idleSince = loop.now
         // One timer at a time, armed by the first idle moment after it last stopped: a busy connection goes
         // idle between bursts of requests, and arming and cancelling a timer each time cost a heap insertion
         // and a removal per request.
@@ -476,7 +476,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchec
         // Busy: the next idle moment arms the timer again. Still connecting (every exchange that wanted the
         // connection went away meanwhile) counts as idle too.
         guard let idleSince, state == .ready || state == .connecting else { return }
-        let idleFor = ContinuousClock.now - idleSince
+        let idleFor = Duration.nanoseconds(Int64(bitPattern: loop.now &- idleSince))
         if idleFor >= pool.idleTimeout {
             close()
             return
