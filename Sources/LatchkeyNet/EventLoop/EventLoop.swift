@@ -66,6 +66,12 @@ public final class EventLoop: @unchecked Sendable {  // immutable; `readBuffer` 
         return clock.nanoseconds
     }
 
+    /// How long ago `mark` (a reading of `now`) was, as of the turn at hand. Must be called on this loop.
+    @inline(__always)
+    public func elapsed(since mark: UInt64) -> Duration {
+        Duration.nanoseconds(Int64(bitPattern: now &- mark))
+    }
+
     /// Whether the caller runs on this loop.
     public var inLoop: Bool { driver.isInLoop }
 

@@ -369,7 +369,7 @@ final class ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked S
     private func idleCheck() {
         idleTimer = nil
         guard !closing, exchange == nil, tunnel == nil, let idleSince else { return }
-        let idle = Duration.nanoseconds(Int64(bitPattern: loop.now &- idleSince))
+        let idle = loop.elapsed(since: idleSince)
         if idle >= idleTimeout {
             stream.close()
         } else {

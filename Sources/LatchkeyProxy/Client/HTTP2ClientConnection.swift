@@ -284,7 +284,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     private func idleCheck() {
         idleTimer = nil
         guard state != .closing, streams.isEmpty, let idleSince else { return }
-        let idle = Duration.nanoseconds(Int64(bitPattern: loop.now &- idleSince))
+        let idle = loop.elapsed(since: idleSince)
         if idle >= idleTimeout {
             state = .draining
             session.goAway(code: .noError, debug: "idle")

@@ -476,7 +476,7 @@ final class HTTP2UpstreamConnection: ByteStreamDelegate, EndOfTurnFlush, @unchec
         // Busy: the next idle moment arms the timer again. Still connecting (every exchange that wanted the
         // connection went away meanwhile) counts as idle too.
         guard let idleSince, state == .ready || state == .connecting else { return }
-        let idleFor = Duration.nanoseconds(Int64(bitPattern: loop.now &- idleSince))
+        let idleFor = loop.elapsed(since: idleSince)
         if idleFor >= pool.idleTimeout {
             close()
             return
