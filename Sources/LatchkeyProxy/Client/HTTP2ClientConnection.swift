@@ -9,9 +9,10 @@ import Logging
 /// `ForwardExchange` exactly as an HTTP/1.1 request would (`HTTP2ClientConnection+Requests.swift`).
 ///
 /// Lives on its loop. Bytes in go to the session; the events it yields are dispatched to the streams; then
-/// `flush` writes everything the session has ready in one write. Exchanges call `flush` through
-/// `flushResponse` too, possibly while events are dispatched: `flush` is made re-entrant by looping instead
-/// of nesting.
+/// `flush` writes everything the session has ready in one write. What exchanges write later (their
+/// responses, from upstream events) is flushed once at the end of the loop's turn (`scheduleFlush`);
+/// a flush asked for while one runs (a local answer while events are dispatched) makes it go round again
+/// instead of nesting.
 ///
 /// Bounded memory: per stream, request DATA waits unconsumed while its exchange's upstream is full (the
 /// client's window closes); response DATA waits in the session while the socket's backlog is above
@@ -21,7 +22,7 @@ import Logging
 /// States: `open` (taking streams) → `draining` (GOAWAY sent: shutdown or idle; streams in flight finish)
 /// → `closing` (FIN sent, lingering) → closed. A connection error (protocol error, rapid reset, ...) sends
 /// the session's GOAWAY and goes to `closing` at once; it touches no other connection.
-final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchecked Sendable {  // confined to `loop`
+final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, EndOfTurnFlush, @unchecked Sendable {  // confined to `loop`
     enum State { case open, draining, closing }
 
     let stream: any ByteStream
@@ -42,6 +43,7 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
     @exclusivity(unchecked) private var output: [UInt8] = []
     private var flushing = false
     private var flushAgain = false
+    private var flushScheduled = false
     private var idleTimer: LoopTimer?
     /// `header_timeout_ms` for the first request, as for an HTTP/1.1 connection's first head: a client that
     /// connects (or completes TLS) and sends no complete request does not hold the connection for the
@@ -151,9 +153,30 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, @unchec
 
     // MARK: Writing
 
+    /// What the exchanges produced (response heads, bodies, ends, the proxy's own answers) is framed at the
+    /// end of the loop's turn: every stream answered in one turn shares one pass through the session and one
+    /// write, where a flush per call framed each response's HEADERS, its DATA and its end in passes of their
+    /// own (three `nghttp2_session_mem_send` loops a request, each ending in an empty call). Inside `flush`
+    /// (a local answer while events are dispatched) it only asks it to go round again. Dispatch has no turns:
+    /// there it flushes at once, as before.
+    func scheduleFlush() {
+        if flushing {
+            flushAgain = true
+            return
+        }
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        loop.flushAtEndOfTurn(self)
+    }
+
+    func flushAtEndOfTurn() {
+        flushScheduled = false
+        flush()
+    }
+
     /// Dispatches pending events, then writes what the session has ready, until neither produces more.
-    /// Called after each read, by exchanges (`flushResponse`) and when the socket drains; a call made while
-    /// one runs only asks it to go round again.
+    /// Called after each read, at the end of a turn in which exchanges wrote (`scheduleFlush`), and when the
+    /// socket drains; a call made while one runs only asks it to go round again.
     func flush() {
         if flushing {
             flushAgain = true

@@ -120,7 +120,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
             sentEnd = true
             submit(GRPCStatus.response(for: error, scrubber: connection.server.scrubber), endStream: true)
             stopUnfinishedRequest()
-            connection.flush()
+            connection.scheduleFlush()
             return
         }
         let body = error.jsonBody(scrubber: connection.server.scrubber)
@@ -137,7 +137,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
             connection.session.endStream(stream: id)
         }
         stopUnfinishedRequest()
-        connection.flush()
+        connection.scheduleFlush()
     }
 
     /// The response is complete: a request the client is still sending is asked to stop (RST_STREAM with
@@ -203,7 +203,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
         stopUnfinishedRequest()
     }
 
-    func flushResponse() { connection.flush() }
+    func flushResponse() { connection.scheduleFlush() }
 
     func exchangeDidFinish(_ exchange: ForwardExchange, closeConnection: Bool) {
         // `closeConnection` (request body not read to its end) concerns this stream only: what the client
@@ -213,7 +213,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
             var headers = exchange.machine.takeRequestHeaders()
             connection.session.recycle(&headers)
         }
-        connection.flush()
+        connection.scheduleFlush()
     }
 
     func exchangeDidAbort(_ exchange: ForwardExchange) {
@@ -221,7 +221,7 @@ final class HTTP2StreamClient: ExchangeClient, @unchecked Sendable {  // confine
         // The response was cut off: resetting the stream is the only honest signal (RFC 9113 §8.1).
         sentEnd = true
         connection.session.resetStream(stream: id, code: .internalError)
-        connection.flush()
+        connection.scheduleFlush()
     }
 
     func exchangeDidFail(_ exchange: ForwardExchange, error: ProxyError, requestComplete: Bool) {
