@@ -116,7 +116,11 @@ final class HTTP2ClientConnection: ByteStreamDelegate, ServedConnection, EndOfTu
     }
 
     func streamDidDrainWrites(_ stream: any ByteStream) {
-        flush()  // response DATA held back while the socket was full
+        // Response DATA held back while the socket was full (`flush` frames nothing past the high-water
+        // mark) is framed now. The socket drains after every write, and most times nothing waits: no pass
+        // through the session then (two `nghttp2_session_mem_send` calls that return nothing).
+        if session.wantsToSend || !events.isEmpty { flush() }
+        guard !streams.isEmpty else { return }
         for client in Array(streams.values) { client.writesDrained() }
     }
 
